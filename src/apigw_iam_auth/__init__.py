@@ -1,0 +1,39 @@
+"""AWS Signature Version 4 (IAM) authentication for API Gateway, for requests and httpx."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from apigw_iam_auth._models import Credentials, SignatureLocation, SignedRequest
+from apigw_iam_auth.credentials import BotocoreProvider, CredentialsProvider, StaticProvider
+from apigw_iam_auth.errors import (
+    ApiGwIamAuthError,
+    CredentialsError,
+    CredentialsRefreshError,
+    InvalidConfigError,
+    NoCredentialsError,
+    SigningError,
+    UnsignableRequestError,
+)
+from apigw_iam_auth.signer import SigV4Signer
+
+try:
+    __version__ = version("apigw-iam-auth")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
+    __version__ = "0.0.0"
+
+__all__ = [
+    "ApiGwIamAuthError",
+    "BotocoreProvider",
+    "Credentials",
+    "CredentialsError",
+    "CredentialsProvider",
+    "CredentialsRefreshError",
+    "InvalidConfigError",
+    "NoCredentialsError",
+    "SigV4Signer",
+    "SignatureLocation",
+    "SignedRequest",
+    "SigningError",
+    "StaticProvider",
+    "UnsignableRequestError",
+    "__version__",
+]

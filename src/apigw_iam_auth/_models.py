@@ -1,0 +1,169 @@
+"""Plain values that flow through the signer: frozen, validated at construction, secret-safe."""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from apigw_iam_auth.errors import InvalidConfigError
+
+__all__ = [
+    "DEFAULT_UNSIGNED_HEADERS",
+    "Credentials",
+    "SignableRequest",
+    "SignedRequest",
+    "SignatureLocation",
+    "SigningConfig",
+    "SigningResult",
+]
+
+# Headers that HTTP clients, proxies and load balancers add, drop or rewrite after signing, so
+# signing them only produces 403s. Union of botocore's SIGNED_HEADERS_BLACKLIST, aws-c-auth's
+# s_skipped_headers, aws-sdk-go's ignoredHeaders and the hop-by-hop headers of RFC 9110 7.6.1;
+# content-length is left out because clients switch to chunked framing (SIGV4_NOTES.md section 3).
+DEFAULT_UNSIGNED_HEADERS: frozenset[str] = frozenset(
+    {
+        "accept-encoding",
+        "authorization",
+        "connection",
+        "content-length",
+        "expect",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "user-agent",
+        "via",
+        "x-amzn-trace-id",
+        "x-forwarded-for",
+        "x-forwarded-host",
+        "x-forwarded-proto",
+    }
+)
+
+# Region and service go into the credential scope verbatim; AWS names are lowercase letters,
+# digits and dashes ("ap-northeast-1", "execute-api", "us-gov-west-1").
+_SCOPE_PART = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+_ACCESS_KEY = re.compile(r"[A-Za-z0-9_.\-]+")
+
+
+class SignatureLocation(enum.Enum):
+    """Where the signature goes: the ``Authorization`` header or a presigned query string."""
+
+    HEADERS = "headers"
+    QUERY = "query"
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """One consistent snapshot of AWS credentials.
+
+    The secret and the token never appear in ``repr``: the object ends up in tracebacks and logs.
+    ``expiry`` is the aware UTC time after which AWS rejects the credentials (None: never).
+    """
+
+    access_key: str
+    secret_key: str = field(repr=False)
+    token: str | None = field(default=None, repr=False)
+    expiry: datetime | None = None
+
+    def __post_init__(self) -> None:
+        """Refuse credentials that could only ever produce a confusing 403."""
+        if not isinstance(self.access_key, str) or not self.access_key:
+            raise InvalidConfigError("access key must be a non-empty string")
+        if not isinstance(self.secret_key, str) or not self.secret_key:
+            raise InvalidConfigError("secret key must be a non-empty string")
+        if self.token is not None and not isinstance(self.token, str):
+            raise InvalidConfigError("session token must be a string or None")
+        if not _ACCESS_KEY.fullmatch(self.access_key):
+            # A space or newline in a pasted key produces API Gateway's puzzling
+            # "not a valid key=value pair" 403 (SIGV4_NOTES.md section 5); "/" and "," would
+            # break the Credential= field itself.
+            raise InvalidConfigError(
+                "access key must be ASCII letters, digits, '_', '-' or '.'; "
+                "check for stray whitespace or quotes"
+            )
+        if self.expiry is not None and self.expiry.utcoffset() is None:
+            raise InvalidConfigError("credentials expiry must be an aware datetime")
+        if self.token == "":
+            object.__setattr__(self, "token", None)
+
+
+@dataclass(frozen=True, slots=True)
+class SigningConfig:
+    """What to sign for: the credential scope and the few protocol choices a caller may change.
+
+    The defaults are API Gateway's: service ``execute-api``, normalised and double-encoded path,
+    no ``x-amz-content-sha256`` header.
+    """
+
+    region: str
+    service: str = "execute-api"
+    unsigned_headers: frozenset[str] = DEFAULT_UNSIGNED_HEADERS
+    add_content_sha256_header: bool = False
+
+    def __post_init__(self) -> None:
+        """Validate the scope parts, so a typo fails here and not as a 403 from AWS."""
+        for name, value in (("region", self.region), ("service", self.service)):
+            if not isinstance(value, str) or not _SCOPE_PART.fullmatch(value):
+                raise InvalidConfigError(
+                    f"{name} must be an AWS {name} name such as "
+                    f"{'ap-northeast-1' if name == 'region' else 'execute-api'}, got {value!r}"
+                )
+        lowered = frozenset(name.lower() for name in self.unsigned_headers)
+        if "host" in lowered:
+            raise InvalidConfigError("the host header is always signed; remove it from unsigned")
+        object.__setattr__(self, "unsigned_headers", lowered)
+
+
+@dataclass(frozen=True, slots=True)
+class SignableRequest:
+    """A request exactly as it will go on the wire, in the pieces SigV4 reads.
+
+    ``path`` is the percent-encoded path of the request line; ``query`` holds the decoded
+    ``(name, value)`` pairs in their original order; ``headers`` includes ``host``.
+    ``payload_hash`` is the lowercase hex SHA-256 of the body.
+    """
+
+    method: str
+    path: str
+    query: tuple[tuple[str, str], ...]
+    headers: tuple[tuple[str, str], ...]
+    payload_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class SigningResult:
+    """What the core computed and where it goes; adapters only apply it.
+
+    ``headers`` are set on the request (replacing any of the same name); ``query`` is the complete
+    encoded query string to send, already in canonical order. The intermediate strings are kept
+    for diagnostics and vector tests but hidden from ``repr`` since they may hold the token.
+    """
+
+    headers: tuple[tuple[str, str], ...]
+    query: str
+    signature: str = field(repr=False)
+    canonical_request: str = field(repr=False)
+    string_to_sign: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class SignedRequest:
+    """A request ready to send: the URL (query in canonical order) and every header to set.
+
+    ``headers`` holds the caller's headers plus ``Host`` and the signing headers; repeated
+    caller headers are joined with ``,`` (same meaning in HTTP, same canonical form in SigV4).
+    """
+
+    method: str
+    url: str
+    headers: Mapping[str, str] = field(repr=False)
+    body: bytes | None = field(default=None, repr=False)

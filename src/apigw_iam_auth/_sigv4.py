@@ -1,0 +1,228 @@
+"""The SigV4 core: pure functions from plain values to a signature and where to put it.
+
+No I/O, no clock, no environment: the timestamp and credentials are arguments. One ``sign``
+serves both placements; header and query mode differ only where values are placed. Step names
+follow the AWS documentation ("Create a canonical request", "Create a string to sign", "Calculate
+the signature") and botocore's ``SigV4Auth``, and each matches a file of the official test suite.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from datetime import datetime, timezone
+from functools import lru_cache
+
+from apigw_iam_auth._models import (
+    Credentials,
+    SignableRequest,
+    SignatureLocation,
+    SigningConfig,
+    SigningResult,
+)
+from apigw_iam_auth._uri import canonical_path, canonical_query, encode_query_component
+from apigw_iam_auth.errors import InvalidConfigError, UnsignableRequestError
+
+__all__ = [
+    "ALGORITHM",
+    "EMPTY_SHA256",
+    "MAX_EXPIRES",
+    "amz_date",
+    "canonical_headers",
+    "canonical_request",
+    "credential_scope",
+    "derive_signing_key",
+    "payload_hash",
+    "sign",
+    "signature",
+    "string_to_sign",
+]
+
+ALGORITHM = "AWS4-HMAC-SHA256"
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+# Presigned URLs live at most seven days (SigV4 query auth limit; botocore, JS and Ruby SDKs).
+MAX_EXPIRES = 7 * 24 * 60 * 60
+
+# Headers the signer itself owns. Stale copies from an earlier attempt (a retry, a redirect)
+# are dropped before signing, as botocore does, so a request can be re-signed any number of times.
+_SIGNER_HEADERS = frozenset(
+    {"authorization", "x-amz-date", "x-amz-security-token", "x-amz-content-sha256"}
+)
+_SIGNER_QUERY = frozenset(
+    {
+        "X-Amz-Algorithm",
+        "X-Amz-Credential",
+        "X-Amz-Date",
+        "X-Amz-Expires",
+        "X-Amz-SignedHeaders",
+        "X-Amz-Security-Token",
+        "X-Amz-Signature",
+    }
+)
+# RFC 9110 5.1 field-name = token; RFC 9110 5.5: no CR, LF or NUL inside a field value.
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_BAD_VALUE = re.compile(r"[\r\n\x00]")
+
+
+def amz_date(timestamp: datetime) -> str:
+    """ISO 8601 basic UTC without fractions (``20150830T123600Z``), as ``X-Amz-Date`` wants."""
+    if timestamp.utcoffset() is None:
+        raise InvalidConfigError(
+            "timestamp must be an aware datetime, e.g. datetime.now(timezone.utc)"
+        )
+    t = timestamp.astimezone(timezone.utc)
+    return (
+        f"{t.year:04d}{t.month:02d}{t.day:02d}T{t.hour:02d}{t.minute:02d}{t.second:02d}Z"
+    )
+
+
+def credential_scope(date: str, config: SigningConfig) -> str:
+    """``YYYYMMDD/region/service/aws4_request``: the key derivation path, spelled out."""
+    return f"{date}/{config.region}/{config.service}/aws4_request"
+
+
+def payload_hash(body: bytes) -> str:
+    """Lowercase hex SHA-256 of the body; the empty body has a well-known constant."""
+    if not body:
+        return EMPTY_SHA256
+    return hashlib.sha256(body).hexdigest()
+
+
+def canonical_headers(
+    headers: tuple[tuple[str, str], ...] | list[tuple[str, str]], unsigned: frozenset[str]
+) -> tuple[str, str]:
+    """The canonical headers block and the signed-headers list.
+
+    Names lowercased and sorted; values trimmed with inner whitespace runs collapsed to one space
+    (quotes are not special); repeats joined with ``,`` in the order they were given.
+    """
+    merged: dict[str, str] = {}
+    for name, value in headers:
+        if not _TOKEN.fullmatch(name):
+            raise UnsignableRequestError(
+                f"header name {name!r} is not a valid HTTP field name; remove or rename it"
+            )
+        if _BAD_VALUE.search(value):
+            raise UnsignableRequestError(
+                f"header {name!r} has a CR, LF or NUL in its value; HTTP cannot carry it"
+            )
+        key = name.lower()
+        if key in unsigned:
+            continue
+        folded = " ".join(value.split())
+        merged[key] = f"{merged[key]},{folded}" if key in merged else folded
+    names = sorted(merged)
+    block = "".join(f"{name}:{merged[name]}\n" for name in names)
+    return block, ";".join(names)
+
+
+def canonical_request(
+    method: str,
+    path: str,
+    query: str,
+    headers_block: str,
+    signed_headers: str,
+    body_hash: str,
+) -> str:
+    """Task 1 of SigV4: the six canonical lines joined with ``\\n``."""
+    return f"{method}\n{canonical_path(path)}\n{query}\n{headers_block}\n{signed_headers}\n{body_hash}"
+
+
+def string_to_sign(date_time: str, scope: str, canonical: str) -> str:
+    """Task 2 of SigV4: algorithm, time, scope and the hash of the canonical request."""
+    digest = hashlib.sha256(canonical.encode("utf-8", "surrogateescape")).hexdigest()
+    return f"{ALGORITHM}\n{date_time}\n{scope}\n{digest}"
+
+
+@lru_cache(maxsize=64)
+def derive_signing_key(secret_key: str, date: str, region: str, service: str) -> bytes:
+    """Task 3 of SigV4: four chained HMACs. Cached: the key only changes once a day.
+
+    ``lru_cache`` is thread-safe and bounded, so long runs with rotating credentials keep a
+    constant footprint.
+    """
+    key = hmac.digest(("AWS4" + secret_key).encode("utf-8"), date.encode("ascii"), "sha256")
+    for part in (region, service, "aws4_request"):
+        key = hmac.digest(key, part.encode("ascii"), "sha256")
+    return key
+
+
+def signature(signing_key: bytes, to_sign: str) -> str:
+    """Task 4 of SigV4: hex HMAC-SHA256 of the string to sign."""
+    return hmac.digest(signing_key, to_sign.encode("utf-8"), "sha256").hex()
+
+
+def sign(
+    request: SignableRequest,
+    credentials: Credentials,
+    config: SigningConfig,
+    timestamp: datetime,
+    location: SignatureLocation = SignatureLocation.HEADERS,
+    expires: int = 900,
+) -> SigningResult:
+    """Sign ``request`` at ``timestamp`` and say what to add to it.
+
+    In header mode the result carries ``Authorization``, ``X-Amz-Date`` and, with temporary
+    credentials, ``X-Amz-Security-Token``. In query mode those facts become ``X-Amz-*`` query
+    parameters (the token among them, so it is signed) and ``expires`` bounds the URL's life.
+    Either way ``result.query`` is the complete query string to send.
+    """
+    date_time = amz_date(timestamp)
+    scope = credential_scope(date_time[:8], config)
+    request_headers = [
+        (name, value) for name, value in request.headers if name.lower() not in _SIGNER_HEADERS
+    ]
+    query_pairs = [(name, value) for name, value in request.query if name not in _SIGNER_QUERY]
+    added_headers: list[tuple[str, str]] = []
+
+    if location is SignatureLocation.HEADERS:
+        added_headers.append(("X-Amz-Date", date_time))
+        if credentials.token is not None:
+            added_headers.append(("X-Amz-Security-Token", credentials.token))
+        if config.add_content_sha256_header:
+            added_headers.append(("X-Amz-Content-SHA256", request.payload_hash))
+        headers_block, signed_headers = canonical_headers(
+            request_headers + added_headers, config.unsigned_headers
+        )
+    else:
+        if not 1 <= expires <= MAX_EXPIRES:
+            raise InvalidConfigError(
+                f"expires must be between 1 and {MAX_EXPIRES} seconds (7 days), got {expires}"
+            )
+        headers_block, signed_headers = canonical_headers(request_headers, config.unsigned_headers)
+        query_pairs += [
+            ("X-Amz-Algorithm", ALGORITHM),
+            ("X-Amz-Credential", f"{credentials.access_key}/{scope}"),
+            ("X-Amz-Date", date_time),
+            ("X-Amz-Expires", str(expires)),
+            ("X-Amz-SignedHeaders", signed_headers),
+        ]
+        if credentials.token is not None:
+            query_pairs.append(("X-Amz-Security-Token", credentials.token))
+
+    query = canonical_query(query_pairs)
+    canonical = canonical_request(
+        request.method, request.path, query, headers_block, signed_headers, request.payload_hash
+    )
+    to_sign = string_to_sign(date_time, scope, canonical)
+    key = derive_signing_key(credentials.secret_key, date_time[:8], config.region, config.service)
+    sig = signature(key, to_sign)
+
+    if location is SignatureLocation.HEADERS:
+        added_headers.append(
+            (
+                "Authorization",
+                f"{ALGORITHM} Credential={credentials.access_key}/{scope}, "
+                f"SignedHeaders={signed_headers}, Signature={sig}",
+            )
+        )
+    else:
+        query = f"{query}&X-Amz-Signature={encode_query_component(sig)}"
+    return SigningResult(
+        headers=tuple(added_headers),
+        query=query,
+        signature=sig,
+        canonical_request=canonical,
+        string_to_sign=to_sign,
+    )

@@ -1,0 +1,187 @@
+"""URL rules of SigV4 for non-S3 services, each written once with the reason beside it.
+
+Two forms of every URL part matter: the *wire* form (the bytes on the request line) and the
+*canonical* form (what goes into the canonical request). This module owns the mapping between
+them, and makes the query's wire form equal to its canonical form, so that what API Gateway
+reads is exactly what was signed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import quote, unquote, urlsplit
+
+from apigw_iam_auth.errors import InvalidConfigError
+
+__all__ = [
+    "ParsedUrl",
+    "canonical_path",
+    "canonical_query",
+    "encode_query_component",
+    "host_header",
+    "normalize_path",
+    "parse_query",
+    "parse_url",
+    "wire_path",
+]
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+# RFC 3986 pchar minus "%" (handled apart): what may stand literally in a path on the wire.
+# Anything else (space, raw UTF-8, '"', '<', ...) is percent-encoded, as requests and httpx do.
+_PATH_SAFE = "/!$&'()*+,;=:@-._~"
+_STRAY_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_UNRESERVED_ESCAPE = re.compile(r"%(2[DdEe]|3[0-9]|4[1-9A-Fa-f]|5[0-9Aa]|5[Ff]|6[1-9A-Fa-f]|7[0-9Aa]|7[Ee])")
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedUrl:
+    """An absolute http(s) URL split into what SigV4 needs, path already in wire form."""
+
+    scheme: str
+    netloc: str
+    host: str
+    path: str
+    query: tuple[tuple[str, str], ...]
+    fragment: str
+
+
+def parse_url(url: str) -> ParsedUrl:
+    """Split ``url`` and check that it can be signed at all (scheme, host, port)."""
+    if not isinstance(url, str):
+        raise InvalidConfigError(f"url must be a str, got {type(url).__name__}")
+    if any(ch in url for ch in "\r\n\t\x00"):
+        raise InvalidConfigError("url contains a control character (CR, LF, TAB or NUL)")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+        hostname = parts.hostname
+    except ValueError as exc:
+        raise InvalidConfigError(f"url is not a valid URL: {exc}") from None
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS:
+        raise InvalidConfigError(
+            f"url must start with https:// or http://, got {parts.scheme + ':' if scheme else 'no scheme'}"
+            " (for example https://abc123.execute-api.us-east-1.amazonaws.com/prod/pets)"
+        )
+    if not hostname:
+        raise InvalidConfigError("url has no host; pass an absolute URL such as https://host/path")
+    return ParsedUrl(
+        scheme=scheme,
+        netloc=parts.netloc.rpartition("@")[2],
+        host=host_header(scheme, hostname, port),
+        path=wire_path(parts.path),
+        query=parse_query(parts.query),
+        fragment=parts.fragment,
+    )
+
+
+def host_header(scheme: str, hostname: str, port: int | None) -> str:
+    """The Host header a client sends: lowercase, IPv6 bracketed, default port dropped.
+
+    Same rule as botocore's ``_host_from_url``, urllib3 and httpx; signing a different Host than
+    the one sent is the classic cause of "signature does not match" behind custom ports.
+    """
+    host = hostname.lower()
+    if not host.isascii():
+        try:
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            raise InvalidConfigError(f"host {hostname!r} is not a valid domain name") from None
+    if ":" in host:
+        host = f"[{host}]"
+    if port is not None and port != _DEFAULT_PORTS.get(scheme):
+        host = f"{host}:{port}"
+    return host
+
+
+def wire_path(path: str) -> str:
+    """The path as HTTP clients put it on the request line.
+
+    Characters that cannot stand in a URL path are percent-encoded (UTF-8), a ``%`` that starts
+    no escape becomes ``%25``, and escapes of unreserved characters are decoded (``%41`` -> ``A``),
+    exactly as requests' ``requote_uri`` does, so that re-preparing our URL changes nothing.
+    Existing escapes such as ``%2F`` are kept: API Gateway does not decode them.
+    """
+    if not path:
+        return "/"
+    if "%" in path:
+        path = _STRAY_PERCENT.sub("%25", path)
+        path = _UNRESERVED_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), path)
+    return quote(path, safe=_PATH_SAFE + "%")
+
+
+def normalize_path(path: str) -> str:
+    """RFC 3986 dot-segment removal plus AWS's collapsing of empty segments.
+
+    Same as botocore's ``remove_dot_segments`` (``//`` collapse: "AWS services require consecutive
+    slashes to be removed"); a trailing slash survives only if some segment remains.
+    """
+    segments: list[str] = []
+    for segment in path.split("/"):
+        if segment in {"", "."}:
+            continue
+        if segment == "..":
+            if segments:
+                segments.pop()
+            continue
+        segments.append(segment)
+    if not segments:
+        return "/"
+    trailing = "/" if path.endswith("/") else ""
+    return "/" + "/".join(segments) + trailing
+
+
+def canonical_path(path: str) -> str:
+    """The canonical URI of a non-S3 request: normalised, then encoded once more.
+
+    ``path`` is the wire path (already percent-encoded once), so encoding it again is SigV4's
+    "double encoding": wire ``%20`` becomes ``%2520``, which is what API Gateway computes.
+    """
+    if path == "/":
+        return path
+    return quote(normalize_path(path), safe="/~")
+
+
+def parse_query(query: str) -> tuple[tuple[str, str], ...]:
+    """Decode a raw query into ``(name, value)`` pairs, order and repeats kept.
+
+    ``+`` is read as a space because API Gateway reads it so (SIGV4_NOTES.md section 2); literal
+    plus signs must be sent as ``%2B``. Empty ``&&`` pieces carry nothing and are dropped; a key
+    without ``=`` has an empty value. Bytes that are not UTF-8 survive via surrogateescape.
+    """
+    if not query:
+        return ()
+    pairs = []
+    for piece in query.split("&"):
+        if not piece:
+            continue
+        name, _, value = piece.partition("=")
+        pairs.append((_decode_component(name), _decode_component(value)))
+    return tuple(pairs)
+
+
+def _decode_component(raw: str) -> str:
+    if "+" in raw:
+        raw = raw.replace("+", " ")
+    if "%" not in raw:
+        return raw
+    return unquote(raw, errors="surrogateescape")
+
+
+def encode_query_component(text: str) -> str:
+    """Percent-encode everything but RFC 3986 unreserved characters, ``%20`` for space."""
+    return quote(text, safe="", errors="surrogateescape")
+
+
+def canonical_query(pairs: tuple[tuple[str, str], ...] | list[tuple[str, str]]) -> str:
+    """Names and values encoded separately, then sorted by (name, value) -- not by "name=value".
+
+    Sorting the joined strings would put ``id-type=`` before ``id=`` ('-' < '='), which AWS does
+    not (tedder/requests-aws4auth#21). Encoded strings are ASCII, so str order is byte order.
+    """
+    encoded = sorted(
+        (encode_query_component(name), encode_query_component(value)) for name, value in pairs
+    )
+    return "&".join(f"{name}={value}" for name, value in encoded)

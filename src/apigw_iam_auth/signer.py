@@ -1,0 +1,281 @@
+"""``SigV4Signer``: the pure core plus the three things it must not hold itself.
+
+The signer owns the scope settings, a credentials provider and a clock. Per signature it reads
+the clock once and snapshots the credentials once, then hands plain values to the core.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime, timezone
+from functools import lru_cache
+from types import MappingProxyType
+
+from apigw_iam_auth import _sigv4
+from apigw_iam_auth._models import (
+    DEFAULT_UNSIGNED_HEADERS,
+    Credentials,
+    SignableRequest,
+    SignatureLocation,
+    SignedRequest,
+    SigningConfig,
+    SigningResult,
+)
+from apigw_iam_auth._region import infer_scope
+from apigw_iam_auth._uri import parse_url
+from apigw_iam_auth.credentials import CredentialsProvider, resolve_provider
+from apigw_iam_auth.errors import (
+    CredentialsError,
+    InvalidConfigError,
+    UnsignableRequestError,
+)
+
+__all__ = ["Body", "Clock", "HeadersLike", "SigV4Signer", "utc_now"]
+
+_log = logging.getLogger("apigw_iam_auth")
+
+Clock = Callable[[], datetime]
+Body = bytes | bytearray | memoryview | str | None
+HeadersLike = Mapping[str, str] | Iterable[tuple[str, str]] | None
+
+
+def utc_now() -> datetime:
+    """The default clock: the system's idea of now, in UTC."""
+    return datetime.now(timezone.utc)
+
+
+@lru_cache(maxsize=64)
+def _config(
+    region: str, service: str, unsigned: frozenset[str], add_content_sha256_header: bool
+) -> SigningConfig:
+    return SigningConfig(region, service, unsigned, add_content_sha256_header)
+
+
+class SigV4Signer:
+    """Sign HTTP requests with AWS Signature Version 4, by header or as presigned URLs.
+
+    >>> signer = SigV4Signer(credentials=("AKIDEXAMPLE", "secret"), region="us-east-1")
+    >>> signed = signer.sign("GET", "https://abc.execute-api.us-east-1.amazonaws.com/prod/pets")
+    >>> signed.headers["Authorization"].startswith("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/")
+    True
+
+    ``region=None`` reads the region off execute-api and Lambda function URL hostnames.
+    The object holds no per-request state and may be shared across threads and tasks.
+    """
+
+    __slots__ = ("_add_sha256", "_clock", "_credentials", "_region", "_service", "_unsigned")
+
+    def __init__(
+        self,
+        credentials: object = None,
+        region: str | None = None,
+        service: str = "execute-api",
+        *,
+        profile: str | None = None,
+        clock: Clock = utc_now,
+        unsigned_headers: Iterable[str] = DEFAULT_UNSIGNED_HEADERS,
+        add_content_sha256_header: bool = False,
+    ) -> None:
+        """Validate the settings now, so mistakes fail here rather than as a 403 later.
+
+        ``credentials`` is ``(key, secret)``, ``(key, secret, token)``, a provider, or None for
+        botocore's default chain (honouring ``profile``). ``clock`` returns an aware datetime;
+        inject one in tests.
+        """
+        self._credentials: CredentialsProvider = resolve_provider(credentials, profile)
+        self._region = region
+        self._service = service
+        self._unsigned = frozenset(name.lower() for name in unsigned_headers)
+        self._add_sha256 = add_content_sha256_header
+        self._clock = clock
+        # Validate region/service/unsigned now (the region may still be inferred per host).
+        _config(region or "us-east-1", service, self._unsigned, add_content_sha256_header)
+
+    def __repr__(self) -> str:
+        """Settings only; never credentials."""
+        return (
+            f"SigV4Signer(region={self._region!r}, service={self._service!r}, "
+            f"credentials={self._credentials!r})"
+        )
+
+    @property
+    def credentials_provider(self) -> CredentialsProvider:
+        """The provider snapshots come from (shared with adapters that fetch them async)."""
+        return self._credentials
+
+    def now(self) -> datetime:
+        """Read the signer's clock once."""
+        return self._clock()
+
+    def config_for(self, host: str) -> SigningConfig:
+        """The scope for a request to ``host``: explicit region, or read off the hostname."""
+        region, service = infer_scope(host, self._region, self._service)
+        return _config(region, service, self._unsigned, self._add_sha256)
+
+    def sign_request(
+        self,
+        request: SignableRequest,
+        *,
+        location: SignatureLocation = SignatureLocation.HEADERS,
+        expires: int = 900,
+        timestamp: datetime | None = None,
+        credentials: Credentials | None = None,
+    ) -> SigningResult:
+        """Sign a request already split into its wire parts (what the adapters use).
+
+        ``credentials`` lets async callers pass a snapshot they fetched off the event loop.
+        In query mode, ``expires`` is capped to the credentials' remaining lifetime: a link
+        must not promise more than its session token can keep.
+        """
+        host = next((value for name, value in request.headers if name.lower() == "host"), None)
+        if host is None:
+            raise UnsignableRequestError("request has no Host header; SigV4 always signs host")
+        config = self.config_for(host)
+        when = self._clock() if timestamp is None else timestamp
+        snapshot = self._credentials.get() if credentials is None else credentials
+        if location is SignatureLocation.QUERY:
+            expires = _capped_expiry(expires, snapshot, when)
+        return _sigv4.sign(request, snapshot, config, when, location, expires)
+
+    def sign(
+        self,
+        method: str,
+        url: str,
+        headers: HeadersLike = None,
+        body: Body = None,
+        timestamp: datetime | None = None,
+        *,
+        payload_hash: str | None = None,
+    ) -> SignedRequest:
+        """Sign with an ``Authorization`` header; send the result's url, headers and body.
+
+        ``body`` is bytes or str (UTF-8); for large or streamed bodies pass ``payload_hash``,
+        the hex SHA-256 you computed in chunks. The returned URL carries the query in canonical
+        order and encoding, which is how it must be sent.
+        """
+        request, raw_body, base = _signable(method, url, headers, body, payload_hash)
+        result = self.sign_request(request, timestamp=timestamp)
+        replaced = {name.lower() for name, _ in result.headers}
+        merged = _joined(item for item in request.headers if item[0].lower() not in replaced)
+        merged.update(result.headers)
+        return SignedRequest(
+            method=request.method,
+            url=base + ("?" + result.query if result.query else ""),
+            headers=MappingProxyType(merged),
+            body=raw_body,
+        )
+
+    def presign(
+        self,
+        method: str,
+        url: str,
+        headers: HeadersLike = None,
+        expires: int = 900,
+        timestamp: datetime | None = None,
+        *,
+        body: Body = None,
+        payload_hash: str | None = None,
+    ) -> str:
+        """Return ``url`` with the signature in its query string (a presigned URL).
+
+        Whoever opens it needs no credentials, so treat it as one. Only ``host`` is signed
+        unless you pass ``headers``, which the user of the link must then send too. The body
+        hash is signed as well: a presigned POST works only with exactly that body.
+        """
+        request, _, base = _signable(method, url, headers, body, payload_hash)
+        result = self.sign_request(
+            request, location=SignatureLocation.QUERY, expires=expires, timestamp=timestamp
+        )
+        return f"{base}?{result.query}"
+
+
+def _capped_expiry(expires: int, credentials: Credentials, now: datetime) -> int:
+    if isinstance(expires, bool) or not isinstance(expires, int):
+        raise InvalidConfigError(f"expires must be an int number of seconds, got {expires!r}")
+    if credentials.expiry is None:
+        return expires
+    remaining = math.floor((credentials.expiry - now).total_seconds())
+    if remaining < 1:
+        raise CredentialsError(
+            "the credentials expire before a presigned URL could be used; refresh them "
+            "(e.g. `aws sso login`) or use long-term credentials"
+        )
+    if remaining < expires:
+        _log.info(
+            "presigned URL expiry capped from %ds to %ds: the session credentials expire then",
+            expires,
+            remaining,
+        )
+        return remaining
+    return expires
+
+
+def _signable(
+    method: str, url: str, headers: HeadersLike, body: Body, payload_hash: str | None
+) -> tuple[SignableRequest, bytes | None, str]:
+    if not isinstance(method, str) or not method:
+        raise InvalidConfigError("method must be a non-empty string such as 'GET'")
+    parsed = parse_url(url)
+    header_items = _header_items(headers)
+    if not any(name.lower() == "host" for name, _ in header_items):
+        header_items.insert(0, ("Host", parsed.host))
+    raw_body = _body_bytes(body)
+    if payload_hash is None:
+        payload_hash = next(
+            (v for n, v in header_items if n.lower() == "x-amz-content-sha256"), None
+        ) or _sigv4.payload_hash(raw_body or b"")
+    request = SignableRequest(
+        method=method,
+        path=parsed.path,
+        query=parsed.query,
+        headers=tuple(header_items),
+        payload_hash=payload_hash,
+    )
+    return request, raw_body, f"{parsed.scheme}://{parsed.netloc}{parsed.path}"
+
+
+def _header_items(headers: HeadersLike) -> list[tuple[str, str]]:
+    if headers is None:
+        return []
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    result = []
+    for item in items:
+        name, value = item
+        if not isinstance(name, str) or not isinstance(value, str):
+            raise UnsignableRequestError(
+                f"header names and values must be str, got {type(name).__name__}: "
+                f"{type(value).__name__}"
+            )
+        result.append((name, value))
+    return result
+
+
+def _joined(items: Iterable[tuple[str, str]]) -> dict[str, str]:
+    merged: dict[str, str] = {}
+    lowered: dict[str, str] = {}
+    for name, value in items:
+        key = name.lower()
+        if key in lowered:
+            first = lowered[key]
+            merged[first] = f"{merged[first]},{value}"
+        else:
+            lowered[key] = name
+            merged[name] = value
+    return merged
+
+
+def _body_bytes(body: Body) -> bytes | None:
+    if body is None:
+        return None
+    if isinstance(body, bytes):
+        return body
+    if isinstance(body, str):
+        return body.encode("utf-8")
+    if isinstance(body, (bytearray, memoryview)):
+        return bytes(body)
+    raise UnsignableRequestError(
+        f"body must be bytes, str or None, got {type(body).__name__}; for files or streams "
+        "compute the SHA-256 yourself and pass payload_hash="
+    )
