@@ -3,6 +3,7 @@
 from importlib.metadata import PackageNotFoundError, version
 
 from apigw_iam_auth._models import Credentials, SignatureLocation, SignedRequest
+from apigw_iam_auth.auth import ApiGwIamAuth
 from apigw_iam_auth.credentials import BotocoreProvider, CredentialsProvider, StaticProvider
 from apigw_iam_auth.errors import (
     ApiGwIamAuthError,
@@ -13,6 +14,7 @@ from apigw_iam_auth.errors import (
     SigningError,
     UnsignableRequestError,
 )
+from apigw_iam_auth.presign import presign_url
 from apigw_iam_auth.signer import SigV4Signer
 
 try:
@@ -21,6 +23,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree wi
     __version__ = "0.0.0"
 
 __all__ = [
+    "ApiGwIamAuth",
     "ApiGwIamAuthError",
     "BotocoreProvider",
     "Credentials",
@@ -36,4 +39,5 @@ __all__ = [
     "StaticProvider",
     "UnsignableRequestError",
     "__version__",
+    "presign_url",
 ]

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from typing import TYPE_CHECKING
 
 from apigw_iam_auth.errors import InvalidConfigError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from datetime import datetime
 
 __all__ = [
     "DEFAULT_UNSIGNED_HEADERS",
     "Credentials",
     "SignableRequest",
-    "SignedRequest",
     "SignatureLocation",
+    "SignedRequest",
     "SigningConfig",
     "SigningResult",
 ]

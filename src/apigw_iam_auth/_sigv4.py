@@ -21,7 +21,7 @@ from apigw_iam_auth._models import (
     SigningConfig,
     SigningResult,
 )
-from apigw_iam_auth._uri import canonical_path, canonical_query, encode_query_component
+from apigw_iam_auth._uri import canonical_path, canonical_query
 from apigw_iam_auth.errors import InvalidConfigError, UnsignableRequestError
 
 __all__ = [
@@ -72,9 +72,7 @@ def amz_date(timestamp: datetime) -> str:
             "timestamp must be an aware datetime, e.g. datetime.now(timezone.utc)"
         )
     t = timestamp.astimezone(timezone.utc)
-    return (
-        f"{t.year:04d}{t.month:02d}{t.day:02d}T{t.hour:02d}{t.minute:02d}{t.second:02d}Z"
-    )
+    return f"{t.year:04d}{t.month:02d}{t.day:02d}T{t.hour:02d}{t.minute:02d}{t.second:02d}Z"
 
 
 def credential_scope(date: str, config: SigningConfig) -> str:
@@ -125,8 +123,10 @@ def canonical_request(
     signed_headers: str,
     body_hash: str,
 ) -> str:
-    """Task 1 of SigV4: the six canonical lines joined with ``\\n``."""
-    return f"{method}\n{canonical_path(path)}\n{query}\n{headers_block}\n{signed_headers}\n{body_hash}"
+    """Task 1 of SigV4: the six canonical lines joined with newlines."""
+    return (
+        f"{method}\n{canonical_path(path)}\n{query}\n{headers_block}\n{signed_headers}\n{body_hash}"
+    )
 
 
 def string_to_sign(date_time: str, scope: str, canonical: str) -> str:
@@ -210,15 +210,13 @@ def sign(
     sig = signature(key, to_sign)
 
     if location is SignatureLocation.HEADERS:
-        added_headers.append(
-            (
-                "Authorization",
-                f"{ALGORITHM} Credential={credentials.access_key}/{scope}, "
-                f"SignedHeaders={signed_headers}, Signature={sig}",
-            )
+        authorization = (
+            f"{ALGORITHM} Credential={credentials.access_key}/{scope}, "
+            f"SignedHeaders={signed_headers}, Signature={sig}"
         )
+        added_headers.append(("Authorization", authorization))
     else:
-        query = f"{query}&X-Amz-Signature={encode_query_component(sig)}"
+        query = f"{query}&X-Amz-Signature={sig}"
     return SigningResult(
         headers=tuple(added_headers),
         query=query,

@@ -32,7 +32,9 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 # Anything else (space, raw UTF-8, '"', '<', ...) is percent-encoded, as requests and httpx do.
 _PATH_SAFE = "/!$&'()*+,;=:@-._~"
 _STRAY_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
-_UNRESERVED_ESCAPE = re.compile(r"%(2[DdEe]|3[0-9]|4[1-9A-Fa-f]|5[0-9Aa]|5[Ff]|6[1-9A-Fa-f]|7[0-9Aa]|7[Ee])")
+_UNRESERVED_ESCAPE = re.compile(
+    r"%(2[DdEe]|3[0-9]|4[1-9A-Fa-f]|5[0-9Aa]|5[Ff]|6[1-9A-Fa-f]|7[0-9Aa]|7[Ee])"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,8 +64,8 @@ def parse_url(url: str) -> ParsedUrl:
     scheme = parts.scheme.lower()
     if scheme not in _DEFAULT_PORTS:
         raise InvalidConfigError(
-            f"url must start with https:// or http://, got {parts.scheme + ':' if scheme else 'no scheme'}"
-            " (for example https://abc123.execute-api.us-east-1.amazonaws.com/prod/pets)"
+            f"url must start with https:// or http://, got "
+            f"{parts.scheme + ':' if scheme else 'no scheme'} (for example https://abc123.execute-api.us-east-1.amazonaws.com/prod/pets)"
         )
     if not hostname:
         raise InvalidConfigError("url has no host; pass an absolute URL such as https://host/path")

@@ -148,15 +148,17 @@ class SigV4Signer:
         timestamp: datetime | None = None,
         *,
         payload_hash: str | None = None,
+        credentials: Credentials | None = None,
     ) -> SignedRequest:
         """Sign with an ``Authorization`` header; send the result's url, headers and body.
 
         ``body`` is bytes or str (UTF-8); for large or streamed bodies pass ``payload_hash``,
         the hex SHA-256 you computed in chunks. The returned URL carries the query in canonical
-        order and encoding, which is how it must be sent.
+        order and encoding, which is how it must be sent. ``credentials`` is a snapshot fetched
+        elsewhere (the async adapter fetches it off the event loop); None asks the provider.
         """
         request, raw_body, base = _signable(method, url, headers, body, payload_hash)
-        result = self.sign_request(request, timestamp=timestamp)
+        result = self.sign_request(request, timestamp=timestamp, credentials=credentials)
         replaced = {name.lower() for name, _ in result.headers}
         merged = _joined(item for item in request.headers if item[0].lower() not in replaced)
         merged.update(result.headers)
@@ -177,6 +179,7 @@ class SigV4Signer:
         *,
         body: Body = None,
         payload_hash: str | None = None,
+        credentials: Credentials | None = None,
     ) -> str:
         """Return ``url`` with the signature in its query string (a presigned URL).
 
@@ -186,7 +189,11 @@ class SigV4Signer:
         """
         request, _, base = _signable(method, url, headers, body, payload_hash)
         result = self.sign_request(
-            request, location=SignatureLocation.QUERY, expires=expires, timestamp=timestamp
+            request,
+            location=SignatureLocation.QUERY,
+            expires=expires,
+            timestamp=timestamp,
+            credentials=credentials,
         )
         return f"{base}?{result.query}"
 

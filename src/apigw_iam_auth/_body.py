@@ -1,0 +1,42 @@
+"""Hashing request bodies the way they will be sent, without holding big ones in memory."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from typing import IO, TypeGuard
+
+from apigw_iam_auth.errors import UnsignableRequestError
+
+__all__ = ["CHUNK_SIZE", "hash_seekable", "is_seekable"]
+
+# Large enough that hashlib releases the GIL and runs at full speed, small enough for memory.
+CHUNK_SIZE = 1024 * 1024
+
+
+def is_seekable(body: object) -> TypeGuard[IO[bytes] | IO[str]]:
+    """True for file-like bodies that can be read, then rewound for sending."""
+    try:
+        return callable(getattr(body, "read", None)) and bool(body.seekable())  # type: ignore[attr-defined]
+    except (OSError, ValueError):
+        return False
+
+
+def hash_seekable(body: IO[bytes] | IO[str]) -> str:
+    """SHA-256 of a file's remaining content, read in chunks; the position is restored.
+
+    Memory stays at one chunk whatever the file size. A text-mode file is refused: the bytes
+    it would send depend on an encoding the HTTP client chooses, not us.
+    """
+    if isinstance(body, io.TextIOBase):
+        raise UnsignableRequestError("open body files in binary mode ('rb') so they can be hashed")
+    start = body.tell()
+    digest = hashlib.sha256()
+    try:
+        while chunk := body.read(CHUNK_SIZE):
+            if not isinstance(chunk, bytes | bytearray | memoryview):
+                raise UnsignableRequestError("body file must yield bytes; open it with 'rb'")
+            digest.update(chunk)
+    finally:
+        body.seek(start)
+    return digest.hexdigest()

@@ -1,0 +1,166 @@
+"""The httpx adapter: sign an ``httpx.Request`` in place, sync or async, and guard redirects.
+
+httpx runs the auth flow around its redirect loop: the flow sees only the last response, and
+the redirect requests it builds keep every header but ``Authorization`` (and only across
+origins). Two measures keep our credentials where they belong:
+
+* an httpcore ``trace`` hook, inherited by every redirect request through ``extensions``,
+  removes our headers from any hop bound for another origin just before its headers are written;
+* a same-origin hop that API Gateway refuses is signed for its new URL and sent once more.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from apigw_iam_auth import _sigv4
+from apigw_iam_auth._body import hash_seekable, is_seekable
+from apigw_iam_auth._requests import SIGNING_HEADERS
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from apigw_iam_auth._models import Credentials
+    from apigw_iam_auth.signer import SigV4Signer
+
+__all__ = ["body_hash_async", "body_hash_sync", "needs_resign", "sign_request"]
+
+_SIGNING_HEADERS_LOWER = frozenset(name.lower().encode("ascii") for name in SIGNING_HEADERS)
+_FORBIDDEN = 403
+_Origin = tuple[str, str, int | None]
+
+
+def body_hash_sync(request: httpx.Request) -> str:
+    """Hash the body httpx will send; a seekable file is hashed in chunks, not buffered."""
+    cached = _known_body_hash(request)
+    if cached is not None:
+        return cached
+    return _sigv4.payload_hash(request.read())
+
+
+async def body_hash_async(request: httpx.Request) -> str:
+    """Like :func:`body_hash_sync`; an async stream is buffered once with ``aread``."""
+    cached = _known_body_hash(request)
+    if cached is not None:
+        return cached
+    return _sigv4.payload_hash(await request.aread())
+
+
+def _known_body_hash(request: httpx.Request) -> str | None:
+    if isinstance(request.stream, httpx.ByteStream):
+        return _sigv4.payload_hash(request.content)
+    # httpx wraps file content in an iterator stream; reach the file to hash it in chunks
+    # and rewind it, so a 100 MiB upload is never held in memory.
+    source = getattr(request.stream, "_stream", None)
+    if is_seekable(source):
+        return hash_seekable(source)
+    return None
+
+
+def sign_request(
+    signer: SigV4Signer,
+    request: httpx.Request,
+    body_hash: str,
+    *,
+    presign: bool,
+    expires: int,
+    credentials: Credentials | None = None,
+    is_async: bool,
+) -> None:
+    """Sign ``request`` in place and install the cross-origin guard on it."""
+    for name in SIGNING_HEADERS:
+        request.headers.pop(name, None)
+    headers = request.headers.multi_items()
+    url = str(request.url)
+    if presign:
+        url = signer.presign(
+            request.method, url, headers, expires, payload_hash=body_hash, credentials=credentials
+        )
+    else:
+        signed = signer.sign(
+            request.method, url, headers, payload_hash=body_hash, credentials=credentials
+        )
+        url = signed.url
+        for name, value in signed.headers.items():
+            if name.lower().encode("ascii") in _SIGNING_HEADERS_LOWER:
+                request.headers[name] = value
+    request.url = httpx.URL(url)
+    _install_guard(request, is_async=is_async)
+
+
+def needs_resign(response: httpx.Response, signed: httpx.Request) -> bool:
+    """True when a redirect kept us on the origin but the new hop was refused unsigned."""
+    return (
+        response.status_code == _FORBIDDEN
+        and bool(response.history)
+        and response.request is not signed
+        and _origin_of(response.request.url) == _origin_of(signed.url)
+    )
+
+
+def _origin_of(url: httpx.URL) -> _Origin:
+    return url.scheme, url.raw_host.decode("ascii"), url.port
+
+
+def _install_guard(request: httpx.Request, *, is_async: bool) -> None:
+    extensions = dict(request.extensions)
+    inner = extensions.get("trace")
+    while isinstance(inner, _TraceGuard | _AsyncTraceGuard):
+        inner = inner.inner
+    origin = _origin_of(request.url)
+    extensions["trace"] = (
+        _AsyncTraceGuard(origin, inner) if is_async else _TraceGuard(origin, inner)
+    )
+    request.extensions = extensions
+
+
+def _strip_if_foreign(origin: _Origin, event: str, info: dict[str, Any]) -> None:
+    if not event.endswith("send_request_headers.started"):
+        return
+    outgoing = info.get("request")
+    if outgoing is None:
+        return
+    url = outgoing.url
+    hop = (url.scheme.decode("ascii"), url.host.decode("ascii"), url.port)
+    if hop != origin:
+        outgoing.headers[:] = [
+            (name, value)
+            for name, value in outgoing.headers
+            if name.lower() not in _SIGNING_HEADERS_LOWER
+        ]
+
+
+class _TraceGuard:
+    """httpcore trace callback (sync clients); chains to a trace the user had set."""
+
+    __slots__ = ("inner", "origin")
+
+    def __init__(
+        self, origin: _Origin, inner: Callable[[str, dict[str, Any]], None] | None
+    ) -> None:
+        self.origin = origin
+        self.inner = inner
+
+    def __call__(self, event: str, info: dict[str, Any]) -> None:
+        _strip_if_foreign(self.origin, event, info)
+        if self.inner is not None:
+            self.inner(event, info)
+
+
+class _AsyncTraceGuard:
+    """httpcore trace callback (async clients, which await it)."""
+
+    __slots__ = ("inner", "origin")
+
+    def __init__(
+        self, origin: _Origin, inner: Callable[[str, dict[str, Any]], Awaitable[None]] | None
+    ) -> None:
+        self.origin = origin
+        self.inner = inner
+
+    async def __call__(self, event: str, info: dict[str, Any]) -> None:
+        _strip_if_foreign(self.origin, event, info)
+        if self.inner is not None:
+            await self.inner(event, info)
