@@ -1,0 +1,131 @@
+"""The httpx auth flows driven by hand, without a network, and the requests hook contract."""
+
+from datetime import datetime, timezone
+
+import httpx
+import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import ReadOnlyCredentials
+
+from apigw_iam_auth import ApiGwIamAuth, InvalidConfigError
+
+KEY, SECRET, TOKEN = (
+    "AKIDEXAMPLE",
+    "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+    "session-token-value",
+)
+NOW = datetime(2026, 11, 25, 12, 0, 0, tzinfo=timezone.utc)
+URL = "https://abc123.execute-api.us-east-1.amazonaws.com/prod/pets"
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+def make_auth(**kwargs):
+    return ApiGwIamAuth(credentials=(KEY, SECRET, TOKEN), clock=lambda: NOW, **kwargs)
+
+
+def botocore_signature(request: httpx.Request) -> str:
+    """Recompute the header-mode signature of a wire request with botocore."""
+    authorization = request.headers["Authorization"]
+    signed = authorization.split("SignedHeaders=")[1].split(",")[0].split(";")
+    headers = {name: value for name, value in request.headers.items() if name in signed}
+    aws = AWSRequest(request.method, str(request.url), headers=headers, data=request.content)
+    aws.context["timestamp"] = request.headers["X-Amz-Date"]
+    signer = SigV4Auth(ReadOnlyCredentials(KEY, SECRET, TOKEN), "execute-api", "us-east-1")
+    canonical = signer.canonical_request(aws)
+    return signer.signature(signer.string_to_sign(aws, canonical), aws)
+
+
+def test_sync_flow_yields_the_request_signed_as_botocore_would():
+    """sync_auth_flow signs the request in place; botocore recomputes the same signature."""
+    request = httpx.Request("POST", URL + "?b=2&a=x+y", json={"name": "rex"})
+    flow = make_auth().sync_auth_flow(request)
+    sent = next(flow)
+    assert sent is request
+    assert sent.url.raw_path == b"/prod/pets?a=x%20y&b=2"
+    assert sent.headers["X-Amz-Security-Token"] == TOKEN
+    assert sent.headers["Authorization"].endswith("Signature=" + botocore_signature(sent))
+    with pytest.raises(StopIteration):
+        flow.send(httpx.Response(200, request=sent))
+
+
+@pytest.mark.anyio
+async def test_async_flow_reads_an_async_stream_once_and_signs_it():
+    """async_auth_flow buffers an async body stream and signs exactly those bytes."""
+
+    async def chunks():
+        yield b'{"a":'
+        yield b"1}"
+
+    request = httpx.Request("PUT", URL, content=chunks())
+    flow = make_auth().async_auth_flow(request)
+    sent = await flow.__anext__()
+    assert sent.content == b'{"a":1}'
+    assert sent.headers["Authorization"].endswith("Signature=" + botocore_signature(sent))
+    with pytest.raises(StopAsyncIteration):
+        await flow.asend(httpx.Response(200, request=sent))
+
+
+def test_presign_mode_moves_everything_into_the_query():
+    """With presign=True the flow sends no Authorization header and a presigned URL."""
+    request = httpx.Request("GET", URL + "?q=1")
+    sent = next(make_auth(presign=True, expires=60).sync_auth_flow(request))
+    assert "Authorization" not in sent.headers
+    assert "X-Amz-Security-Token" not in sent.headers
+    params = dict(sent.url.params.multi_items())
+    assert params["X-Amz-Expires"] == "60"
+    assert params["X-Amz-Security-Token"] == TOKEN
+    assert params["q"] == "1"
+
+
+def test_resigning_replaces_stale_signing_headers():
+    """A request signed twice (a retry) carries one fresh set of signing headers, not two."""
+    auth = make_auth()
+    request = httpx.Request("GET", URL)
+    next(auth.sync_auth_flow(request))
+    next(auth.sync_auth_flow(request))
+    assert len(request.headers.get_list("Authorization")) == 1
+    assert len(request.headers.get_list("X-Amz-Date")) == 1
+
+
+def test_same_origin_redirect_refused_is_resigned_for_its_new_url():
+    """After a same-origin redirect answered 403, the flow yields the hop again, signed."""
+    auth = make_auth()
+    request = httpx.Request("GET", URL)
+    flow = auth.sync_auth_flow(request)
+    sent = next(flow)
+    hop = httpx.Request("GET", URL + "/moved", headers=sent.headers)
+    redirect = httpx.Response(302, headers={"Location": URL + "/moved"}, request=sent)
+    refused = httpx.Response(403, request=hop, history=[redirect])
+    retry = flow.send(refused)
+    assert retry is hop
+    assert retry.headers["Authorization"].endswith("Signature=" + botocore_signature(retry))
+
+
+def test_cross_origin_redirect_refused_is_not_resigned():
+    """A 403 from another origin after a redirect is returned as is, never signed for."""
+    flow = make_auth().sync_auth_flow(httpx.Request("GET", URL))
+    sent = next(flow)
+    hop = httpx.Request("GET", "https://elsewhere.example.com/x")
+    redirect = httpx.Response(302, headers={"Location": str(hop.url)}, request=sent)
+    with pytest.raises(StopIteration):
+        flow.send(httpx.Response(403, request=hop, history=[redirect]))
+    assert "Authorization" not in hop.headers
+
+
+@pytest.mark.parametrize("expires", [0, 604801, -5, 1.5, True])
+def test_expires_out_of_range_fails_at_construction(expires):
+    """An expiry outside 1..604800 seconds is refused before any request is made."""
+    with pytest.raises(InvalidConfigError, match="expires"):
+        ApiGwIamAuth(region="us-east-1", presign=True, expires=expires)
+
+
+def test_repr_shows_settings_not_secrets():
+    """repr of the auth object names the key id but never the secret or token."""
+    text = repr(make_auth())
+    assert SECRET not in text
+    assert TOKEN not in text
