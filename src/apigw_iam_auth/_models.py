@@ -85,6 +85,12 @@ class Credentials:
             raise InvalidConfigError("secret key must be a non-empty string")
         if self.token is not None and not isinstance(self.token, str):
             raise InvalidConfigError("session token must be a string or None")
+        for label, text in (("secret key", self.secret_key), ("session token", self.token)):
+            if text and not text.isascii():
+                try:
+                    text.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise InvalidConfigError(f"{label} is not valid text") from None
         if not _ACCESS_KEY.fullmatch(self.access_key):
             # A space or newline in a pasted key produces API Gateway's puzzling
             # "not a valid key=value pair" 403 (SIGV4_NOTES.md section 5); "/" and "," would

@@ -27,6 +27,7 @@ from apigw_iam_auth.errors import InvalidConfigError, UnsignableRequestError
 __all__ = [
     "ALGORITHM",
     "EMPTY_SHA256",
+    "HTTP_TOKEN",
     "MAX_EXPIRES",
     "amz_date",
     "canonical_headers",
@@ -60,8 +61,8 @@ _SIGNER_QUERY = frozenset(
         "X-Amz-Signature",
     }
 )
-# RFC 9110 5.1 field-name = token; RFC 9110 5.5: no CR, LF or NUL inside a field value.
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# RFC 9110 5.1 field-name = token (and 9.1 method = token); RFC 9110 5.5: no CR, LF or NUL inside a field value.
+HTTP_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _BAD_VALUE = re.compile(r"[\r\n\x00]")
 
 
@@ -97,7 +98,7 @@ def canonical_headers(
     """
     merged: dict[str, str] = {}
     for name, value in headers:
-        if not _TOKEN.fullmatch(name):
+        if not HTTP_TOKEN.fullmatch(name):
             raise UnsignableRequestError(
                 f"header name {name!r} is not a valid HTTP field name; remove or rename it"
             )

@@ -55,6 +55,11 @@ def parse_url(url: str) -> ParsedUrl:
         raise InvalidConfigError(f"url must be a str, got {type(url).__name__}")
     if any(ch in url for ch in "\r\n\t\x00"):
         raise InvalidConfigError("url contains a control character (CR, LF, TAB or NUL)")
+    if not url.isascii():
+        try:
+            url.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidConfigError("url contains characters UTF-8 cannot encode") from None
     try:
         parts = urlsplit(url)
         port = parts.port

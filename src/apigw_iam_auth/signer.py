@@ -37,6 +37,7 @@ __all__ = ["Body", "Clock", "HeadersLike", "SigV4Signer", "utc_now"]
 _log = logging.getLogger("apigw_iam_auth")
 
 Clock = Callable[[], datetime]
+
 Body = bytes | bytearray | memoryview | str | None
 HeadersLike = Mapping[str, str] | Iterable[tuple[str, str]] | None
 
@@ -222,8 +223,10 @@ def _capped_expiry(expires: int, credentials: Credentials, now: datetime) -> int
 def _signable(
     method: str, url: str, headers: HeadersLike, body: Body, payload_hash: str | None
 ) -> tuple[SignableRequest, bytes | None, str]:
-    if not isinstance(method, str) or not method:
-        raise InvalidConfigError("method must be a non-empty string such as 'GET'")
+    if not isinstance(method, str) or not _sigv4.HTTP_TOKEN.fullmatch(method):
+        raise InvalidConfigError(f"method must be an HTTP method such as 'GET', got {method!r}")
+    # Clients upper-case the method on the wire (requests, httpx, botocore); sign what is sent.
+    method = method.upper()
     parsed = parse_url(url)
     header_items = _header_items(headers)
     if not any(name.lower() == "host" for name, _ in header_items):
@@ -243,6 +246,17 @@ def _signable(
     return request, raw_body, f"{parsed.scheme}://{parsed.netloc}{parsed.path}"
 
 
+def _encodable(text: str) -> bool:
+    """False for strings holding lone surrogates, which no wire encoding can carry."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _header_items(headers: HeadersLike) -> list[tuple[str, str]]:
     if headers is None:
         return []
@@ -255,6 +269,8 @@ def _header_items(headers: HeadersLike) -> list[tuple[str, str]]:
                 f"header names and values must be str, got {type(name).__name__}: "
                 f"{type(value).__name__}"
             )
+        if not _encodable(value):
+            raise UnsignableRequestError(f"header {name!r} has a value that is not valid text")
         result.append((name, value))
     return result
 
@@ -279,6 +295,8 @@ def _body_bytes(body: Body) -> bytes | None:
     if isinstance(body, bytes):
         return body
     if isinstance(body, str):
+        if not _encodable(body):
+            raise UnsignableRequestError("body is a str that UTF-8 cannot encode; pass bytes")
         return body.encode("utf-8")
     if isinstance(body, (bytearray, memoryview)):
         return bytes(body)
