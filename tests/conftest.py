@@ -5,7 +5,10 @@ same inputs; ``thorough`` is for long local runs: ``HYPOTHESIS_PROFILE=thorough 
 """
 
 import os
+from collections.abc import Iterator
 
+import pytest
+from aws_server import AwsServer, running_server
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
@@ -18,3 +21,10 @@ settings.register_profile(
 )
 settings.register_profile("thorough", max_examples=5000, deadline=None, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture
+def aws_server() -> Iterator[AwsServer]:
+    """A loopback API Gateway stand-in that verifies signatures with botocore."""
+    with running_server() as server:
+        yield server
