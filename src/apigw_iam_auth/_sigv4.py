@@ -21,7 +21,12 @@ from apigw_iam_auth._models import (
     SigningConfig,
     SigningResult,
 )
-from apigw_iam_auth._uri import canonical_path, canonical_query
+from apigw_iam_auth._uri import (
+    canonical_path,
+    canonical_query,
+    encoded_query,
+    join_query,
+)
 from apigw_iam_auth.errors import InvalidConfigError, UnsignableRequestError
 
 __all__ = [
@@ -61,11 +66,11 @@ _SIGNER_QUERY = frozenset(
         "X-Amz-Signature",
     }
 )
-# RFC 9110 5.1 field-name = token (and 9.1 method = token); RFC 9110 5.5: no CR, LF or NUL inside a field value.
+# RFC 9110 5.1 field-name = token, 9.1 method = token; 5.5: no CR, LF or NUL in a field value.
 HTTP_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_BAD_VALUE = re.compile(r"[\r\n\x00]")
 
 
+@lru_cache(maxsize=8)
 def amz_date(timestamp: datetime) -> str:
     """ISO 8601 basic UTC without fractions (``20150830T123600Z``), as ``X-Amz-Date`` wants."""
     if timestamp.utcoffset() is None:
@@ -89,31 +94,41 @@ def payload_hash(body: bytes) -> str:
 
 
 def canonical_headers(
-    headers: tuple[tuple[str, str], ...] | list[tuple[str, str]], unsigned: frozenset[str]
+    headers: tuple[tuple[str, str], ...] | list[tuple[str, str]],
+    unsigned: frozenset[str],
+    added: tuple[tuple[str, str], ...] = (),
 ) -> tuple[str, str]:
     """The canonical headers block and the signed-headers list.
 
     Names lowercased and sorted; values trimmed with inner whitespace runs collapsed to one space
-    (quotes are not special); repeats joined with ``,`` in the order they were given.
+    (quotes are not special); repeats joined with ``,`` in the order they were given. ``added``
+    are the signer's own headers, already canonical (lowercase names, clean values).
     """
     merged: dict[str, str] = {}
     for name, value in headers:
-        if not HTTP_TOKEN.fullmatch(name):
-            raise UnsignableRequestError(
-                f"header name {name!r} is not a valid HTTP field name; remove or rename it"
-            )
-        if _BAD_VALUE.search(value):
+        key = _header_key(name)
+        if "\r" in value or "\n" in value or "\x00" in value:
             raise UnsignableRequestError(
                 f"header {name!r} has a CR, LF or NUL in its value; HTTP cannot carry it"
             )
-        key = name.lower()
         if key in unsigned:
             continue
         folded = " ".join(value.split())
         merged[key] = f"{merged[key]},{folded}" if key in merged else folded
+    merged.update(added)
     names = sorted(merged)
-    block = "".join(f"{name}:{merged[name]}\n" for name in names)
+    block = "".join([f"{name}:{merged[name]}\n" for name in names])
     return block, ";".join(names)
+
+
+@lru_cache(maxsize=256)
+def _header_key(name: str) -> str:
+    """Validate a header name (an HTTP token) once, and lowercase it."""
+    if not HTTP_TOKEN.fullmatch(name):
+        raise UnsignableRequestError(
+            f"header name {name!r} is not a valid HTTP field name; remove or rename it"
+        )
+    return name.lower()
 
 
 def canonical_request(
@@ -151,7 +166,25 @@ def derive_signing_key(secret_key: str, date: str, region: str, service: str) ->
 
 def signature(signing_key: bytes, to_sign: str) -> str:
     """Task 4 of SigV4: hex HMAC-SHA256 of the string to sign."""
-    return hmac.digest(signing_key, to_sign.encode("utf-8"), "sha256").hex()
+    inner, outer = _hmac_states(signing_key)
+    inner = inner.copy()
+    inner.update(to_sign.encode("utf-8"))
+    outer = outer.copy()
+    outer.update(inner.digest())
+    return outer.hexdigest()
+
+
+@lru_cache(maxsize=64)
+def _hmac_states(key: bytes) -> tuple[hashlib._Hash, hashlib._Hash]:
+    """SHA-256 states with the key's inner and outer pads already absorbed (RFC 2104).
+
+    Resuming copies of them computes the same HMAC as ``hmac.digest`` in half the time, since
+    the two pad blocks are hashed once per signing key instead of once per signature.
+    """
+    block = key.ljust(64, b"\x00")  # SigV4 keys are 32 bytes, under SHA-256's 64-byte block
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in block))
+    outer = hashlib.sha256(bytes(b ^ 0x5C for b in block))
+    return inner, outer
 
 
 def sign(
@@ -167,32 +200,35 @@ def sign(
     In header mode the result carries ``Authorization``, ``X-Amz-Date`` and, with temporary
     credentials, ``X-Amz-Security-Token``. In query mode those facts become ``X-Amz-*`` query
     parameters (the token among them, so it is signed) and ``expires`` bounds the URL's life.
-    Either way ``result.query`` is the complete query string to send.
+    Either way ``result.query`` is the complete query string to send. Stale signing headers
+    and parameters from an earlier attempt (a retry, a redirect) are ignored and replaced.
     """
     date_time = amz_date(timestamp)
-    scope = credential_scope(date_time[:8], config)
-    request_headers = [
-        (name, value) for name, value in request.headers if name.lower() not in _SIGNER_HEADERS
-    ]
-    query_pairs = [(name, value) for name, value in request.query if name not in _SIGNER_QUERY]
-    added_headers: list[tuple[str, str]] = []
+    scope = f"{date_time[:8]}/{config.region}/{config.service}/aws4_request"
+    skipped = _skipped_headers(config.unsigned_headers)
+    user_query = request.query
+    if user_query and any(name in _SIGNER_QUERY for name, _ in user_query):
+        user_query = tuple(pair for pair in user_query if pair[0] not in _SIGNER_QUERY)
 
     if location is SignatureLocation.HEADERS:
-        added_headers.append(("X-Amz-Date", date_time))
+        added: tuple[tuple[str, str], ...] = (("x-amz-date", date_time),)
         if credentials.token is not None:
-            added_headers.append(("X-Amz-Security-Token", credentials.token))
+            added += (("x-amz-security-token", credentials.token),)
         if config.add_content_sha256_header:
-            added_headers.append(("X-Amz-Content-SHA256", request.payload_hash))
-        headers_block, signed_headers = canonical_headers(
-            request_headers + added_headers, config.unsigned_headers
-        )
+            added += (("x-amz-content-sha256", request.payload_hash),)
+        headers_block, signed_headers = canonical_headers(request.headers, skipped, added)
+        query = _canonical_user_query(user_query)
     else:
-        if not 1 <= expires <= MAX_EXPIRES:
+        if (
+            isinstance(expires, bool)
+            or not isinstance(expires, int)
+            or not 1 <= expires <= MAX_EXPIRES
+        ):
             raise InvalidConfigError(
-                f"expires must be between 1 and {MAX_EXPIRES} seconds (7 days), got {expires}"
+                f"expires must be between 1 and {MAX_EXPIRES} seconds (7 days), got {expires!r}"
             )
-        headers_block, signed_headers = canonical_headers(request_headers, config.unsigned_headers)
-        query_pairs += [
+        headers_block, signed_headers = canonical_headers(request.headers, skipped)
+        amz = [
             ("X-Amz-Algorithm", ALGORITHM),
             ("X-Amz-Credential", f"{credentials.access_key}/{scope}"),
             ("X-Amz-Date", date_time),
@@ -200,9 +236,9 @@ def sign(
             ("X-Amz-SignedHeaders", signed_headers),
         ]
         if credentials.token is not None:
-            query_pairs.append(("X-Amz-Security-Token", credentials.token))
+            amz.append(("X-Amz-Security-Token", credentials.token))
+        query = join_query(encoded_query(user_query) + encoded_query(amz))
 
-    query = canonical_query(query_pairs)
     canonical = canonical_request(
         request.method, request.path, query, headers_block, signed_headers, request.payload_hash
     )
@@ -215,13 +251,24 @@ def sign(
             f"{ALGORITHM} Credential={credentials.access_key}/{scope}, "
             f"SignedHeaders={signed_headers}, Signature={sig}"
         )
-        added_headers.append(("Authorization", authorization))
+        headers: tuple[tuple[str, str], ...] = (("X-Amz-Date", date_time),)
+        if credentials.token is not None:
+            headers += (("X-Amz-Security-Token", credentials.token),)
+        if config.add_content_sha256_header:
+            headers += (("X-Amz-Content-SHA256", request.payload_hash),)
+        headers += (("Authorization", authorization),)
     else:
+        headers = ()
         query = f"{query}&X-Amz-Signature={sig}"
-    return SigningResult(
-        headers=tuple(added_headers),
-        query=query,
-        signature=sig,
-        canonical_request=canonical,
-        string_to_sign=to_sign,
-    )
+    return SigningResult(headers, query, sig, canonical, to_sign)
+
+
+@lru_cache(maxsize=16)
+def _skipped_headers(unsigned: frozenset[str]) -> frozenset[str]:
+    return unsigned | _SIGNER_HEADERS
+
+
+@lru_cache(maxsize=512)
+def _canonical_user_query(pairs: tuple[tuple[str, str], ...]) -> str:
+    """Cached per distinct query: the same endpoints are called with the same queries."""
+    return canonical_query(pairs)

@@ -47,11 +47,18 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=256)
 def _config(
-    region: str, service: str, unsigned: frozenset[str], add_content_sha256_header: bool
+    host: str | None,
+    region: str | None,
+    service: str,
+    unsigned: frozenset[str],
+    add_content_sha256_header: bool,
 ) -> SigningConfig:
-    return SigningConfig(region, service, unsigned, add_content_sha256_header)
+    """The validated scope for a host, built once per distinct (host, settings)."""
+    if host is not None:
+        region, service = infer_scope(host, region, service)
+    return SigningConfig(region or "us-east-1", service, unsigned, add_content_sha256_header)
 
 
 class SigV4Signer:
@@ -92,7 +99,7 @@ class SigV4Signer:
         self._add_sha256 = add_content_sha256_header
         self._clock = clock
         # Validate region/service/unsigned now (the region may still be inferred per host).
-        _config(region or "us-east-1", service, self._unsigned, add_content_sha256_header)
+        _config(None, region, service, self._unsigned, add_content_sha256_header)
 
     def __repr__(self) -> str:
         """Settings only; never credentials."""
@@ -112,8 +119,7 @@ class SigV4Signer:
 
     def config_for(self, host: str) -> SigningConfig:
         """The scope for a request to ``host``: explicit region, or read off the hostname."""
-        region, service = infer_scope(host, self._region, self._service)
-        return _config(region, service, self._unsigned, self._add_sha256)
+        return _config(host, self._region, self._service, self._unsigned, self._add_sha256)
 
     def sign_request(
         self,
@@ -130,9 +136,7 @@ class SigV4Signer:
         In query mode, ``expires`` is capped to the credentials' remaining lifetime: a link
         must not promise more than its session token can keep.
         """
-        host = next((value for name, value in request.headers if name.lower() == "host"), None)
-        if host is None:
-            raise UnsignableRequestError("request has no Host header; SigV4 always signs host")
+        host = _host_of(request.headers)
         config = self.config_for(host)
         when = self._clock() if timestamp is None else timestamp
         snapshot = self._credentials.get() if credentials is None else credentials
@@ -165,7 +169,7 @@ class SigV4Signer:
         merged.update(result.headers)
         return SignedRequest(
             method=request.method,
-            url=base + ("?" + result.query if result.query else ""),
+            url=f"{base}?{result.query}" if result.query else base,
             headers=MappingProxyType(merged),
             body=raw_body,
         )
@@ -220,13 +224,17 @@ def _capped_expiry(expires: int, credentials: Credentials, now: datetime) -> int
     return expires
 
 
+def _host_of(headers: tuple[tuple[str, str], ...]) -> str:
+    for name, value in headers:
+        if name.lower() == "host":
+            return value
+    raise UnsignableRequestError("request has no Host header; SigV4 always signs host")
+
+
 def _signable(
     method: str, url: str, headers: HeadersLike, body: Body, payload_hash: str | None
 ) -> tuple[SignableRequest, bytes | None, str]:
-    if not isinstance(method, str) or not _sigv4.HTTP_TOKEN.fullmatch(method):
-        raise InvalidConfigError(f"method must be an HTTP method such as 'GET', got {method!r}")
-    # Clients upper-case the method on the wire (requests, httpx, botocore); sign what is sent.
-    method = method.upper()
+    method = _wire_method(method)
     parsed = parse_url(url)
     header_items = _header_items(headers)
     if not any(name.lower() == "host" for name, _ in header_items):
@@ -236,14 +244,16 @@ def _signable(
         payload_hash = next(
             (v for n, v in header_items if n.lower() == "x-amz-content-sha256"), None
         ) or _sigv4.payload_hash(raw_body or b"")
-    request = SignableRequest(
-        method=method,
-        path=parsed.path,
-        query=parsed.query,
-        headers=tuple(header_items),
-        payload_hash=payload_hash,
-    )
-    return request, raw_body, f"{parsed.scheme}://{parsed.netloc}{parsed.path}"
+    request = SignableRequest(method, parsed.path, parsed.query, tuple(header_items), payload_hash)
+    return request, raw_body, parsed.base
+
+
+@lru_cache(maxsize=64)
+def _wire_method(method: str) -> str:
+    """Clients upper-case the method on the wire (requests, httpx, botocore): sign what is sent."""
+    if not isinstance(method, str) or not _sigv4.HTTP_TOKEN.fullmatch(method):
+        raise InvalidConfigError(f"method must be an HTTP method such as 'GET', got {method!r}")
+    return method.upper()
 
 
 def _encodable(text: str) -> bool:
