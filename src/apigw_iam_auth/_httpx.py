@@ -17,7 +17,6 @@ import httpx
 
 from apigw_iam_auth import _sigv4
 from apigw_iam_auth._body import hash_seekable, is_seekable
-from apigw_iam_auth._requests import SIGNING_HEADERS
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -27,7 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = ["body_hash_async", "body_hash_sync", "needs_resign", "sign_request"]
 
-_SIGNING_HEADERS_LOWER = frozenset(name.lower().encode("ascii") for name in SIGNING_HEADERS)
+_SIGNING_HEADERS_RAW = frozenset(name.encode("ascii") for name in _sigv4.SIGNING_HEADER_NAMES)
 _FORBIDDEN = 403
 _Origin = tuple[str, str, int | None]
 
@@ -70,7 +69,7 @@ def sign_request(
     is_async: bool,
 ) -> None:
     """Sign ``request`` in place and install the cross-origin guard on it."""
-    for name in SIGNING_HEADERS:
+    for name in _sigv4.SIGNING_HEADER_NAMES:
         request.headers.pop(name, None)
     headers = request.headers.multi_items()
     url = str(request.url)
@@ -84,7 +83,7 @@ def sign_request(
         )
         url = signed.url
         for name, value in signed.headers.items():
-            if name.lower().encode("ascii") in _SIGNING_HEADERS_LOWER:
+            if name.lower() in _sigv4.SIGNING_HEADER_NAMES:
                 request.headers[name] = value
     request.url = httpx.URL(url)
     _install_guard(request, is_async=is_async)
@@ -128,7 +127,7 @@ def _strip_if_foreign(origin: _Origin, event: str, info: dict[str, Any]) -> None
         outgoing.headers[:] = [
             (name, value)
             for name, value in outgoing.headers
-            if name.lower() not in _SIGNING_HEADERS_LOWER
+            if name.lower() not in _SIGNING_HEADERS_RAW
         ]
 
 

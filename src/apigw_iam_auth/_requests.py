@@ -26,8 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = ["RedirectGuard", "sign_prepared"]
 
-SIGNING_HEADERS = ("Authorization", "X-Amz-Date", "X-Amz-Security-Token", "X-Amz-Content-SHA256")
-_SIGNING_HEADERS_LOWER = frozenset(name.lower() for name in SIGNING_HEADERS)
+
 _FORBIDDEN = 403
 
 
@@ -38,7 +37,7 @@ def sign_prepared(
     method = prepared.method or "GET"
     url = prepared.url or ""
     body_hash = _final_body_hash(prepared)
-    for name in SIGNING_HEADERS:
+    for name in _sigv4.SIGNING_HEADER_NAMES:
         prepared.headers.pop(name, None)
     headers = [(name, _text(value)) for name, value in prepared.headers.items()]
     if presign:
@@ -47,7 +46,7 @@ def sign_prepared(
     signed = signer.sign(method, url, headers, payload_hash=body_hash)
     prepared.url = signed.url
     for name, value in signed.headers.items():
-        if name.lower() in _SIGNING_HEADERS_LOWER:
+        if name.lower() in _sigv4.SIGNING_HEADER_NAMES:
             prepared.headers[name] = value
 
 
@@ -128,7 +127,7 @@ class RedirectGuard:
         request = response.request
         if request in self._signed:
             if response.is_redirect:
-                for name in SIGNING_HEADERS:
+                for name in _sigv4.SIGNING_HEADER_NAMES:
                     request.headers.pop(name, None)
             return response
         if response.status_code != _FORBIDDEN or _origin(request.url or "") != self._origin:

@@ -21,12 +21,7 @@ from apigw_iam_auth._models import (
     SigningConfig,
     SigningResult,
 )
-from apigw_iam_auth._uri import (
-    canonical_path,
-    canonical_query,
-    encoded_query,
-    join_query,
-)
+from apigw_iam_auth._uri import canonical_path, encoded_query, join_query
 from apigw_iam_auth.errors import InvalidConfigError, UnsignableRequestError
 
 __all__ = [
@@ -34,6 +29,7 @@ __all__ = [
     "EMPTY_SHA256",
     "HTTP_TOKEN",
     "MAX_EXPIRES",
+    "SIGNING_HEADER_NAMES",
     "amz_date",
     "canonical_headers",
     "canonical_request",
@@ -52,7 +48,7 @@ MAX_EXPIRES = 7 * 24 * 60 * 60
 
 # Headers the signer itself owns. Stale copies from an earlier attempt (a retry, a redirect)
 # are dropped before signing, as botocore does, so a request can be re-signed any number of times.
-_SIGNER_HEADERS = frozenset(
+SIGNING_HEADER_NAMES = frozenset(
     {"authorization", "x-amz-date", "x-amz-security-token", "x-amz-content-sha256"}
 )
 _SIGNER_QUERY = frozenset(
@@ -206,9 +202,6 @@ def sign(
     date_time = amz_date(timestamp)
     scope = f"{date_time[:8]}/{config.region}/{config.service}/aws4_request"
     skipped = _skipped_headers(config.unsigned_headers)
-    user_query = request.query
-    if user_query and any(name in _SIGNER_QUERY for name, _ in user_query):
-        user_query = tuple(pair for pair in user_query if pair[0] not in _SIGNER_QUERY)
 
     if location is SignatureLocation.HEADERS:
         added: tuple[tuple[str, str], ...] = (("x-amz-date", date_time),)
@@ -217,7 +210,7 @@ def sign(
         if config.add_content_sha256_header:
             added += (("x-amz-content-sha256", request.payload_hash),)
         headers_block, signed_headers = canonical_headers(request.headers, skipped, added)
-        query = _canonical_user_query(user_query)
+        query = _canonical_user_query(request.query)
     else:
         if (
             isinstance(expires, bool)
@@ -237,7 +230,7 @@ def sign(
         ]
         if credentials.token is not None:
             amz.append(("X-Amz-Security-Token", credentials.token))
-        query = join_query(encoded_query(user_query) + encoded_query(amz))
+        query = join_query([*_encoded_user_query(request.query), *encoded_query(amz)])
 
     canonical = canonical_request(
         request.method, request.path, query, headers_block, signed_headers, request.payload_hash
@@ -265,10 +258,18 @@ def sign(
 
 @lru_cache(maxsize=16)
 def _skipped_headers(unsigned: frozenset[str]) -> frozenset[str]:
-    return unsigned | _SIGNER_HEADERS
+    return unsigned | SIGNING_HEADER_NAMES
+
+
+@lru_cache(maxsize=512)
+def _encoded_user_query(pairs: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+    """The caller's query, encoded, minus stale signing parameters from an earlier attempt.
+
+    Cached per distinct query: services call the same endpoints with the same queries.
+    """
+    return tuple(encoded_query([pair for pair in pairs if pair[0] not in _SIGNER_QUERY]))
 
 
 @lru_cache(maxsize=512)
 def _canonical_user_query(pairs: tuple[tuple[str, str], ...]) -> str:
-    """Cached per distinct query: the same endpoints are called with the same queries."""
-    return canonical_query(pairs)
+    return join_query(list(_encoded_user_query(pairs)))

@@ -11,7 +11,6 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
 from functools import lru_cache
-from types import MappingProxyType
 
 from apigw_iam_auth import _sigv4
 from apigw_iam_auth._models import (
@@ -37,6 +36,7 @@ __all__ = ["Body", "Clock", "HeadersLike", "SigV4Signer", "utc_now"]
 _log = logging.getLogger("apigw_iam_auth")
 
 Clock = Callable[[], datetime]
+
 
 Body = bytes | bytearray | memoryview | str | None
 HeadersLike = Mapping[str, str] | Iterable[tuple[str, str]] | None
@@ -164,14 +164,10 @@ class SigV4Signer:
         """
         request, raw_body, base = _signable(method, url, headers, body, payload_hash)
         result = self.sign_request(request, timestamp=timestamp, credentials=credentials)
-        replaced = {name.lower() for name, _ in result.headers}
-        merged = _joined(item for item in request.headers if item[0].lower() not in replaced)
+        merged = _joined(request.headers)
         merged.update(result.headers)
         return SignedRequest(
-            method=request.method,
-            url=f"{base}?{result.query}" if result.query else base,
-            headers=MappingProxyType(merged),
-            body=raw_body,
+            request.method, f"{base}?{result.query}" if result.query else base, merged, raw_body
         )
 
     def presign(
@@ -285,16 +281,19 @@ def _header_items(headers: HeadersLike) -> list[tuple[str, str]]:
     return result
 
 
-def _joined(items: Iterable[tuple[str, str]]) -> dict[str, str]:
+def _joined(items: tuple[tuple[str, str], ...]) -> dict[str, str]:
+    """Caller headers as a dict: repeats joined with ",", stale signing headers dropped."""
     merged: dict[str, str] = {}
-    lowered: dict[str, str] = {}
+    first_spelling: dict[str, str] = {}
     for name, value in items:
         key = name.lower()
-        if key in lowered:
-            first = lowered[key]
-            merged[first] = f"{merged[first]},{value}"
+        if key in _sigv4.SIGNING_HEADER_NAMES:
+            continue
+        if key in first_spelling:
+            name = first_spelling[key]  # noqa: PLW2901 - keep the first spelling of a repeat
+            merged[name] = f"{merged[name]},{value}"
         else:
-            lowered[key] = name
+            first_spelling[key] = name
             merged[name] = value
     return merged
 

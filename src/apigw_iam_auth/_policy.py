@@ -1,0 +1,179 @@
+"""IAM policy evaluation for ``execute-api:Invoke``, as the local server needs it.
+
+A small, strict subset of IAM: ``Effect``, ``Action`` / ``NotAction``, ``Resource`` /
+``NotResource`` and ``Principal`` (``"*"`` or ``{"AWS": ...}``), with ``*`` and ``?`` wildcards.
+An explicit Deny wins, then any Allow; anything else is denied (IAM's evaluation logic).
+Elements this module cannot evaluate (``Condition``, ``NotPrincipal``, other principal types)
+are refused when the policy is parsed: silently ignoring them would allow or deny more than AWS.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+from apigw_iam_auth.errors import InvalidConfigError
+from apigw_iam_auth.verify import FailureKind, VerificationError
+
+__all__ = ["INVOKE", "Decision", "Policy", "denial", "invoke_arn", "parse_policy"]
+
+INVOKE = "execute-api:Invoke"
+_EFFECTS = ("Allow", "Deny")
+_KNOWN = frozenset({"Sid", "Effect", "Action", "NotAction", "Resource", "NotResource", "Principal"})
+
+
+class Decision(enum.Enum):
+    """The outcome of IAM's evaluation logic for one request."""
+
+    ALLOW = "allow"
+    EXPLICIT_DENY = "explicit_deny"
+    IMPLICIT_DENY = "implicit_deny"
+
+
+@lru_cache(maxsize=256)
+def _pattern(text: str, *, ignore_case: bool) -> re.Pattern[str]:
+    """IAM wildcards: ``*`` any run of characters (``/`` and ``:`` included), ``?`` one."""
+    body = "".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in text)
+    return re.compile(body, re.DOTALL | (re.IGNORECASE if ignore_case else 0))
+
+
+def _matches(patterns: tuple[str, ...], value: str, *, ignore_case: bool) -> bool:
+    return any(_pattern(p, ignore_case=ignore_case).fullmatch(value) for p in patterns)
+
+
+@dataclass(frozen=True, slots=True)
+class _Statement:
+    allow: bool
+    actions: tuple[str, ...]
+    not_action: bool
+    resources: tuple[str, ...]
+    not_resource: bool
+    principals: tuple[str, ...] | None  # None: no Principal element (an identity policy)
+
+    def applies(self, action: str, resource: str, principal_arn: str, account_id: str) -> bool:
+        # Action names are case-insensitive in IAM; resource ARNs are not.
+        if _matches(self.actions, action, ignore_case=True) is self.not_action:
+            return False
+        if _matches(self.resources, resource, ignore_case=False) is self.not_resource:
+            return False
+        if self.principals is None:
+            return True
+        accepted = {"*", principal_arn, account_id, f"arn:aws:iam::{account_id}:root"}
+        return any(p in accepted for p in self.principals)
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """A parsed, validated policy document."""
+
+    statements: tuple[_Statement, ...]
+
+    def decide(
+        self, *, resource: str, principal_arn: str, account_id: str, action: str = INVOKE
+    ) -> Decision:
+        """Explicit Deny wins over Allow; with neither the request is implicitly denied."""
+        applicable = [
+            s for s in self.statements if s.applies(action, resource, principal_arn, account_id)
+        ]
+        if any(not s.allow for s in applicable):
+            return Decision.EXPLICIT_DENY
+        return Decision.ALLOW if applicable else Decision.IMPLICIT_DENY
+
+
+def _strings(value: object, where: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, Sequence) and value and all(isinstance(item, str) for item in value):
+        return tuple(str(item) for item in value)
+    raise InvalidConfigError(f"{where} must be a string or a non-empty list of strings")
+
+
+def _either(statement: Mapping[str, object], name: str, where: str) -> tuple[tuple[str, ...], bool]:
+    has, has_not = name in statement, f"Not{name}" in statement
+    if has == has_not:
+        raise InvalidConfigError(f"{where} needs exactly one of {name} or Not{name}")
+    key = name if has else f"Not{name}"
+    return _strings(statement[key], f"{where} {key}"), has_not
+
+
+def _principals(statement: Mapping[str, object], where: str) -> tuple[str, ...] | None:
+    if "Principal" not in statement:
+        return None
+    value = statement["Principal"]
+    if value == "*":
+        return ("*",)
+    if isinstance(value, Mapping) and set(value) == {"AWS"}:
+        return _strings(value["AWS"], f"{where} Principal.AWS")
+    raise InvalidConfigError(
+        f'{where} Principal must be "*" or {{"AWS": ...}} (ARNs or account ids); '
+        "other principal types are not evaluated by the local server"
+    )
+
+
+def _statement(raw: object, where: str) -> _Statement:
+    if not isinstance(raw, Mapping):
+        raise InvalidConfigError(f"{where} must be a JSON object")
+    unknown = sorted(set(raw) - _KNOWN)
+    if unknown:
+        raise InvalidConfigError(
+            f"{where} uses {', '.join(unknown)}, which the local server does not evaluate; "
+            "remove it for local testing (only Effect, Action/NotAction, Resource/NotResource "
+            "and Principal are supported)"
+        )
+    effect = raw.get("Effect")
+    if effect not in _EFFECTS:
+        raise InvalidConfigError(f"{where} Effect must be 'Allow' or 'Deny', got {effect!r}")
+    actions, not_action = _either(raw, "Action", where)
+    resources, not_resource = _either(raw, "Resource", where)
+    return _Statement(
+        allow=effect == "Allow",
+        actions=actions,
+        not_action=not_action,
+        resources=resources,
+        not_resource=not_resource,
+        principals=_principals(raw, where),
+    )
+
+
+def parse_policy(document: object) -> Policy:
+    """Validate a policy document (a decoded JSON object) now, not at the first request."""
+    if not isinstance(document, Mapping) or "Statement" not in document:
+        raise InvalidConfigError('policy must be a JSON object with a "Statement" element')
+    raw = document["Statement"]
+    items = [raw] if isinstance(raw, Mapping) else raw
+    if not isinstance(items, list) or not items:
+        raise InvalidConfigError("policy Statement must be an object or a non-empty list")
+    return Policy(
+        tuple(_statement(item, f"policy statement {n}") for n, item in enumerate(items, 1))
+    )
+
+
+def invoke_arn(region: str, account_id: str, api_id: str, method: str, path: str) -> str:
+    """``arn:aws:execute-api:{region}:{account}:{api-id}/{stage}/{METHOD}/{resource-path}``.
+
+    The stage is the first path segment; the rest of the wire path follows the method without
+    its leading slash, as in API Gateway's own ARNs (``.../prod/GET/`` for the stage root).
+    """
+    stage, _, rest = path.lstrip("/").partition("/")
+    return f"arn:aws:execute-api:{region}:{account_id}:{api_id}/{stage}/{method}/{rest}"
+
+
+def denial(principal_arn: str, resource: str, decision: Decision) -> VerificationError:
+    """API Gateway's AccessDenied 403 for a refused Invoke.
+
+    AWS masks the account in the resource ARN to its last four digits and says when a Deny
+    statement (rather than a missing Allow) refused the call.
+    """
+    parts = resource.split(":", 5)
+    if len(parts) == 6 and len(parts[4]) > 4:  # noqa: PLR2004 - arn:partition:service:region:account:rest
+        parts[4] = "*" * (len(parts[4]) - 4) + parts[4][-4:]
+    masked = ":".join(parts)
+    suffix = " with an explicit deny" if decision is Decision.EXPLICIT_DENY else ""
+    return VerificationError(
+        FailureKind.ACCESS_DENIED,
+        f"User: {principal_arn} is not authorized to perform: {INVOKE} on resource: "
+        f"{masked}{suffix}",
+    )

@@ -1,0 +1,519 @@
+"""A local HTTP server that authenticates like API Gateway with IAM authorization.
+
+Develop and test against an IAM-protected API offline: the server verifies header-signed and
+presigned requests over the exact bytes it received (:func:`~apigw_iam_auth.verify.verify_request`),
+optionally evaluates an IAM policy for ``execute-api:Invoke``, answers failures with API
+Gateway's 403 bodies and ``x-amzn-ErrorType`` headers, and echoes accepted requests as JSON.
+
+Known keys come from a credentials file (:func:`load_keys`) or the server's own environment
+(:func:`keys_from_env`). Standard library only (``http.server``): HTTP/1.1 with keep-alive,
+``Content-Length`` and chunked request bodies, one thread per connection.
+"""
+
+from __future__ import annotations
+
+import configparser
+import contextlib
+import hashlib
+import ipaddress
+import json
+import logging
+import os
+import socket
+import threading
+import uuid
+from dataclasses import dataclass
+from datetime import timezone
+from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from socketserver import TCPServer
+from typing import TYPE_CHECKING, Any, cast
+
+from apigw_iam_auth._models import SigningConfig
+from apigw_iam_auth._policy import Decision, denial, invoke_arn, parse_policy
+from apigw_iam_auth.diagnostics import redact
+from apigw_iam_auth.errors import InvalidConfigError, NoCredentialsError
+from apigw_iam_auth.signer import utc_now
+from apigw_iam_auth.verify import (
+    DEFAULT_ACCOUNT_ID,
+    DEFAULT_MAX_SKEW,
+    KnownKey,
+    VerificationError,
+    verify_request,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from datetime import datetime, timedelta
+    from types import TracebackType
+
+    from typing_extensions import Self  # typing.Self needs Python 3.11
+
+__all__ = ["IamAuthServer", "keys_from_env", "load_keys", "load_policy"]
+
+_log = logging.getLogger("apigw_iam_auth.server")
+
+# API Gateway's payload limit; larger bodies get its 413 answer instead of filling memory.
+MAX_BODY = 10 * 1024 * 1024
+_SECRET_QUERY = frozenset({"X-Amz-Signature", "X-Amz-Security-Token"})
+_POLL_SECONDS = 0.05  # how quickly stop() is noticed by the accept loop
+_IDLE_SECONDS = 60  # idle keep-alive connections are closed after this
+
+
+def _key(section: Mapping[str, Any], where: str) -> tuple[str, KnownKey] | None:
+    access = section.get("aws_access_key_id")
+    if not access:
+        return None
+    secret = section.get("aws_secret_access_key")
+    if not secret:
+        raise InvalidConfigError(f"{where} has aws_access_key_id but no aws_secret_access_key")
+    return str(access), KnownKey(
+        secret_key=str(secret),
+        token=str(section["aws_session_token"]) if section.get("aws_session_token") else None,
+        account_id=str(section.get("aws_account_id") or DEFAULT_ACCOUNT_ID),
+    )
+
+
+def load_keys(path: str | os.PathLike[str]) -> dict[str, KnownKey]:
+    """Read the access keys the server accepts from a credentials file.
+
+    Two formats, told apart by the first character. INI, exactly like ``~/.aws/credentials``::
+
+        [default]
+        aws_access_key_id = AKIDEXAMPLE
+        aws_secret_access_key = wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY
+        aws_session_token = ...        ; optional: requests must then carry this token
+        aws_account_id = 123456789012  ; optional: used in ARNs and policy decisions
+
+    or JSON with the same field names, as an object of sections or a list::
+
+        {"default": {"aws_access_key_id": "AKIDEXAMPLE", "aws_secret_access_key": "..."}}
+
+    Sections without ``aws_access_key_id`` (SSO or role profiles) are skipped.
+    """
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidConfigError(f"cannot read credentials file {file}: {exc.strerror}") from None
+    sections: list[tuple[str, Mapping[str, Any]]]
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        if text.lstrip().startswith("{"):
+            raise InvalidConfigError(f"credentials file {file} is not valid JSON: {exc}") from None
+        data = None  # an INI file never parses as JSON
+    if data is not None:
+        sections = _json_sections(data, file)
+    else:
+        parser = configparser.ConfigParser(interpolation=None)
+        try:
+            parser.read_string(text, source=str(file))
+        except configparser.Error as exc:
+            raise InvalidConfigError(f"credentials file {file} is not valid INI: {exc}") from None
+        sections = [(name, parser[name]) for name in parser.sections()]
+    keys = dict(
+        found
+        for name, section in sections
+        if (found := _key(section, f"credentials file {file} [{name}]")) is not None
+    )
+    if not keys:
+        raise InvalidConfigError(f"credentials file {file} holds no aws_access_key_id entries")
+    return keys
+
+
+def _json_sections(data: object, file: Path) -> list[tuple[str, Mapping[str, Any]]]:
+    if not isinstance(data, (dict, list)):
+        data = None
+    items = list(data.items()) if isinstance(data, dict) else list(enumerate(data or [], 1))
+    if not items or not all(isinstance(value, dict) for _, value in items):
+        raise InvalidConfigError(
+            f"credentials file {file} must hold a JSON object or list of objects with "
+            "aws_access_key_id and aws_secret_access_key"
+        )
+    return [(str(name), value) for name, value in items]
+
+
+def keys_from_env(environ: Mapping[str, str] | None = None) -> dict[str, KnownKey]:
+    """The one key in ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY`` (/``AWS_SESSION_TOKEN``,
+    ``AWS_ACCOUNT_ID``): the server accepts calls signed with the caller's own environment.
+    """  # noqa: D205 - the summary names the variables it reads
+    env = os.environ if environ is None else environ
+    found = _key(
+        {
+            "aws_access_key_id": env.get("AWS_ACCESS_KEY_ID"),
+            "aws_secret_access_key": env.get("AWS_SECRET_ACCESS_KEY"),
+            "aws_session_token": env.get("AWS_SESSION_TOKEN"),
+            "aws_account_id": env.get("AWS_ACCOUNT_ID"),
+        },
+        "the environment",
+    )
+    if found is None:
+        raise NoCredentialsError(
+            "no known keys: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY for the server, "
+            "or pass a credentials file"
+        )
+    return dict([found])
+
+
+def load_policy(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read and validate an IAM policy document (JSON) for the server's ``policy=``."""
+    file = Path(path)
+    try:
+        document = json.loads(file.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InvalidConfigError(f"cannot read policy file {file}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise InvalidConfigError(f"policy file {file} is not valid JSON: {exc}") from None
+    parse_policy(document)
+    return cast("dict[str, Any]", document)
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """One response: status, JSON body and, for failures, the ``x-amzn-ErrorType``."""
+
+    status: int
+    body: bytes
+    error_type: str | None = None
+
+
+class IamAuthServer:
+    """A loopback HTTP server that accepts only requests signed like API Gateway expects.
+
+    >>> with IamAuthServer(keys={"AKIDEXAMPLE": KnownKey("secret")}) as server:  # doctest: +SKIP
+    ...     url = server.url + "/prod/pets"
+
+    ``keys`` maps access key ids to :class:`KnownKey` (default: :func:`keys_from_env`).
+    ``policy`` is an IAM policy document evaluated for ``execute-api:Invoke`` on
+    ``arn:aws:execute-api:{region}:{account_id}:{api_id}/{stage}/{METHOD}/{path}``, the stage
+    being the first path segment. ``clock`` is read once per request; inject one in tests.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        region: str = "us-east-1",
+        keys: Mapping[str, KnownKey] | None = None,
+        policy: Mapping[str, Any] | None = None,
+        api_id: str = "local",
+        account_id: str = DEFAULT_ACCOUNT_ID,
+        service: str = "execute-api",
+        clock: Callable[[], datetime] = utc_now,
+        max_skew: timedelta = DEFAULT_MAX_SKEW,
+    ) -> None:
+        """Validate everything now; nothing listens until :meth:`start` or :meth:`serve_forever`."""
+        self._keys = dict(keys) if keys is not None else keys_from_env()
+        self._policy = parse_policy(policy) if policy is not None else None
+        self._host, self._port = host, port
+        self.region = region
+        self.service = service
+        self.api_id = api_id
+        self.account_id = account_id
+        self.clock = clock
+        self._max_skew = max_skew
+        self._httpd: _HttpServer | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        SigningConfig(region, service)  # a bad region or service fails here, not per request
+
+    def __repr__(self) -> str:
+        """Settings only; never keys."""
+        return (
+            f"IamAuthServer(url={self._url_or_none()!r}, region={self.region!r}, "
+            f"keys={len(self._keys)}, policy={self._policy is not None})"
+        )
+
+    @property
+    def url(self) -> str:
+        """``http://host:port`` of the listening socket (after :meth:`start`)."""
+        url = self._url_or_none()
+        if url is None:
+            raise RuntimeError("the server is not listening; call start() first")
+        return url
+
+    def _url_or_none(self) -> str | None:
+        if self._httpd is None:
+            return None
+        host, port = self._httpd.server_name, self._httpd.server_port
+        shown = f"[{host}]" if ":" in host else host
+        return f"http://{shown}:{port}"
+
+    def start(self) -> Self:
+        """Bind and serve in a background thread; returns self (see also ``with``)."""
+        with self._lock:
+            if self._httpd is not None:
+                raise RuntimeError("the server is already running")
+            httpd = self._bind()
+            self._thread = threading.Thread(
+                target=httpd.serve_forever,
+                kwargs={"poll_interval": _POLL_SECONDS},
+                name=f"IamAuthServer {self._url_or_none()}",
+                daemon=True,
+            )
+            self._thread.start()
+        return self
+
+    def serve_forever(self, on_ready: Callable[[str], object] | None = None) -> None:
+        """Bind and serve in the calling thread until :meth:`stop` or KeyboardInterrupt.
+
+        ``on_ready`` is called with :attr:`url` once the socket listens (e.g. to print it).
+        """
+        with self._lock:
+            if self._httpd is not None:
+                raise RuntimeError("the server is already running")
+            httpd = self._bind()
+        try:
+            if on_ready is not None:
+                on_ready(self.url)
+            httpd.serve_forever(poll_interval=_POLL_SECONDS)
+        finally:
+            self._close(httpd)
+
+    def stop(self) -> None:
+        """Stop accepting, close open keep-alive connections, and release the socket."""
+        with self._lock:
+            httpd, thread = self._httpd, self._thread
+            self._thread = None
+        if httpd is None:
+            return
+        httpd.shutdown()
+        if thread is not None:
+            thread.join()
+            self._close(httpd)
+
+    def _close(self, httpd: _HttpServer) -> None:
+        httpd.close_connections()
+        httpd.server_close()
+        with self._lock:
+            if self._httpd is httpd:
+                self._httpd = None
+
+    def __enter__(self) -> Self:
+        """Start serving in the background."""
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Stop and release everything."""
+        self.stop()
+
+    def _bind(self) -> _HttpServer:
+        httpd = _HttpServer((self._host, self._port), self)
+        if not _is_loopback(self._host):
+            _log.warning(
+                "serving on %s, not a loopback address: anyone who can reach it can call it",
+                self._host,
+            )
+        self._httpd = httpd
+        _log.info(
+            "IAM-auth server on %s (region %s, %d known key(s), policy %s)",
+            self._url_or_none(),
+            self.region,
+            len(self._keys),
+            "on" if self._policy is not None else "off",
+        )
+        return httpd
+
+    def handle(
+        self, method: str, target: str, headers: list[tuple[str, str]], body: bytes
+    ) -> Reply:
+        """Authenticate and authorize one received request; the HTTP layer only transports."""
+        try:
+            verified = verify_request(
+                method,
+                target,
+                headers,
+                body,
+                lookup=self._keys.get,
+                region=self.region,
+                service=self.service,
+                now=self.clock(),
+                max_skew=self._max_skew,
+            )
+            if self._policy is not None:
+                arn = invoke_arn(self.region, self.account_id, self.api_id, method, verified.path)
+                decision = self._policy.decide(
+                    resource=arn,
+                    principal_arn=verified.principal_arn,
+                    account_id=verified.account_id,
+                )
+                if decision is not Decision.ALLOW:
+                    raise denial(verified.principal_arn, arn, decision)
+        except VerificationError as exc:
+            _log.info(
+                "%s %s refused (%s): %s",
+                method,
+                redact(target),
+                exc.error_type,
+                str(exc).splitlines()[0],
+            )
+            return Reply(exc.status, exc.to_json().encode("utf-8"), exc.error_type)
+        echo = {
+            "method": method,
+            "path": verified.path,
+            "query": [
+                [name, "<redacted>" if name in _SECRET_QUERY else value]
+                for name, value in verified.query
+            ],
+            "headers": [[name, _shown_header(name, value)] for name, value in headers],
+            "body": {"length": len(body), "sha256": hashlib.sha256(body).hexdigest()},
+            "caller": {
+                "access_key": verified.access_key,
+                "account_id": verified.account_id,
+                "arn": verified.principal_arn,
+                "signature_location": verified.location.value,
+                "signed_headers": list(verified.signed_headers),
+            },
+        }
+        return Reply(200, json.dumps(echo, indent=2).encode("utf-8"))
+
+
+def _shown_header(name: str, value: str) -> str:
+    if name.lower() == "x-amz-security-token":
+        return "<redacted>"
+    return redact(value)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class _BadRequestError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class _HttpServer(ThreadingHTTPServer):
+    """Remembers open connections so that stop() can end idle keep-alive ones at once."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], app: IamAuthServer) -> None:
+        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        self.app = app
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
+        super().__init__((address[0].strip("[]"), address[1]), _Handler)
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind does a reverse DNS lookup (getfqdn); a local server needs none.
+        TCPServer.server_bind(self)
+        host, port = self.socket.getsockname()[:2]
+        self.server_name, self.server_port = str(host), int(port)
+
+    def process_request(self, request: Any, client_address: Any) -> None:  # noqa: ANN401 - socketserver's signature
+        with self._open_lock:
+            self._open.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:  # noqa: ANN401 - socketserver's signature
+        with self._open_lock:
+            self._open.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        with self._open_lock:
+            sockets = list(self._open)
+        for sock in sockets:
+            with contextlib.suppress(OSError):  # already closed by its handler
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:  # noqa: ANN401, ARG002
+        _log.debug("connection from %s ended with an error", client_address, exc_info=True)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "apigw-iam-auth"
+    sys_version = ""
+    timeout = _IDLE_SECONDS
+
+    @property
+    def app(self) -> IamAuthServer:
+        return cast("_HttpServer", self.server).app
+
+    def _handle(self) -> None:
+        request_id = str(uuid.uuid4())
+        try:
+            body = self._read_body()
+        except _BadRequestError as exc:
+            self.close_connection = True
+            payload = json.dumps({"message": str(exc)}, separators=(",", ":")).encode()
+            self._send(Reply(exc.status, payload), request_id)
+            return
+        try:
+            reply = self.app.handle(self.command, self.path, list(self.headers.items()), body)
+        except Exception:  # noqa: BLE001 - a bug answers 500 like API Gateway, not a dropped connection
+            _log.exception("internal error while handling %s %s", self.command, redact(self.path))
+            reply = Reply(500, b'{"message":"Internal server error"}')
+        self._send(reply, request_id)
+
+    # http.server dispatches on do_<METHOD>; every method API Gateway routes is handled alike.
+    do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _handle  # noqa: N815
+
+    def _read_body(self) -> bytes:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            return self._read_chunked()
+        length = self.headers.get("Content-Length")
+        if length is None:
+            return b""
+        if not length.strip().isdigit():
+            raise _BadRequestError(400, "Invalid Content-Length")
+        size = int(length)
+        if size > MAX_BODY:
+            raise _BadRequestError(413, "Request Too Long")
+        return self.rfile.read(size)
+
+    def _read_chunked(self) -> bytes:
+        chunks: list[bytes] = []
+        total = 0
+        while True:
+            line = self.rfile.readline(1024)
+            try:
+                size = int(line.split(b";", 1)[0].strip(), 16)
+            except ValueError:
+                raise _BadRequestError(400, "Invalid chunked encoding") from None
+            if size == 0:
+                while self.rfile.readline(8192) not in {b"\r\n", b"\n", b""}:
+                    pass  # trailer fields carry nothing we verify
+                return b"".join(chunks)
+            total += size
+            if total > MAX_BODY:
+                raise _BadRequestError(413, "Request Too Long")
+            chunks.append(self.rfile.read(size))
+            self.rfile.readline(8)  # the CRLF after each chunk
+
+    def _send(self, reply: Reply, request_id: str) -> None:
+        self.send_response(reply.status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(reply.body)))
+        self.send_header("x-amzn-RequestId", request_id)
+        if reply.error_type is not None:
+            self.send_header("x-amzn-ErrorType", reply.error_type)
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(reply.body)
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The Date header from the server's clock, the one signatures are judged by."""
+        del timestamp
+        return format_datetime(self.app.clock().astimezone(timezone.utc), usegmt=True)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002, ANN401 - http.server's signature
+        _log.info("%s %s", self.address_string(), redact(format % args))

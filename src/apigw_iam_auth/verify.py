@@ -1,0 +1,518 @@
+"""Verify SigV4-signed requests the way API Gateway does with IAM authorization.
+
+For services that *receive* signed calls (a local stand-in for API Gateway, a proxy, a test
+double). The verifier recomputes the signature with the same core the signer uses, from the raw
+request as received: the request-target exactly as it came on the request line, the header list,
+and the body bytes. It is pure: no I/O, no clock (``now`` is an argument), no environment.
+
+Failures raise :class:`VerificationError` whose ``message`` is API Gateway's 403 text for that
+case (SIGV4_NOTES.md section 5, and AWS's common SigV4 validation messages), so clients and
+their error handling can be tested offline against the real wording. Checks run in AWS's order:
+authentication present, parameters complete, host signed, date format, clock skew or link expiry,
+credential scope, access key and session token, and finally the signature.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import hmac
+import json
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit
+
+from apigw_iam_auth import _sigv4
+from apigw_iam_auth._models import SignatureLocation, SigningConfig
+from apigw_iam_auth._uri import canonical_query, parse_query
+from apigw_iam_auth.errors import ApiGwIamAuthError, InvalidConfigError, UnsignableRequestError
+
+__all__ = [
+    "DEFAULT_ACCOUNT_ID",
+    "DEFAULT_MAX_SKEW",
+    "FailureKind",
+    "KeyLookup",
+    "KnownKey",
+    "VerificationError",
+    "VerifiedRequest",
+    "verify_request",
+]
+
+# API Gateway accepts header-signed requests dated up to 5 minutes either side of its clock.
+DEFAULT_MAX_SKEW = timedelta(minutes=5)
+# The account id of AWS's documentation examples; used where no account is configured.
+DEFAULT_ACCOUNT_ID = "123456789012"
+
+_AMZ_DATE = re.compile(r"\d{8}T\d{6}Z")
+_AUTH_SPLIT = re.compile(r"[,\s]+")
+_AUTH_PARAMS = ("Credential", "Signature", "SignedHeaders")
+_QUERY_PARAMS = (
+    "X-Amz-Algorithm",
+    "X-Amz-Credential",
+    "X-Amz-Signature",
+    "X-Amz-SignedHeaders",
+    "X-Amz-Date",
+)
+_TERMINATOR = "aws4_request"
+_MISMATCH = (
+    "The request signature we calculated does not match the signature you provided. "
+    "Check your AWS Secret Access Key and signing method. "
+    "Consult the service documentation for details."
+)
+_INVALID_TOKEN = "The security token included in the request is invalid."  # noqa: S105 - a message
+_EXPIRED_TOKEN = "The security token included in the request is expired"  # noqa: S105 - a message
+
+
+class FailureKind(enum.Enum):
+    """Why a request was refused; ``error_type`` is API Gateway's ``x-amzn-ErrorType`` for it."""
+
+    MISSING_AUTHENTICATION_TOKEN = "missing_authentication_token"  # noqa: S105 - a name
+    INCOMPLETE_SIGNATURE = "incomplete_signature"
+    INVALID_SCOPE = "invalid_scope"
+    SIGNATURE_EXPIRED = "signature_expired"
+    SIGNATURE_NOT_YET_CURRENT = "signature_not_yet_current"
+    UNRECOGNIZED_CLIENT = "unrecognized_client"
+    EXPIRED_TOKEN = "expired_token"  # noqa: S105 - a name
+    SIGNATURE_MISMATCH = "signature_mismatch"
+    ACCESS_DENIED = "access_denied"
+
+    @property
+    def error_type(self) -> str:
+        """The ``x-amzn-ErrorType`` header value API Gateway sends for this failure."""
+        return _ERROR_TYPES[self]
+
+
+_ERROR_TYPES = {
+    FailureKind.MISSING_AUTHENTICATION_TOKEN: "MissingAuthenticationTokenException",
+    FailureKind.INCOMPLETE_SIGNATURE: "IncompleteSignatureException",
+    FailureKind.INVALID_SCOPE: "InvalidSignatureException",
+    FailureKind.SIGNATURE_EXPIRED: "InvalidSignatureException",
+    FailureKind.SIGNATURE_NOT_YET_CURRENT: "InvalidSignatureException",
+    FailureKind.UNRECOGNIZED_CLIENT: "UnrecognizedClientException",
+    FailureKind.EXPIRED_TOKEN: "ExpiredTokenException",
+    FailureKind.SIGNATURE_MISMATCH: "InvalidSignatureException",
+    FailureKind.ACCESS_DENIED: "AccessDeniedException",
+}
+
+
+class VerificationError(ApiGwIamAuthError):
+    """A signed request was refused; ``message`` is the body text API Gateway would send.
+
+    ``message`` may quote what the caller sent (its own Authorization header or, in a signature
+    mismatch, the canonical request including its session token), exactly as AWS does in the
+    403 body. ``str(error)`` is the log-safe form: quoted credentials are redacted there.
+    """
+
+    def __init__(
+        self,
+        kind: FailureKind,
+        message: str,
+        *,
+        status: int = 403,
+        error_type: str | None = None,
+        log_message: str | None = None,
+    ) -> None:
+        """Record the failure; ``log_message`` replaces ``message`` in ``str()`` when set."""
+        super().__init__(log_message if log_message is not None else message)
+        self.kind = kind
+        self.message = message
+        self.status = status
+        self.error_type = error_type or kind.error_type
+
+    def to_json(self) -> str:
+        """The response body, byte for byte as API Gateway writes it (compact JSON).
+
+        Authorization denials use ``Message`` with a capital M; every other 403 uses ``message``.
+        """
+        key = "Message" if self.kind is FailureKind.ACCESS_DENIED else "message"
+        return json.dumps({key: self.message}, separators=(",", ":"))
+
+
+@dataclass(frozen=True, slots=True)
+class KnownKey:
+    """What the verifier knows about one access key id.
+
+    ``token`` is set for temporary (``ASIA...``) credentials: requests must then carry exactly
+    that session token. ``expiry`` (aware) is when the token stops being accepted.
+    """
+
+    secret_key: str = field(repr=False)
+    token: str | None = field(default=None, repr=False)
+    account_id: str = DEFAULT_ACCOUNT_ID
+    expiry: datetime | None = None
+
+    def __post_init__(self) -> None:
+        """Refuse values that could never verify anything."""
+        if not isinstance(self.secret_key, str) or not self.secret_key:
+            raise InvalidConfigError("secret key must be a non-empty string")
+        if self.token is not None and (not isinstance(self.token, str) or not self.token):
+            raise InvalidConfigError("session token must be a non-empty string or None")
+        if not isinstance(self.account_id, str) or not self.account_id:
+            raise InvalidConfigError("account id must be a non-empty string such as 123456789012")
+        if self.expiry is not None and self.expiry.utcoffset() is None:
+            raise InvalidConfigError("key expiry must be an aware datetime")
+
+
+KeyLookup = Callable[[str], "KnownKey | None"]
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedRequest:
+    """Who signed an accepted request, how, and what it asked for.
+
+    ``path`` is the wire path (still percent-encoded); ``query`` the decoded pairs in the order
+    received, the signature's own ``X-Amz-*`` parameters included.
+    """
+
+    access_key: str
+    account_id: str
+    location: SignatureLocation
+    signed_headers: tuple[str, ...]
+    signed_at: datetime
+    path: str
+    query: tuple[tuple[str, str], ...]
+    expires: int | None = None
+
+    @property
+    def principal_arn(self) -> str:
+        """The caller as IAM names it in policy decisions and denial messages."""
+        return f"arn:aws:iam::{self.account_id}:user/{self.access_key}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Claim:
+    """What the request says about its own signature, before any of it is trusted."""
+
+    location: SignatureLocation
+    credential: str
+    signature: str
+    signed_headers: tuple[str, ...]
+    date: str
+    token: str | None
+    expires: int | None
+    query_pairs: tuple[tuple[str, str], ...]
+
+
+def verify_request(
+    method: str,
+    target: str,
+    headers: Iterable[tuple[str, str]],
+    body: bytes,
+    *,
+    lookup: KeyLookup,
+    region: str,
+    service: str = "execute-api",
+    now: datetime,
+    max_skew: timedelta = DEFAULT_MAX_SKEW,
+    payload_hash: str | None = None,
+) -> VerifiedRequest:
+    """Check a received request's SigV4 signature (header or presigned) as API Gateway would.
+
+    ``target`` is the request-target exactly as received (``/prod/a%20b?x=1``); ``headers`` the
+    received header list (repeats allowed); ``body`` the received bytes (or pass
+    ``payload_hash``, the hex SHA-256 of a body you streamed). ``lookup`` maps an access key id
+    to a :class:`KnownKey` or None, e.g. ``keys.get``. ``now`` is the aware current time.
+
+    Returns who signed it; raises :class:`VerificationError` with API Gateway's message.
+    """
+    if now.utcoffset() is None:
+        raise InvalidConfigError("now must be an aware datetime, e.g. datetime.now(timezone.utc)")
+    config = SigningConfig(region, service)
+    header_list = list(headers)
+    path, raw_query = _split_target(target)
+    pairs = parse_query(raw_query)
+    claim = _read_claim(header_list, pairs)
+    signed_at = _parse_date(claim.date)
+    _check_time(claim, signed_at, now, max_skew)
+    access_key, scope = _check_scope(claim.credential, signed_at, config)
+    known = _check_key(lookup(access_key), claim.token, now)
+
+    canonical = _canonical_request(
+        method, path, claim, header_list, payload_hash or _sigv4.payload_hash(body)
+    )
+    to_sign = _sigv4.string_to_sign(claim.date, scope, canonical)
+    key = _sigv4.derive_signing_key(known.secret_key, claim.date[:8], region, service)
+    expected = _sigv4.signature(key, to_sign)
+    provided = claim.signature.encode("utf-8", "surrogateescape")
+    if not hmac.compare_digest(expected.encode("ascii"), provided):
+        raise VerificationError(
+            FailureKind.SIGNATURE_MISMATCH,
+            f"{_MISMATCH}\n\nThe Canonical String for this request should have been\n"
+            f"'{canonical}'\n\nThe String-to-Sign should have been\n'{to_sign}'\n",
+            log_message=_MISMATCH,
+        )
+    return VerifiedRequest(
+        access_key=access_key,
+        account_id=known.account_id,
+        location=claim.location,
+        signed_headers=claim.signed_headers,
+        signed_at=signed_at,
+        path=path,
+        query=pairs,
+        expires=claim.expires,
+    )
+
+
+def _split_target(target: str) -> tuple[str, str]:
+    """Path and raw query of an origin-form (``/p?q``) or absolute-form request-target."""
+    if not target.startswith("/"):
+        parts = urlsplit(target)
+        return parts.path or "/", parts.query
+    path, _, query = target.partition("?")
+    return path, query
+
+
+def _incomplete(message: str, log_message: str | None = None) -> VerificationError:
+    return VerificationError(FailureKind.INCOMPLETE_SIGNATURE, message, log_message=log_message)
+
+
+def _first(items: Iterable[tuple[str, str]], name: str, *, fold: bool) -> str | None:
+    wanted = name.lower() if fold else name
+    for key, value in items:
+        if (key.lower() if fold else key) == wanted:
+            return value
+    return None
+
+
+def _read_claim(headers: list[tuple[str, str]], pairs: tuple[tuple[str, str], ...]) -> _Claim:
+    """Find the signature in the Authorization header or the query, and check it is complete."""
+    authorization = _first(headers, "authorization", fold=True)
+    in_query = any(name == "X-Amz-Algorithm" for name, _ in pairs)
+    if authorization is not None and in_query:
+        # AWS's wording (S3 and the coral services); SigV4 allows one placement, never both.
+        raise _incomplete(
+            "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, "
+            "Signature query string parameter or the Authorization header should be specified"
+        )
+    if authorization is not None:
+        return _header_claim(authorization, headers, pairs)
+    if in_query:
+        return _query_claim(pairs)
+    raise VerificationError(
+        FailureKind.MISSING_AUTHENTICATION_TOKEN, "Missing Authentication Token"
+    )
+
+
+def _header_claim(
+    authorization: str, headers: list[tuple[str, str]], pairs: tuple[tuple[str, str], ...]
+) -> _Claim:
+    algorithm, _, rest = authorization.strip().partition(" ")
+    if algorithm.startswith("AWS4-") and algorithm != _sigv4.ALGORITHM:
+        raise _incomplete(f"Unsupported AWS 'algorithm': '{algorithm}'.")
+    params: dict[str, str] = {}
+    for piece in _AUTH_SPLIT.split(rest):
+        if not piece:
+            continue
+        name, equals, value = piece.partition("=")
+        if not equals:
+            # API Gateway's answer to "Authorization: Bearer <jwt>" on an IAM route.
+            raise _incomplete(
+                f"'{piece}' not a valid key=value pair (missing equal-sign) in "
+                f"Authorization header: '{authorization}'.",
+                "not a valid key=value pair (missing equal-sign) in Authorization header: "
+                "'<redacted>'.",
+            )
+        params.setdefault(name, value)
+    date = _first(headers, "x-amz-date", fold=True)
+    http_date = _first(headers, "date", fold=True)
+    missing = [
+        f"Authorization header requires '{name}' parameter. "
+        for name in _AUTH_PARAMS
+        if not params.get(name)
+    ]
+    if date is None and http_date is None:
+        missing.append(
+            "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. "
+        )
+    if missing:
+        shown = algorithm if algorithm == _sigv4.ALGORITHM else "<redacted>"
+        raise _incomplete(
+            "".join(missing) + f"Authorization={algorithm}",
+            "".join(missing) + f"Authorization={shown}",
+        )
+    if algorithm != _sigv4.ALGORITHM:
+        raise _incomplete(f"Unsupported AWS 'algorithm': '{algorithm}'.")
+    return _Claim(
+        location=SignatureLocation.HEADERS,
+        credential=params["Credential"],
+        signature=params["Signature"],
+        signed_headers=_signed_names(params["SignedHeaders"]),
+        date=date if date is not None else _http_date_as_amz(http_date or ""),
+        token=_first(headers, "x-amz-security-token", fold=True),
+        expires=None,
+        query_pairs=pairs,
+    )
+
+
+def _query_claim(pairs: tuple[tuple[str, str], ...]) -> _Claim:
+    values = {name: _first(pairs, name, fold=False) for name in (*_QUERY_PARAMS, "X-Amz-Expires")}
+    missing = [
+        f"AWS query-string parameters must include '{name}'. "
+        for name in _QUERY_PARAMS
+        if not values[name]
+    ]
+    if missing:
+        raise _incomplete("".join(missing) + "Re-examine the query-string parameters.")
+    if values["X-Amz-Algorithm"] != _sigv4.ALGORITHM:
+        raise _incomplete(f"Unsupported AWS 'algorithm': '{values['X-Amz-Algorithm']}'.")
+    return _Claim(
+        location=SignatureLocation.QUERY,
+        credential=values["X-Amz-Credential"] or "",
+        signature=values["X-Amz-Signature"] or "",
+        signed_headers=_signed_names(values["X-Amz-SignedHeaders"] or ""),
+        date=values["X-Amz-Date"] or "",
+        token=_first(pairs, "X-Amz-Security-Token", fold=False),
+        expires=_parse_expires(values["X-Amz-Expires"]),
+        query_pairs=tuple(pair for pair in pairs if pair[0] != "X-Amz-Signature"),
+    )
+
+
+def _signed_names(value: str) -> tuple[str, ...]:
+    names = tuple(name.lower() for name in value.split(";") if name)
+    if "host" not in names:
+        raise _incomplete(
+            "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization."
+        )
+    return names
+
+
+def _parse_expires(value: str | None) -> int | None:
+    """``X-Amz-Expires``: optional, whole seconds from 1 to 7 days (SigV4's limit)."""
+    if value is None:
+        return None
+    if not value.isdigit() or not 1 <= int(value) <= _sigv4.MAX_EXPIRES:
+        raise _incomplete(
+            f"X-Amz-Expires must be a whole number of seconds from 1 to {_sigv4.MAX_EXPIRES} "
+            f"(7 days). Got '{value}'."
+        )
+    return int(value)
+
+
+def _date_error(text: str) -> VerificationError:
+    return _incomplete(
+        f"Date must be in ISO-8601 'basic format'. Got '{text}'. "
+        "See http://en.wikipedia.org/wiki/ISO_8601"
+    )
+
+
+def _http_date_as_amz(text: str) -> str:
+    """A ``Date`` header (RFC 9110 IMF-fixdate) stands in for ``X-Amz-Date`` when that is absent."""
+    try:
+        parsed = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        raise _date_error(text) from None
+    if parsed.utcoffset() is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return _sigv4.amz_date(parsed)
+
+
+def _parse_date(text: str) -> datetime:
+    if _AMZ_DATE.fullmatch(text):
+        try:
+            return datetime.strptime(text, "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
+        except ValueError:
+            pass
+    raise _date_error(text)
+
+
+def _minutes(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    return f"{seconds // 60} min" if seconds % 60 == 0 else f"{seconds} sec"
+
+
+def _check_time(claim: _Claim, signed_at: datetime, now: datetime, max_skew: timedelta) -> None:
+    """Header mode: within ``max_skew`` of ``now``. Presigned: not after date + X-Amz-Expires.
+
+    The presigned wording follows the header-mode text with the link's lifetime as the window;
+    no captured API Gateway body for an expired presigned URL was found (SIGV4_NOTES.md 6).
+    """
+    amz = _sigv4.amz_date
+    if signed_at > now + max_skew:
+        raise VerificationError(
+            FailureKind.SIGNATURE_NOT_YET_CURRENT,
+            f"Signature not yet current: {claim.date} is still later than "
+            f"{amz(now + max_skew)} ({amz(now)} + {_minutes(max_skew)}.)",
+        )
+    window = max_skew if claim.expires is None else timedelta(seconds=claim.expires)
+    if signed_at < now - window:
+        raise VerificationError(
+            FailureKind.SIGNATURE_EXPIRED,
+            f"Signature expired: {claim.date} is now earlier than "
+            f"{amz(now - window)} ({amz(now)} - {_minutes(window)}.)",
+        )
+
+
+def _check_scope(credential: str, signed_at: datetime, config: SigningConfig) -> tuple[str, str]:
+    """Split ``Credential`` into the access key and scope; the scope must name our endpoint."""
+    parts = credential.split("/")
+    if len(parts) != 5:  # noqa: PLR2004 - key/date/region/service/terminator
+        raise _incomplete(
+            "Credential must have exactly 5 slash-delimited elements, "
+            f"e.g. keyid/date/region/service/term, got '{credential}'"
+        )
+    access_key, date, region, service, terminator = parts
+    problems = []
+    if region != config.region:
+        problems.append(f"Credential should be scoped to a valid region, not '{region}'. ")
+    if service != config.service:
+        problems.append(f"Credential should be scoped to correct service: '{config.service}'. ")
+    if terminator != _TERMINATOR:
+        problems.append(
+            f"Credential should be scoped with a valid terminator: '{_TERMINATOR}', "
+            f"not '{terminator}'. "
+        )
+    amz = _sigv4.amz_date(signed_at)
+    if date != amz[:8]:
+        problems.append(
+            "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date "
+            f"from HTTP: '{date}' != '{amz[:8]}', from '{amz}'. "
+        )
+    if problems:
+        raise VerificationError(FailureKind.INVALID_SCOPE, "".join(problems))
+    return access_key, "/".join(parts[1:])
+
+
+def _check_key(known: KnownKey | None, token: str | None, now: datetime) -> KnownKey:
+    """Unknown keys and wrong or missing session tokens get the same answer, as in AWS."""
+    if known is None:
+        raise VerificationError(FailureKind.UNRECOGNIZED_CLIENT, _INVALID_TOKEN)
+    if known.token is None:
+        valid = token is None
+    else:
+        valid = token is not None and hmac.compare_digest(
+            hashlib.sha256(known.token.encode("utf-8", "surrogateescape")).digest(),
+            hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest(),
+        )
+    if not valid:
+        raise VerificationError(FailureKind.UNRECOGNIZED_CLIENT, _INVALID_TOKEN)
+    if known.expiry is not None and now >= known.expiry:
+        raise VerificationError(FailureKind.EXPIRED_TOKEN, _EXPIRED_TOKEN)
+    return known
+
+
+def _canonical_request(
+    method: str,
+    path: str,
+    claim: _Claim,
+    headers: list[tuple[str, str]],
+    body_hash: str,
+) -> str:
+    """The canonical request API Gateway computes from what it received.
+
+    The query is decoded (``+`` is a space) and re-encoded, so any equivalent spelling of the
+    same parameters verifies. A header named in SignedHeaders but absent counts as empty.
+    """
+    wanted = set(claim.signed_headers)
+    chosen = [(name, value) for name, value in headers if name.lower() in wanted]
+    present = {name.lower() for name, _ in chosen}
+    chosen += [(name, "") for name in claim.signed_headers if name not in present]
+    try:
+        block, signed = _sigv4.canonical_headers(chosen, frozenset())
+    except UnsignableRequestError as exc:
+        raise _incomplete(f"Signed header is malformed: {exc}") from None
+    return _sigv4.canonical_request(
+        method, path, canonical_query(claim.query_pairs), block, signed, body_hash
+    )
