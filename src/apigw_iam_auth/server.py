@@ -50,12 +50,12 @@ if TYPE_CHECKING:
 
     from typing_extensions import Self  # typing.Self needs Python 3.11
 
-__all__ = ["IamAuthServer", "keys_from_env", "load_keys", "load_policy"]
+__all__ = ["IamAuthServer", "Reply", "keys_from_env", "load_keys", "load_policy"]
 
 _log = logging.getLogger("apigw_iam_auth.server")
 
 # API Gateway's payload limit; larger bodies get its 413 answer instead of filling memory.
-MAX_BODY = 10 * 1024 * 1024
+_MAX_BODY = 10 * 1024 * 1024
 _SECRET_QUERY = frozenset({"X-Amz-Signature", "X-Amz-Security-Token"})
 _POLL_SECONDS = 0.05  # how quickly stop() is noticed by the accept loop
 _IDLE_SECONDS = 60  # idle keep-alive connections are closed after this
@@ -474,7 +474,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not length.strip().isdigit():
             raise _BadRequestError(400, "Invalid Content-Length")
         size = int(length)
-        if size > MAX_BODY:
+        if size > _MAX_BODY:
             raise _BadRequestError(413, "Request Too Long")
         return self.rfile.read(size)
 
@@ -492,7 +492,7 @@ class _Handler(BaseHTTPRequestHandler):
                     pass  # trailer fields carry nothing we verify
                 return b"".join(chunks)
             total += size
-            if total > MAX_BODY:
+            if total > _MAX_BODY:
                 raise _BadRequestError(413, "Request Too Long")
             chunks.append(self.rfile.read(size))
             self.rfile.readline(8)  # the CRLF after each chunk

@@ -7,9 +7,9 @@ and the body bytes. It is pure: no I/O, no clock (``now`` is an argument), no en
 
 Failures raise :class:`VerificationError` whose ``message`` is API Gateway's 403 text for that
 case (SIGV4_NOTES.md section 5, and AWS's common SigV4 validation messages), so clients and
-their error handling can be tested offline against the real wording. Checks run in AWS's order:
-authentication present, parameters complete, host signed, date format, clock skew or link expiry,
-credential scope, access key and session token, and finally the signature.
+their error handling can be tested offline against the real wording. Checks run in the order
+AWS's validators use: authentication present, parameters complete, host signed, date format,
+clock skew or link expiry, credential scope, access key and session token, then the signature.
 """
 
 from __future__ import annotations
@@ -156,7 +156,8 @@ class KnownKey:
             raise InvalidConfigError("key expiry must be an aware datetime")
 
 
-KeyLookup = Callable[[str], "KnownKey | None"]
+# Maps an access key id to what is known about it, e.g. ``dict.get``.
+KeyLookup = Callable[[str], KnownKey | None]
 
 
 @dataclass(frozen=True, slots=True)

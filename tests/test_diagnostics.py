@@ -1,0 +1,230 @@
+"""explain_signature_mismatch: a redacted line diff of API Gateway's 403 against what we signed."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from datetime import datetime, timezone
+
+import pytest
+
+from apigw_iam_auth import _sigv4
+from apigw_iam_auth._models import SignableRequest
+from apigw_iam_auth.diagnostics import (
+    explain_signature_mismatch,
+    log_signature_mismatch,
+    parse_signature_mismatch,
+    redact,
+)
+from apigw_iam_auth.signer import SigV4Signer
+from apigw_iam_auth.verify import KnownKey, VerificationError, verify_request
+
+T = datetime(2020, 2, 11, 20, 55, 29, tzinfo=timezone.utc)
+KEY, SECRET, TOKEN = "ASIAEXAMPLE", "secret", "IQoJb3JpZ2luX2VjEXAMPLE//token+=="
+HOST = "abc123.execute-api.us-east-1.amazonaws.com"
+AUTHORIZATION = (
+    "AWS4-HMAC-SHA256 Credential=AKID/20200211/us-east-1/execute-api/aws4_request, "
+    "SignedHeaders=host;x-amz-date, "
+)
+MISMATCH = (
+    "The request signature we calculated does not match the signature you provided. "
+    "Check your AWS Secret Access Key and signing method. "
+    "Consult the service documentation for details."
+)
+
+
+def sign(method="POST", path="/prod/pets", query=(), headers=(), body=b"{}", secret=SECRET):
+    """Our SigningResult plus the request as it goes on the wire."""
+    request = SignableRequest(
+        method,
+        path,
+        tuple(query),
+        (("Host", HOST), ("Content-Type", "application/json"), *headers),
+        _sigv4.payload_hash(body),
+    )
+    signer = SigV4Signer((KEY, secret, TOKEN), region="us-east-1")
+    result = signer.sign_request(request, timestamp=T)
+    target = path + (f"?{result.query}" if result.query else "")
+    return result, (method, target, [*request.headers, *result.headers], body)
+
+
+def api_gateway(method, target, headers, body) -> str:
+    """The 403 body a verifying API Gateway (our verifier) sends for this request."""
+    keys = {KEY: KnownKey(SECRET, token=TOKEN)}
+    with pytest.raises(VerificationError) as info:
+        verify_request(method, target, headers, body, lookup=keys.get, region="us-east-1", now=T)
+    return info.value.to_json()
+
+
+def aws_body(canonical: str, to_sign: str | None = None) -> str:
+    """A 403 body in API Gateway's exact shape (mhart/aws4#33)."""
+    if to_sign is None:
+        digest = hashlib.sha256(canonical.encode()).hexdigest()
+        scope = "20200211/us-east-1/execute-api/aws4_request"
+        to_sign = f"AWS4-HMAC-SHA256\n20200211T205529Z\n{scope}\n{digest}"
+    message = (
+        f"{MISMATCH}\n\nThe Canonical String for this request should have been\n'{canonical}'"
+        f"\n\nThe String-to-Sign should have been\n'{to_sign}'\n"
+    )
+    return json.dumps({"message": message})
+
+
+def test_realistic_aws_body_is_parsed():
+    """The canonical string and string to sign are read out of API Gateway's JSON message."""
+    result, _ = sign()
+    expected = parse_signature_mismatch(aws_body(result.canonical_request, result.string_to_sign))
+    assert expected is not None
+    assert expected.canonical_request == result.canonical_request
+    assert expected.string_to_sign == result.string_to_sign
+
+
+def test_body_hash_difference_is_explained_and_the_token_redacted():
+    """A body re-encoded after signing shows as a payload-hash diff; the token never appears."""
+    sent, signed = _sigv4.payload_hash(b'{"a": 1}'), _sigv4.payload_hash(b'{"a":1}')
+    result, _ = sign(body=b'{"a":1}')
+    theirs = result.canonical_request.rsplit("\n", 1)[0] + "\n" + sent
+    text = explain_signature_mismatch(aws_body(theirs), result)
+    assert text is not None
+    assert f"  - {sent}\n  + {signed}" in text
+    assert "    x-amz-security-token:<redacted>" in text
+    assert TOKEN not in text
+    assert text.endswith(
+        "likely cause: the body hash differs: the body sent is not the body signed "
+        "(re-encoded JSON, compression, a consumed stream, a proxy)"
+    )
+
+
+def test_path_decoded_by_a_proxy_is_explained():
+    """A proxy that decodes %2F in the path shows up as a path diff with the encoding hint."""
+    result, (method, target, headers, body) = sign(path="/prod/a%2Fb")
+    text = explain_signature_mismatch(
+        api_gateway(method, target.replace("%2F", "/"), headers, body), result
+    )
+    assert text is not None
+    assert "  - /prod/a/b\n  + /prod/a%252Fb" in text
+    assert "likely cause: the path differs" in text
+
+
+def test_plus_sent_for_a_literal_plus_is_explained():
+    """A literal '+' sent raw is read as a space by API Gateway: the query line differs."""
+    result, (method, target, headers, body) = sign(query=(("q", "a+b"),))
+    sent = target.replace("a%2Bb", "a+b")
+    text = explain_signature_mismatch(api_gateway(method, sent, headers, body), result)
+    assert text is not None
+    assert "  - q=a%20b\n  + q=a%2Bb" in text
+    assert "likely cause: the query string differs" in text
+
+
+def test_header_changed_in_transit_is_named():
+    """A signed header rewritten after signing is named in the explanation."""
+    result, request = sign(headers=(("X-Tenant", "blue"),))
+    method, target, headers, body = request
+    changed = [(n, "green" if n == "X-Tenant" else v) for n, v in headers]
+    text = explain_signature_mismatch(api_gateway(method, target, changed, body), result)
+    assert text is not None
+    assert "  - x-tenant:green\n  + x-tenant:blue" in text
+    assert "likely cause: header 'x-tenant' differs" in text
+
+
+def test_method_change_is_named():
+    """A request sent with another method than the one signed is explained as such."""
+    result, (_, target, headers, body) = sign()
+    text = explain_signature_mismatch(api_gateway("PUT", target, headers, body), result)
+    assert text is not None
+    assert "likely cause: the HTTP method differs" in text
+
+
+def test_identical_strings_mean_a_wrong_secret():
+    """When API Gateway computed exactly our strings, the secret key is the culprit."""
+    result, request = sign(secret="not-the-secret")
+    text = explain_signature_mismatch(api_gateway(*request), result)
+    assert text is not None
+    assert "likely cause: API Gateway computed the same strings, so the secret key is wrong" in text
+    assert "  - " not in text
+    assert "  + " not in text
+
+
+def test_string_to_sign_only_difference_points_at_the_scope():
+    """Same canonical request, different string to sign: date, region or service of the scope."""
+    result, _ = sign()
+    other_scope = result.string_to_sign.replace("us-east-1", "us-west-2")
+    text = explain_signature_mismatch(aws_body(result.canonical_request, other_scope), result)
+    assert text is not None
+    assert "  - 20200211/us-west-2/execute-api/aws4_request" in text
+    assert "likely cause: the canonical requests agree but the string to sign differs" in text
+
+
+def test_bodies_that_are_not_a_signature_mismatch_give_none():
+    """Other 403s (missing token, access denied) and success bodies are not explained."""
+    result, _ = sign()
+    assert explain_signature_mismatch('{"message":"Missing Authentication Token"}', result) is None
+    assert explain_signature_mismatch(b'{"Message":"User: x is not authorized"}', result) is None
+    assert parse_signature_mismatch("<html>Forbidden</html>") is None
+
+
+def test_short_mismatch_body_shows_what_we_signed():
+    """A mismatch body without the quoted strings still shows our (redacted) canonical request."""
+    result, _ = sign()
+    text = explain_signature_mismatch(json.dumps({"Message": MISMATCH}).encode(), result)
+    assert text is not None
+    assert text.startswith("API Gateway says the signature does not match but did not quote")
+    assert "    x-amz-security-token:<redacted>" in text
+    assert TOKEN not in text
+
+
+def test_plain_text_body_is_read_too():
+    """A non-JSON body carrying the message (a proxy re-wrapping it) is still understood."""
+    result, _ = sign()
+    message = json.loads(aws_body(result.canonical_request))["message"]
+    expected = parse_signature_mismatch(message.encode())
+    assert expected is not None
+    assert expected.canonical_request == result.canonical_request
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        (f"{AUTHORIZATION}Signature=0123abcd", f"{AUTHORIZATION}Signature=<redacted>"),
+        (
+            "GET /p?X-Amz-Security-Token=abc%2F%3D&X-Amz-Signature=ff00&q=1 HTTP/1.1",
+            "GET /p?X-Amz-Security-Token=<redacted>&X-Amz-Signature=<redacted>&q=1 HTTP/1.1",
+        ),
+        ("X-Amz-Security-Token: abc/def==\nHost: h", "X-Amz-Security-Token: <redacted>\nHost: h"),
+        ("host:h\nx-amz-security-token:abc\n", "host:h\nx-amz-security-token:<redacted>\n"),
+    ],
+)
+def test_redact_masks_tokens_and_signatures_everywhere(text, shown):
+    """Header, query, request-line and canonical forms of secrets are all masked."""
+    assert redact(text) == shown
+
+
+def test_log_signature_mismatch_logs_the_diff_at_debug(caplog):
+    """Adapters get the explanation in the DEBUG log for a 403 mismatch, redacted."""
+    result, request = sign()
+    body = api_gateway("PUT", *request[1:])
+    with caplog.at_level(logging.DEBUG, logger="apigw_iam_auth"):
+        log_signature_mismatch(403, body, result)
+    assert len(caplog.records) == 1
+    assert caplog.records[0].levelno == logging.DEBUG
+    assert "likely cause: the HTTP method differs" in caplog.text
+    assert TOKEN not in caplog.text
+
+
+def test_log_signature_mismatch_is_silent_unless_debug_and_403(caplog):
+    """Nothing is parsed or logged at INFO, or for a status other than 403."""
+    result, request = sign()
+    body = api_gateway("PUT", *request[1:])
+    with caplog.at_level(logging.INFO, logger="apigw_iam_auth"):
+        log_signature_mismatch(403, body, result)
+    with caplog.at_level(logging.DEBUG, logger="apigw_iam_auth"):
+        log_signature_mismatch(200, body, result)
+        log_signature_mismatch(403, '{"message":"Missing Authentication Token"}', result)
+    assert caplog.records == []
+
+
+def test_expected_signing_repr_hides_the_quoted_strings():
+    """The parsed strings may hold the session token, so repr leaves them out."""
+    result, _ = sign()
+    expected = parse_signature_mismatch(aws_body(result.canonical_request))
+    assert TOKEN not in repr(expected)

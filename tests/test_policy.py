@@ -1,0 +1,178 @@
+"""IAM policy evaluation for execute-api:Invoke: wildcards, NotAction/NotResource, Deny wins."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from apigw_iam_auth._policy import Decision, denial, invoke_arn, parse_policy
+from apigw_iam_auth.errors import InvalidConfigError
+from apigw_iam_auth.verify import FailureKind
+
+ACCOUNT = "111122223333"
+USER = f"arn:aws:iam::{ACCOUNT}:user/AKIDEXAMPLE"
+API = f"arn:aws:execute-api:us-east-1:{ACCOUNT}:abc123"
+PETS = f"{API}/prod/GET/pets"
+
+
+def decide(document, resource=PETS, principal=USER, account=ACCOUNT) -> Decision:
+    return parse_policy(document).decide(
+        resource=resource, principal_arn=principal, account_id=account
+    )
+
+
+def allow(resource="*", action="execute-api:Invoke", **extra) -> dict:
+    return {"Effect": "Allow", "Action": action, "Resource": resource, **extra}
+
+
+def deny(resource="*", action="execute-api:Invoke", **extra) -> dict:
+    return {"Effect": "Deny", "Action": action, "Resource": resource, **extra}
+
+
+def test_allow_exact_resource():
+    """An Allow naming the exact method and path allows it."""
+    assert decide({"Statement": [allow(PETS)]}) is Decision.ALLOW
+
+
+def test_single_statement_object_is_accepted():
+    """Statement may be one object instead of a list, as in IAM."""
+    assert decide({"Version": "2012-10-17", "Statement": allow(PETS)}) is Decision.ALLOW
+
+
+def test_no_matching_statement_is_an_implicit_deny():
+    """Nothing allows the request: denied by default."""
+    assert decide({"Statement": [allow(f"{API}/prod/POST/pets")]}) is Decision.IMPLICIT_DENY
+
+
+def test_explicit_deny_wins_over_allow():
+    """A matching Deny beats any Allow, whatever the statement order."""
+    document = {"Statement": [allow("*"), deny(f"{API}/prod/*/pets")]}
+    assert decide(document) is Decision.EXPLICIT_DENY
+    assert decide({"Statement": [deny(PETS), allow("*")]}) is Decision.EXPLICIT_DENY
+
+
+@pytest.mark.parametrize(
+    ("pattern", "resource", "expected"),
+    [
+        (f"{API}/*", PETS, Decision.ALLOW),
+        (f"{API}/prod/*/pets", PETS, Decision.ALLOW),
+        (f"{API}/*/GET/*", f"{API}/dev/GET/a/b/c", Decision.ALLOW),
+        (f"{API}/prod/GET/pet?", f"{API}/prod/GET/pets", Decision.ALLOW),
+        (f"{API}/prod/GET/pet?", f"{API}/prod/GET/pet", Decision.IMPLICIT_DENY),
+        ("arn:aws:execute-api:*:*:abc123/*", PETS, Decision.ALLOW),
+        (f"{API}/prod/GET/Pets", PETS, Decision.IMPLICIT_DENY),
+        (f"{API}/prod/GET/pets.json", f"{API}/prod/GET/petsXjson", Decision.IMPLICIT_DENY),
+    ],
+)
+def test_resource_wildcards(pattern, resource, expected):
+    """'*' spans any characters (slashes too), '?' exactly one; ARNs are case-sensitive."""
+    assert decide({"Statement": [allow(pattern)]}, resource=resource) is expected
+
+
+@pytest.mark.parametrize(
+    "action",
+    ["execute-api:Invoke", "execute-api:*", "*", "execute-api:invoke", ["s3:GetObject", "*"]],
+)
+def test_action_forms_that_cover_invoke(action):
+    """Invoke is covered by its name (any case), execute-api:*, * and lists holding them."""
+    assert decide({"Statement": [allow(action=action)]}) is Decision.ALLOW
+
+
+@pytest.mark.parametrize("action", ["execute-api:ManageConnections", "s3:*", ["lambda:*"]])
+def test_other_actions_do_not_cover_invoke(action):
+    """Statements about other actions do not apply to Invoke."""
+    assert decide({"Statement": [allow(action=action)]}) is Decision.IMPLICIT_DENY
+
+
+def test_not_action_allows_everything_else():
+    """Allow with NotAction applies to every action not listed, Invoke included."""
+    statement = {"Effect": "Allow", "NotAction": "execute-api:ManageConnections", "Resource": "*"}
+    assert decide({"Statement": [statement]}) is Decision.ALLOW
+    statement["NotAction"] = "execute-api:*"
+    assert decide({"Statement": [statement]}) is Decision.IMPLICIT_DENY
+
+
+def test_not_resource_deny_protects_all_but_the_listed_paths():
+    """Deny with NotResource denies every resource except the listed ones."""
+    statement = {"Effect": "Deny", "Action": "*", "NotResource": f"{API}/prod/GET/public/*"}
+    document = {"Statement": [allow("*"), statement]}
+    assert decide(document) is Decision.EXPLICIT_DENY
+    assert decide(document, resource=f"{API}/prod/GET/public/x") is Decision.ALLOW
+
+
+@pytest.mark.parametrize(
+    ("principal", "expected"),
+    [
+        ("*", Decision.ALLOW),
+        ({"AWS": "*"}, Decision.ALLOW),
+        ({"AWS": ACCOUNT}, Decision.ALLOW),
+        ({"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, Decision.ALLOW),
+        ({"AWS": [USER]}, Decision.ALLOW),
+        ({"AWS": "999988887777"}, Decision.IMPLICIT_DENY),
+        ({"AWS": f"arn:aws:iam::{ACCOUNT}:user/someone-else"}, Decision.IMPLICIT_DENY),
+    ],
+)
+def test_resource_policy_principals(principal, expected):
+    """A resource policy's Principal matches '*', the caller's account, its root or its ARN."""
+    assert decide({"Statement": [allow(Principal=principal)]}) is expected
+
+
+@pytest.mark.parametrize(
+    ("document", "complaint"),
+    [
+        ([], "JSON object"),
+        ({"Version": "2012-10-17"}, '"Statement"'),
+        ({"Statement": []}, "non-empty list"),
+        ({"Statement": ["Allow"]}, "statement 1 must be a JSON object"),
+        ({"Statement": [allow(), {**allow(), "Effect": "allow"}]}, "statement 2 Effect"),
+        ({"Statement": [{"Effect": "Allow", "Resource": "*"}]}, "Action or NotAction"),
+        (
+            {"Statement": [{**allow(), "NotAction": "s3:*"}]},
+            "exactly one of Action or NotAction",
+        ),
+        ({"Statement": [{"Effect": "Allow", "Action": "*"}]}, "Resource or NotResource"),
+        ({"Statement": [allow(resource=[])]}, "Resource must be a string or a non-empty list"),
+        ({"Statement": [allow(resource=[1])]}, "Resource must be a string"),
+        ({"Statement": [allow(Condition={"IpAddress": {}})]}, "Condition"),
+        ({"Statement": [allow(NotPrincipal={"AWS": "*"})]}, "NotPrincipal"),
+        ({"Statement": [allow(Principal={"Service": "x"})]}, "Principal must be"),
+    ],
+)
+def test_invalid_or_unsupported_documents_are_refused_when_parsed(document, complaint):
+    """Malformed policies and elements the server cannot evaluate fail at load, naming the spot."""
+    with pytest.raises(InvalidConfigError, match="policy") as info:
+        parse_policy(document)
+    assert complaint in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("path", "arn"),
+    [
+        ("/prod/pets/1", f"{API}/prod/GET/pets/1"),
+        ("/prod", f"{API}/prod/GET/"),
+        ("/prod/", f"{API}/prod/GET/"),
+        ("/Prod/test//", f"{API}/Prod/GET/test//"),
+        ("/prod/a%20b", f"{API}/prod/GET/a%20b"),
+    ],
+)
+def test_invoke_arn_uses_the_first_segment_as_stage(path, arn):
+    """The ARN is {api}/{stage}/{METHOD}/{rest of the path}, as API Gateway writes it."""
+    assert invoke_arn("us-east-1", ACCOUNT, "abc123", "GET", path) == arn
+
+
+def test_explicit_denial_message_masks_the_account():
+    """The AccessDenied body masks the account and says the Deny was explicit, capital M."""
+    error = denial(USER, PETS, Decision.EXPLICIT_DENY)
+    assert error.kind is FailureKind.ACCESS_DENIED
+    assert error.error_type == "AccessDeniedException"
+    assert json.loads(error.to_json()) == {
+        "Message": f"User: {USER} is not authorized to perform: execute-api:Invoke on resource: "
+        "arn:aws:execute-api:us-east-1:********3333:abc123/prod/GET/pets with an explicit deny"
+    }
+
+
+def test_implicit_denial_message_has_no_explicit_suffix():
+    """Without a matching Allow the message just says the user is not authorized."""
+    message = denial(USER, PETS, Decision.IMPLICIT_DENY).message
+    assert message.endswith("********3333:abc123/prod/GET/pets")

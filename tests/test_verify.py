@@ -1,0 +1,725 @@
+"""verify_request: accepts what AWS's own vectors, botocore and our signer sign; refuses tampering.
+
+Every refusal is checked against API Gateway's exact 403 wording and x-amzn-ErrorType.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
+from pathlib import Path
+from urllib.parse import quote, urlsplit
+
+import botocore.auth
+import botocore.awsrequest
+import botocore.credentials
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from apigw_iam_auth import _sigv4
+from apigw_iam_auth._models import SignatureLocation
+from apigw_iam_auth.errors import ApiGwIamAuthError, InvalidConfigError
+from apigw_iam_auth.signer import SigV4Signer
+from apigw_iam_auth.verify import (
+    FailureKind,
+    KnownKey,
+    VerificationError,
+    VerifiedRequest,
+    verify_request,
+)
+
+SUITE = Path(__file__).resolve().parents[2] / "shared" / "sigv4-test-suite" / "v4"
+T = datetime(2024, 5, 1, 12, 0, 0, tzinfo=timezone.utc)
+KEY, SECRET = "AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+TEMP_KEY, TEMP_SECRET, TOKEN = "ASIAEXAMPLE", "temp/secret+key", "FQoGZXIvYXdzEJr//token+/="
+KEYS = {
+    KEY: KnownKey(SECRET, account_id="111122223333"),
+    TEMP_KEY: KnownKey(TEMP_SECRET, token=TOKEN),
+}
+HOST = "abc123.execute-api.us-east-1.amazonaws.com"
+BASE = f"https://{HOST}"
+
+Request = tuple[str, str, list[tuple[str, str]], bytes]
+
+
+def check(request: Request, *, now: datetime = T, keys=KEYS, **kwargs) -> VerifiedRequest:
+    method, target, headers, body = request
+    return verify_request(
+        method, target, headers, body, lookup=keys.get, region="us-east-1", now=now, **kwargs
+    )
+
+
+def refused(request: Request, **kwargs) -> VerificationError:
+    with pytest.raises(VerificationError) as info:
+        check(request, **kwargs)
+    return info.value
+
+
+def target_of(url: str) -> str:
+    parts = urlsplit(url)
+    return parts.path + ("?" + parts.query if parts.query else "")
+
+
+def ours(
+    method="POST",
+    url=f"{BASE}/prod/pets/a%20b?b=2&a=x%20y&flag",
+    headers=(("Content-Type", "application/json"), ("X-Custom", "one")),
+    body=b'{"name": "rex"}',
+    *,
+    credentials=(KEY, SECRET),
+    region="us-east-1",
+    service="execute-api",
+    timestamp=T,
+) -> Request:
+    signer = SigV4Signer(credentials, region=region, service=service)
+    signed = signer.sign(method, url, headers=list(headers), body=body, timestamp=timestamp)
+    return method, target_of(signed.url), list(signed.headers.items()), body
+
+
+def presigned(
+    url=f"{BASE}/prod/pets?q=1", *, credentials=(KEY, SECRET), expires=900, timestamp=T
+) -> Request:
+    signer = SigV4Signer(credentials, region="us-east-1")
+    link = signer.presign("GET", url, expires=expires, timestamp=timestamp)
+    return "GET", target_of(link), [("Host", HOST)], b""
+
+
+def replace_header(request: Request, name: str, value: str) -> Request:
+    method, target, headers, body = request
+    new = [(n, value if n.lower() == name.lower() else v) for n, v in headers]
+    return method, target, new, body
+
+
+def with_authorization(edit) -> Request:
+    """Our signed request with its Authorization header rewritten by ``edit``."""
+    request = ours()
+    authorization = next(v for n, v in request[2] if n.lower() == "authorization")
+    return replace_header(request, "Authorization", edit(authorization))
+
+
+def amz(when: datetime) -> str:
+    return when.strftime("%Y%m%dT%H%M%SZ")
+
+
+# --- AWS's own signed requests (an independent signer) -------------------------------------
+
+
+def _read_vector(path: Path) -> Request:
+    """Parse a test-suite ``*-signed-request.txt``: request line, headers (with folding), body."""
+    head, _, body = path.read_text(encoding="utf-8").partition("\n\n")
+    request_line, *lines = head.split("\n")
+    method, _, rest = request_line.partition(" ")
+    target = rest.rpartition(" HTTP/1.1")[0]
+    headers: list[tuple[str, str]] = []
+    for line in lines:
+        if line[:1] in {" ", "\t"} and headers:
+            name, value = headers[-1]
+            headers[-1] = (name, f"{value} {line.strip()}")
+        else:
+            name, _, value = line.partition(":")
+            headers.append((name, value))
+    return method, target, headers, body.encode("utf-8")
+
+
+def _not_applicable(context: dict, location: str) -> str | None:
+    """Why an official case cannot apply to API Gateway, or None when it applies."""
+    if not context["normalize"]:
+        return "S3's path rule (no normalisation); API Gateway normalises the path"
+    if context.get("omit_session_token") and location == "query":
+        return "token appended after presigning (IoT style); execute-api signs it"
+    return None
+
+
+def _vector_cases(*, applicable: bool = True) -> list[tuple[str, str]]:
+    if not SUITE.is_dir():  # fail loudly: the cases below must never silently disappear
+        return [("<suite missing>", "header")]
+    cases = []
+    for case in sorted(SUITE.iterdir()):
+        context = json.loads((case / "context.json").read_text(encoding="utf-8"))
+        for location in ("header", "query"):
+            exists = (case / f"{location}-signed-request.txt").is_file()
+            if exists and (_not_applicable(context, location) is None) is applicable:
+                cases.append((case.name, location))
+    return cases
+
+
+@pytest.mark.parametrize(("case", "location"), _vector_cases())
+def test_aws_test_suite_signed_requests_verify(case, location):
+    """Every applicable signed request of AWS's official SigV4 suite verifies, both placements."""
+    directory = SUITE / case
+    context = json.loads((directory / "context.json").read_text(encoding="utf-8"))
+    credentials = context["credentials"]
+    keys = {
+        credentials["access_key_id"]: KnownKey(
+            credentials["secret_access_key"], token=credentials.get("token")
+        )
+    }
+    now = datetime.fromisoformat(context["timestamp"].replace("Z", "+00:00"))
+    request = _read_vector(directory / f"{location}-signed-request.txt")
+    method, target, headers, body = request
+    verified = verify_request(
+        method,
+        target,
+        headers,
+        body,
+        lookup=keys.get,
+        region=context["region"],
+        service=context["service"],
+        now=now,
+    )
+    expected = SignatureLocation.HEADERS if location == "header" else SignatureLocation.QUERY
+    assert verified.location is expected
+    assert verified.access_key == credentials["access_key_id"]
+
+
+def test_aws_test_suite_cases_are_all_accounted_for():
+    """All 38 official cases run, except the 15 S3/IoT-only forms listed with their reason."""
+    assert len(_vector_cases()) == 61
+    assert len(_vector_cases(applicable=False)) == 15
+
+
+# --- botocore (the reference Python signer) ------------------------------------------------
+
+
+def _botocore(auth_class, method, url, headers=None, data=b"", token=None, **kwargs):
+    credentials = botocore.credentials.Credentials(
+        TEMP_KEY if token else KEY, TEMP_SECRET if token else SECRET, token
+    )
+    request = botocore.awsrequest.AWSRequest(method, url, headers=headers or {}, data=data)
+    auth_class(credentials, "execute-api", "us-east-1", **kwargs).add_auth(request)
+    signed_at = datetime.strptime(request.context["timestamp"] + "+0000", "%Y%m%dT%H%M%SZ%z")
+    prepared = request.prepare()
+    sent = [("Host", HOST), *prepared.headers.items()]
+    return (method, target_of(prepared.url), sent, data), signed_at
+
+
+def test_botocore_header_signature_verifies():
+    """A request signed by botocore's SigV4Auth (token, body, custom headers) is accepted."""
+    request, signed_at = _botocore(
+        botocore.auth.SigV4Auth,
+        "PUT",
+        f"{BASE}/prod/items/caf%C3%A9/%40x?z=1&a=%2F&a=b",
+        headers={"Content-Type": "text/plain", "X-Trace": "  spaced   value "},
+        data=b"hello world",
+        token=TOKEN,
+    )
+    verified = check(request, now=signed_at)
+    assert verified.access_key == TEMP_KEY
+    assert verified.location is SignatureLocation.HEADERS
+    assert "x-amz-security-token" in verified.signed_headers
+    assert "x-trace" in verified.signed_headers
+
+
+def test_botocore_presigned_url_verifies():
+    """A URL presigned by botocore's SigV4QueryAuth (with a session token) is accepted."""
+    request, signed_at = _botocore(
+        botocore.auth.SigV4QueryAuth, "GET", f"{BASE}/prod/pets?z=1&a=b", token=TOKEN, expires=60
+    )
+    verified = check(request, now=signed_at + timedelta(seconds=60))
+    assert verified.location is SignatureLocation.QUERY
+    assert verified.expires == 60
+    assert ("z", "1") in verified.query
+
+
+def test_botocore_presigned_url_expires_after_its_lifetime():
+    """One second past X-Amz-Expires, botocore's presigned URL is refused as expired."""
+    request, signed_at = _botocore(
+        botocore.auth.SigV4QueryAuth, "GET", f"{BASE}/prod/pets", expires=60
+    )
+    now = signed_at + timedelta(seconds=61)
+    error = refused(request, now=now)
+    assert error.kind is FailureKind.SIGNATURE_EXPIRED
+    assert error.message == (
+        f"Signature expired: {amz(signed_at)} is now earlier than "
+        f"{amz(now - timedelta(seconds=60))} ({amz(now)} - 1 min.)"
+    )
+
+
+def test_plus_in_query_is_a_space_so_botocore_verbatim_plus_is_refused():
+    """API Gateway reads '+' as a space; botocore signs a raw '+' verbatim and so mismatches."""
+    request, signed_at = _botocore(botocore.auth.SigV4Auth, "GET", f"{BASE}/prod/s?q=a+b")
+    error = refused(request, now=signed_at)
+    assert error.kind is FailureKind.SIGNATURE_MISMATCH
+    assert "\nq=a%20b\n" in error.message
+
+
+def test_encoded_space_query_from_botocore_verifies():
+    """The same query written with %20 (what our signer sends) verifies from botocore too."""
+    request, signed_at = _botocore(botocore.auth.SigV4Auth, "GET", f"{BASE}/prod/s?q=a%20b")
+    assert check(request, now=signed_at).query == (("q", "a b"),)
+
+
+# --- our signer ----------------------------------------------------------------------------
+
+
+def test_our_header_signature_verifies():
+    """SigV4Signer's header signature (encoded path, repeated and valueless query) verifies."""
+    verified = check(ours())
+    assert verified == VerifiedRequest(
+        access_key=KEY,
+        account_id="111122223333",
+        location=SignatureLocation.HEADERS,
+        signed_headers=("content-type", "host", "x-amz-date", "x-custom"),
+        signed_at=T,
+        path="/prod/pets/a%20b",
+        query=(("a", "x y"), ("b", "2"), ("flag", "")),
+    )
+    assert verified.principal_arn == "arn:aws:iam::111122223333:user/AKIDEXAMPLE"
+
+
+def test_our_presigned_url_with_session_token_verifies():
+    """SigV4Signer.presign with temporary credentials verifies until the link's end."""
+    request = presigned(credentials=(TEMP_KEY, TEMP_SECRET, TOKEN), expires=120)
+    verified = check(request, now=T + timedelta(seconds=120))
+    assert verified.location is SignatureLocation.QUERY
+    assert verified.access_key == TEMP_KEY
+
+
+def test_absolute_form_request_target_verifies():
+    """A proxy-style absolute-form request-target is verified on its path and query."""
+    method, target, headers, body = ours()
+    assert check((method, f"http://{HOST}{target}", headers, body)).path == "/prod/pets/a%20b"
+
+
+def test_payload_hash_stands_in_for_the_body():
+    """A streamed body can be verified by its precomputed SHA-256 instead of the bytes."""
+    method, target, headers, body = ours()
+    verified = check((method, target, headers, b""), payload_hash=hashlib.sha256(body).hexdigest())
+    assert verified.access_key == KEY
+
+
+def test_date_header_replaces_a_missing_x_amz_date():
+    """Without X-Amz-Date, the HTTP Date header dates the signature, as AWS allows."""
+    date = format_datetime(T, usegmt=True)
+    headers = [("Host", HOST), ("Date", date)]
+    block, names = _sigv4.canonical_headers(headers, frozenset())
+    canonical = _sigv4.canonical_request("GET", "/prod", "", block, names, _sigv4.EMPTY_SHA256)
+    scope = f"{amz(T)[:8]}/us-east-1/execute-api/aws4_request"
+    to_sign = "\n".join(
+        [
+            "AWS4-HMAC-SHA256",
+            amz(T),
+            scope,
+            hashlib.sha256(canonical.encode()).hexdigest(),
+        ]
+    )
+    key = f"AWS4{SECRET}".encode()
+    for part in (amz(T)[:8], "us-east-1", "execute-api", "aws4_request"):
+        key = hmac.digest(key, part.encode(), "sha256")
+    signature = hmac.digest(key, to_sign.encode(), "sha256").hex()
+    authorization = (
+        f"AWS4-HMAC-SHA256 Credential={KEY}/{scope}, SignedHeaders={names}, Signature={signature}"
+    )
+    verified = check(("GET", "/prod", [*headers, ("Authorization", authorization)], b""))
+    assert verified.signed_headers == ("date", "host")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    path=st.text(alphabet="abcAZ09-._~ %+!*()'@:=$&,;/é", max_size=20),
+    query=st.lists(st.tuples(st.text(min_size=1, max_size=6), st.text(max_size=6)), max_size=4),
+    body=st.binary(max_size=64),
+    flip=st.integers(min_value=0, max_value=63),
+)
+def test_any_signed_request_verifies_and_any_body_flip_is_refused(path, query, body, flip):
+    """Whatever path, query and body are signed verify; flipping one body bit never does."""
+    encoded = "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in query)
+    url = f"{BASE}/prod/{path}" + (f"?{encoded}" if encoded else "")
+    request = ours("POST", url, headers=(), body=body)
+    assert check(request).query == tuple(
+        sorted(query, key=lambda p: (quote(p[0], safe=""), quote(p[1], safe="")))
+    )
+    if body:
+        index = flip % len(body)
+        tampered = body[:index] + bytes([body[index] ^ 1]) + body[index + 1 :]
+        assert refused((*request[:3], tampered)).kind is FailureKind.SIGNATURE_MISMATCH
+
+
+# --- tampering: each change to a signed request is refused with API Gateway's message -------
+
+
+def _tamper_method(r: Request) -> Request:
+    return ("PUT", *r[1:])
+
+
+def _tamper_path(r: Request) -> Request:
+    return (r[0], r[1].replace("/pets/", "/cats/"), r[2], r[3])
+
+
+def _tamper_query(r: Request) -> Request:
+    return (r[0], r[1].replace("b=2", "b=3"), r[2], r[3])
+
+
+def _add_query(r: Request) -> Request:
+    return (r[0], r[1] + "&admin=true", r[2], r[3])
+
+
+def _tamper_header(r: Request) -> Request:
+    return replace_header(r, "X-Custom", "two")
+
+
+def _tamper_body(r: Request) -> Request:
+    return (*r[:3], b'{"name": "max"}')
+
+
+def _tamper_date(r: Request) -> Request:
+    return replace_header(r, "X-Amz-Date", amz(T + timedelta(seconds=1)))
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        _tamper_method,
+        _tamper_path,
+        _tamper_query,
+        _add_query,
+        _tamper_header,
+        _tamper_body,
+        _tamper_date,
+    ],
+)
+def test_tampered_signed_parts_are_refused_with_the_expected_canonical_string(tamper):
+    """Method, path, query, a signed header, body or date changed: InvalidSignatureException."""
+    error = refused(tamper(ours()))
+    assert error.kind is FailureKind.SIGNATURE_MISMATCH
+    assert error.error_type == "InvalidSignatureException"
+    assert error.status == 403
+    assert error.message.startswith(
+        "The request signature we calculated does not match the signature you provided. "
+        "Check your AWS Secret Access Key and signing method. "
+        "Consult the service documentation for details.\n\n"
+        "The Canonical String for this request should have been\n'"
+    )
+    assert "'\n\nThe String-to-Sign should have been\n'AWS4-HMAC-SHA256\n" in error.message
+    assert error.message.endswith("'\n")
+
+
+def test_mismatch_body_quotes_what_the_server_computed():
+    """The quoted canonical string is the server's view of the tampered request."""
+    error = refused(_tamper_path(ours()))
+    body = json.loads(error.to_json())
+    assert list(body) == ["message"]
+    assert "\n/prod/cats/a%2520b\n" in body["message"]
+    assert error.to_json().startswith('{"message":"The request signature')
+
+
+def test_mismatch_str_is_log_safe():
+    """str() of a mismatch leaves out the canonical string, which may hold the session token."""
+    request = ours(credentials=(TEMP_KEY, TEMP_SECRET, TOKEN))
+    error = refused(_tamper_body(request))
+    assert TOKEN in error.message  # AWS quotes the caller's own token back in the body
+    assert TOKEN not in str(error)
+    assert str(error).startswith("The request signature we calculated does not match")
+
+
+def test_tampered_credential_scope_is_refused():
+    """A signature scoped to another region and service names both, as API Gateway does."""
+    error = refused(ours(region="eu-west-1", service="lambda"))
+    assert error.kind is FailureKind.INVALID_SCOPE
+    assert error.error_type == "InvalidSignatureException"
+    assert error.message == (
+        "Credential should be scoped to a valid region, not 'eu-west-1'. "
+        "Credential should be scoped to correct service: 'execute-api'. "
+    )
+
+
+def test_scope_date_must_match_the_request_date():
+    """A Credential dated another day than X-Amz-Date is refused with AWS's date message."""
+    next_day = T + timedelta(days=1)
+    request = replace_header(ours(), "X-Amz-Date", amz(next_day))
+    error = refused(request, now=next_day)
+    assert error.message == (
+        "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from "
+        f"HTTP: '20240501' != '20240502', from '{amz(next_day)}'. "
+    )
+
+
+def test_scope_terminator_must_be_aws4_request():
+    """A Credential not ending in aws4_request is refused with AWS's terminator message."""
+    error = refused(with_authorization(lambda a: a.replace("aws4_request", "aws5_request")))
+    assert error.message == (
+        "Credential should be scoped with a valid terminator: 'aws4_request', not 'aws5_request'. "
+    )
+
+
+def test_expired_header_signature_is_refused():
+    """Header signatures older than 5 minutes get API Gateway's 'Signature expired' text."""
+    now = T + timedelta(minutes=5, seconds=1)
+    error = refused(ours(), now=now)
+    assert error.kind is FailureKind.SIGNATURE_EXPIRED
+    assert error.error_type == "InvalidSignatureException"
+    assert error.message == (
+        "Signature expired: 20240501T120000Z is now earlier than 20240501T120001Z "
+        "(20240501T120501Z - 5 min.)"
+    )
+
+
+def test_header_signature_within_skew_is_accepted():
+    """Exactly 5 minutes of clock skew either way is still accepted."""
+    assert check(ours(), now=T + timedelta(minutes=5)).signed_at == T
+    assert check(ours(), now=T - timedelta(minutes=5)).signed_at == T
+
+
+def test_future_signature_is_not_yet_current():
+    """A signature dated more than 5 minutes ahead is 'not yet current'."""
+    now = T - timedelta(minutes=6)
+    error = refused(ours(), now=now)
+    assert error.kind is FailureKind.SIGNATURE_NOT_YET_CURRENT
+    assert error.message == (
+        "Signature not yet current: 20240501T120000Z is still later than 20240501T115900Z "
+        "(20240501T115400Z + 5 min.)"
+    )
+
+
+def test_expired_presigned_link_is_refused():
+    """A presigned URL used after X-Amz-Expires is refused, naming the link's lifetime."""
+    now = T + timedelta(seconds=901)
+    error = refused(presigned(expires=900), now=now)
+    assert error.kind is FailureKind.SIGNATURE_EXPIRED
+    assert error.message == (
+        "Signature expired: 20240501T120000Z is now earlier than 20240501T120001Z "
+        "(20240501T121501Z - 15 min.)"
+    )
+
+
+def test_presigned_link_lifetime_tampering_is_refused():
+    """Stretching X-Amz-Expires breaks the signature; out-of-range values are incomplete."""
+    method, target, headers, body = presigned(expires=900)
+    error = refused(
+        (method, target.replace("X-Amz-Expires=900", "X-Amz-Expires=3600"), headers, body)
+    )
+    assert error.kind is FailureKind.SIGNATURE_MISMATCH
+    error = refused(
+        (method, target.replace("X-Amz-Expires=900", "X-Amz-Expires=604801"), headers, body)
+    )
+    assert error.kind is FailureKind.INCOMPLETE_SIGNATURE
+    assert "X-Amz-Expires must be a whole number of seconds from 1 to 604800" in error.message
+
+
+def test_unknown_access_key_is_refused():
+    """A key the verifier does not know gets 'The security token ... is invalid.'."""
+    error = refused(ours(credentials=("AKIDUNKNOWN", SECRET)))
+    assert error.kind is FailureKind.UNRECOGNIZED_CLIENT
+    assert error.error_type == "UnrecognizedClientException"
+    assert error.message == "The security token included in the request is invalid."
+
+
+def test_wrong_session_token_is_refused():
+    """A temporary key sent with another session token is refused as an invalid token."""
+    request = ours(credentials=(TEMP_KEY, TEMP_SECRET, "another-token"))
+    assert refused(request).message == "The security token included in the request is invalid."
+
+
+def test_missing_session_token_is_refused():
+    """A temporary key sent without its session token is refused as an invalid token."""
+    request = ours(credentials=(TEMP_KEY, TEMP_SECRET))
+    assert refused(request).kind is FailureKind.UNRECOGNIZED_CLIENT
+
+
+def test_token_with_a_long_term_key_is_refused():
+    """A long-term key does not take a session token; sending one is refused."""
+    assert refused(ours(credentials=(KEY, SECRET, TOKEN))).kind is FailureKind.UNRECOGNIZED_CLIENT
+
+
+def test_expired_session_token_is_refused():
+    """A known token past its expiry gets ExpiredTokenException."""
+    keys = {TEMP_KEY: KnownKey(TEMP_SECRET, token=TOKEN, expiry=T)}
+    error = refused(ours(credentials=(TEMP_KEY, TEMP_SECRET, TOKEN)), keys=keys)
+    assert error.kind is FailureKind.EXPIRED_TOKEN
+    assert error.error_type == "ExpiredTokenException"
+    assert error.message == "The security token included in the request is expired"
+
+
+def test_wrong_secret_is_a_signature_mismatch():
+    """A known key signed with the wrong secret fails on the signature itself."""
+    assert refused(ours(credentials=(KEY, "not-the-secret"))).kind is FailureKind.SIGNATURE_MISMATCH
+
+
+def test_signed_header_that_was_not_sent_counts_as_empty():
+    """A signed header dropped in transit shows as empty in the expected canonical string."""
+    method, target, headers, body = ours()
+    dropped = [(n, v) for n, v in headers if n.lower() != "x-custom"]
+    error = refused((method, target, dropped, body))
+    assert "\nx-custom:\n" in error.message
+
+
+# --- incomplete or missing authentication --------------------------------------------------
+
+
+def test_unsigned_request_is_missing_authentication_token():
+    """No Authorization header and no X-Amz-Algorithm: 'Missing Authentication Token'."""
+    error = refused(("GET", "/prod/pets", [("Host", HOST)], b""))
+    assert error.kind is FailureKind.MISSING_AUTHENTICATION_TOKEN
+    assert error.error_type == "MissingAuthenticationTokenException"
+    assert error.to_json() == '{"message":"Missing Authentication Token"}'
+
+
+def test_bearer_token_is_not_a_valid_key_value_pair():
+    """A bearer token on an IAM route gets API Gateway's key=value message; str() hides it."""
+    jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl"
+    error = refused(("GET", "/prod", [("Host", HOST), ("Authorization", f"Bearer {jwt}")], b""))
+    assert error.kind is FailureKind.INCOMPLETE_SIGNATURE
+    assert error.error_type == "IncompleteSignatureException"
+    assert error.message == (
+        f"'{jwt}' not a valid key=value pair (missing equal-sign) in Authorization header: "
+        f"'Bearer {jwt}'."
+    )
+    assert jwt not in str(error)
+
+
+def test_authorization_without_parameters_lists_each_missing_one():
+    """An Authorization header lacking everything lists every required part, in AWS's order."""
+    error = refused(("GET", "/prod", [("Host", HOST), ("Authorization", "AWS4-HMAC-SHA256")], b""))
+    assert error.message == (
+        "Authorization header requires 'Credential' parameter. "
+        "Authorization header requires 'Signature' parameter. "
+        "Authorization header requires 'SignedHeaders' parameter. "
+        "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. "
+        "Authorization=AWS4-HMAC-SHA256"
+    )
+
+
+def test_bare_jwt_authorization_is_redacted_from_str():
+    """A bare token as the whole Authorization value is quoted in the body, never in str()."""
+    jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0"
+    error = refused(("GET", "/prod", [("Host", HOST), ("Authorization", jwt)], b""))
+    assert error.message.endswith(f"Authorization={jwt}")
+    assert jwt not in str(error)
+
+
+def test_unsupported_algorithm_is_named():
+    """Another AWS4 algorithm (e.g. SigV4a) is refused as unsupported."""
+    headers = [("Host", HOST), ("Authorization", "AWS4-ECDSA-P256-SHA256 Credential=a/b")]
+    error = refused(("GET", "/prod", headers, b""))
+    assert error.message == "Unsupported AWS 'algorithm': 'AWS4-ECDSA-P256-SHA256'."
+
+
+def test_incomplete_presigned_query_lists_missing_parameters():
+    """A query with X-Amz-Algorithm but missing parts lists each, as AWS does."""
+    error = refused(("GET", "/prod?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Date=x", [], b""))
+    assert error.message == (
+        "AWS query-string parameters must include 'X-Amz-Credential'. "
+        "AWS query-string parameters must include 'X-Amz-Signature'. "
+        "AWS query-string parameters must include 'X-Amz-SignedHeaders'. "
+        "Re-examine the query-string parameters."
+    )
+
+
+def test_header_and_query_signatures_together_are_refused():
+    """SigV4 allows one placement; a request carrying both is refused."""
+    method, target, _, body = presigned()
+    header_signed = ours("GET", f"{BASE}/prod/pets?q=1", headers=(), body=b"")
+    error = refused((method, target, header_signed[2], body))
+    assert error.message.startswith("Only one auth mechanism allowed")
+
+
+def test_host_must_be_signed():
+    """A signature that does not cover Host is refused before anything is computed."""
+    error = refused(with_authorization(lambda a: a.replace("host;", "")))
+    assert (
+        error.message == "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization."
+    )
+
+
+def test_malformed_date_is_refused():
+    """An X-Amz-Date that is not ISO 8601 basic format gets AWS's date-format message."""
+    error = refused(replace_header(ours(), "X-Amz-Date", "2024-05-01T12:00:00Z"))
+    assert error.kind is FailureKind.INCOMPLETE_SIGNATURE
+    assert error.message == (
+        "Date must be in ISO-8601 'basic format'. Got '2024-05-01T12:00:00Z'. "
+        "See http://en.wikipedia.org/wiki/ISO_8601"
+    )
+
+
+def test_credential_must_have_five_parts():
+    """A Credential that is only a key id is refused with AWS's five-elements message."""
+    request = with_authorization(lambda a: a.replace(a.split("Credential=")[1].split(",")[0], KEY))
+    assert refused(request).message == (
+        "Credential must have exactly 5 slash-delimited elements, "
+        f"e.g. keyid/date/region/service/term, got '{KEY}'"
+    )
+
+
+# --- values ----------------------------------------------------------------------------------
+
+
+def test_verification_error_is_a_library_error():
+    """Callers catching ApiGwIamAuthError also catch refusals."""
+    assert issubclass(VerificationError, ApiGwIamAuthError)
+
+
+def test_known_key_repr_hides_secret_and_token():
+    """KnownKey never shows its secret or session token."""
+    text = repr(KnownKey("the-secret", token="the-token"))
+    assert "the-secret" not in text
+    assert "the-token" not in text
+
+
+def test_known_key_rejects_empty_secret():
+    """An empty secret could never verify anything and is refused at construction."""
+    with pytest.raises(InvalidConfigError, match="secret key"):
+        KnownKey("")
+
+
+def test_naive_now_is_refused():
+    """'now' must be aware: a naive datetime would silently shift the skew window."""
+    with pytest.raises(InvalidConfigError, match="aware"):
+        check(ours(), now=T.replace(tzinfo=None))
+
+
+def test_bad_region_is_a_config_error():
+    """A malformed region is a caller's configuration mistake, not a 403."""
+    method, target, headers, body = ours()
+    with pytest.raises(InvalidConfigError, match="region"):
+        verify_request(method, target, headers, body, lookup=KEYS.get, region="US East", now=T)
+
+
+def test_non_aws_algorithm_with_complete_parameters_is_unsupported():
+    """A complete-looking Authorization under a foreign scheme is refused as unsupported."""
+    error = refused(with_authorization(lambda a: a.replace("AWS4-HMAC-SHA256", "Custom", 1)))
+    assert error.message == "Unsupported AWS 'algorithm': 'Custom'."
+
+
+def test_presigned_algorithm_must_be_sigv4():
+    """A presigned URL naming another algorithm is refused as unsupported."""
+    method, target, headers, body = presigned()
+    sent = target.replace("X-Amz-Algorithm=AWS4-HMAC-SHA256", "X-Amz-Algorithm=AWS4-X")
+    assert (
+        refused((method, sent, headers, body)).message == "Unsupported AWS 'algorithm': 'AWS4-X'."
+    )
+
+
+def test_removing_x_amz_expires_breaks_the_signature():
+    """X-Amz-Expires is signed: dropping it from a presigned URL is a signature mismatch."""
+    method, target, headers, body = presigned()
+    sent = target.replace("&X-Amz-Expires=900", "")
+    assert refused((method, sent, headers, body)).kind is FailureKind.SIGNATURE_MISMATCH
+
+
+def test_impossible_calendar_date_is_malformed():
+    """A well-shaped X-Amz-Date that is not a real date gets the date-format message."""
+    error = refused(replace_header(ours(), "X-Amz-Date", "20241301T120000Z"))
+    assert error.message.startswith(
+        "Date must be in ISO-8601 'basic format'. Got '20241301T120000Z'."
+    )
+
+
+def test_unparseable_date_header_is_malformed():
+    """Without X-Amz-Date, a Date header that is not an HTTP date is refused."""
+    method, target, headers, body = ours()
+    sent = [(n, v) for n, v in headers if n.lower() != "x-amz-date"] + [("Date", "yesterday")]
+    assert refused((method, target, sent, body)).message.startswith(
+        "Date must be in ISO-8601 'basic format'. Got 'yesterday'."
+    )
+
+
+def test_signed_header_with_a_control_character_is_incomplete():
+    """A signed header value that HTTP could not carry is refused, not crashed on."""
+    request = replace_header(ours(), "X-Custom", "a\nb")
+    error = refused(request)
+    assert error.kind is FailureKind.INCOMPLETE_SIGNATURE
+    assert error.message.startswith("Signed header is malformed:")
