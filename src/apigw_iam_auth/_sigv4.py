@@ -62,6 +62,15 @@ _SIGNER_QUERY = frozenset(
         "X-Amz-Signature",
     }
 )
+# Header placement: which signing headers go on the request, by (has token, add sha256 header),
+# in their conventional spelling, and the same names lowercased for the canonical form.
+_PLACED_HEADERS: dict[tuple[bool, bool], tuple[str, ...]] = {
+    (False, False): ("X-Amz-Date",),
+    (True, False): ("X-Amz-Date", "X-Amz-Security-Token"),
+    (False, True): ("X-Amz-Date", "X-Amz-Content-SHA256"),
+    (True, True): ("X-Amz-Date", "X-Amz-Security-Token", "X-Amz-Content-SHA256"),
+}
+_LOWERCASE = {names: tuple(name.lower() for name in names) for names in _PLACED_HEADERS.values()}
 # RFC 9110 5.1 field-name = token, 9.1 method = token; 5.5: no CR, LF or NUL in a field value.
 HTTP_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
@@ -115,6 +124,26 @@ def canonical_headers(
     names = sorted(merged)
     block = "".join([f"{name}:{merged[name]}\n" for name in names])
     return block, ";".join(names)
+
+
+@lru_cache(maxsize=256)
+def _headers_template(
+    headers: tuple[tuple[str, str], ...], unsigned: frozenset[str], added: tuple[str, ...]
+) -> tuple[str, str]:
+    """The canonical headers block as a ``str.format`` template for the signer's own values.
+
+    A service sends the same headers again and again while only ``x-amz-date`` (and the token
+    across refreshes) change, so the sorting and folding is done once per distinct header set.
+    With no ``added`` names the template is the finished block (no braces are escaped).
+    """
+    if not added:
+        return canonical_headers(headers, unsigned)
+    markers = tuple((name, f"\x00{index}\x00") for index, name in enumerate(added))
+    block, signed = canonical_headers(headers, unsigned, markers)
+    template = block.replace("{", "{{").replace("}", "}}")
+    for index in range(len(added)):
+        template = template.replace(f"\x00{index}\x00", f"{{{index}}}")
+    return template, signed
 
 
 @lru_cache(maxsize=256)
@@ -204,12 +233,17 @@ def sign(
     skipped = _skipped_headers(config.unsigned_headers)
 
     if location is SignatureLocation.HEADERS:
-        added: tuple[tuple[str, str], ...] = (("x-amz-date", date_time),)
-        if credentials.token is not None:
-            added += (("x-amz-security-token", credentials.token),)
+        token = credentials.token
+        placed_names = _PLACED_HEADERS[token is not None, config.add_content_sha256_header]
+        placed_values = [date_time]
+        if token is not None:
+            placed_values.append(token)
         if config.add_content_sha256_header:
-            added += (("x-amz-content-sha256", request.payload_hash),)
-        headers_block, signed_headers = canonical_headers(request.headers, skipped, added)
+            placed_values.append(request.payload_hash)
+        template, signed_headers = _headers_template(
+            request.headers, skipped, _LOWERCASE[placed_names]
+        )
+        headers_block = template.format(*placed_values)
         query = _canonical_user_query(request.query)
     else:
         if (
@@ -220,7 +254,7 @@ def sign(
             raise InvalidConfigError(
                 f"expires must be between 1 and {MAX_EXPIRES} seconds (7 days), got {expires!r}"
             )
-        headers_block, signed_headers = canonical_headers(request.headers, skipped)
+        headers_block, signed_headers = _headers_template(request.headers, skipped, ())
         amz = [
             ("X-Amz-Algorithm", ALGORITHM),
             ("X-Amz-Credential", f"{credentials.access_key}/{scope}"),
@@ -244,12 +278,8 @@ def sign(
             f"{ALGORITHM} Credential={credentials.access_key}/{scope}, "
             f"SignedHeaders={signed_headers}, Signature={sig}"
         )
-        headers: tuple[tuple[str, str], ...] = (("X-Amz-Date", date_time),)
-        if credentials.token is not None:
-            headers += (("X-Amz-Security-Token", credentials.token),)
-        if config.add_content_sha256_header:
-            headers += (("X-Amz-Content-SHA256", request.payload_hash),)
-        headers += (("Authorization", authorization),)
+        placed_values.append(authorization)
+        headers = tuple(zip((*placed_names, "Authorization"), placed_values, strict=True))
     else:
         headers = ()
         query = f"{query}&X-Amz-Signature={sig}"
