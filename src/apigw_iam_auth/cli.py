@@ -7,6 +7,7 @@ Exit codes: 0 success; 1 an HTTP error status from ``call`` or a failed ``demo``
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -162,8 +163,27 @@ def _call(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    raise NotImplementedError
+    from apigw_iam_auth.server import (  # noqa: PLC0415 - fast --help
+        IamAuthServer,
+        keys_from_env,
+        load_keys,
+        load_policy,
+    )
+
+    keys = load_keys(args.credentials) if args.credentials else keys_from_env()
+    policy = load_policy(args.policy) if args.policy else None
+    server = IamAuthServer(args.host, args.port, region=args.region, keys=keys, policy=policy)
+    print(
+        f"{PROG}: {len(keys)} known key(s), region {args.region}"
+        f"{', policy ' + str(args.policy) if policy else ''}; Ctrl-C stops",
+        file=sys.stderr,
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        server.serve_forever(on_ready=lambda url: print(f"listening on {url}", flush=True))
+    return EXIT_OK
 
 
 def _demo(out: TextIO) -> int:
-    raise NotImplementedError
+    from apigw_iam_auth._demo import run_demo  # noqa: PLC0415 - fast --help
+
+    return EXIT_OK if run_demo(out) else EXIT_HTTP_ERROR
