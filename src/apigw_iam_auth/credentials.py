@@ -107,6 +107,10 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
         return None
 
 
+_Load = Callable[[], Credentials]
+_AsyncLoad = Callable[[], Awaitable[Credentials]]
+
+
 class _Flight:
     """At most one load in progress; every thread and task that needs it waits for that one.
 
@@ -162,9 +166,9 @@ class _Flight:
     ) -> None:
         try:
             result = await aload()
-        except asyncio.CancelledError as exc:  # the loop is shutting down: free the waiters
+        except asyncio.CancelledError:  # the loop is shutting down: free the waiters
             self._finish(future, None, CredentialsRefreshError("credential load was cancelled"))
-            raise exc from None
+            raise
         except BaseException as exc:  # noqa: BLE001 - handed to every waiter, raised there
             self._finish(future, None, exc)
         else:
@@ -200,10 +204,6 @@ class _Flight:
                 _TASKS.add(task)
                 task.add_done_callback(_TASKS.discard)
         return await asyncio.wrap_future(future)
-
-
-_Load = Callable[[], Credentials]
-_AsyncLoad = Callable[[], Awaitable[Credentials]]
 
 
 class StaticProvider(CredentialsProvider):
@@ -384,7 +384,7 @@ class BotocoreProvider(CredentialsProvider):
         try:
             found = session.get_credentials()
         except botocore.exceptions.ProfileNotFound as exc:
-            raise _NothingFoundError(f"{self!r}: {exc}; check the profile name") from exc
+            raise _NothingFoundError(f"{exc}; check the profile name") from exc
         except Exception as exc:
             raise CredentialsRefreshError(
                 f"{self!r}: botocore's credential chain failed: {_describe(exc)}"

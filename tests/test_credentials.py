@@ -1,0 +1,833 @@
+"""Credential providers against botocore's real providers pointed at real local things.
+
+Env vars, profile files in tmp_path, a credential_process script, the container endpoint and STS
+served on 127.0.0.1 (tests/credential_servers.py). Signatures are checked with botocore's
+SigV4Auth using the secret of the key each signature names, so a torn key/secret pair fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import json
+import logging
+import os
+import sys
+import threading
+import urllib.request
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qs, urlsplit
+
+import botocore.credentials
+import botocore.exceptions
+import botocore.session
+import httpx
+import pytest
+from credential_servers import CredentialServer, FakeClock, running, verify
+
+from apigw_iam_auth import (
+    Credentials,
+    CredentialsError,
+    CredentialsRefreshError,
+    InvalidConfigError,
+    NoCredentialsError,
+    SigV4Signer,
+)
+from apigw_iam_auth.auth import ApiGwIamAuth
+from apigw_iam_auth.credentials import (
+    BotocoreProvider,
+    CallableProvider,
+    ChainProvider,
+    CredentialsProvider,
+    StaticProvider,
+    resolve_provider,
+)
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+# Every test runs isolated from the developer's ~/.aws and AWS_* environment.
+pytestmark = pytest.mark.usefixtures("aws_env")
+
+URL = "https://abc123.execute-api.us-east-1.amazonaws.com/prod/pets?id=7"
+FULL_URI = "AWS_CONTAINER_CREDENTIALS_FULL_URI"
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+@dataclass
+class AwsFiles:
+    config: Path
+    credentials: Path
+    tmp: Path
+
+
+@pytest.fixture
+def aws_env(tmp_path, monkeypatch):
+    """Botocore sees only what the test sets: no AWS_* env, no ~/.aws, no IMDS."""
+    for name in list(os.environ):
+        if name.startswith(("AWS_", "BOTO_")):
+            monkeypatch.delenv(name)
+    config = tmp_path / "config"
+    credentials = tmp_path / "credentials"
+    config.write_text("")
+    credentials.write_text("")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("BOTO_CONFIG", str(tmp_path / "boto.cfg"))
+    return AwsFiles(config, credentials, tmp_path)
+
+
+@pytest.fixture
+def server():
+    with running() as started:
+        yield started
+
+
+def signed_key(signer: SigV4Signer, secrets) -> str:
+    signed = signer.sign("GET", URL)
+    return verify("GET", signed.url, signed.headers, secrets)
+
+
+async def async_signed_key(auth: ApiGwIamAuth, secrets) -> str:
+    flow = auth.async_auth_flow(httpx.Request("GET", URL))
+    request = await flow.__anext__()
+    await flow.aclose()
+    return verify(request.method, str(request.url), dict(request.headers), secrets)
+
+
+class CountingExecutor(concurrent.futures.ThreadPoolExecutor):
+    """The loop's default executor, counting the jobs (thread hops) handed to it."""
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=4)
+        self.submitted = 0
+
+    def submit(self, fn, /, *args, **kwargs):
+        self.submitted += 1
+        return super().submit(fn, *args, **kwargs)
+
+
+def container_credentials(server: CredentialServer, monkeypatch, clock: FakeClock):
+    """botocore's container provider aimed at the server, on the test's clock."""
+    monkeypatch.setenv(FULL_URI, server.container_url)
+    credentials = botocore.session.Session().get_credentials()
+    assert isinstance(credentials, botocore.credentials.RefreshableCredentials)
+    # botocore takes a time_fetcher for exactly this; its container provider uses the default.
+    credentials._time_fetcher = clock
+    return credentials
+
+
+# --- what credentials= accepts --------------------------------------------------------------
+
+
+def test_key_tuples_and_credentials_become_static_providers():
+    """(key, secret), (key, secret, token) and Credentials resolve to fixed snapshots."""
+    two = resolve_provider(("AKIDTWO", "secret-two")).get()
+    three = resolve_provider(("AKIDTHREE", "secret-three", "token-three")).get()
+    fixed = Credentials("AKIDFIXED", "secret-fixed")
+    assert (two.access_key, two.secret_key, two.token) == ("AKIDTWO", "secret-two", None)
+    assert three.token == "token-three"
+    assert resolve_provider(fixed).get() is fixed
+    provider = StaticProvider(fixed)
+    assert resolve_provider(provider) is provider
+
+
+def test_botocore_read_only_credentials_are_accepted():
+    """The namedtuple get_frozen_credentials() returns works as a fixed snapshot."""
+    frozen = botocore.credentials.ReadOnlyCredentials("AKIDFROZEN", "frozen-secret", "tok", None)
+    snapshot = resolve_provider(frozen).get()
+    assert (snapshot.access_key, snapshot.secret_key, snapshot.token) == frozen[:3]
+
+
+@pytest.mark.anyio
+async def test_static_aget_returns_without_a_thread():
+    """Fixed credentials come back from aget() with no worker thread involved."""
+    executor = CountingExecutor()
+    asyncio.get_running_loop().set_default_executor(executor)
+    provider = resolve_provider(("AKIDSTATIC", "static-secret"))
+    snapshots = await asyncio.gather(*(provider.aget() for _ in range(50)))
+    assert {id(snapshot) for snapshot in snapshots} == {id(provider.get())}
+    assert executor.submitted == 0
+
+
+def test_botocore_plain_credentials_object_is_snapshotted():
+    """A botocore Credentials object signs with its own key and secret."""
+    creds = botocore.credentials.Credentials("AKIDPLAIN", "plain-secret", "plain-token")
+    signer = SigV4Signer(credentials=creds, region="us-east-1")
+    assert signed_key(signer, {"AKIDPLAIN": "plain-secret"}) == "AKIDPLAIN"
+    assert signer.sign("GET", URL).headers["X-Amz-Security-Token"] == "plain-token"
+
+
+@pytest.mark.anyio
+async def test_deferred_botocore_credentials_fetch_once_off_the_loop():
+    """DeferredRefreshableCredentials fetch on first use: one call, one thread hop, 50 callers."""
+    executor = CountingExecutor()
+    asyncio.get_running_loop().set_default_executor(executor)
+    fetched = []
+
+    def refresh():
+        fetched.append(1)
+        expiry = botocore.credentials._local_now() + timedelta(hours=1)
+        return {
+            "access_key": "ASIADEFERRED",
+            "secret_key": "deferred-secret",
+            "token": "deferred-token",
+            "expiry_time": expiry.isoformat(),
+        }
+
+    deferred = botocore.credentials.DeferredRefreshableCredentials(refresh, "custom-deferred")
+    provider = resolve_provider(deferred)
+    assert fetched == []
+    snapshots = await asyncio.gather(*(provider.aget() for _ in range(50)))
+    assert {snapshot.access_key for snapshot in snapshots} == {"ASIADEFERRED"}
+    assert snapshots[0].expiry is not None
+    assert fetched == [1]
+    assert executor.submitted == 1
+    await provider.aget()
+    assert executor.submitted == 1
+
+
+def test_unusable_credentials_values_are_refused_at_construction():
+    """Wrong types, empty chains and a profile without the default chain fail early."""
+    with pytest.raises(InvalidConfigError, match="credentials must be"):
+        resolve_provider(42)
+    with pytest.raises(InvalidConfigError, match="at least one provider"):
+        resolve_provider([])
+    with pytest.raises(InvalidConfigError, match="profile="):
+        resolve_provider(("AKID", "secret"), profile="dev")
+    with pytest.raises(InvalidConfigError, match="secret key"):
+        resolve_provider(("AKID", ""))
+    with pytest.raises(InvalidConfigError, match="profile= or session="):
+        BotocoreProvider("dev", session=botocore.session.Session())
+
+
+def test_provider_function_returning_garbage_is_a_config_error():
+    """A provider function returning something unusable says what it should return."""
+    provider = resolve_provider(lambda: 42)
+    with pytest.raises(InvalidConfigError, match=r"returned int; return \(key, secret"):
+        provider.get()
+
+
+# --- botocore's default chain, pointed at local things ---------------------------------------
+
+
+def test_default_chain_reads_env_vars(monkeypatch):
+    """credentials=None picks up AWS_ACCESS_KEY_ID/SECRET/SESSION_TOKEN through botocore."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDENV")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "env-secret")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "env-token")
+    signer = SigV4Signer(region="us-east-1")
+    assert signed_key(signer, {"AKIDENV": "env-secret"}) == "AKIDENV"
+    assert signer.sign("GET", URL).headers["X-Amz-Security-Token"] == "env-token"
+
+
+def write_profiles(files: AwsFiles) -> None:
+    files.credentials.write_text(
+        "[default]\naws_access_key_id = AKIDDEFAULT\naws_secret_access_key = default-secret\n"
+        "[ci]\naws_access_key_id = AKIDCI\naws_secret_access_key = ci-secret\n"
+    )
+    files.config.write_text(
+        "[profile dev]\naws_access_key_id = AKIDDEV\naws_secret_access_key = dev-secret\n"
+        "aws_session_token = dev-token\n"
+    )
+
+
+def test_profiles_from_files_follow_botocore_precedence(aws_env, monkeypatch):
+    """profile=, AWS_PROFILE and env vars resolve exactly as botocore's chain says."""
+    write_profiles(aws_env)
+    assert resolve_provider(None).get().access_key == "AKIDDEFAULT"
+    dev = resolve_provider(None, profile="dev").get()
+    assert (dev.access_key, dev.token) == ("AKIDDEV", "dev-token")
+    monkeypatch.setenv("AWS_PROFILE", "ci")
+    assert resolve_provider(None).get().access_key == "AKIDCI"
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDENV")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "env-secret")
+    # Env vars come before the shared files, unless a profile is chosen explicitly.
+    assert resolve_provider(None).get().access_key == "AKIDENV"
+    assert resolve_provider(None, profile="ci").get().access_key == "AKIDCI"
+    signer = SigV4Signer(region="us-east-1", profile="dev")
+    assert signed_key(signer, {"AKIDDEV": "dev-secret"}) == "AKIDDEV"
+
+
+def test_unknown_profile_is_no_credentials_with_cause(aws_env):
+    """A profile missing from the files raises NoCredentialsError naming it, cause chained."""
+    write_profiles(aws_env)
+    with pytest.raises(NoCredentialsError, match="nope") as caught:
+        resolve_provider(None, profile="nope").get()
+    assert isinstance(caught.value.__cause__, botocore.exceptions.ProfileNotFound)
+    assert "Configure credentials" in str(caught.value)
+
+
+PROCESS_SCRIPT = """
+import datetime, json, pathlib, sys
+counter = pathlib.Path(sys.argv[1])
+number = len(counter.read_text()) + 1 if counter.exists() else 1
+counter.write_text("x" * number)
+if sys.argv[2] == "fail":
+    sys.stderr.write("the vault is sealed\\n")
+    sys.exit(3)
+expiry = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=1)
+print(json.dumps({
+    "Version": 1,
+    "AccessKeyId": f"ASIAPROC{number:04d}",
+    "SecretAccessKey": f"process-secret-{number}",
+    "SessionToken": f"process-token-{number}",
+    "Expiration": expiry.strftime("%Y-%m-%dT%H:%M:%SZ"),
+}))
+"""
+
+
+def process_profile(files: AwsFiles, mode: str) -> Path:
+    script = files.tmp / "creds.py"
+    script.write_text(PROCESS_SCRIPT)
+    counter = files.tmp / f"calls-{mode}"
+    files.config.write_text(
+        f'[profile proc]\ncredential_process = "{sys.executable}" "{script}" "{counter}" {mode}\n'
+    )
+    return counter
+
+
+def test_credential_process_runs_once_for_many_signatures(aws_env):
+    """A credential_process profile is run once, then its expiring credentials are reused."""
+    counter = process_profile(aws_env, "ok")
+    signer = SigV4Signer(region="us-east-1", profile="proc")
+    keys = {signed_key(signer, {"ASIAPROC0001": "process-secret-1"}) for _ in range(10)}
+    assert keys == {"ASIAPROC0001"}
+    assert counter.read_text() == "x"
+    assert signer.credentials_provider.get().expiry is not None
+
+
+def test_failing_credential_process_is_chained(aws_env):
+    """A credential_process that fails raises CredentialsRefreshError with botocore's cause."""
+    process_profile(aws_env, "fail")
+    with pytest.raises(CredentialsRefreshError, match="the vault is sealed") as caught:
+        resolve_provider(None, profile="proc").get()
+    assert isinstance(caught.value.__cause__, botocore.exceptions.CredentialRetrievalError)
+
+
+def test_constructing_does_no_io_and_resolution_is_cached(monkeypatch, server):
+    """Building a signer calls nothing; the first signature resolves once; later ones reuse it."""
+    monkeypatch.setenv(FULL_URI, server.container_url)
+    signer = SigV4Signer(region="us-east-1")
+    ApiGwIamAuth(region="us-east-1")
+    assert server.calls["container"] == 0
+    keys = {signed_key(signer, server.secrets) for _ in range(10)}
+    assert keys == {"ASIAGEN000001"}
+    assert server.calls["container"] == 1
+
+
+def test_assume_role_through_local_sts(aws_env, monkeypatch, server):
+    """A role_arn/source_profile profile assumes the role at STS, signed by the source keys."""
+    aws_env.config.write_text(
+        "[profile source]\naws_access_key_id = AKIDSOURCE\n"
+        "aws_secret_access_key = source-secret\n"
+        "[profile assumed]\nrole_arn = arn:aws:iam::123456789012:role/api-caller\n"
+        "source_profile = source\nregion = us-east-1\n"
+    )
+    server.secrets["AKIDSOURCE"] = "source-secret"
+    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", server.sts_url)
+    signer = SigV4Signer(region="us-east-1", profile="assumed")
+    assert server.calls["AssumeRole"] == 0
+    keys = {signed_key(signer, server.secrets) for _ in range(5)}
+    assert keys == {"ASIAGEN000001"}
+    assert server.calls["AssumeRole"] == 1
+    assert server.calls["sts-source:AKIDSOURCE"] == 1
+
+
+@pytest.mark.anyio
+async def test_web_identity_through_local_sts_off_the_loop(aws_env, monkeypatch, server):
+    """AWS_ROLE_ARN + a token file assume the role at STS, from a worker thread for aget()."""
+    token_file = aws_env.tmp / "web-identity-token"
+    token_file.write_text("eyJ.fake.jwt")
+    monkeypatch.setenv("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/pod")
+    monkeypatch.setenv("AWS_WEB_IDENTITY_TOKEN_FILE", str(token_file))
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", server.sts_url)
+    executor = CountingExecutor()
+    asyncio.get_running_loop().set_default_executor(executor)
+    auth = ApiGwIamAuth(region="us-east-1")
+    keys = await asyncio.gather(*(async_signed_key(auth, server.secrets) for _ in range(20)))
+    assert set(keys) == {"ASIAGEN000001"}
+    assert server.calls["AssumeRoleWithWebIdentity"] == 1
+    assert executor.submitted == 1
+
+
+# --- sessions, functions and chains -----------------------------------------------------------
+
+
+class Boto3LikeSession:
+    """What boto3.Session offers credential-wise: a wrapped botocore session."""
+
+    def __init__(self) -> None:
+        self._session = botocore.session.Session()
+
+    def get_credentials(self):
+        return self._session.get_credentials()
+
+
+def test_botocore_and_boto3_sessions_are_accepted(aws_env):
+    """A botocore Session, or anything with boto3's get_credentials(), is resolved lazily."""
+    write_profiles(aws_env)
+    assert resolve_provider(botocore.session.Session(profile="ci")).get().access_key == "AKIDCI"
+    boto3_like = resolve_provider(Boto3LikeSession())
+    assert boto3_like.get().access_key == "AKIDDEFAULT"
+
+
+def test_callable_result_is_cached_until_its_refresh_window():
+    """A provider function is called again only 5 minutes before its credentials expire."""
+    clock = FakeClock()
+    calls = []
+
+    def fetch():
+        calls.append(clock())
+        return Credentials(
+            f"AKIDCALL{len(calls)}", f"call-secret-{len(calls)}", None, clock() + timedelta(hours=1)
+        )
+
+    provider = CallableProvider(fetch, clock=clock)
+    assert provider.get().access_key == "AKIDCALL1"
+    clock.advance(timedelta(minutes=54))
+    assert provider.get().access_key == "AKIDCALL1"
+    clock.advance(timedelta(minutes=1, seconds=1))
+    assert provider.get().access_key == "AKIDCALL2"
+    assert len(calls) == 2
+
+
+def test_short_lived_callable_results_are_kept_for_half_their_life():
+    """Credentials shorter-lived than the window are still reused, for half their lifetime."""
+    clock = FakeClock()
+    calls = []
+
+    def fetch():
+        calls.append(1)
+        return Credentials(f"AKIDSHORT{len(calls)}", "short", None, clock() + timedelta(seconds=60))
+
+    provider = CallableProvider(fetch, clock=clock)
+    provider.get()
+    clock.advance(timedelta(seconds=29))
+    assert provider.get().access_key == "AKIDSHORT1"
+    clock.advance(timedelta(seconds=2))
+    assert provider.get().access_key == "AKIDSHORT2"
+
+
+def test_callable_returning_expired_credentials_fails():
+    """A provider function handing out already-expired credentials is reported, not used."""
+    clock = FakeClock()
+    provider = CallableProvider(
+        lambda: Credentials("AKIDOLD", "old", None, clock() - timedelta(seconds=1)), clock=clock
+    )
+    with pytest.raises(CredentialsRefreshError, match="expired"):
+        provider.get()
+
+
+@pytest.mark.anyio
+async def test_async_provider_runs_natively_once_for_concurrent_callers():
+    """An async def provider runs on the loop (no thread), once for 100 concurrent callers."""
+    executor = CountingExecutor()
+    asyncio.get_running_loop().set_default_executor(executor)
+    release = asyncio.Event()
+    calls = []
+
+    async def fetch():
+        calls.append(1)
+        await release.wait()
+        return ("AKIDASYNC", "async-secret", "async-token")
+
+    provider = resolve_provider(fetch)
+    waiters = [asyncio.ensure_future(provider.aget()) for _ in range(100)]
+    await asyncio.sleep(0)
+    release.set()
+    snapshots = await asyncio.gather(*waiters)
+    assert {snapshot.access_key for snapshot in snapshots} == {"AKIDASYNC"}
+    assert len(calls) == 1
+    assert executor.submitted == 0
+
+
+def test_async_provider_works_from_sync_code():
+    """get() runs an async def provider to completion, with or without a running loop."""
+
+    async def fetch():
+        await asyncio.sleep(0)
+        return ("AKIDASYNCSYNC", "secret")
+
+    assert CallableProvider(fetch).get().access_key == "AKIDASYNCSYNC"
+
+    async def inside_a_loop():
+        return CallableProvider(fetch).get()
+
+    assert asyncio.run(inside_a_loop()).access_key == "AKIDASYNCSYNC"
+
+
+@pytest.mark.anyio
+async def test_sync_get_on_the_loop_thread_does_not_wait_for_that_loops_own_load():
+    """get() on a loop's thread while that loop runs the async load loads separately, no hang."""
+    release = asyncio.Event()
+    calls = []
+
+    async def fetch():
+        calls.append(1)
+        number = len(calls)
+        if number == 1:
+            await release.wait()  # the load in flight on this loop, stuck until released
+        return (f"AKIDLOAD{number}", "secret")
+
+    provider = CallableProvider(fetch)
+    in_flight = asyncio.ensure_future(provider.aget())
+    await asyncio.sleep(0.01)
+    assert provider.get().access_key == "AKIDLOAD2"
+    release.set()
+    assert (await in_flight).access_key == "AKIDLOAD1"
+
+
+@pytest.mark.anyio
+async def test_custom_provider_gets_a_thread_for_aget_by_default():
+    """A CredentialsProvider subclass with only get() works with aget() via a worker thread."""
+    executor = CountingExecutor()
+    asyncio.get_running_loop().set_default_executor(executor)
+
+    class Vault(CredentialsProvider):
+        def get(self) -> Credentials:
+            return Credentials("AKIDVAULT", "vault-secret")
+
+    assert (await Vault().aget()).access_key == "AKIDVAULT"
+    assert executor.submitted == 1
+
+
+def test_sync_function_returning_botocore_objects(aws_env):
+    """A provider function may return a botocore session or credentials object."""
+    write_profiles(aws_env)
+    from_session = resolve_provider(lambda: botocore.session.Session(profile="ci")).get()
+    assert from_session.access_key == "AKIDCI"
+    plain = botocore.credentials.Credentials("AKIDFN", "fn-secret")
+    assert resolve_provider(lambda: plain).get().access_key == "AKIDFN"
+
+
+def test_chain_first_provider_with_credentials_wins_and_sticks():
+    """Providers are tried in order; once one answers, the ones before it are not asked again."""
+    asked = []
+
+    def nothing():
+        asked.append("nothing")
+
+    chain = resolve_provider([nothing, None, ("AKIDCHAIN", "chain-secret")])
+    assert isinstance(chain, ChainProvider)
+    assert chain.get().access_key == "AKIDCHAIN"
+    assert chain.get().access_key == "AKIDCHAIN"
+    assert asked == ["nothing"]
+
+
+def test_chain_with_default_chain_and_profile(aws_env):
+    """profile= applies to the None inside a chain."""
+    write_profiles(aws_env)
+    chain = resolve_provider([lambda: None, None], profile="ci")
+    assert chain.get().access_key == "AKIDCI"
+
+
+def test_empty_chain_lists_every_provider_and_how_to_configure():
+    """NoCredentialsError names each provider tried, why it gave nothing, and what to do."""
+
+    def vault():
+        return None
+
+    with pytest.raises(NoCredentialsError) as caught:
+        resolve_provider([vault, None]).get()
+    message = str(caught.value)
+    assert "tried 2 providers" in message
+    assert "1. CallableProvider(" in message
+    assert "vault) returned None" in message
+    assert "2. BotocoreProvider(profile=None)" in message
+    for method in ("env", "assume-role", "shared-credentials-file", "container-role", "iam-role"):
+        assert method in message
+    assert "AWS_ACCESS_KEY_ID" in message
+    assert "aws sso login" in message
+
+
+@pytest.mark.anyio
+async def test_empty_chain_async_says_the_same():
+    """aget() through a chain that finds nothing raises the same listing."""
+    with pytest.raises(NoCredentialsError, match="tried 2 providers"):
+        await resolve_provider([lambda: None, None]).aget()
+
+
+def test_failing_provider_stops_the_chain_with_its_cause():
+    """A provider that fails is not skipped: its exception is chained, later ones not tried."""
+    later = []
+
+    def broken():
+        raise ConnectionError("vault unreachable")
+
+    chain = resolve_provider([broken, lambda: later.append(1)])
+    with pytest.raises(CredentialsRefreshError, match="ConnectionError") as caught:
+        chain.get()
+    assert isinstance(caught.value.__cause__, ConnectionError)
+    assert later == []
+
+
+# --- refresh ----------------------------------------------------------------------------------
+
+
+def test_container_credentials_refresh_in_botocore_windows_not_per_signature(monkeypatch):
+    """Refreshes happen at botocore's advisory and mandatory windows, once each, and verify."""
+    clock = FakeClock()
+    with running(clock=clock) as server:
+        creds = container_credentials(server, monkeypatch, clock)
+        signer = SigV4Signer(credentials=creds, region="us-east-1", clock=clock)
+
+        def batch():
+            return {signed_key(signer, server.secrets) for _ in range(20)}
+
+        assert batch() == {"ASIAGEN000001"}
+        clock.advance(timedelta(minutes=44))  # 16 minutes left: nothing due
+        assert batch() == {"ASIAGEN000001"}
+        assert server.calls["container"] == 1
+        clock.advance(timedelta(minutes=2))  # 14 minutes left: botocore's advisory refresh
+        assert batch() == {"ASIAGEN000002"}
+        assert server.calls["container"] == 2
+        clock.advance(timedelta(minutes=61))  # past the expiry: mandatory refresh
+        assert batch() == {"ASIAGEN000003"}
+        assert server.calls["container"] == 3
+
+
+@pytest.mark.anyio
+async def test_async_refresh_hops_to_a_thread_only_when_due(monkeypatch):
+    """aget() reads botocore's snapshot inline; when a refresh is due, 100 callers share 1 hop."""
+    clock = FakeClock()
+    executor = CountingExecutor()
+    asyncio.get_running_loop().set_default_executor(executor)
+    with running(clock=clock) as server:
+        creds = container_credentials(server, monkeypatch, clock)
+        auth = ApiGwIamAuth(region="us-east-1", credentials=creds, clock=clock)
+
+        async def batch():
+            tasks = (async_signed_key(auth, server.secrets) for _ in range(100))
+            return set(await asyncio.gather(*tasks))
+
+        assert await batch() == {"ASIAGEN000001"}
+        assert executor.submitted == 0
+        clock.advance(timedelta(minutes=46))
+        assert await batch() == {"ASIAGEN000002"}
+        assert executor.submitted == 1
+        assert server.calls["container"] == 2
+        assert await batch() == {"ASIAGEN000002"}
+        assert executor.submitted == 1
+
+
+def test_presigned_url_expiry_is_capped_to_the_credentials_lifetime(monkeypatch):
+    """A presigned URL never outlives its session credentials; expired ones are refused."""
+    clock = FakeClock()
+    with running(clock=clock, lifetime=timedelta(minutes=20)) as server:
+        creds = container_credentials(server, monkeypatch, clock)
+        creds._advisory_refresh_timeout = 5 * 60  # keep 20-minute credentials outside the window
+        creds._mandatory_refresh_timeout = 2 * 60
+        signer = SigV4Signer(credentials=creds, region="us-east-1", clock=clock)
+
+        def expires_of(url):
+            return parse_qs(urlsplit(url).query)["X-Amz-Expires"]
+
+        assert expires_of(signer.presign("GET", URL, expires=3600)) == ["1200"]
+        assert expires_of(signer.presign("GET", URL, expires=600)) == ["600"]
+        assert server.calls["container"] == 1
+    stale = Credentials("AKIDSTALE", "stale", "tok", clock() - timedelta(seconds=1))
+    with pytest.raises(CredentialsError, match="expire before"):
+        SigV4Signer(credentials=stale, region="us-east-1", clock=clock).presign("GET", URL)
+
+
+# --- concurrency ------------------------------------------------------------------------------
+
+
+def rotating_function(server: CredentialServer, clock: FakeClock):
+    """A provider function fetching from the server; its credentials live 10 clock seconds."""
+
+    def fetch() -> Credentials:
+        with urllib.request.urlopen(server.container_url, timeout=5) as response:  # noqa: S310
+            body = json.loads(response.read())
+        expiry = clock() + timedelta(seconds=10)
+        return Credentials(body["AccessKeyId"], body["SecretAccessKey"], body["Token"], expiry)
+
+    return fetch
+
+
+@pytest.mark.parametrize("source", ["container", "function"])
+def test_threads_and_tasks_never_sign_with_torn_credentials(monkeypatch, source):
+    """8 threads and 500 tasks share one auth while credentials rotate; every signature verifies."""
+    clock = FakeClock()
+    # container: five-minute credentials sit inside botocore's mandatory window, so every
+    # snapshot refreshes. function: each signature moves the clock 1 s, the function's
+    # credentials live 10 s and are replaced after 5 (half their life).
+    with running(lifetime=timedelta(minutes=5)) as server:
+        if source == "container":
+            monkeypatch.setenv(FULL_URI, server.container_url)
+            auth = ApiGwIamAuth(region="us-east-1")
+        else:
+            provider = CallableProvider(rotating_function(server, clock), clock=clock)
+            auth = ApiGwIamAuth(region="us-east-1", credentials=provider)
+        thread_keys: list[str] = []
+        start = threading.Barrier(9)
+
+        def thread_worker():
+            start.wait()
+            for _ in range(40):
+                thread_keys.append(signed_key(auth.signer, server.secrets))
+                clock.advance(timedelta(seconds=1))
+
+        async def task_worker():
+            keys = []
+            for _ in range(2):
+                keys.append(await async_signed_key(auth, server.secrets))
+                clock.advance(timedelta(seconds=1))
+                await asyncio.sleep(0)
+            return keys
+
+        async def tasks():
+            start.wait()
+            return await asyncio.gather(*(task_worker() for _ in range(500)))
+
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            futures = [pool.submit(thread_worker) for _ in range(8)]
+            task_keys = [key for keys in asyncio.run(tasks()) for key in keys]
+            for future in futures:
+                future.result()
+    signatures = len(thread_keys) + len(task_keys)
+    assert signatures == 8 * 40 + 500 * 2
+    assert len(set(thread_keys)) > 10  # credentials really rotated under the threads
+    assert len(set(task_keys)) >= 2  # and between the tasks' rounds
+    assert len(server.secrets) < signatures  # refreshes were shared, not one per signature
+
+
+def test_threads_share_one_slow_first_resolution(monkeypatch):
+    """Eight threads asking at once during a slow fetch cause one fetch between them."""
+    with running(delay=0.3) as server:
+        monkeypatch.setenv(FULL_URI, server.container_url)
+        provider = resolve_provider(None)
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            keys = set(pool.map(lambda _: provider.get().access_key, range(8)))
+    assert keys == {"ASIAGEN000001"}
+    assert server.calls["container"] == 1
+
+
+def test_loops_in_several_threads_and_a_sync_thread_share_one_refresh(monkeypatch):
+    """Tasks on two event loops and a plain thread join the same in-flight fetch."""
+    with running(delay=0.3) as server:
+        monkeypatch.setenv(FULL_URI, server.container_url)
+        provider = resolve_provider(None)
+        start = threading.Barrier(3)
+
+        async def many():
+            return {snapshot.access_key for snapshot in await gather_aget(provider, 20)}
+
+        def on_a_loop():
+            start.wait()
+            return asyncio.run(many())
+
+        def plain():
+            start.wait()
+            return {provider.get().access_key}
+
+        with concurrent.futures.ThreadPoolExecutor(3) as pool:
+            results = [pool.submit(on_a_loop), pool.submit(on_a_loop), pool.submit(plain)]
+            keys = set().union(*(future.result() for future in results))
+    assert keys == {"ASIAGEN000001"}
+    assert server.calls["container"] == 1
+
+
+async def gather_aget(provider: CredentialsProvider, count: int) -> list[Credentials]:
+    return await asyncio.gather(*(provider.aget() for _ in range(count)))
+
+
+@pytest.mark.anyio
+async def test_event_loop_keeps_running_while_credentials_load(monkeypatch):
+    """A 1 s credential fetch stalls the loop < 50 ms and is made once for 100 callers."""
+    with running(delay=1.0) as server:
+        monkeypatch.setenv(FULL_URI, server.container_url)
+        provider = resolve_provider(None)
+        loop = asyncio.get_running_loop()
+        done = asyncio.Event()
+        stalls: list[float] = []
+
+        async def ticker():
+            last = loop.time()
+            while not done.is_set():
+                await asyncio.sleep(0.005)
+                now = loop.time()
+                stalls.append(now - last - 0.005)
+                last = now
+
+        ticking = asyncio.create_task(ticker())
+        await asyncio.sleep(0.02)
+        snapshots = await gather_aget(provider, 100)
+        done.set()
+        await ticking
+    assert {snapshot.access_key for snapshot in snapshots} == {"ASIAGEN000001"}
+    assert server.calls["container"] == 1
+    assert len(stalls) > 50  # the ticker ran all through the second
+    assert max(stalls) < 0.05
+
+
+@pytest.mark.anyio
+async def test_cancelled_waiter_does_not_cancel_the_shared_refresh(monkeypatch):
+    """Cancelling one task waiting for credentials leaves the others' refresh running."""
+    with running(delay=0.3) as server:
+        monkeypatch.setenv(FULL_URI, server.container_url)
+        provider = resolve_provider(None)
+        first = asyncio.ensure_future(provider.aget())
+        second = asyncio.ensure_future(provider.aget())
+        await asyncio.sleep(0.05)
+        first.cancel()
+        snapshot = await second
+        with pytest.raises(asyncio.CancelledError):
+            await first
+    assert snapshot.access_key == "ASIAGEN000001"
+    assert server.calls["container"] == 1
+
+
+# --- secrets never leak -----------------------------------------------------------------------
+
+
+def test_no_secret_or_token_in_messages_reprs_or_logs(aws_env, monkeypatch, caplog, capsys):
+    """Everything captured across providers, refreshes and failures is free of secrets."""
+    caplog.set_level(logging.DEBUG)
+    texts: list[str] = []
+    secrets = ["env-secret-LEAKCHECK", "env-token-LEAKCHECK", "fn-secret-LEAKCHECK"]
+    clock = FakeClock()
+    with running(clock=clock) as server:
+        creds = container_credentials(server, monkeypatch, clock)
+        container_auth = ApiGwIamAuth(region="us-east-1", credentials=creds, clock=clock)
+        container_auth.signer.sign("GET", URL)
+        clock.advance(timedelta(hours=2))
+        container_auth.signer.sign("GET", URL)
+        secrets += list(server.secrets.values()) + list(server.tokens.values())
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDLEAK")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secrets[0])
+    monkeypatch.setenv("AWS_SESSION_TOKEN", secrets[1])
+    env_signer = SigV4Signer(region="us-east-1")
+    env_signer.sign("GET", URL)
+    fn_provider = resolve_provider(lambda: ("AKIDFN", secrets[2], secrets[1]))
+    fn_provider.get()
+    process_profile(aws_env, "fail")
+    with pytest.raises(CredentialsRefreshError) as failed:
+        SigV4Signer(region="us-east-1", profile="proc").sign("GET", URL)
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", FULL_URI):
+        monkeypatch.delenv(name)
+    with pytest.raises(NoCredentialsError) as nothing:
+        resolve_provider([lambda: None, None]).get()
+    for item in (env_signer, container_auth, creds, fn_provider, fn_provider.get(), failed.value):
+        texts += [repr(item), str(item)]
+    texts += [str(nothing.value), repr(nothing.value), repr(container_auth.signer)]
+    texts += [
+        repr(env_signer.credentials_provider),
+        repr(container_auth.signer.credentials_provider),
+    ]
+    captured = capsys.readouterr()
+    everything = "\n".join([*texts, caplog.text, captured.out, captured.err])
+    ours = [r.getMessage() for r in caplog.records if r.name.startswith("apigw_iam_auth")]
+    assert any("method='container-role'" in message for message in ours)  # logging did run
+    for secret in secrets:
+        assert secret not in everything
