@@ -4,7 +4,14 @@ from importlib.metadata import PackageNotFoundError, version
 
 from apigw_iam_auth._models import Credentials, SignatureLocation, SignedRequest
 from apigw_iam_auth.auth import ApiGwIamAuth
-from apigw_iam_auth.credentials import BotocoreProvider, CredentialsProvider, StaticProvider
+from apigw_iam_auth.credentials import (
+    BotocoreProvider,
+    CallableProvider,
+    ChainProvider,
+    CredentialsProvider,
+    StaticProvider,
+)
+from apigw_iam_auth.diagnostics import explain_signature_mismatch
 from apigw_iam_auth.errors import (
     ApiGwIamAuthError,
     CredentialsError,
@@ -16,6 +23,7 @@ from apigw_iam_auth.errors import (
 )
 from apigw_iam_auth.presign import presign_url
 from apigw_iam_auth.signer import SigV4Signer
+from apigw_iam_auth.verify import KnownKey, VerificationError, VerifiedRequest, verify_request
 
 try:
     __version__ = version("apigw-iam-auth")
@@ -26,11 +34,14 @@ __all__ = [
     "ApiGwIamAuth",
     "ApiGwIamAuthError",
     "BotocoreProvider",
+    "CallableProvider",
+    "ChainProvider",
     "Credentials",
     "CredentialsError",
     "CredentialsProvider",
     "CredentialsRefreshError",
     "InvalidConfigError",
+    "KnownKey",
     "NoCredentialsError",
     "SigV4Signer",
     "SignatureLocation",
@@ -38,6 +49,10 @@ __all__ = [
     "SigningError",
     "StaticProvider",
     "UnsignableRequestError",
+    "VerificationError",
+    "VerifiedRequest",
     "__version__",
+    "explain_signature_mismatch",
     "presign_url",
+    "verify_request",
 ]

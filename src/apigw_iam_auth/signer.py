@@ -88,9 +88,11 @@ class SigV4Signer:
     ) -> None:
         """Validate the settings now, so mistakes fail here rather than as a 403 later.
 
-        ``credentials`` is ``(key, secret)``, ``(key, secret, token)``, a provider, or None for
-        botocore's default chain (honouring ``profile``). ``clock`` returns an aware datetime;
-        inject one in tests.
+        ``credentials`` is ``(key, secret)``, ``(key, secret, token)``, a botocore
+        ``Credentials``/``RefreshableCredentials``, a botocore or boto3 ``Session``, a callable
+        (sync or async) returning credentials, a list of these tried in order, a
+        :class:`CredentialsProvider`, or None for botocore's default chain (honouring
+        ``profile``). ``clock`` returns an aware datetime; inject one in tests.
         """
         self._credentials: CredentialsProvider = resolve_provider(credentials, profile)
         self._region = region
