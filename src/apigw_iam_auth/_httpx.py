@@ -49,7 +49,8 @@ async def body_hash_async(request: httpx.Request) -> str:
 
 def _known_body_hash(request: httpx.Request) -> str | None:
     if isinstance(request.stream, httpx.ByteStream):
-        return _sigv4.payload_hash(request.content)
+        # In memory already; a redirect request carries the stream without ``content`` set.
+        return _sigv4.payload_hash(request.read())
     # httpx wraps file content in an iterator stream; reach the file to hash it in chunks
     # and rewind it, so a 100 MiB upload is never held in memory.
     source = getattr(request.stream, "_stream", None)
