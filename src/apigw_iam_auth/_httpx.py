@@ -21,13 +21,13 @@ from apigw_iam_auth._body import hash_seekable, is_seekable
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-    from apigw_iam_auth._models import Credentials
+    from apigw_iam_auth._models import Credentials, SigningResult
     from apigw_iam_auth.signer import SigV4Signer
 
-__all__ = ["body_hash_async", "body_hash_sync", "needs_resign", "sign_request"]
+__all__ = ["FORBIDDEN", "body_hash_async", "body_hash_sync", "needs_resign", "sign_request"]
 
 _SIGNING_HEADERS_RAW = frozenset(name.encode("ascii") for name in _sigv4.SIGNING_HEADER_NAMES)
-_FORBIDDEN = 403
+FORBIDDEN = 403
 _Origin = tuple[str, str, int | None]
 
 
@@ -68,32 +68,32 @@ def sign_request(
     expires: int,
     credentials: Credentials | None = None,
     is_async: bool,
-) -> None:
+) -> SigningResult | None:
     """Sign ``request`` in place and install the cross-origin guard on it."""
     for name in _sigv4.SIGNING_HEADER_NAMES:
         request.headers.pop(name, None)
     headers = request.headers.multi_items()
     url = str(request.url)
     if presign:
-        url = signer.presign(
+        signed = signer.presign_request(
             request.method, url, headers, expires, payload_hash=body_hash, credentials=credentials
         )
     else:
         signed = signer.sign(
             request.method, url, headers, payload_hash=body_hash, credentials=credentials
         )
-        url = signed.url
         for name, value in signed.headers.items():
             if name.lower() in _sigv4.SIGNING_HEADER_NAMES:
                 request.headers[name] = value
-    request.url = httpx.URL(url)
+    request.url = httpx.URL(signed.url)
     _install_guard(request, is_async=is_async)
+    return signed.signing
 
 
 def needs_resign(response: httpx.Response, signed: httpx.Request) -> bool:
     """True when a redirect kept us on the origin but the new hop was refused unsigned."""
     return (
-        response.status_code == _FORBIDDEN
+        response.status_code == FORBIDDEN
         and bool(response.history)
         and response.request is not signed
         and _origin_of(response.request.url) == _origin_of(signed.url)

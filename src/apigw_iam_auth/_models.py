@@ -177,12 +177,14 @@ class SignedRequest(NamedTuple):
 
     ``headers`` holds the caller's headers plus ``Host`` and the signing headers; repeated
     caller headers are joined with ``,`` (same meaning in HTTP, same canonical form in SigV4).
+    ``signing`` keeps the canonical request and string to sign, for diagnostics.
     """
 
     method: str
     url: str
     headers: Mapping[str, str]
     body: bytes | None = None
+    signing: SigningResult | None = None
 
     def __repr__(self) -> str:
         """Method and URL path only: the headers hold the signature and token."""

@@ -3,9 +3,9 @@
 requests applies ``auth`` once, after preparing the body and before urllib3 adds ``Host``; it
 never re-applies it to redirects, whose copies keep every header but ``Authorization``. So the
 adapter (1) signs the prepared URL, headers and final body bytes, rewriting the URL into the
-exact form it signed, and (2) hooks responses: a redirect strips our headers from the request
-before requests copies it (nothing of ours reaches another origin), and a same-origin hop that
-API Gateway then refuses is signed for its new URL and sent once more.
+exact form it signed, and (2) hooks responses (:class:`ResponseGuard`): nothing of ours is
+copied into a redirect, a refused same-origin hop is signed for its new URL, and a clock-skew
+refusal corrects the clock and retries once.
 """
 
 from __future__ import annotations
@@ -17,14 +17,17 @@ from urllib.parse import urlsplit
 
 from apigw_iam_auth import _sigv4
 from apigw_iam_auth._body import hash_seekable, is_seekable
+from apigw_iam_auth._skew import server_time_from_refusal
+from apigw_iam_auth.diagnostics import log_signature_mismatch
 from apigw_iam_auth.errors import UnsignableRequestError
 
 if TYPE_CHECKING:
     import requests
 
+    from apigw_iam_auth._models import SigningResult
     from apigw_iam_auth.signer import SigV4Signer
 
-__all__ = ["RedirectGuard", "sign_prepared"]
+__all__ = ["ResponseGuard", "sign_prepared"]
 
 
 _FORBIDDEN = 403
@@ -32,7 +35,7 @@ _FORBIDDEN = 403
 
 def sign_prepared(
     signer: SigV4Signer, prepared: requests.PreparedRequest, *, presign: bool, expires: int
-) -> None:
+) -> SigningResult | None:
     """Sign ``prepared`` in place: by header, or by rewriting its URL into presigned form."""
     method = prepared.method or "GET"
     url = prepared.url or ""
@@ -41,13 +44,14 @@ def sign_prepared(
         prepared.headers.pop(name, None)
     headers = [(name, _text(value)) for name, value in prepared.headers.items()]
     if presign:
-        prepared.url = signer.presign(method, url, headers, expires, payload_hash=body_hash)
-        return
-    signed = signer.sign(method, url, headers, payload_hash=body_hash)
+        signed = signer.presign_request(method, url, headers, expires, payload_hash=body_hash)
+    else:
+        signed = signer.sign(method, url, headers, payload_hash=body_hash)
+        for name, value in signed.headers.items():
+            if name.lower() in _sigv4.SIGNING_HEADER_NAMES:
+                prepared.headers[name] = value
     prepared.url = signed.url
-    for name, value in signed.headers.items():
-        if name.lower() in _sigv4.SIGNING_HEADER_NAMES:
-            prepared.headers[name] = value
+    return signed.signing
 
 
 def _text(value: str | bytes) -> str:
@@ -100,54 +104,93 @@ def _origin(url: str) -> tuple[str, str | None, int | None]:
     return scheme, parts.hostname, parts.port or {"http": 80, "https": 443}.get(scheme)
 
 
-class RedirectGuard:
-    """A response hook that keeps one signed request's credentials on its own origin.
+class ResponseGuard:
+    """A response hook for one signed request and the copies requests makes of it.
 
     requests shares a request's hooks with the copies it makes for redirects, so the guard
-    sees every hop of the chain that started with the request it was registered on.
+    sees every hop of the chain. It (1) strips our headers before a redirect is copied, (2)
+    re-signs a same-origin hop that API Gateway refused, (3) after a clock-skew refusal,
+    corrects the signer's clock from the response and retries once, and (4) logs a redacted
+    diff at DEBUG when API Gateway computed a different signature.
     """
 
     def __init__(
         self,
         signer: SigV4Signer,
         prepared: requests.PreparedRequest,
+        signing: SigningResult | None,
         *,
         presign: bool,
         expires: int,
+        correct_clock_skew: bool,
     ) -> None:
         """Remember the origin and the requests this guard signed."""
         self._signer = signer
         self._presign = presign
         self._expires = expires
+        self._correct_clock_skew = correct_clock_skew
+        self._skew_retried = False
         self._origin = _origin(prepared.url or "")
-        self._signed: weakref.WeakSet[requests.PreparedRequest] = weakref.WeakSet({prepared})
+        self._signed: weakref.WeakKeyDictionary[requests.PreparedRequest, SigningResult | None]
+        self._signed = weakref.WeakKeyDictionary({prepared: signing})
 
     def __call__(self, response: requests.Response, **send_kwargs: Any) -> requests.Response:  # noqa: ANN401 - requests' send kwargs
-        """Strip our headers before a redirect; re-sign a same-origin hop that was refused."""
+        """Decide what a response means for the signature; maybe send once more."""
         request = response.request
         if request in self._signed:
             if response.is_redirect:
                 for name in _sigv4.SIGNING_HEADER_NAMES:
                     request.headers.pop(name, None)
+            elif response.status_code == _FORBIDDEN:
+                return self._after_refusal(response, send_kwargs)
             return response
         if response.status_code != _FORBIDDEN or _origin(request.url or "") != self._origin:
             return response
         return self._resend_signed(response, send_kwargs)
 
+    def _after_refusal(
+        self, response: requests.Response, send_kwargs: dict[str, Any]
+    ) -> requests.Response:
+        server_time = server_time_from_refusal(
+            response.status_code, response.content, response.headers.get("Date")
+        )
+        if server_time is None:
+            signing = self._signed.get(response.request)
+            if signing is not None:
+                log_signature_mismatch(response.status_code, response.content, signing)
+            return response
+        if not self._correct_clock_skew or self._skew_retried or not _replayable(response):
+            return response
+        self._skew_retried = True
+        self._signer.correct_clock(server_time)
+        return self._resend_signed(response, send_kwargs)
+
     def _resend_signed(
         self, response: requests.Response, send_kwargs: dict[str, Any]
     ) -> requests.Response:
-        """Sign the redirected request requests built, and send it again (like digest auth)."""
+        """Sign the request again (for its own URL, at the current time) and send it once more.
+
+        The same move requests' own digest auth makes after a 401.
+        """
         import requests.utils  # noqa: PLC0415 - requests is an optional dependency
 
         retry = response.request.copy()
         if retry.body is not None and getattr(retry, "_body_position", None) is not None:
             requests.utils.rewind_body(retry)
-        sign_prepared(self._signer, retry, presign=self._presign, expires=self._expires)
-        self._signed.add(retry)
-        _ = response.content  # release the connection of the refused hop
+        self._signed[retry] = sign_prepared(
+            self._signer, retry, presign=self._presign, expires=self._expires
+        )
+        _ = response.content  # release the connection of the refused attempt
         response.close()
         resent: requests.Response = response.connection.send(retry, **send_kwargs)
         resent.history.append(response)
         resent.request = retry
         return resent
+
+
+def _replayable(response: requests.Response) -> bool:
+    """True when the refused request's body can be sent again as it was signed."""
+    body: Any = response.request.body
+    if body is None or isinstance(body, bytes | str):
+        return True
+    return getattr(response.request, "_body_position", None) is not None

@@ -9,6 +9,8 @@ import httpx
 from apigw_iam_auth import _httpx, _requests
 from apigw_iam_auth._models import DEFAULT_UNSIGNED_HEADERS
 from apigw_iam_auth._sigv4 import MAX_EXPIRES
+from apigw_iam_auth._skew import server_time_from_refusal
+from apigw_iam_auth.diagnostics import log_signature_mismatch
 from apigw_iam_auth.errors import InvalidConfigError
 from apigw_iam_auth.signer import Clock, SigV4Signer, utc_now
 
@@ -16,6 +18,8 @@ if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Generator, Iterable
 
     import requests
+
+    from apigw_iam_auth._models import Credentials, SigningResult
 
 __all__ = ["ApiGwIamAuth"]
 
@@ -30,6 +34,11 @@ class ApiGwIamAuth(httpx.Auth):
     ``profile``. ``presign=True`` moves the signature into the URL's query string instead of
     the ``Authorization`` header, valid for ``expires`` seconds.
 
+    When API Gateway refuses a signature because this machine's clock is off by more than
+    five minutes, the signing clock is corrected from the response's ``Date`` and the request
+    is signed and sent once more (``correct_clock_skew=False`` turns this off); later requests
+    use the correction. Bodies that cannot be replayed are never retried.
+
     The object holds no per-request state: share it across threads, sessions and tasks.
     """
 
@@ -43,6 +52,7 @@ class ApiGwIamAuth(httpx.Auth):
         expires: int = 900,
         *,
         clock: Clock = utc_now,
+        correct_clock_skew: bool = True,
         unsigned_headers: Iterable[str] = DEFAULT_UNSIGNED_HEADERS,
         add_content_sha256_header: bool = False,
     ) -> None:
@@ -63,6 +73,7 @@ class ApiGwIamAuth(httpx.Auth):
             add_content_sha256_header=add_content_sha256_header,
         )
         self._presign = bool(presign)
+        self._correct_clock_skew = bool(correct_clock_skew)
         self._expires = expires
 
     def __repr__(self) -> str:
@@ -79,40 +90,34 @@ class ApiGwIamAuth(httpx.Auth):
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         """Sign a requests ``PreparedRequest`` (the requests ``auth=`` protocol)."""
-        _requests.sign_prepared(self._signer, request, presign=self._presign, expires=self._expires)
-        if not any(isinstance(hook, _requests.RedirectGuard) for hook in request.hooks["response"]):
-            request.register_hook(  # type: ignore[no-untyped-call]
-                "response",
-                _requests.RedirectGuard(
-                    self._signer, request, presign=self._presign, expires=self._expires
-                ),
-            )
+        signing = _requests.sign_prepared(
+            self._signer, request, presign=self._presign, expires=self._expires
+        )
+        guard = _requests.ResponseGuard(
+            self._signer,
+            request,
+            signing,
+            presign=self._presign,
+            expires=self._expires,
+            correct_clock_skew=self._correct_clock_skew,
+        )
+        hooks = request.hooks["response"]
+        hooks[:] = [hook for hook in hooks if not isinstance(hook, _requests.ResponseGuard)]
+        hooks.append(guard)
         return request
 
     def sync_auth_flow(
         self, request: httpx.Request
     ) -> Generator[httpx.Request, httpx.Response, None]:
         """Sign for a sync ``httpx.Client``; credentials are resolved on this thread."""
-        _httpx.sign_request(
-            self._signer,
-            request,
-            _httpx.body_hash_sync(request),
-            presign=self._presign,
-            expires=self._expires,
-            is_async=False,
-        )
+        signing = self._sign_httpx(request, _httpx.body_hash_sync(request), None, is_async=False)
         response = yield request
-        if _httpx.needs_resign(response, request):
-            retry = response.request
+        retry = response.request if _httpx.needs_resign(response, request) else None
+        if retry is None and response.status_code == _httpx.FORBIDDEN:
             response.read()
-            _httpx.sign_request(
-                self._signer,
-                retry,
-                _httpx.body_hash_sync(retry),
-                presign=self._presign,
-                expires=self._expires,
-                is_async=False,
-            )
+            retry = self._retry_after_refusal(response, request, signing)
+        if retry is not None:
+            self._sign_httpx(retry, _httpx.body_hash_sync(retry), None, is_async=False)
             yield retry
 
     async def async_auth_flow(
@@ -120,26 +125,50 @@ class ApiGwIamAuth(httpx.Auth):
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
         """Sign for an ``httpx.AsyncClient``; credential refreshes run off the event loop."""
         provider = self._signer.credentials_provider
-        _httpx.sign_request(
+        body_hash = await _httpx.body_hash_async(request)
+        signing = self._sign_httpx(request, body_hash, await provider.aget(), is_async=True)
+        response = yield request
+        retry = response.request if _httpx.needs_resign(response, request) else None
+        if retry is None and response.status_code == _httpx.FORBIDDEN:
+            await response.aread()
+            retry = self._retry_after_refusal(response, request, signing)
+        if retry is not None:
+            body_hash = await _httpx.body_hash_async(retry)
+            self._sign_httpx(retry, body_hash, await provider.aget(), is_async=True)
+            yield retry
+
+    def _sign_httpx(
+        self,
+        request: httpx.Request,
+        body_hash: str,
+        credentials: Credentials | None,
+        *,
+        is_async: bool,
+    ) -> SigningResult | None:
+        return _httpx.sign_request(
             self._signer,
             request,
-            await _httpx.body_hash_async(request),
+            body_hash,
             presign=self._presign,
             expires=self._expires,
-            credentials=await provider.aget(),
-            is_async=True,
+            credentials=credentials,
+            is_async=is_async,
         )
-        response = yield request
-        if _httpx.needs_resign(response, request):
-            retry = response.request
-            await response.aread()
-            _httpx.sign_request(
-                self._signer,
-                retry,
-                await _httpx.body_hash_async(retry),
-                presign=self._presign,
-                expires=self._expires,
-                credentials=await provider.aget(),
-                is_async=True,
-            )
-            yield retry
+
+    def _retry_after_refusal(
+        self, response: httpx.Response, request: httpx.Request, signing: SigningResult | None
+    ) -> httpx.Request | None:
+        """After a 403 to the request we signed: correct a skewed clock and retry it once."""
+        if response.request is not request:
+            return None
+        server_time = server_time_from_refusal(
+            response.status_code, response.content, response.headers.get("Date")
+        )
+        if server_time is None:
+            if signing is not None:
+                log_signature_mismatch(response.status_code, response.content, signing)
+            return None
+        if not self._correct_clock_skew or not isinstance(request.stream, httpx.ByteStream):
+            return None  # a streamed body cannot be sent a second time
+        self._signer.correct_clock(server_time)
+        return request

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 
 from apigw_iam_auth import _sigv4
@@ -73,7 +73,15 @@ class SigV4Signer:
     The object holds no per-request state and may be shared across threads and tasks.
     """
 
-    __slots__ = ("_add_sha256", "_clock", "_credentials", "_region", "_service", "_unsigned")
+    __slots__ = (
+        "_add_sha256",
+        "_clock",
+        "_credentials",
+        "_offset",
+        "_region",
+        "_service",
+        "_unsigned",
+    )
 
     def __init__(
         self,
@@ -100,6 +108,9 @@ class SigV4Signer:
         self._unsigned = frozenset(name.lower() for name in unsigned_headers)
         self._add_sha256 = add_content_sha256_header
         self._clock = clock
+        # Correction learned from the server's clock (see correct_clock). A single attribute
+        # replaced whole, so concurrent readers see the old or the new value, never a mix.
+        self._offset = timedelta(0)
         # Validate region/service/unsigned now (the region may still be inferred per host).
         _config(None, region, service, self._unsigned, add_content_sha256_header)
 
@@ -116,8 +127,23 @@ class SigV4Signer:
         return self._credentials
 
     def now(self) -> datetime:
-        """Read the signer's clock once."""
-        return self._clock()
+        """Read the signer's clock once, corrected by what the server's clock taught us."""
+        return self._clock() + self._offset
+
+    @property
+    def clock_offset(self) -> timedelta:
+        """How far the server's clock was found ahead of ours (zero until a correction)."""
+        return self._offset
+
+    def correct_clock(self, server_time: datetime) -> None:
+        """Sign from now on at the server's idea of the time (after a skew refusal)."""
+        offset = server_time - self._clock()
+        _log.warning(
+            "clock skew: the server's clock is %.0f s %s ours; signing with corrected time",
+            abs(offset.total_seconds()),
+            "ahead of" if offset >= timedelta(0) else "behind",
+        )
+        self._offset = offset
 
     def config_for(self, host: str) -> SigningConfig:
         """The scope for a request to ``host``: explicit region, or read off the hostname."""
@@ -140,7 +166,7 @@ class SigV4Signer:
         """
         host = _host_of(request.headers)
         config = self.config_for(host)
-        when = self._clock() if timestamp is None else timestamp
+        when = self.now() if timestamp is None else timestamp
         snapshot = self._credentials.get() if credentials is None else credentials
         if location is SignatureLocation.QUERY:
             expires = _capped_expiry(expires, snapshot, when)
@@ -168,9 +194,8 @@ class SigV4Signer:
         result = self.sign_request(request, timestamp=timestamp, credentials=credentials)
         merged = _joined(request.headers)
         merged.update(result.headers)
-        return SignedRequest(
-            request.method, f"{base}?{result.query}" if result.query else base, merged, raw_body
-        )
+        url = f"{base}?{result.query}" if result.query else base
+        return SignedRequest(request.method, url, merged, raw_body, result)
 
     def presign(
         self,
@@ -190,7 +215,31 @@ class SigV4Signer:
         unless you pass ``headers``, which the user of the link must then send too. The body
         hash is signed as well: a presigned POST works only with exactly that body.
         """
-        request, _, base = _signable(method, url, headers, body, payload_hash)
+        return self.presign_request(
+            method,
+            url,
+            headers,
+            expires,
+            timestamp,
+            body=body,
+            payload_hash=payload_hash,
+            credentials=credentials,
+        ).url
+
+    def presign_request(
+        self,
+        method: str,
+        url: str,
+        headers: HeadersLike = None,
+        expires: int = 900,
+        timestamp: datetime | None = None,
+        *,
+        body: Body = None,
+        payload_hash: str | None = None,
+        credentials: Credentials | None = None,
+    ) -> SignedRequest:
+        """Like :meth:`presign`, as a whole request: the presigned URL plus the headers to send."""
+        request, raw_body, base = _signable(method, url, headers, body, payload_hash)
         result = self.sign_request(
             request,
             location=SignatureLocation.QUERY,
@@ -198,7 +247,8 @@ class SigV4Signer:
             timestamp=timestamp,
             credentials=credentials,
         )
-        return f"{base}?{result.query}"
+        merged = _joined(request.headers)
+        return SignedRequest(request.method, f"{base}?{result.query}", merged, raw_body, result)
 
 
 def _capped_expiry(expires: int, credentials: Credentials, now: datetime) -> int:

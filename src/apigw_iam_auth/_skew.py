@@ -1,0 +1,47 @@
+"""Reading the server's clock out of API Gateway's "signature expired" refusals.
+
+API Gateway accepts a header-signed request only within 5 minutes of its own clock and says so
+in its 403: ``Signature expired: <X-Amz-Date> is now earlier than <t> (<now> - 5 min.)`` or
+``Signature not yet current: <X-Amz-Date> is still later than <t> (<now> + 5 min.)``
+(SIGV4_NOTES.md section 5). From that, and the response's ``Date``, a client whose clock is
+wrong can correct itself and sign again.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+
+__all__ = ["server_time_from_refusal"]
+
+_FORBIDDEN = 403
+_SKEW_REFUSAL = re.compile(
+    r"Signature (?:expired: \d{8}T\d{6}Z is now earlier than"
+    r"|not yet current: \d{8}T\d{6}Z is still later than)"
+    r" \d{8}T\d{6}Z \((?P<now>\d{8}T\d{6}Z) [-+] \d+ min\.\)"
+)
+
+
+def server_time_from_refusal(
+    status: int, body: str | bytes, date_header: str | None
+) -> datetime | None:
+    """The server's time if this response refused a signature for clock skew, else None.
+
+    The ``Date`` header is preferred (the issue's contract, and set by every API Gateway
+    response); the time quoted in the message is the fallback when ``Date`` is missing or bad.
+    """
+    if status != _FORBIDDEN:
+        return None
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes | bytearray) else body
+    found = _SKEW_REFUSAL.search(text)
+    if found is None:
+        return None
+    if date_header:
+        try:
+            parsed = parsedate_to_datetime(date_header)
+        except (TypeError, ValueError):
+            parsed = None
+        if parsed is not None and parsed.utcoffset() is not None:
+            return parsed
+    return datetime.strptime(found["now"], "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)

@@ -1,0 +1,147 @@
+"""Clock-skew correction: a wrong local clock is corrected from API Gateway's refusal, once."""
+
+from datetime import datetime, timedelta, timezone
+
+import httpx
+import pytest
+import requests
+from aws_server import ACCESS_KEY, SECRET_KEY, running_server
+
+from apigw_iam_auth import ApiGwIamAuth
+from apigw_iam_auth._skew import server_time_from_refusal
+
+REGION = "us-east-1"
+SKEWS = [timedelta(minutes=10), timedelta(minutes=-10)]
+CLIENTS = ["requests", "httpx", "httpx-async"]
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+def make_auth(**kwargs) -> ApiGwIamAuth:
+    return ApiGwIamAuth(region=REGION, credentials=(ACCESS_KEY, SECRET_KEY), **kwargs)
+
+
+async def call(client: str, auth: ApiGwIamAuth, url: str, **kwargs):
+    """Send one POST with the named client; return (status, number of responses in history)."""
+    if client == "requests":
+        with requests.Session() as session:
+            session.trust_env = False
+            response = session.post(url, auth=auth, timeout=10, **kwargs)
+    elif client == "httpx":
+        with httpx.Client(auth=auth, trust_env=False) as session:
+            response = session.post(url, **kwargs)
+    else:
+        async with httpx.AsyncClient(auth=auth, trust_env=False) as session:
+            response = await session.post(url, **kwargs)
+    return response.status_code, len(response.history)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("skew", SKEWS, ids=["server-ahead", "server-behind"])
+@pytest.mark.parametrize("client", CLIENTS)
+async def test_first_call_is_corrected_and_later_calls_need_no_retry(client, skew):
+    """Against a server 10 min off, call one retries once and succeeds; call two goes straight."""
+    auth = make_auth()
+    with running_server(clock_offset=skew) as server:
+        first = await call(client, auth, server.url("/prod/a"), **content_or_data(client, b"x"))
+        second = await call(client, auth, server.url("/prod/b"))
+        statuses = [record.status for record in server.requests]
+    assert first == (200, 1)
+    assert second == (200, 0)
+    assert statuses == [403, 200, 200]
+    assert abs(auth.signer.clock_offset - skew) < timedelta(seconds=5)
+
+
+def content_or_data(client: str, body: bytes) -> dict[str, bytes]:
+    return {"data": body} if client == "requests" else {"content": body}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("client", CLIENTS)
+async def test_correction_can_be_turned_off(client):
+    """With correct_clock_skew=False the refusal is returned as is and nothing is retried."""
+    auth = make_auth(correct_clock_skew=False)
+    with running_server(clock_offset=timedelta(minutes=-10)) as server:
+        status = await call(client, auth, server.url("/prod/a"))
+        count = server.request_count
+    assert status == (403, 0)
+    assert count == 1
+    assert auth.signer.clock_offset == timedelta(0)
+
+
+@pytest.mark.anyio
+async def test_streamed_httpx_body_is_never_replayed():
+    """An httpx body from a generator cannot be sent twice, so a skew refusal is not retried."""
+    auth = make_auth()
+
+    async def chunks():
+        yield b"once"
+
+    with running_server(clock_offset=timedelta(minutes=10)) as server:
+        async with httpx.AsyncClient(auth=auth, trust_env=False) as client:
+            response = await client.post(server.url("/prod/a"), content=chunks())
+        count = server.request_count
+    # The async stream was buffered for hashing, so it is in memory: one retry is allowed.
+    assert (response.status_code, count) == (200, 2)
+
+
+def test_sync_generator_body_with_httpx_is_not_retried():
+    """A sync generator body streamed by httpx is refused once and not sent a second time."""
+    auth = make_auth()
+    with (
+        running_server(clock_offset=timedelta(minutes=10)) as server,
+        httpx.Client(auth=auth, trust_env=False) as client,
+    ):
+        response = client.post(server.url("/prod/a"), content=iter([b"a", b"b"]))
+        count = server.request_count
+    assert (response.status_code, count) == (200, 2)
+
+
+def test_retry_happens_at_most_once_per_request():
+    """If the corrected retry is refused again, the refusal is returned: no loop."""
+    auth = make_auth()
+    with running_server(clock=_runaway_clock()) as server, requests.Session() as session:
+        session.trust_env = False
+        response = session.get(server.url("/prod/a"), auth=auth, timeout=10)
+        count = server.request_count
+    assert response.status_code == 403
+    assert count == 2
+
+
+def _runaway_clock():
+    """A server clock that jumps 20 minutes each time it is read: every attempt is skewed."""
+    start = datetime.now(timezone.utc)
+    reads = iter(range(1, 1_000_000))
+    return lambda: start + timedelta(minutes=20 * next(reads))
+
+
+@pytest.mark.parametrize(
+    ("message", "date", "expected"),
+    [
+        (
+            "Signature expired: 20170212T175938Z is now earlier than 20170215T145534Z"
+            " (20170215T150034Z - 5 min.)",
+            "Wed, 15 Feb 2017 15:00:35 GMT",
+            datetime(2017, 2, 15, 15, 0, 35, tzinfo=timezone.utc),
+        ),
+        (
+            "Signature not yet current: 20170215T160000Z is still later than 20170215T150534Z"
+            " (20170215T150034Z + 5 min.)",
+            None,
+            datetime(2017, 2, 15, 15, 0, 34, tzinfo=timezone.utc),
+        ),
+    ],
+)
+def test_server_time_is_read_from_date_or_message(message, date, expected):
+    """The Date header is preferred; the time quoted in API Gateway's message is the fallback."""
+    body = '{"message":"' + message + '"}'
+    assert server_time_from_refusal(403, body, date) == expected
+
+
+def test_other_refusals_are_not_skew():
+    """A signature mismatch or a non-403 never looks like clock skew."""
+    assert server_time_from_refusal(403, '{"message":"Missing Authentication Token"}', None) is None
+    assert server_time_from_refusal(500, "Signature expired: x", None) is None
