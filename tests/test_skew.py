@@ -122,14 +122,18 @@ def _runaway_clock():
     ("message", "date", "expected"),
     [
         (
-            "Signature expired: 20170212T175938Z is now earlier than 20170215T145534Z"
-            " (20170215T150034Z - 5 min.)",
+            (
+                "Signature expired: 20170212T175938Z is now earlier than 20170215T145534Z"
+                " (20170215T150034Z - 5 min.)"
+            ),
             "Wed, 15 Feb 2017 15:00:35 GMT",
             datetime(2017, 2, 15, 15, 0, 35, tzinfo=timezone.utc),
         ),
         (
-            "Signature not yet current: 20170215T160000Z is still later than 20170215T150534Z"
-            " (20170215T150034Z + 5 min.)",
+            (
+                "Signature not yet current: 20170215T160000Z is still later than 20170215T150534Z"
+                " (20170215T150034Z + 5 min.)"
+            ),
             None,
             datetime(2017, 2, 15, 15, 0, 34, tzinfo=timezone.utc),
         ),
