@@ -49,7 +49,8 @@ def infer_scope(host: str, region: str | None, service: str) -> tuple[str, str]:
         raise InvalidConfigError(
             f"cannot tell the AWS region from host {hostname!r}: it is not an "
             "execute-api or Lambda function URL hostname (a custom domain or proxy?). "
-            "Pass region='<the API's region>', e.g. ApiGwIamAuth(region='us-east-1')"
+            "Pass region='<the API's region>', e.g. ApiGwIamAuth(region='us-east-1') "
+            "(--region on the command line)"
         )
     return match.group("region"), service
 

@@ -101,10 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             return _serve(args)
         return _demo(sys.stdout)
-    except ApiGwIamAuthError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except OSError as exc:
+    except (ApiGwIamAuthError, OSError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
@@ -129,6 +126,7 @@ def _call(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     import httpx  # noqa: PLC0415 - fast --help
 
     from apigw_iam_auth.auth import ApiGwIamAuth  # noqa: PLC0415
+    from apigw_iam_auth.diagnostics import redact  # noqa: PLC0415
 
     body: bytes | None = None
     if args.data is not None:
@@ -146,7 +144,8 @@ def _call(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 args.method.upper(), args.url, headers=args.header, content=body
             )
         except httpx.HTTPError as exc:
-            print(f"{PROG}: error: {type(exc).__name__}: {exc}", file=err)
+            # httpx puts the URL in its messages: a presigned one is a credential.
+            print(f"{PROG}: error: {type(exc).__name__}: {redact(str(exc))}", file=err)
             return EXIT_HTTP_ERROR
     if args.include:
         print(f"{response.http_version} {response.status_code} {response.reason_phrase}", file=out)
