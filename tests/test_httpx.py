@@ -1,0 +1,328 @@
+"""ApiGwIamAuth with httpx.Client and httpx.AsyncClient, judged by the botocore-verifying server.
+
+Every test runs once with each client (the ``kind`` fixture). Tests are coroutines on anyio's
+asyncio loop; the sync client runs on a worker thread beside it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+
+import anyio.to_thread
+import httpx
+import pytest
+import requests
+from aws_server import INVALID_SIGNATURE, SESSION_ACCESS_KEY, running_server
+from integration_cases import (
+    BLOB,
+    LONG_TERM,
+    METHODS,
+    MODES,
+    PARAMS,
+    PARAMS_WIRE,
+    PATHS,
+    QUERIES,
+    REDIRECT_STATUSES,
+    REGION,
+    SESSION,
+    TEXT,
+    leaked,
+    make_auth,
+    redirect_url,
+    sha256,
+    user_query,
+)
+
+from apigw_iam_auth import ApiGwIamAuth, InvalidConfigError, presign_url
+
+pytestmark = pytest.mark.anyio
+
+KINDS = ("sync", "async")
+# Unused on http:// URLs, but each client would otherwise load the CA bundle anew (~30 ms).
+TLS = ssl.create_default_context()
+
+
+@pytest.fixture
+def anyio_backend():
+    """Run the coroutine tests on asyncio."""
+    return "asyncio"
+
+
+@pytest.fixture(scope="module")
+def server():
+    """One verifying server for the tests that do not read its request log."""
+    with running_server() as srv:
+        yield srv
+
+
+@pytest.fixture(params=KINDS)
+def kind(request):
+    """Which client sends: httpx.Client ("sync") or httpx.AsyncClient ("async")."""
+    return request.param
+
+
+async def send(kind, method, url, *, auth, follow_redirects=False, **kwargs) -> httpx.Response:
+    """One request through a fresh client of ``kind`` that ignores proxy settings.
+
+    The sync client runs on a worker thread, so it never blocks the test's event loop.
+    """
+    settings = {
+        "auth": auth,
+        "trust_env": False,
+        "follow_redirects": follow_redirects,
+        "verify": TLS,
+    }
+    if kind == "sync":
+
+        def call() -> httpx.Response:
+            with httpx.Client(**settings) as client:
+                return client.request(method, url, **kwargs)
+
+        return await anyio.to_thread.run_sync(call)
+    async with httpx.AsyncClient(**settings) as client:
+        return await client.request(method, url, **kwargs)
+
+
+def echo(response: httpx.Response) -> dict:
+    """The server's JSON echo of a request it verified (fails with its 403 message if not)."""
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+@pytest.mark.parametrize("presign", MODES)
+@pytest.mark.parametrize("method", METHODS)
+async def test_every_method_verifies(server, kind, method, presign):
+    """Every HTTP method is signed as sent, by header or presigned URL."""
+    response = await send(kind, method, server.url("/prod/pets"), auth=make_auth(presign=presign))
+    assert response.status_code == 200, response.text
+    if method != "HEAD":
+        assert echo(response)["method"] == method
+        assert echo(response)["auth_mode"] == ("query" if presign else "header")
+
+
+# httpx removes dot segments its own way (a final "/." leaves no trailing slash, unlike requests).
+@pytest.mark.parametrize(
+    ("path", "wire"), [*PATHS, pytest.param("//a/b/..//c/.", "//a//c", id="dots")]
+)
+async def test_paths_arrive_as_signed(server, kind, path, wire):
+    """Unicode, reserved, pre-encoded and dot-segment paths verify; the wire path is as expected."""
+    response = await send(kind, "GET", server.url(path), auth=make_auth())
+    assert echo(response)["path"] == wire
+
+
+@pytest.mark.parametrize("presign", MODES)
+@pytest.mark.parametrize(("path_and_query", "wire"), QUERIES)
+async def test_query_goes_out_in_the_form_signed(server, kind, path_and_query, wire, presign):
+    """Repeated, empty, unsorted, '+' and escaped query keys reach the server as signed."""
+    response = await send(kind, "GET", server.url(path_and_query), auth=make_auth(presign=presign))
+    assert user_query(echo(response)["query"]) == wire
+
+
+@pytest.mark.parametrize("presign", MODES)
+async def test_params_with_spaces_and_plus_verify(server, kind, presign):
+    """params= spaces, literal '+' and '%2B' keep their meaning through signing."""
+    response = await send(
+        kind, "GET", server.url("/prod/search"), params=PARAMS, auth=make_auth(presign=presign)
+    )
+    assert user_query(echo(response)["query"]) == PARAMS_WIRE
+
+
+async def test_non_default_port_is_signed_in_host(server, kind):
+    """The Host signed is the one sent: loopback address with the server's port."""
+    body = echo(await send(kind, "GET", server.url("/prod/pets"), auth=make_auth()))
+    assert body["headers"]["host"] == f"127.0.0.1:{server.port}"
+    assert f"\nhost:127.0.0.1:{server.port}\n" in body["canonical_request"]
+
+
+@pytest.mark.parametrize("presign", MODES)
+async def test_ipv6_loopback_verifies(kind, presign):
+    """A bracketed IPv6 host with a port is signed as the client sends it."""
+    with running_server(host="::1") as srv:
+        response = await send(
+            kind, "GET", srv.url("/prod/pets?a=1"), auth=make_auth(presign=presign)
+        )
+        assert echo(response)["headers"]["host"] == f"[::1]:{srv.port}"
+
+
+@pytest.mark.parametrize("presign", MODES)
+async def test_session_token_is_sent_and_verified(server, kind, presign):
+    """Temporary credentials carry their token: in a header, or in the presigned query."""
+    auth = make_auth(credentials=SESSION, presign=presign)
+    body = echo(await send(kind, "GET", server.url("/prod/pets"), auth=auth))
+    assert body["access_key"] == SESSION_ACCESS_KEY
+    assert ("x-amz-security-token" in body["headers"]) is not presign
+    assert ("X-Amz-Security-Token=" in body["query"]) is presign
+
+
+async def test_wrong_secret_is_refused(server, kind):
+    """The server really checks: a wrong secret gets API Gateway's signature-mismatch 403."""
+    auth = ApiGwIamAuth(region=REGION, credentials=(LONG_TERM[0], "not-the-secret"))
+    response = await send(kind, "GET", server.url("/prod/pets"), auth=auth)
+    assert response.status_code == 403
+    assert response.headers["x-amzn-ErrorType"] == INVALID_SIGNATURE
+
+
+async def test_no_region_for_loopback_host_fails_before_sending(aws_server, kind):
+    """region=None on a loopback URL raises InvalidConfigError naming the host; nothing is sent."""
+    auth = ApiGwIamAuth(credentials=LONG_TERM)
+    with pytest.raises(InvalidConfigError, match=r"127\.0\.0\.1.*region="):
+        await send(kind, "GET", aws_server.url("/prod/pets"), auth=auth)
+    assert aws_server.request_count == 0
+
+
+def _file(tmp_path, stack):
+    path = tmp_path / "body.bin"
+    path.write_bytes(BLOB)
+    return stack.enter_context(path.open("rb"))
+
+
+def _chunks(kind):
+    pieces = (b"ab", b"", b"cd", TEXT.encode())
+    if kind == "sync":
+        return iter(pieces)
+
+    async def stream():
+        for piece in pieces:
+            yield piece
+
+    return stream()
+
+
+# id -> (kwargs for client.request, made from kind=, tmp= a directory and stack= an ExitStack;
+# the bytes that must arrive, or None when only httpx knows them, as with a multipart boundary).
+BODIES = {
+    "none": (lambda **_: {}, b""),
+    "empty": (lambda **_: {"content": b""}, b""),
+    "bytes": (lambda **_: {"content": b"\x00\xffbinary\r\n"}, b"\x00\xffbinary\r\n"),
+    "str-non-ascii": (lambda **_: {"content": TEXT}, TEXT.encode()),
+    "form": (lambda **_: {"data": {"a": "1 2", "b": "é"}}, b"a=1+2&b=%C3%A9"),
+    "json": (lambda **_: {"json": {"k": "é"}}, '{"k":"é"}'.encode()),
+    "multipart": (
+        lambda **_: {"files": {"f": ("a.txt", b"content", "text/plain")}, "data": {"x": "1"}},
+        None,
+    ),
+    "multipart-file": (lambda tmp, stack, **_: {"files": {"f": _file(tmp, stack)}}, None),
+    "seekable-file": (lambda tmp, stack, **_: {"content": _file(tmp, stack)}, BLOB),
+    "stream": (lambda kind, **_: {"content": _chunks(kind)}, b"abcd" + TEXT.encode()),
+}
+# httpx.AsyncClient cannot send a sync file as content (an async file is an async stream).
+SYNC_ONLY = frozenset({"seekable-file"})
+
+
+@pytest.fixture
+def body(request, kind, tmp_path):
+    """(kwargs giving a request its body, the bytes that must arrive); files closed after."""
+    make_kwargs, expected = BODIES[request.param]
+    with contextlib.ExitStack() as stack:
+        yield make_kwargs(kind=kind, tmp=tmp_path, stack=stack), expected
+
+
+@pytest.mark.parametrize("presign", MODES)
+@pytest.mark.parametrize(
+    ("kind", "body"),
+    [(kind, name) for name in BODIES for kind in KINDS if kind == "sync" or name not in SYNC_ONLY],
+    indirect=["body"],
+)
+async def test_body_is_signed_and_sent_whole(server, kind, body, presign):
+    """Each body kind arrives complete, and its hash is the one signed."""
+    kwargs, expected = body
+    auth = make_auth(presign=presign)
+    response = await send(kind, "POST", server.url("/prod/upload"), auth=auth, **kwargs)
+    received = echo(response)
+    if expected is None:
+        expected = response.request.content
+    assert (received["body_length"], received["body_sha256"]) == (len(expected), sha256(expected))
+
+
+@pytest.mark.parametrize("credentials", [LONG_TERM, SESSION], ids=["long-term", "session"])
+async def test_presign_url_opens_with_httpx_without_auth(server, kind, credentials):
+    """httpx can open a presign_url link as is, with no auth: it does not re-encode it."""
+    link = presign_url(server.url("/prod/café?x=%2B&y=1+2"), region=REGION, credentials=credentials)
+    body = echo(await send(kind, "GET", link, auth=None))
+    assert body["auth_mode"] == "query"
+    assert user_query(body["query"]) == "x=%2B&y=1%202"
+
+
+@pytest.mark.parametrize("presign", MODES)
+@pytest.mark.parametrize("status", REDIRECT_STATUSES)
+async def test_same_origin_redirect_arrives_signed(aws_server, kind, status, presign):
+    """A redirect to another path of the same origin is re-signed for it and verifies."""
+    start = redirect_url(aws_server, aws_server.url("/prod/moved?k=v w"), status)
+    auth = make_auth(credentials=SESSION, presign=presign)
+    body = echo(await send(kind, "GET", start, auth=auth, follow_redirects=True))
+    assert (body["path"], user_query(body["query"])) == ("/prod/moved", "k=v%20w")
+    first, last = aws_server.requests[0], aws_server.requests[-1]
+    assert (first.status, first.verified) == (status, True)
+    assert (last.target.partition("?")[0], last.status, last.verified) == ("/prod/moved", 200, True)
+
+
+@pytest.mark.parametrize("status", [307, 308])
+@pytest.mark.parametrize("body", ["bytes", "stream"], indirect=True)
+async def test_same_origin_redirect_resends_the_body_signed(server, kind, body, status):
+    """A 307/308 keeps method and body: the body is sent again, whole, under a new signature."""
+    kwargs, expected = body
+    start = redirect_url(server, server.url("/prod/moved"), status)
+    response = await send(kind, "POST", start, auth=make_auth(), follow_redirects=True, **kwargs)
+    received = echo(response)
+    assert (received["method"], received["path"]) == ("POST", "/prod/moved")
+    assert received["body_sha256"] == sha256(expected)
+
+
+@pytest.mark.parametrize("presign", MODES)
+@pytest.mark.parametrize("status", [302, 303, 307, 308])
+async def test_cross_origin_redirect_carries_no_credentials(aws_server, kind, status, presign):
+    """A redirect to another origin reaches it with no signature, token or Authorization."""
+    auth = make_auth(credentials=SESSION, presign=presign)
+    with running_server() as other:
+        start = redirect_url(aws_server, other.url("/prod/elsewhere?a=1"), status)
+        response = await send(
+            kind, "POST", start, auth=auth, follow_redirects=True, content=b"payload"
+        )
+        arrived = other.requests
+    assert response.status_code == 403  # the other origin saw an unsigned request
+    assert [record.target.partition("?")[0] for record in arrived] == ["/prod/elsewhere"]
+    assert [leaked(record) for record in arrived] == [[]]
+    assert aws_server.requests[0].verified
+
+
+async def test_redirect_back_to_origin_is_signed_again(aws_server, kind):
+    """Origin -> other origin -> origin: the foreign hop is clean, the return hop verifies."""
+    with running_server() as other:
+        bounce = redirect_url(other, aws_server.url("/prod/home"), 302, "redirect-unsigned")
+        start = redirect_url(aws_server, bounce, 302)
+        auth = make_auth(credentials=SESSION)
+        response = await send(kind, "GET", start, auth=auth, follow_redirects=True)
+        arrived = other.requests
+    assert echo(response)["path"] == "/prod/home"
+    assert [leaked(record) for record in arrived] == [[]]
+
+
+async def test_one_auth_serves_requests_and_httpx(server, kind):
+    """The same auth object signs for requests and for httpx, and both verify."""
+    auth = make_auth(credentials=SESSION)
+    with requests.Session() as session:
+        session.trust_env = False
+        assert echo(session.get(server.url("/prod/r"), auth=auth))["path"] == "/prod/r"
+    assert echo(await send(kind, "GET", server.url("/prod/h"), auth=auth))["path"] == "/prod/h"
+
+
+# The stand-in server's listen backlog is small: cap connections so none is refused.
+FEW_CONNECTIONS = httpx.Limits(max_connections=4)
+
+
+async def test_one_async_client_shared_by_fifty_tasks(aws_server):
+    """50 asyncio tasks share one AsyncClient and auth: every request verifies as its own."""
+    auth = make_auth(credentials=SESSION)
+
+    async def call(client: httpx.AsyncClient, n: int) -> tuple[str, bytes, httpx.Response]:
+        path, payload = f"/prod/t{n}", f"task {n} {TEXT}".encode()
+        return path, payload, await client.post(aws_server.url(path), content=payload)
+
+    async with httpx.AsyncClient(auth=auth, trust_env=False, limits=FEW_CONNECTIONS) as client:
+        outcomes = await asyncio.gather(*(call(client, n) for n in range(50)))
+    for path, payload, response in outcomes:
+        assert (echo(response)["path"], echo(response)["body_sha256"]) == (path, sha256(payload))
+    assert aws_server.request_count == 50
+    assert all(record.verified for record in aws_server.requests)

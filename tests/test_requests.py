@@ -1,0 +1,318 @@
+"""ApiGwIamAuth with requests.Session over loopback, judged by the botocore-verifying server."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from urllib.error import HTTPError
+
+import pytest
+import requests
+from aws_server import (
+    INVALID_SIGNATURE,
+    SESSION_ACCESS_KEY,
+    running_server,
+)
+from integration_cases import (
+    BLOB,
+    LONG_TERM,
+    METHODS,
+    MODES,
+    PARAMS,
+    PARAMS_WIRE,
+    PATHS,
+    QUERIES,
+    REDIRECT_STATUSES,
+    REGION,
+    SESSION,
+    TEXT,
+    leaked,
+    make_auth,
+    redirect_url,
+    sha256,
+    user_query,
+)
+from requests.adapters import HTTPAdapter
+
+from apigw_iam_auth import ApiGwIamAuth, InvalidConfigError, presign_url
+
+NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+@pytest.fixture(scope="module")
+def server():
+    """One verifying server for the tests that do not read its request log."""
+    with running_server() as srv:
+        yield srv
+
+
+@pytest.fixture
+def session():
+    """A requests session that ignores proxy settings and ~/.netrc."""
+    with requests.Session() as sess:
+        sess.trust_env = False
+        yield sess
+
+
+def echo(response: requests.Response) -> dict:
+    """The server's JSON echo of a request it verified (fails with its 403 message if not)."""
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+@pytest.mark.parametrize("presign", MODES)
+@pytest.mark.parametrize("method", METHODS)
+def test_every_method_verifies(server, session, method, presign):
+    """Every HTTP method is signed as sent, by header or presigned URL."""
+    response = session.request(method, server.url("/prod/pets"), auth=make_auth(presign=presign))
+    assert response.status_code == 200, response.text
+    if method != "HEAD":
+        assert echo(response)["method"] == method
+        assert echo(response)["auth_mode"] == ("query" if presign else "header")
+
+
+# urllib3 removes dot segments before signing; the server sees (and botocore signs) the result.
+@pytest.mark.parametrize(
+    ("path", "wire"), [*PATHS, pytest.param("//a/b/..//c/.", "//a//c/", id="dots")]
+)
+def test_paths_arrive_as_signed(server, session, path, wire):
+    """Unicode, reserved, pre-encoded and dot-segment paths verify; the wire path is as expected."""
+    assert echo(session.get(server.url(path), auth=make_auth()))["path"] == wire
+
+
+@pytest.mark.parametrize("presign", MODES)
+@pytest.mark.parametrize(("path_and_query", "wire"), QUERIES)
+def test_query_goes_out_in_the_form_signed(server, session, path_and_query, wire, presign):
+    """Repeated, empty, unsorted, '+' and escaped query keys reach the server as signed."""
+    body = echo(session.get(server.url(path_and_query), auth=make_auth(presign=presign)))
+    assert user_query(body["query"]) == wire
+
+
+@pytest.mark.parametrize("presign", MODES)
+def test_params_with_spaces_and_plus_verify(server, session, presign):
+    """params= spaces (sent by requests as '+'), literal '+' and '%2B' keep their meaning."""
+    response = session.get(
+        server.url("/prod/search"), params=PARAMS, auth=make_auth(presign=presign)
+    )
+    assert user_query(echo(response)["query"]) == PARAMS_WIRE
+
+
+def test_non_default_port_is_signed_in_host(server, session):
+    """The Host signed is the one sent: loopback address with the server's port."""
+    body = echo(session.get(server.url("/prod/pets"), auth=make_auth()))
+    assert body["headers"]["host"] == f"127.0.0.1:{server.port}"
+    assert f"\nhost:127.0.0.1:{server.port}\n" in body["canonical_request"]
+
+
+@pytest.mark.parametrize("presign", MODES)
+def test_ipv6_loopback_verifies(session, presign):
+    """A bracketed IPv6 host with a port is signed as the client sends it."""
+    with running_server(host="::1") as srv:
+        body = echo(session.get(srv.url("/prod/pets?a=1"), auth=make_auth(presign=presign)))
+        assert body["headers"]["host"] == f"[::1]:{srv.port}"
+
+
+def test_other_region_server_verifies_with_that_region(session):
+    """An explicit region= is the scope signed (a server in eu-west-1 accepts it)."""
+    with running_server(region="eu-west-1") as srv:
+        auth = ApiGwIamAuth(region="eu-west-1", credentials=LONG_TERM)
+        assert echo(session.get(srv.url("/prod/pets"), auth=auth))["auth_mode"] == "header"
+
+
+@pytest.mark.parametrize("presign", MODES)
+def test_session_token_is_sent_and_verified(server, session, presign):
+    """Temporary credentials carry their token: in a header, or in the presigned query."""
+    auth = make_auth(credentials=SESSION, presign=presign)
+    body = echo(session.get(server.url("/prod/pets"), auth=auth))
+    assert body["access_key"] == SESSION_ACCESS_KEY
+    assert ("x-amz-security-token" in body["headers"]) is not presign
+    assert ("X-Amz-Security-Token=" in body["query"]) is presign
+
+
+def test_wrong_secret_is_refused(server, session):
+    """The server really checks: a wrong secret gets API Gateway's signature-mismatch 403."""
+    auth = ApiGwIamAuth(region=REGION, credentials=(LONG_TERM[0], "not-the-secret"))
+    response = session.get(server.url("/prod/pets"), auth=auth)
+    assert response.status_code == 403
+    assert response.headers["x-amzn-ErrorType"] == INVALID_SIGNATURE
+
+
+def test_no_region_for_loopback_host_fails_before_sending(aws_server, session):
+    """region=None on a loopback URL raises InvalidConfigError naming the host; nothing is sent."""
+    auth = ApiGwIamAuth(credentials=LONG_TERM)
+    with pytest.raises(InvalidConfigError, match=r"127\.0\.0\.1.*region="):
+        session.get(aws_server.url("/prod/pets"), auth=auth)
+    assert aws_server.request_count == 0
+
+
+def _file(tmp_path, stack, *, offset=0):
+    path = tmp_path / "body.bin"
+    path.write_bytes(BLOB)
+    handle = stack.enter_context(path.open("rb"))
+    handle.seek(offset)
+    return handle
+
+
+# id -> (kwargs for session.request, made from tmp= a directory and stack= an ExitStack; the
+# bytes that must arrive, or None when only requests knows them, as with a multipart boundary).
+BODIES = {
+    "none": (lambda **_: {}, b""),
+    "empty": (lambda **_: {"data": b""}, b""),
+    "bytes": (lambda **_: {"data": b"\x00\xffbinary\r\n"}, b"\x00\xffbinary\r\n"),
+    "str-non-ascii": (lambda **_: {"data": TEXT}, TEXT.encode()),
+    "form": (lambda **_: {"data": {"a": "1 2", "b": "é"}}, b"a=1+2&b=%C3%A9"),
+    "json": (lambda **_: {"json": {"k": "é"}}, json.dumps({"k": "é"}).encode()),
+    "multipart": (
+        lambda **_: {"files": {"f": ("a.txt", b"content")}, "data": {"x": "1"}},
+        None,
+    ),
+    "multipart-file": (lambda tmp, stack: {"files": {"f": _file(tmp, stack)}}, None),
+    "seekable-file": (lambda tmp, stack: {"data": _file(tmp, stack)}, BLOB),
+    "file-at-offset": (lambda tmp, stack: {"data": _file(tmp, stack, offset=1000)}, BLOB[1000:]),
+    "generator": (
+        lambda **_: {"data": (chunk for chunk in (b"ab", b"", b"cd", TEXT.encode()))},
+        b"abcd" + TEXT.encode(),
+    ),
+}
+
+
+@pytest.fixture
+def body(request, tmp_path):
+    """(kwargs giving a request its body, the bytes that must arrive); files closed after."""
+    make_kwargs, expected = BODIES[request.param]
+    with contextlib.ExitStack() as stack:
+        yield make_kwargs(tmp=tmp_path, stack=stack), expected
+
+
+@pytest.mark.parametrize("presign", MODES)
+@pytest.mark.parametrize("body", BODIES, indirect=True)
+def test_body_is_signed_and_sent_whole(server, session, body, presign):
+    """Each body kind arrives complete, and its hash is the one signed."""
+    kwargs, expected = body
+    response = session.post(server.url("/prod/upload"), auth=make_auth(presign=presign), **kwargs)
+    received = echo(response)
+    if expected is None:
+        expected = response.request.body
+    assert (received["body_length"], received["body_sha256"]) == (len(expected), sha256(expected))
+
+
+@pytest.mark.parametrize("credentials", [LONG_TERM, SESSION], ids=["long-term", "session"])
+def test_presign_url_opens_with_urllib(server, credentials):
+    """A presign_url link works from plain urllib, with no credentials at hand."""
+    link = presign_url(
+        server.url("/prod/report?id=7&q=a b"), region=REGION, credentials=credentials
+    )
+    with NO_PROXY.open(link) as response:
+        body = json.load(response)
+    assert body["auth_mode"] == "query"
+    assert user_query(body["query"]) == "id=7&q=a%20b"
+    assert ("X-Amz-Security-Token=" in body["query"]) is (credentials is SESSION)
+
+
+def test_presign_url_opens_with_requests_without_auth(server, session):
+    """requests can open a presigned link as is: it does not re-encode it into a mismatch."""
+    link = presign_url(server.url("/prod/café?x=%2B&y=1+2"), region=REGION, credentials=SESSION)
+    body = echo(session.get(link))
+    assert body["auth_mode"] == "query"
+    assert user_query(body["query"]) == "x=%2B&y=1%202"
+
+
+def test_presign_url_for_put_accepts_exactly_its_body(server, session):
+    """A presigned PUT verifies with the signed body and is refused with another one."""
+    link = presign_url(
+        server.url("/prod/put"), method="PUT", region=REGION, credentials=LONG_TERM, body=b"data"
+    )
+    assert echo(session.put(link, data=b"data"))["method"] == "PUT"
+    assert session.put(link, data=b"tampered").status_code == 403
+
+
+def test_expired_presigned_url_is_refused(aws_server):
+    """Once its expiry has passed on the server clock, a presigned link gets a 403."""
+    link = presign_url(aws_server.url("/prod/x"), expires=1, region=REGION, credentials=LONG_TERM)
+    aws_server.clock_offset = timedelta(seconds=60)
+    with pytest.raises(HTTPError) as refused:
+        NO_PROXY.open(link)
+    with refused.value:
+        assert refused.value.code == 403
+        assert json.load(refused.value)["message"] == "Request has expired"
+
+
+@pytest.mark.parametrize("presign", MODES)
+@pytest.mark.parametrize("status", REDIRECT_STATUSES)
+def test_same_origin_redirect_arrives_signed(aws_server, session, status, presign):
+    """A redirect to another path of the same origin is re-signed for it and verifies."""
+    start = redirect_url(aws_server, aws_server.url("/prod/moved?k=v w"), status)
+    body = echo(session.get(start, auth=make_auth(credentials=SESSION, presign=presign)))
+    assert (body["path"], user_query(body["query"])) == ("/prod/moved", "k=v%20w")
+    first, last = aws_server.requests[0], aws_server.requests[-1]
+    assert (first.status, first.verified) == (status, True)
+    assert (last.target.partition("?")[0], last.status, last.verified) == ("/prod/moved", 200, True)
+
+
+@pytest.mark.parametrize("status", [307, 308])
+@pytest.mark.parametrize("body", ["bytes", "seekable-file", "generator"], indirect=True)
+def test_same_origin_redirect_resends_the_body_signed(server, session, body, status):
+    """A 307/308 keeps method and body: the body is sent again, whole, under a new signature."""
+    kwargs, expected = body
+    start = redirect_url(server, server.url("/prod/moved"), status)
+    received = echo(session.post(start, auth=make_auth(), **kwargs))
+    assert (received["method"], received["path"]) == ("POST", "/prod/moved")
+    assert received["body_sha256"] == sha256(expected)
+
+
+@pytest.mark.parametrize("presign", MODES)
+@pytest.mark.parametrize("status", [302, 303, 307, 308])
+def test_cross_origin_redirect_carries_no_credentials(aws_server, session, status, presign):
+    """A redirect to another origin reaches it with no signature, token or Authorization."""
+    with running_server() as other:
+        start = redirect_url(aws_server, other.url("/prod/elsewhere?a=1"), status)
+        response = session.post(
+            start, data=b"payload", auth=make_auth(credentials=SESSION, presign=presign)
+        )
+        arrived = other.requests
+    assert response.status_code == 403  # the other origin saw an unsigned request
+    assert [record.target.partition("?")[0] for record in arrived] == ["/prod/elsewhere"]
+    assert [leaked(record) for record in arrived] == [[]]
+    assert aws_server.requests[0].verified
+
+
+def test_redirect_back_to_origin_is_signed_again(aws_server, session):
+    """Origin -> other origin -> origin: the foreign hop is clean, the return hop verifies."""
+    with running_server() as other:
+        bounce = redirect_url(other, aws_server.url("/prod/home"), 302, "redirect-unsigned")
+        response = session.get(
+            redirect_url(aws_server, bounce, 302), auth=make_auth(credentials=SESSION)
+        )
+        arrived = other.requests
+    assert echo(response)["path"] == "/prod/home"
+    assert [leaked(record) for record in arrived] == [[]]
+
+
+def test_one_auth_shared_by_eight_threads(aws_server):
+    """One session and auth used by 8 threads at once: every request verifies as its own."""
+    workers, per_worker = 8, 4
+    start = threading.Barrier(workers)
+
+    def work(worker: int) -> list[tuple[str, bytes, requests.Response]]:
+        start.wait(timeout=10)
+        results = []
+        for i in range(per_worker):
+            path, payload = f"/prod/w{worker}/{i}", f"worker {worker} request {i} {TEXT}".encode()
+            results.append((path, payload, sess.post(aws_server.url(path), data=payload)))
+        return results
+
+    with requests.Session() as sess:
+        sess.trust_env = False
+        sess.auth = make_auth(credentials=SESSION)
+        # At most 4 connections at once: the stand-in server's listen backlog is small.
+        sess.mount("http://", HTTPAdapter(pool_maxsize=4, pool_block=True))
+        with ThreadPoolExecutor(workers) as pool:
+            outcomes = [row for rows in pool.map(work, range(workers)) for row in rows]
+    assert len(outcomes) == workers * per_worker
+    for path, payload, response in outcomes:
+        assert (echo(response)["path"], echo(response)["body_sha256"]) == (path, sha256(payload))
+    assert all(record.verified for record in aws_server.requests)
