@@ -562,6 +562,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"
     timeout = 30  # an idle keep-alive connection is closed after this (seconds)
+    # Answer at once: with Nagle on, a keep-alive response waits ~40 ms for the client's ACK.
+    disable_nagle_algorithm = True
     server: _HTTPServer
 
     def handle_one_request(self) -> None:
@@ -673,6 +675,7 @@ class _HTTPServer(ThreadingHTTPServer):
 
     daemon_threads = False  # server_close() joins every handler thread
     block_on_close = True
+    request_queue_size = 128  # socketserver's default of 5 refuses bursts of connections
 
     def __init__(self, address: tuple[str, int], owner: AwsServer, family: int) -> None:
         self.address_family = family

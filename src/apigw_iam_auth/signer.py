@@ -284,14 +284,19 @@ def _signable(
 ) -> tuple[SignableRequest, bytes | None, str]:
     method = _wire_method(method)
     parsed = parse_url(url)
-    header_items = _header_items(headers)
-    if not any(name.lower() == "host" for name, _ in header_items):
-        header_items.insert(0, ("Host", parsed.host))
     raw_body = _body_bytes(body)
+    has_host = False
+    header_items = _header_items(headers)
+    for name, value in header_items:
+        lowered = name.lower()
+        if lowered == "host":
+            has_host = True
+        elif lowered == "x-amz-content-sha256" and payload_hash is None:
+            payload_hash = value  # the caller computed it (e.g. UNSIGNED-PAYLOAD for S3 peers)
+    if not has_host:
+        header_items.insert(0, ("Host", parsed.host))
     if payload_hash is None:
-        payload_hash = next(
-            (v for n, v in header_items if n.lower() == "x-amz-content-sha256"), None
-        ) or _sigv4.payload_hash(raw_body or b"")
+        payload_hash = _sigv4.payload_hash(raw_body) if raw_body else _sigv4.EMPTY_SHA256
     request = SignableRequest(method, parsed.path, parsed.query, tuple(header_items), payload_hash)
     return request, raw_body, parsed.base
 
