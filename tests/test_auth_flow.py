@@ -129,3 +129,11 @@ def test_repr_shows_settings_not_secrets():
     text = repr(make_auth())
     assert SECRET not in text
     assert TOKEN not in text
+
+
+def test_placed_signing_headers_are_listed_in_canonical_order():
+    """The signer's own headers are spliced into the cached block in their sorted order."""
+    from apigw_iam_auth._sigv4 import _PLACED_HEADERS
+
+    for names in _PLACED_HEADERS.values():
+        assert [name.lower() for name in names] == sorted(name.lower() for name in names)

@@ -64,13 +64,15 @@ _SIGNER_QUERY = frozenset(
 )
 # Header placement: which signing headers go on the request, by (has token, add sha256 header),
 # in their conventional spelling, and the same names lowercased for the canonical form.
+# Listed in canonical (sorted) order, which is the order their values are spliced in.
 _PLACED_HEADERS: dict[tuple[bool, bool], tuple[str, ...]] = {
     (False, False): ("X-Amz-Date",),
     (True, False): ("X-Amz-Date", "X-Amz-Security-Token"),
-    (False, True): ("X-Amz-Date", "X-Amz-Content-SHA256"),
-    (True, True): ("X-Amz-Date", "X-Amz-Security-Token", "X-Amz-Content-SHA256"),
+    (False, True): ("X-Amz-Content-SHA256", "X-Amz-Date"),
+    (True, True): ("X-Amz-Content-SHA256", "X-Amz-Date", "X-Amz-Security-Token"),
 }
 _LOWERCASE = {names: tuple(name.lower() for name in names) for names in _PLACED_HEADERS.values()}
+_MARKER = re.compile("\x00(\\d+)\x00")  # placeholders; NUL never occurs in a checked header
 # RFC 9110 5.1 field-name = token, 9.1 method = token; 5.5: no CR, LF or NUL in a field value.
 HTTP_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
@@ -129,21 +131,24 @@ def canonical_headers(
 @lru_cache(maxsize=256)
 def _headers_template(
     headers: tuple[tuple[str, str], ...], unsigned: frozenset[str], added: tuple[str, ...]
-) -> tuple[str, str]:
-    """The canonical headers block as a ``str.format`` template for the signer's own values.
+) -> tuple[tuple[str, ...], str]:
+    """The canonical headers block cut around the signer's own values, and the signed list.
 
     A service sends the same headers again and again while only ``x-amz-date`` (and the token
-    across refreshes) change, so the sorting and folding is done once per distinct header set.
-    With no ``added`` names the template is the finished block (no braces are escaped).
+    across refreshes) change, so the sorting and folding is done once per distinct header set;
+    per signature the values are only spliced in between the cached pieces. ``added`` must be
+    sorted, the order in which its names appear in the block.
     """
-    if not added:
-        return canonical_headers(headers, unsigned)
     markers = tuple((name, f"\x00{index}\x00") for index, name in enumerate(added))
     block, signed = canonical_headers(headers, unsigned, markers)
-    template = block.replace("{", "{{").replace("}", "}}")
-    for index in range(len(added)):
-        template = template.replace(f"\x00{index}\x00", f"{{{index}}}")
-    return template, signed
+    return tuple(_MARKER.split(block)[::2]), signed
+
+
+def _splice(pieces: tuple[str, ...], values: list[str]) -> str:
+    block = pieces[0]
+    for value, piece in zip(values, pieces[1:], strict=True):
+        block += value + piece
+    return block
 
 
 @lru_cache(maxsize=256)
@@ -172,7 +177,7 @@ def canonical_request(
 
 def string_to_sign(date_time: str, scope: str, canonical: str) -> str:
     """Task 2 of SigV4: algorithm, time, scope and the hash of the canonical request."""
-    digest = hashlib.sha256(canonical.encode("utf-8", "surrogateescape")).hexdigest()
+    digest = hashlib.sha256(canonical.encode()).hexdigest()
     return f"{ALGORITHM}\n{date_time}\n{scope}\n{digest}"
 
 
@@ -235,15 +240,14 @@ def sign(
     if location is SignatureLocation.HEADERS:
         token = credentials.token
         placed_names = _PLACED_HEADERS[token is not None, config.add_content_sha256_header]
-        placed_values = [date_time]
+        placed_values = [request.payload_hash] if config.add_content_sha256_header else []
+        placed_values.append(date_time)
         if token is not None:
             placed_values.append(token)
-        if config.add_content_sha256_header:
-            placed_values.append(request.payload_hash)
-        template, signed_headers = _headers_template(
+        pieces, signed_headers = _headers_template(
             request.headers, skipped, _LOWERCASE[placed_names]
         )
-        headers_block = template.format(*placed_values)
+        headers_block = _splice(pieces, placed_values)
         query = _canonical_user_query(request.query)
     else:
         if (
@@ -254,7 +258,7 @@ def sign(
             raise InvalidConfigError(
                 f"expires must be between 1 and {MAX_EXPIRES} seconds (7 days), got {expires!r}"
             )
-        headers_block, signed_headers = _headers_template(request.headers, skipped, ())
+        (headers_block,), signed_headers = _headers_template(request.headers, skipped, ())
         amz = [
             ("X-Amz-Algorithm", ALGORITHM),
             ("X-Amz-Credential", f"{credentials.access_key}/{scope}"),
