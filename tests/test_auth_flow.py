@@ -9,6 +9,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import ReadOnlyCredentials
 
 from apigw_iam_auth import ApiGwIamAuth, InvalidConfigError
+from apigw_iam_auth._sigv4 import _PLACED_HEADERS
 
 KEY, SECRET, TOKEN = (
     "AKIDEXAMPLE",
@@ -133,7 +134,5 @@ def test_repr_shows_settings_not_secrets():
 
 def test_placed_signing_headers_are_listed_in_canonical_order():
     """The signer's own headers are spliced into the cached block in their sorted order."""
-    from apigw_iam_auth._sigv4 import _PLACED_HEADERS
-
     for names in _PLACED_HEADERS.values():
         assert [name.lower() for name in names] == sorted(name.lower() for name in names)
