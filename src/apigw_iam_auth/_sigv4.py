@@ -13,6 +13,7 @@ import hmac
 import re
 from datetime import datetime, timezone
 from functools import lru_cache
+from typing import NamedTuple
 
 from apigw_iam_auth._models import (
     Credentials,
@@ -63,15 +64,20 @@ _SIGNER_QUERY = frozenset(
     }
 )
 # Header placement: which signing headers go on the request, by (has token, add sha256 header),
-# in their conventional spelling, and the same names lowercased for the canonical form.
-# Listed in canonical (sorted) order, which is the order their values are spliced in.
-_PLACED_HEADERS: dict[tuple[bool, bool], tuple[str, ...]] = {
-    (False, False): ("X-Amz-Date",),
-    (True, False): ("X-Amz-Date", "X-Amz-Security-Token"),
-    (False, True): ("X-Amz-Content-SHA256", "X-Amz-Date"),
-    (True, True): ("X-Amz-Content-SHA256", "X-Amz-Date", "X-Amz-Security-Token"),
+# in their conventional spelling (Authorization last), and lowercased as canonical names. Listed
+# in canonical (sorted) order, which is the order their values are spliced into the block.
+_PLACED_HEADERS: dict[tuple[bool, bool], tuple[tuple[str, ...], tuple[str, ...]]] = {
+    (has_token, has_sha256): (
+        (*names, "Authorization"),
+        tuple(name.lower() for name in names),
+    )
+    for has_token, has_sha256, names in (
+        (False, False, ("X-Amz-Date",)),
+        (True, False, ("X-Amz-Date", "X-Amz-Security-Token")),
+        (False, True, ("X-Amz-Content-SHA256", "X-Amz-Date")),
+        (True, True, ("X-Amz-Content-SHA256", "X-Amz-Date", "X-Amz-Security-Token")),
+    )
 }
-_LOWERCASE = {names: tuple(name.lower() for name in names) for names in _PLACED_HEADERS.values()}
 _MARKER = re.compile("\x00(\\d+)\x00")  # placeholders; NUL never occurs in a checked header
 # RFC 9110 5.1 field-name = token, 9.1 method = token; 5.5: no CR, LF or NUL in a field value.
 HTTP_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -196,12 +202,36 @@ def derive_signing_key(secret_key: str, date: str, region: str, service: str) ->
 
 def signature(signing_key: bytes, to_sign: str) -> str:
     """Task 4 of SigV4: hex HMAC-SHA256 of the string to sign."""
-    inner, outer = _hmac_states(signing_key)
-    inner = inner.copy()
-    inner.update(to_sign.encode("utf-8"))
-    outer = outer.copy()
+    return _hmac_hex(_hmac_states(signing_key), to_sign)
+
+
+def _hmac_hex(states: tuple[hashlib._Hash, hashlib._Hash], message: str) -> str:
+    inner, outer = states[0].copy(), states[1].copy()
+    inner.update(message.encode())
     outer.update(inner.digest())
     return outer.hexdigest()
+
+
+class _Scope(NamedTuple):
+    """Everything about a signature that only changes with the day, the key or the scope."""
+
+    scope: str
+    credential: str  # "AKID/scope", as it appears in Authorization and X-Amz-Credential
+    authorization_prefix: str
+    states: tuple[hashlib._Hash, hashlib._Hash]
+
+
+@lru_cache(maxsize=64)
+def _scope(access_key: str, secret_key: str, date: str, region: str, service: str) -> _Scope:
+    """Built once per (credentials, day, scope): bounded, so rotation keeps memory flat."""
+    scope = f"{date}/{region}/{service}/aws4_request"
+    credential = f"{access_key}/{scope}"
+    return _Scope(
+        scope,
+        credential,
+        f"{ALGORITHM} Credential={credential}, SignedHeaders=",
+        _hmac_states(derive_signing_key(secret_key, date, region, service)),
+    )
 
 
 @lru_cache(maxsize=64)
@@ -234,19 +264,19 @@ def sign(
     and parameters from an earlier attempt (a retry, a redirect) are ignored and replaced.
     """
     date_time = amz_date(timestamp)
-    scope = f"{date_time[:8]}/{config.region}/{config.service}/aws4_request"
+    keys = _scope(
+        credentials.access_key, credentials.secret_key, date_time[:8], config.region, config.service
+    )
     skipped = _skipped_headers(config.unsigned_headers)
 
     if location is SignatureLocation.HEADERS:
         token = credentials.token
-        placed_names = _PLACED_HEADERS[token is not None, config.add_content_sha256_header]
+        placed_names, lowered = _PLACED_HEADERS[token is not None, config.add_content_sha256_header]
         placed_values = [request.payload_hash] if config.add_content_sha256_header else []
         placed_values.append(date_time)
         if token is not None:
             placed_values.append(token)
-        pieces, signed_headers = _headers_template(
-            request.headers, skipped, _LOWERCASE[placed_names]
-        )
+        pieces, signed_headers = _headers_template(request.headers, skipped, lowered)
         headers_block = _splice(pieces, placed_values)
         query = _canonical_user_query(request.query)
     else:
@@ -261,7 +291,7 @@ def sign(
         (headers_block,), signed_headers = _headers_template(request.headers, skipped, ())
         amz = [
             ("X-Amz-Algorithm", ALGORITHM),
-            ("X-Amz-Credential", f"{credentials.access_key}/{scope}"),
+            ("X-Amz-Credential", keys.credential),
             ("X-Amz-Date", date_time),
             ("X-Amz-Expires", str(expires)),
             ("X-Amz-SignedHeaders", signed_headers),
@@ -273,17 +303,12 @@ def sign(
     canonical = canonical_request(
         request.method, request.path, query, headers_block, signed_headers, request.payload_hash
     )
-    to_sign = string_to_sign(date_time, scope, canonical)
-    key = derive_signing_key(credentials.secret_key, date_time[:8], config.region, config.service)
-    sig = signature(key, to_sign)
+    to_sign = string_to_sign(date_time, keys.scope, canonical)
+    sig = _hmac_hex(keys.states, to_sign)
 
     if location is SignatureLocation.HEADERS:
-        authorization = (
-            f"{ALGORITHM} Credential={credentials.access_key}/{scope}, "
-            f"SignedHeaders={signed_headers}, Signature={sig}"
-        )
-        placed_values.append(authorization)
-        headers = tuple(zip((*placed_names, "Authorization"), placed_values, strict=True))
+        placed_values.append(f"{keys.authorization_prefix}{signed_headers}, Signature={sig}")
+        headers = tuple(zip(placed_names, placed_values, strict=True))
     else:
         headers = ()
         query = f"{query}&X-Amz-Signature={sig}"
