@@ -290,8 +290,8 @@ def test_requests_send_of_a_stored_prepared_request_is_rescued_by_the_skew_path(
     assert auth.signer.clock_offset == timedelta(0)
 
 
-def test_requests_stored_prepared_request_is_rescued_only_once(auth, clock):
-    """The skew path re-signs a stored PreparedRequest once; a second stale send() gets the 403."""
+def test_requests_stored_prepared_request_is_rescued_on_every_send(auth, clock):
+    """Each stale send() of a stored PreparedRequest is re-signed once by the skew path."""
     with FlakyServer(failures=0, clock=clock) as server, requests_session() as session:
         prepared = session.prepare_request(
             requests.Request("POST", server.url("/prod/pets"), data=BODY, auth=auth)
@@ -305,13 +305,14 @@ def test_requests_stored_prepared_request_is_rescued_only_once(auth, clock):
         )
         statuses.append(session.send(again, timeout=10).status_code)
         records = server.requests
-    # The ResponseGuard installed by prepare holds a single retry for the prepared request's
-    # whole life, so the third send goes out stale and is not retried. Preparing again works.
-    assert statuses == [200, 200, 403, 200]
+    # One retry per send: the guard never retries a request it already re-sent, but a new
+    # send() of the stored request is a new attempt.
+    assert statuses == [200, 200, 200, 200]
     assert outcome(records) == [
         (200, True),
         (403, False),
         (200, True),
         (403, False),
+        (200, True),
         (200, True),
     ]

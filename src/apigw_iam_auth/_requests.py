@@ -129,7 +129,8 @@ class ResponseGuard:
         self._presign = presign
         self._expires = expires
         self._correct_clock_skew = correct_clock_skew
-        self._skew_retried = False
+        # Requests this guard sent again after a skew refusal: never retried a second time.
+        self._retries: weakref.WeakSet[requests.PreparedRequest] = weakref.WeakSet()
         self._origin = _origin(prepared.url or "")
         self._signed: weakref.WeakKeyDictionary[requests.PreparedRequest, SigningResult | None]
         self._signed = weakref.WeakKeyDictionary({prepared: signing})
@@ -159,14 +160,17 @@ class ResponseGuard:
             if signing is not None:
                 log_signature_mismatch(response.status_code, response.content, signing)
             return response
-        if not self._correct_clock_skew or self._skew_retried or not _replayable(response):
+        if (
+            not self._correct_clock_skew
+            or response.request in self._retries
+            or not _replayable(response)
+        ):
             return response
-        self._skew_retried = True
         self._signer.correct_clock(server_time)
-        return self._resend_signed(response, send_kwargs)
+        return self._resend_signed(response, send_kwargs, skew_retry=True)
 
     def _resend_signed(
-        self, response: requests.Response, send_kwargs: dict[str, Any]
+        self, response: requests.Response, send_kwargs: dict[str, Any], *, skew_retry: bool = False
     ) -> requests.Response:
         """Sign the request again (for its own URL, at the current time) and send it once more.
 
@@ -180,6 +184,8 @@ class ResponseGuard:
         self._signed[retry] = sign_prepared(
             self._signer, retry, presign=self._presign, expires=self._expires
         )
+        if skew_retry:
+            self._retries.add(retry)
         _ = response.content  # release the connection of the refused attempt
         response.close()
         resent: requests.Response = response.connection.send(retry, **send_kwargs)

@@ -42,6 +42,10 @@ Body = bytes | bytearray | memoryview | str | None
 HeadersLike = Mapping[str, str] | Iterable[tuple[str, str]] | None
 
 
+# HTTP dates have whole seconds; a server "ahead" by less than this is simply in agreement.
+_CLOCK_RESOLUTION = timedelta(seconds=2)
+
+
 def utc_now() -> datetime:
     """The default clock: the system's idea of now, in UTC."""
     return datetime.now(timezone.utc)
@@ -136,8 +140,15 @@ class SigV4Signer:
         return self._offset
 
     def correct_clock(self, server_time: datetime) -> None:
-        """Sign from now on at the server's idea of the time (after a skew refusal)."""
+        """Sign from now on at the server's idea of the time (after a skew refusal).
+
+        A difference within the server's one-second ``Date`` resolution means the clocks agree
+        and the refused request was merely old (re-sent long after signing): nothing to correct.
+        """
         offset = server_time - self._clock()
+        if abs(offset) <= _CLOCK_RESOLUTION:
+            _log.info("a request signed too long ago was refused; signing it again")
+            return
         _log.warning(
             "clock skew: the server's clock is %.0f s %s ours; signing with corrected time",
             abs(offset.total_seconds()),
