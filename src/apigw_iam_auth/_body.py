@@ -16,8 +16,11 @@ CHUNK_SIZE = 1024 * 1024
 
 def is_seekable(body: object) -> TypeGuard[IO[bytes] | IO[str]]:
     """True for file-like bodies that can be read, then rewound for sending."""
+    seekable = getattr(body, "seekable", None)
+    if not callable(getattr(body, "read", None)) or not callable(seekable):
+        return False
     try:
-        return callable(getattr(body, "read", None)) and bool(body.seekable())  # type: ignore[attr-defined]
+        return bool(seekable())
     except (OSError, ValueError):
         return False
 

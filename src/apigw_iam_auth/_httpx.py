@@ -17,6 +17,7 @@ import httpx
 
 from apigw_iam_auth import _sigv4
 from apigw_iam_auth._body import hash_seekable, is_seekable
+from apigw_iam_auth.errors import UnsignableRequestError
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -36,7 +37,10 @@ def body_hash_sync(request: httpx.Request) -> str:
     cached = _known_body_hash(request)
     if cached is not None:
         return cached
-    return _sigv4.payload_hash(request.read())
+    try:
+        return _sigv4.payload_hash(request.read())
+    except TypeError as exc:
+        raise _unreadable(exc) from exc
 
 
 async def body_hash_async(request: httpx.Request) -> str:
@@ -44,7 +48,16 @@ async def body_hash_async(request: httpx.Request) -> str:
     cached = _known_body_hash(request)
     if cached is not None:
         return cached
-    return _sigv4.payload_hash(await request.aread())
+    try:
+        return _sigv4.payload_hash(await request.aread())
+    except TypeError as exc:
+        raise _unreadable(exc) from exc
+
+
+def _unreadable(exc: TypeError) -> UnsignableRequestError:
+    return UnsignableRequestError(
+        f"httpx cannot read this request body ({exc}); pass bytes, str, or an iterator of bytes"
+    )
 
 
 def _known_body_hash(request: httpx.Request) -> str | None:

@@ -84,12 +84,16 @@ def _final_body_hash(prepared: requests.PreparedRequest) -> str:
 
 
 def _drain(body: Any) -> bytes:  # noqa: ANN401 - whatever requests accepted as data
-    if callable(getattr(body, "read", None)):
-        data = body.read()
-        return data.encode("utf-8") if isinstance(data, str) else bytes(data)
-    return b"".join(
-        chunk.encode("utf-8") if isinstance(chunk, str) else bytes(chunk) for chunk in body
-    )
+    try:
+        chunks = [body.read()] if callable(getattr(body, "read", None)) else list(body)
+        return b"".join(
+            chunk.encode("utf-8") if isinstance(chunk, str) else bytes(chunk) for chunk in chunks
+        )
+    except (TypeError, ValueError, UnicodeError) as exc:
+        raise UnsignableRequestError(
+            f"the request body could not be read as bytes ({type(exc).__name__}); "
+            "yield bytes or str chunks, or pass bytes"
+        ) from exc
 
 
 def _replace_body(prepared: requests.PreparedRequest, body: bytes) -> None:

@@ -86,11 +86,14 @@ HTTP_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 @lru_cache(maxsize=8)
 def amz_date(timestamp: datetime) -> str:
     """ISO 8601 basic UTC without fractions (``20150830T123600Z``), as ``X-Amz-Date`` wants."""
-    if timestamp.utcoffset() is None:
+    if not isinstance(timestamp, datetime) or timestamp.utcoffset() is None:
         raise InvalidConfigError(
             "timestamp must be an aware datetime, e.g. datetime.now(timezone.utc)"
         )
-    t = timestamp.astimezone(timezone.utc)
+    try:
+        t = timestamp.astimezone(timezone.utc)
+    except OverflowError:
+        raise InvalidConfigError("timestamp is outside the range a UTC date can hold") from None
     return f"{t.year:04d}{t.month:02d}{t.day:02d}T{t.hour:02d}{t.minute:02d}{t.second:02d}Z"
 
 
@@ -183,7 +186,8 @@ def canonical_request(
 
 def string_to_sign(date_time: str, scope: str, canonical: str) -> str:
     """Task 2 of SigV4: algorithm, time, scope and the hash of the canonical request."""
-    digest = hashlib.sha256(canonical.encode()).hexdigest()
+    # surrogateescape: a verifier canonicalises raw bytes that need not be UTF-8.
+    digest = hashlib.sha256(canonical.encode("utf-8", "surrogateescape")).hexdigest()
     return f"{ALGORITHM}\n{date_time}\n{scope}\n{digest}"
 
 

@@ -56,11 +56,15 @@ class ParsedUrl(NamedTuple):
 
 # Services call the same few endpoints over and over; parsing a URL once per distinct string
 # takes several microseconds off every signature. Bounded, and keyed by the immutable string.
-@lru_cache(maxsize=512)
 def parse_url(url: str) -> ParsedUrl:
     """Split ``url`` and check that it can be signed at all (scheme, host, port)."""
     if not isinstance(url, str):
         raise InvalidConfigError(f"url must be a str, got {type(url).__name__}")
+    return _parse_url(url)
+
+
+@lru_cache(maxsize=512)
+def _parse_url(url: str) -> ParsedUrl:
     if any(ch in url for ch in "\r\n\t\x00"):
         raise InvalidConfigError("url contains a control character (CR, LF, TAB or NUL)")
     if not url.isascii():

@@ -106,10 +106,16 @@ class SigV4Signer:
         :class:`CredentialsProvider`, or None for botocore's default chain (honouring
         ``profile``). ``clock`` returns an aware datetime; inject one in tests.
         """
+        if region is not None and not isinstance(region, str):
+            raise InvalidConfigError(f"region must be a str or None, got {type(region).__name__}")
+        if not isinstance(service, str):
+            raise InvalidConfigError(f"service must be a str, got {type(service).__name__}")
+        if not callable(clock):
+            raise InvalidConfigError("clock must be a callable returning an aware datetime")
         self._credentials: CredentialsProvider = resolve_provider(credentials, profile)
         self._region = region
         self._service = service
-        self._unsigned = frozenset(name.lower() for name in unsigned_headers)
+        self._unsigned = _header_names(unsigned_headers)
         self._add_sha256 = add_content_sha256_header
         self._clock = clock
         # Correction learned from the server's clock (see correct_clock). A single attribute
@@ -178,6 +184,10 @@ class SigV4Signer:
         host = _host_of(request.headers)
         config = self.config_for(host)
         when = self.now() if timestamp is None else timestamp
+        if not isinstance(when, datetime):
+            raise InvalidConfigError(
+                f"timestamp must be an aware datetime or None, got {type(when).__name__}"
+            )
         snapshot = self._credentials.get() if credentials is None else credentials
         if location is SignatureLocation.QUERY:
             expires = _capped_expiry(expires, snapshot, when)
@@ -312,10 +322,16 @@ def _signable(
     return request, raw_body, parsed.base
 
 
-@lru_cache(maxsize=64)
 def _wire_method(method: str) -> str:
     """Clients upper-case the method on the wire (requests, httpx, botocore): sign what is sent."""
-    if not isinstance(method, str) or not _sigv4.HTTP_TOKEN.fullmatch(method):
+    if not isinstance(method, str):
+        raise InvalidConfigError(f"method must be a str such as 'GET', got {type(method).__name__}")
+    return _checked_method(method)
+
+
+@lru_cache(maxsize=64)
+def _checked_method(method: str) -> str:
+    if not _sigv4.HTTP_TOKEN.fullmatch(method):
         raise InvalidConfigError(f"method must be an HTTP method such as 'GET', got {method!r}")
     return method.upper()
 
@@ -334,9 +350,20 @@ def _encodable(text: str) -> bool:
 def _header_items(headers: HeadersLike) -> list[tuple[str, str]]:
     if headers is None:
         return []
-    items = headers.items() if isinstance(headers, Mapping) else headers
+    if isinstance(headers, str | bytes | bytearray):
+        raise UnsignableRequestError(
+            "headers must be a mapping or (name, value) pairs, not a string"
+        )
+    try:
+        items = list(headers.items() if isinstance(headers, Mapping) else headers)
+    except TypeError:
+        raise UnsignableRequestError(
+            f"headers must be a mapping or (name, value) pairs, got {type(headers).__name__}"
+        ) from None
     result = []
     for item in items:
+        if not isinstance(item, tuple | list) or len(item) != 2:  # noqa: PLR2004 - a pair
+            raise UnsignableRequestError(f"each header must be a (name, value) pair, got {item!r}")
         name, value = item
         if not isinstance(name, str) or not isinstance(value, str):
             raise UnsignableRequestError(
@@ -347,6 +374,14 @@ def _header_items(headers: HeadersLike) -> list[tuple[str, str]]:
             raise UnsignableRequestError(f"header {name!r} has a value that is not valid text")
         result.append((name, value))
     return result
+
+
+def _header_names(names: Iterable[str]) -> frozenset[str]:
+    if isinstance(names, str) or not isinstance(names, Iterable):
+        raise InvalidConfigError("unsigned_headers must be a collection of header names")
+    if not all(isinstance(name, str) for name in names):
+        raise InvalidConfigError("unsigned_headers must hold header names as str")
+    return frozenset(name.lower() for name in names)
 
 
 def _joined(items: tuple[tuple[str, str], ...]) -> dict[str, str]:
