@@ -10,13 +10,13 @@ on whether it passes through the auth hook again or is re-sent as the same bytes
 | urllib3 `Retry` on a requests `HTTPAdapter` | no (1) | urllib3 re-sends the same bytes |
 | httpx `HTTPTransport(retries=N)` | not needed | only a failed connect is retried |
 | httpx `client.send(stored_request)` | yes | `send` runs the auth flow again |
-| requests `session.send(stored_prepared)` | once, after a 403 (2) | auth runs in `prepare` only |
+| requests `session.send(stored_prepared)` | after a 403 (2) | auth runs in `prepare` only |
 
 (1) Fine within API Gateway's 5 minutes. A retry sent later is refused "Signature expired"; the
 clock-skew path then signs it afresh and sends it once more (one extra round trip).
-(2) The stale signature goes out and is refused; the clock-skew path re-signs it, but only once
-per prepared request (its one retry is then spent). Call ``session.prepare_request`` again
-instead of re-sending a stored ``PreparedRequest``.
+(2) The stale signature goes out and is refused; the clock-skew path re-signs it and sends it
+once more, on every such send. Cheaper: call ``session.prepare_request`` again instead of
+re-sending a stored ``PreparedRequest``.
 
 Client and server share one injected clock that moves only when a test moves it, so "six
 minutes later" is observable without sleeping. The server's request log records each attempt's
