@@ -31,6 +31,8 @@ def presign_url(
     With temporary credentials the link dies with the session, so ``expires`` is capped to the
     credentials' remaining lifetime. ``headers`` are signed and must be sent by the link's user;
     ``body`` is hashed into the signature (a presigned POST only accepts exactly that body).
+    Each call resolves ``credentials`` afresh; to make many links, keep one
+    :class:`SigV4Signer` and call its :meth:`~SigV4Signer.presign`.
 
     >>> link = presign_url(
     ...     "https://abc123.execute-api.eu-west-1.amazonaws.com/prod/report?id=7",
