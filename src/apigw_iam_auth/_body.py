@@ -35,11 +35,18 @@ def hash_seekable(body: IO[bytes] | IO[str]) -> str:
         raise UnsignableRequestError("open body files in binary mode ('rb') so they can be hashed")
     start = body.tell()
     digest = hashlib.sha256()
+    readinto = getattr(body, "readinto", None)
     try:
-        while chunk := body.read(CHUNK_SIZE):
-            if not isinstance(chunk, bytes | bytearray | memoryview):
-                raise UnsignableRequestError("body file must yield bytes; open it with 'rb'")
-            digest.update(chunk)
+        if callable(readinto):  # one reusable buffer: a single chunk in memory at any time
+            buffer = bytearray(CHUNK_SIZE)
+            view = memoryview(buffer)
+            while count := readinto(buffer):
+                digest.update(view[:count])
+        else:
+            while chunk := body.read(CHUNK_SIZE):
+                if not isinstance(chunk, bytes | bytearray | memoryview):
+                    raise UnsignableRequestError("body file must yield bytes; open it with 'rb'")
+                digest.update(chunk)
     finally:
         body.seek(start)
     return digest.hexdigest()

@@ -81,26 +81,28 @@ def sign_request(
     expires: int,
     credentials: Credentials | None = None,
     is_async: bool,
-) -> SigningResult | None:
+) -> SigningResult:
     """Sign ``request`` in place and install the cross-origin guard on it."""
-    for name in _sigv4.SIGNING_HEADER_NAMES:
-        request.headers.pop(name, None)
-    headers = request.headers.multi_items()
+    headers = request.headers
+    if any(name in _sigv4.SIGNING_HEADER_NAMES for name in headers):  # keys come lowercased
+        for name in _sigv4.SIGNING_HEADER_NAMES:
+            headers.pop(name, None)
     url = str(request.url)
-    if presign:
-        signed = signer.presign_request(
-            request.method, url, headers, expires, payload_hash=body_hash, credentials=credentials
-        )
-    else:
-        signed = signer.sign(
-            request.method, url, headers, payload_hash=body_hash, credentials=credentials
-        )
-        for name, value in signed.headers.items():
-            if name.lower() in _sigv4.SIGNING_HEADER_NAMES:
-                request.headers[name] = value
-    request.url = httpx.URL(signed.url)
+    signed_url, result = signer.sign_for_wire(
+        request.method,
+        url,
+        headers.multi_items(),
+        body_hash,
+        presign=presign,
+        expires=expires,
+        credentials=credentials,
+    )
+    for name, value in result.headers:
+        headers[name] = value
+    if signed_url != url:  # parsing a URL is the costliest step of httpx; skip it when we can
+        request.url = httpx.URL(signed_url)
     _install_guard(request, is_async=is_async)
-    return signed.signing
+    return result
 
 
 def needs_resign(response: httpx.Response, signed: httpx.Request) -> bool:

@@ -10,7 +10,6 @@ refusal corrects the clock and retries once.
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -31,27 +30,32 @@ __all__ = ["ResponseGuard", "sign_prepared"]
 
 
 _FORBIDDEN = 403
+# Attributes set on the PreparedRequest objects we sign (requests' copy() does not copy them).
+_SIGNING = "_apigw_iam_auth_signing"
+_SKEW_RETRY = "_apigw_iam_auth_skew_retry"
 
 
 def sign_prepared(
     signer: SigV4Signer, prepared: requests.PreparedRequest, *, presign: bool, expires: int
-) -> SigningResult | None:
+) -> SigningResult:
     """Sign ``prepared`` in place: by header, or by rewriting its URL into presigned form."""
-    method = prepared.method or "GET"
-    url = prepared.url or ""
     body_hash = _final_body_hash(prepared)
-    for name in _sigv4.SIGNING_HEADER_NAMES:
-        prepared.headers.pop(name, None)
-    headers = [(name, _text(value)) for name, value in prepared.headers.items()]
-    if presign:
-        signed = signer.presign_request(method, url, headers, expires, payload_hash=body_hash)
-    else:
-        signed = signer.sign(method, url, headers, payload_hash=body_hash)
-        for name, value in signed.headers.items():
-            if name.lower() in _sigv4.SIGNING_HEADER_NAMES:
-                prepared.headers[name] = value
-    prepared.url = signed.url
-    return signed.signing
+    stale = [name for name in prepared.headers if name.lower() in _sigv4.SIGNING_HEADER_NAMES]
+    for name in stale:
+        del prepared.headers[name]
+    url, result = signer.sign_for_wire(
+        prepared.method or "GET",
+        prepared.url or "",
+        [(name, _text(value)) for name, value in prepared.headers.items()],
+        body_hash,
+        presign=presign,
+        expires=expires,
+    )
+    prepared.url = url
+    for name, value in result.headers:
+        prepared.headers[name] = value
+    setattr(prepared, _SIGNING, result)
+    return result
 
 
 def _text(value: str | bytes) -> str:
@@ -116,58 +120,63 @@ class ResponseGuard:
     re-signs a same-origin hop that API Gateway refused, (3) after a clock-skew refusal,
     corrects the signer's clock from the response and retries once, and (4) logs a redacted
     diff at DEBUG when API Gateway computed a different signature.
+
+    Requests this library signed carry their signing result in an attribute. requests' own
+    ``copy()`` does not carry it over, which is exactly what tells a redirect copy (or a retry
+    we made) from the request we signed. One guard is built per request, so it stores only
+    references; everything else is worked out when a redirect or a 403 arrives.
     """
+
+    __slots__ = ("_correct_clock_skew", "_expires", "_presign", "_signer", "_url")
 
     def __init__(
         self,
         signer: SigV4Signer,
         prepared: requests.PreparedRequest,
-        signing: SigningResult | None,
         *,
         presign: bool,
         expires: int,
         correct_clock_skew: bool,
     ) -> None:
-        """Remember the origin and the requests this guard signed."""
+        """Remember where the signed request went and how to sign again."""
         self._signer = signer
         self._presign = presign
         self._expires = expires
         self._correct_clock_skew = correct_clock_skew
-        # Requests this guard sent again after a skew refusal: never retried a second time.
-        self._retries: weakref.WeakSet[requests.PreparedRequest] = weakref.WeakSet()
-        self._origin = _origin(prepared.url or "")
-        self._signed: weakref.WeakKeyDictionary[requests.PreparedRequest, SigningResult | None]
-        self._signed = weakref.WeakKeyDictionary({prepared: signing})
+        self._url = prepared.url or ""
 
     def __call__(self, response: requests.Response, **send_kwargs: Any) -> requests.Response:  # noqa: ANN401 - requests' send kwargs
         """Decide what a response means for the signature; maybe send once more."""
         request = response.request
-        if request in self._signed:
+        if hasattr(request, _SIGNING):
             if response.is_redirect:
-                for name in _sigv4.SIGNING_HEADER_NAMES:
-                    request.headers.pop(name, None)
+                for name in [
+                    n for n in request.headers if n.lower() in _sigv4.SIGNING_HEADER_NAMES
+                ]:
+                    del request.headers[name]
             elif response.status_code == _FORBIDDEN:
                 return self._after_refusal(response, send_kwargs)
             return response
-        if response.status_code != _FORBIDDEN or _origin(request.url or "") != self._origin:
+        if response.status_code != _FORBIDDEN or _origin(request.url or "") != _origin(self._url):
             return response
         return self._resend_signed(response, send_kwargs)
 
     def _after_refusal(
         self, response: requests.Response, send_kwargs: dict[str, Any]
     ) -> requests.Response:
+        request = response.request
         server_time = server_time_from_refusal(
             response.status_code, response.content, response.headers.get("Date")
         )
         if server_time is None:
-            signing = self._signed.get(response.request)
-            if signing is not None:
-                log_signature_mismatch(response.status_code, response.content, signing)
+            log_signature_mismatch(
+                response.status_code, response.content, getattr(request, _SIGNING)
+            )
             return response
         if (
             not self._correct_clock_skew
-            or response.request in self._retries
-            or not _replayable(response)
+            or getattr(request, _SKEW_RETRY, False)
+            or not _replayable(request)
         ):
             return response
         self._signer.correct_clock(server_time)
@@ -185,11 +194,8 @@ class ResponseGuard:
         retry = response.request.copy()
         if retry.body is not None and getattr(retry, "_body_position", None) is not None:
             requests.utils.rewind_body(retry)
-        self._signed[retry] = sign_prepared(
-            self._signer, retry, presign=self._presign, expires=self._expires
-        )
-        if skew_retry:
-            self._retries.add(retry)
+        sign_prepared(self._signer, retry, presign=self._presign, expires=self._expires)
+        setattr(retry, _SKEW_RETRY, skew_retry)
         _ = response.content  # release the connection of the refused attempt
         response.close()
         resent: requests.Response = response.connection.send(retry, **send_kwargs)
@@ -198,9 +204,9 @@ class ResponseGuard:
         return resent
 
 
-def _replayable(response: requests.Response) -> bool:
+def _replayable(request: requests.PreparedRequest) -> bool:
     """True when the refused request's body can be sent again as it was signed."""
-    body: Any = response.request.body
+    body: Any = request.body
     if body is None or isinstance(body, bytes | str):
         return True
-    return getattr(response.request, "_body_position", None) is not None
+    return getattr(request, "_body_position", None) is not None

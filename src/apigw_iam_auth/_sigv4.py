@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import re
-from datetime import datetime, timezone
+import time
+from datetime import datetime
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -91,10 +93,29 @@ def amz_date(timestamp: datetime) -> str:
             "timestamp must be an aware datetime, e.g. datetime.now(timezone.utc)"
         )
     try:
-        t = timestamp.astimezone(timezone.utc)
-    except OverflowError:
+        seconds = math.floor(timestamp.timestamp())
+        last_seconds, last_text = _last_amz_date
+        if seconds == last_seconds:
+            return last_text
+        utc = time.gmtime(seconds)
+    except (OverflowError, ValueError, OSError):
         raise InvalidConfigError("timestamp is outside the range a UTC date can hold") from None
-    return f"{t.year:04d}{t.month:02d}{t.day:02d}T{t.hour:02d}{t.minute:02d}{t.second:02d}Z"
+    text = (
+        f"{utc.tm_year:04d}{utc.tm_mon:02d}{utc.tm_mday:02d}"
+        f"T{utc.tm_hour:02d}{utc.tm_min:02d}{utc.tm_sec:02d}Z"
+    )
+    _remember_amz_date((seconds, text))
+    return text
+
+
+# Formatting costs more than the rest of the date handling; a busy client signs many requests
+# within one second. One entry, replaced whole (atomic), so threads never see a torn pair.
+_last_amz_date: tuple[int, str] = (-(2**63), "")
+
+
+def _remember_amz_date(entry: tuple[int, str]) -> None:
+    global _last_amz_date  # noqa: PLW0603 - a one-entry cache, replaced atomically
+    _last_amz_date = entry
 
 
 def credential_scope(date: str, config: SigningConfig) -> str:

@@ -90,20 +90,19 @@ class ApiGwIamAuth(httpx.Auth):
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         """Sign a requests ``PreparedRequest`` (the requests ``auth=`` protocol)."""
-        signing = _requests.sign_prepared(
-            self._signer, request, presign=self._presign, expires=self._expires
-        )
-        guard = _requests.ResponseGuard(
-            self._signer,
-            request,
-            signing,
-            presign=self._presign,
-            expires=self._expires,
-            correct_clock_skew=self._correct_clock_skew,
-        )
+        _requests.sign_prepared(self._signer, request, presign=self._presign, expires=self._expires)
         hooks = request.hooks["response"]
-        hooks[:] = [hook for hook in hooks if not isinstance(hook, _requests.ResponseGuard)]
-        hooks.append(guard)
+        if hooks:  # a request signed twice keeps one guard: the newest
+            hooks[:] = [hook for hook in hooks if not isinstance(hook, _requests.ResponseGuard)]
+        hooks.append(
+            _requests.ResponseGuard(
+                self._signer,
+                request,
+                presign=self._presign,
+                expires=self._expires,
+                correct_clock_skew=self._correct_clock_skew,
+            )
+        )
         return request
 
     def sync_auth_flow(
@@ -144,7 +143,7 @@ class ApiGwIamAuth(httpx.Auth):
         credentials: Credentials | None,
         *,
         is_async: bool,
-    ) -> SigningResult | None:
+    ) -> SigningResult:
         return _httpx.sign_request(
             self._signer,
             request,

@@ -215,8 +215,30 @@ class SigV4Signer:
         result = self.sign_request(request, timestamp=timestamp, credentials=credentials)
         merged = _joined(request.headers)
         merged.update(result.headers)
-        url = f"{base}?{result.query}" if result.query else base
-        return SignedRequest(request.method, url, merged, raw_body, result)
+        return SignedRequest(request.method, _with_query(base, result), merged, raw_body, result)
+
+    def sign_for_wire(
+        self,
+        method: str,
+        url: str,
+        headers: HeadersLike,
+        payload_hash: str,
+        *,
+        presign: bool = False,
+        expires: int = 900,
+        credentials: Credentials | None = None,
+    ) -> tuple[str, SigningResult]:
+        """The URL to send and the signing result, nothing else: the adapters' fast path.
+
+        ``result.headers`` are the headers to set (none when presigning); the caller's own
+        headers are left for the caller to keep, so no merged copy is built.
+        """
+        request, _, base = _signable(method, url, headers, None, payload_hash)
+        location = SignatureLocation.QUERY if presign else SignatureLocation.HEADERS
+        result = self.sign_request(
+            request, location=location, expires=expires, credentials=credentials
+        )
+        return _with_query(base, result), result
 
     def presign(
         self,
@@ -269,7 +291,7 @@ class SigV4Signer:
             credentials=credentials,
         )
         merged = _joined(request.headers)
-        return SignedRequest(request.method, f"{base}?{result.query}", merged, raw_body, result)
+        return SignedRequest(request.method, _with_query(base, result), merged, raw_body, result)
 
 
 def _capped_expiry(expires: int, credentials: Credentials, now: datetime) -> int:
@@ -291,6 +313,10 @@ def _capped_expiry(expires: int, credentials: Credentials, now: datetime) -> int
         )
         return remaining
     return expires
+
+
+def _with_query(base: str, result: SigningResult) -> str:
+    return f"{base}?{result.query}" if result.query else base
 
 
 def _host_of(headers: tuple[tuple[str, str], ...]) -> str:
