@@ -24,7 +24,7 @@ from apigw_iam_auth._models import (
     SigningConfig,
     SigningResult,
 )
-from apigw_iam_auth._uri import canonical_path, encoded_query, join_query
+from apigw_iam_auth._uri import canonical_path, canonical_query, encoded_query, join_query
 from apigw_iam_auth.errors import InvalidConfigError, UnsignableRequestError
 
 __all__ = [
@@ -65,22 +65,6 @@ _SIGNER_QUERY = frozenset(
         "X-Amz-Signature",
     }
 )
-# Header placement: which signing headers go on the request, by (has token, add sha256 header),
-# in their conventional spelling (Authorization last), and lowercased as canonical names. Listed
-# in canonical (sorted) order, which is the order their values are spliced into the block.
-_PLACED_HEADERS: dict[tuple[bool, bool], tuple[tuple[str, ...], tuple[str, ...]]] = {
-    (has_token, has_sha256): (
-        (*names, "Authorization"),
-        tuple(name.lower() for name in names),
-    )
-    for has_token, has_sha256, names in (
-        (False, False, ("X-Amz-Date",)),
-        (True, False, ("X-Amz-Date", "X-Amz-Security-Token")),
-        (False, True, ("X-Amz-Content-SHA256", "X-Amz-Date")),
-        (True, True, ("X-Amz-Content-SHA256", "X-Amz-Date", "X-Amz-Security-Token")),
-    )
-}
-_MARKER = re.compile("\x00(\\d+)\x00")  # placeholders; NUL never occurs in a checked header
 # RFC 9110 5.1 field-name = token, 9.1 method = token; 5.5: no CR, LF or NUL in a field value.
 HTTP_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
@@ -156,29 +140,6 @@ def canonical_headers(
     names = sorted(merged)
     block = "".join([f"{name}:{merged[name]}\n" for name in names])
     return block, ";".join(names)
-
-
-@lru_cache(maxsize=256)
-def _headers_template(
-    headers: tuple[tuple[str, str], ...], unsigned: frozenset[str], added: tuple[str, ...]
-) -> tuple[tuple[str, ...], str]:
-    """The canonical headers block cut around the signer's own values, and the signed list.
-
-    A service sends the same headers again and again while only ``x-amz-date`` (and the token
-    across refreshes) change, so the sorting and folding is done once per distinct header set;
-    per signature the values are only spliced in between the cached pieces. ``added`` must be
-    sorted, the order in which its names appear in the block.
-    """
-    markers = tuple((name, f"\x00{index}\x00") for index, name in enumerate(added))
-    block, signed = canonical_headers(headers, unsigned, markers)
-    return tuple(_MARKER.split(block)[::2]), signed
-
-
-def _splice(pieces: tuple[str, ...], values: list[str]) -> str:
-    block = pieces[0]
-    for value, piece in zip(values, pieces[1:], strict=True):
-        block += value + piece
-    return block
 
 
 @lru_cache(maxsize=256)
@@ -287,73 +248,120 @@ def sign(
     parameters (the token among them, so it is signed) and ``expires`` bounds the URL's life.
     Either way ``result.query`` is the complete query string to send. Stale signing headers
     and parameters from an earlier attempt (a retry, a redirect) are ignored and replaced.
+
+    Everything but the time is worked out once per distinct request (:func:`_plan`); per
+    signature only the date is spliced in and the two hashes and the HMAC are computed.
     """
     date_time = amz_date(timestamp)
-    keys = _scope(
-        credentials.access_key, credentials.secret_key, date_time[:8], config.region, config.service
+    if location is SignatureLocation.QUERY and (
+        isinstance(expires, bool) or not isinstance(expires, int) or not 1 <= expires <= MAX_EXPIRES
+    ):
+        raise InvalidConfigError(
+            f"expires must be between 1 and {MAX_EXPIRES} seconds (7 days), got {expires!r}"
+        )
+    plan = _plan(
+        request,
+        credentials.access_key,
+        credentials.secret_key,
+        credentials.token,
+        config,
+        date_time[:8],
+        location,
+        expires,
     )
-    skipped = _skipped_headers(config.unsigned_headers)
-
+    canonical = plan.canonical_head + date_time + plan.canonical_tail
+    to_sign = string_to_sign(date_time, plan.scope.scope, canonical)
+    sig = _hmac_hex(plan.scope.states, to_sign)
     if location is SignatureLocation.HEADERS:
-        token = credentials.token
-        placed_names, lowered = _PLACED_HEADERS[token is not None, config.add_content_sha256_header]
-        placed_values = [request.payload_hash] if config.add_content_sha256_header else []
-        placed_values.append(date_time)
+        headers = (
+            *plan.headers_head,
+            ("X-Amz-Date", date_time),
+            *plan.headers_tail,
+            ("Authorization", plan.authorization_head + sig),
+        )
+        return SigningResult(headers, plan.query_head, sig, canonical, to_sign)
+    query = f"{plan.query_head}{date_time}{plan.query_tail}&X-Amz-Signature={sig}"
+    return SigningResult((), query, sig, canonical, to_sign)
+
+
+# Stands in for the X-Amz-Date value while a plan is built, which is then cut where it stands.
+# NUL occurs nowhere else in a canonical request: paths and queries are percent-encoded, header
+# values with NUL are refused, and the slot itself is placed after encoding.
+_DATE_SLOT = "\x00"
+
+
+class _Plan(NamedTuple):
+    """A signature's time-independent parts, each cut where the X-Amz-Date value goes."""
+
+    scope: _Scope
+    canonical_head: str
+    canonical_tail: str
+    query_head: str  # header mode: the whole query; query mode: up to the date
+    query_tail: str
+    headers_head: tuple[tuple[str, str], ...]  # placed before X-Amz-Date (header mode)
+    headers_tail: tuple[tuple[str, str], ...]  # placed after it, before Authorization
+    authorization_head: str  # the Authorization value up to the signature itself
+
+
+@lru_cache(maxsize=256)
+def _plan(
+    request: SignableRequest,
+    access_key: str,
+    secret_key: str,
+    token: str | None,
+    config: SigningConfig,
+    day: str,
+    location: SignatureLocation,
+    expires: int,
+) -> _Plan:
+    """Tasks 1 and 2 of SigV4 with a slot for the time (cached per distinct request).
+
+    The cache is bounded; a service calling many distinct URLs only recomputes more often.
+    """
+    keys = _scope(access_key, secret_key, day, config.region, config.service)
+    skipped = _skipped_headers(config.unsigned_headers)
+    user_query = [pair for pair in request.query if pair[0] not in _SIGNER_QUERY]
+    if location is SignatureLocation.HEADERS:
+        placed = [("X-Amz-Date", _DATE_SLOT)]
         if token is not None:
-            placed_values.append(token)
-        pieces, signed_headers = _headers_template(request.headers, skipped, lowered)
-        headers_block = _splice(pieces, placed_values)
-        query = _canonical_user_query(request.query)
+            placed.append(("X-Amz-Security-Token", token))
+        if config.add_content_sha256_header:
+            placed.append(("X-Amz-Content-SHA256", request.payload_hash))
+        placed.sort(key=lambda pair: pair[0].lower())  # canonical order, kept on the wire
+        added = tuple((name.lower(), value) for name, value in placed)
+        headers_block, signed_headers = canonical_headers(request.headers, skipped, added)
+        query = canonical_query(user_query)
     else:
-        if (
-            isinstance(expires, bool)
-            or not isinstance(expires, int)
-            or not 1 <= expires <= MAX_EXPIRES
-        ):
-            raise InvalidConfigError(
-                f"expires must be between 1 and {MAX_EXPIRES} seconds (7 days), got {expires!r}"
-            )
-        (headers_block,), signed_headers = _headers_template(request.headers, skipped, ())
+        headers_block, signed_headers = canonical_headers(request.headers, skipped)
         amz = [
             ("X-Amz-Algorithm", ALGORITHM),
             ("X-Amz-Credential", keys.credential),
-            ("X-Amz-Date", date_time),
             ("X-Amz-Expires", str(expires)),
             ("X-Amz-SignedHeaders", signed_headers),
         ]
-        if credentials.token is not None:
-            amz.append(("X-Amz-Security-Token", credentials.token))
-        query = join_query([*_encoded_user_query(request.query), *encoded_query(amz)])
-
+        if token is not None:
+            amz.append(("X-Amz-Security-Token", token))
+        query = join_query([*encoded_query(user_query + amz), ("X-Amz-Date", _DATE_SLOT)])
     canonical = canonical_request(
         request.method, request.path, query, headers_block, signed_headers, request.payload_hash
     )
-    to_sign = string_to_sign(date_time, keys.scope, canonical)
-    sig = _hmac_hex(keys.states, to_sign)
-
+    canonical_head, _, canonical_tail = canonical.partition(_DATE_SLOT)
     if location is SignatureLocation.HEADERS:
-        placed_values.append(f"{keys.authorization_prefix}{signed_headers}, Signature={sig}")
-        headers = tuple(zip(placed_names, placed_values, strict=True))
-    else:
-        headers = ()
-        query = f"{query}&X-Amz-Signature={sig}"
-    return SigningResult(headers, query, sig, canonical, to_sign)
+        date_at = placed.index(("X-Amz-Date", _DATE_SLOT))
+        return _Plan(
+            keys,
+            canonical_head,
+            canonical_tail,
+            query,
+            "",
+            tuple(placed[:date_at]),
+            tuple(placed[date_at + 1 :]),
+            f"{keys.authorization_prefix}{signed_headers}, Signature=",
+        )
+    query_head, _, query_tail = query.partition(_DATE_SLOT)
+    return _Plan(keys, canonical_head, canonical_tail, query_head, query_tail, (), (), "")
 
 
 @lru_cache(maxsize=16)
 def _skipped_headers(unsigned: frozenset[str]) -> frozenset[str]:
     return unsigned | SIGNING_HEADER_NAMES
-
-
-@lru_cache(maxsize=512)
-def _encoded_user_query(pairs: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
-    """The caller's query, encoded, minus stale signing parameters from an earlier attempt.
-
-    Cached per distinct query: services call the same endpoints with the same queries.
-    """
-    return tuple(encoded_query([pair for pair in pairs if pair[0] not in _SIGNER_QUERY]))
-
-
-@lru_cache(maxsize=512)
-def _canonical_user_query(pairs: tuple[tuple[str, str], ...]) -> str:
-    return join_query(list(_encoded_user_query(pairs)))
