@@ -42,6 +42,8 @@ Body = bytes | bytearray | memoryview | str | None
 HeadersLike = Mapping[str, str] | Iterable[tuple[str, str]] | None
 
 
+_HEADERS, _QUERY = SignatureLocation.HEADERS, SignatureLocation.QUERY
+_MAX_HOSTS = 256
 # HTTP dates have whole seconds; a server "ahead" by less than this is simply in agreement.
 _CLOCK_RESOLUTION = timedelta(seconds=2)
 
@@ -80,6 +82,7 @@ class SigV4Signer:
     __slots__ = (
         "_add_sha256",
         "_clock",
+        "_configs",
         "_credentials",
         "_offset",
         "_region",
@@ -117,6 +120,7 @@ class SigV4Signer:
         self._service = service
         self._unsigned = _header_names(unsigned_headers)
         self._add_sha256 = add_content_sha256_header
+        self._configs: dict[str, SigningConfig] = {}
         self._clock = clock
         # Correction learned from the server's clock (see correct_clock). A single attribute
         # replaced whole, so concurrent readers see the old or the new value, never a mix.
@@ -164,7 +168,13 @@ class SigV4Signer:
 
     def config_for(self, host: str) -> SigningConfig:
         """The scope for a request to ``host``: explicit region, or read off the hostname."""
-        return _config(host, self._region, self._service, self._unsigned, self._add_sha256)
+        config = self._configs.get(host)
+        if config is None:
+            config = _config(host, self._region, self._service, self._unsigned, self._add_sha256)
+            if len(self._configs) >= _MAX_HOSTS:  # bounded: a crawler of many hosts stays flat
+                self._configs.clear()
+            self._configs[host] = config
+        return config
 
     def sign_request(
         self,
@@ -181,7 +191,19 @@ class SigV4Signer:
         In query mode, ``expires`` is capped to the credentials' remaining lifetime: a link
         must not promise more than its session token can keep.
         """
-        host = _host_of(request.headers)
+        return self._sign(
+            request, _host_of(request.headers), location, expires, timestamp, credentials
+        )
+
+    def _sign(
+        self,
+        request: SignableRequest,
+        host: str,
+        location: SignatureLocation,
+        expires: int,
+        timestamp: datetime | None,
+        credentials: Credentials | None,
+    ) -> SigningResult:
         config = self.config_for(host)
         when = self.now() if timestamp is None else timestamp
         if not isinstance(when, datetime):
@@ -211,8 +233,8 @@ class SigV4Signer:
         order and encoding, which is how it must be sent. ``credentials`` is a snapshot fetched
         elsewhere (the async adapter fetches it off the event loop); None asks the provider.
         """
-        request, raw_body, base = _signable(method, url, headers, body, payload_hash)
-        result = self.sign_request(request, timestamp=timestamp, credentials=credentials)
+        request, raw_body, base, host = _signable(method, url, headers, body, payload_hash)
+        result = self._sign(request, host, _HEADERS, 900, timestamp, credentials)
         merged = _joined(request.headers)
         merged.update(result.headers)
         return SignedRequest(request.method, _with_query(base, result), merged, raw_body, result)
@@ -233,11 +255,9 @@ class SigV4Signer:
         ``result.headers`` are the headers to set (none when presigning); the caller's own
         headers are left for the caller to keep, so no merged copy is built.
         """
-        request, _, base = _signable(method, url, headers, None, payload_hash)
-        location = SignatureLocation.QUERY if presign else SignatureLocation.HEADERS
-        result = self.sign_request(
-            request, location=location, expires=expires, credentials=credentials
-        )
+        request, _, base, host = _signable(method, url, headers, None, payload_hash)
+        location = _QUERY if presign else _HEADERS
+        result = self._sign(request, host, location, expires, None, credentials)
         return _with_query(base, result), result
 
     def presign(
@@ -282,14 +302,8 @@ class SigV4Signer:
         credentials: Credentials | None = None,
     ) -> SignedRequest:
         """Like :meth:`presign`, as a whole request: the presigned URL plus the headers to send."""
-        request, raw_body, base = _signable(method, url, headers, body, payload_hash)
-        result = self.sign_request(
-            request,
-            location=SignatureLocation.QUERY,
-            expires=expires,
-            timestamp=timestamp,
-            credentials=credentials,
-        )
+        request, raw_body, base, host = _signable(method, url, headers, body, payload_hash)
+        result = self._sign(request, host, _QUERY, expires, timestamp, credentials)
         merged = _joined(request.headers)
         return SignedRequest(request.method, _with_query(base, result), merged, raw_body, result)
 
@@ -328,31 +342,28 @@ def _host_of(headers: tuple[tuple[str, str], ...]) -> str:
 
 def _signable(
     method: str, url: str, headers: HeadersLike, body: Body, payload_hash: str | None
-) -> tuple[SignableRequest, bytes | None, str]:
-    method = _wire_method(method)
+) -> tuple[SignableRequest, bytes | None, str, str]:
+    """The request as SigV4 reads it, the body bytes, the URL without query, and the Host."""
+    if not isinstance(method, str):
+        raise InvalidConfigError(f"method must be a str such as 'GET', got {type(method).__name__}")
+    method = _checked_method(method)
     parsed = parse_url(url)
-    raw_body = _body_bytes(body)
+    raw_body = None if body is None else _body_bytes(body)
+    host = parsed.host
+    header_items = _header_items(headers) if headers else []
     has_host = False
-    header_items = _header_items(headers)
     for name, value in header_items:
         lowered = name.lower()
         if lowered == "host":
-            has_host = True
+            has_host, host = True, value
         elif lowered == "x-amz-content-sha256" and payload_hash is None:
             payload_hash = value  # the caller computed it (e.g. UNSIGNED-PAYLOAD for S3 peers)
     if not has_host:
-        header_items.insert(0, ("Host", parsed.host))
+        header_items.insert(0, ("Host", host))
     if payload_hash is None:
         payload_hash = _sigv4.payload_hash(raw_body) if raw_body else _sigv4.EMPTY_SHA256
     request = SignableRequest(method, parsed.path, parsed.query, tuple(header_items), payload_hash)
-    return request, raw_body, parsed.base
-
-
-def _wire_method(method: str) -> str:
-    """Clients upper-case the method on the wire (requests, httpx, botocore): sign what is sent."""
-    if not isinstance(method, str):
-        raise InvalidConfigError(f"method must be a str such as 'GET', got {type(method).__name__}")
-    return _checked_method(method)
+    return request, raw_body, parsed.base, host
 
 
 @lru_cache(maxsize=64)
