@@ -59,7 +59,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import tracemalloc
 import warnings
@@ -366,17 +365,31 @@ class _OkHandler(http.server.BaseHTTPRequestHandler):
 
 @contextmanager
 def ok_server() -> Iterator[str]:
-    """A loopback server in a thread; yields its base URL."""
+    """A loopback server in its own process; yields its base URL.
+
+    Out of process, like any real API: a server thread in this process would compete with
+    the client for the GIL and inflate every Python-side cost, signing included.
+    """
+    child = subprocess.Popen(
+        [sys.executable, __file__, "--serve-ok"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert child.stdout is not None
+        port = int(child.stdout.readline())
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        child.terminate()
+        child.wait(timeout=10)
+        if child.stdout is not None:
+            child.stdout.close()
+
+
+def serve_ok() -> None:
+    """The child side of :func:`ok_server`: print the port, then serve until terminated."""
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _OkHandler)
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    print(server.server_address[1], flush=True)
+    server.serve_forever()
 
 
 def _noop_requests(request: requests.PreparedRequest) -> requests.PreparedRequest:
@@ -794,7 +807,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=3000, help="loopback requests per auth")
     parser.add_argument("--profile", choices=("requests", "httpx"), help="cProfile ours instead")
     parser.add_argument("--rss-child", nargs=2, metavar=("CLIENT", "PATH"), help=argparse.SUPPRESS)
+    parser.add_argument("--serve-ok", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.serve_ok:
+        serve_ok()
+        return 0
     warnings.simplefilter("ignore", DeprecationWarning)  # peers call datetime.utcnow()
     if args.rss_child:
         rss_child(*args.rss_child)
