@@ -5,18 +5,24 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
+import time
 from datetime import datetime, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from apigw_iam_auth import _sigv4
 from apigw_iam_auth._models import SignableRequest
 from apigw_iam_auth.diagnostics import (
+    ExpectedSigning,
     explain_signature_mismatch,
     log_signature_mismatch,
     parse_signature_mismatch,
     redact,
 )
+from apigw_iam_auth.errors import InvalidConfigError
 from apigw_iam_auth.signer import SigV4Signer
 from apigw_iam_auth.verify import KnownKey, VerificationError, verify_request
 
@@ -228,3 +234,122 @@ def test_expected_signing_repr_hides_the_quoted_strings():
     result, _ = sign()
     expected = parse_signature_mismatch(aws_body(result.canonical_request))
     assert TOKEN not in repr(expected)
+
+
+# --- hostile bodies and arguments (tests/test_hostile.py findings) ---------------------------
+
+CANONICAL_INTRO = "The Canonical String for this request should have been\n'"
+TO_SIGN_INTRO = "'\n\nThe String-to-Sign should have been\n'"
+# The regex the reader used before: right, but quadratic on bodies repeating CANONICAL_INTRO.
+FORMER_REGEX = re.compile(
+    r"The Canonical String for this request should have been\n'(?P<canonical>.*)'\n\n"
+    r"The String-to-Sign should have been\n'(?P<to_sign>.*)'\s*\Z",
+    re.DOTALL,
+)
+PIECES = st.sampled_from(
+    [CANONICAL_INTRO, TO_SIGN_INTRO, "'", "\n", "\n\n", " ", "\x1c", "\u2028", "a", "x\ny"]
+)
+
+
+@settings(max_examples=500)
+@given(text=st.lists(PIECES | st.text(max_size=3), max_size=10).map("".join))
+def test_quoted_strings_are_read_exactly_as_the_former_regex_read_them(text):
+    """The linear reader finds the same canonical request and string to sign as the old regex."""
+    message = f"{MISMATCH}\n\n{text}"
+    found = FORMER_REGEX.search(message)
+    expected = parse_signature_mismatch(message)
+    assert expected is not None
+    if found is None:
+        assert expected == ExpectedSigning(message)
+    else:
+        assert expected.canonical_request == found.group("canonical")
+        assert expected.string_to_sign == found.group("to_sign")
+
+
+def test_body_repeating_the_intro_is_read_in_linear_time():
+    """A 64 KiB body of repeated 'should have been' lines is answered at once (no regex blowup)."""
+    result, _ = sign()
+    body = MISMATCH + CANONICAL_INTRO * ((64 * 1024 - len(MISMATCH)) // len(CANONICAL_INTRO))
+    started = time.perf_counter()
+    text = explain_signature_mismatch(body, result)
+    assert time.perf_counter() - started < 0.1
+    assert text is not None
+    assert text.startswith("API Gateway says the signature does not match but did not quote")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        MISMATCH + CANONICAL_INTRO * (2 * 1024 * 1024 // len(CANONICAL_INTRO)),
+        (MISMATCH + " " * (64 * 1024)).encode(),
+        memoryview((MISMATCH + " " * (64 * 1024)).encode()),
+    ],
+    ids=["2-MiB-str", "64-KiB-bytes", "64-KiB-memoryview"],
+)
+def test_bodies_over_64_kib_are_not_read(body):
+    """Bodies far larger than any API Gateway answer are not a mismatch answer: None."""
+    result, _ = sign()
+    assert parse_signature_mismatch(body) is None
+    assert explain_signature_mismatch(body, result) is None
+
+
+@pytest.mark.parametrize("body", ["[" * 60_000, '{"a":' * 10_000, b"[" * 60_000])
+def test_deeply_nested_json_is_not_a_mismatch(body):
+    """JSON nested past the recursion limit is read as plain text: None, not RecursionError."""
+    result, _ = sign()
+    assert explain_signature_mismatch(body, result) is None
+
+
+def test_nested_json_holding_the_mismatch_text_is_read_as_text():
+    """A body json cannot parse (too deep) is still searched for the mismatch sentences."""
+    result, _ = sign()
+    message = json.loads(aws_body(result.canonical_request))["message"]
+    expected = parse_signature_mismatch("[" * 10_000 + message)
+    assert expected is not None
+    assert expected.canonical_request == result.canonical_request
+
+
+def test_bytearray_and_memoryview_bodies_are_read_like_bytes():
+    """Any bytes-like body is decoded and read like the same bytes."""
+    result, _ = sign()
+    body = aws_body(result.canonical_request).encode()
+    for view in (bytearray(body), memoryview(body)):
+        expected = parse_signature_mismatch(view)
+        assert expected is not None
+        assert expected.canonical_request == result.canonical_request
+
+
+@pytest.mark.parametrize("body", [None, 403, {"message": MISMATCH}, [MISMATCH], 1.5])
+def test_body_that_is_not_str_or_bytes_is_the_callers_error(body):
+    """A body of another type raises InvalidConfigError, not TypeError or AttributeError."""
+    result, _ = sign()
+    with pytest.raises(InvalidConfigError, match="response body must be str or bytes"):
+        explain_signature_mismatch(body, result)
+    with pytest.raises(InvalidConfigError, match="response body must be str or bytes"):
+        parse_signature_mismatch(body)
+
+
+@pytest.mark.parametrize("signed", [None, "GET\n/\n", object()])
+def test_signed_that_is_not_a_signing_result_is_the_callers_error(signed):
+    """Passing SignedRequest.signing when it is None (or any non-SigningResult) is refused."""
+    result, _ = sign()
+    with pytest.raises(InvalidConfigError, match="signed must be the SigningResult"):
+        explain_signature_mismatch(aws_body(result.canonical_request), signed)
+
+
+def test_log_signature_mismatch_never_raises_on_an_odd_body(caplog):
+    """An adapter's response body of None is skipped by the DEBUG logger, not raised on."""
+    result, _ = sign()
+    with caplog.at_level(logging.DEBUG, logger="apigw_iam_auth"):
+        log_signature_mismatch(403, None, result)
+    assert caplog.records == []
+
+
+@pytest.mark.parametrize("filler", ["\n", " \n", "\r\n"])
+def test_redact_is_linear_on_many_lines(filler):
+    """Redacting 20k blank lines takes milliseconds: each is scanned once, not all after it."""
+    text = "X-Amz-Security-Token: secret\n" + filler * 20_000
+    started = time.perf_counter()
+    shown = redact(text)
+    assert time.perf_counter() - started < 0.5
+    assert shown == "X-Amz-Security-Token: <redacted>\n" + filler * 20_000

@@ -723,3 +723,159 @@ def test_signed_header_with_a_control_character_is_incomplete():
     error = refused(request)
     assert error.kind is FailureKind.INCOMPLETE_SIGNATURE
     assert error.message.startswith("Signed header is malformed:")
+
+
+# --- hostile input (tests/test_hostile.py findings) ------------------------------------------
+
+
+def as_wire(text: str) -> str:
+    """``text`` as a server hands it over: its UTF-8 bytes, undecodable ones surrogate-escaped."""
+    return text.encode("utf-8", "surrogatepass").decode("utf-8", "surrogateescape")
+
+
+def without_x_amz_date(request: Request, date: str) -> Request:
+    method, target, headers, body = request
+    sent = [(n, v) for n, v in headers if n.lower() != "x-amz-date"] + [("Date", date)]
+    return method, target, sent, body
+
+
+@pytest.mark.parametrize("expires", ["%C2%B2", "%D9%A2", "%EF%BC%99", "9" * 5000, "+900", "9e2"])
+def test_expires_that_is_not_ascii_digits_is_incomplete(expires):
+    """X-Amz-Expires of '²', other scripts' digits or 5000 digits is refused, not a ValueError."""
+    method, target, headers, body = presigned()
+    sent = target.replace("X-Amz-Expires=900", f"X-Amz-Expires={expires}")
+    error = refused((method, sent, headers, body))
+    assert error.kind is FailureKind.INCOMPLETE_SIGNATURE
+    assert error.message.startswith("X-Amz-Expires must be a whole number of seconds")
+
+
+def test_x_amz_date_in_other_scripts_digits_is_malformed():
+    """An X-Amz-Date written in Arabic-Indic digits gets the date-format message."""
+    date = "20240501T120000Z".translate({ord("0") + i: 0x0660 + i for i in range(10)})
+    error = refused(replace_header(ours(), "X-Amz-Date", date))
+    assert error.message.startswith(f"Date must be in ISO-8601 'basic format'. Got '{date}'.")
+
+
+@pytest.mark.parametrize(
+    "date", ["Fri, 31 Dec 9999 23:00:00 -0200", "Fri, 31 Dec 9999 23:59:59 -2359"]
+)
+def test_date_header_outside_the_utc_range_is_malformed(date):
+    """A Date header whose UTC form is past year 9999 is a malformed date, not OverflowError."""
+    error = refused(without_x_amz_date(ours(), date))
+    assert error.kind is FailureKind.INCOMPLETE_SIGNATURE
+    assert error.message.startswith(f"Date must be in ISO-8601 'basic format'. Got '{date}'.")
+
+
+@pytest.mark.parametrize("method", [as_wire("G\ud8ffT"), "GE T", "GET\r\n", "", "GÉT", "G/T"])
+def test_method_that_is_not_an_http_token_is_a_bad_request(method):
+    """A method that is no HTTP token (raw non-UTF-8 bytes, space, CRLF) is a 400, not a crash."""
+    _, target, headers, body = ours()
+    error = refused((method, target, headers, body))
+    assert error.kind is FailureKind.INCOMPLETE_SIGNATURE
+    assert error.status == 400
+    assert error.message == "The request method is not a valid HTTP method token."
+
+
+def test_path_with_bytes_that_are_not_utf8_is_a_bad_request():
+    """A raw non-UTF-8 byte in the path has no canonical URI: a 400, not UnicodeEncodeError."""
+    method, target, headers, body = ours()
+    error = refused((method, target.replace("/pets/", "/p\udcffets/"), headers, body))
+    assert error.status == 400
+    assert error.message == "The request path is not valid UTF-8; percent-encode its bytes."
+
+
+def test_absolute_form_target_that_is_no_uri_is_a_bad_request():
+    """An absolute-form target urlsplit cannot read (an open IPv6 bracket) is a 400."""
+    method, _, headers, body = ours()
+    error = refused((method, "http://[::1/prod/pets", headers, body))
+    assert error.status == 400
+    assert error.message == "The request-target is not a valid URI."
+
+
+def test_raw_non_utf8_query_byte_verifies_as_its_percent_escape():
+    """A raw 0xFF byte in the query is canonicalised as %FF, as API Gateway decodes the query."""
+    method, target, headers, body = ours(url=f"{BASE}/prod/pets?q=%FF")
+    assert "q=%FF" in target
+    assert check((method, target.replace("%FF", "\udcff"), headers, body)).query == (
+        ("q", "\udcff"),
+    )
+
+
+def test_signed_header_with_raw_non_utf8_bytes_is_a_mismatch():
+    """A signed header value carrying a raw non-UTF-8 byte is hashed as bytes: a mismatch."""
+    error = refused(replace_header(ours(), "X-Custom", as_wire("caf\udce9")))
+    assert error.kind is FailureKind.SIGNATURE_MISMATCH
+
+
+_GOOD = ours()
+
+
+@pytest.mark.parametrize(
+    ("argument", "value", "complaint"),
+    [
+        ("method", None, "method must be a str"),
+        ("method", b"GET", "method must be a str"),
+        ("target", None, "target must be a str"),
+        ("target", "/prod/pets?a=\ud800", "target holds a lone surrogate"),
+        ("headers", None, "headers must be an iterable"),
+        ("headers", "0", "headers must be an iterable"),
+        ("headers", {"Host": HOST}, "for a mapping pass list"),
+        ("headers", 5, "headers must be an iterable"),
+        ("headers", [(None, "x")], "each header must be a"),
+        ("headers", [("Host",)], "each header must be a"),
+        ("headers", ["ab"], "each header must be a"),
+        ("headers", [("X-A", b"x")], "each header must be a"),
+        ("headers", [*_GOOD[2], ("X-A", "\udfff")], "a header holds a lone surrogate"),
+        ("body", "x", "body must be the received bytes"),
+        ("body", None, "body must be the received bytes"),
+    ],
+)
+def test_arguments_of_the_wrong_type_are_the_callers_error(argument, value, complaint):
+    """None, str-for-bytes, malformed header pairs or lone surrogates raise InvalidConfigError."""
+    request = dict(zip(("method", "target", "headers", "body"), _GOOD, strict=True))
+    request[argument] = value
+    with pytest.raises(InvalidConfigError, match=complaint):
+        check(tuple(request.values()))
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "complaint"),
+    [
+        ("lookup", None, "lookup must be a callable"),
+        ("lookup", lambda _key: SECRET, "lookup must return a KnownKey or None, got str"),
+        ("now", "2024-05-01", "now must be an aware datetime"),
+        ("now", datetime.max.replace(tzinfo=timezone.utc), "outside the range of datetime"),
+        ("now", datetime.max.replace(tzinfo=timezone(-timedelta(hours=1))), "UTC date"),
+        ("max_skew", 300, "max_skew must be a timedelta"),
+        ("max_skew", timedelta(minutes=-1), "max_skew must be a timedelta of zero or more"),
+        ("payload_hash", "ABC", "payload_hash must be the lowercase hex SHA-256"),
+        ("payload_hash", b"0" * 64, "payload_hash must be the lowercase hex SHA-256"),
+    ],
+)
+def test_options_of_the_wrong_type_are_the_callers_error(option, value, complaint):
+    """A non-callable lookup, a bad now, skew or payload hash raise InvalidConfigError."""
+    method, target, headers, body = _GOOD
+    kwargs = {"lookup": KEYS.get, "region": "us-east-1", "now": T, option: value}
+    with pytest.raises(InvalidConfigError, match=complaint):
+        verify_request(method, target, headers, body, **kwargs)
+
+
+def test_body_may_be_a_bytearray_or_memoryview():
+    """Any bytes-like body (bytearray, memoryview) is hashed like the same bytes."""
+    method, target, headers, body = ours()
+    assert check((method, target, headers, bytearray(body))).access_key == KEY
+    assert check((method, target, headers, memoryview(body))).access_key == KEY
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "complaint"),
+    [
+        ({"secret_key": "s\ud800"}, "secret key is not valid text"),
+        ({"secret_key": "s", "token": "t\udcff"}, "session token is not valid text"),
+        ({"secret_key": "s", "expiry": "2030-01-01"}, "key expiry must be an aware datetime"),
+    ],
+)
+def test_known_key_rejects_values_that_cannot_be_used(kwargs, complaint):
+    """KnownKey refuses a secret or token with lone surrogates and an expiry that is no datetime."""
+    with pytest.raises(InvalidConfigError, match=complaint):
+        KnownKey(**kwargs)

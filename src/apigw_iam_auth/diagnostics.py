@@ -14,10 +14,9 @@ import json
 import logging
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from apigw_iam_auth._models import SigningResult
+from apigw_iam_auth._models import SigningResult
+from apigw_iam_auth.errors import InvalidConfigError
 
 __all__ = [
     "ExpectedSigning",
@@ -30,16 +29,21 @@ __all__ = [
 _log = logging.getLogger("apigw_iam_auth")
 
 _MISMATCH_MARKER = "signature we calculated does not match"
-_EXPECTED = re.compile(
-    r"The Canonical String for this request should have been\n'(?P<canonical>.*)'\n\n"
-    r"The String-to-Sign should have been\n'(?P<to_sign>.*)'\s*\Z",
-    re.DOTALL,
-)
+# API Gateway's answers are a few KiB (its requests are limited to ~10 KiB of headers and
+# ~8 KiB of URL); anything much larger is not one, and diffing megabytes of lines is slow.
+_MAX_BODY = 64 * 1024
+# The two quoted strings of the body: "<intro>'<canonical>'<between>'<to_sign>'" then only
+# whitespace. Found with str.find/rfind, which stay linear on any body (a regex with two
+# ``.*`` groups backtracks quadratically over a body repeating the intro).
+_CANONICAL_INTRO = "The Canonical String for this request should have been\n'"
+_TO_SIGN_INTRO = "'\n\nThe String-to-Sign should have been\n'"
 _REDACTED = "<redacted>"
 # Values that must never reach a log: session tokens (header line or query parameter) and
 # signatures (Authorization header or presigned query). Access key ids are not secret.
 _SECRETS = (
-    re.compile(r"(?im)^(\s*x-amz-security-token\s*:\s*).+$"),
+    # [^\S\n]: whitespace within the line. A bare \s would let each of n blank lines scan all
+    # the lines after it (quadratic on a body of newlines).
+    re.compile(r"(?im)^([^\S\n]*x-amz-security-token[^\S\n]*:[^\S\n]*).+$"),
     re.compile(r"(?i)(x-amz-security-token=)[^&\s'\"]+"),
     re.compile(r"(?i)(x-amz-signature=)[^&\s'\"]+"),
     re.compile(r"(?i)(\bSignature=)[0-9a-f]+"),
@@ -78,11 +82,22 @@ def redact(text: str) -> str:
     return text
 
 
-def _message(body: str | bytes) -> str:
-    text = body.decode("utf-8", "replace") if isinstance(body, (bytes, bytearray)) else body
+def _message(body: str | bytes) -> str | None:
+    """The ``message`` of a JSON body, or else the whole body as text (a proxy may unwrap it).
+
+    None for a body far larger than any API Gateway answer.
+    """
+    if not isinstance(body, (str, bytes, bytearray, memoryview)):
+        raise InvalidConfigError(
+            f"response body must be str or bytes (the response's content), got "
+            f"{type(body).__name__}"
+        )
+    if (body.nbytes if isinstance(body, memoryview) else len(body)) > _MAX_BODY:
+        return None
+    text = body if isinstance(body, str) else bytes(body).decode("utf-8", "replace")
     try:
         decoded = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: '[[[[...' nested past the C stack
         return text
     if isinstance(decoded, dict):
         for key, value in decoded.items():
@@ -92,15 +107,38 @@ def _message(body: str | bytes) -> str:
 
 
 def parse_signature_mismatch(response_body: str | bytes) -> ExpectedSigning | None:
-    """Read API Gateway's 403 body; None unless it is a "signature does not match" answer."""
+    """Read API Gateway's 403 body; None unless it is a "signature does not match" answer.
+
+    Bodies over 64 KiB are not read (None): API Gateway's answers are a few KiB.
+    """
     message = _message(response_body)
-    if _MISMATCH_MARKER not in message:
+    if message is None or _MISMATCH_MARKER not in message:
         return None
-    found = _EXPECTED.search(message)
-    if found is None:
+    quoted = _quoted_strings(message)
+    if quoted is None:
         # Some responses carry only the first sentences (okigan/awscurl#27).
         return ExpectedSigning(message)
-    return ExpectedSigning(message, found.group("canonical"), found.group("to_sign"))
+    return ExpectedSigning(message, *quoted)
+
+
+def _quoted_strings(message: str) -> tuple[str, str] | None:
+    """The canonical request and string to sign quoted in ``message``, in linear time.
+
+    The canonical request starts after the first intro and runs to the last separator; the
+    string to sign runs from there to the closing quote, after which only whitespace may follow.
+    """
+    start = message.find(_CANONICAL_INTRO)
+    if start == -1:
+        return None
+    start += len(_CANONICAL_INTRO)
+    text = message.rstrip()
+    if not text.endswith("'"):
+        return None
+    end = len(text) - 1
+    between = text.rfind(_TO_SIGN_INTRO, start, end)
+    if between == -1:
+        return None
+    return text[start:between], text[between + len(_TO_SIGN_INTRO) : end]
 
 
 def _roles(canonical_lines: list[str]) -> list[str]:
@@ -145,8 +183,15 @@ def explain_signature_mismatch(response_body: str | bytes, signed: SigningResult
     """A readable, redacted diff of API Gateway's expected signing strings against ours.
 
     Returns None when the body is not a signature-mismatch 403. Lines starting ``-`` are what
-    API Gateway expected, ``+`` what we signed; the last line names the likely cause.
+    API Gateway expected, ``+`` what we signed; the last line names the likely cause. A body
+    that is not str or bytes, or ``signed`` that is not a ``SigningResult``, raises
+    :class:`~apigw_iam_auth.errors.InvalidConfigError`.
     """
+    if not isinstance(signed, SigningResult):
+        raise InvalidConfigError(
+            "signed must be the SigningResult of the refused request (SignedRequest.signing), "
+            f"got {type(signed).__name__}"
+        )
     expected = parse_signature_mismatch(response_body)
     if expected is None:
         return None
@@ -191,9 +236,14 @@ def log_signature_mismatch(
     signed: SigningResult,
     logger: logging.Logger | None = None,
 ) -> None:
-    """For adapters: log the explanation at DEBUG for a 403 mismatch; free when DEBUG is off."""
+    """For adapters: log the explanation at DEBUG for a 403 mismatch; free when DEBUG is off.
+
+    Never raises on what a response carries: a body that is not str or bytes is not explained.
+    """
     target = logger or _log
     if status != 403 or not target.isEnabledFor(logging.DEBUG):  # noqa: PLR2004 - HTTP 403
+        return
+    if not isinstance(response_body, (str, bytes, bytearray, memoryview)):
         return
     explanation = explain_signature_mismatch(response_body, signed)
     if explanation is not None:

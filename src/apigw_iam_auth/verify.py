@@ -19,7 +19,7 @@ import hashlib
 import hmac
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
@@ -46,7 +46,11 @@ DEFAULT_MAX_SKEW = timedelta(minutes=5)
 # The account id of AWS's documentation examples; used where no account is configured.
 DEFAULT_ACCOUNT_ID = "123456789012"
 
-_AMZ_DATE = re.compile(r"\d{8}T\d{6}Z")
+# ASCII digits only: \d and str.isdigit() also accept '٢' or '²', which int() and the key
+# derivation (an ASCII date) then choke on.
+_AMZ_DATE = re.compile(r"[0-9]{8}T[0-9]{6}Z")
+_EXPIRES = re.compile(r"[0-9]{1,10}")
+_PAYLOAD_HASH = re.compile(r"[0-9a-f]{64}")
 _AUTH_SPLIT = re.compile(r"[,\s]+")
 _AUTH_PARAMS = ("Credential", "Signature", "SignedHeaders")
 _QUERY_PARAMS = (
@@ -150,9 +154,14 @@ class KnownKey:
             raise InvalidConfigError("secret key must be a non-empty string")
         if self.token is not None and (not isinstance(self.token, str) or not self.token):
             raise InvalidConfigError("session token must be a non-empty string or None")
+        for label, text in (("secret key", self.secret_key), ("session token", self.token)):
+            if text is not None and not _is_utf8(text):
+                raise InvalidConfigError(f"{label} is not valid text (it holds a lone surrogate)")
         if not isinstance(self.account_id, str) or not self.account_id:
             raise InvalidConfigError("account id must be a non-empty string such as 123456789012")
-        if self.expiry is not None and self.expiry.utcoffset() is None:
+        if self.expiry is not None and (
+            not isinstance(self.expiry, datetime) or self.expiry.utcoffset() is None
+        ):
             raise InvalidConfigError("key expiry must be an aware datetime")
 
 
@@ -218,22 +227,32 @@ def verify_request(
     to a :class:`KnownKey` or None, e.g. ``keys.get``. ``now`` is the aware current time.
 
     Returns who signed it; raises :class:`VerificationError` with API Gateway's message.
+    Arguments of the wrong type (or text no server could have decoded from bytes) are the
+    caller's bug and raise :class:`~apigw_iam_auth.errors.InvalidConfigError` instead.
     """
-    if now.utcoffset() is None:
-        raise InvalidConfigError("now must be an aware datetime, e.g. datetime.now(timezone.utc)")
     config = SigningConfig(region, service)
-    header_list = list(headers)
+    now = _check_arguments(method, target, body, lookup, now, max_skew, payload_hash)
+    header_list = _header_list(headers)
+    if not _sigv4.HTTP_TOKEN.fullmatch(method):
+        # RFC 9110 9.1: a method is a token. API Gateway answers such a request line before
+        # it looks at any signature; canonicalising it would mean hashing bytes of no method.
+        raise _bad_request("The request method is not a valid HTTP method token.")
     path, raw_query = _split_target(target)
     pairs = parse_query(raw_query)
     claim = _read_claim(header_list, pairs)
     signed_at = _parse_date(claim.date)
     _check_time(claim, signed_at, now, max_skew)
     access_key, scope = _check_scope(claim.credential, signed_at, config)
-    known = _check_key(lookup(access_key), claim.token, now)
+    found = lookup(access_key)
+    if found is not None and not isinstance(found, KnownKey):
+        raise InvalidConfigError(
+            f"lookup must return a KnownKey or None, got {type(found).__name__}"
+        )
+    known = _check_key(found, claim.token, now)
 
-    canonical = _canonical_request(
-        method, path, claim, header_list, payload_hash or _sigv4.payload_hash(body)
-    )
+    if payload_hash is None:
+        payload_hash = _sigv4.payload_hash(bytes(body) if isinstance(body, memoryview) else body)
+    canonical = _canonical_request(method, path, claim, header_list, payload_hash)
     to_sign = _sigv4.string_to_sign(claim.date, scope, canonical)
     key = _sigv4.derive_signing_key(known.secret_key, claim.date[:8], region, service)
     expected = _sigv4.signature(key, to_sign)
@@ -257,12 +276,122 @@ def verify_request(
     )
 
 
+def _is_utf8(text: str) -> bool:
+    """True unless ``text`` holds a lone surrogate, which no UTF-8 byte sequence decodes to."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _is_wire_text(text: str) -> bool:
+    """True if a server could have decoded ``text`` from the bytes it read.
+
+    Latin-1 yields any of U+0000..U+00FF; UTF-8 with surrogateescape maps each undecodable byte
+    to one of U+DC80..U+DCFF. Other lone surrogates come from no bytes at all.
+    """
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _check_arguments(
+    method: object,
+    target: object,
+    body: object,
+    lookup: object,
+    now: object,
+    max_skew: object,
+    payload_hash: object,
+) -> datetime:
+    """Refuse arguments no server could have received: the caller's bug, not a 403.
+
+    Returns ``now`` in UTC, so the skew arithmetic below cannot overflow a foreign zone.
+    """
+    for name, value in (("method", method), ("target", target)):
+        if not isinstance(value, str):
+            raise InvalidConfigError(f"{name} must be a str, got {type(value).__name__}")
+        if not _is_wire_text(value):
+            raise InvalidConfigError(
+                f"{name} holds a lone surrogate: pass text decoded from the received bytes "
+                "(latin-1, or UTF-8 with errors='surrogateescape')"
+            )
+    if not isinstance(body, (bytes, bytearray, memoryview)):
+        raise InvalidConfigError(
+            f"body must be the received bytes, got {type(body).__name__}; encode text first"
+        )
+    if payload_hash is not None and (
+        not isinstance(payload_hash, str) or not _PAYLOAD_HASH.fullmatch(payload_hash)
+    ):
+        raise InvalidConfigError("payload_hash must be the lowercase hex SHA-256 of the body")
+    if not callable(lookup):
+        raise InvalidConfigError("lookup must be a callable such as keys.get")
+    if not isinstance(max_skew, timedelta) or max_skew < timedelta(0):
+        raise InvalidConfigError("max_skew must be a timedelta of zero or more")
+    if not isinstance(now, datetime) or now.utcoffset() is None:
+        raise InvalidConfigError("now must be an aware datetime, e.g. datetime.now(timezone.utc)")
+    try:
+        return now.astimezone(timezone.utc)
+    except OverflowError:
+        raise InvalidConfigError("now is outside the range a UTC date can hold") from None
+
+
+def _header_list(headers: object) -> list[tuple[str, str]]:
+    """The received headers as a list of ``(name, value)`` str pairs, or InvalidConfigError."""
+    if isinstance(headers, (str, bytes, bytearray, memoryview, Mapping)) or not isinstance(
+        headers, Iterable
+    ):
+        raise InvalidConfigError(
+            "headers must be an iterable of (name, value) pairs such as [('Host', 'h')], "
+            f"got {type(headers).__name__} (for a mapping pass list(headers.items()))"
+        )
+    pairs: list[tuple[str, str]] = []
+    for item in headers:
+        if not (
+            isinstance(item, (tuple, list))
+            and len(item) == 2  # noqa: PLR2004 - a (name, value) pair
+            and isinstance(item[0], str)
+            and isinstance(item[1], str)
+        ):
+            raise InvalidConfigError(
+                f"each header must be a (name, value) pair of str, got {type(item).__name__}"
+            )
+        name, value = item
+        if not (_is_wire_text(name) and _is_wire_text(value)):
+            raise InvalidConfigError(
+                "a header holds a lone surrogate: pass text decoded from the received bytes "
+                "(latin-1, or UTF-8 with errors='surrogateescape')"
+            )
+        pairs.append((name, value))
+    return pairs
+
+
+def _bad_request(message: str) -> VerificationError:
+    """A request line API Gateway would refuse (400) before looking at any signature."""
+    return VerificationError(FailureKind.INCOMPLETE_SIGNATURE, message, status=400)
+
+
 def _split_target(target: str) -> tuple[str, str]:
     """Path and raw query of an origin-form (``/p?q``) or absolute-form request-target."""
-    if not target.startswith("/"):
-        parts = urlsplit(target)
-        return parts.path or "/", parts.query
-    path, _, query = target.partition("?")
+    if target.startswith("/"):
+        path, _, query = target.partition("?")
+    else:
+        try:
+            parts = urlsplit(target)
+        except ValueError:  # e.g. an unclosed IPv6 bracket in the authority
+            raise _bad_request("The request-target is not a valid URI.") from None
+        path, query = parts.path or "/", parts.query
+    if not _is_utf8(path):
+        # Bytes that are not UTF-8 (surrogate-escaped by the server): SigV4 canonicalises the
+        # path as UTF-8 text, so there is no canonical URI to check a signature against.
+        raise _bad_request("The request path is not valid UTF-8; percent-encode its bytes.")
     return path, query
 
 
@@ -384,7 +513,7 @@ def _parse_expires(value: str | None) -> int | None:
     """``X-Amz-Expires``: optional, whole seconds from 1 to 7 days (SigV4's limit)."""
     if value is None:
         return None
-    if not value.isdigit() or not 1 <= int(value) <= _sigv4.MAX_EXPIRES:
+    if not _EXPIRES.fullmatch(value) or not 1 <= int(value) <= _sigv4.MAX_EXPIRES:
         raise _incomplete(
             f"X-Amz-Expires must be a whole number of seconds from 1 to {_sigv4.MAX_EXPIRES} "
             f"(7 days). Got '{value}'."
@@ -407,6 +536,10 @@ def _http_date_as_amz(text: str) -> str:
         raise _date_error(text) from None
     if parsed.utcoffset() is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
+    try:  # 'Fri, 31 Dec 9999 23:00:00 -0200' is a valid date whose UTC form is not
+        parsed = parsed.astimezone(timezone.utc)
+    except OverflowError:
+        raise _date_error(text) from None
     return _sigv4.amz_date(parsed)
 
 
@@ -431,18 +564,24 @@ def _check_time(claim: _Claim, signed_at: datetime, now: datetime, max_skew: tim
     no captured API Gateway body for an expired presigned URL was found (SIGV4_NOTES.md 6).
     """
     amz = _sigv4.amz_date
-    if signed_at > now + max_skew:
+    window = max_skew if claim.expires is None else timedelta(seconds=claim.expires)
+    try:
+        latest, earliest = now + max_skew, now - window
+    except OverflowError:
+        raise InvalidConfigError(
+            "now and max_skew reach outside the range of datetime; pass the real current time"
+        ) from None
+    if signed_at > latest:
         raise VerificationError(
             FailureKind.SIGNATURE_NOT_YET_CURRENT,
             f"Signature not yet current: {claim.date} is still later than "
-            f"{amz(now + max_skew)} ({amz(now)} + {_minutes(max_skew)}.)",
+            f"{amz(latest)} ({amz(now)} + {_minutes(max_skew)}.)",
         )
-    window = max_skew if claim.expires is None else timedelta(seconds=claim.expires)
-    if signed_at < now - window:
+    if signed_at < earliest:
         raise VerificationError(
             FailureKind.SIGNATURE_EXPIRED,
             f"Signature expired: {claim.date} is now earlier than "
-            f"{amz(now - window)} ({amz(now)} - {_minutes(window)}.)",
+            f"{amz(earliest)} ({amz(now)} - {_minutes(window)}.)",
         )
 
 
