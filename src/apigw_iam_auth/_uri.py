@@ -164,7 +164,7 @@ def canonical_path(path: str) -> str:
     """
     if path == "/":
         return path
-    return quote(normalize_path(path), safe="/~")
+    return quote(normalize_path(path), safe="/~", errors="surrogateescape")
 
 
 def parse_query(query: str) -> tuple[tuple[str, str], ...]:
