@@ -1,0 +1,85 @@
+"""Adapters explain API Gateway's "signature does not match" 403 at DEBUG, redacted."""
+
+import logging
+
+import httpx
+import pytest
+import requests
+from aws_server import SESSION_ACCESS_KEY, SESSION_SECRET_KEY, SESSION_TOKEN
+
+from apigw_iam_auth import ApiGwIamAuth
+
+REGION = "us-east-1"
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+class _TamperingTransport(httpx.HTTPTransport):
+    """Changes a signed header after signing, as a misbehaving proxy would."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        request.headers["Content-Type"] = "text/plain"
+        return super().handle_request(request)
+
+
+def _auth() -> ApiGwIamAuth:
+    return ApiGwIamAuth(
+        region=REGION, credentials=(SESSION_ACCESS_KEY, SESSION_SECRET_KEY, SESSION_TOKEN)
+    )
+
+
+def _assert_explained_and_redacted(caplog, response, cause: str) -> None:
+    assert response.status_code == 403
+    text = caplog.text
+    assert cause in text
+    assert SESSION_TOKEN not in text
+    signature = response.request.headers["Authorization"].rsplit("Signature=", 1)[1]
+    assert signature not in text
+
+
+def test_requests_logs_which_line_differs(aws_server, caplog):
+    """A header changed after signing (requests) is named in a DEBUG diff without secrets."""
+    caplog.set_level(logging.DEBUG, logger="apigw_iam_auth")
+
+    with requests.Session() as session:
+        session.trust_env = False
+        prepared = session.prepare_request(
+            requests.Request(
+                "POST",
+                aws_server.url("/prod/pets"),
+                data=b"{}",
+                headers={"Content-Type": "application/json"},
+                auth=_auth(),
+            )
+        )
+        prepared.headers["Content-Type"] = "text/plain"  # changed after signing
+        response = session.send(prepared, timeout=10)
+    _assert_explained_and_redacted(caplog, response, "content-type")
+
+
+def test_httpx_logs_which_line_differs(aws_server, caplog):
+    """A header changed after signing (httpx) is named in a DEBUG diff without secrets."""
+    caplog.set_level(logging.DEBUG, logger="apigw_iam_auth")
+    with httpx.Client(auth=_auth(), transport=_TamperingTransport(), trust_env=False) as client:
+        response = client.post(
+            aws_server.url("/prod/pets"),
+            content=b"{}",
+            headers={"Content-Type": "application/json"},
+        )
+    _assert_explained_and_redacted(caplog, response, "content-type")
+
+
+def test_nothing_is_logged_when_debug_is_off(aws_server, caplog):
+    """Without DEBUG the explanation is not even computed, let alone logged."""
+    caplog.set_level(logging.INFO, logger="apigw_iam_auth")
+    with httpx.Client(auth=_auth(), transport=_TamperingTransport(), trust_env=False) as client:
+        response = client.post(
+            aws_server.url("/prod/pets"),
+            content=b"{}",
+            headers={"Content-Type": "application/json"},
+        )
+    assert response.status_code == 403
+    assert not [r for r in caplog.records if r.name.startswith("apigw_iam_auth")]
