@@ -3,18 +3,12 @@
 import logging
 
 import httpx
-import pytest
 import requests
 from aws_server import SESSION_ACCESS_KEY, SESSION_SECRET_KEY, SESSION_TOKEN
 
 from apigw_iam_auth import ApiGwIamAuth
 
 REGION = "us-east-1"
-
-
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
 
 
 class _TamperingTransport(httpx.HTTPTransport):
