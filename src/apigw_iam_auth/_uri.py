@@ -22,6 +22,7 @@ __all__ = [
     "encode_query_component",
     "encoded_query",
     "host_header",
+    "is_utf8",
     "join_query",
     "normalize_path",
     "parse_query",
@@ -231,3 +232,14 @@ def join_query(encoded: list[tuple[str, str]]) -> str:
 def canonical_query(pairs: tuple[tuple[str, str], ...] | list[tuple[str, str]]) -> str:
     """The canonical query string of decoded ``(name, value)`` pairs."""
     return join_query(encoded_query(pairs))
+
+
+def is_utf8(text: str) -> bool:
+    """True unless ``text`` holds a lone surrogate, which no UTF-8 byte sequence decodes to."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -23,7 +23,7 @@ from apigw_iam_auth._models import (
     SigningResult,
 )
 from apigw_iam_auth._region import infer_scope
-from apigw_iam_auth._uri import parse_url
+from apigw_iam_auth._uri import is_utf8, parse_url
 from apigw_iam_auth.credentials import CredentialsProvider, resolve_provider
 from apigw_iam_auth.errors import (
     CredentialsError,
@@ -373,17 +373,6 @@ def _checked_method(method: str) -> str:
     return method.upper()
 
 
-def _encodable(text: str) -> bool:
-    """False for strings holding lone surrogates, which no wire encoding can carry."""
-    if text.isascii():
-        return True
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def _header_items(headers: HeadersLike) -> list[tuple[str, str]]:
     if headers is None:
         return []
@@ -407,7 +396,7 @@ def _header_items(headers: HeadersLike) -> list[tuple[str, str]]:
                 f"header names and values must be str, got {type(name).__name__}: "
                 f"{type(value).__name__}"
             )
-        if not _encodable(value):
+        if not is_utf8(value):
             raise UnsignableRequestError(f"header {name!r} has a value that is not valid text")
         result.append((name, value))
     return result
@@ -444,7 +433,7 @@ def _body_bytes(body: Body) -> bytes | None:
     if isinstance(body, bytes):
         return body
     if isinstance(body, str):
-        if not _encodable(body):
+        if not is_utf8(body):
             raise UnsignableRequestError("body is a str that UTF-8 cannot encode; pass bytes")
         return body.encode("utf-8")
     if isinstance(body, (bytearray, memoryview)):

@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 from apigw_iam_auth import _sigv4
 from apigw_iam_auth._models import SignatureLocation, SigningConfig
-from apigw_iam_auth._uri import canonical_query, parse_query
+from apigw_iam_auth._uri import canonical_query, is_utf8, parse_query
 from apigw_iam_auth.errors import ApiGwIamAuthError, InvalidConfigError, UnsignableRequestError
 
 __all__ = [
@@ -155,7 +155,7 @@ class KnownKey:
         if self.token is not None and (not isinstance(self.token, str) or not self.token):
             raise InvalidConfigError("session token must be a non-empty string or None")
         for label, text in (("secret key", self.secret_key), ("session token", self.token)):
-            if text is not None and not _is_utf8(text):
+            if text is not None and not is_utf8(text):
                 raise InvalidConfigError(f"{label} is not valid text (it holds a lone surrogate)")
         if not isinstance(self.account_id, str) or not self.account_id:
             raise InvalidConfigError("account id must be a non-empty string such as 123456789012")
@@ -276,17 +276,6 @@ def verify_request(
     )
 
 
-def _is_utf8(text: str) -> bool:
-    """True unless ``text`` holds a lone surrogate, which no UTF-8 byte sequence decodes to."""
-    if text.isascii():
-        return True
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def _is_wire_text(text: str) -> bool:
     """True if a server could have decoded ``text`` from the bytes it read.
 
@@ -388,7 +377,7 @@ def _split_target(target: str) -> tuple[str, str]:
         except ValueError:  # e.g. an unclosed IPv6 bracket in the authority
             raise _bad_request("The request-target is not a valid URI.") from None
         path, query = parts.path or "/", parts.query
-    if not _is_utf8(path):
+    if not is_utf8(path):
         # Bytes that are not UTF-8 (surrogate-escaped by the server): SigV4 canonicalises the
         # path as UTF-8 text, so there is no canonical URI to check a signature against.
         raise _bad_request("The request path is not valid UTF-8; percent-encode its bytes.")
