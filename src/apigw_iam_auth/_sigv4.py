@@ -33,6 +33,7 @@ __all__ = [
     "HTTP_TOKEN",
     "MAX_EXPIRES",
     "SIGNING_HEADER_NAMES",
+    "TERMINATOR",
     "amz_date",
     "canonical_headers",
     "canonical_request",
@@ -45,6 +46,7 @@ __all__ = [
 ]
 
 ALGORITHM = "AWS4-HMAC-SHA256"
+TERMINATOR = "aws4_request"  # the last element of every credential scope
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 # Presigned URLs live at most seven days (SigV4 query auth limit; botocore, JS and Ruby SDKs).
 MAX_EXPIRES = 7 * 24 * 60 * 60
@@ -102,9 +104,9 @@ def _remember_amz_date(entry: tuple[int, str]) -> None:
     _last_amz_date = entry
 
 
-def credential_scope(date: str, config: SigningConfig) -> str:
+def credential_scope(date: str, region: str, service: str) -> str:
     """``YYYYMMDD/region/service/aws4_request``: the key derivation path, spelled out."""
-    return f"{date}/{config.region}/{config.service}/aws4_request"
+    return f"{date}/{region}/{service}/{TERMINATOR}"
 
 
 def payload_hash(body: bytes) -> str:
@@ -181,7 +183,7 @@ def derive_signing_key(secret_key: str, date: str, region: str, service: str) ->
     constant footprint.
     """
     key = hmac.digest(("AWS4" + secret_key).encode("utf-8"), date.encode("ascii"), "sha256")
-    for part in (region, service, "aws4_request"):
+    for part in (region, service, TERMINATOR):
         key = hmac.digest(key, part.encode("ascii"), "sha256")
     return key
 
@@ -210,7 +212,7 @@ class _Scope(NamedTuple):
 @lru_cache(maxsize=64)
 def _scope(access_key: str, secret_key: str, date: str, region: str, service: str) -> _Scope:
     """Built once per (credentials, day, scope): bounded, so rotation keeps memory flat."""
-    scope = f"{date}/{region}/{service}/aws4_request"
+    scope = credential_scope(date, region, service)
     credential = f"{access_key}/{scope}"
     return _Scope(
         scope,

@@ -60,7 +60,6 @@ _QUERY_PARAMS = (
     "X-Amz-SignedHeaders",
     "X-Amz-Date",
 )
-_TERMINATOR = "aws4_request"
 _MISMATCH = (
     "The request signature we calculated does not match the signature you provided. "
     "Check your AWS Secret Access Key and signing method. "
@@ -588,9 +587,9 @@ def _check_scope(credential: str, signed_at: datetime, config: SigningConfig) ->
         problems.append(f"Credential should be scoped to a valid region, not '{region}'. ")
     if service != config.service:
         problems.append(f"Credential should be scoped to correct service: '{config.service}'. ")
-    if terminator != _TERMINATOR:
+    if terminator != _sigv4.TERMINATOR:
         problems.append(
-            f"Credential should be scoped with a valid terminator: '{_TERMINATOR}', "
+            f"Credential should be scoped with a valid terminator: '{_sigv4.TERMINATOR}', "
             f"not '{terminator}'. "
         )
     amz = _sigv4.amz_date(signed_at)
