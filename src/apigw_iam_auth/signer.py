@@ -278,34 +278,8 @@ class SigV4Signer:
         unless you pass ``headers``, which the user of the link must then send too. The body
         hash is signed as well: a presigned POST works only with exactly that body.
         """
-        return self.presign_request(
-            method,
-            url,
-            headers,
-            expires,
-            timestamp,
-            body=body,
-            payload_hash=payload_hash,
-            credentials=credentials,
-        ).url
-
-    def presign_request(
-        self,
-        method: str,
-        url: str,
-        headers: HeadersLike = None,
-        expires: int = 900,
-        timestamp: datetime | None = None,
-        *,
-        body: Body = None,
-        payload_hash: str | None = None,
-        credentials: Credentials | None = None,
-    ) -> SignedRequest:
-        """Like :meth:`presign`, as a whole request: the presigned URL plus the headers to send."""
-        request, raw_body, base, host = _signable(method, url, headers, body, payload_hash)
-        result = self._sign(request, host, _QUERY, expires, timestamp, credentials)
-        merged = _joined(request.headers)
-        return SignedRequest(request.method, _with_query(base, result), merged, raw_body, result)
+        request, _, base, host = _signable(method, url, headers, body, payload_hash)
+        return _with_query(base, self._sign(request, host, _QUERY, expires, timestamp, credentials))
 
 
 def _capped_expiry(expires: int, credentials: Credentials, now: datetime) -> int:
