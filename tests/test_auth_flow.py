@@ -144,3 +144,12 @@ def test_signing_again_later_changes_only_date_and_signature():
         later.signing.canonical_request
     )
     assert first.signing.signature != later.signing.signature
+
+
+@pytest.mark.anyio
+async def test_async_flow_hashes_a_large_body_off_the_loop_correctly():
+    """A body over 1 MiB is hashed in a worker thread and still signed as botocore would."""
+    body = bytes(range(256)) * (3 * 1024 * 1024 // 256)
+    request = httpx.Request("PUT", URL, content=body)
+    sent = await make_auth().async_auth_flow(request).__anext__()
+    assert sent.headers["Authorization"].endswith("Signature=" + botocore_signature(sent))
