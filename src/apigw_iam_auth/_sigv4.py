@@ -35,12 +35,14 @@ __all__ = [
     "SIGNING_HEADER_NAMES",
     "TERMINATOR",
     "amz_date",
+    "amz_date_of_epoch",
     "canonical_headers",
     "canonical_request",
     "credential_scope",
     "derive_signing_key",
     "payload_hash",
     "sign",
+    "sign_at",
     "signature",
     "string_to_sign",
 ]
@@ -80,9 +82,17 @@ def amz_date(timestamp: datetime) -> str:
         )
     try:
         seconds = math.floor(timestamp.timestamp())
-        last_seconds, last_text = _last_amz_date
-        if seconds == last_seconds:
-            return last_text
+    except (OverflowError, ValueError, OSError):
+        raise InvalidConfigError("timestamp is outside the range a UTC date can hold") from None
+    return amz_date_of_epoch(seconds)
+
+
+def amz_date_of_epoch(seconds: int) -> str:
+    """:func:`amz_date` of a POSIX time in whole seconds (for clocks that read ``time.time``)."""
+    last_seconds, last_text = _last_amz_date
+    if seconds == last_seconds:
+        return last_text
+    try:
         utc = time.gmtime(seconds)
     except (OverflowError, ValueError, OSError):
         raise InvalidConfigError("timestamp is outside the range a UTC date can hold") from None
@@ -254,7 +264,18 @@ def sign(
     Everything but the time is worked out once per distinct request (:func:`_plan`); per
     signature only the date is spliced in and the two hashes and the HMAC are computed.
     """
-    date_time = amz_date(timestamp)
+    return sign_at(request, credentials, config, amz_date(timestamp), location, expires)
+
+
+def sign_at(
+    request: SignableRequest,
+    credentials: Credentials,
+    config: SigningConfig,
+    date_time: str,
+    location: SignatureLocation = SignatureLocation.HEADERS,
+    expires: int = 900,
+) -> SigningResult:
+    """:func:`sign` with the ``X-Amz-Date`` value already formatted (see :func:`amz_date`)."""
     if location is SignatureLocation.QUERY and (
         isinstance(expires, bool) or not isinstance(expires, int) or not 1 <= expires <= MAX_EXPIRES
     ):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
@@ -84,6 +85,7 @@ class SigV4Signer:
         "_clock",
         "_configs",
         "_credentials",
+        "_epoch_clock",
         "_offset",
         "_region",
         "_service",
@@ -124,7 +126,10 @@ class SigV4Signer:
         self._clock = clock
         # Correction learned from the server's clock (see correct_clock). A single attribute
         # replaced whole, so concurrent readers see the old or the new value, never a mix.
-        self._offset = timedelta(0)
+        self._offset = 0.0  # seconds
+        # The default clock is read as time.time(): several times cheaper than building and
+        # converting a datetime, on a path that runs once per request.
+        self._epoch_clock = clock is utc_now
         # Validate region/service/unsigned now (the region may still be inferred per host).
         _config(None, region, service, self._unsigned, add_content_sha256_header)
 
@@ -142,12 +147,12 @@ class SigV4Signer:
 
     def now(self) -> datetime:
         """Read the signer's clock once, corrected by what the server's clock taught us."""
-        return self._clock() + self._offset
+        return self._clock() + timedelta(seconds=self._offset)
 
     @property
     def clock_offset(self) -> timedelta:
         """How far the server's clock was found ahead of ours (zero until a correction)."""
-        return self._offset
+        return timedelta(seconds=self._offset)
 
     def correct_clock(self, server_time: datetime) -> None:
         """Sign from now on at the server's idea of the time (after a skew refusal).
@@ -164,7 +169,7 @@ class SigV4Signer:
             abs(offset.total_seconds()),
             "ahead of" if offset >= timedelta(0) else "behind",
         )
-        self._offset = offset
+        self._offset = offset.total_seconds()
 
     def config_for(self, host: str) -> SigningConfig:
         """The scope for a request to ``host``: explicit region, or read off the hostname."""
@@ -205,6 +210,14 @@ class SigV4Signer:
         credentials: Credentials | None,
     ) -> SigningResult:
         config = self.config_for(host)
+        if timestamp is None and self._epoch_clock:
+            epoch = time.time() + self._offset
+            snapshot = self._credentials.get() if credentials is None else credentials
+            if location is SignatureLocation.QUERY:
+                now = datetime.fromtimestamp(epoch, timezone.utc)
+                expires = _capped_expiry(expires, snapshot, now)
+            date_time = _sigv4.amz_date_of_epoch(math.floor(epoch))
+            return _sigv4.sign_at(request, snapshot, config, date_time, location, expires)
         when = self.now() if timestamp is None else timestamp
         if not isinstance(when, datetime):
             raise InvalidConfigError(
