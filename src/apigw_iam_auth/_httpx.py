@@ -105,7 +105,7 @@ def sign_request(
     signed_url, result = signer.sign_for_wire(
         request.method,
         url,
-        headers.multi_items(),
+        tuple(headers.multi_items()),
         body_hash,
         presign=presign,
         expires=expires,

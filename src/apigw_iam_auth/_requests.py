@@ -46,7 +46,7 @@ def sign_prepared(
     url, result = signer.sign_for_wire(
         prepared.method or "GET",
         prepared.url or "",
-        [(name, _text(value)) for name, value in prepared.headers.items()],
+        tuple([(name, _text(value)) for name, value in prepared.headers.items()]),
         body_hash,
         presign=presign,
         expires=expires,

@@ -266,9 +266,14 @@ class SigV4Signer:
         """The URL to send and the signing result, nothing else: the adapters' fast path.
 
         ``result.headers`` are the headers to set (none when presigning); the caller's own
-        headers are left for the caller to keep, so no merged copy is built.
+        headers are left for the caller to keep, so no merged copy is built. ``headers`` given
+        as a tuple of pairs lets the request's parsed shape be cached.
         """
-        request, _, base, host = _signable(method, url, headers, None, payload_hash)
+        try:
+            shape = _signable_shape(method, url, headers, payload_hash)  # type: ignore[arg-type]
+        except TypeError:  # not hashable (a list, a dict...): parse it every time
+            shape = _signable(method, url, headers, None, payload_hash)
+        request, _, base, host = shape
         location = _QUERY if presign else _HEADERS
         result = self._sign(request, host, location, expires, None, credentials)
         return _with_query(base, result), result
@@ -351,6 +356,17 @@ def _signable(
         payload_hash = _sigv4.payload_hash(raw_body) if raw_body else _sigv4.EMPTY_SHA256
     request = SignableRequest(method, parsed.path, parsed.query, tuple(header_items), payload_hash)
     return request, raw_body, parsed.base, host
+
+
+@lru_cache(maxsize=256)
+def _signable_shape(
+    method: str, url: str, headers: tuple[tuple[str, str], ...], payload_hash: str
+) -> tuple[SignableRequest, bytes | None, str, str]:
+    """:func:`_signable`, cached: a client calls the same endpoints with the same headers.
+
+    Each distinct shape is parsed and checked once; errors are raised, never cached.
+    """
+    return _signable(method, url, headers, None, payload_hash)
 
 
 @lru_cache(maxsize=64)
