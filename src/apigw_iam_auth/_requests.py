@@ -40,13 +40,19 @@ def sign_prepared(
 ) -> SigningResult:
     """Sign ``prepared`` in place: by header, or by rewriting its URL into presigned form."""
     body_hash = _final_body_hash(prepared)
-    stale = [name for name in prepared.headers if name.lower() in _sigv4.SIGNING_HEADER_NAMES]
+    headers: list[tuple[str, str]] = []
+    stale: list[str] = []  # our own headers from an earlier signature (a retry, a re-send)
+    for name, value in prepared.headers.items():
+        if name.lower() in _sigv4.SIGNING_HEADER_NAMES:
+            stale.append(name)
+        else:
+            headers.append((name, _text(value)))
     for name in stale:
         del prepared.headers[name]
     url, result = signer.sign_for_wire(
         prepared.method or "GET",
         prepared.url or "",
-        tuple([(name, _text(value)) for name, value in prepared.headers.items()]),
+        tuple(headers),
         body_hash,
         presign=presign,
         expires=expires,
