@@ -98,14 +98,16 @@ def sign_request(
 ) -> SigningResult:
     """Sign ``request`` in place and install the cross-origin guard on it."""
     headers = request.headers
-    if any(name in _sigv4.SIGNING_HEADER_NAMES for name in headers):  # keys come lowercased
+    items = headers.multi_items()  # names come lowercased
+    if any(name in _sigv4.SIGNING_HEADER_NAMES for name, _ in items):  # a retry, a re-send
         for name in _sigv4.SIGNING_HEADER_NAMES:
             headers.pop(name, None)
+        items = headers.multi_items()
     url = str(request.url)
     signed_url, result = signer.sign_for_wire(
         request.method,
         url,
-        tuple(headers.multi_items()),
+        tuple(items),
         body_hash,
         presign=presign,
         expires=expires,
