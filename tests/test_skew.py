@@ -149,3 +149,21 @@ def test_other_refusals_are_not_skew():
     """A signature mismatch or a non-403 never looks like clock skew."""
     assert server_time_from_refusal(403, '{"message":"Missing Authentication Token"}', None) is None
     assert server_time_from_refusal(500, "Signature expired: x", None) is None
+
+
+def test_correction_is_undone_once_the_local_clock_is_fixed():
+    """After NTP fixes a slow clock, one refusal resets the offset to zero; no lasting lockout."""
+    offset = {"value": timedelta(minutes=-10)}  # the local clock starts 10 minutes slow
+    auth = make_auth(clock=lambda: datetime.now(timezone.utc) + offset["value"])
+    with running_server() as server, requests.Session() as session:
+        session.trust_env = False
+        first = session.get(server.url("/prod/a"), auth=auth, timeout=10)
+        corrected = auth.signer.clock_offset
+        offset["value"] = timedelta(0)  # the machine's clock is right again
+        second = session.get(server.url("/prod/b"), auth=auth, timeout=10)
+        third = session.get(server.url("/prod/c"), auth=auth, timeout=10)
+        statuses = [record.status for record in server.requests]
+    assert abs(corrected - timedelta(minutes=10)) < timedelta(seconds=5)
+    assert (first.status_code, second.status_code, third.status_code) == (200, 200, 200)
+    assert statuses == [403, 200, 403, 200, 200]
+    assert auth.signer.clock_offset == timedelta(0)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from typing import IO, TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -153,14 +154,26 @@ def _strip_if_foreign(origin: _Origin, event: str, info: dict[str, Any]) -> None
     outgoing = info.get("request")
     if outgoing is None:
         return
-    url = outgoing.url
-    hop = (url.scheme.decode("ascii"), url.host.decode("ascii"), url.port)
-    if hop != origin:
+    if _hop_origin(outgoing.url) != origin:
         outgoing.headers[:] = [
             (name, value)
             for name, value in outgoing.headers
             if name.lower() not in _SIGNING_HEADERS_RAW
         ]
+
+
+def _hop_origin(url: Any) -> _Origin:  # noqa: ANN401 - an httpcore.URL
+    """Where a hop really goes, which is not always where httpcore connects.
+
+    Through a plain-HTTP forward proxy httpcore connects to the proxy and writes the absolute
+    URL as the request target: that URL is the origin.
+    """
+    target = url.target.decode("ascii", "replace")
+    if target.startswith(("http://", "https://")):
+        parts = urlsplit(target)
+        host = parts.hostname or ""
+        return parts.scheme, host, parts.port
+    return url.scheme.decode("ascii"), url.host.decode("ascii"), url.port
 
 
 class _TraceGuard:

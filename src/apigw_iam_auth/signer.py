@@ -147,7 +147,7 @@ class SigV4Signer:
 
     def now(self) -> datetime:
         """Read the signer's clock once, corrected by what the server's clock taught us."""
-        return self._clock() + timedelta(seconds=self._offset)
+        return self._read_clock() + timedelta(seconds=self._offset)
 
     @property
     def clock_offset(self) -> timedelta:
@@ -157,12 +157,17 @@ class SigV4Signer:
     def correct_clock(self, server_time: datetime) -> None:
         """Sign from now on at the server's idea of the time (after a skew refusal).
 
-        A difference within the server's one-second ``Date`` resolution means the clocks agree
-        and the refused request was merely old (re-sent long after signing): nothing to correct.
+        The offset is measured against the raw clock every time, so a correction is undone
+        once the machine's clock is right again (NTP caught up). A difference within the
+        server's one-second ``Date`` resolution means the clocks agree: the refused request
+        was merely old (re-sent long after signing), and the offset goes back to zero.
         """
-        offset = server_time - self._clock()
+        if not isinstance(server_time, datetime) or server_time.utcoffset() is None:
+            raise InvalidConfigError("server_time must be an aware datetime")
+        offset = server_time - self._read_clock()
         if abs(offset) <= _CLOCK_RESOLUTION:
             _log.info("a request signed too long ago was refused; signing it again")
+            self._offset = 0.0
             return
         _log.warning(
             "clock skew: the server's clock is %.0f s %s ours; signing with corrected time",
@@ -170,6 +175,14 @@ class SigV4Signer:
             "ahead of" if offset >= timedelta(0) else "behind",
         )
         self._offset = offset.total_seconds()
+
+    def _read_clock(self) -> datetime:
+        now = self._clock()
+        if not isinstance(now, datetime) or now.utcoffset() is None:
+            raise InvalidConfigError(
+                f"clock must return an aware datetime, got {type(now).__name__}"
+            )
+        return now
 
     def config_for(self, host: str) -> SigningConfig:
         """The scope for a request to ``host``: explicit region, or read off the hostname."""
