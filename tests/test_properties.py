@@ -67,7 +67,10 @@ METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 _TEXT = st.characters(exclude_categories=("Cs",))
 
 access_keys = st.from_regex(r"[A-Z0-9]{4,20}", fullmatch=True)
-secret_keys = st.text(_TEXT, min_size=1, max_size=40)
+# Secrets are printable ASCII without spaces (the library refuses a stray newline or space).
+secret_keys = st.text(
+    st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=40
+)
 tokens = st.none() | st.from_regex(r"[A-Za-z0-9+/=]{1,60}", fullmatch=True)
 regions = st.from_regex(r"[a-z]{2}(-[a-z]{1,9}){1,2}-[0-9]{1,2}", fullmatch=True)
 timestamps = st.datetimes(
@@ -133,9 +136,11 @@ header_names = (
     st.sampled_from(["X-Custom", "x-custom", "Content-Type", "Accept", "User-Agent", "Expect"])
     | _TOKEN_NAMES
 ).filter(lambda name: name.lower() not in SIGNER_OWNED)
+# Header values are ASCII: the library refuses non-ASCII values, whose wire bytes differ between
+# HTTP clients (requests sends Latin-1, httpx what it was given).
 header_values = st.one_of(
-    st.sampled_from(["", " a  b ", "\ta\t\tb\t", "a,b", '"quoted  value"', "x\xa0\u2003y", "é"]),
-    st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\r\n\x00"), max_size=16),
+    st.sampled_from(["", " a  b ", "\ta\t\tb\t", "a,b", '"quoted  value"', "x\x0b\x0cy"]),
+    st.text(st.characters(max_codepoint=0x7F, exclude_characters="\r\n\x00"), max_size=16),
 )
 headers_lists = st.lists(st.tuples(header_names, header_values), max_size=6)
 bodies = st.binary(max_size=64)
@@ -369,7 +374,7 @@ def test_signing_is_deterministic_for_a_fixed_clock(req, creds):
 _SEGMENT = st.text(_TEXT, min_size=1, max_size=8).filter(lambda s: s not in {".", ".."})
 _VALUE = st.text(_TEXT, max_size=8)
 _HEADER_VALUE = st.text(
-    st.characters(exclude_categories=("Cs",), exclude_characters="\r\n\x00"), max_size=8
+    st.characters(max_codepoint=0x7F, exclude_characters="\r\n\x00"), max_size=8
 )
 
 

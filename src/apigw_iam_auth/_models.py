@@ -5,13 +5,13 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, NamedTuple
 
 from apigw_iam_auth.errors import InvalidConfigError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
-    from datetime import datetime
 
 __all__ = [
     "DEFAULT_UNSIGNED_HEADERS",
@@ -55,6 +55,7 @@ DEFAULT_UNSIGNED_HEADERS: frozenset[str] = frozenset(
 # digits and dashes ("ap-northeast-1", "execute-api", "us-gov-west-1").
 _SCOPE_PART = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _ACCESS_KEY = re.compile(r"[A-Za-z0-9_.\-]+")
+_PRINTABLE_ASCII = re.compile(r"[!-~]+")
 
 
 class SignatureLocation(enum.Enum):
@@ -86,11 +87,13 @@ class Credentials:
         if self.token is not None and not isinstance(self.token, str):
             raise InvalidConfigError("session token must be a string or None")
         for label, text in (("secret key", self.secret_key), ("session token", self.token)):
-            if text and not text.isascii():
-                try:
-                    text.encode("utf-8")
-                except UnicodeEncodeError:
-                    raise InvalidConfigError(f"{label} is not valid text") from None
+            if text and not _PRINTABLE_ASCII.fullmatch(text):
+                # A trailing newline read from a file, or a space from a copy and paste: the
+                # token would break the X-Amz-Security-Token header, the secret every signature.
+                raise InvalidConfigError(
+                    f"{label} must be printable ASCII without spaces; "
+                    "check for a stray newline, space or quote"
+                )
         if not _ACCESS_KEY.fullmatch(self.access_key):
             # A space or newline in a pasted key produces API Gateway's puzzling
             # "not a valid key=value pair" 403 (SIGV4_NOTES.md section 5); "/" and "," would
@@ -99,7 +102,9 @@ class Credentials:
                 "access key must be ASCII letters, digits, '_', '-' or '.'; "
                 "check for stray whitespace or quotes"
             )
-        if self.expiry is not None and self.expiry.utcoffset() is None:
+        if self.expiry is not None and (
+            not isinstance(self.expiry, datetime) or self.expiry.utcoffset() is None
+        ):
             raise InvalidConfigError("credentials expiry must be an aware datetime")
         if self.token == "":
             object.__setattr__(self, "token", None)
@@ -126,6 +131,10 @@ class SigningConfig:
                     f"{name} must be an AWS {name} name such as "
                     f"{'ap-northeast-1' if name == 'region' else 'execute-api'}, got {value!r}"
                 )
+        if isinstance(self.unsigned_headers, str) or not all(
+            isinstance(name, str) for name in self.unsigned_headers
+        ):
+            raise InvalidConfigError("unsigned_headers must be a collection of header names")
         lowered = frozenset(name.lower() for name in self.unsigned_headers)
         if "host" in lowered:
             raise InvalidConfigError("the host header is always signed; remove it from unsigned")

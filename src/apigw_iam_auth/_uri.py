@@ -13,6 +13,8 @@ from functools import lru_cache
 from typing import NamedTuple
 from urllib.parse import quote, unquote, urlsplit
 
+import idna
+
 from apigw_iam_auth.errors import InvalidConfigError
 
 __all__ = [
@@ -89,6 +91,11 @@ def _parse_url(url: str) -> ParsedUrl:
     if not hostname:
         raise InvalidConfigError("url has no host; pass an absolute URL such as https://host/path")
     netloc = parts.netloc.rpartition("@")[2]
+    if not netloc.isascii():  # send the A-label we sign, not the Unicode name
+        ascii_host = _ascii_host(hostname)
+        netloc = f"[{ascii_host}]" if ":" in ascii_host else ascii_host
+        if port is not None:
+            netloc = f"{netloc}:{port}"
     path = wire_path(parts.path)
     return ParsedUrl(
         scheme=scheme,
@@ -106,17 +113,27 @@ def host_header(scheme: str, hostname: str, port: int | None) -> str:
     Same rule as botocore's ``_host_from_url``, urllib3 and httpx; signing a different Host than
     the one sent is the classic cause of "signature does not match" behind custom ports.
     """
-    host = hostname.lower()
-    if not host.isascii():
-        try:
-            host = host.encode("idna").decode("ascii")
-        except UnicodeError:
-            raise InvalidConfigError(f"host {hostname!r} is not a valid domain name") from None
+    host = _ascii_host(hostname)
     if ":" in host:
         host = f"[{host}]"
     if port is not None and port != _DEFAULT_PORTS.get(scheme):
         host = f"{host}:{port}"
     return host
+
+
+def _ascii_host(hostname: str) -> str:
+    """Lowercase, and a Unicode name as its IDNA 2008 A-label (UTS 46 mapping, as requests).
+
+    Python's own "idna" codec is IDNA 2003 (``straße`` -> ``strasse``); both HTTP clients send
+    IDNA 2008 (``xn--strae-oqa``), and the Host that is sent is the Host that must be signed.
+    """
+    host = hostname.lower()
+    if host.isascii():
+        return host
+    try:
+        return idna.encode(host, uts46=True).decode("ascii")
+    except idna.IDNAError:
+        raise InvalidConfigError(f"host {hostname!r} is not a valid domain name") from None
 
 
 def wire_path(path: str) -> str:

@@ -147,6 +147,9 @@ def _call(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             # httpx puts the URL in its messages: a presigned one is a credential.
             print(f"{PROG}: error: {type(exc).__name__}: {redact(str(exc))}", file=err)
             return EXIT_HTTP_ERROR
+        except (httpx.InvalidURL, UnicodeError) as exc:  # the request could not be built
+            print(f"{PROG}: error: {type(exc).__name__}: {redact(str(exc))}", file=err)
+            return EXIT_USAGE
     if args.include:
         print(f"{response.http_version} {response.status_code} {response.reason_phrase}", file=out)
         for name, value in response.headers.multi_items():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta, timezone
@@ -44,6 +45,7 @@ HeadersLike = Mapping[str, str] | Iterable[tuple[str, str]] | None
 
 
 _HEADERS, _QUERY = SignatureLocation.HEADERS, SignatureLocation.QUERY
+_HEX_SHA256 = re.compile(r"[0-9a-f]{64}")
 _MAX_HOSTS = 256
 # HTTP dates have whole seconds; a server "ahead" by less than this is simply in agreement.
 _CLOCK_RESOLUTION = timedelta(seconds=2)
@@ -255,7 +257,10 @@ class SigV4Signer:
         """Sign with an ``Authorization`` header; send the result's url, headers and body.
 
         ``body`` is bytes or str (UTF-8); for large or streamed bodies pass ``payload_hash``,
-        the hex SHA-256 you computed in chunks. The returned URL carries the query in canonical
+        the hex SHA-256 you computed in chunks. Signing headers among ``headers``
+        (``Authorization``, ``X-Amz-Date``, ``X-Amz-Security-Token``, ``X-Amz-Content-SHA256``)
+        are dropped and replaced by fresh ones; ``add_content_sha256_header=True`` sends the
+        body hash. The returned URL carries the query in canonical
         order and encoding, which is how it must be sent. ``credentials`` is a snapshot fetched
         elsewhere (the async adapter fetches it off the event loop); None asks the provider.
         """
@@ -358,15 +363,16 @@ def _signable(
     header_items = _header_items(headers) if headers else []
     has_host = False
     for name, value in header_items:
-        lowered = name.lower()
-        if lowered == "host":
+        if name.lower() == "host":
             has_host, host = True, value
-        elif lowered == "x-amz-content-sha256" and payload_hash is None:
-            payload_hash = value  # the caller computed it (e.g. UNSIGNED-PAYLOAD for S3 peers)
     if not has_host:
         header_items.insert(0, ("Host", host))
     if payload_hash is None:
         payload_hash = _sigv4.payload_hash(raw_body) if raw_body else _sigv4.EMPTY_SHA256
+    elif not isinstance(payload_hash, str) or not _HEX_SHA256.fullmatch(payload_hash):
+        raise UnsignableRequestError(
+            "payload_hash must be the lowercase hex SHA-256 of the body (64 characters)"
+        )
     request = SignableRequest(method, parsed.path, parsed.query, tuple(header_items), payload_hash)
     return request, raw_body, parsed.base, host
 
@@ -412,8 +418,13 @@ def _header_items(headers: HeadersLike) -> list[tuple[str, str]]:
                 f"header names and values must be str, got {type(name).__name__}: "
                 f"{type(value).__name__}"
             )
-        if not is_utf8(value):
-            raise UnsignableRequestError(f"header {name!r} has a value that is not valid text")
+        if not value.isascii():
+            # requests sends str values as Latin-1, httpx bytes as they are: which bytes a
+            # non-ASCII value becomes on the wire is the client's choice, so it cannot be
+            # signed reliably (RFC 9110 5.5 also asks for ASCII).
+            raise UnsignableRequestError(
+                f"header {name!r} has a non-ASCII value; percent-encode or base64 it"
+            )
         result.append((name, value))
     return result
 

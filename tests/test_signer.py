@@ -1,0 +1,76 @@
+"""SigV4Signer's contract at its edges: what it refuses, and what it sends for awkward input."""
+
+from datetime import datetime, timezone
+
+import pytest
+from aws_server import SECRET_KEY
+
+from apigw_iam_auth import (
+    Credentials,
+    InvalidConfigError,
+    SigV4Signer,
+    UnsignableRequestError,
+)
+from apigw_iam_auth._models import SigningConfig
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+EMPTY = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+
+def signer(**kwargs) -> SigV4Signer:
+    return SigV4Signer(("AKIDEXAMPLE", SECRET_KEY), region="us-east-1", **kwargs)
+
+
+def test_callers_content_sha256_header_is_replaced_by_the_body_hash():
+    """A stale or bogus X-Amz-Content-SHA256 is neither signed nor sent: the body is hashed."""
+    body = b'{"a":1}'
+    plain = signer().sign("POST", "https://h.example/p", {}, body, NOW)
+    bogus = signer().sign(
+        "POST", "https://h.example/p", {"X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD"}, body, NOW
+    )
+    assert bogus.headers == plain.headers
+    assert bogus.signing.canonical_request.endswith(plain.signing.canonical_request[-64:])
+
+
+@pytest.mark.parametrize("bad", ["", "UNSIGNED-PAYLOAD", EMPTY.upper(), EMPTY + "\n", EMPTY[:-1]])
+def test_payload_hash_must_be_lowercase_hex_sha256(bad):
+    """A precomputed payload hash that is not 64 lowercase hex digits is refused, not signed."""
+    with pytest.raises(UnsignableRequestError, match="payload_hash"):
+        signer().sign("PUT", "https://h.example/p", payload_hash=bad, timestamp=NOW)
+
+
+def test_unicode_host_is_signed_and_sent_as_its_idna_2008_a_label():
+    """straße.example is signed and sent as xn--strae-oqa.example, as requests and httpx send it."""
+    signed = signer().sign("GET", "https://straße.example:8443/p", timestamp=NOW)
+    assert signed.url == "https://xn--strae-oqa.example:8443/p"
+    assert signed.headers["Host"] == "xn--strae-oqa.example:8443"
+    assert "\nhost:xn--strae-oqa.example:8443\n" in signed.signing.canonical_request
+
+
+def test_non_ascii_header_value_is_refused():
+    """Clients disagree on the bytes of a non-ASCII header value, so it is refused up front."""
+    with pytest.raises(UnsignableRequestError, match="non-ASCII"):
+        signer().sign("GET", "https://h.example/", {"X-Name": "José"}, timestamp=NOW)
+
+
+@pytest.mark.parametrize("token", ["TOKEN\n", "TOK EN", " TOKEN", "TOK\tEN", "TOKÉN"])
+def test_session_token_with_whitespace_is_refused_without_echoing_it(token):
+    """A token with a stray newline or space fails at construction; the message omits it."""
+    with pytest.raises(InvalidConfigError) as info:
+        Credentials("AKIDEXAMPLE", "secret", token)
+    assert token.strip() not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (lambda: Credentials("AKIDEXAMPLE", "secret", None, "2030-01-01"), "expiry"),  # type: ignore[arg-type]
+        (lambda: SigningConfig("us-east-1", unsigned_headers=frozenset({1})), "unsigned"),  # type: ignore[arg-type]
+        (lambda: signer(clock=lambda: 1.5).sign("GET", "https://h.example/"), "clock"),
+        (lambda: signer().correct_clock(datetime(2026, 1, 1)), "aware"),  # noqa: DTZ001
+    ],
+)
+def test_odd_types_raise_our_configuration_error(make, match):
+    """Wrong types for expiry, unsigned headers, clock and server time are InvalidConfigError."""
+    with pytest.raises(InvalidConfigError, match=match):
+        make()
