@@ -77,3 +77,30 @@ def test_nothing_is_logged_when_debug_is_off(aws_server, caplog):
         )
     assert response.status_code == 403
     assert not [r for r in caplog.records if r.name.startswith("apigw_iam_auth")]
+
+
+def test_requests_body_changed_after_signing_is_named_at_warning(aws_server, caplog):
+    """A body replaced on the prepared request after auth ran is refused and named, at WARNING."""
+    caplog.set_level(logging.WARNING, logger="apigw_iam_auth")
+    with requests.Session() as session:
+        session.trust_env = False
+        prepared = session.prepare_request(
+            requests.Request("POST", aws_server.url("/prod/pets"), data=b"signed", auth=_auth())
+        )
+        prepared.body = b"swapped"  # after signing: the signature no longer covers it
+        response = session.send(prepared, timeout=10)
+    assert response.status_code == 403
+    assert "body was changed after it was signed" in caplog.text
+
+
+def test_requests_unchanged_body_refused_for_another_reason_is_not_blamed(aws_server, caplog):
+    """A refusal with the signed body intact does not produce the body warning."""
+    caplog.set_level(logging.WARNING, logger="apigw_iam_auth")
+    wrong_secret = ApiGwIamAuth(
+        region=REGION, credentials=(SESSION_ACCESS_KEY, "not-the-secret", SESSION_TOKEN)
+    )
+    with requests.Session() as session:
+        session.trust_env = False
+        response = session.post(aws_server.url("/prod/pets"), data=b"x", auth=wrong_secret)
+    assert response.status_code == 403
+    assert "body was changed" not in caplog.text

@@ -10,6 +10,7 @@ refusal corrects the clock and retries once.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 __all__ = ["ResponseGuard", "sign_prepared"]
 
 
+_log = logging.getLogger("apigw_iam_auth")
 _FORBIDDEN = 403
 # Attributes set on the PreparedRequest objects we sign (requests' copy() does not copy them).
 _SIGNING = "_apigw_iam_auth_signing"
@@ -175,9 +177,9 @@ class ResponseGuard:
             response.status_code, response.content, response.headers.get("Date")
         )
         if server_time is None:
-            log_signature_mismatch(
-                response.status_code, response.content, getattr(request, _SIGNING)
-            )
+            signing = getattr(request, _SIGNING)
+            _warn_if_body_changed(request, signing)
+            log_signature_mismatch(response.status_code, response.content, signing)
             return response
         if (
             not self._correct_clock_skew
@@ -208,6 +210,25 @@ class ResponseGuard:
         resent.history.append(response)
         resent.request = retry
         return resent
+
+
+def _warn_if_body_changed(request: requests.PreparedRequest, signing: SigningResult) -> None:
+    """Say so loudly when the body sent is not the body signed (changed after ``auth`` ran).
+
+    requests has no hook between auth and sending, so a body replaced on the prepared request
+    afterwards cannot be stopped; the refusal that follows must at least name the cause.
+    """
+    body: Any = request.body
+    if isinstance(body, str):
+        body = body.encode("utf-8")
+    if not isinstance(body, bytes | type(None)):
+        return  # a file or stream: what was sent cannot be read again here
+    signed_hash = signing.canonical_request.rpartition("\n")[2]
+    if _sigv4.payload_hash(body or b"") != signed_hash:
+        _log.warning(
+            "the request body was changed after it was signed, so API Gateway refused it; "
+            "change the body before the request is prepared (auth runs in prepare)"
+        )
 
 
 def _replayable(request: requests.PreparedRequest) -> bool:
