@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, NamedTuple
@@ -131,8 +132,10 @@ class SigningConfig:
                     f"{name} must be an AWS {name} name such as "
                     f"{'ap-northeast-1' if name == 'region' else 'execute-api'}, got {value!r}"
                 )
-        if isinstance(self.unsigned_headers, str) or not all(
-            isinstance(name, str) for name in self.unsigned_headers
+        if (
+            isinstance(self.unsigned_headers, str)
+            or not isinstance(self.unsigned_headers, Iterable)
+            or not all(isinstance(name, str) for name in self.unsigned_headers)
         ):
             raise InvalidConfigError("unsigned_headers must be a collection of header names")
         lowered = frozenset(name.lower() for name in self.unsigned_headers)

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
+from typing import cast
 
 from apigw_iam_auth import _sigv4
 from apigw_iam_auth._models import (
@@ -54,20 +55,6 @@ _CLOCK_RESOLUTION = timedelta(seconds=2)
 def utc_now() -> datetime:
     """The default clock: the system's idea of now, in UTC."""
     return datetime.now(timezone.utc)
-
-
-@lru_cache(maxsize=256)
-def _config(
-    host: str | None,
-    region: str | None,
-    service: str,
-    unsigned: frozenset[str],
-    add_content_sha256_header: bool,
-) -> SigningConfig:
-    """The validated scope for a host, built once per distinct (host, settings)."""
-    if host is not None:
-        region, service = infer_scope(host, region, service)
-    return SigningConfig(region or "us-east-1", service, unsigned, add_content_sha256_header)
 
 
 class SigV4Signer:
@@ -122,8 +109,16 @@ class SigV4Signer:
         self._credentials: CredentialsProvider = resolve_provider(credentials, profile)
         self._region = region
         self._service = service
-        self._unsigned = _header_names(unsigned_headers)
-        self._add_sha256 = add_content_sha256_header
+        # Validates region, service and header names now (the region may still be read off
+        # each host later); the validated header names are what every per-host config reuses.
+        defaults = SigningConfig(
+            region or "us-east-1",
+            service,
+            cast("frozenset[str]", unsigned_headers),  # SigningConfig checks and normalises it
+            bool(add_content_sha256_header),
+        )
+        self._unsigned = defaults.unsigned_headers
+        self._add_sha256 = defaults.add_content_sha256_header
         self._configs: dict[str, SigningConfig] = {}
         self._clock = clock
         # Correction learned from the server's clock (see correct_clock). A single attribute
@@ -132,8 +127,6 @@ class SigV4Signer:
         # The default clock is read as time.time(): several times cheaper than building and
         # converting a datetime, on a path that runs once per request.
         self._epoch_clock = clock is utc_now
-        # Validate region/service/unsigned now (the region may still be inferred per host).
-        _config(None, region, service, self._unsigned, add_content_sha256_header)
 
     def __repr__(self) -> str:
         """Settings only; never credentials."""
@@ -190,7 +183,8 @@ class SigV4Signer:
         """The scope for a request to ``host``: explicit region, or read off the hostname."""
         config = self._configs.get(host)
         if config is None:
-            config = _config(host, self._region, self._service, self._unsigned, self._add_sha256)
+            region, service = infer_scope(host, self._region, self._service)
+            config = SigningConfig(region, service, self._unsigned, self._add_sha256)
             if len(self._configs) >= _MAX_HOSTS:  # bounded: a crawler of many hosts stays flat
                 self._configs.clear()
             self._configs[host] = config
@@ -427,14 +421,6 @@ def _header_items(headers: HeadersLike) -> list[tuple[str, str]]:
             )
         result.append((name, value))
     return result
-
-
-def _header_names(names: Iterable[str]) -> frozenset[str]:
-    if isinstance(names, str) or not isinstance(names, Iterable):
-        raise InvalidConfigError("unsigned_headers must be a collection of header names")
-    if not all(isinstance(name, str) for name in names):
-        raise InvalidConfigError("unsigned_headers must hold header names as str")
-    return frozenset(name.lower() for name in names)
 
 
 def _joined(items: tuple[tuple[str, str], ...]) -> dict[str, str]:
