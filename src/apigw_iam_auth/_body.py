@@ -6,9 +6,10 @@ import hashlib
 import io
 from typing import IO, TypeGuard
 
+from apigw_iam_auth._sigv4 import payload_hash
 from apigw_iam_auth.errors import UnsignableRequestError
 
-__all__ = ["CHUNK_SIZE", "hash_seekable", "is_seekable"]
+__all__ = ["CHUNK_SIZE", "hash_body", "hash_seekable", "is_seekable"]
 
 # Large enough that hashlib releases the GIL and runs at full speed, small enough for memory.
 CHUNK_SIZE = 1024 * 1024
@@ -50,3 +51,10 @@ def hash_seekable(body: IO[bytes] | IO[str]) -> str:
     finally:
         body.seek(start)
     return digest.hexdigest()
+
+
+def hash_body(body: bytes | bytearray | memoryview | IO[bytes] | IO[str]) -> str:
+    """SHA-256 of a body held in memory or in a seekable file (read in chunks, rewound)."""
+    if isinstance(body, bytes | bytearray | memoryview):
+        return payload_hash(bytes(body))
+    return hash_seekable(body)

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from apigw_iam_auth import _sigv4
-from apigw_iam_auth._body import hash_seekable, is_seekable
+from apigw_iam_auth._body import hash_body, is_seekable
 from apigw_iam_auth.errors import UnsignableRequestError
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ def body_hash_sync(request: httpx.Request) -> str:
             source = request.read()
         except TypeError as exc:
             raise _unreadable(exc) from exc
-    return _hash(source)
+    return hash_body(source)
 
 
 async def body_hash_async(request: httpx.Request) -> str:
@@ -59,7 +59,7 @@ async def body_hash_async(request: httpx.Request) -> str:
             raise _unreadable(exc) from exc
     if isinstance(source, bytes) and len(source) <= _INLINE_HASH_BYTES:
         return _sigv4.payload_hash(source)
-    return await asyncio.to_thread(_hash, source)
+    return await asyncio.to_thread(hash_body, source)
 
 
 # Hashing runs at ~1.5 GB/s: up to 1 MiB costs under a millisecond, less than a thread hop.
@@ -81,10 +81,6 @@ def _body_source(request: httpx.Request) -> bytes | IO[bytes] | IO[str] | None:
     # and rewind it, so a 100 MiB upload is never held in memory.
     source = getattr(request.stream, "_stream", None)
     return source if is_seekable(source) else None
-
-
-def _hash(source: bytes | IO[bytes] | IO[str]) -> str:
-    return _sigv4.payload_hash(source) if isinstance(source, bytes) else hash_seekable(source)
 
 
 def sign_request(

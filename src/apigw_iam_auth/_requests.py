@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from apigw_iam_auth import _sigv4
-from apigw_iam_auth._body import hash_seekable, is_seekable
+from apigw_iam_auth._body import hash_body, is_seekable
 from apigw_iam_auth._skew import server_time_from_refusal
 from apigw_iam_auth.diagnostics import log_signature_mismatch
 from apigw_iam_auth.errors import UnsignableRequestError
@@ -79,10 +79,8 @@ def _final_body_hash(prepared: requests.PreparedRequest) -> str:
     if isinstance(body, str):
         body = body.encode("utf-8")
         _replace_body(prepared, body)
-    if isinstance(body, bytes | bytearray | memoryview):
-        return _sigv4.payload_hash(bytes(body))
-    if is_seekable(body):
-        return hash_seekable(body)
+    if isinstance(body, bytes | bytearray | memoryview) or is_seekable(body):
+        return hash_body(body)
     if isinstance(body, Iterable) or callable(getattr(body, "read", None)):
         # A generator or an unseekable stream can be read only once: read it here, send the
         # buffered copy. Pass a seekable file (open(path, "rb")) to keep memory flat.
