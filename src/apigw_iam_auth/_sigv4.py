@@ -38,6 +38,7 @@ __all__ = [
     "amz_date_of_epoch",
     "canonical_headers",
     "canonical_request",
+    "check_expires",
     "credential_scope",
     "derive_signing_key",
     "payload_hash",
@@ -245,6 +246,16 @@ def _hmac_states(key: bytes) -> tuple[hashlib._Hash, hashlib._Hash]:
     return inner, outer
 
 
+def check_expires(expires: object) -> int:
+    """A presigned URL's lifetime: a whole number of seconds from 1 to 7 days."""
+    if isinstance(expires, bool) or not isinstance(expires, int) or not 1 <= expires <= MAX_EXPIRES:
+        raise InvalidConfigError(
+            f"expires must be a whole number of seconds from 1 to {MAX_EXPIRES} (7 days), "
+            f"got {expires!r}"
+        )
+    return expires
+
+
 def sign(
     request: SignableRequest,
     credentials: Credentials,
@@ -276,12 +287,8 @@ def sign_at(
     expires: int = 900,
 ) -> SigningResult:
     """:func:`sign` with the ``X-Amz-Date`` value already formatted (see :func:`amz_date`)."""
-    if location is SignatureLocation.QUERY and (
-        isinstance(expires, bool) or not isinstance(expires, int) or not 1 <= expires <= MAX_EXPIRES
-    ):
-        raise InvalidConfigError(
-            f"expires must be between 1 and {MAX_EXPIRES} seconds (7 days), got {expires!r}"
-        )
+    if location is SignatureLocation.QUERY:
+        check_expires(expires)
     plan = _plan(
         request,
         credentials.access_key,

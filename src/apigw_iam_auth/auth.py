@@ -8,10 +8,9 @@ import httpx
 
 from apigw_iam_auth import _httpx, _requests
 from apigw_iam_auth._models import DEFAULT_UNSIGNED_HEADERS
-from apigw_iam_auth._sigv4 import MAX_EXPIRES
+from apigw_iam_auth._sigv4 import check_expires
 from apigw_iam_auth._skew import server_time_from_refusal
 from apigw_iam_auth.diagnostics import log_signature_mismatch
-from apigw_iam_auth.errors import InvalidConfigError
 from apigw_iam_auth.signer import Clock, SigV4Signer, utc_now
 
 if TYPE_CHECKING:
@@ -57,12 +56,7 @@ class ApiGwIamAuth(httpx.Auth):
         add_content_sha256_header: bool = False,
     ) -> None:
         """Validate everything now; no credentials are loaded until the first request."""
-        if isinstance(expires, bool) or not isinstance(expires, int):
-            raise InvalidConfigError(f"expires must be an int number of seconds, got {expires!r}")
-        if not 1 <= expires <= MAX_EXPIRES:
-            raise InvalidConfigError(
-                f"expires must be between 1 and {MAX_EXPIRES} seconds (7 days), got {expires}"
-            )
+        expires = check_expires(expires)
         self._signer = SigV4Signer(
             credentials,
             region,

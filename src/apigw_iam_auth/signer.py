@@ -313,8 +313,7 @@ class SigV4Signer:
 
 
 def _capped_expiry(expires: int, credentials: Credentials, now: datetime) -> int:
-    if isinstance(expires, bool) or not isinstance(expires, int):
-        raise InvalidConfigError(f"expires must be an int number of seconds, got {expires!r}")
+    expires = _sigv4.check_expires(expires)
     if credentials.expiry is None:
         return expires
     remaining = math.floor((credentials.expiry - now).total_seconds())
