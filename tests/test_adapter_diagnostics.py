@@ -19,6 +19,15 @@ class _TamperingTransport(httpx.HTTPTransport):
         return super().handle_request(request)
 
 
+def _post_through_tampering_proxy(aws_server) -> httpx.Response:
+    with httpx.Client(auth=_auth(), transport=_TamperingTransport(), trust_env=False) as client:
+        return client.post(
+            aws_server.url("/prod/pets"),
+            content=b"{}",
+            headers={"Content-Type": "application/json"},
+        )
+
+
 def _auth() -> ApiGwIamAuth:
     return ApiGwIamAuth(
         region=REGION, credentials=(SESSION_ACCESS_KEY, SESSION_SECRET_KEY, SESSION_TOKEN)
@@ -57,24 +66,14 @@ def test_requests_logs_which_line_differs(aws_server, caplog):
 def test_httpx_logs_which_line_differs(aws_server, caplog):
     """A header changed after signing (httpx) is named in a DEBUG diff without secrets."""
     caplog.set_level(logging.DEBUG, logger="apigw_iam_auth")
-    with httpx.Client(auth=_auth(), transport=_TamperingTransport(), trust_env=False) as client:
-        response = client.post(
-            aws_server.url("/prod/pets"),
-            content=b"{}",
-            headers={"Content-Type": "application/json"},
-        )
+    response = _post_through_tampering_proxy(aws_server)
     _assert_explained_and_redacted(caplog, response, "content-type")
 
 
 def test_nothing_is_logged_when_debug_is_off(aws_server, caplog):
     """Without DEBUG the explanation is not even computed, let alone logged."""
     caplog.set_level(logging.INFO, logger="apigw_iam_auth")
-    with httpx.Client(auth=_auth(), transport=_TamperingTransport(), trust_env=False) as client:
-        response = client.post(
-            aws_server.url("/prod/pets"),
-            content=b"{}",
-            headers={"Content-Type": "application/json"},
-        )
+    response = _post_through_tampering_proxy(aws_server)
     assert response.status_code == 403
     assert not [r for r in caplog.records if r.name.startswith("apigw_iam_auth")]
 
