@@ -4,6 +4,7 @@ from datetime import datetime, timezone
 
 import httpx
 import pytest
+import requests
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import ReadOnlyCredentials
@@ -153,3 +154,48 @@ async def test_async_flow_hashes_a_large_body_off_the_loop_correctly():
     request = httpx.Request("PUT", URL, content=body)
     sent = await make_auth().async_auth_flow(request).__anext__()
     assert sent.headers["Authorization"].endswith("Signature=" + botocore_signature(sent))
+
+
+def test_stale_signing_headers_are_dropped_however_spelled_and_repeated():
+    """Signing headers already on a request (any case, repeated) give way to one fresh set.
+
+    With long-term credentials a leftover session token must not be sent at all.
+    """
+    stale = [
+        ("authorization", "old"),
+        ("AUTHORIZATION", "older"),
+        ("X-Amz-Security-Token", "old-token"),
+        ("x-amz-date", "19990101T000000Z"),
+    ]
+    request = httpx.Request("GET", URL, headers=stale)
+    sent = next(ApiGwIamAuth(credentials=(KEY, SECRET)).sync_auth_flow(request))
+    assert len(sent.headers.get_list("Authorization")) == 1
+    assert len(sent.headers.get_list("X-Amz-Date")) == 1
+    assert "X-Amz-Security-Token" not in sent.headers
+    assert sent.headers["Authorization"].endswith("Signature=" + botocore_signature(sent))
+
+
+@pytest.mark.parametrize("presign", [False, True])
+def test_requests_hook_drops_stale_signing_headers_and_signs_bytes_values(presign):
+    """requests keeps bytes header values as given: they are signed as the bytes sent."""
+    prepared = requests.Request(
+        "GET",
+        URL,
+        headers={"X-Amz-Security-Token": "old", "Authorization": "Basic eDp5", "X-Trace": b"t-1"},
+    ).prepare()
+    ApiGwIamAuth(credentials=(KEY, SECRET), presign=presign)(prepared)
+    assert "X-Amz-Security-Token" not in prepared.headers
+    assert prepared.headers["X-Trace"] == b"t-1"
+    if presign:
+        assert "Authorization" not in prepared.headers
+        assert "x-amz-signature=" in (prepared.url or "").lower()
+        return
+    wire = httpx.Request(
+        "GET",
+        prepared.url or "",
+        headers=[
+            (k, v.decode() if isinstance(v, bytes) else v) for k, v in prepared.headers.items()
+        ],
+    )
+    assert "x-trace" in wire.headers["Authorization"]
+    assert wire.headers["Authorization"].endswith("Signature=" + botocore_signature(wire))

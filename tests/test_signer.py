@@ -1,9 +1,9 @@
 """SigV4Signer's contract at its edges: what it refuses, and what it sends for awkward input."""
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
-from aws_server import SECRET_KEY
+from aws_server import SECRET_KEY, ReceivedRequest, verify
 
 from apigw_iam_auth import (
     Credentials,
@@ -74,3 +74,45 @@ def test_odd_types_raise_our_configuration_error(make, match):
     """Wrong types for expiry, unsigned headers, clock and server time are InvalidConfigError."""
     with pytest.raises(InvalidConfigError, match=match):
         make()
+
+
+def _verified_at(moment: datetime, creds: Credentials, wire: SigV4Signer) -> str:
+    """Sign a fixed GET through the adapters' fast path at ``moment``; verify it with botocore.
+
+    The default (real) clock is moved with ``correct_clock``, so the path under test is the
+    one adapters take, with its per-shape plan. Returns the X-Amz-Date that was signed.
+    """
+    wire.correct_clock(moment)
+    headers = (("host", "h.example"), ("accept", "*/*"))
+    url, stale, result = wire.sign_for_wire(
+        "GET", "https://h.example/prod/pets?a=1", headers, EMPTY, credentials=creds
+    )
+    assert url == "https://h.example/prod/pets?a=1"
+    assert stale == ()
+    sent = dict(result.headers)
+    received = ReceivedRequest("GET", "/prod/pets?a=1", (*headers, *result.headers), b"")
+    signed_at = datetime.strptime(sent["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
+    verify(
+        received,
+        credentials={creds.access_key: (creds.secret_key, creds.token)},
+        region="us-east-1",
+        service="execute-api",
+        now=signed_at,
+    )
+    return sent["X-Amz-Date"]
+
+
+def test_fast_path_signs_anew_when_the_day_or_the_credentials_change():
+    """The plan kept per request shape is for one day and one key: a new one follows either.
+
+    Signing across midnight must move the credential scope's date, and rotated credentials
+    must sign with the new key (botocore checks both; a stale plan fails verification).
+    """
+    wire = SigV4Signer(region="us-east-1", credentials=("AKIDUNUSED", "unused"))
+    first = Credentials("AKIDFIRST", SECRET_KEY)
+    second = Credentials("AKIDSECOND", SECRET_KEY[::-1], "token-2")
+    midnight = datetime(2031, 3, 5, tzinfo=timezone.utc)
+    assert _verified_at(midnight - timedelta(seconds=10), first, wire).startswith("20310304")
+    assert _verified_at(midnight + timedelta(seconds=10), first, wire).startswith("20310305")
+    _verified_at(midnight + timedelta(seconds=20), second, wire)
+    _verified_at(midnight + timedelta(seconds=30), first, wire)

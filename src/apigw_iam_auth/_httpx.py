@@ -95,21 +95,18 @@ def sign_request(
 ) -> SigningResult:
     """Sign ``request`` in place and install the cross-origin guard on it."""
     headers = request.headers
-    items = headers.multi_items()  # names come lowercased
-    if any(name in _sigv4.SIGNING_HEADER_NAMES for name, _ in items):  # a retry, a re-send
-        for name in _sigv4.SIGNING_HEADER_NAMES:
-            headers.pop(name, None)
-        items = headers.multi_items()
     url = str(request.url)
-    signed_url, result = signer.sign_for_wire(
+    signed_url, stale, result = signer.sign_for_wire(
         request.method,
         url,
-        tuple(items),
+        tuple(headers.raw),
         body_hash,
         presign=presign,
         expires=expires,
         credentials=credentials,
     )
+    for name in stale:  # our own headers from an earlier signature (a retry, a re-send)
+        headers.pop(name, None)
     for name, value in result.headers:
         headers[name] = value
     if signed_url != url:  # parsing a URL is the costliest step of httpx; skip it when we can
@@ -133,20 +130,23 @@ def _origin_of(url: httpx.URL) -> _Origin:
 
 
 def _install_guard(request: httpx.Request, *, is_async: bool) -> None:
-    extensions = dict(request.extensions)
-    inner = extensions.get("trace")
-    while isinstance(inner, _TraceGuard | _AsyncTraceGuard):
+    extensions = request.extensions
+    inner: Any = extensions.get("trace")
+    if isinstance(inner, _TraceGuard | _AsyncTraceGuard):  # signed again: replace our guard
         inner = inner.inner
     origin = _origin_of(request.url)
-    extensions["trace"] = (
-        _AsyncTraceGuard(origin, inner) if is_async else _TraceGuard(origin, inner)
-    )
-    request.extensions = extensions
+    guard = _AsyncTraceGuard(origin, inner) if is_async else _TraceGuard(origin, inner)
+    # A new dict: the one given may be shared by other requests (redirects share this one).
+    request.extensions = {**extensions, "trace": guard}
 
 
-def _strip_if_foreign(origin: _Origin, event: str, info: dict[str, Any]) -> None:
-    if not event.endswith("send_request_headers.started"):
-        return
+# httpcore's trace events are named "<http11|http2>.<step>.<started|complete>".
+_HEADERS_WRITTEN_NEXT = frozenset(
+    {"http11.send_request_headers.started", "http2.send_request_headers.started"}
+)
+
+
+def _strip_if_foreign(origin: _Origin, info: dict[str, Any]) -> None:
     outgoing = info.get("request")
     if outgoing is None:
         return
@@ -184,7 +184,8 @@ class _TraceGuard:
         self.inner = inner
 
     def __call__(self, event: str, info: dict[str, Any]) -> None:
-        _strip_if_foreign(self.origin, event, info)
+        if event in _HEADERS_WRITTEN_NEXT:
+            _strip_if_foreign(self.origin, info)
         if self.inner is not None:
             self.inner(event, info)
 
@@ -201,6 +202,7 @@ class _AsyncTraceGuard:
         self.inner = inner
 
     async def __call__(self, event: str, info: dict[str, Any]) -> None:
-        _strip_if_foreign(self.origin, event, info)
+        if event in _HEADERS_WRITTEN_NEXT:
+            _strip_if_foreign(self.origin, info)
         if self.inner is not None:
             await self.inner(event, info)

@@ -32,6 +32,7 @@ __all__ = ["ResponseGuard", "sign_prepared"]
 
 _log = logging.getLogger("apigw_iam_auth")
 _FORBIDDEN = 403
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})  # requests.status_codes.REDIRECT_STATI
 # Attributes set on the PreparedRequest objects we sign (requests' copy() does not copy them).
 _SIGNING = "_apigw_iam_auth_signing"
 _SKEW_RETRY = "_apigw_iam_auth_skew_retry"
@@ -41,34 +42,23 @@ def sign_prepared(
     signer: SigV4Signer, prepared: requests.PreparedRequest, *, presign: bool, expires: int
 ) -> SigningResult:
     """Sign ``prepared`` in place: by header, or by rewriting its URL into presigned form."""
-    body_hash = _final_body_hash(prepared)
-    headers: list[tuple[str, str]] = []
-    stale: list[str] = []  # our own headers from an earlier signature (a retry, a re-send)
-    for name, value in prepared.headers.items():
-        if name.lower() in _sigv4.SIGNING_HEADER_NAMES:
-            stale.append(name)
-        else:
-            headers.append((name, _text(value)))
-    for name in stale:
-        del prepared.headers[name]
-    url, result = signer.sign_for_wire(
+    body_hash = _final_body_hash(prepared)  # first: buffering a stream sets Content-Length
+    headers = prepared.headers
+    url, stale, result = signer.sign_for_wire(
         prepared.method or "GET",
         prepared.url or "",
-        tuple(headers),
+        tuple(headers.lower_items()),
         body_hash,
         presign=presign,
         expires=expires,
     )
+    for name in stale:  # our own headers from an earlier signature (a retry, a re-send)
+        del headers[name]
     prepared.url = url
     for name, value in result.headers:
-        prepared.headers[name] = value
+        headers[name] = value
     setattr(prepared, _SIGNING, result)
     return result
-
-
-def _text(value: str | bytes) -> str:
-    # requests accepts bytes header values and sends them as they are (latin-1 on the wire).
-    return value.decode("latin-1") if isinstance(value, bytes) else value
 
 
 def _final_body_hash(prepared: requests.PreparedRequest) -> str:
@@ -138,21 +128,24 @@ class ResponseGuard:
     def __init__(
         self,
         signer: SigV4Signer,
-        prepared: requests.PreparedRequest,
+        url: str,
         *,
         presign: bool,
         expires: int,
         correct_clock_skew: bool,
     ) -> None:
-        """Remember where the signed request went and how to sign again."""
+        """Remember where signed requests go (``url``) and how to sign again."""
         self._signer = signer
         self._presign = presign
         self._expires = expires
         self._correct_clock_skew = correct_clock_skew
-        self._url = prepared.url or ""
+        self._url = url
 
     def __call__(self, response: requests.Response, **send_kwargs: Any) -> requests.Response:  # noqa: ANN401 - requests' send kwargs
         """Decide what a response means for the signature; maybe send once more."""
+        status = response.status_code
+        if status != _FORBIDDEN and status not in _REDIRECTS:  # the common case: nothing to do
+            return response
         request = response.request
         if hasattr(request, _SIGNING):
             if response.is_redirect:

@@ -34,6 +34,7 @@ __all__ = [
     "MAX_EXPIRES",
     "SIGNING_HEADER_NAMES",
     "TERMINATOR",
+    "Plan",
     "amz_date",
     "amz_date_of_epoch",
     "canonical_headers",
@@ -44,7 +45,9 @@ __all__ = [
     "payload_hash",
     "sign",
     "sign_at",
+    "sign_with_plan",
     "signature",
+    "signing_plan",
     "string_to_sign",
 ]
 
@@ -287,22 +290,46 @@ def sign_at(
     expires: int = 900,
 ) -> SigningResult:
     """:func:`sign` with the ``X-Amz-Date`` value already formatted (see :func:`amz_date`)."""
+    plan = signing_plan(request, credentials, config, date_time[:8], location, expires)
+    return sign_with_plan(plan, date_time)
+
+
+def signing_plan(
+    request: SignableRequest,
+    credentials: Credentials,
+    config: SigningConfig,
+    day: str,
+    location: SignatureLocation = SignatureLocation.HEADERS,
+    expires: int = 900,
+) -> Plan:
+    """Everything about a signature but its time: valid for every signature on ``day``.
+
+    Cached per distinct request; callers that sign one request shape repeatedly may keep the
+    plan themselves and skip even the cache lookup (see :func:`sign_with_plan`).
+    """
     if location is SignatureLocation.QUERY:
         check_expires(expires)
-    plan = _plan(
+    return _plan(
         request,
         credentials.access_key,
         credentials.secret_key,
         credentials.token,
         config,
-        date_time[:8],
+        day,
         location,
         expires,
     )
+
+
+def sign_with_plan(plan: Plan, date_time: str) -> SigningResult:
+    """The per-signature work: splice in the time, hash, and compute the HMAC.
+
+    ``date_time`` must fall on the plan's day (the scope's date is part of the plan).
+    """
     canonical = plan.canonical_head + date_time + plan.canonical_tail
     to_sign = string_to_sign(date_time, plan.scope.scope, canonical)
     sig = _hmac_hex(plan.scope.states, to_sign)
-    if location is SignatureLocation.HEADERS:
+    if plan.location is SignatureLocation.HEADERS:
         headers = (
             *plan.headers_head,
             ("X-Amz-Date", date_time),
@@ -320,9 +347,10 @@ def sign_at(
 _DATE_SLOT = "\x00"
 
 
-class _Plan(NamedTuple):
+class Plan(NamedTuple):
     """A signature's time-independent parts, each cut where the X-Amz-Date value goes."""
 
+    location: SignatureLocation
     scope: _Scope
     canonical_head: str
     canonical_tail: str
@@ -343,7 +371,7 @@ def _plan(
     day: str,
     location: SignatureLocation,
     expires: int,
-) -> _Plan:
+) -> Plan:
     """Tasks 1 and 2 of SigV4 with a slot for the time (cached per distinct request).
 
     The cache is bounded; a service calling many distinct URLs only recomputes more often.
@@ -378,7 +406,8 @@ def _plan(
     canonical_head, _, canonical_tail = canonical.partition(_DATE_SLOT)
     if location is SignatureLocation.HEADERS:
         date_at = placed.index(("X-Amz-Date", _DATE_SLOT))
-        return _Plan(
+        return Plan(
+            location,
             keys,
             canonical_head,
             canonical_tail,
@@ -389,7 +418,7 @@ def _plan(
             f"{keys.authorization_prefix}{signed_headers}, Signature=",
         )
     query_head, _, query_tail = query.partition(_DATE_SLOT)
-    return _Plan(keys, canonical_head, canonical_tail, query_head, query_tail, (), (), "")
+    return Plan(location, keys, canonical_head, canonical_tail, query_head, query_tail, (), (), "")
 
 
 @lru_cache(maxsize=16)

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 __all__ = ["ApiGwIamAuth"]
 
+_MAX_GUARDS = 256
+
 
 class ApiGwIamAuth(httpx.Auth):
     """Sign requests to IAM-protected API Gateway APIs (and Lambda function URLs).
@@ -69,6 +71,7 @@ class ApiGwIamAuth(httpx.Auth):
         self._presign = bool(presign)
         self._correct_clock_skew = bool(correct_clock_skew)
         self._expires = expires
+        self._guards: dict[str, _requests.ResponseGuard] = {}
 
     def __repr__(self) -> str:
         """Settings only; never credentials."""
@@ -84,20 +87,30 @@ class ApiGwIamAuth(httpx.Auth):
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         """Sign a requests ``PreparedRequest`` (the requests ``auth=`` protocol)."""
+        url = request.url or ""
         _requests.sign_prepared(self._signer, request, presign=self._presign, expires=self._expires)
+        guard = self._guards.get(url)
+        if guard is None:
+            guard = self._new_guard(url)
         hooks = request.hooks["response"]
         if hooks:  # a request signed twice keeps one guard: the newest
             hooks[:] = [hook for hook in hooks if not isinstance(hook, _requests.ResponseGuard)]
-        hooks.append(
-            _requests.ResponseGuard(
-                self._signer,
-                request,
-                presign=self._presign,
-                expires=self._expires,
-                correct_clock_skew=self._correct_clock_skew,
-            )
-        )
+        hooks.append(guard)
         return request
+
+    def _new_guard(self, url: str) -> _requests.ResponseGuard:
+        """A guard holds no per-request state, so one serves every request to ``url``."""
+        guard = _requests.ResponseGuard(
+            self._signer,
+            url,
+            presign=self._presign,
+            expires=self._expires,
+            correct_clock_skew=self._correct_clock_skew,
+        )
+        if len(self._guards) >= _MAX_GUARDS:  # bounded: a crawler of many URLs stays flat
+            self._guards.clear()
+        self._guards[url] = guard
+        return guard
 
     def sync_auth_flow(
         self, request: httpx.Request

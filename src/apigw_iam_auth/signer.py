@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
-from typing import cast
+from typing import NamedTuple, cast
 
 from apigw_iam_auth import _sigv4
 from apigw_iam_auth._models import (
@@ -34,7 +34,7 @@ from apigw_iam_auth.errors import (
     UnsignableRequestError,
 )
 
-__all__ = ["Body", "Clock", "HeadersLike", "SigV4Signer", "utc_now"]
+__all__ = ["Body", "Clock", "HeadersLike", "SigV4Signer", "WireSignature", "utc_now"]
 
 _log = logging.getLogger("apigw_iam_auth")
 
@@ -42,12 +42,14 @@ Clock = Callable[[], datetime]
 
 
 Body = bytes | bytearray | memoryview | str | None
-HeadersLike = Mapping[str, str] | Iterable[tuple[str, str]] | None
+# Pairs may hold bytes, as requests and httpx keep them; they are read as Latin-1.
+HeadersLike = Mapping[str, str] | Iterable[tuple[str | bytes, str | bytes]] | None
 
 
 _HEADERS, _QUERY = SignatureLocation.HEADERS, SignatureLocation.QUERY
 _HEX_SHA256 = re.compile(r"[0-9a-f]{64}")
 _MAX_HOSTS = 256
+_MAX_SHAPES = 256
 # HTTP dates have whole seconds; a server "ahead" by less than this is simply in agreement.
 _CLOCK_RESOLUTION = timedelta(seconds=2)
 
@@ -78,6 +80,7 @@ class SigV4Signer:
         "_offset",
         "_region",
         "_service",
+        "_shapes",
         "_unsigned",
     )
 
@@ -120,6 +123,7 @@ class SigV4Signer:
         self._unsigned = defaults.unsigned_headers
         self._add_sha256 = defaults.add_content_sha256_header
         self._configs: dict[str, SigningConfig] = {}
+        self._shapes: dict[tuple[str, str, HeadersLike, str], _WireShape] = {}
         self._clock = clock
         # Correction learned from the server's clock (see correct_clock). A single attribute
         # replaced whole, so concurrent readers see the old or the new value, never a mix.
@@ -274,21 +278,57 @@ class SigV4Signer:
         presign: bool = False,
         expires: int = 900,
         credentials: Credentials | None = None,
-    ) -> tuple[str, SigningResult]:
-        """The URL to send and the signing result, nothing else: the adapters' fast path.
+    ) -> WireSignature:
+        """What an adapter applies to its request: the adapters' fast path.
 
-        ``result.headers`` are the headers to set (none when presigning); the caller's own
-        headers are left for the caller to keep, so no merged copy is built. ``headers`` given
-        as a tuple of pairs lets the request's parsed shape be cached.
+        Returns the URL to send, the names of stale signing headers to remove from the
+        request, and the signing result (``result.headers`` are the headers to set; none when
+        presigning). The caller's own headers are left for the caller to keep, so no merged
+        copy is built. ``headers`` given as a tuple of pairs lets the request's parsed shape,
+        and the plan of its signature, be kept between calls: a client calls the same endpoints
+        with the same headers, and then only the time changes.
         """
+        key = (method, url, headers, payload_hash)
         try:
-            shape = _signable_shape(method, url, headers, payload_hash)  # type: ignore[arg-type]
+            shape = self._shapes.get(key)
         except TypeError:  # not hashable (a list, a dict...): parse it every time
-            shape = _signable(method, url, headers, None, payload_hash)
-        request, _, base, host = shape
+            shape = self._wire_shape(None, method, url, headers, payload_hash)
+        if shape is None:
+            shape = self._wire_shape(key, method, url, headers, payload_hash)
+        snapshot = self._credentials.get() if credentials is None else credentials
         location = _QUERY if presign else _HEADERS
-        result = self._sign(request, host, location, expires, None, credentials)
-        return _with_query(base, result), result
+        if not self._epoch_clock or (presign and snapshot.expiry is not None):
+            result = self._sign(shape.request, shape.host, location, expires, None, snapshot)
+            return WireSignature(_with_query(shape.base, result), shape.stale, result)
+        date_time = _sigv4.amz_date_of_epoch(math.floor(time.time() + self._offset))
+        memo_key = (snapshot, date_time[:8], location, expires)
+        memo = shape.memo
+        if memo is None or memo[0] != memo_key:
+            plan = _sigv4.signing_plan(
+                shape.request, snapshot, shape.config, memo_key[1], location, expires
+            )
+            shape.memo = memo = (memo_key, plan)
+        result = _sigv4.sign_with_plan(memo[1], date_time)
+        return WireSignature(_with_query(shape.base, result), shape.stale, result)
+
+    def _wire_shape(
+        self,
+        key: tuple[str, str, HeadersLike, str] | None,
+        method: str,
+        url: str,
+        headers: HeadersLike,
+        payload_hash: str,
+    ) -> _WireShape:
+        request, _, base, host = _signable(method, url, headers, None, payload_hash)
+        stale = tuple(
+            name for name, _ in request.headers if name.lower() in _sigv4.SIGNING_HEADER_NAMES
+        )
+        shape = _WireShape(request, base, host, self.config_for(host), stale)
+        if key is not None:
+            if len(self._shapes) >= _MAX_SHAPES:  # bounded, like every cache here
+                self._shapes.clear()
+            self._shapes[key] = shape
+        return shape
 
     def presign(
         self,
@@ -310,6 +350,43 @@ class SigV4Signer:
         """
         request, _, base, host = _signable(method, url, headers, body, payload_hash)
         return _with_query(base, self._sign(request, host, _QUERY, expires, timestamp, credentials))
+
+
+class WireSignature(NamedTuple):
+    """What :meth:`SigV4Signer.sign_for_wire` tells an adapter to do to its request.
+
+    Send ``url``; remove the headers named in ``stale`` (signing headers of an earlier
+    attempt, as the request spelled them); set ``result.headers``.
+    """
+
+    url: str
+    stale: tuple[str, ...]
+    result: SigningResult
+
+
+class _WireShape:
+    """One request shape as the adapters send it: parsed once, then signed many times.
+
+    ``memo`` holds the last signing plan with what it was made for, replaced whole (a single
+    attribute store), so threads sharing the shape read a matching pair.
+    """
+
+    __slots__ = ("base", "config", "host", "memo", "request", "stale")
+
+    def __init__(
+        self,
+        request: SignableRequest,
+        base: str,
+        host: str,
+        config: SigningConfig,
+        stale: tuple[str, ...],
+    ) -> None:
+        self.request = request
+        self.base = base
+        self.host = host
+        self.config = config
+        self.stale = stale
+        self.memo: tuple[tuple[Credentials, str, SignatureLocation, int], _sigv4.Plan] | None = None
 
 
 def _capped_expiry(expires: int, credentials: Credentials, now: datetime) -> int:
@@ -370,17 +447,6 @@ def _signable(
     return request, raw_body, parsed.base, host
 
 
-@lru_cache(maxsize=256)
-def _signable_shape(
-    method: str, url: str, headers: tuple[tuple[str, str], ...], payload_hash: str
-) -> tuple[SignableRequest, bytes | None, str, str]:
-    """:func:`_signable`, cached: a client calls the same endpoints with the same headers.
-
-    Each distinct shape is parsed and checked once; errors are raised, never cached.
-    """
-    return _signable(method, url, headers, None, payload_hash)
-
-
 @lru_cache(maxsize=64)
 def _checked_method(method: str) -> str:
     if not _sigv4.HTTP_TOKEN.fullmatch(method):
@@ -405,12 +471,7 @@ def _header_items(headers: HeadersLike) -> list[tuple[str, str]]:
     for item in items:
         if not isinstance(item, tuple | list) or len(item) != 2:  # noqa: PLR2004 - a pair
             raise UnsignableRequestError(f"each header must be a (name, value) pair, got {item!r}")
-        name, value = item
-        if not isinstance(name, str) or not isinstance(value, str):
-            raise UnsignableRequestError(
-                f"header names and values must be str, got {type(name).__name__}: "
-                f"{type(value).__name__}"
-            )
+        name, value = (_text(part) for part in item)
         if not value.isascii():
             # requests sends str values as Latin-1, httpx bytes as they are: which bytes a
             # non-ASCII value becomes on the wire is the client's choice, so it cannot be
@@ -420,6 +481,17 @@ def _header_items(headers: HeadersLike) -> list[tuple[str, str]]:
             )
         result.append((name, value))
     return result
+
+
+def _text(part: object) -> str:
+    """A header name or value; bytes (as requests and httpx hold them) are read as Latin-1."""
+    if isinstance(part, str):
+        return part
+    if isinstance(part, bytes):
+        return part.decode("latin-1")
+    raise UnsignableRequestError(
+        f"header names and values must be str or bytes, got {type(part).__name__}"
+    )
 
 
 def _joined(items: tuple[tuple[str, str], ...]) -> dict[str, str]:
