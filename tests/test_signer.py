@@ -103,10 +103,10 @@ def _verified_at(moment: datetime, creds: Credentials, wire: SigV4Signer) -> str
 
 
 def test_fast_path_signs_anew_when_the_day_or_the_credentials_change():
-    """The plan kept per request shape is for one day and one key: a new one follows either.
+    """A shape's kept plan (per day) and signature (per second) serve only that day and key.
 
-    Signing across midnight must move the credential scope's date, and rotated credentials
-    must sign with the new key (botocore checks both; a stale plan fails verification).
+    Signing across midnight must move the credential scope's date, and credentials rotated
+    within a second must sign with the new key (botocore checks both; a stale reuse fails).
     """
     wire = SigV4Signer(region="us-east-1", credentials=("AKIDUNUSED", "unused"))
     first = Credentials("AKIDFIRST", SECRET_KEY)
@@ -114,5 +114,6 @@ def test_fast_path_signs_anew_when_the_day_or_the_credentials_change():
     midnight = datetime(2031, 3, 5, tzinfo=timezone.utc)
     assert _verified_at(midnight - timedelta(seconds=10), first, wire).startswith("20310304")
     assert _verified_at(midnight + timedelta(seconds=10), first, wire).startswith("20310305")
-    _verified_at(midnight + timedelta(seconds=20), second, wire)
+    _verified_at(midnight + timedelta(seconds=10), second, wire)  # same second, new key
+    _verified_at(midnight + timedelta(seconds=10), first, wire)
     _verified_at(midnight + timedelta(seconds=30), first, wire)

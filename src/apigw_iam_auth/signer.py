@@ -284,9 +284,13 @@ class SigV4Signer:
         Returns the URL to send, the names of stale signing headers to remove from the
         request, and the signing result (``result.headers`` are the headers to set; none when
         presigning). The caller's own headers are left for the caller to keep, so no merged
-        copy is built. ``headers`` given as a tuple of pairs lets the request's parsed shape,
-        and the plan of its signature, be kept between calls: a client calls the same endpoints
-        with the same headers, and then only the time changes.
+        copy is built.
+
+        ``headers`` given as a tuple of pairs lets the request's parsed shape be kept between
+        calls, with the plan of its signature for the day: a client calls the same endpoints
+        with the same headers, and then only the time changes. An identical request signed
+        again within the same second (same ``X-Amz-Date``, so the very same signature) gets
+        the signature already computed.
         """
         key = (method, url, headers, payload_hash)
         try:
@@ -300,7 +304,11 @@ class SigV4Signer:
         if not self._epoch_clock or (presign and snapshot.expiry is not None):
             result = self._sign(shape.request, shape.host, location, expires, None, snapshot)
             return WireSignature(_with_query(shape.base, result), shape.stale, result)
-        date_time = _sigv4.amz_date_of_epoch(math.floor(time.time() + self._offset))
+        second = math.floor(time.time() + self._offset)
+        last = shape.last
+        if last is not None and last[0] == (second, snapshot, location, expires):
+            return last[1]
+        date_time = _sigv4.amz_date_of_epoch(second)
         memo_key = (snapshot, date_time[:8], location, expires)
         memo = shape.memo
         if memo is None or memo[0] != memo_key:
@@ -309,7 +317,9 @@ class SigV4Signer:
             )
             shape.memo = memo = (memo_key, plan)
         result = _sigv4.sign_with_plan(memo[1], date_time)
-        return WireSignature(_with_query(shape.base, result), shape.stale, result)
+        wire = WireSignature(_with_query(shape.base, result), shape.stale, result)
+        shape.last = ((second, snapshot, location, expires), wire)
+        return wire
 
     def _wire_shape(
         self,
@@ -367,11 +377,12 @@ class WireSignature(NamedTuple):
 class _WireShape:
     """One request shape as the adapters send it: parsed once, then signed many times.
 
-    ``memo`` holds the last signing plan with what it was made for, replaced whole (a single
-    attribute store), so threads sharing the shape read a matching pair.
+    ``memo`` holds the last signing plan with what it was made for, ``last`` the last signature
+    with its second; each is replaced whole (a single attribute store), so threads sharing the
+    shape always read a matching pair.
     """
 
-    __slots__ = ("base", "config", "host", "memo", "request", "stale")
+    __slots__ = ("base", "config", "host", "last", "memo", "request", "stale")
 
     def __init__(
         self,
@@ -387,6 +398,8 @@ class _WireShape:
         self.config = config
         self.stale = stale
         self.memo: tuple[tuple[Credentials, str, SignatureLocation, int], _sigv4.Plan] | None = None
+        self.last: tuple[tuple[int, Credentials, SignatureLocation, int], WireSignature] | None
+        self.last = None
 
 
 def _capped_expiry(expires: int, credentials: Credentials, now: datetime) -> int:
