@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from apigw_iam_auth import signer as signer_module
 from apigw_iam_auth._models import SignatureLocation
 from apigw_iam_auth._sigv4 import MAX_EXPIRES, amz_date
+from apigw_iam_auth._uri import _split_any_url, _split_common_url
 from apigw_iam_auth.errors import ApiGwIamAuthError, InvalidConfigError
 from apigw_iam_auth.signer import SigV4Signer
 
@@ -528,3 +529,51 @@ def test_method_that_is_not_an_http_token_is_rejected(method):
     """A method no HTTP client can send (space, CR/LF, delimiters) is refused, not signed."""
     with pytest.raises(ApiGwIamAuthError):
         _signer(("AKIDEXAMPLE", "secret")).sign(method, f"https://{HOST}/prod", timestamp=FIXED)
+
+
+# --- the URL splitter's one-step path for common URLs -----------------------------------------
+
+_URL_PIECE = st.text(st.sampled_from("aZ09/.-_~%+ :@?#[]é\\"), max_size=12)
+
+
+@st.composite
+def url_like(draw: st.DrawFn, *, common: bool) -> str:
+    """The common shape (scheme://host[:port]/path?query#fragment), or any piece of it off."""
+    good_scheme = st.sampled_from(["https", "http", "HTTPS", "Http"])
+    good_host = st.from_regex(r"[a-zA-Z0-9][a-zA-Z0-9.-]{0,8}", fullmatch=True)
+    ports = st.sampled_from(["0", "08", "443", "65535", "65536", "99999"]) | st.integers(
+        0, 99999
+    ).map(str)
+    if common:
+        scheme, host = draw(good_scheme), draw(good_host)
+        port = draw(st.none() | ports)
+        lead = draw(st.sampled_from(["", "/", "?", "#"]))
+    else:
+        scheme = draw(good_scheme | st.sampled_from(["ftp", "", "https:"]))
+        host = draw(good_host | st.text(st.sampled_from("aZ09.-_@[]:é"), max_size=10))
+        port = draw(st.none() | ports | st.sampled_from(["", "123456", "1x"]))
+        lead = draw(st.sampled_from(["", "/", "?", "#", "x", "@", ":"]))
+    tail = "".join(draw(st.lists(_URL_PIECE, max_size=3)))
+    return f"{scheme}://{host}{'' if port is None else ':' + port}{lead}{tail}"
+
+
+@PROPERTY_SETTINGS
+@given(url=url_like(common=True) | url_like(common=False))
+def test_common_url_split_agrees_with_urlsplit(url):
+    """Where the one-regex split answers, it answers exactly what urlsplit's path does.
+
+    (A URL urlsplit refuses, such as port 70000, must not be answered: that raises here.)
+    """
+    common = _split_common_url(url)
+    if common is not None:
+        assert common == _split_any_url(url)
+
+
+def test_common_url_split_takes_the_usual_urls():
+    """The URLs clients send most take the one-step split (else it would only cost time)."""
+    for url in [
+        "https://abc123.execute-api.us-east-1.amazonaws.com/prod/pets?limit=10&type=dog",
+        "http://127.0.0.1:8080/a%20b/?x=1#top",
+        "HTTPS://Host.Example:443",
+    ]:
+        assert _split_common_url(url) == _split_any_url(url)

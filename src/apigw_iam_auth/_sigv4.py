@@ -184,9 +184,16 @@ def canonical_request(
 
 def string_to_sign(date_time: str, scope: str, canonical: str) -> str:
     """Task 2 of SigV4: algorithm, time, scope and the hash of the canonical request."""
+    return _string_to_sign(date_time, scope, hashlib.sha256(_utf8(canonical)).hexdigest())
+
+
+def _string_to_sign(date_time: str, scope: str, canonical_digest: str) -> str:
+    return f"{ALGORITHM}\n{date_time}\n{scope}\n{canonical_digest}"
+
+
+def _utf8(text: str) -> bytes:
     # surrogateescape: a verifier canonicalises raw bytes that need not be UTF-8.
-    digest = hashlib.sha256(canonical.encode("utf-8", "surrogateescape")).hexdigest()
-    return f"{ALGORITHM}\n{date_time}\n{scope}\n{digest}"
+    return text.encode("utf-8", "surrogateescape")
 
 
 @lru_cache(maxsize=64)
@@ -326,9 +333,12 @@ def sign_with_plan(plan: Plan, date_time: str) -> SigningResult:
 
     ``date_time`` must fall on the plan's day (the scope's date is part of the plan).
     """
-    canonical = plan.canonical_head + date_time + plan.canonical_tail
-    to_sign = string_to_sign(date_time, plan.scope.scope, canonical)
+    rest = date_time + plan.canonical_tail
+    canonical_hash = plan.canonical_head_hash.copy()
+    canonical_hash.update(_utf8(rest))
+    to_sign = _string_to_sign(date_time, plan.scope.scope, canonical_hash.hexdigest())
     sig = _hmac_hex(plan.scope.states, to_sign)
+    canonical = plan.canonical_head + rest
     if plan.location is SignatureLocation.HEADERS:
         headers = (
             *plan.headers_head,
@@ -353,6 +363,7 @@ class Plan(NamedTuple):
     location: SignatureLocation
     scope: _Scope
     canonical_head: str
+    canonical_head_hash: hashlib._Hash  # SHA-256 with canonical_head absorbed, for copies
     canonical_tail: str
     query_head: str  # header mode: the whole query; query mode: up to the date
     query_tail: str
@@ -410,6 +421,7 @@ def _plan(
             location,
             keys,
             canonical_head,
+            hashlib.sha256(_utf8(canonical_head)),
             canonical_tail,
             query,
             "",
@@ -418,7 +430,18 @@ def _plan(
             f"{keys.authorization_prefix}{signed_headers}, Signature=",
         )
     query_head, _, query_tail = query.partition(_DATE_SLOT)
-    return Plan(location, keys, canonical_head, canonical_tail, query_head, query_tail, (), (), "")
+    return Plan(
+        location,
+        keys,
+        canonical_head,
+        hashlib.sha256(_utf8(canonical_head)),
+        canonical_tail,
+        query_head,
+        query_tail,
+        (),
+        (),
+        "",
+    )
 
 
 @lru_cache(maxsize=16)

@@ -37,6 +37,7 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 # RFC 3986 pchar minus "%" (handled apart): what may stand literally in a path on the wire.
 # Anything else (space, raw UTF-8, '"', '<', ...) is percent-encoded, as requests and httpx do.
 _PATH_SAFE = "/!$&'()*+,;=:@-._~"
+_WIRE_SAFE_PATH = re.compile(r"[A-Za-z0-9/!$&'()*+,;=:@\-._~]*")  # _PATH_SAFE and alphanumerics
 _STRAY_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _UNRESERVED_ESCAPE = re.compile(
     r"%(2[DdEe]|3[0-9]|4[1-9A-Fa-f]|5[0-9Aa]|5[Ff]|6[1-9A-Fa-f]|7[0-9Aa]|7[Ee])"
@@ -68,43 +69,85 @@ def parse_url(url: str) -> ParsedUrl:
 
 @lru_cache(maxsize=512)
 def _parse_url(url: str) -> ParsedUrl:
-    if any(ch in url for ch in "\r\n\t\x00"):
+    if not url.isprintable() and _CONTROL.search(url):
         raise InvalidConfigError("url contains a control character (CR, LF, TAB or NUL)")
     if not url.isascii():
         try:
             url.encode("utf-8")
         except UnicodeEncodeError:
             raise InvalidConfigError("url contains characters UTF-8 cannot encode") from None
+    scheme, netloc, hostname, port, raw_path, raw_query = _split_url(url)
+    if scheme not in _DEFAULT_PORTS:
+        raise InvalidConfigError(
+            f"url must start with https:// or http://, got "
+            f"{scheme + ':' if scheme else 'no scheme'} (for example"
+            " https://abc123.execute-api.us-east-1.amazonaws.com/prod/pets)"
+        )
+    if not hostname:
+        raise InvalidConfigError("url has no host; pass an absolute URL such as https://host/path")
+    if not netloc.isascii():  # send the A-label we sign, not the Unicode name
+        ascii_host = _ascii_host(hostname)
+        netloc = f"[{ascii_host}]" if ":" in ascii_host else ascii_host
+        if port is not None:
+            netloc = f"{netloc}:{port}"
+    path = wire_path(raw_path)
+    return ParsedUrl(
+        scheme,
+        netloc,
+        host_header(scheme, hostname, port),
+        path,
+        parse_query(raw_query),
+        f"{scheme}://{netloc}{path}",
+    )
+
+
+_CONTROL = re.compile(r"[\r\n\t\x00]")
+# What nearly every URL a client sends looks like: http(s), a plain host name or IPv4 address,
+# maybe a port, then path, query and fragment. Matched in one step; anything else (userinfo,
+# IPv6, Unicode hosts, odd ports, leading spaces) takes urlsplit's path, with the same result.
+_COMMON_URL = re.compile(
+    r"(?P<scheme>https?)://(?P<netloc>(?P<host>[a-z0-9][a-z0-9.-]*)(?::(?P<port>[0-9]{1,5}))?)"
+    r"(?P<path>/[^?#]*)?(?:\?(?P<query>[^#]*))?(?:#.*)?",
+    re.ASCII | re.IGNORECASE | re.DOTALL,
+)
+_MAX_PORT = 65535
+
+
+_UrlParts = tuple[str, str, str | None, int | None, str, str]
+
+
+def _split_url(url: str) -> _UrlParts:
+    """(lowercase scheme, netloc without userinfo, lowercase host, port, raw path, raw query)."""
+    return _split_common_url(url) or _split_any_url(url)
+
+
+def _split_common_url(url: str) -> _UrlParts | None:
+    """:func:`_split_any_url` for the common shape in one regex step; None for other URLs."""
+    common = _COMMON_URL.fullmatch(url)
+    if common is None:
+        return None
+    port = common["port"]
+    if port is not None and int(port) > _MAX_PORT:
+        return None
+    return (
+        common["scheme"].lower(),
+        common["netloc"],
+        common["host"].lower(),
+        None if port is None else int(port),
+        common["path"] or "",
+        common["query"] or "",
+    )
+
+
+def _split_any_url(url: str) -> _UrlParts:
     try:
         parts = urlsplit(url)
         port = parts.port
         hostname = parts.hostname
     except ValueError as exc:
         raise InvalidConfigError(f"url is not a valid URL: {exc}") from None
-    scheme = parts.scheme.lower()
-    if scheme not in _DEFAULT_PORTS:
-        raise InvalidConfigError(
-            f"url must start with https:// or http://, got "
-            f"{parts.scheme + ':' if scheme else 'no scheme'} (for example"
-            " https://abc123.execute-api.us-east-1.amazonaws.com/prod/pets)"
-        )
-    if not hostname:
-        raise InvalidConfigError("url has no host; pass an absolute URL such as https://host/path")
     netloc = parts.netloc.rpartition("@")[2]
-    if not netloc.isascii():  # send the A-label we sign, not the Unicode name
-        ascii_host = _ascii_host(hostname)
-        netloc = f"[{ascii_host}]" if ":" in ascii_host else ascii_host
-        if port is not None:
-            netloc = f"{netloc}:{port}"
-    path = wire_path(parts.path)
-    return ParsedUrl(
-        scheme=scheme,
-        netloc=netloc,
-        host=host_header(scheme, hostname, port),
-        path=path,
-        query=parse_query(parts.query),
-        base=f"{scheme}://{netloc}{path}",
-    )
+    return parts.scheme.lower(), netloc, hostname, port, parts.path, parts.query
 
 
 def host_header(scheme: str, hostname: str, port: int | None) -> str:
@@ -146,6 +189,8 @@ def wire_path(path: str) -> str:
     """
     if not path:
         return "/"
+    if _WIRE_SAFE_PATH.fullmatch(path):
+        return path
     if "%" in path:
         path = _STRAY_PERCENT.sub("%25", path)
         path = _UNRESERVED_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), path)
@@ -180,9 +225,12 @@ def canonical_path(path: str) -> str:
     ``path`` is the wire path (already percent-encoded once), so encoding it again is SigV4's
     "double encoding": wire ``%20`` becomes ``%2520``, which is what API Gateway computes.
     """
-    if path == "/":
-        return path
+    if _CANONICAL_AS_IS.fullmatch(path) and "//" not in path and "/." not in path:
+        return path  # nothing to normalise (no empty or dot segments), nothing to encode
     return quote(normalize_path(path), safe="/~", errors="surrogateescape")
+
+
+_CANONICAL_AS_IS = re.compile(r"/[A-Za-z0-9/\-._~]*")
 
 
 def parse_query(query: str) -> tuple[tuple[str, str], ...]:

@@ -484,7 +484,11 @@ def _header_items(headers: HeadersLike) -> list[tuple[str, str]]:
     for item in items:
         if not isinstance(item, tuple | list) or len(item) != 2:  # noqa: PLR2004 - a pair
             raise UnsignableRequestError(f"each header must be a (name, value) pair, got {item!r}")
-        name, value = (_text(part) for part in item)
+        name, value = item
+        if type(name) is not str:
+            name = _text(name)
+        if type(value) is not str:
+            value = _text(value)
         if not value.isascii():
             # requests sends str values as Latin-1, httpx bytes as they are: which bytes a
             # non-ASCII value becomes on the wire is the client's choice, so it cannot be
