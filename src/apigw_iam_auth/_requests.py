@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from apigw_iam_auth._models import SigningResult
     from apigw_iam_auth.signer import SigV4Signer
 
-__all__ = ["ResponseGuard", "sign_prepared"]
+__all__ = ["ResponseGuard", "origin_prefix", "sign_prepared"]
 
 
 _log = logging.getLogger("apigw_iam_auth")
@@ -102,6 +102,12 @@ def _replace_body(prepared: requests.PreparedRequest, body: bytes) -> None:
     prepared.headers["Content-Length"] = str(len(body))
 
 
+def origin_prefix(url: str) -> str:
+    """``scheme://netloc`` of a prepared URL: every request to it can share one guard."""
+    path_at = url.find("/", url.find("://") + 3)
+    return url if path_at < 0 else url[:path_at]
+
+
 def _origin(url: str) -> tuple[str, str | None, int | None]:
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
@@ -123,23 +129,23 @@ class ResponseGuard:
     references; everything else is worked out when a redirect or a 403 arrives.
     """
 
-    __slots__ = ("_correct_clock_skew", "_expires", "_presign", "_signer", "_url")
+    __slots__ = ("_correct_clock_skew", "_expires", "_origin", "_presign", "_signer")
 
     def __init__(
         self,
         signer: SigV4Signer,
-        url: str,
+        origin: str,
         *,
         presign: bool,
         expires: int,
         correct_clock_skew: bool,
     ) -> None:
-        """Remember where signed requests go (``url``) and how to sign again."""
+        """Remember where signed requests go (``scheme://netloc``) and how to sign again."""
         self._signer = signer
         self._presign = presign
         self._expires = expires
         self._correct_clock_skew = correct_clock_skew
-        self._url = url
+        self._origin = _origin(origin)
 
     def __call__(self, response: requests.Response, **send_kwargs: Any) -> requests.Response:  # noqa: ANN401 - requests' send kwargs
         """Decide what a response means for the signature; maybe send once more."""
@@ -156,7 +162,7 @@ class ResponseGuard:
             elif response.status_code == _FORBIDDEN:
                 return self._after_refusal(response, send_kwargs)
             return response
-        if response.status_code != _FORBIDDEN or _origin(request.url or "") != _origin(self._url):
+        if response.status_code != _FORBIDDEN or _origin(request.url or "") != self._origin:
             return response
         return self._resend_signed(response, send_kwargs)
 

@@ -158,6 +158,10 @@ def canonical_headers(
     return block, ";".join(names)
 
 
+# Requests to many URLs of one API carry one set of headers: its canonical form is kept.
+_canonical_headers = lru_cache(maxsize=256)(canonical_headers)
+
+
 @lru_cache(maxsize=256)
 def _header_key(name: str) -> str:
     """Validate a header name (an HTTP token) once, and lowercase it."""
@@ -184,16 +188,9 @@ def canonical_request(
 
 def string_to_sign(date_time: str, scope: str, canonical: str) -> str:
     """Task 2 of SigV4: algorithm, time, scope and the hash of the canonical request."""
-    return _string_to_sign(date_time, scope, hashlib.sha256(_utf8(canonical)).hexdigest())
-
-
-def _string_to_sign(date_time: str, scope: str, canonical_digest: str) -> str:
-    return f"{ALGORITHM}\n{date_time}\n{scope}\n{canonical_digest}"
-
-
-def _utf8(text: str) -> bytes:
     # surrogateescape: a verifier canonicalises raw bytes that need not be UTF-8.
-    return text.encode("utf-8", "surrogateescape")
+    digest = hashlib.sha256(canonical.encode("utf-8", "surrogateescape")).hexdigest()
+    return f"{ALGORITHM}\n{date_time}\n{scope}\n{digest}"
 
 
 @lru_cache(maxsize=64)
@@ -297,7 +294,18 @@ def sign_at(
     expires: int = 900,
 ) -> SigningResult:
     """:func:`sign` with the ``X-Amz-Date`` value already formatted (see :func:`amz_date`)."""
-    plan = signing_plan(request, credentials, config, date_time[:8], location, expires)
+    if location is SignatureLocation.QUERY:
+        check_expires(expires)
+    plan = _cached_plan(
+        request,
+        credentials.access_key,
+        credentials.secret_key,
+        credentials.token,
+        config,
+        date_time[:8],
+        location,
+        expires,
+    )
     return sign_with_plan(plan, date_time)
 
 
@@ -311,8 +319,8 @@ def signing_plan(
 ) -> Plan:
     """Everything about a signature but its time: valid for every signature on ``day``.
 
-    Cached per distinct request; callers that sign one request shape repeatedly may keep the
-    plan themselves and skip even the cache lookup (see :func:`sign_with_plan`).
+    Not cached: a caller that signs one request shape repeatedly keeps the plan and calls
+    :func:`sign_with_plan` per signature (:func:`sign` keeps plans in a bounded cache).
     """
     if location is SignatureLocation.QUERY:
         check_expires(expires)
@@ -333,12 +341,9 @@ def sign_with_plan(plan: Plan, date_time: str) -> SigningResult:
 
     ``date_time`` must fall on the plan's day (the scope's date is part of the plan).
     """
-    rest = date_time + plan.canonical_tail
-    canonical_hash = plan.canonical_head_hash.copy()
-    canonical_hash.update(_utf8(rest))
-    to_sign = _string_to_sign(date_time, plan.scope.scope, canonical_hash.hexdigest())
+    canonical = plan.canonical_head + date_time + plan.canonical_tail
+    to_sign = string_to_sign(date_time, plan.scope.scope, canonical)
     sig = _hmac_hex(plan.scope.states, to_sign)
-    canonical = plan.canonical_head + rest
     if plan.location is SignatureLocation.HEADERS:
         headers = (
             *plan.headers_head,
@@ -363,7 +368,6 @@ class Plan(NamedTuple):
     location: SignatureLocation
     scope: _Scope
     canonical_head: str
-    canonical_head_hash: hashlib._Hash  # SHA-256 with canonical_head absorbed, for copies
     canonical_tail: str
     query_head: str  # header mode: the whole query; query mode: up to the date
     query_tail: str
@@ -372,7 +376,6 @@ class Plan(NamedTuple):
     authorization_head: str  # the Authorization value up to the signature itself
 
 
-@lru_cache(maxsize=256)
 def _plan(
     request: SignableRequest,
     access_key: str,
@@ -383,25 +386,22 @@ def _plan(
     location: SignatureLocation,
     expires: int,
 ) -> Plan:
-    """Tasks 1 and 2 of SigV4 with a slot for the time (cached per distinct request).
-
-    The cache is bounded; a service calling many distinct URLs only recomputes more often.
-    """
+    """Tasks 1 and 2 of SigV4 with a slot for the time."""
     keys = _scope(access_key, secret_key, day, config.region, config.service)
     skipped = _skipped_headers(config.unsigned_headers)
-    user_query = [pair for pair in request.query if pair[0] not in _SIGNER_QUERY]
     if location is SignatureLocation.HEADERS:
+        # In canonical (lowercase) order, which is also the order they are sent in.
         placed = [("X-Amz-Date", _DATE_SLOT)]
+        if config.add_content_sha256_header:
+            placed.insert(0, ("X-Amz-Content-SHA256", request.payload_hash))
         if token is not None:
             placed.append(("X-Amz-Security-Token", token))
-        if config.add_content_sha256_header:
-            placed.append(("X-Amz-Content-SHA256", request.payload_hash))
-        placed.sort(key=lambda pair: pair[0].lower())  # canonical order, kept on the wire
-        added = tuple((name.lower(), value) for name, value in placed)
-        headers_block, signed_headers = canonical_headers(request.headers, skipped, added)
-        query = canonical_query(user_query)
+        added = tuple([(name.lower(), value) for name, value in placed])
+        headers_block, signed_headers = _canonical_headers(request.headers, skipped, added)
+        query = _canonical_user_query(request.query)
     else:
-        headers_block, signed_headers = canonical_headers(request.headers, skipped)
+        headers_block, signed_headers = _canonical_headers(request.headers, skipped, ())
+        user_query = _user_query(request.query)
         amz = [
             ("X-Amz-Algorithm", ALGORITHM),
             ("X-Amz-Credential", keys.credential),
@@ -421,7 +421,6 @@ def _plan(
             location,
             keys,
             canonical_head,
-            hashlib.sha256(_utf8(canonical_head)),
             canonical_tail,
             query,
             "",
@@ -434,7 +433,6 @@ def _plan(
         location,
         keys,
         canonical_head,
-        hashlib.sha256(_utf8(canonical_head)),
         canonical_tail,
         query_head,
         query_tail,
@@ -442,6 +440,21 @@ def _plan(
         (),
         "",
     )
+
+
+# Bounded; a service calling many distinct URLs only recomputes more often.
+_cached_plan = lru_cache(maxsize=256)(_plan)
+
+
+def _user_query(query: tuple[tuple[str, str], ...]) -> list[tuple[str, str]]:
+    """The caller's query pairs, without presigning parameters of an earlier signature."""
+    return [pair for pair in query if pair[0] not in _SIGNER_QUERY]
+
+
+@lru_cache(maxsize=256)
+def _canonical_user_query(query: tuple[tuple[str, str], ...]) -> str:
+    """Kept per query: calls to many paths of one API often share their query string."""
+    return canonical_query(_user_query(query))
 
 
 @lru_cache(maxsize=16)

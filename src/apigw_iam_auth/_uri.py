@@ -58,16 +58,17 @@ class ParsedUrl(NamedTuple):
     base: str
 
 
-# Services call the same few endpoints over and over; parsing a URL once per distinct string
-# takes several microseconds off every signature. Bounded, and keyed by the immutable string.
-def parse_url(url: str) -> ParsedUrl:
-    """Split ``url`` and check that it can be signed at all (scheme, host, port)."""
+def parse_url(url: str, *, cached: bool = True) -> ParsedUrl:
+    """Split ``url`` and check that it can be signed at all (scheme, host, port).
+
+    Services call the same few endpoints over and over, so results are kept in a bounded
+    cache; a caller with a cache of its own per URL passes ``cached=False``.
+    """
     if not isinstance(url, str):
         raise InvalidConfigError(f"url must be a str, got {type(url).__name__}")
-    return _parse_url(url)
+    return _cached_parse_url(url) if cached else _parse_url(url)
 
 
-@lru_cache(maxsize=512)
 def _parse_url(url: str) -> ParsedUrl:
     if not url.isprintable() and _CONTROL.search(url):
         raise InvalidConfigError("url contains a control character (CR, LF, TAB or NUL)")
@@ -101,6 +102,7 @@ def _parse_url(url: str) -> ParsedUrl:
     )
 
 
+_cached_parse_url = lru_cache(maxsize=512)(_parse_url)
 _CONTROL = re.compile(r"[\r\n\t\x00]")
 # What nearly every URL a client sends looks like: http(s), a plain host name or IPv4 address,
 # maybe a port, then path, query and fragment. Matched in one step; anything else (userinfo,
@@ -150,6 +152,7 @@ def _split_any_url(url: str) -> _UrlParts:
     return parts.scheme.lower(), netloc, hostname, port, parts.path, parts.query
 
 
+@lru_cache(maxsize=256)
 def host_header(scheme: str, hostname: str, port: int | None) -> str:
     """The Host header a client sends: lowercase, IPv6 bracketed, default port dropped.
 
@@ -242,6 +245,8 @@ def parse_query(query: str) -> tuple[tuple[str, str], ...]:
     """
     if not query:
         return ()
+    if "%" not in query and "+" not in query:  # nothing to decode: the common case
+        return tuple([_name_and_value(piece) for piece in query.split("&") if piece])
     pairs = []
     for piece in query.split("&"):
         if not piece:
@@ -249,6 +254,11 @@ def parse_query(query: str) -> tuple[tuple[str, str], ...]:
         name, _, value = piece.partition("=")
         pairs.append((_decode_component(name), _decode_component(value)))
     return tuple(pairs)
+
+
+def _name_and_value(piece: str) -> tuple[str, str]:
+    name, _, value = piece.partition("=")
+    return name, value
 
 
 def _decode_component(raw: str) -> str:

@@ -87,29 +87,29 @@ class ApiGwIamAuth(httpx.Auth):
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         """Sign a requests ``PreparedRequest`` (the requests ``auth=`` protocol)."""
-        url = request.url or ""
+        origin = _requests.origin_prefix(request.url or "")
         _requests.sign_prepared(self._signer, request, presign=self._presign, expires=self._expires)
-        guard = self._guards.get(url)
+        guard = self._guards.get(origin)
         if guard is None:
-            guard = self._new_guard(url)
+            guard = self._new_guard(origin)
         hooks = request.hooks["response"]
         if hooks:  # a request signed twice keeps one guard: the newest
             hooks[:] = [hook for hook in hooks if not isinstance(hook, _requests.ResponseGuard)]
         hooks.append(guard)
         return request
 
-    def _new_guard(self, url: str) -> _requests.ResponseGuard:
-        """A guard holds no per-request state, so one serves every request to ``url``."""
+    def _new_guard(self, origin: str) -> _requests.ResponseGuard:
+        """A guard holds no per-request state, so one serves every request to ``origin``."""
         guard = _requests.ResponseGuard(
             self._signer,
-            url,
+            origin,
             presign=self._presign,
             expires=self._expires,
             correct_clock_skew=self._correct_clock_skew,
         )
-        if len(self._guards) >= _MAX_GUARDS:  # bounded: a crawler of many URLs stays flat
+        if len(self._guards) >= _MAX_GUARDS:  # bounded: a crawler of many hosts stays flat
             self._guards.clear()
-        self._guards[url] = guard
+        self._guards[origin] = guard
         return guard
 
     def sync_auth_flow(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta, timezone
@@ -47,7 +46,7 @@ HeadersLike = Mapping[str, str] | Iterable[tuple[str | bytes, str | bytes]] | No
 
 
 _HEADERS, _QUERY = SignatureLocation.HEADERS, SignatureLocation.QUERY
-_HEX_SHA256 = re.compile(r"[0-9a-f]{64}")
+_SHA256_HEX_LENGTH = 64
 _MAX_HOSTS = 256
 _MAX_SHAPES = 256
 # HTTP dates have whole seconds; a server "ahead" by less than this is simply in agreement.
@@ -329,11 +328,8 @@ class SigV4Signer:
         headers: HeadersLike,
         payload_hash: str,
     ) -> _WireShape:
-        request, _, base, host = _signable(method, url, headers, None, payload_hash)
-        stale = tuple(
-            name for name, _ in request.headers if name.lower() in _sigv4.SIGNING_HEADER_NAMES
-        )
-        shape = _WireShape(request, base, host, self.config_for(host), stale)
+        request, _, base, host = _signable(method, url, headers, None, payload_hash, cached=False)
+        shape = _WireShape(request, base, host, self.config_for(host), _stale(request.headers))
         if key is not None:
             if len(self._shapes) >= _MAX_SHAPES:  # bounded, like every cache here
                 self._shapes.clear()
@@ -434,30 +430,62 @@ def _host_of(headers: tuple[tuple[str, str], ...]) -> str:
 
 
 def _signable(
-    method: str, url: str, headers: HeadersLike, body: Body, payload_hash: str | None
+    method: str,
+    url: str,
+    headers: HeadersLike,
+    body: Body,
+    payload_hash: str | None,
+    *,
+    cached: bool = True,
 ) -> tuple[SignableRequest, bytes | None, str, str]:
-    """The request as SigV4 reads it, the body bytes, the URL without query, and the Host."""
+    """The request as SigV4 reads it, the body bytes, the URL without query, and the Host.
+
+    ``cached=False`` for callers that keep the result per URL themselves.
+    """
     if not isinstance(method, str):
         raise InvalidConfigError(f"method must be a str such as 'GET', got {type(method).__name__}")
     method = _checked_method(method)
-    parsed = parse_url(url)
+    parsed = parse_url(url, cached=cached)
     raw_body = None if body is None else _body_bytes(body)
-    host = parsed.host
-    header_items = _header_items(headers) if headers else []
-    has_host = False
-    for name, value in header_items:
-        if name.lower() == "host":
-            has_host, host = True, value
-    if not has_host:
-        header_items.insert(0, ("Host", host))
+    if type(headers) is tuple:  # as the adapters pass them: many URLs share one header set
+        header_items, host = _with_host_cached(headers, parsed.host)
+    else:
+        header_items, host = _with_host(headers, parsed.host)
     if payload_hash is None:
         payload_hash = _sigv4.payload_hash(raw_body) if raw_body else _sigv4.EMPTY_SHA256
-    elif not isinstance(payload_hash, str) or not _HEX_SHA256.fullmatch(payload_hash):
+    elif not _is_hex_sha256(payload_hash):
         raise UnsignableRequestError(
             "payload_hash must be the lowercase hex SHA-256 of the body (64 characters)"
         )
-    request = SignableRequest(method, parsed.path, parsed.query, tuple(header_items), payload_hash)
+    request = SignableRequest(method, parsed.path, parsed.query, header_items, payload_hash)
     return request, raw_body, parsed.base, host
+
+
+def _is_hex_sha256(text: object) -> bool:
+    """64 lowercase hex digits (stripping every hex digit leaves nothing)."""
+    return (
+        isinstance(text, str)
+        and len(text) == _SHA256_HEX_LENGTH
+        and not text.strip("0123456789abcdef")
+    )
+
+
+def _with_host(headers: HeadersLike, url_host: str) -> tuple[tuple[tuple[str, str], ...], str]:
+    """The checked header pairs, led by ``Host`` (from the URL) unless the caller set one."""
+    items = _header_items(headers) if headers else []
+    for name, value in items:
+        if name.lower() == "host":
+            return tuple(items), value
+    return (("Host", url_host), *items), url_host
+
+
+_with_host_cached = lru_cache(maxsize=256)(_with_host)
+
+
+@lru_cache(maxsize=256)
+def _stale(headers: tuple[tuple[str, str], ...]) -> tuple[str, ...]:
+    """Signing headers already present (from an earlier attempt), as the request spells them."""
+    return tuple(name for name, _ in headers if name.lower() in _sigv4.SIGNING_HEADER_NAMES)
 
 
 @lru_cache(maxsize=64)
