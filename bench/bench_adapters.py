@@ -20,6 +20,15 @@ it always exits 0. Everything runs in this one process, except the optional ``ma
      is mutated by signing and cannot be copied); the ``httpx: Request()`` row is its cost.
    * botocore: a fresh ``AWSRequest`` and ``SigV4Auth.add_auth`` (as in bench_sign.py).
 
+   Columns: the GET without and with a session token (the targets), and "distinct URLs",
+   where every call signs a URL not seen for 100,000 calls (``/prod/pets/<n>``), so no cache
+   kept per URL helps: the cost of a request our adapters see for the first time.
+
+   Our adapters keep each request shape parsed, and reuse the signature of an identical
+   request already signed within the same second (same X-Amz-Date: the very same signature).
+   The repeated GET mostly meets that reuse; the "computed" rows defeat it before each call,
+   to time a signature actually computed.
+
    ``net`` subtracts the client's fixed cost (fresh() or Request()) from the median. The target
    compares on a common footing: ``(peer net + fresh()) / (our requests net + fresh())``, i.e.
    every implementation carries the same requests copy as ours does; ``net/net`` is shown too.
@@ -84,13 +93,11 @@ import requests.hooks
 import requests_aws4auth
 from bench_sign import (
     ACCESS_KEY,
-    CASES,
     GET_URL,
     REGION,
     SECRET_KEY,
     SERVICE,
     SESSION_TOKEN,
-    botocore_sigv4,
     calibrate,
     median_ns,
 )
@@ -189,12 +196,16 @@ class Impl:
     signed: Callable[[object], Signed] | None  # how to read the result, None for a fixed cost
 
 
-def _fresh_factory(template: requests.PreparedRequest) -> Callable[[], requests.PreparedRequest]:
+def _fresh_factory(
+    template: requests.PreparedRequest, next_url: Callable[[], str] | None
+) -> Callable[[], requests.PreparedRequest]:
     hooks = requests.hooks.default_hooks
 
     def fresh() -> requests.PreparedRequest:
         prepared = template.copy()
         prepared.hooks = hooks()
+        if next_url is not None:
+            prepared.url = next_url()
         return prepared
 
     return fresh
@@ -219,37 +230,66 @@ def _requests_sign(auth: Callable[[Any], object], fresh: Callable[[], object]) -
     return lambda: auth(fresh())
 
 
-def _httpx_sign(auth: httpx.Auth, url: str) -> Signature:
+def _httpx_sign(auth: httpx.Auth, next_url: Callable[[], str]) -> Signature:
     request_type = httpx.Request
-    return lambda: next(auth.sync_auth_flow(request_type("GET", url)))
+    return lambda: next(auth.sync_auth_flow(request_type("GET", next_url())))
 
 
-def implementations(token: str | None) -> list[Impl]:
-    """Ours, botocore and the peers on the GET, plus the clients' fixed costs."""
+def _botocore_sign(token: str | None, next_url: Callable[[], str]) -> Signature:
+    """botocore's SigV4Auth on a fresh AWSRequest per call (as bench_sign.py), any URL."""
+    auth = botocore.auth.SigV4Auth(
+        botocore.credentials.Credentials(ACCESS_KEY, SECRET_KEY, token), SERVICE, REGION
+    )
+    request_type = botocore.awsrequest.AWSRequest
+
+    def sign() -> object:
+        request = request_type(method="GET", url=next_url())
+        auth.add_auth(request)
+        return request
+
+    return sign
+
+
+# "distinct URLs": every call signs a URL not seen for 100,000 calls (no per-URL cache helps),
+# like a client walking /prod/pets/1, /prod/pets/2, ... The URL strings are made beforehand.
+_DISTINCT_URLS = [f"{GET_URL.partition('?')[0]}/{n}?limit=10&type=dog" for n in range(100_000)]
+
+
+def _url_supplier(distinct: bool) -> Callable[[], str]:
+    if distinct:
+        return itertools.cycle(_DISTINCT_URLS).__next__
+    return itertools.repeat(GET_URL).__next__
+
+
+def implementations(token: str | None, *, distinct: bool = False) -> list[Impl]:
+    """Ours, botocore and the peers on the GET, plus the clients' fixed costs.
+
+    ``distinct`` makes every call sign a URL of its own (``_DISTINCT_URLS``).
+    """
     template = requests.Request("GET", GET_URL).prepare()
-    fresh = _fresh_factory(template)
+    next_url = _url_supplier(distinct)
+    fresh = _fresh_factory(template, next_url if distinct else None)
     host = urlsplit(GET_URL).netloc
-    case = next(c for c in CASES if c.name == ("get" if token is None else "get+token"))
     ours = _ours(token)
     computed = Computed(_ours(token))
     impls = [
         Impl("ours (requests)", "requests", _requests_sign(ours, fresh), _from_prepared),
-        Impl("ours (httpx)", "httpx", _httpx_sign(ours, GET_URL), _from_httpx),
+        Impl("ours (httpx)", "httpx", _httpx_sign(ours, next_url), _from_httpx),
         Impl("computed (requests)", "requests", _requests_sign(computed, fresh), _from_prepared),
-        Impl("computed (httpx)", "httpx", _httpx_sign(computed, GET_URL), _from_httpx),
-        Impl("botocore", "botocore", botocore_sigv4(case), _from_botocore),
+        Impl("computed (httpx)", "httpx", _httpx_sign(computed, next_url), _from_httpx),
+        Impl("botocore", "botocore", _botocore_sign(token, next_url), _from_botocore),
     ]
     impls += [
         Impl(name, "requests", _requests_sign(auth, fresh), _from_prepared)
         for name, auth in _requests_peers(token, host).items()
     ]
     impls += [
-        Impl(name, "httpx", _httpx_sign(auth, GET_URL), _from_httpx)
+        Impl(name, "httpx", _httpx_sign(auth, next_url), _from_httpx)
         for name, auth in _httpx_peers(token).items()
     ]
     impls += [
         Impl("requests: fresh()", "-", fresh, None),
-        Impl("httpx: Request()", "-", lambda: httpx.Request("GET", GET_URL), None),
+        Impl("httpx: Request()", "-", lambda: httpx.Request("GET", next_url()), None),
     ]
     return impls
 
@@ -300,7 +340,13 @@ class SignRow:
     ok: bool | None
 
 
-TOKENS = {"no token": None, "token": SESSION_TOKEN}
+# Column label: (session token, distinct URLs). The targets of issue 3 are for the GET itself.
+LABELS = {
+    "no token": (None, False),
+    "token": (SESSION_TOKEN, False),
+    "distinct URLs": (None, True),
+}
+TARGET_LABELS = ("no token", "token")
 
 
 def measure_signing(target_s: float, repeats: int) -> list[SignRow]:
@@ -308,8 +354,8 @@ def measure_signing(target_s: float, repeats: int) -> list[SignRow]:
     timings: dict[str, dict[str, float]] = {}
     valid: dict[str, bool | None] = {}
     clients: dict[str, str] = {}
-    for label, token in TOKENS.items():
-        impls = implementations(token)
+    for label, (token, distinct) in LABELS.items():
+        impls = implementations(token, distinct=distinct)
         for impl in impls:
             clients[impl.name] = impl.client
             if impl.signed is not None:
@@ -354,15 +400,15 @@ def signing_ratios(
 
 def print_signing(rows: list[SignRow]) -> None:
     """µs per implementation, net of the client's fixed cost, and each peer's ratio to ours."""
-    ratios = {label: signing_ratios(rows, label) for label in TOKENS}
+    ratios = {label: signing_ratios(rows, label) for label in LABELS}
     head = ["implementation", "client"]
-    for label in TOKENS:
+    for label in LABELS:
         head += [f"{label} µs", "net", "peer/ours", "net/net"]
     head.append("ok")
     table = [head]
     for row in rows:
         cells = [row.impl, row.client]
-        for label in TOKENS:
+        for label in LABELS:
             pair = ratios[label].get(row.impl)
             cells += [
                 f"{row.us[label]:.2f}",
@@ -777,7 +823,7 @@ def _print_table(table: list[list[str]], left: int) -> None:
 def _signing_checks(signing: list[SignRow]) -> list[tuple[str, float, float, str]]:
     checks = []
     for ours in ("ours", "computed") if signing else ():
-        for label in TOKENS:
+        for label in TARGET_LABELS:
             for peer, (ratio, net) in signing_ratios(signing, label, f"{ours} (requests)").items():
                 name = f"GET ({label}): {peer}/{ours} (requests) [net/net {net:.2f}]"
                 checks.append((name, ratio, 4.0, ">="))
