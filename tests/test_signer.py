@@ -117,3 +117,36 @@ def test_fast_path_signs_anew_when_the_day_or_the_credentials_change():
     _verified_at(midnight + timedelta(seconds=10), second, wire)  # same second, new key
     _verified_at(midnight + timedelta(seconds=10), first, wire)
     _verified_at(midnight + timedelta(seconds=30), first, wire)
+
+
+def test_sign_and_presign_keep_one_shape_but_sign_each_day_and_key_afresh():
+    """sign() and presign() keep the parsed request too; a new day or key still signs anew."""
+    midnight = datetime(2031, 3, 5, tzinfo=timezone.utc)
+    keys = [Credentials("AKIDFIRST", SECRET_KEY), Credentials("AKIDSECOND", "other-secret")]
+    wire = SigV4Signer(region="us-east-1", credentials=("AKIDUNUSED", "unused"))
+    for moment in (midnight - timedelta(seconds=1), midnight + timedelta(seconds=1)):
+        for creds in keys:
+            signed = wire.sign(
+                "GET", "https://h.example/p?a=1", {"Accept": "*/*"}, None, moment, credentials=creds
+            )
+            received = ReceivedRequest("GET", "/p?a=1", tuple(signed.headers.items()), b"")
+            verify(
+                received,
+                credentials={creds.access_key: (creds.secret_key, creds.token)},
+                region="us-east-1",
+                service="execute-api",
+                now=moment,
+            )
+            link = wire.presign(
+                "GET", "https://h.example/p?a=1", None, 60, moment, credentials=creds
+            )
+            assert f"X-Amz-Date={moment:%Y%m%dT%H%M%SZ}" in link
+            verify(
+                ReceivedRequest(
+                    "GET", link.partition("h.example")[2], (("Host", "h.example"),), b""
+                ),
+                credentials={creds.access_key: (creds.secret_key, creds.token)},
+                region="us-east-1",
+                service="execute-api",
+                now=moment,
+            )

@@ -58,15 +58,14 @@ class ParsedUrl(NamedTuple):
     base: str
 
 
-def parse_url(url: str, *, cached: bool = True) -> ParsedUrl:
+def parse_url(url: str) -> ParsedUrl:
     """Split ``url`` and check that it can be signed at all (scheme, host, port).
 
-    Services call the same few endpoints over and over, so results are kept in a bounded
-    cache; a caller with a cache of its own per URL passes ``cached=False``.
+    Not cached: the signer keeps each request shape it parsed.
     """
     if not isinstance(url, str):
         raise InvalidConfigError(f"url must be a str, got {type(url).__name__}")
-    return _cached_parse_url(url) if cached else _parse_url(url)
+    return _parse_url(url)
 
 
 def _parse_url(url: str) -> ParsedUrl:
@@ -102,7 +101,6 @@ def _parse_url(url: str) -> ParsedUrl:
     )
 
 
-_cached_parse_url = lru_cache(maxsize=512)(_parse_url)
 _CONTROL = re.compile(r"[\r\n\t\x00]")
 # What nearly every URL a client sends looks like: http(s), a plain host name or IPv4 address,
 # maybe a port, then path, query and fragment. Matched in one step; anything else (userinfo,

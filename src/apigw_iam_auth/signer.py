@@ -122,7 +122,7 @@ class SigV4Signer:
         self._unsigned = defaults.unsigned_headers
         self._add_sha256 = defaults.add_content_sha256_header
         self._configs: dict[str, SigningConfig] = {}
-        self._shapes: dict[tuple[str, str, HeadersLike, str], _WireShape] = {}
+        self._shapes: dict[tuple[str, str, HeadersLike, str], _Shape] = {}
         self._clock = clock
         # Correction learned from the server's clock (see correct_clock). A single attribute
         # replaced whole, so concurrent readers see the old or the new value, never a mix.
@@ -221,24 +221,60 @@ class SigV4Signer:
         timestamp: datetime | None,
         credentials: Credentials | None,
     ) -> SigningResult:
+        snapshot = self._credentials.get() if credentials is None else credentials
+        date_time, expires = self._time_to_sign(timestamp, snapshot, location, expires)
         config = self.config_for(host)
+        return _sigv4.sign_at(request, snapshot, config, date_time, location, expires)
+
+    def _time_to_sign(
+        self,
+        timestamp: datetime | None,
+        credentials: Credentials,
+        location: SignatureLocation,
+        expires: int,
+    ) -> tuple[str, int]:
+        """The ``X-Amz-Date`` to sign at, and ``expires`` capped to the credentials' life.
+
+        The default clock is read as ``time.time()``: several times cheaper than building and
+        converting a datetime, on a path that runs once per request.
+        """
         if timestamp is None and self._epoch_clock:
             epoch = time.time() + self._offset
-            snapshot = self._credentials.get() if credentials is None else credentials
-            if location is SignatureLocation.QUERY:
-                now = datetime.fromtimestamp(epoch, timezone.utc)
-                expires = _capped_expiry(expires, snapshot, now)
-            date_time = _sigv4.amz_date_of_epoch(math.floor(epoch))
-            return _sigv4.sign_at(request, snapshot, config, date_time, location, expires)
+            if location is _QUERY:
+                expires = (
+                    _sigv4.check_expires(expires)
+                    if credentials.expiry is None
+                    else _capped_expiry(
+                        expires, credentials, datetime.fromtimestamp(epoch, timezone.utc)
+                    )
+                )
+            return _sigv4.amz_date_of_epoch(math.floor(epoch)), expires
         when = self.now() if timestamp is None else timestamp
         if not isinstance(when, datetime):
             raise InvalidConfigError(
                 f"timestamp must be an aware datetime or None, got {type(when).__name__}"
             )
-        snapshot = self._credentials.get() if credentials is None else credentials
-        if location is SignatureLocation.QUERY:
-            expires = _capped_expiry(expires, snapshot, when)
-        return _sigv4.sign(request, snapshot, config, when, location, expires)
+        if location is _QUERY:
+            expires = _capped_expiry(expires, credentials, when)
+        return _sigv4.amz_date(when), expires
+
+    def _signed_shape(
+        self,
+        shape: _Shape,
+        credentials: Credentials,
+        date_time: str,
+        location: SignatureLocation,
+        expires: int,
+    ) -> SigningResult:
+        """Sign a kept request shape, with its plan for the day (made again when it changed)."""
+        memo_key = (credentials, date_time[:8], location, expires)
+        memo = shape.memo
+        if memo is None or memo[0] != memo_key:
+            plan = _sigv4.signing_plan(
+                shape.request, credentials, shape.config, memo_key[1], location, expires
+            )
+            shape.memo = memo = (memo_key, plan)
+        return _sigv4.sign_with_plan(memo[1], date_time)
 
     def sign(
         self,
@@ -261,11 +297,15 @@ class SigV4Signer:
         order and encoding, which is how it must be sent. ``credentials`` is a snapshot fetched
         elsewhere (the async adapter fetches it off the event loop); None asks the provider.
         """
-        request, raw_body, base, host = _signable(method, url, headers, body, payload_hash)
-        result = self._sign(request, host, _HEADERS, 900, timestamp, credentials)
-        merged = _joined(request.headers)
+        raw_body, payload_hash = _body_and_hash(body, payload_hash)
+        shape = self._shape(method, url, _hashable(headers), payload_hash)
+        snapshot = self._credentials.get() if credentials is None else credentials
+        date_time, _ = self._time_to_sign(timestamp, snapshot, _HEADERS, 900)
+        result = self._signed_shape(shape, snapshot, date_time, _HEADERS, 900)
+        merged = _joined(shape.request.headers)
         merged.update(result.headers)
-        return SignedRequest(request.method, _with_query(base, result), merged, raw_body, result)
+        url = _with_query(shape.base, result)
+        return SignedRequest(shape.request.method, url, merged, raw_body, result)
 
     def sign_for_wire(
         self,
@@ -285,51 +325,47 @@ class SigV4Signer:
         presigning). The caller's own headers are left for the caller to keep, so no merged
         copy is built.
 
-        ``headers`` given as a tuple of pairs lets the request's parsed shape be kept between
-        calls, with the plan of its signature for the day: a client calls the same endpoints
-        with the same headers, and then only the time changes. An identical request signed
-        again within the same second (same ``X-Amz-Date``, so the very same signature) gets
-        the signature already computed.
+        An identical request signed again within the same second (same ``X-Amz-Date``, so the
+        very same signature) gets the signature already computed.
+        """
+        shape = self._shape(method, url, headers, payload_hash)
+        snapshot = self._credentials.get() if credentials is None else credentials
+        location = _QUERY if presign else _HEADERS
+        date_time, expires = self._time_to_sign(None, snapshot, location, expires)
+        reuse_key = (date_time, snapshot, location, expires)
+        last = shape.last
+        if last is not None and last[0] == reuse_key:
+            return last[1]
+        result = self._signed_shape(shape, snapshot, date_time, location, expires)
+        wire = WireSignature(_with_query(shape.base, result), shape.stale, result)
+        shape.last = (reuse_key, wire)
+        return wire
+
+    def _shape(self, method: str, url: str, headers: HeadersLike, payload_hash: str) -> _Shape:
+        """The request parsed and checked, kept per (method, URL, headers, body hash).
+
+        A client calls the same endpoints with the same headers: each shape is parsed once.
+        Headers must be a tuple of pairs to be kept (anything unhashable is parsed each time).
         """
         key = (method, url, headers, payload_hash)
         try:
             shape = self._shapes.get(key)
-        except TypeError:  # not hashable (a list, a dict...): parse it every time
-            shape = self._wire_shape(None, method, url, headers, payload_hash)
+        except TypeError:
+            return self._new_shape(None, method, url, headers, payload_hash)
         if shape is None:
-            shape = self._wire_shape(key, method, url, headers, payload_hash)
-        snapshot = self._credentials.get() if credentials is None else credentials
-        location = _QUERY if presign else _HEADERS
-        if not self._epoch_clock or (presign and snapshot.expiry is not None):
-            result = self._sign(shape.request, shape.host, location, expires, None, snapshot)
-            return WireSignature(_with_query(shape.base, result), shape.stale, result)
-        second = math.floor(time.time() + self._offset)
-        last = shape.last
-        if last is not None and last[0] == (second, snapshot, location, expires):
-            return last[1]
-        date_time = _sigv4.amz_date_of_epoch(second)
-        memo_key = (snapshot, date_time[:8], location, expires)
-        memo = shape.memo
-        if memo is None or memo[0] != memo_key:
-            plan = _sigv4.signing_plan(
-                shape.request, snapshot, shape.config, memo_key[1], location, expires
-            )
-            shape.memo = memo = (memo_key, plan)
-        result = _sigv4.sign_with_plan(memo[1], date_time)
-        wire = WireSignature(_with_query(shape.base, result), shape.stale, result)
-        shape.last = ((second, snapshot, location, expires), wire)
-        return wire
+            shape = self._new_shape(key, method, url, headers, payload_hash)
+        return shape
 
-    def _wire_shape(
+    def _new_shape(
         self,
         key: tuple[str, str, HeadersLike, str] | None,
         method: str,
         url: str,
         headers: HeadersLike,
         payload_hash: str,
-    ) -> _WireShape:
-        request, _, base, host = _signable(method, url, headers, None, payload_hash, cached=False)
-        shape = _WireShape(request, base, host, self.config_for(host), _stale(request.headers))
+    ) -> _Shape:
+        request, base, host = _signable(method, url, headers, payload_hash)
+        shape = _Shape(request, base, host, self.config_for(host), _stale(request.headers))
         if key is not None:
             if len(self._shapes) >= _MAX_SHAPES:  # bounded, like every cache here
                 self._shapes.clear()
@@ -354,8 +390,13 @@ class SigV4Signer:
         unless you pass ``headers``, which the user of the link must then send too. The body
         hash is signed as well: a presigned POST works only with exactly that body.
         """
-        request, _, base, host = _signable(method, url, headers, body, payload_hash)
-        return _with_query(base, self._sign(request, host, _QUERY, expires, timestamp, credentials))
+        _, payload_hash = _body_and_hash(body, payload_hash)
+        shape = self._shape(method, url, _hashable(headers), payload_hash)
+        snapshot = self._credentials.get() if credentials is None else credentials
+        date_time, expires = self._time_to_sign(timestamp, snapshot, _QUERY, expires)
+        return _with_query(
+            shape.base, self._signed_shape(shape, snapshot, date_time, _QUERY, expires)
+        )
 
 
 class WireSignature(NamedTuple):
@@ -370,12 +411,12 @@ class WireSignature(NamedTuple):
     result: SigningResult
 
 
-class _WireShape:
-    """One request shape as the adapters send it: parsed once, then signed many times.
+class _Shape:
+    """One request shape (method, URL, headers, body hash): parsed once, signed many times.
 
-    ``memo`` holds the last signing plan with what it was made for, ``last`` the last signature
-    with its second; each is replaced whole (a single attribute store), so threads sharing the
-    shape always read a matching pair.
+    ``memo`` holds the last signing plan with what it was made for, ``last`` the adapters' last
+    signature with its time; each is replaced whole (a single attribute store), so threads
+    sharing the shape always read a matching pair.
     """
 
     __slots__ = ("base", "config", "host", "last", "memo", "request", "stale")
@@ -394,7 +435,7 @@ class _WireShape:
         self.config = config
         self.stale = stale
         self.memo: tuple[tuple[Credentials, str, SignatureLocation, int], _sigv4.Plan] | None = None
-        self.last: tuple[tuple[int, Credentials, SignatureLocation, int], WireSignature] | None
+        self.last: tuple[tuple[str, Credentials, SignatureLocation, int], WireSignature] | None
         self.last = None
 
 
@@ -430,35 +471,40 @@ def _host_of(headers: tuple[tuple[str, str], ...]) -> str:
 
 
 def _signable(
-    method: str,
-    url: str,
-    headers: HeadersLike,
-    body: Body,
-    payload_hash: str | None,
-    *,
-    cached: bool = True,
-) -> tuple[SignableRequest, bytes | None, str, str]:
-    """The request as SigV4 reads it, the body bytes, the URL without query, and the Host.
-
-    ``cached=False`` for callers that keep the result per URL themselves.
-    """
+    method: str, url: str, headers: HeadersLike, payload_hash: str
+) -> tuple[SignableRequest, str, str]:
+    """The request as SigV4 reads it, the URL without query, and the Host it is sent with."""
     if not isinstance(method, str):
         raise InvalidConfigError(f"method must be a str such as 'GET', got {type(method).__name__}")
     method = _checked_method(method)
-    parsed = parse_url(url, cached=cached)
-    raw_body = None if body is None else _body_bytes(body)
-    if type(headers) is tuple:  # as the adapters pass them: many URLs share one header set
-        header_items, host = _with_host_cached(headers, parsed.host)
-    else:
+    parsed = parse_url(url)
+    try:  # kept per header set: many URLs share one
+        header_items, host = _with_host_cached(headers, parsed.host)  # type: ignore[arg-type]
+    except TypeError:  # not hashable (a dict, pairs as lists...)
         header_items, host = _with_host(headers, parsed.host)
-    if payload_hash is None:
-        payload_hash = _sigv4.payload_hash(raw_body) if raw_body else _sigv4.EMPTY_SHA256
-    elif not _is_hex_sha256(payload_hash):
+    if not _is_hex_sha256(payload_hash):
         raise UnsignableRequestError(
             "payload_hash must be the lowercase hex SHA-256 of the body (64 characters)"
         )
     request = SignableRequest(method, parsed.path, parsed.query, header_items, payload_hash)
-    return request, raw_body, parsed.base, host
+    return request, parsed.base, host
+
+
+def _body_and_hash(body: Body, payload_hash: str | None) -> tuple[bytes | None, str]:
+    """The body as bytes, and its hash: ``payload_hash`` when given, else computed."""
+    raw_body = None if body is None else _body_bytes(body)
+    if payload_hash is None:
+        return raw_body, _sigv4.payload_hash(raw_body) if raw_body else _sigv4.EMPTY_SHA256
+    return raw_body, payload_hash
+
+
+def _hashable(headers: HeadersLike) -> HeadersLike:
+    """Headers as a tuple of pairs where that is cheap, so the request shape can be kept."""
+    if isinstance(headers, Mapping):
+        return tuple(headers.items())
+    if isinstance(headers, list):
+        return tuple(headers)
+    return headers
 
 
 def _is_hex_sha256(text: object) -> bool:
