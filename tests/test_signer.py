@@ -92,14 +92,19 @@ def _verified_at(moment: datetime, creds: Credentials, wire: SigV4Signer) -> str
     sent = dict(result.headers)
     received = ReceivedRequest("GET", "/prod/pets?a=1", (*headers, *result.headers), b"")
     signed_at = datetime.strptime(sent["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
+    _botocore_verifies(received, creds, signed_at)
+    return sent["X-Amz-Date"]
+
+
+def _botocore_verifies(received: ReceivedRequest, creds: Credentials, now: datetime) -> None:
+    """The test server's verifier (botocore underneath) accepts ``received`` at ``now``."""
     verify(
         received,
         credentials={creds.access_key: (creds.secret_key, creds.token)},
         region="us-east-1",
         service="execute-api",
-        now=signed_at,
+        now=now,
     )
-    return sent["X-Amz-Date"]
 
 
 def test_fast_path_signs_anew_when_the_day_or_the_credentials_change():
@@ -130,23 +135,11 @@ def test_sign_and_presign_keep_one_shape_but_sign_each_day_and_key_afresh():
                 "GET", "https://h.example/p?a=1", {"Accept": "*/*"}, None, moment, credentials=creds
             )
             received = ReceivedRequest("GET", "/p?a=1", tuple(signed.headers.items()), b"")
-            verify(
-                received,
-                credentials={creds.access_key: (creds.secret_key, creds.token)},
-                region="us-east-1",
-                service="execute-api",
-                now=moment,
-            )
+            _botocore_verifies(received, creds, moment)
             link = wire.presign(
                 "GET", "https://h.example/p?a=1", None, 60, moment, credentials=creds
             )
             assert f"X-Amz-Date={moment:%Y%m%dT%H%M%SZ}" in link
-            verify(
-                ReceivedRequest(
-                    "GET", link.partition("h.example")[2], (("Host", "h.example"),), b""
-                ),
-                credentials={creds.access_key: (creds.secret_key, creds.token)},
-                region="us-east-1",
-                service="execute-api",
-                now=moment,
-            )
+            target = link.partition("h.example")[2]
+            received = ReceivedRequest("GET", target, (("Host", "h.example"),), b"")
+            _botocore_verifies(received, creds, moment)

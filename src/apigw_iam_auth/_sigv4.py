@@ -279,8 +279,8 @@ def sign(
     Either way ``result.query`` is the complete query string to send. Stale signing headers
     and parameters from an earlier attempt (a retry, a redirect) are ignored and replaced.
 
-    Everything but the time is worked out once per distinct request (:func:`_plan`); per
-    signature only the date is spliced in and the two hashes and the HMAC are computed.
+    Everything but the time is worked out once per distinct request (:func:`signing_plan`);
+    per signature only the date is spliced in and the two hashes and the HMAC are computed.
     """
     return sign_at(request, credentials, config, amz_date(timestamp), location, expires)
 
@@ -294,18 +294,8 @@ def sign_at(
     expires: int = 900,
 ) -> SigningResult:
     """:func:`sign` with the ``X-Amz-Date`` value already formatted (see :func:`amz_date`)."""
-    if location is SignatureLocation.QUERY:
-        check_expires(expires)
-    plan = _cached_plan(
-        request,
-        credentials.access_key,
-        credentials.secret_key,
-        credentials.token,
-        config,
-        date_time[:8],
-        location,
-        expires,
-    )
+    day = date_time[:8]
+    plan = signing_plan(request, credentials, config, day, location, expires, cached=True)
     return sign_with_plan(plan, date_time)
 
 
@@ -316,15 +306,18 @@ def signing_plan(
     day: str,
     location: SignatureLocation = SignatureLocation.HEADERS,
     expires: int = 900,
+    *,
+    cached: bool = False,
 ) -> Plan:
     """Everything about a signature but its time: valid for every signature on ``day``.
 
-    Not cached: a caller that signs one request shape repeatedly keeps the plan and calls
-    :func:`sign_with_plan` per signature (:func:`sign` keeps plans in a bounded cache).
+    A caller that signs one request shape repeatedly keeps the plan and calls
+    :func:`sign_with_plan` per signature; ``cached=True`` keeps it in a bounded cache here
+    instead (what :func:`sign` does).
     """
     if location is SignatureLocation.QUERY:
         check_expires(expires)
-    return _plan(
+    return (_cached_plan if cached else _plan)(
         request,
         credentials.access_key,
         credentials.secret_key,
