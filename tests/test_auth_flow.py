@@ -199,3 +199,13 @@ def test_requests_hook_drops_stale_signing_headers_and_signs_bytes_values(presig
     )
     assert "x-trace" in wire.headers["Authorization"]
     assert wire.headers["Authorization"].endswith("Signature=" + botocore_signature(wire))
+
+
+def test_requests_hook_drops_a_stale_signing_header_set_under_a_bytes_name():
+    """A signing header put on the prepared request under a bytes name is replaced too."""
+    prepared = requests.Request("GET", URL).prepare()
+    prepared.headers[b"X-Amz-Security-Token"] = b"old-token"
+    ApiGwIamAuth(credentials=(KEY, SECRET))(prepared)
+    assert "X-Amz-Security-Token" not in prepared.headers
+    assert b"X-Amz-Security-Token" not in prepared.headers
+    assert "Authorization" in prepared.headers

@@ -1,6 +1,7 @@
 """SigV4Signer's contract at its edges: what it refuses, and what it sends for awkward input."""
 
 from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 from aws_server import SECRET_KEY, ReceivedRequest, verify
@@ -11,7 +12,8 @@ from apigw_iam_auth import (
     SigV4Signer,
     UnsignableRequestError,
 )
-from apigw_iam_auth._models import SigningConfig
+from apigw_iam_auth._models import SignableRequest, SigningConfig
+from apigw_iam_auth._sigv4 import amz_date
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
 EMPTY = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
@@ -143,3 +145,63 @@ def test_sign_and_presign_keep_one_shape_but_sign_each_day_and_key_afresh():
             target = link.partition("h.example")[2]
             received = ReceivedRequest("GET", target, (("Host", "h.example"),), b"")
             _botocore_verifies(received, creds, moment)
+
+
+class _Tenant:
+    """Headers as a user's own iterable of pairs, changed between two signatures."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __iter__(self):
+        return iter([("X-Tenant", self.name)])
+
+
+def test_headers_from_an_iterable_that_changes_are_read_at_every_signature():
+    """Only plain tuples of str/bytes pairs are kept as cache keys; anything else is reread."""
+    tenant = _Tenant("alice")
+    wire = signer()
+    first = wire.sign("GET", "https://h.example/p", tenant, timestamp=NOW)
+    tenant.name = "bob"
+    second = wire.sign("GET", "https://h.example/p", tenant, timestamp=NOW)
+    assert first.headers["X-Tenant"] == "alice"
+    assert second.headers["X-Tenant"] == "bob"
+    assert (
+        second.headers == signer().sign("GET", "https://h.example/p", tenant, timestamp=NOW).headers
+    )
+    link = wire.presign("GET", "https://h.example/p", tenant, timestamp=NOW)
+    tenant.name = "carol"
+    assert wire.presign("GET", "https://h.example/p", tenant, timestamp=NOW) != link
+
+
+@pytest.mark.parametrize(
+    "value", [memoryview(bytearray(b"v")), memoryview(b"v"), bytearray(b"v"), 7], ids=repr
+)
+def test_header_value_of_another_type_is_our_error_on_every_path(value):
+    """A value that is neither str nor bytes is refused as such, never a TypeError/ValueError."""
+    for attempt in (
+        lambda: signer().sign("GET", "https://h.example/p", {"X-V": value}, timestamp=NOW),
+        lambda: signer().presign("GET", "https://h.example/p", [("X-V", value)], timestamp=NOW),
+        lambda: signer().sign_for_wire("GET", "https://h.example/p", (("X-V", value),), EMPTY),
+    ):
+        with pytest.raises(UnsignableRequestError, match="str or bytes"):
+            attempt()
+
+
+def test_x_amz_date_tells_apart_the_repeated_hour_when_clocks_go_back():
+    """01:30 twice in New York on 2024-11-03: equal datetimes, instants an hour apart."""
+    new_york = ZoneInfo("America/New_York")
+    first = datetime(2024, 11, 3, 1, 30, tzinfo=new_york, fold=0)
+    second = datetime(2024, 11, 3, 1, 30, tzinfo=new_york, fold=1)
+    assert (amz_date(first), amz_date(second)) == ("20241103T053000Z", "20241103T063000Z")
+
+
+def test_sign_request_takes_pairs_as_lists_too():
+    """A SignableRequest holding lists (not hashable) is signed like its tuple twin."""
+    as_tuples = SignableRequest("GET", "/p", (("a", "1"),), (("Host", "h.example"),), EMPTY)
+    as_lists = SignableRequest("GET", "/p", [["a", "1"]], [["Host", "h.example"]], EMPTY)  # type: ignore[list-item]
+    wire = signer()
+    assert (
+        wire.sign_request(as_lists, timestamp=NOW).signature
+        == wire.sign_request(as_tuples, timestamp=NOW).signature
+    )

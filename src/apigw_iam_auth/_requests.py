@@ -53,7 +53,8 @@ def sign_prepared(
         expires=expires,
     )
     for name in stale:  # our own headers from an earlier signature (a retry, a re-send)
-        del headers[name]
+        if headers.pop(name, None) is None:  # set under a bytes name after prepare()
+            headers.pop(name.encode("latin-1"), None)  # type: ignore[call-overload]
     prepared.url = url
     for name, value in result.headers:
         headers[name] = value

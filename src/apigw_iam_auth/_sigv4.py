@@ -77,9 +77,12 @@ _SIGNER_QUERY = frozenset(
 HTTP_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
-@lru_cache(maxsize=8)
 def amz_date(timestamp: datetime) -> str:
-    """ISO 8601 basic UTC without fractions (``20150830T123600Z``), as ``X-Amz-Date`` wants."""
+    """ISO 8601 basic UTC without fractions (``20150830T123600Z``), as ``X-Amz-Date`` wants.
+
+    Not cached by datetime: two datetimes can compare equal yet be different instants (the
+    repeated hour when clocks go back, told apart only by ``fold``).
+    """
     if not isinstance(timestamp, datetime) or timestamp.utcoffset() is None:
         raise InvalidConfigError(
             "timestamp must be an aware datetime, e.g. datetime.now(timezone.utc)"
@@ -317,7 +320,7 @@ def signing_plan(
     """
     if location is SignatureLocation.QUERY:
         check_expires(expires)
-    return (_cached_plan if cached else _plan)(
+    parts = (
         request,
         credentials.access_key,
         credentials.secret_key,
@@ -327,6 +330,7 @@ def signing_plan(
         location,
         expires,
     )
+    return _cached_plan(*parts) if cached else _plan(*parts)
 
 
 def sign_with_plan(plan: Plan, date_time: str) -> SigningResult:

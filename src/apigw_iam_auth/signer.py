@@ -208,6 +208,7 @@ class SigV4Signer:
         In query mode, ``expires`` is capped to the credentials' remaining lifetime: a link
         must not promise more than its session token can keep.
         """
+        request = _as_tuples(request)
         return self._sign(
             request, _host_of(request.headers), location, expires, timestamp, credentials
         )
@@ -350,7 +351,7 @@ class SigV4Signer:
         key = (method, url, headers, payload_hash)
         try:
             shape = self._shapes.get(key)
-        except TypeError:
+        except (TypeError, ValueError):  # unhashable (a list, a writable memoryview...)
             return self._new_shape(None, method, url, headers, payload_hash)
         if shape is None:
             shape = self._new_shape(key, method, url, headers, payload_hash)
@@ -364,9 +365,10 @@ class SigV4Signer:
         headers: HeadersLike,
         payload_hash: str,
     ) -> _Shape:
-        request, base, host = _signable(method, url, headers, payload_hash)
+        plain = _plain_pairs(headers)
+        request, base, host = _signable(method, url, headers, payload_hash, plain=plain)
         shape = _Shape(request, base, host, self.config_for(host), _stale(request.headers))
-        if key is not None:
+        if key is not None and plain:
             if len(self._shapes) >= _MAX_SHAPES:  # bounded, like every cache here
                 self._shapes.clear()
             self._shapes[key] = shape
@@ -463,6 +465,24 @@ def _with_query(base: str, result: SigningResult) -> str:
     return f"{base}?{result.query}" if result.query else base
 
 
+def _as_tuples(request: SignableRequest) -> SignableRequest:
+    """The request with its pairs as tuples (callers may build it with lists)."""
+    if not isinstance(request, SignableRequest):
+        raise InvalidConfigError(f"request must be a SignableRequest, got {type(request).__name__}")
+    query, headers = request.query, request.headers
+    if type(query) is tuple and type(headers) is tuple:
+        return request
+    try:
+        return request._replace(
+            query=tuple((name, value) for name, value in query),
+            headers=tuple((name, value) for name, value in headers),
+        )
+    except (TypeError, ValueError):
+        raise UnsignableRequestError(
+            "a SignableRequest holds (name, value) pairs in its query and headers"
+        ) from None
+
+
 def _host_of(headers: tuple[tuple[str, str], ...]) -> str:
     for name, value in headers:
         if name.lower() == "host":
@@ -471,16 +491,19 @@ def _host_of(headers: tuple[tuple[str, str], ...]) -> str:
 
 
 def _signable(
-    method: str, url: str, headers: HeadersLike, payload_hash: str
+    method: str, url: str, headers: HeadersLike, payload_hash: str, *, plain: bool = False
 ) -> tuple[SignableRequest, str, str]:
-    """The request as SigV4 reads it, the URL without query, and the Host it is sent with."""
+    """The request as SigV4 reads it, the URL without query, and the Host it is sent with.
+
+    ``plain`` headers (see :func:`_plain_pairs`) are checked once per distinct header set.
+    """
     if not isinstance(method, str):
         raise InvalidConfigError(f"method must be a str such as 'GET', got {type(method).__name__}")
     method = _checked_method(method)
     parsed = parse_url(url)
-    try:  # kept per header set: many URLs share one
+    if plain:  # many URLs of one API share one header set
         header_items, host = _with_host_cached(headers, parsed.host)  # type: ignore[arg-type]
-    except TypeError:  # not hashable (a dict, pairs as lists...)
+    else:
         header_items, host = _with_host(headers, parsed.host)
     if not _is_hex_sha256(payload_hash):
         raise UnsignableRequestError(
@@ -499,12 +522,37 @@ def _body_and_hash(body: Body, payload_hash: str | None) -> tuple[bytes | None, 
 
 
 def _hashable(headers: HeadersLike) -> HeadersLike:
-    """Headers as a tuple of pairs where that is cheap, so the request shape can be kept."""
-    if isinstance(headers, Mapping):
-        return tuple(headers.items())
-    if isinstance(headers, list):
-        return tuple(headers)
-    return headers
+    """Headers as a tuple of pairs (a snapshot of them), so the request shape can be kept.
+
+    Anything that cannot be read as pairs is passed on as it is, for the checks to refuse.
+    """
+    if headers is None or isinstance(headers, str | bytes | bytearray):
+        return headers
+    try:
+        return tuple(headers.items() if isinstance(headers, Mapping) else headers)
+    except TypeError:
+        return headers
+
+
+_PLAIN_TEXT = (str, bytes)
+
+
+def _plain_pairs(headers: HeadersLike) -> bool:
+    """A tuple of (name, value) pairs of exactly str or bytes: safe to keep as a cache key.
+
+    Anything else (a user's iterable that may change, a memoryview, a str subclass) is
+    checked and parsed on every call instead.
+    """
+    return headers is None or (
+        type(headers) is tuple
+        and all(
+            type(pair) is tuple
+            and len(pair) == 2  # noqa: PLR2004 - a pair
+            and type(pair[0]) in _PLAIN_TEXT
+            and type(pair[1]) in _PLAIN_TEXT
+            for pair in headers
+        )
+    )
 
 
 def _is_hex_sha256(text: object) -> bool:
