@@ -202,29 +202,16 @@ class SigV4Signer:
         timestamp: datetime | None = None,
         credentials: Credentials | None = None,
     ) -> SigningResult:
-        """Sign a request already split into its wire parts (what the adapters use).
+        """Sign a request already split into its wire parts, as SigV4 reads them.
 
         ``credentials`` lets async callers pass a snapshot they fetched off the event loop.
         In query mode, ``expires`` is capped to the credentials' remaining lifetime: a link
         must not promise more than its session token can keep.
         """
         request = _as_tuples(request)
-        return self._sign(
-            request, _host_of(request.headers), location, expires, timestamp, credentials
-        )
-
-    def _sign(
-        self,
-        request: SignableRequest,
-        host: str,
-        location: SignatureLocation,
-        expires: int,
-        timestamp: datetime | None,
-        credentials: Credentials | None,
-    ) -> SigningResult:
+        config = self.config_for(_host_of(request.headers))
         snapshot = self._credentials.get() if credentials is None else credentials
         date_time, expires = self._time_to_sign(timestamp, snapshot, location, expires)
-        config = self.config_for(host)
         return _sigv4.sign_at(request, snapshot, config, date_time, location, expires)
 
     def _time_to_sign(
