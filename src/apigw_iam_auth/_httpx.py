@@ -19,6 +19,7 @@ import httpx
 
 from apigw_iam_auth import _sigv4
 from apigw_iam_auth._body import hash_body, is_seekable
+from apigw_iam_auth._uri import origin_prefix
 from apigw_iam_auth.errors import UnsignableRequestError
 
 if TYPE_CHECKING:
@@ -111,7 +112,7 @@ def sign_request(
         headers[name] = value
     if signed_url != url:  # parsing a URL is the costliest step of httpx; skip it when we can
         request.url = httpx.URL(signed_url)
-    _install_guard(request, is_async=is_async)
+    _install_guard(request, signed_url, is_async=is_async)
     return result
 
 
@@ -129,15 +130,36 @@ def _origin_of(url: httpx.URL) -> _Origin:
     return url.scheme, url.raw_host.decode("ascii"), url.port
 
 
-def _install_guard(request: httpx.Request, *, is_async: bool) -> None:
+def _install_guard(request: httpx.Request, url: str, *, is_async: bool) -> None:
     extensions = request.extensions
     inner: Any = extensions.get("trace")
     if isinstance(inner, _TraceGuard | _AsyncTraceGuard):  # signed again: replace our guard
         inner = inner.inner
-    origin = _origin_of(request.url)
-    guard = _AsyncTraceGuard(origin, inner) if is_async else _TraceGuard(origin, inner)
+    if inner is None:  # a guard holds no per-request state: one per origin serves all
+        key = (origin_prefix(url), is_async)
+        guard = _GUARDS.get(key)
+        if guard is None:
+            guard = _new_guard(key, request.url, is_async=is_async)
+    else:
+        origin = _origin_of(request.url)
+        guard = _AsyncTraceGuard(origin, inner) if is_async else _TraceGuard(origin, inner)
     # A new dict: the one given may be shared by other requests (redirects share this one).
     request.extensions = {**extensions, "trace": guard}
+
+
+_GUARDS: dict[tuple[str, bool], _TraceGuard | _AsyncTraceGuard] = {}
+_MAX_GUARDS = 256
+
+
+def _new_guard(
+    key: tuple[str, bool], url: httpx.URL, *, is_async: bool
+) -> _TraceGuard | _AsyncTraceGuard:
+    origin = _origin_of(url)
+    guard = _AsyncTraceGuard(origin, None) if is_async else _TraceGuard(origin, None)
+    if len(_GUARDS) >= _MAX_GUARDS:  # bounded: a crawler of many hosts stays flat
+        _GUARDS.clear()
+    _GUARDS[key] = guard
+    return guard
 
 
 # httpcore's trace events are named "<http11|http2>.<step>.<started|complete>".

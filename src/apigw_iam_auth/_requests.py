@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from apigw_iam_auth._models import SigningResult
     from apigw_iam_auth.signer import SigV4Signer
 
-__all__ = ["ResponseGuard", "origin_prefix", "sign_prepared"]
+__all__ = ["ResponseGuard", "sign_prepared"]
 
 
 _log = logging.getLogger("apigw_iam_auth")
@@ -101,12 +101,6 @@ def _replace_body(prepared: requests.PreparedRequest, body: bytes) -> None:
     prepared.body = body
     prepared.headers.pop("Transfer-Encoding", None)
     prepared.headers["Content-Length"] = str(len(body))
-
-
-def origin_prefix(url: str) -> str:
-    """``scheme://netloc`` of a prepared URL: every request to it can share one guard."""
-    path_at = url.find("/", url.find("://") + 3)
-    return url if path_at < 0 else url[:path_at]
 
 
 def _origin(url: str) -> tuple[str, str | None, int | None]:

@@ -27,6 +27,7 @@ __all__ = [
     "is_utf8",
     "join_query",
     "normalize_path",
+    "origin_prefix",
     "parse_query",
     "parse_url",
     "wire_path",
@@ -305,6 +306,12 @@ def join_query(encoded: list[tuple[str, str]]) -> str:
 def canonical_query(pairs: tuple[tuple[str, str], ...] | list[tuple[str, str]]) -> str:
     """The canonical query string of decoded ``(name, value)`` pairs."""
     return join_query(encoded_query(pairs))
+
+
+def origin_prefix(url: str) -> str:
+    """``scheme://netloc`` of an absolute URL, as written: requests to it share one origin."""
+    path_at = url.find("/", url.find("://") + 3)
+    return url if path_at < 0 else url[:path_at]
 
 
 def is_utf8(text: str) -> bool:

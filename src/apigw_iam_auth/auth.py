@@ -10,6 +10,7 @@ from apigw_iam_auth import _httpx, _requests
 from apigw_iam_auth._models import DEFAULT_UNSIGNED_HEADERS
 from apigw_iam_auth._sigv4 import check_expires
 from apigw_iam_auth._skew import server_time_from_refusal
+from apigw_iam_auth._uri import origin_prefix
 from apigw_iam_auth.diagnostics import log_signature_mismatch
 from apigw_iam_auth.signer import Clock, SigV4Signer, utc_now
 
@@ -87,7 +88,7 @@ class ApiGwIamAuth(httpx.Auth):
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         """Sign a requests ``PreparedRequest`` (the requests ``auth=`` protocol)."""
-        origin = _requests.origin_prefix(request.url or "")
+        origin = origin_prefix(request.url or "")
         _requests.sign_prepared(self._signer, request, presign=self._presign, expires=self._expires)
         guard = self._guards.get(origin)
         if guard is None:
