@@ -12,6 +12,7 @@ origins). Two measures keep our credentials where they belong:
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -32,7 +33,6 @@ __all__ = ["FORBIDDEN", "body_hash_async", "body_hash_sync", "needs_resign", "si
 
 _SIGNING_HEADERS_RAW = frozenset(name.encode("ascii") for name in _sigv4.SIGNING_HEADER_NAMES)
 FORBIDDEN = 403
-_Origin = tuple[str, str, int | None]
 
 
 def body_hash_sync(request: httpx.Request) -> str:
@@ -122,44 +122,42 @@ def needs_resign(response: httpx.Response, signed: httpx.Request) -> bool:
         response.status_code == FORBIDDEN
         and bool(response.history)
         and response.request is not signed
-        and _origin_of(response.request.url) == _origin_of(signed.url)
+        and _raw_origin(response.request.url) == _raw_origin(signed.url)
     )
-
-
-def _origin_of(url: httpx.URL) -> _Origin:
-    return url.scheme, url.raw_host.decode("ascii"), url.port
 
 
 def _install_guard(request: httpx.Request, url: str, *, is_async: bool) -> None:
     extensions = request.extensions
     inner: Any = extensions.get("trace")
-    if isinstance(inner, _TraceGuard | _AsyncTraceGuard):  # signed again: replace our guard
-        inner = inner.inner
+    if isinstance(inner, partial) and inner.func in (_on_event, _on_event_async):  # signed again
+        inner = inner.args[1]
     if inner is None:  # a guard holds no per-request state: one per origin serves all
         key = (origin_prefix(url), is_async)
         guard = _GUARDS.get(key)
         if guard is None:
             guard = _new_guard(key, request.url, is_async=is_async)
     else:
-        origin = _origin_of(request.url)
-        guard = _AsyncTraceGuard(origin, inner) if is_async else _TraceGuard(origin, inner)
+        guard = partial(_GUARD_EVENTS[is_async], _raw_origin(request.url), inner)
     # A new dict: the one given may be shared by other requests (redirects share this one).
     request.extensions = {**extensions, "trace": guard}
 
 
-_GUARDS: dict[tuple[str, bool], _TraceGuard | _AsyncTraceGuard] = {}
+# scheme, host (as httpcore holds them, bytes) and port of where a hop goes.
+_RawOrigin = tuple[bytes, bytes, int | None]
+_GUARDS: dict[tuple[str, bool], partial[Any]] = {}
 _MAX_GUARDS = 256
 
 
-def _new_guard(
-    key: tuple[str, bool], url: httpx.URL, *, is_async: bool
-) -> _TraceGuard | _AsyncTraceGuard:
-    origin = _origin_of(url)
-    guard = _AsyncTraceGuard(origin, None) if is_async else _TraceGuard(origin, None)
+def _new_guard(key: tuple[str, bool], url: httpx.URL, *, is_async: bool) -> partial[Any]:
+    guard = partial(_GUARD_EVENTS[is_async], _raw_origin(url), None)
     if len(_GUARDS) >= _MAX_GUARDS:  # bounded: a crawler of many hosts stays flat
         _GUARDS.clear()
     _GUARDS[key] = guard
     return guard
+
+
+def _raw_origin(url: httpx.URL) -> _RawOrigin:
+    return url.raw_scheme, url.raw_host, url.port
 
 
 # httpcore's trace events are named "<http11|http2>.<step>.<started|complete>".
@@ -168,11 +166,45 @@ _HEADERS_WRITTEN_NEXT = frozenset(
 )
 
 
-def _strip_if_foreign(origin: _Origin, info: dict[str, Any]) -> None:
+def _on_event(
+    origin: _RawOrigin,
+    inner: Callable[[str, dict[str, Any]], None] | None,
+    event: str,
+    info: dict[str, Any],
+) -> None:
+    """The httpcore ``trace`` callback of sync clients; chains to a trace the user had set."""
+    if event in _HEADERS_WRITTEN_NEXT:
+        _strip_if_foreign(origin, info)
+    if inner is not None:
+        inner(event, info)
+
+
+async def _on_event_async(
+    origin: _RawOrigin,
+    inner: Callable[[str, dict[str, Any]], Awaitable[None]] | None,
+    event: str,
+    info: dict[str, Any],
+) -> None:
+    """The httpcore ``trace`` callback of async clients, which await it."""
+    if event in _HEADERS_WRITTEN_NEXT:
+        _strip_if_foreign(origin, info)
+    if inner is not None:
+        await inner(event, info)
+
+
+# Keyed by is_async. Guards are partials of these: called for every httpcore event, a plain
+# function costs less than an object's __call__.
+_GUARD_EVENTS: dict[bool, Callable[..., Any]] = {False: _on_event, True: _on_event_async}
+
+
+def _strip_if_foreign(origin: _RawOrigin, info: dict[str, Any]) -> None:
     outgoing = info.get("request")
     if outgoing is None:
         return
-    if _hop_origin(outgoing.url) != origin:
+    url = outgoing.url
+    if (url.scheme, url.host, url.port) == origin and not url.target.startswith(b"http"):
+        return  # straight to the origin we signed for: the common case
+    if _hop_origin(url) != origin:
         outgoing.headers[:] = [
             (name, value)
             for name, value in outgoing.headers
@@ -180,51 +212,14 @@ def _strip_if_foreign(origin: _Origin, info: dict[str, Any]) -> None:
         ]
 
 
-def _hop_origin(url: Any) -> _Origin:  # noqa: ANN401 - an httpcore.URL
+def _hop_origin(url: Any) -> _RawOrigin:  # noqa: ANN401 - an httpcore.URL
     """Where a hop really goes, which is not always where httpcore connects.
 
     Through a plain-HTTP forward proxy httpcore connects to the proxy and writes the absolute
     URL as the request target: that URL is the origin.
     """
-    target = url.target.decode("ascii", "replace")
-    if target.startswith(("http://", "https://")):
-        parts = urlsplit(target)
+    if url.target.startswith((b"http://", b"https://")):
+        parts = urlsplit(url.target.decode("ascii", "replace"))
         host = parts.hostname or ""
-        return parts.scheme, host, parts.port
-    return url.scheme.decode("ascii"), url.host.decode("ascii"), url.port
-
-
-class _TraceGuard:
-    """httpcore trace callback (sync clients); chains to a trace the user had set."""
-
-    __slots__ = ("inner", "origin")
-
-    def __init__(
-        self, origin: _Origin, inner: Callable[[str, dict[str, Any]], None] | None
-    ) -> None:
-        self.origin = origin
-        self.inner = inner
-
-    def __call__(self, event: str, info: dict[str, Any]) -> None:
-        if event in _HEADERS_WRITTEN_NEXT:
-            _strip_if_foreign(self.origin, info)
-        if self.inner is not None:
-            self.inner(event, info)
-
-
-class _AsyncTraceGuard:
-    """httpcore trace callback (async clients, which await it)."""
-
-    __slots__ = ("inner", "origin")
-
-    def __init__(
-        self, origin: _Origin, inner: Callable[[str, dict[str, Any]], Awaitable[None]] | None
-    ) -> None:
-        self.origin = origin
-        self.inner = inner
-
-    async def __call__(self, event: str, info: dict[str, Any]) -> None:
-        if event in _HEADERS_WRITTEN_NEXT:
-            _strip_if_foreign(self.origin, info)
-        if self.inner is not None:
-            await self.inner(event, info)
+        return parts.scheme.encode("ascii"), host.encode("ascii", "replace"), parts.port
+    return url.scheme, url.host, url.port
