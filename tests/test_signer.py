@@ -205,3 +205,13 @@ def test_sign_request_takes_pairs_as_lists_too():
         wire.sign_request(as_lists, timestamp=NOW).signature
         == wire.sign_request(as_tuples, timestamp=NOW).signature
     )
+
+
+def test_changing_a_signed_requests_headers_does_not_reach_the_next_signature():
+    """The headers dict of a SignedRequest is the caller's own copy."""
+    wire = signer()
+    first = wire.sign("GET", "https://h.example/p", {"Accept": "*/*"}, timestamp=NOW)
+    first.headers["X-Injected"] = "1"  # type: ignore[index]
+    second = wire.sign("GET", "https://h.example/p", {"Accept": "*/*"}, timestamp=NOW)
+    assert "X-Injected" not in second.headers
+    assert second.headers == {k: v for k, v in first.headers.items() if k != "X-Injected"}

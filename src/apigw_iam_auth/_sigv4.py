@@ -78,15 +78,18 @@ HTTP_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
 def amz_date(timestamp: datetime) -> str:
-    """ISO 8601 basic UTC without fractions (``20150830T123600Z``), as ``X-Amz-Date`` wants.
-
-    Not cached by datetime: two datetimes can compare equal yet be different instants (the
-    repeated hour when clocks go back, told apart only by ``fold``).
-    """
+    """ISO 8601 basic UTC without fractions (``20150830T123600Z``), as ``X-Amz-Date`` wants."""
     if not isinstance(timestamp, datetime) or timestamp.utcoffset() is None:
         raise InvalidConfigError(
             "timestamp must be an aware datetime, e.g. datetime.now(timezone.utc)"
         )
+    # Keyed with fold too: in the hour repeated when clocks go back, two datetimes compare
+    # equal (and hash alike) yet are different instants, told apart only by fold.
+    return _amz_date(timestamp, timestamp.fold)
+
+
+@lru_cache(maxsize=8)
+def _amz_date(timestamp: datetime, fold: int) -> str:  # noqa: ARG001 - fold is part of the key
     try:
         seconds = math.floor(timestamp.timestamp())
     except (OverflowError, ValueError, OSError):

@@ -290,7 +290,7 @@ class SigV4Signer:
         snapshot = self._credentials.get() if credentials is None else credentials
         date_time, _ = self._time_to_sign(timestamp, snapshot, _HEADERS, 900)
         result = self._signed_shape(shape, snapshot, date_time, _HEADERS, 900)
-        merged = _joined(shape.request.headers)
+        merged = dict(_joined(shape.request.headers))
         merged.update(result.headers)
         url = _with_query(shape.base, result)
         return SignedRequest(shape.request.method, url, merged, raw_body, result)
@@ -631,8 +631,12 @@ def _text(part: object) -> str:
     )
 
 
+@lru_cache(maxsize=256)
 def _joined(items: tuple[tuple[str, str], ...]) -> dict[str, str]:
-    """Caller headers as a dict: repeats joined with ",", stale signing headers dropped."""
+    """Caller headers as a dict: repeats joined with ",", stale signing headers dropped.
+
+    Cached per header set: callers get a copy, never this dict itself.
+    """
     merged: dict[str, str] = {}
     first_spelling: dict[str, str] = {}
     for name, value in items:
