@@ -333,7 +333,8 @@ class SigV4Signer:
         """The request parsed and checked, kept per (method, URL, headers, body hash).
 
         A client calls the same endpoints with the same headers: each shape is parsed once.
-        Headers must be a tuple of pairs to be kept (anything unhashable is parsed each time).
+        Only headers given as a tuple of (str or bytes, str or bytes) pairs are kept; anything
+        else (a mapping, a user's iterable that may change) is parsed on every call.
         """
         key = (method, url, headers, payload_hash)
         try:
@@ -354,7 +355,7 @@ class SigV4Signer:
     ) -> _Shape:
         plain = _is_plain(headers)
         request, base, host = _signable(method, url, headers, payload_hash, plain=plain)
-        shape = _Shape(request, base, host, self.config_for(host), _stale(request.headers))
+        shape = _Shape(request, base, self.config_for(host), _stale(request.headers))
         if key is not None and plain:
             if len(self._shapes) >= _MAX_SHAPES:  # bounded, like every cache here
                 self._shapes.clear()
@@ -408,19 +409,17 @@ class _Shape:
     sharing the shape always read a matching pair.
     """
 
-    __slots__ = ("base", "config", "host", "last", "memo", "request", "stale")
+    __slots__ = ("base", "config", "last", "memo", "request", "stale")
 
     def __init__(
         self,
         request: SignableRequest,
         base: str,
-        host: str,
         config: SigningConfig,
         stale: tuple[str, ...],
     ) -> None:
         self.request = request
         self.base = base
-        self.host = host
         self.config = config
         self.stale = stale
         self.memo: tuple[tuple[Credentials, str, SignatureLocation, int], _sigv4.Plan] | None = None
