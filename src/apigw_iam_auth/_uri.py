@@ -127,17 +127,11 @@ def _split_common_url(url: str) -> _UrlParts | None:
     common = _COMMON_URL.fullmatch(url)
     if common is None:
         return None
-    port = common["port"]
-    if port is not None and int(port) > _MAX_PORT:
+    scheme, netloc, host, port, path, query = common.groups()
+    port_number = None if port is None else int(port)
+    if port_number is not None and port_number > _MAX_PORT:
         return None
-    return (
-        common["scheme"].lower(),
-        common["netloc"],
-        common["host"].lower(),
-        None if port is None else int(port),
-        common["path"] or "",
-        common["query"] or "",
-    )
+    return scheme.lower(), netloc, host.lower(), port_number, path or "", query or ""
 
 
 def _split_any_url(url: str) -> _UrlParts:
