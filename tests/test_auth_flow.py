@@ -2,6 +2,7 @@
 
 from datetime import datetime, timezone
 
+import httpcore
 import httpx
 import pytest
 import requests
@@ -209,3 +210,46 @@ def test_requests_hook_drops_a_stale_signing_header_set_under_a_bytes_name():
     assert "X-Amz-Security-Token" not in prepared.headers
     assert b"X-Amz-Security-Token" not in prepared.headers
     assert "Authorization" in prepared.headers
+
+
+def _hop(request: httpx.Request) -> httpcore.Request:
+    """The httpcore request httpx's transport makes of ``request`` (as HTTPTransport does)."""
+    url = request.url
+    return httpcore.Request(
+        method=request.method,
+        url=httpcore.URL(
+            scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path
+        ),
+        headers=request.headers.raw,
+        extensions=request.extensions,
+    )
+
+
+def test_guard_keeps_our_headers_on_our_own_hop_whatever_the_url_spelling():
+    """Guards shared per origin must match each request's own origin, spelled any way.
+
+    httpx keeps an explicit default port after an uppercase scheme (``HTTPS://h:443``) but
+    drops it once the URL is rewritten: both requests must still go out signed.
+    """
+    auth = ApiGwIamAuth(region="us-east-1", credentials=(KEY, SECRET))
+    for url in (
+        "HTTPS://h.example:443/p?b=2&a=1",
+        "HTTPS://h.example:443/p",
+        "https://h.example/p",
+    ):
+        sent = next(auth.sync_auth_flow(httpx.Request("GET", url)))
+        hop = _hop(sent)
+        sent.extensions["trace"]("http11.send_request_headers.started", {"request": hop})
+        assert any(name.lower() == b"authorization" for name, _ in hop.headers), url
+
+
+def test_guard_strips_our_headers_from_a_hop_to_another_origin():
+    """The same shared guard on a redirect hop to another host removes every signing header."""
+    auth = ApiGwIamAuth(region="us-east-1", credentials=(KEY, SECRET, TOKEN))
+    sent = next(auth.sync_auth_flow(httpx.Request("GET", "https://h.example/p")))
+    elsewhere = httpx.Request(
+        "GET", "https://other.example/p", headers=sent.headers, extensions=sent.extensions
+    )
+    hop = _hop(elsewhere)
+    sent.extensions["trace"]("http11.send_request_headers.started", {"request": hop})
+    assert not [name for name, _ in hop.headers if name.lower().startswith((b"x-amz", b"auth"))]

@@ -20,7 +20,6 @@ import httpx
 
 from apigw_iam_auth import _sigv4
 from apigw_iam_auth._body import hash_body, is_seekable
-from apigw_iam_auth._uri import origin_prefix
 from apigw_iam_auth.errors import UnsignableRequestError
 
 if TYPE_CHECKING:
@@ -112,7 +111,7 @@ def sign_request(
         headers[name] = value
     if signed_url != url:  # parsing a URL is the costliest step of httpx; skip it when we can
         request.url = httpx.URL(signed_url)
-    _install_guard(request, signed_url, is_async=is_async)
+    _install_guard(request, is_async=is_async)
     return result
 
 
@@ -126,16 +125,16 @@ def needs_resign(response: httpx.Response, signed: httpx.Request) -> bool:
     )
 
 
-def _install_guard(request: httpx.Request, url: str, *, is_async: bool) -> None:
+def _install_guard(request: httpx.Request, *, is_async: bool) -> None:
     extensions = request.extensions
     inner: Any = extensions.get("trace")
     if isinstance(inner, partial) and inner.func in (_on_event, _on_event_async):  # signed again
         inner = inner.args[1]
     if inner is None:  # a guard holds no per-request state: one per origin serves all
-        key = (origin_prefix(url), is_async)
+        key = (_raw_origin(request.url), is_async)
         guard = _GUARDS.get(key)
         if guard is None:
-            guard = _new_guard(key, request.url, is_async=is_async)
+            guard = _new_guard(key)
     else:
         guard = partial(_GUARD_EVENTS[is_async], _raw_origin(request.url), inner)
     # A new dict: the one given may be shared by other requests (redirects share this one).
@@ -144,12 +143,13 @@ def _install_guard(request: httpx.Request, url: str, *, is_async: bool) -> None:
 
 # scheme, host (as httpcore holds them, bytes) and port of where a hop goes.
 _RawOrigin = tuple[bytes, bytes, int | None]
-_GUARDS: dict[tuple[str, bool], partial[Any]] = {}
+_GUARDS: dict[tuple[_RawOrigin, bool], partial[Any]] = {}
 _MAX_GUARDS = 256
 
 
-def _new_guard(key: tuple[str, bool], url: httpx.URL, *, is_async: bool) -> partial[Any]:
-    guard = partial(_GUARD_EVENTS[is_async], _raw_origin(url), None)
+def _new_guard(key: tuple[_RawOrigin, bool]) -> partial[Any]:
+    origin, is_async = key
+    guard = partial(_GUARD_EVENTS[is_async], origin, None)
     if len(_GUARDS) >= _MAX_GUARDS:  # bounded: a crawler of many hosts stays flat
         _GUARDS.clear()
     _GUARDS[key] = guard
@@ -220,6 +220,13 @@ def _hop_origin(url: Any) -> _RawOrigin:  # noqa: ANN401 - an httpcore.URL
     """
     if url.target.startswith((b"http://", b"https://")):
         parts = urlsplit(url.target.decode("ascii", "replace"))
+        try:
+            port = parts.port
+        except ValueError:  # e.g. an IPv6 host written without brackets: not ours to trust
+            return _UNKNOWN_ORIGIN
         host = parts.hostname or ""
-        return parts.scheme.encode("ascii"), host.encode("ascii", "replace"), parts.port
+        return parts.scheme.encode("ascii"), host.encode("ascii", "replace"), port
     return url.scheme, url.host, url.port
+
+
+_UNKNOWN_ORIGIN: _RawOrigin = (b"", b"", None)  # equal to no origin a request is signed for

@@ -353,7 +353,7 @@ class SigV4Signer:
         headers: HeadersLike,
         payload_hash: str,
     ) -> _Shape:
-        plain = _is_plain(headers)
+        plain = _plain_pairs(headers)
         request, base, host = _signable(method, url, headers, payload_hash, plain=plain)
         shape = _Shape(request, base, self.config_for(host), _stale(request.headers))
         if key is not None and plain:
@@ -523,14 +523,6 @@ def _hashable(headers: HeadersLike) -> HeadersLike:
 _PLAIN_TEXT = (str, bytes)
 
 
-def _is_plain(headers: HeadersLike) -> bool:
-    """:func:`_plain_pairs`, remembered per header set (a client sends few distinct ones)."""
-    try:
-        return _plain_pairs_cached(headers)  # type: ignore[arg-type]
-    except (TypeError, ValueError):  # not hashable: a list inside, a writable memoryview...
-        return False
-
-
 def _plain_pairs(headers: HeadersLike) -> bool:
     """A tuple of (name, value) pairs of exactly str or bytes: safe to keep as a cache key.
 
@@ -568,9 +560,6 @@ def _with_host(headers: HeadersLike, url_host: str) -> tuple[tuple[tuple[str, st
 
 
 _with_host_cached = lru_cache(maxsize=256)(_with_host)
-
-
-_plain_pairs_cached = lru_cache(maxsize=256)(_plain_pairs)
 
 
 @lru_cache(maxsize=256)
