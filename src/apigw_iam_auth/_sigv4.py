@@ -13,7 +13,7 @@ import hmac
 import math
 import re
 import time
-from datetime import datetime
+from datetime import datetime, timezone
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -42,6 +42,7 @@ __all__ = [
     "check_expires",
     "credential_scope",
     "derive_signing_key",
+    "parse_amz_date",
     "payload_hash",
     "sign",
     "sign_at",
@@ -83,13 +84,6 @@ def amz_date(timestamp: datetime) -> str:
         raise InvalidConfigError(
             "timestamp must be an aware datetime, e.g. datetime.now(timezone.utc)"
         )
-    # Keyed with fold too: in the hour repeated when clocks go back, two datetimes compare
-    # equal (and hash alike) yet are different instants, told apart only by fold.
-    return _amz_date(timestamp, timestamp.fold)
-
-
-@lru_cache(maxsize=8)
-def _amz_date(timestamp: datetime, fold: int) -> str:  # noqa: ARG001 - fold is part of the key
     try:
         seconds = math.floor(timestamp.timestamp())
     except (OverflowError, ValueError, OSError):
@@ -122,6 +116,11 @@ _last_amz_date: tuple[int, str] = (-(2**63), "")
 def _remember_amz_date(entry: tuple[int, str]) -> None:
     global _last_amz_date  # noqa: PLW0603 - a one-entry cache, replaced atomically
     _last_amz_date = entry
+
+
+def parse_amz_date(text: str) -> datetime:
+    """The inverse of :func:`amz_date` (raises ValueError)."""
+    return datetime.strptime(text, "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
 
 
 def credential_scope(date: str, region: str, service: str) -> str:
@@ -301,7 +300,7 @@ def sign_at(
 ) -> SigningResult:
     """:func:`sign` with the ``X-Amz-Date`` value already formatted (see :func:`amz_date`)."""
     day = date_time[:8]
-    plan = signing_plan(request, credentials, config, day, location, expires, cached=True)
+    plan = signing_plan(request, credentials, config, day, location, expires)
     return sign_with_plan(plan, date_time)
 
 
@@ -312,18 +311,15 @@ def signing_plan(
     day: str,
     location: SignatureLocation = SignatureLocation.HEADERS,
     expires: int = 900,
-    *,
-    cached: bool = False,
 ) -> Plan:
     """Everything about a signature but its time: valid for every signature on ``day``.
 
-    A caller that signs one request shape repeatedly keeps the plan and calls
-    :func:`sign_with_plan` per signature; ``cached=True`` keeps it in a bounded cache here
-    instead (what :func:`sign` does).
+    Kept in a bounded cache; a caller that signs one request shape repeatedly may also keep
+    the plan itself and call :func:`sign_with_plan` per signature.
     """
     if location is SignatureLocation.QUERY:
         check_expires(expires)
-    parts = (
+    return _cached_plan(
         request,
         credentials.access_key,
         credentials.secret_key,
@@ -333,7 +329,6 @@ def signing_plan(
         location,
         expires,
     )
-    return _cached_plan(*parts) if cached else _plan(*parts)
 
 
 def sign_with_plan(plan: Plan, date_time: str) -> SigningResult:

@@ -10,8 +10,13 @@ wrong can correct itself and sign again.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING
+
+from apigw_iam_auth._sigv4 import parse_amz_date
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 __all__ = ["server_time_from_refusal"]
 
@@ -44,4 +49,4 @@ def server_time_from_refusal(
             parsed = None
         if parsed is not None and parsed.utcoffset() is not None:
             return parsed
-    return datetime.strptime(found["now"], "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
+    return parse_amz_date(found["now"])

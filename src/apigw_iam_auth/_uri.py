@@ -72,11 +72,8 @@ def parse_url(url: str) -> ParsedUrl:
 def _parse_url(url: str) -> ParsedUrl:
     if not url.isprintable() and _CONTROL.search(url):
         raise InvalidConfigError("url contains a control character (CR, LF, TAB or NUL)")
-    if not url.isascii():
-        try:
-            url.encode("utf-8")
-        except UnicodeEncodeError:
-            raise InvalidConfigError("url contains characters UTF-8 cannot encode") from None
+    if not is_utf8(url):
+        raise InvalidConfigError("url contains characters UTF-8 cannot encode")
     scheme, netloc, hostname, port, raw_path, raw_query = _split_url(url)
     if scheme not in _DEFAULT_PORTS:
         raise InvalidConfigError(
@@ -238,8 +235,6 @@ def parse_query(query: str) -> tuple[tuple[str, str], ...]:
     """
     if not query:
         return ()
-    if "%" not in query and "+" not in query:  # nothing to decode: the common case
-        return tuple([_name_and_value(piece) for piece in query.split("&") if piece])
     pairs = []
     for piece in query.split("&"):
         if not piece:
@@ -247,11 +242,6 @@ def parse_query(query: str) -> tuple[tuple[str, str], ...]:
         name, _, value = piece.partition("=")
         pairs.append((_decode_component(name), _decode_component(value)))
     return tuple(pairs)
-
-
-def _name_and_value(piece: str) -> tuple[str, str]:
-    name, _, value = piece.partition("=")
-    return name, value
 
 
 def _decode_component(raw: str) -> str:
@@ -308,12 +298,12 @@ def origin_prefix(url: str) -> str:
     return url if path_at < 0 else url[:path_at]
 
 
-def is_utf8(text: str) -> bool:
+def is_utf8(text: str, errors: str = "strict") -> bool:
     """True unless ``text`` holds a lone surrogate, which no UTF-8 byte sequence decodes to."""
     if text.isascii():
         return True
     try:
-        text.encode("utf-8")
+        text.encode("utf-8", errors)
     except UnicodeEncodeError:
         return False
     return True

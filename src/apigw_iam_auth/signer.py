@@ -503,7 +503,7 @@ def _body_and_hash(body: Body, payload_hash: str | None) -> tuple[bytes | None, 
     """The body as bytes, and its hash: ``payload_hash`` when given, else computed."""
     raw_body = None if body is None else _body_bytes(body)
     if payload_hash is None:
-        return raw_body, _sigv4.payload_hash(raw_body) if raw_body else _sigv4.EMPTY_SHA256
+        return raw_body, _sigv4.payload_hash(raw_body or b"")
     return raw_body, payload_hash
 
 

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 from apigw_iam_auth import _sigv4
@@ -229,7 +230,7 @@ def verify_request(
     Arguments of the wrong type (or text no server could have decoded from bytes) are the
     caller's bug and raise :class:`~apigw_iam_auth.errors.InvalidConfigError` instead.
     """
-    config = SigningConfig(region, service)
+    config = _config(region, service)
     now = _check_arguments(method, target, body, lookup, now, max_skew, payload_hash)
     header_list = _header_list(headers)
     if not _sigv4.HTTP_TOKEN.fullmatch(method):
@@ -241,7 +242,7 @@ def verify_request(
     claim = _read_claim(header_list, pairs)
     signed_at = _parse_date(claim.date)
     _check_time(claim, signed_at, now, max_skew)
-    access_key, scope = _check_scope(claim.credential, signed_at, config)
+    access_key, scope = _check_scope(claim.credential, claim.date, config)
     found = lookup(access_key)
     if found is not None and not isinstance(found, KnownKey):
         raise InvalidConfigError(
@@ -275,19 +276,16 @@ def verify_request(
     )
 
 
+_config = lru_cache(maxsize=16)(SigningConfig)
+
+
 def _is_wire_text(text: str) -> bool:
     """True if a server could have decoded ``text`` from the bytes it read.
 
     Latin-1 yields any of U+0000..U+00FF; UTF-8 with surrogateescape maps each undecodable byte
     to one of U+DC80..U+DCFF. Other lone surrogates come from no bytes at all.
     """
-    if text.isascii():
-        return True
-    try:
-        text.encode("utf-8", "surrogateescape")
-    except UnicodeEncodeError:
-        return False
-    return True
+    return is_utf8(text, "surrogateescape")
 
 
 def _check_arguments(
@@ -534,7 +532,7 @@ def _http_date_as_amz(text: str) -> str:
 def _parse_date(text: str) -> datetime:
     if _AMZ_DATE.fullmatch(text):
         try:
-            return datetime.strptime(text, "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
+            return _sigv4.parse_amz_date(text)
         except ValueError:
             pass
     raise _date_error(text)
@@ -573,7 +571,7 @@ def _check_time(claim: _Claim, signed_at: datetime, now: datetime, max_skew: tim
         )
 
 
-def _check_scope(credential: str, signed_at: datetime, config: SigningConfig) -> tuple[str, str]:
+def _check_scope(credential: str, amz: str, config: SigningConfig) -> tuple[str, str]:
     """Split ``Credential`` into the access key and scope; the scope must name our endpoint."""
     parts = credential.split("/")
     if len(parts) != 5:  # noqa: PLR2004 - key/date/region/service/terminator
@@ -592,7 +590,6 @@ def _check_scope(credential: str, signed_at: datetime, config: SigningConfig) ->
             f"Credential should be scoped with a valid terminator: '{_sigv4.TERMINATOR}', "
             f"not '{terminator}'. "
         )
-    amz = _sigv4.amz_date(signed_at)
     if date != amz[:8]:
         problems.append(
             "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date "
