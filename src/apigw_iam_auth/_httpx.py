@@ -130,30 +130,13 @@ def _install_guard(request: httpx.Request, *, is_async: bool) -> None:
     inner: Any = extensions.get("trace")
     if isinstance(inner, partial) and inner.func in (_on_event, _on_event_async):  # signed again
         inner = inner.args[1]
-    if inner is None:  # a guard holds no per-request state: one per origin serves all
-        key = (_raw_origin(request.url), is_async)
-        guard = _GUARDS.get(key)
-        if guard is None:
-            guard = _new_guard(key)
-    else:
-        guard = partial(_GUARD_EVENTS[is_async], _raw_origin(request.url), inner)
+    guard = partial(_GUARD_EVENTS[is_async], _raw_origin(request.url), inner)
     # A new dict: the one given may be shared by other requests (redirects share this one).
     request.extensions = {**extensions, "trace": guard}
 
 
 # scheme, host (as httpcore holds them, bytes) and port of where a hop goes.
 _RawOrigin = tuple[bytes, bytes, int | None]
-_GUARDS: dict[tuple[_RawOrigin, bool], partial[Any]] = {}
-_MAX_GUARDS = 256
-
-
-def _new_guard(key: tuple[_RawOrigin, bool]) -> partial[Any]:
-    origin, is_async = key
-    guard = partial(_GUARD_EVENTS[is_async], origin, None)
-    if len(_GUARDS) >= _MAX_GUARDS:  # bounded: a crawler of many hosts stays flat
-        _GUARDS.clear()
-    _GUARDS[key] = guard
-    return guard
 
 
 def _raw_origin(url: httpx.URL) -> _RawOrigin:

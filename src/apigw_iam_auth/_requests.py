@@ -17,8 +17,8 @@ from urllib.parse import urlsplit
 
 from apigw_iam_auth import _sigv4
 from apigw_iam_auth._body import hash_body, is_seekable
-from apigw_iam_auth._skew import server_time_from_refusal
-from apigw_iam_auth.diagnostics import log_signature_mismatch
+from apigw_iam_auth._skew import corrected_after_refusal
+from apigw_iam_auth._uri import DEFAULT_PORTS
 from apigw_iam_auth.errors import UnsignableRequestError
 
 if TYPE_CHECKING:
@@ -106,7 +106,7 @@ def _replace_body(prepared: requests.PreparedRequest, body: bytes) -> None:
 def _origin(url: str) -> tuple[str, str | None, int | None]:
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
-    return scheme, parts.hostname, parts.port or {"http": 80, "https": 443}.get(scheme)
+    return scheme, parts.hostname, parts.port or DEFAULT_PORTS.get(scheme)
 
 
 class ResponseGuard:
@@ -124,23 +124,23 @@ class ResponseGuard:
     references; everything else is worked out when a redirect or a 403 arrives.
     """
 
-    __slots__ = ("_correct_clock_skew", "_expires", "_origin", "_presign", "_signer")
+    __slots__ = ("_correct_clock_skew", "_expires", "_presign", "_signed_url", "_signer")
 
     def __init__(
         self,
         signer: SigV4Signer,
-        origin: str,
+        signed_url: str,
         *,
         presign: bool,
         expires: int,
         correct_clock_skew: bool,
     ) -> None:
-        """Remember where signed requests go (``scheme://netloc``) and how to sign again."""
+        """Remember where the signed request went and how to sign again."""
         self._signer = signer
         self._presign = presign
         self._expires = expires
         self._correct_clock_skew = correct_clock_skew
-        self._origin = _origin(origin)
+        self._signed_url = signed_url  # parsed only when an unsigned hop is refused
 
     def __call__(self, response: requests.Response, **send_kwargs: Any) -> requests.Response:  # noqa: ANN401 - requests' send kwargs
         """Decide what a response means for the signature; maybe send once more."""
@@ -157,7 +157,7 @@ class ResponseGuard:
             elif response.status_code == _FORBIDDEN:
                 return self._after_refusal(response, send_kwargs)
             return response
-        if response.status_code != _FORBIDDEN or _origin(request.url or "") != self._origin:
+        if status != _FORBIDDEN or _origin(request.url or "") != _origin(self._signed_url):
             return response
         return self._resend_signed(response, send_kwargs)
 
@@ -165,22 +165,23 @@ class ResponseGuard:
         self, response: requests.Response, send_kwargs: dict[str, Any]
     ) -> requests.Response:
         request = response.request
-        server_time = server_time_from_refusal(
-            response.status_code, response.content, response.headers.get("Date")
+        signing = getattr(request, _SIGNING)
+        _warn_if_body_changed(request, signing)
+        retry = (
+            self._correct_clock_skew
+            and not getattr(request, _SKEW_RETRY, False)
+            and _replayable(request)
         )
-        if server_time is None:
-            signing = getattr(request, _SIGNING)
-            _warn_if_body_changed(request, signing)
-            log_signature_mismatch(response.status_code, response.content, signing)
-            return response
-        if (
-            not self._correct_clock_skew
-            or getattr(request, _SKEW_RETRY, False)
-            or not _replayable(request)
+        if corrected_after_refusal(
+            self._signer,
+            response.status_code,
+            response.content,
+            response.headers.get("Date"),
+            signing,
+            retry=retry,
         ):
-            return response
-        self._signer.correct_clock(server_time)
-        return self._resend_signed(response, send_kwargs, skew_retry=True)
+            return self._resend_signed(response, send_kwargs, skew_retry=True)
+        return response
 
     def _resend_signed(
         self, response: requests.Response, send_kwargs: dict[str, Any], *, skew_retry: bool = False

@@ -14,13 +14,18 @@ from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING
 
 from apigw_iam_auth._sigv4 import parse_amz_date
+from apigw_iam_auth.diagnostics import log_signature_mismatch
 
 if TYPE_CHECKING:
     from datetime import datetime
 
-__all__ = ["server_time_from_refusal"]
+    from apigw_iam_auth._models import SigningResult
+    from apigw_iam_auth.signer import SigV4Signer
+
+__all__ = ["corrected_after_refusal", "server_time_from_refusal"]
 
 _FORBIDDEN = 403
+_MAX_BODY = 64 * 1024  # as diagnostics: no API Gateway answer comes near this
 _SKEW_REFUSAL = re.compile(
     r"Signature (?:expired: \d{8}T\d{6}Z is now earlier than"
     r"|not yet current: \d{8}T\d{6}Z is still later than)"
@@ -36,7 +41,7 @@ def server_time_from_refusal(
     The ``Date`` header is preferred (the issue's contract, and set by every API Gateway
     response); the time quoted in the message is the fallback when ``Date`` is missing or bad.
     """
-    if status != _FORBIDDEN:
+    if status != _FORBIDDEN or len(body) > _MAX_BODY:  # API Gateway's refusals are tiny
         return None
     text = body.decode("utf-8", "replace") if isinstance(body, bytes | bytearray) else body
     found = _SKEW_REFUSAL.search(text)
@@ -50,3 +55,25 @@ def server_time_from_refusal(
         if parsed is not None and parsed.utcoffset() is not None:
             return parsed
     return parse_amz_date(found["now"])
+
+
+def corrected_after_refusal(
+    signer: SigV4Signer,
+    status: int,
+    body: str | bytes,
+    date_header: str | None,
+    signing: SigningResult,
+    *,
+    retry: bool,
+) -> bool:
+    """After a 403 to a request we signed: True when the clock was corrected for a retry.
+
+    A refusal that is not about the clock is explained at DEBUG instead.
+    """
+    server_time = server_time_from_refusal(status, body, date_header)
+    if server_time is None:
+        log_signature_mismatch(status, body, signing)
+        return False
+    if retry:
+        signer.correct_clock(server_time)
+    return retry

@@ -18,6 +18,7 @@ import idna
 from apigw_iam_auth.errors import InvalidConfigError
 
 __all__ = [
+    "DEFAULT_PORTS",
     "ParsedUrl",
     "canonical_path",
     "canonical_query",
@@ -27,13 +28,12 @@ __all__ = [
     "is_utf8",
     "join_query",
     "normalize_path",
-    "origin_prefix",
     "parse_query",
     "parse_url",
     "wire_path",
 ]
 
-_DEFAULT_PORTS = {"http": 80, "https": 443}
+DEFAULT_PORTS = {"http": 80, "https": 443}
 
 # RFC 3986 pchar minus "%" (handled apart): what may stand literally in a path on the wire.
 # Anything else (space, raw UTF-8, '"', '<', ...) is percent-encoded, as requests and httpx do.
@@ -75,7 +75,7 @@ def _parse_url(url: str) -> ParsedUrl:
     if not is_utf8(url):
         raise InvalidConfigError("url contains characters UTF-8 cannot encode")
     scheme, netloc, hostname, port, raw_path, raw_query = _split_url(url)
-    if scheme not in _DEFAULT_PORTS:
+    if scheme not in DEFAULT_PORTS:
         raise InvalidConfigError(
             f"url must start with https:// or http://, got "
             f"{scheme + ':' if scheme else 'no scheme'} (for example"
@@ -152,7 +152,7 @@ def host_header(scheme: str, hostname: str, port: int | None) -> str:
     host = _ascii_host(hostname)
     if ":" in host:
         host = f"[{host}]"
-    if port is not None and port != _DEFAULT_PORTS.get(scheme):
+    if port is not None and port != DEFAULT_PORTS.get(scheme):
         host = f"{host}:{port}"
     return host
 
@@ -290,12 +290,6 @@ def join_query(encoded: list[tuple[str, str]]) -> str:
 def canonical_query(pairs: tuple[tuple[str, str], ...] | list[tuple[str, str]]) -> str:
     """The canonical query string of decoded ``(name, value)`` pairs."""
     return join_query(encoded_query(pairs))
-
-
-def origin_prefix(url: str) -> str:
-    """``scheme://netloc`` of an absolute URL, as written: requests to it share one origin."""
-    path_at = url.find("/", url.find("://") + 3)
-    return url if path_at < 0 else url[:path_at]
 
 
 def is_utf8(text: str, errors: str = "strict") -> bool:

@@ -9,9 +9,7 @@ import httpx
 from apigw_iam_auth import _httpx, _requests
 from apigw_iam_auth._models import DEFAULT_UNSIGNED_HEADERS
 from apigw_iam_auth._sigv4 import check_expires
-from apigw_iam_auth._skew import server_time_from_refusal
-from apigw_iam_auth._uri import origin_prefix
-from apigw_iam_auth.diagnostics import log_signature_mismatch
+from apigw_iam_auth._skew import corrected_after_refusal
 from apigw_iam_auth.signer import Clock, SigV4Signer, utc_now
 
 if TYPE_CHECKING:
@@ -22,8 +20,6 @@ if TYPE_CHECKING:
     from apigw_iam_auth._models import Credentials, SigningResult
 
 __all__ = ["ApiGwIamAuth"]
-
-_MAX_GUARDS = 256
 
 
 class ApiGwIamAuth(httpx.Auth):
@@ -72,7 +68,6 @@ class ApiGwIamAuth(httpx.Auth):
         self._presign = bool(presign)
         self._correct_clock_skew = bool(correct_clock_skew)
         self._expires = expires
-        self._guards: dict[str, _requests.ResponseGuard] = {}
 
     def __repr__(self) -> str:
         """Settings only; never credentials."""
@@ -88,43 +83,35 @@ class ApiGwIamAuth(httpx.Auth):
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         """Sign a requests ``PreparedRequest`` (the requests ``auth=`` protocol)."""
-        origin = origin_prefix(request.url or "")
+        signed_url = request.url or ""
         _requests.sign_prepared(self._signer, request, presign=self._presign, expires=self._expires)
-        guard = self._guards.get(origin)
-        if guard is None:
-            guard = self._new_guard(origin)
+        guard = _requests.ResponseGuard(
+            self._signer,
+            signed_url,
+            presign=self._presign,
+            expires=self._expires,
+            correct_clock_skew=self._correct_clock_skew,
+        )
         hooks = request.hooks["response"]
         if hooks:  # a request signed twice keeps one guard: the newest
             hooks[:] = [hook for hook in hooks if not isinstance(hook, _requests.ResponseGuard)]
         hooks.append(guard)
         return request
 
-    def _new_guard(self, origin: str) -> _requests.ResponseGuard:
-        """A guard holds no per-request state, so one serves every request to ``origin``."""
-        guard = _requests.ResponseGuard(
-            self._signer,
-            origin,
-            presign=self._presign,
-            expires=self._expires,
-            correct_clock_skew=self._correct_clock_skew,
-        )
-        if len(self._guards) >= _MAX_GUARDS:  # bounded: a crawler of many hosts stays flat
-            self._guards.clear()
-        self._guards[origin] = guard
-        return guard
-
     def sync_auth_flow(
         self, request: httpx.Request
     ) -> Generator[httpx.Request, httpx.Response, None]:
         """Sign for a sync ``httpx.Client``; credentials are resolved on this thread."""
-        signing = self._sign_httpx(request, _httpx.body_hash_sync(request), None, is_async=False)
+        body_hash = _httpx.body_hash_sync(request)
+        signing = self._sign_httpx(request, body_hash, None, is_async=False)
         response = yield request
-        retry = response.request if _httpx.needs_resign(response, request) else None
-        if retry is None and response.status_code == _httpx.FORBIDDEN:
+        if _refused_by_origin(response, request):
             response.read()
-            retry = self._retry_after_refusal(response, request, signing)
+        retry = self._retry(response, request, signing)
         if retry is not None:
-            self._sign_httpx(retry, _httpx.body_hash_sync(retry), None, is_async=False)
+            if retry is not request:
+                body_hash = _httpx.body_hash_sync(retry)
+            self._sign_httpx(retry, body_hash, None, is_async=False)
             yield retry
 
     async def async_auth_flow(
@@ -135,12 +122,12 @@ class ApiGwIamAuth(httpx.Auth):
         body_hash = await _httpx.body_hash_async(request)
         signing = self._sign_httpx(request, body_hash, await provider.aget(), is_async=True)
         response = yield request
-        retry = response.request if _httpx.needs_resign(response, request) else None
-        if retry is None and response.status_code == _httpx.FORBIDDEN:
+        if _refused_by_origin(response, request):
             await response.aread()
-            retry = self._retry_after_refusal(response, request, signing)
+        retry = self._retry(response, request, signing)
         if retry is not None:
-            body_hash = await _httpx.body_hash_async(retry)
+            if retry is not request:
+                body_hash = await _httpx.body_hash_async(retry)
             self._sign_httpx(retry, body_hash, await provider.aget(), is_async=True)
             yield retry
 
@@ -162,20 +149,26 @@ class ApiGwIamAuth(httpx.Auth):
             is_async=is_async,
         )
 
-    def _retry_after_refusal(
-        self, response: httpx.Response, request: httpx.Request, signing: SigningResult | None
+    def _retry(
+        self, response: httpx.Response, request: httpx.Request, signing: SigningResult
     ) -> httpx.Request | None:
-        """After a 403 to the request we signed: correct a skewed clock and retry it once."""
-        if response.request is not request:
+        """The request to sign and send once more after ``response``, if any."""
+        if _httpx.needs_resign(response, request):
+            return response.request
+        if not _refused_by_origin(response, request):
             return None
-        server_time = server_time_from_refusal(
-            response.status_code, response.content, response.headers.get("Date")
-        )
-        if server_time is None:
-            if signing is not None:
-                log_signature_mismatch(response.status_code, response.content, signing)
-            return None
-        if not self._correct_clock_skew or not isinstance(request.stream, httpx.ByteStream):
-            return None  # a streamed body cannot be sent a second time
-        self._signer.correct_clock(server_time)
-        return request
+        replayable = isinstance(request.stream, httpx.ByteStream)
+        if corrected_after_refusal(
+            self._signer,
+            response.status_code,
+            response.content,
+            response.headers.get("Date"),
+            signing,
+            retry=self._correct_clock_skew and replayable,
+        ):
+            return request
+        return None
+
+
+def _refused_by_origin(response: httpx.Response, request: httpx.Request) -> bool:
+    return response.status_code == _httpx.FORBIDDEN and response.request is request
