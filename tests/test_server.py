@@ -383,20 +383,24 @@ def test_invalid_policy_fails_at_construction():
 # --- HTTP framing errors ---------------------------------------------------------------------
 
 
-def test_invalid_content_length_is_a_bad_request(server):
-    """A non-numeric Content-Length gets 400 and the connection is closed."""
+@pytest.mark.parametrize("length", ["x", "\u00b2", "-1"])
+def test_invalid_content_length_is_a_bad_request(server, length):
+    """A non-numeric Content-Length (a superscript two too) gets 400, the connection closed."""
     host = urlsplit(server.url).netloc
-    status, headers, body = raw(server, "POST", "/prod", [("Host", host), ("Content-Length", "x")])
+    sent = [("Host", host), ("Content-Length", length)]
+    status, headers, body = raw(server, "POST", "/prod", sent)
     assert status == 400
     assert headers["Connection"] == "close"
     assert body == {"message": "Invalid Content-Length"}
 
 
-def test_malformed_chunked_body_is_a_bad_request(server):
-    """A chunk size that is not hexadecimal gets 400 instead of a hung connection."""
+@pytest.mark.parametrize("size", [b"zz", b"-1", b"0x5", b"+5"])
+def test_malformed_chunked_body_is_a_bad_request(server, size):
+    """A chunk size that is not plain hexadecimal gets 400 instead of a hung connection."""
     host = urlsplit(server.url).netloc
     headers = [("Host", host), ("Transfer-Encoding", "chunked")]
-    status, _, body = raw(server, "POST", "/prod", headers, b"zz\r\nhello\r\n0\r\n\r\n")
+    chunked = size + b"\r\nhello\r\n0\r\n\r\n"
+    status, _, body = raw(server, "POST", "/prod", headers, chunked)
     assert status == 400
     assert body == {"message": "Invalid chunked encoding"}
 

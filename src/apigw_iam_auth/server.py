@@ -19,6 +19,7 @@ import ipaddress
 import json
 import logging
 import os
+import re
 import socket
 import threading
 import uuid
@@ -56,6 +57,8 @@ _log = logging.getLogger("apigw_iam_auth.server")
 
 # API Gateway's payload limit; larger bodies get its 413 answer instead of filling memory.
 _MAX_BODY = 10 * 1024 * 1024
+_DECIMAL = re.compile(r"[0-9]+")
+_CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
 _SECRET_QUERY = frozenset({"X-Amz-Signature", "X-Amz-Security-Token"})
 _POLL_SECONDS = 0.05  # how quickly stop() is noticed by the accept loop
 _IDLE_SECONDS = 60  # idle keep-alive connections are closed after this
@@ -474,7 +477,7 @@ class _Handler(BaseHTTPRequestHandler):
         length = self.headers.get("Content-Length")
         if length is None:
             return b""
-        if not length.strip().isdigit():
+        if not _DECIMAL.fullmatch(length.strip()):  # not isdigit(): "²" is a digit to it
             raise _BadRequestError(400, "Invalid Content-Length")
         size = int(length)
         if size > _MAX_BODY:
@@ -486,10 +489,10 @@ class _Handler(BaseHTTPRequestHandler):
         total = 0
         while True:
             line = self.rfile.readline(1024)
-            try:
-                size = int(line.split(b";", 1)[0].strip(), 16)
-            except ValueError:
-                raise _BadRequestError(400, "Invalid chunked encoding") from None
+            size_field = line.split(b";", 1)[0].strip()
+            if not _CHUNK_SIZE.fullmatch(size_field):  # int(x, 16) also takes "-1", "0x3"
+                raise _BadRequestError(400, "Invalid chunked encoding")
+            size = int(size_field, 16)
             if size == 0:
                 while self.rfile.readline(8192) not in {b"\r\n", b"\n", b""}:
                     pass  # trailer fields carry nothing we verify
