@@ -55,6 +55,8 @@ def hash_seekable(body: IO[bytes] | IO[str]) -> str:
 
 def hash_body(body: bytes | bytearray | memoryview | IO[bytes] | IO[str]) -> str:
     """SHA-256 of a body held in memory or in a seekable file (read in chunks, rewound)."""
-    if isinstance(body, bytes | bytearray | memoryview):
+    if isinstance(body, bytes | bytearray):
+        return payload_hash(body)  # hashlib reads a bytearray in place: no copy of a big body
+    if isinstance(body, memoryview):
         return payload_hash(bytes(body))
     return hash_seekable(body)

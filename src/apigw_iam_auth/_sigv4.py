@@ -128,7 +128,7 @@ def credential_scope(date: str, region: str, service: str) -> str:
     return f"{date}/{region}/{service}/{TERMINATOR}"
 
 
-def payload_hash(body: bytes) -> str:
+def payload_hash(body: bytes | bytearray) -> str:
     """Lowercase hex SHA-256 of the body; the empty body has a well-known constant."""
     if not body:
         return EMPTY_SHA256

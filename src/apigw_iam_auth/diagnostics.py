@@ -234,17 +234,15 @@ def log_signature_mismatch(
     status: int,
     response_body: str | bytes,
     signed: SigningResult,
-    logger: logging.Logger | None = None,
 ) -> None:
     """For adapters: log the explanation at DEBUG for a 403 mismatch; free when DEBUG is off.
 
     Never raises on what a response carries: a body that is not str or bytes is not explained.
     """
-    target = logger or _log
-    if status != 403 or not target.isEnabledFor(logging.DEBUG):  # noqa: PLR2004 - HTTP 403
+    if status != 403 or not _log.isEnabledFor(logging.DEBUG):  # noqa: PLR2004 - HTTP 403
         return
     if not isinstance(response_body, (str, bytes, bytearray, memoryview)):
         return
     explanation = explain_signature_mismatch(response_body, signed)
     if explanation is not None:
-        target.debug("%s", explanation)
+        _log.debug("%s", explanation)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import configparser
 import contextlib
-import hashlib
 import ipaddress
 import json
 import logging
@@ -33,6 +32,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from apigw_iam_auth._models import SigningConfig
 from apigw_iam_auth._policy import Decision, denial, invoke_arn, parse_policy
+from apigw_iam_auth._sigv4 import payload_hash
 from apigw_iam_auth.diagnostics import redact
 from apigw_iam_auth.errors import InvalidConfigError, NoCredentialsError
 from apigw_iam_auth.signer import utc_now
@@ -329,12 +329,14 @@ class IamAuthServer:
         self, method: str, target: str, headers: list[tuple[str, str]], body: bytes
     ) -> Reply:
         """Authenticate and authorize one received request; the HTTP layer only transports."""
+        body_hash = payload_hash(body)  # hashed once: verified against, then echoed
         try:
             verified = verify_request(
                 method,
                 target,
                 headers,
                 body,
+                payload_hash=body_hash,
                 lookup=self._keys.get,
                 region=self.region,
                 service=self.service,
@@ -367,7 +369,7 @@ class IamAuthServer:
                 for name, value in verified.query
             ],
             "headers": [[name, _shown_header(name, value)] for name, value in headers],
-            "body": {"length": len(body), "sha256": hashlib.sha256(body).hexdigest()},
+            "body": {"length": len(body), "sha256": body_hash},
             "caller": {
                 "access_key": verified.access_key,
                 "account_id": verified.account_id,
