@@ -48,11 +48,10 @@ _UNRESERVED_ESCAPE = re.compile(
 class ParsedUrl(NamedTuple):
     """An absolute http(s) URL split into what SigV4 needs, path already in wire form.
 
-    ``base`` is ``scheme://netloc/path`` as it will be sent, ready for a query to be appended.
+    ``base`` is ``scheme://netloc/path`` as it will be sent, ready for a query to be appended;
+    ``host`` is the Host header that goes with it.
     """
 
-    scheme: str
-    netloc: str
     host: str
     path: str
     query: tuple[tuple[str, str], ...]
@@ -90,8 +89,6 @@ def _parse_url(url: str) -> ParsedUrl:
             netloc = f"{netloc}:{port}"
     path = wire_path(raw_path)
     return ParsedUrl(
-        scheme,
-        netloc,
         host_header(scheme, hostname, port),
         path,
         parse_query(raw_query),

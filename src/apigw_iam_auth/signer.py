@@ -470,10 +470,18 @@ def _as_tuples(request: SignableRequest) -> SignableRequest:
 
 
 def _host_of(headers: tuple[tuple[str, str], ...]) -> str:
+    host = _given_host(headers)
+    if host is None:
+        raise UnsignableRequestError("request has no Host header; SigV4 always signs host")
+    return host
+
+
+def _given_host(headers: tuple[tuple[str, str], ...] | list[tuple[str, str]]) -> str | None:
+    """The value of the first Host header among ``headers``, if any."""
     for name, value in headers:
         if name.lower() == "host":
             return value
-    raise UnsignableRequestError("request has no Host header; SigV4 always signs host")
+    return None
 
 
 def _signable(
@@ -553,9 +561,9 @@ def _is_hex_sha256(text: object) -> bool:
 def _with_host(headers: HeadersLike, url_host: str) -> tuple[tuple[tuple[str, str], ...], str]:
     """The checked header pairs, led by ``Host`` (from the URL) unless the caller set one."""
     items = _header_items(headers) if headers else []
-    for name, value in items:
-        if name.lower() == "host":
-            return tuple(items), value
+    host = _given_host(items)
+    if host is not None:
+        return tuple(items), host
     return (("Host", url_host), *items), url_host
 
 
