@@ -38,8 +38,8 @@ from typing import TYPE_CHECKING
 
 import requests
 
-from apigw_iam_auth import ApiGwIamAuth, Credentials, KnownKey
-from apigw_iam_auth.server import IamAuthServer
+from apigw_iam_auth import ApiGwIamAuth, Credentials
+from apigw_iam_auth.server import IamAuthServer, KnownKey
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection

@@ -23,8 +23,8 @@ from apigw_iam_auth.diagnostics import (
     redact,
 )
 from apigw_iam_auth.errors import InvalidConfigError
+from apigw_iam_auth.server import KnownKey, VerificationError, verify_request
 from apigw_iam_auth.signer import SigV4Signer
-from apigw_iam_auth.verify import KnownKey, VerificationError, verify_request
 
 T = datetime(2020, 2, 11, 20, 55, 29, tzinfo=timezone.utc)
 KEY, SECRET, TOKEN = "ASIAEXAMPLE", "secret", "IQoJb3JpZ2luX2VjEXAMPLE//token+=="

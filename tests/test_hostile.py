@@ -47,8 +47,8 @@ from apigw_iam_auth.credentials import CredentialsProvider, resolve_provider
 from apigw_iam_auth.diagnostics import explain_signature_mismatch
 from apigw_iam_auth.errors import ApiGwIamAuthError
 from apigw_iam_auth.presign import presign_url
+from apigw_iam_auth.server import KnownKey, verify_request
 from apigw_iam_auth.signer import SigV4Signer
-from apigw_iam_auth.verify import KnownKey, verify_request
 
 if TYPE_CHECKING:
     import contextlib

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from apigw_iam_auth._policy import Decision, denial, invoke_arn, parse_policy
 from apigw_iam_auth.errors import InvalidConfigError
-from apigw_iam_auth.verify import FailureKind
+from apigw_iam_auth.server import FailureKind
+from apigw_iam_auth.server._policy import Decision, denial, invoke_arn, parse_policy
 
 ACCOUNT = "111122223333"
 USER = f"arn:aws:iam::{ACCOUNT}:user/AKIDEXAMPLE"

@@ -4,8 +4,8 @@ import httpx
 import pytest
 import requests
 
-from apigw_iam_auth import ApiGwIamAuth, KnownKey
-from apigw_iam_auth.server import IamAuthServer
+from apigw_iam_auth import ApiGwIamAuth
+from apigw_iam_auth.server import IamAuthServer, KnownKey
 
 KEY, SECRET, TOKEN = "ASIAPROXYEXAMPLE", "proxy/secret+EXAMPLE", "proxy-session-token"
 REGION = "us-east-1"

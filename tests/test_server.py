@@ -14,9 +14,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from apigw_iam_auth.errors import InvalidConfigError, NoCredentialsError
-from apigw_iam_auth.server import IamAuthServer, keys_from_env, load_keys, load_policy
+from apigw_iam_auth.server import IamAuthServer, KnownKey, keys_from_env, load_keys, load_policy
 from apigw_iam_auth.signer import SigV4Signer
-from apigw_iam_auth.verify import KnownKey
 
 T = datetime(2024, 5, 1, 12, 0, 0, tzinfo=timezone.utc)
 ACCOUNT = "111122223333"

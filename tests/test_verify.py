@@ -23,14 +23,14 @@ from hypothesis import strategies as st
 from apigw_iam_auth import _sigv4
 from apigw_iam_auth._models import SignatureLocation
 from apigw_iam_auth.errors import ApiGwIamAuthError, InvalidConfigError
-from apigw_iam_auth.signer import SigV4Signer
-from apigw_iam_auth.verify import (
+from apigw_iam_auth.server import (
     FailureKind,
     KnownKey,
     VerificationError,
     VerifiedRequest,
     verify_request,
 )
+from apigw_iam_auth.signer import SigV4Signer
 
 SUITE = Path(__file__).resolve().parents[2] / "shared" / "sigv4-test-suite" / "v4"
 T = datetime(2024, 5, 1, 12, 0, 0, tzinfo=timezone.utc)

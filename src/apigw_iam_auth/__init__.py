@@ -1,4 +1,8 @@
-"""AWS Signature Version 4 (IAM) authentication for API Gateway, for requests and httpx."""
+"""AWS Signature Version 4 (IAM) authentication for API Gateway, for requests and httpx.
+
+The client side. The server side (a verifier and a local IAM-auth server) is
+:mod:`apigw_iam_auth.server`.
+"""
 
 from importlib.metadata import PackageNotFoundError, version
 
@@ -23,7 +27,6 @@ from apigw_iam_auth.errors import (
 )
 from apigw_iam_auth.presign import presign_url
 from apigw_iam_auth.signer import SigV4Signer
-from apigw_iam_auth.verify import KnownKey, VerificationError, VerifiedRequest, verify_request
 
 try:
     __version__ = version("apigw-iam-auth")
@@ -41,7 +44,6 @@ __all__ = [
     "CredentialsProvider",
     "CredentialsRefreshError",
     "InvalidConfigError",
-    "KnownKey",
     "NoCredentialsError",
     "SigV4Signer",
     "SignatureLocation",
@@ -49,10 +51,7 @@ __all__ = [
     "SigningError",
     "StaticProvider",
     "UnsignableRequestError",
-    "VerificationError",
-    "VerifiedRequest",
     "__version__",
     "explain_signature_mismatch",
     "presign_url",
-    "verify_request",
 ]

@@ -165,7 +165,7 @@ def _call(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from apigw_iam_auth.server import (  # noqa: PLC0415 - fast --help
+    from apigw_iam_auth.server._http import (  # noqa: PLC0415 - fast --help
         IamAuthServer,
         keys_from_env,
         load_keys,
@@ -186,6 +186,6 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _demo(out: TextIO) -> int:
-    from apigw_iam_auth._demo import run_demo  # noqa: PLC0415 - fast --help
+    from apigw_iam_auth.server._demo import run_demo  # noqa: PLC0415 - fast --help
 
     return EXIT_OK if run_demo(out) else EXIT_HTTP_ERROR

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING
 import httpx
 
 from apigw_iam_auth.auth import ApiGwIamAuth
-from apigw_iam_auth.server import IamAuthServer
+from apigw_iam_auth.server._http import IamAuthServer
+from apigw_iam_auth.server._verify import KnownKey
 from apigw_iam_auth.signer import SigV4Signer, utc_now
-from apigw_iam_auth.verify import KnownKey
 
 if TYPE_CHECKING:
     from collections.abc import Callable

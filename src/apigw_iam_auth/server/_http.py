@@ -1,7 +1,7 @@
 """A local HTTP server that authenticates like API Gateway with IAM authorization.
 
 Develop and test against an IAM-protected API offline: the server verifies header-signed and
-presigned requests over the exact bytes it received (:func:`~apigw_iam_auth.verify.verify_request`),
+presigned requests over the exact bytes it received (:func:`~apigw_iam_auth.server.verify_request`),
 optionally evaluates an IAM policy for ``execute-api:Invoke``, answers failures with API
 Gateway's 403 bodies and ``x-amzn-ErrorType`` headers, and echoes accepted requests as JSON.
 
@@ -31,18 +31,18 @@ from socketserver import TCPServer
 from typing import TYPE_CHECKING, Any, cast
 
 from apigw_iam_auth._models import SigningConfig
-from apigw_iam_auth._policy import Decision, denial, invoke_arn, parse_policy
 from apigw_iam_auth._sigv4 import payload_hash
 from apigw_iam_auth.diagnostics import redact
 from apigw_iam_auth.errors import InvalidConfigError, NoCredentialsError
-from apigw_iam_auth.signer import utc_now
-from apigw_iam_auth.verify import (
+from apigw_iam_auth.server._policy import Decision, denial, invoke_arn, parse_policy
+from apigw_iam_auth.server._verify import (
     DEFAULT_ACCOUNT_ID,
     DEFAULT_MAX_SKEW,
     KnownKey,
     VerificationError,
     verify_request,
 )
+from apigw_iam_auth.signer import utc_now
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
