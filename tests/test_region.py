@@ -1,14 +1,61 @@
-"""Region and service inference from AWS hostnames."""
+"""Region and service: read off AWS hostnames, checked against botocore, configured outside."""
 
+import logging
+import traceback
+
+import botocore.loaders
 import pytest
 
-from apigw_iam_auth import InvalidConfigError, SigV4Signer
-from apigw_iam_auth._region import infer_scope
+from apigw_iam_auth import InvalidConfigError, _region
+from apigw_iam_auth._region import (
+    ServiceDefaults,
+    check_region,
+    configured_region,
+    infer_scope,
+    service_defaults,
+)
+
+_AWS_ENV = (
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+)
+
+
+@pytest.fixture(autouse=True)
+def isolated_aws(tmp_path, monkeypatch):
+    """No AWS variable of the machine running the tests, its ~/.aws, or earlier warnings."""
+    for name in _AWS_ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    monkeypatch.setattr(_region, "_WARNED_HOSTS", set())
+
+
+def write_config(tmp_path, text, name="config"):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def no_fallback():
+    raise AssertionError("fallback_region() was called although the region was known")
+
+
+def botocore_partitions():
+    return botocore.loaders.create_loader().load_data("endpoints")["partitions"]
+
+
+# --- reading the host -------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
     ("host", "expected"),
     [
+        # API Gateway: public, private DNS, Route 53 alias, endpoint-specific VPCE names.
         ("abc123.execute-api.ap-northeast-1.amazonaws.com", ("ap-northeast-1", "execute-api")),
         ("abc123.execute-api.us-gov-west-1.amazonaws.com", ("us-gov-west-1", "execute-api")),
         ("abc123.execute-api.cn-north-1.amazonaws.com.cn", ("cn-north-1", "execute-api")),
@@ -20,44 +67,427 @@ from apigw_iam_auth._region import infer_scope
             "vpce-01234567abcdef012-01234567.execute-api.us-east-2.vpce.amazonaws.com",
             ("us-east-2", "execute-api"),
         ),
+        (
+            "vpce-01234567abcdef012-01234567.execute-api.cn-northwest-1.vpce.amazonaws.com.cn",
+            ("cn-northwest-1", "execute-api"),
+        ),
         ("abc123.execute-api.eu-central-1.amazonaws.com:8443", ("eu-central-1", "execute-api")),
+        ("ABC123.Execute-Api.US-EAST-1.AmazonAWS.com", ("us-east-1", "execute-api")),
+        ("abc123.execute-api.us-east-1.amazonaws.com.", ("us-east-1", "execute-api")),
+        ("abc123.execute-api.eusc-de-east-1.amazonaws.eu", ("eusc-de-east-1", "execute-api")),
+        ("abc123.execute-api.us-isob-east-1.sc2s.sgov.gov", ("us-isob-east-1", "execute-api")),
+        # Lambda function URLs.
         ("xyz0123456789.lambda-url.sa-east-1.on.aws", ("sa-east-1", "lambda")),
+        ("XYZ0123456789.LAMBDA-URL.EU-WEST-2.ON.AWS:443", ("eu-west-2", "lambda")),
+        # AppSync GraphQL / Events and real-time endpoints.
+        ("abcdefghij1234567890.appsync-api.us-west-2.amazonaws.com", ("us-west-2", "appsync")),
+        (
+            "abcdefghij1234567890.appsync-realtime-api.eu-west-1.amazonaws.com:443",
+            ("eu-west-1", "appsync"),
+        ),
+        ("abcdefghij1234567890.appsync-api.cn-north-1.amazonaws.com.cn", ("cn-north-1", "appsync")),
+        # VPC Lattice generated service names.
+        (
+            "my-svc-0123456789abcdef0.7d67968.vpc-lattice-svcs.us-west-2.on.aws",
+            ("us-west-2", "vpc-lattice-svcs"),
+        ),
+        (
+            "data-svc-022f67d3a42.1234abc.vpc-lattice-svcs.us-gov-east-1.on.aws:8443",
+            ("us-gov-east-1", "vpc-lattice-svcs"),
+        ),
+        # OpenSearch Service domains: public, VPC, dual-stack, China, GovCloud.
+        ("search-movies-abc123def456.us-east-1.es.amazonaws.com", ("us-east-1", "es")),
+        ("vpc-movies-abc123def456.eu-central-1.es.amazonaws.com:443", ("eu-central-1", "es")),
+        ("search-movies-abc123def456.aos.ap-south-1.on.aws", ("ap-south-1", "es")),
+        ("search-movies-abc123.cn-northwest-1.es.amazonaws.com.cn", ("cn-northwest-1", "es")),
+        ("vpc-movies-abc123.us-gov-west-1.es.amazonaws.com", ("us-gov-west-1", "es")),
+        # OpenSearch Serverless: classic, NextGen per collection, NextGen per account.
+        ("1tg2xudton46knx2a95g.us-east-1.aoss.amazonaws.com", ("us-east-1", "aoss")),
+        ("1tg2xudton46knx2a95g.aoss.us-east-1.on.aws", ("us-east-1", "aoss")),
+        ("123456789012.aoss.eu-west-3.on.aws:443", ("eu-west-3", "aoss")),
+        ("1TG2XUDTON46KNX2A95G.US-GOV-WEST-1.AOSS.AMAZONAWS.COM", ("us-gov-west-1", "aoss")),
     ],
 )
 def test_infers_scope_from_documented_hostnames(host, expected):
-    """Every documented execute-api and Lambda URL host shape yields its region and service."""
-    assert infer_scope(host, None, "execute-api") == expected
+    """Every documented host shape yields its region and service, without the fallback."""
+    assert infer_scope(host, None, None, no_fallback) == expected
 
 
-def test_explicit_region_wins_over_hostname():
-    """A region passed by the caller is used even when the host names another."""
-    host = "abc.execute-api.us-east-1.amazonaws.com"
-    assert infer_scope(host, "eu-west-1", "execute-api") == ("eu-west-1", "execute-api")
+@pytest.mark.parametrize(
+    ("shape", "service"),
+    [
+        ("abc123.execute-api.{region}.{suffix}", "execute-api"),
+        ("vpce-0123456789abcdef0-abcd.execute-api.{region}.vpce.{suffix}", "execute-api"),
+        ("abcdefghij.appsync-api.{region}.{suffix}", "appsync"),
+        ("search-d-abc.{region}.es.{suffix}", "es"),
+        ("collection1.{region}.aoss.{suffix}", "aoss"),
+        ("urlid.lambda-url.{region}.on.aws", "lambda"),
+        ("svc-0123.abc.vpc-lattice-svcs.{region}.on.aws", "vpc-lattice-svcs"),
+        ("search-d-abc.aos.{region}.on.aws", "es"),
+        ("collection1.aoss.{region}.on.aws", "aoss"),
+    ],
+)
+def test_every_botocore_partition_and_region_is_read_off_hosts(shape, service):
+    """Each region botocore lists, under its partition's DNS suffix, is read in every shape."""
+    unread = []
+    for partition in botocore_partitions():
+        for region in partition["regions"]:
+            host = shape.format(region=region, suffix=partition["dnsSuffix"])
+            if infer_scope(host, None, None, no_fallback) != (region, service):
+                unread.append(host)
+    assert unread == []
+
+
+def test_old_default_service_is_swapped_on_lambda_urls():
+    """execute-api (the old default) on a function URL host is signed as lambda."""
+    host = "xyz0123456789.lambda-url.sa-east-1.on.aws"
+    assert infer_scope(host, None, "execute-api", no_fallback) == ("sa-east-1", "lambda")
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "abcdefghij.appsync-api.us-west-2.amazonaws.com",
+        "svc-0123.abc.vpc-lattice-svcs.us-west-2.on.aws",
+        "search-d-abc.us-west-2.es.amazonaws.com",
+        "c1.us-west-2.aoss.amazonaws.com",
+    ],
+)
+def test_execute_api_counts_as_the_default_on_other_services_hosts(host):
+    """execute-api is never right on another service's host, so the host's service is used."""
+    region, service = infer_scope(host, None, "execute-api", no_fallback)
+    assert (region, service) == ("us-west-2", infer_scope(host, None, None, no_fallback)[1])
+    assert service != "execute-api"
 
 
 def test_lambda_url_keeps_an_explicitly_chosen_service():
-    """Only the default service is swapped for lambda on function URL hosts."""
-    assert infer_scope("x1.lambda-url.us-east-1.on.aws", None, "vpc-lattice") == (
+    """A service the caller chose (other than the default) is kept on function URL hosts."""
+    assert infer_scope("x1.lambda-url.us-east-1.on.aws", None, "vpc-lattice", no_fallback) == (
         "us-east-1",
         "vpc-lattice",
     )
 
 
+def test_explicit_service_wins_over_the_hosts_service():
+    """A caller's service other than execute-api is never replaced by the host's."""
+    host = "1tg2xudton46knx2a95g.us-east-1.aoss.amazonaws.com"
+    assert infer_scope(host, None, "es", no_fallback) == ("us-east-1", "es")
+
+
+def test_unknown_host_without_service_is_signed_for_execute_api():
+    """With no service given and none readable off the host, the service is execute-api."""
+    assert infer_scope("api.example.com", "eu-west-1", None, no_fallback) == (
+        "eu-west-1",
+        "execute-api",
+    )
+
+
+# --- region order ------------------------------------------------------------------------------
+
+
+def test_explicit_region_wins_over_hostname():
+    """A region passed by the caller is used even when the host names another."""
+    host = "abc.execute-api.us-east-1.amazonaws.com"
+    assert infer_scope(host, "eu-west-1", None, no_fallback) == ("eu-west-1", "execute-api")
+
+
+def test_fallback_is_called_only_for_hosts_without_a_region():
+    """fallback_region() runs once for a custom domain, never when a region is known."""
+    calls = []
+
+    def fallback():
+        calls.append(1)
+        return "eu-north-1"
+
+    assert infer_scope("api.example.com", "us-east-1", None, fallback) == (
+        "us-east-1",
+        "execute-api",
+    )
+    assert infer_scope("a.execute-api.us-east-2.amazonaws.com", None, None, fallback)[0] == (
+        "us-east-2"
+    )
+    assert calls == []
+    assert infer_scope("api.example.com:8443", None, None, fallback) == (
+        "eu-north-1",
+        "execute-api",
+    )
+    assert calls == [1]
+
+
 @pytest.mark.parametrize(
     "host", ["api.example.com", "127.0.0.1:8080", "[::1]:8080", "execute-api.amazonaws.com"]
 )
-def test_custom_domain_without_region_names_host_and_fix(host):
-    """A host without a readable region fails with the host and the region= fix in the message."""
-    signer = SigV4Signer(credentials=("AKIDEXAMPLE", "secret"))
+def test_custom_domain_without_region_names_host_and_fixes(host):
+    """No region anywhere fails naming the host, region= and AWS_REGION."""
     with pytest.raises(InvalidConfigError) as info:
-        signer.sign("GET", f"https://{host}/prod")
+        infer_scope(host, None, None, lambda: None)
     message = str(info.value)
     assert "region=" in message
-    assert host.split(":")[0].strip("[]") in message or host in message
+    assert "AWS_REGION" in message
+    assert "profile" in message
+    assert host.rpartition(":")[0] in message or host in message
 
 
-def test_signing_uses_inferred_region_in_scope():
-    """The Authorization credential scope carries the region read off the URL."""
-    signer = SigV4Signer(credentials=("AKIDEXAMPLE", "secret"))
-    signed = signer.sign("GET", "https://a1.execute-api.ap-south-2.amazonaws.com/prod/x")
-    assert "/ap-south-2/execute-api/aws4_request" in signed.headers["Authorization"]
+def test_signing_scope_uses_the_region_read_off_the_url():
+    """The scope of an execute-api URL carries the host's region, not a configured one."""
+    assert infer_scope("a1.execute-api.ap-south-2.amazonaws.com", None, None, lambda: "x") == (
+        "ap-south-2",
+        "execute-api",
+    )
+
+
+def test_aws_region_comes_before_everything_botocore_reads(tmp_path, monkeypatch):
+    """AWS_REGION beats AWS_DEFAULT_REGION and the profile's region in the config file."""
+    write_config(tmp_path, "[default]\nregion = ap-south-1\n")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-2")
+    monkeypatch.setenv("AWS_REGION", "eu-north-1")
+    assert configured_region(None) == "eu-north-1"
+
+
+def test_aws_default_region_comes_before_the_config_file(tmp_path, monkeypatch):
+    """Without AWS_REGION, botocore's AWS_DEFAULT_REGION beats the profile's region."""
+    write_config(tmp_path, "[default]\nregion = ap-south-1\n")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-2")
+    assert configured_region(None) == "eu-west-2"
+
+
+def test_config_file_region_of_the_default_profile(tmp_path):
+    """With no variable set, the default profile's region in the config file is used."""
+    write_config(tmp_path, "[default]\nregion = ap-south-1\n")
+    assert configured_region(None) == "ap-south-1"
+
+
+def test_aws_profile_picks_the_config_section(tmp_path, monkeypatch):
+    """AWS_PROFILE selects which profile's region botocore reads."""
+    write_config(tmp_path, "[default]\nregion = ap-south-1\n[profile dev]\nregion = ca-west-1\n")
+    monkeypatch.setenv("AWS_PROFILE", "dev")
+    assert configured_region(None) == "ca-west-1"
+
+
+def test_explicit_profile_beats_aws_profile(tmp_path, monkeypatch):
+    """profile= wins over AWS_PROFILE, as botocore's Session(profile=...) does."""
+    write_config(
+        tmp_path, "[profile dev]\nregion = ca-west-1\n[profile ops]\nregion = il-central-1\n"
+    )
+    monkeypatch.setenv("AWS_PROFILE", "dev")
+    assert configured_region("ops") == "il-central-1"
+
+
+def test_env_region_beats_an_explicit_profile(tmp_path, monkeypatch):
+    """AWS_REGION still wins when a profile is named, as in the AWS CLI."""
+    write_config(tmp_path, "[profile ops]\nregion = il-central-1\n")
+    monkeypatch.setenv("AWS_REGION", "us-west-1")
+    assert configured_region("ops") == "us-west-1"
+
+
+def test_empty_aws_region_counts_as_unset(tmp_path, monkeypatch):
+    """AWS_REGION='' falls through to botocore's answer."""
+    write_config(tmp_path, "[default]\nregion = ap-south-1\n")
+    monkeypatch.setenv("AWS_REGION", "")
+    assert configured_region(None) == "ap-south-1"
+
+
+@pytest.mark.parametrize("config", [None, "[default]\noutput = json\n"])
+def test_no_configured_region_is_none(tmp_path, config):
+    """No variable and no region in the (missing or region-less) config file gives None."""
+    if config is not None:
+        write_config(tmp_path, config)
+    assert configured_region(None) is None
+
+
+def test_profile_only_in_the_credentials_file_has_no_region(tmp_path):
+    """A profile botocore knows from the credentials file alone yields None, not an error."""
+    write_config(
+        tmp_path,
+        "[ci]\naws_access_key_id = AKIDEXAMPLE\naws_secret_access_key = s3cr3t\n",
+        "credentials",
+    )
+    assert configured_region("ci") is None
+
+
+@pytest.mark.parametrize(("profile", "origin"), [("nope", "profile="), (None, "AWS_PROFILE")])
+def test_missing_profile_is_refused_naming_it(tmp_path, monkeypatch, profile, origin):
+    """A profile that does not exist raises InvalidConfigError naming it and its origin."""
+    config = write_config(tmp_path, "[default]\nregion = ap-south-1\n")
+    if profile is None:
+        monkeypatch.setenv("AWS_PROFILE", "nope")
+    with pytest.raises(InvalidConfigError) as info:
+        configured_region(profile)
+    message = str(info.value)
+    assert "'nope'" in message
+    assert origin in message
+    assert str(config) in message
+    assert "region=" in message
+
+
+def test_unparsable_credentials_file_is_refused_without_quoting_it(tmp_path):
+    """A broken credentials file is named, and no line of it reaches the message or traceback."""
+    write_config(tmp_path, "[default]\nregion = ap-south-1\n")
+    credentials = write_config(
+        tmp_path, "[default]\naws_secret_access_key SECRETXYZ\n", "credentials"
+    )
+    with pytest.raises(InvalidConfigError) as info:
+        configured_region(None)
+    assert str(credentials) in str(info.value)
+    rendered = "".join(traceback.format_exception(info.value))
+    assert "SECRETXYZ" not in rendered
+    assert "SECRETXYZ" not in repr(info.value)
+
+
+@pytest.mark.parametrize(
+    ("variable", "source"),
+    [("AWS_REGION", "AWS_REGION"), ("AWS_DEFAULT_REGION", "AWS_DEFAULT_REGION")],
+)
+def test_configured_typo_is_refused_naming_its_source(monkeypatch, variable, source):
+    """A misspelt region in the environment is refused, naming the variable and the fix."""
+    monkeypatch.setenv(variable, "us-east1")
+    with pytest.raises(InvalidConfigError, match=rf"^{source} 'us-east1' .*'us-east-1'\?$"):
+        configured_region(None)
+
+
+def test_config_file_typo_is_refused_naming_the_profile_and_file(tmp_path):
+    """A misspelt region in the config file is refused, naming the profile and the file."""
+    config = write_config(tmp_path, "[profile dev]\nregion = eu-west1\n")
+    with pytest.raises(InvalidConfigError) as info:
+        configured_region("dev")
+    message = str(info.value)
+    assert "'dev'" in message
+    assert str(config) in message
+    assert "did you mean 'eu-west-1'?" in message
+
+
+def test_custom_domain_signs_with_the_profiles_region(tmp_path, monkeypatch):
+    """A custom domain gets the profile's region through fallback_region, read afresh each call."""
+    write_config(tmp_path, "[profile dev]\nregion = ca-west-1\n")
+
+    def fallback():
+        return configured_region("dev")
+
+    assert infer_scope("api.example.com", None, None, fallback) == ("ca-west-1", "execute-api")
+    monkeypatch.setenv("AWS_REGION", "sa-east-1")  # nothing was cached: the change is seen
+    assert infer_scope("api.example.com", None, None, fallback) == ("sa-east-1", "execute-api")
+
+
+def test_host_region_beats_the_configured_region(tmp_path, monkeypatch):
+    """A region in the host wins over AWS_REGION and the profile (the host cannot lie)."""
+    write_config(tmp_path, "[default]\nregion = ap-south-1\n")
+    monkeypatch.setenv("AWS_REGION", "sa-east-1")
+    host = "abc.execute-api.eu-west-3.amazonaws.com"
+    assert infer_scope(host, None, None, lambda: configured_region(None)) == (
+        "eu-west-3",
+        "execute-api",
+    )
+
+
+# --- region validation against botocore's data ----------------------------------------------
+
+
+def test_every_region_botocore_lists_is_accepted():
+    """check_region accepts, unchanged, every region of every partition in botocore's data."""
+    listed = [region for partition in botocore_partitions() for region in partition["regions"]]
+    assert len(listed) > 30
+    assert [check_region(region) for region in listed] == listed
+
+
+@pytest.mark.parametrize(
+    ("typo", "suggestion"),
+    [
+        ("us-east1", "us-east-1"),
+        ("useast1", "us-east-1"),
+        ("US-EAST-1", "us-east-1"),
+        (" us-east-1", "us-east-1"),
+        ("us-east-1\n", "us-east-1"),
+        ("eu-west-l", "eu-west-1"),
+        ("ap-southeast2", "ap-southeast-2"),
+        ("us-gov-west1", "us-gov-west-1"),
+        ("cn-north1", "cn-north-1"),
+        ("us-\u0435ast-1", "us-east-1"),  # a Cyrillic "e"
+    ],
+)
+def test_typo_is_refused_naming_the_closest_region(typo, suggestion):
+    """A name no partition accepts is refused, naming the closest listed region."""
+    with pytest.raises(InvalidConfigError) as info:
+        check_region(typo)
+    assert str(info.value) == (
+        f"region {typo!r} is not an AWS region; did you mean {suggestion!r}?"
+    )
+
+
+@pytest.mark.parametrize("nonsense", ["", "xyz", "aws-global", "localhost"])
+def test_nonsense_region_is_refused_with_examples(nonsense):
+    """A name like no region at all is refused with examples instead of a far-fetched guess."""
+    with pytest.raises(InvalidConfigError, match="region names look like 'us-east-1'"):
+        check_region(nonsense)
+
+
+@pytest.mark.parametrize(
+    "region", ["us-east-9", "ap-northeast-7", "eusc-de-west-2", "us-isof-west-1"]
+)
+def test_unlisted_region_matching_a_partition_pattern_is_accepted(region):
+    """A region newer than the installed botocore passes when its partition's pattern covers it."""
+    assert check_region(region) == region
+
+
+# --- contradiction warning ---------------------------------------------------------------------
+
+
+def test_contradicting_region_is_warned_once_per_host(caplog):
+    """An explicit region unlike the host's is used, and logged once per host, naming both."""
+    host = "abc.execute-api.us-east-1.amazonaws.com"
+    other = "xyz.execute-api.us-east-2.amazonaws.com"
+    with caplog.at_level(logging.WARNING, logger="apigw_iam_auth"):
+        for spelling in (host, host, f"{host}:443", host.upper()):
+            assert infer_scope(spelling, "eu-west-1", None, no_fallback)[0] == "eu-west-1"
+        assert infer_scope(other, "eu-west-1", None, no_fallback)[0] == "eu-west-1"
+    records = [r for r in caplog.records if r.name == "apigw_iam_auth"]
+    assert [r.levelno for r in records] == [logging.WARNING, logging.WARNING]
+    first = records[0].getMessage()
+    assert "'eu-west-1'" in first
+    assert "'us-east-1'" in first
+    assert host in first
+    assert other in records[1].getMessage()
+
+
+def test_agreeing_or_unreadable_host_is_not_warned(caplog):
+    """No warning when the explicit region matches the host's, or the host names none."""
+    with caplog.at_level(logging.WARNING, logger="apigw_iam_auth"):
+        infer_scope("abc.execute-api.eu-west-1.amazonaws.com", "eu-west-1", None, no_fallback)
+        infer_scope("api.example.com", "eu-west-1", None, no_fallback)
+    assert caplog.records == []
+
+
+def test_warned_hosts_stay_bounded():
+    """The set of warned hosts never grows past its bound, however many hosts are seen."""
+    for number in range(3 * _region._MAX_WARNED_HOSTS):
+        infer_scope(
+            f"a{number}.execute-api.us-east-1.amazonaws.com", "eu-west-1", None, no_fallback
+        )
+        assert len(_region._WARNED_HOSTS) <= _region._MAX_WARNED_HOSTS
+
+
+# --- payload defaults per service --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("service", "expected"),
+    [
+        ("vpc-lattice-svcs", ServiceDefaults(unsigned_payload=True, content_sha256_header=True)),
+        ("es", ServiceDefaults(unsigned_payload=False, content_sha256_header=True)),
+        ("aoss", ServiceDefaults(unsigned_payload=False, content_sha256_header=True)),
+        ("execute-api", ServiceDefaults(unsigned_payload=False, content_sha256_header=False)),
+        ("lambda", ServiceDefaults(unsigned_payload=False, content_sha256_header=False)),
+        ("appsync", ServiceDefaults(unsigned_payload=False, content_sha256_header=False)),
+        ("my-own-service", ServiceDefaults(unsigned_payload=False, content_sha256_header=False)),
+    ],
+)
+def test_service_defaults(service, expected):
+    """Lattice signs UNSIGNED-PAYLOAD with the header; OpenSearch sends the hash header."""
+    assert service_defaults(service) == expected
+
+
+def test_lattice_host_gets_the_unsigned_payload_rule():
+    """A VPC Lattice URL, with no service given, ends in UNSIGNED-PAYLOAD plus the header."""
+    _, service = infer_scope(
+        "svc-0123.abc.vpc-lattice-svcs.us-west-2.on.aws", None, None, no_fallback
+    )
+    assert service_defaults(service) == (True, True)

@@ -1,61 +1,293 @@
-"""Reading the credential scope (region, service) off an AWS hostname.
+"""The credential scope (region, service) of a request, and the payload rules of each service.
 
-Only hostnames whose shape AWS documents are read; anything else (custom domains, load
-balancers, a local server) needs an explicit ``region=``, because guessing a scope yields a 403
-that names neither the host nor the fix.
+Region, in this order (:func:`infer_scope`):
+
+1. ``region=``, checked once at construction by :func:`check_region`;
+2. the region read off the host, for the hostnames AWS documents (execute-api, its VPC
+   endpoint names, Lambda function URLs, AppSync, VPC Lattice, OpenSearch Service and
+   Serverless);
+3. the configured region (:func:`configured_region`): ``AWS_REGION`` (read by the AWS CLI v2 and
+   the other SDKs; botocore itself reads only ``AWS_DEFAULT_REGION``), then botocore's region for
+   the profile in use (``AWS_DEFAULT_REGION``, then the profile's ``region`` in the config file);
+4. otherwise an error naming the host and the fixes.
+
+Only hostname shapes AWS documents are read: guessing a scope for anything else (custom
+domains, load balancers, a local server) yields a 403 that names neither the host nor the fix.
+
+Nothing here is cached: the signer keeps one configuration per host, so each function runs once
+per host, not per request. The only state is the bounded set of hosts already warned about.
 """
 
 from __future__ import annotations
 
+import difflib
+import logging
+import os
 import re
-from functools import lru_cache
+from typing import TYPE_CHECKING, NamedTuple
 
+from apigw_iam_auth import _botocore
 from apigw_iam_auth.errors import InvalidConfigError
 
-__all__ = ["LAMBDA_SERVICE", "infer_scope"]
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
+__all__ = [
+    "APPSYNC_SERVICE",
+    "EXECUTE_API_SERVICE",
+    "LAMBDA_SERVICE",
+    "OPENSEARCH_SERVERLESS_SERVICE",
+    "OPENSEARCH_SERVICE",
+    "VPC_LATTICE_SERVICE",
+    "ServiceDefaults",
+    "check_region",
+    "configured_region",
+    "infer_scope",
+    "service_defaults",
+]
+
+_log = logging.getLogger("apigw_iam_auth")
+
+# Signing names (the service of the credential scope), as botocore's service models and the
+# services' SigV4 guides spell them.
+EXECUTE_API_SERVICE = "execute-api"
 LAMBDA_SERVICE = "lambda"
-_EXECUTE_API = "execute-api"
+APPSYNC_SERVICE = "appsync"
+VPC_LATTICE_SERVICE = "vpc-lattice-svcs"
+OPENSEARCH_SERVICE = "es"
+OPENSEARCH_SERVERLESS_SERVICE = "aoss"
 
-# DNS suffixes of the partitions that serve execute-api (botocore data/endpoints.json dnsSuffix).
+
+class ServiceDefaults(NamedTuple):
+    """How a service wants the payload signed."""
+
+    unsigned_payload: bool
+    """Sign the literal ``UNSIGNED-PAYLOAD`` instead of the body's SHA-256."""
+    content_sha256_header: bool
+    """Send (and sign) ``x-amz-content-sha256`` with the payload hash used."""
+
+
+_BODY_HASH = ServiceDefaults(unsigned_payload=False, content_sha256_header=False)
+_SERVICE_DEFAULTS = {
+    # "VPC Lattice does not support payload signing. You must send an x-amz-content-sha256
+    # header with the value set to UNSIGNED-PAYLOAD"
+    # (docs.aws.amazon.com/vpc-lattice/latest/ug/sigv4-authenticated-requests.html).
+    VPC_LATTICE_SERVICE: ServiceDefaults(unsigned_payload=True, content_sha256_header=True),
+    # OpenSearch Serverless requires x-amz-content-sha256 with the body's real hash
+    # (opensearch-project/opensearch-java#339: "a required header for Amazon OpenSearch
+    # Serverless"); the OpenSearch clients send it to managed domains ("es") as well
+    # (opensearch-py opensearchpy/helpers/signer.py, for either service).
+    OPENSEARCH_SERVICE: ServiceDefaults(unsigned_payload=False, content_sha256_header=True),
+    OPENSEARCH_SERVERLESS_SERVICE: ServiceDefaults(
+        unsigned_payload=False, content_sha256_header=True
+    ),
+}
+
+# DNS suffixes of the partitions (botocore data/endpoints.json "dnsSuffix"; a test checks this
+# list against botocore's data, so a new partition fails the suite instead of going unread).
 _SUFFIX = (
     r"(?:amazonaws\.com(?:\.cn)?|amazonaws\.eu|c2s\.ic\.gov|sc2s\.sgov\.gov"
     r"|cloud\.adc-e\.uk|csp\.hci\.ic\.gov)"
 )
-_REGION = r"(?P<region>[a-z]{2}(?:-[a-z]+)+-\d+)"
-# {api-id}.execute-api.{region}.amazonaws.com       public and private-DNS REST/HTTP APIs
-# {api-id}-{vpce-id}.execute-api.{region}.amazonaws.com   Route 53 alias of a private API
-# {vpce-dns}.execute-api.{region}.vpce.amazonaws.com      endpoint-specific VPC endpoint DNS
-_EXECUTE_API_HOST = re.compile(rf"[a-z0-9-]+\.execute-api\.{_REGION}\.(?:vpce\.)?{_SUFFIX}")
-# {url-id}.lambda-url.{region}.on.aws                Lambda function URLs, signed as "lambda"
-_LAMBDA_URL_HOST = re.compile(rf"[a-z0-9]+\.lambda-url\.{_REGION}\.on\.aws")
+# A region inside a hostname: us-east-1, us-gov-west-1, cn-north-1, us-isob-east-1,
+# eusc-de-east-1. Loose on purpose: it sits between fixed labels, and botocore's patterns check
+# names given by the user, not names AWS itself put in DNS.
+_REGION = r"(?P<region>[a-z]{2,4}(?:-[a-z]+)+-\d+)"
+_LABEL = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
+
+# Each documented hostname shape and the service its requests are signed for.
+_HOST_SHAPES: tuple[tuple[re.Pattern[str], str], ...] = (
+    # API Gateway (SIGV4_NOTES section 7; developerguide how-to-call-api.html and
+    # apigateway-private-api-test-invoke-url.html):
+    #   {api-id}.execute-api.{region}.amazonaws.com            public, private DNS
+    #   {api-id}-{vpce-id}.execute-api.{region}.amazonaws.com  Route 53 alias of a private API
+    #   {vpce-dns}.execute-api.{region}.vpce.amazonaws.com     endpoint-specific VPCE name
+    (
+        re.compile(rf"{_LABEL}\.execute-api\.{_REGION}\.(?:vpce\.)?{_SUFFIX}"),
+        EXECUTE_API_SERVICE,
+    ),
+    # Lambda function URLs: https://{url-id}.lambda-url.{region}.on.aws
+    # (docs.aws.amazon.com/lambda/latest/dg/urls-invocation.html), signed as "lambda".
+    (re.compile(rf"{_LABEL}\.lambda-url\.{_REGION}\.on\.aws"), LAMBDA_SERVICE),
+    # AppSync GraphQL and Events APIs: {id}.appsync-api.{region}.amazonaws.com and the
+    # real-time endpoint {id}.appsync-realtime-api.{region}.amazonaws.com
+    # (docs.aws.amazon.com/appsync/latest/devguide/real-time-websocket-client.html).
+    (
+        re.compile(rf"{_LABEL}\.appsync-(?:realtime-)?api\.{_REGION}\.{_SUFFIX}"),
+        APPSYNC_SERVICE,
+    ),
+    # VPC Lattice services: {service_name}-{service_id}.{partition_id}.vpc-lattice-svcs.
+    # {region}.on.aws (docs.aws.amazon.com/vpc-lattice/latest/ug/service-custom-domain-name.html).
+    (
+        re.compile(rf"(?:{_LABEL}\.)+vpc-lattice-svcs\.{_REGION}\.on\.aws"),
+        VPC_LATTICE_SERVICE,
+    ),
+    # OpenSearch Service domains: {domain-id}.{region}.es.amazonaws.com, where the domain id is
+    # search-{name}-{hash} (public) or vpc-{name}-{hash} (VPC access), per the developer guide
+    # page managedomains-signing-service-requests.html; and the dual-stack "endpoint v2"
+    # {domain-id}.aos.{region}.on.aws (the console's "Domain endpoint v2 (dual stack)";
+    # aws/aws-cdk#30480, santthosh/aws-es-kibana#73).
+    (re.compile(rf"{_LABEL}\.{_REGION}\.es\.{_SUFFIX}"), OPENSEARCH_SERVICE),
+    (re.compile(rf"{_LABEL}\.aos\.{_REGION}\.on\.aws"), OPENSEARCH_SERVICE),
+    # OpenSearch Serverless collections: classic {collection-id}.{region}.aoss.amazonaws.com,
+    # NextGen {collection-id}.aoss.{region}.on.aws and per-account {account-id}.aoss.{region}.
+    # on.aws (opensearch-service/latest/developerguide/serverless-collection-endpoints.html).
+    (re.compile(rf"{_LABEL}\.{_REGION}\.aoss\.{_SUFFIX}"), OPENSEARCH_SERVERLESS_SERVICE),
+    (re.compile(rf"{_LABEL}\.aoss\.{_REGION}\.on\.aws"), OPENSEARCH_SERVERLESS_SERVICE),
+)
+
+# Hosts already warned about a region contradiction. Bounded: a process talking to many hosts
+# stays flat; when full it is emptied, so a host may be warned about again later. Two threads
+# resolving one host at the same moment may both warn; a duplicate line is the only cost.
+_MAX_WARNED_HOSTS = 256
+
+# How alike (difflib ratio) a listed region must be to be suggested; difflib's own default.
+_MIN_SIMILARITY = 0.6
+_WARNED_HOSTS: set[str] = set()
 
 
-@lru_cache(maxsize=256)
-def infer_scope(host: str, region: str | None, service: str) -> tuple[str, str]:
+def check_region(region: str) -> str:
+    """Return ``region`` unchanged if it names a region of some AWS partition, else refuse it.
+
+    A region is accepted when a partition lists it or it matches a partition's
+    ``regionRegex`` (botocore's endpoints data; so regions newer than the installed botocore
+    are accepted when their partition's pattern covers them). Anything else raises
+    :class:`InvalidConfigError` naming the closest listed region, e.g. ``region 'us-east1' is
+    not an AWS region; did you mean 'us-east-1'?``. Called when a signer is built, so a typo
+    fails there rather than as a 403 later.
+    """
+    return _checked(region, "region")
+
+
+def configured_region(profile: str | None) -> str | None:
+    """The region configured outside the code, as the AWS CLI v2 resolves it; None if none.
+
+    ``AWS_REGION`` first (the AWS CLI v2 and the SDKs read it; botocore does not), then what
+    botocore resolves for ``profile`` (None: ``AWS_PROFILE`` or ``default``):
+    ``AWS_DEFAULT_REGION``, then the profile's ``region`` in the config file. Empty values
+    count as unset. The region found is checked like :func:`check_region`, the message naming
+    where it came from. A missing profile or an unparsable config or credentials file raises
+    :class:`InvalidConfigError` (see :mod:`apigw_iam_auth._botocore`). Reads the files on every
+    call; the signer calls it at most once per host, and only when the host says no region.
+    """
+    region = os.environ.get("AWS_REGION")
+    if region:
+        return _checked(region, "AWS_REGION")
+    found = _botocore.profile_region(profile)
+    if found is None:
+        return None
+    region, source = found
+    return _checked(region, source)
+
+
+def service_defaults(service: str) -> ServiceDefaults:
+    """How ``service`` wants its payload signed.
+
+    ``vpc-lattice-svcs``: ``UNSIGNED-PAYLOAD`` with the ``x-amz-content-sha256`` header (the
+    only form VPC Lattice accepts). ``es`` and ``aoss``: the body's SHA-256, sent in
+    ``x-amz-content-sha256`` too. Every other service (``execute-api``, ``lambda``,
+    ``appsync``...): the body's SHA-256, no extra header.
+    """
+    return _SERVICE_DEFAULTS.get(service, _BODY_HASH)
+
+
+def infer_scope(
+    host: str,
+    region: str | None,
+    service: str | None,
+    fallback_region: Callable[[], str | None],
+) -> tuple[str, str]:
     """Return the ``(region, service)`` to sign a request to ``host`` with.
 
-    An explicit region wins. A Lambda function URL implies service ``lambda`` unless the caller
-    asked for another service than the default ``execute-api``.
+    ``host`` is a Host header value (it may carry ``:port``, may be a bracketed IPv6 address;
+    letter case and a final dot are ignored). ``region`` is the caller's (already checked by
+    :func:`check_region`) or None; ``service`` likewise.
+
+    Region: the caller's; else the one in a documented AWS hostname; else ``fallback_region()``
+    (called only then, typically ``lambda: configured_region(profile)``); else
+    :class:`InvalidConfigError` naming the host and the fixes. A caller's region that contradicts
+    the host's is still used, and logged at WARNING on the ``apigw_iam_auth`` logger once per
+    host, naming both.
+
+    Service: the caller's; else the host's (``lambda`` for a function URL, ``appsync``,
+    ``vpc-lattice-svcs``, ``es``, ``aoss``); else ``execute-api``. The caller's
+    ``execute-api`` counts as the default on the hosts of another service, where it cannot
+    be right (a function URL signed for execute-api is always refused).
     """
-    hostname = _strip_port(host)
-    lambda_url = _LAMBDA_URL_HOST.fullmatch(hostname)
-    if lambda_url and service == _EXECUTE_API:
-        service = LAMBDA_SERVICE
+    hostname = _hostname(host)
+    host_region, host_service = _read_host(hostname)
+    if service is None or (service == EXECUTE_API_SERVICE and host_service is not None):
+        service = host_service or EXECUTE_API_SERVICE
     if region is not None:
+        if host_region is not None and host_region != region:
+            _warn_contradiction(hostname, region, host_region)
         return region, service
-    match = lambda_url or _EXECUTE_API_HOST.fullmatch(hostname)
-    if match is None:
-        raise InvalidConfigError(
-            f"cannot tell the AWS region from host {hostname!r}: it is not an "
-            "execute-api or Lambda function URL hostname (a custom domain or proxy?). "
-            "Pass region='<the API's region>', e.g. ApiGwIamAuth(region='us-east-1') "
-            "(--region on the command line)"
-        )
-    return match.group("region"), service
+    if host_region is not None:
+        return host_region, service
+    configured = fallback_region()
+    if configured:
+        return configured, service
+    raise InvalidConfigError(
+        f"cannot tell the AWS region for host {hostname!r}: it is not an execute-api, Lambda "
+        "function URL, AppSync, VPC Lattice or OpenSearch hostname (a custom domain or "
+        "proxy?), and no region is configured (AWS_REGION, AWS_DEFAULT_REGION, or `region` "
+        "in the profile's section of ~/.aws/config). Pass region='<the API's region>', e.g. "
+        "ApiGwIamAuth(region='us-east-1') (--region on the command line), or set AWS_REGION"
+    )
 
 
-def _strip_port(host: str) -> str:
-    if host.startswith("["):
-        return host[: host.index("]") + 1]
-    return host.partition(":")[0]
+def _checked(region: str, source: str) -> str:
+    data = _botocore.region_data()
+    if region in data.names or any(pattern.fullmatch(region) for pattern in data.patterns):
+        return region
+    closest = _closest(region, data.names)
+    if closest is None:
+        hint = "; AWS region names look like 'us-east-1', 'eu-west-1' or 'cn-north-1'"
+    else:
+        hint = f"; did you mean {closest!r}?"
+    raise InvalidConfigError(f"{source} {region!r} is not an AWS region{hint}")
+
+
+def _closest(region: str, names: tuple[str, ...]) -> str | None:
+    """The listed region most like ``region`` (difflib's ratio), if any is alike enough."""
+    matcher = difflib.SequenceMatcher(b=region.strip().lower())
+    closest, best = None, _MIN_SIMILARITY
+    for name in names:  # sorted, so of equally close names the first wins: eu-west-1, not -3
+        matcher.set_seq1(name)
+        ratio = matcher.ratio()
+        if ratio > best:
+            closest, best = name, ratio
+    return closest
+
+
+def _hostname(host: str) -> str:
+    """``host`` without its port and final dot, in lower case (DNS ignores case)."""
+    if host.startswith("["):  # an IPv6 literal: no AWS hostname, kept for the message
+        end = host.find("]")
+        return host if end == -1 else host[: end + 1]
+    return host.partition(":")[0].rstrip(".").lower()
+
+
+def _read_host(hostname: str) -> tuple[str | None, str | None]:
+    for pattern, service in _HOST_SHAPES:
+        match = pattern.fullmatch(hostname)
+        if match is not None:
+            return match.group("region"), service
+    return None, None
+
+
+def _warn_contradiction(hostname: str, region: str, host_region: str) -> None:
+    if hostname in _WARNED_HOSTS:
+        return
+    if len(_WARNED_HOSTS) >= _MAX_WARNED_HOSTS:
+        _WARNED_HOSTS.clear()
+    _WARNED_HOSTS.add(hostname)
+    _log.warning(
+        "region=%r contradicts host %r, which is in region %r; signing with %r as asked. "
+        "AWS checks the scope against the host's region, so expect a 403: drop region= to "
+        "use the host's",
+        region,
+        hostname,
+        host_region,
+        region,
+    )
