@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from typing import TYPE_CHECKING
-from urllib.parse import quote, unquote, urlencode
+from urllib.parse import parse_qsl, quote, unquote, urlencode
 
 import pytest
 from aws_server import (
@@ -63,6 +63,21 @@ QUERIES = (
     pytest.param("/?&a=&&=&%41&", "=&A=&a=", id="mhart-empty-pieces"),
 )
 
+
+def as_read(query: str) -> str:
+    """A query as a server reads it: pairs decoded ('+' is a space), sorted, re-encoded.
+
+    Plain queries go out as written (in any order), others in canonical form; either way the
+    server must read exactly the pairs that were signed.
+    """
+    pairs = parse_qsl(query, keep_blank_values=True, errors="surrogateescape")
+    encoded = sorted(
+        (quote(k, safe="~", errors="surrogateescape"), quote(v, safe="~", errors="surrogateescape"))
+        for k, v in pairs
+    )
+    return "&".join(f"{name}={value}" for name, value in encoded)
+
+
 # params= as a mapping, and the query the server must receive: requests writes the space as
 # '+' and the literal '+' as %2B; API Gateway reads '+' as a space, so both must survive.
 PARAMS = {"q": "a b+c", "r": "%2B", "s": "é"}
@@ -90,8 +105,8 @@ def sha256(data: bytes) -> str:
 
 
 def user_query(query: str) -> str:
-    """A received query without the X-Amz-* pieces a presigned URL adds."""
-    return "&".join(piece for piece in query.split("&") if not piece.startswith("X-Amz-"))
+    """A received query as the server reads it, without the X-Amz-* pieces of a presigned URL."""
+    return as_read("&".join(piece for piece in query.split("&") if not piece.startswith("X-Amz-")))
 
 
 def redirect_url(server: AwsServer, target: str, status: int, route: str = "redirect") -> str:

@@ -44,7 +44,7 @@ def botocore_signature(request: httpx.Request) -> str:
 
 def test_sync_flow_yields_the_request_signed_as_botocore_would():
     """sync_auth_flow signs the request in place; botocore recomputes the same signature."""
-    request = httpx.Request("POST", URL + "?b=2&a=x+y", json={"name": "rex"})
+    request = httpx.Request("POST", URL + "?b=2&a=x+y", json={"name": "rex"})  # '+': rewritten
     flow = make_auth().sync_auth_flow(request)
     sent = next(flow)
     assert sent is request

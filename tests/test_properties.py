@@ -22,8 +22,9 @@ from hypothesis import strategies as st
 
 from apigw_iam_auth import signer as signer_module
 from apigw_iam_auth._models import SignatureLocation
+from apigw_iam_auth._botocore import region_data
 from apigw_iam_auth._sigv4 import MAX_EXPIRES, amz_date
-from apigw_iam_auth._uri import _split_any_url, _split_common_url
+from apigw_iam_auth._uri import parse_origin, split_url
 from apigw_iam_auth.errors import ApiGwIamAuthError, InvalidConfigError
 from apigw_iam_auth.signer import SigV4Signer
 
@@ -73,7 +74,8 @@ secret_keys = st.text(
     st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=40
 )
 tokens = st.none() | st.from_regex(r"[A-Za-z0-9+/=]{1,60}", fullmatch=True)
-regions = st.from_regex(r"[a-z]{2}(-[a-z]{1,9}){1,2}-[0-9]{1,2}", fullmatch=True)
+# Every region of every partition botocore knows (the signer refuses names of none).
+regions = st.sampled_from(sorted(region_data().names))
 timestamps = st.datetimes(
     min_value=datetime(2000, 1, 1),  # noqa: DTZ001 - bounds of a naive strategy, tz added below
     max_value=datetime(2099, 12, 31),  # noqa: DTZ001
@@ -171,8 +173,10 @@ credentials = st.tuples(access_keys, secret_keys, tokens).map(
 def _ours(signer: SigV4Signer, req: dict):
     """Our full result (canonical request, string to sign) for the request ``sign`` sends."""
     _, body_hash = signer_module._body_and_hash(req["body"], None)
-    request, _, _ = signer_module._signable(req["method"], req["url"], req["headers"], body_hash)
-    return signer.sign_request(request, timestamp=FIXED)
+    headers = signer_module._snapshot(req["headers"])
+    return signer._sign_for_wire(
+        req["method"], req["url"], headers, body_hash, timestamp=FIXED
+    ).result
 
 
 def _boto_creds(creds: tuple[str, ...]) -> BotoCredentials:
@@ -293,10 +297,16 @@ def test_presign_matches_botocore(path, query, bare_flags, headers, creds, regio
     signer = _signer(creds, region)
     presigned = signer.presign("GET", url, headers, expires=expires, timestamp=FIXED, body=body)
     _, body_hash = signer_module._body_and_hash(body, None)
-    request, base, _ = signer_module._signable("GET", url, headers, body_hash)
-    ours = signer.sign_request(
-        request, location=SignatureLocation.QUERY, expires=expires, timestamp=FIXED
+    signed = signer._sign_for_wire(
+        "GET",
+        url,
+        signer_module._snapshot(headers),
+        body_hash,
+        location=SignatureLocation.QUERY,
+        expires=expires,
+        timestamp=FIXED,
     )
+    ours, base = signed.result, signed.url.partition("?")[0]
     wire_query = signer.sign("GET", url, headers, body, timestamp=FIXED).url.partition("?")[2]
     boto_url = base + (f"?{wire_query}" if wire_query else "")
     boto_headers = [*headers, ("Host", HOST)]
@@ -557,23 +567,55 @@ def url_like(draw: st.DrawFn, *, common: bool) -> str:
     return f"{scheme}://{host}{'' if port is None else ':' + port}{lead}{tail}"
 
 
+def _urlsplit_reading(url: str):
+    """What urlsplit (and its .hostname, .port) reads from ``url``: the reference."""
+    parts = urlsplit(url)
+    return parts.scheme.lower(), parts.hostname, parts.port, parts.path, parts.query
+
+
+def _our_reading(url: str):
+    """The same facts as read by split_url + parse_origin (the signer's route)."""
+    origin, path, query = split_url(url)
+    scheme, _, netloc = origin.partition("://")
+    return scheme.lower(), netloc, path, query, parse_origin(origin)
+
+
 @PROPERTY_SETTINGS
 @given(url=url_like(common=True) | url_like(common=False))
-def test_common_url_split_agrees_with_urlsplit(url):
-    """Where the one-regex split answers, it answers exactly what urlsplit's path does.
+def test_url_split_agrees_with_urlsplit(url):
+    """Wherever urlsplit reads a URL, the one-regex split reads the same path, query and host.
 
-    (A URL urlsplit refuses, such as port 70000, must not be answered: that raises here.)
+    A URL urlsplit refuses (port 70000, a bad IPv6) must be refused by us too.
     """
-    common = _split_common_url(url)
-    if common is not None:
-        assert common == _split_any_url(url)
+    try:
+        scheme, hostname, port, path, query = _urlsplit_reading(url)
+    except ValueError:
+        with pytest.raises(InvalidConfigError):
+            _our_reading(url)
+        return
+    if scheme not in {"http", "https"} or not hostname:
+        with pytest.raises(InvalidConfigError):
+            _our_reading(url)
+        return
+    if not hostname.isascii():  # IDNA decides; an invalid name is refused with our error
+        try:
+            ours = _our_reading(url)
+        except InvalidConfigError:
+            return
+    ours = _our_reading(url)
+    assert ours[:1] + ours[2:4] == (scheme, path, query)
+    expected_host = hostname if ":" not in hostname else f"[{hostname}]"
+    if port is not None and port != {"http": 80, "https": 443}[scheme]:
+        expected_host += f":{port}"
+    if expected_host.isascii():
+        assert ours[4].host == expected_host
 
 
-def test_common_url_split_takes_the_usual_urls():
-    """The URLs clients send most take the one-step split (else it would only cost time)."""
+def test_url_split_takes_the_usual_urls():
+    """The URLs clients send most split as urlsplit splits them."""
     for url in [
         "https://abc123.execute-api.us-east-1.amazonaws.com/prod/pets?limit=10&type=dog",
         "http://127.0.0.1:8080/a%20b/?x=1#top",
         "HTTPS://Host.Example:443",
     ]:
-        assert _split_common_url(url) == _split_any_url(url)
+        assert _our_reading(url)[2:4] == _urlsplit_reading(url)[3:]

@@ -79,18 +79,18 @@ def test_odd_types_raise_our_configuration_error(make, match):
 
 
 def _verified_at(moment: datetime, creds: Credentials, wire: SigV4Signer) -> str:
-    """Sign a fixed GET through the adapters' fast path at ``moment``; verify it with botocore.
+    """Sign a fixed GET through the adapters' route at ``moment``; verify it with botocore.
 
     The default (real) clock is moved with ``correct_clock``, so the path under test is the
-    one adapters take, with its per-shape plan. Returns the X-Amz-Date that was signed.
+    one adapters take. Returns the X-Amz-Date that was signed.
     """
     wire.correct_clock(moment)
     headers = (("host", "h.example"), ("accept", "*/*"))
-    url, stale, result = wire.sign_for_wire(
+    url, _, result = wire._sign_for_wire(
         "GET", "https://h.example/prod/pets?a=1", headers, EMPTY, credentials=creds
     )
     assert url == "https://h.example/prod/pets?a=1"
-    assert stale == ()
+    assert result.stale_headers == ()
     sent = dict(result.headers)
     received = ReceivedRequest("GET", "/prod/pets?a=1", (*headers, *result.headers), b"")
     signed_at = datetime.strptime(sent["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
@@ -109,8 +109,8 @@ def _botocore_verifies(received: ReceivedRequest, creds: Credentials, now: datet
     )
 
 
-def test_fast_path_signs_anew_when_the_day_or_the_credentials_change():
-    """A shape's kept plan (per day) and signature (per second) serve only that day and key.
+def test_adapter_route_signs_anew_when_the_day_or_the_credentials_change():
+    """The kept signing keys (per day and credentials) serve only that day and key.
 
     Signing across midnight must move the credential scope's date, and credentials rotated
     within a second must sign with the new key (botocore checks both; a stale reuse fails).
@@ -126,8 +126,8 @@ def test_fast_path_signs_anew_when_the_day_or_the_credentials_change():
     _verified_at(midnight + timedelta(seconds=30), first, wire)
 
 
-def test_sign_and_presign_keep_one_shape_but_sign_each_day_and_key_afresh():
-    """sign() and presign() keep the parsed request too; a new day or key still signs anew."""
+def test_sign_and_presign_sign_each_day_and_key_afresh():
+    """sign() and presign() of one request across midnight and two keys each verify."""
     midnight = datetime(2031, 3, 5, tzinfo=timezone.utc)
     keys = [Credentials("AKIDFIRST", SECRET_KEY), Credentials("AKIDSECOND", "other-secret")]
     wire = SigV4Signer(region="us-east-1", credentials=("AKIDUNUSED", "unused"))
@@ -158,7 +158,7 @@ class _Tenant:
 
 
 def test_headers_from_an_iterable_that_changes_are_read_at_every_signature():
-    """Only plain tuples of str/bytes pairs are kept as cache keys; anything else is reread."""
+    """A user's iterable of headers is read afresh at every signature."""
     tenant = _Tenant("alice")
     wire = signer()
     first = wire.sign("GET", "https://h.example/p", tenant, timestamp=NOW)
@@ -182,7 +182,7 @@ def test_header_value_of_another_type_is_our_error_on_every_path(value):
     for attempt in (
         lambda: signer().sign("GET", "https://h.example/p", {"X-V": value}, timestamp=NOW),
         lambda: signer().presign("GET", "https://h.example/p", [("X-V", value)], timestamp=NOW),
-        lambda: signer().sign_for_wire("GET", "https://h.example/p", (("X-V", value),), EMPTY),
+        lambda: signer()._sign_for_wire("GET", "https://h.example/p", (("X-V", value),), EMPTY),
     ):
         with pytest.raises(UnsignableRequestError, match="str or bytes"):
             attempt()

@@ -20,6 +20,7 @@ import httpx
 
 from apigw_iam_auth import _sigv4
 from apigw_iam_auth._body import hash_body, is_seekable
+from apigw_iam_auth._models import SignatureLocation
 from apigw_iam_auth.errors import UnsignableRequestError
 
 if TYPE_CHECKING:
@@ -96,16 +97,16 @@ def sign_request(
     """Sign ``request`` in place and install the cross-origin guard on it."""
     headers = request.headers
     url = str(request.url)
-    signed_url, stale, result = signer.sign_for_wire(
+    signed_url, _, result = signer._sign_for_wire(  # noqa: SLF001 - the adapters' route
         request.method,
         url,
         tuple(headers.raw),
         body_hash,
-        presign=presign,
+        location=SignatureLocation.QUERY if presign else SignatureLocation.HEADERS,
         expires=expires,
         credentials=credentials,
     )
-    for name in stale:  # our own headers from an earlier signature (a retry, a re-send)
+    for name in result.stale_headers:  # our own headers from an earlier signature (a retry)
         headers.pop(name, None)
     for name, value in result.headers:
         headers[name] = value

@@ -167,9 +167,11 @@ class SignableRequest(NamedTuple):
 class SigningResult(NamedTuple):
     """What the core computed and where it goes; adapters only apply it.
 
-    ``headers`` are set on the request (replacing any of the same name); ``query`` is the complete
-    encoded query string to send, already in canonical order. The intermediate strings are kept
-    for diagnostics and vector tests but hidden from ``repr`` since they may hold the token.
+    ``headers`` are set on the request (replacing any of the same name) and ``stale_headers``
+    removed from it (signing headers of an earlier attempt, as the request spelled them);
+    ``query`` is the complete canonical query string (with the ``X-Amz-*`` parameters when
+    presigning). ``payload_hash`` is the body hash that was signed. The intermediate strings are
+    kept for diagnostics and vector tests but hidden from ``repr`` since they may hold the token.
     """
 
     headers: tuple[tuple[str, str], ...]
@@ -177,6 +179,8 @@ class SigningResult(NamedTuple):
     signature: str
     canonical_request: str
     string_to_sign: str
+    stale_headers: tuple[str, ...] = ()
+    payload_hash: str = ""
 
     def __repr__(self) -> str:
         """Header names and nothing secret."""

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from apigw_iam_auth import _sigv4
 from apigw_iam_auth._body import hash_body, is_seekable
+from apigw_iam_auth._models import SignatureLocation
 from apigw_iam_auth._skew import corrected_after_refusal
 from apigw_iam_auth._uri import DEFAULT_PORTS
 from apigw_iam_auth.errors import UnsignableRequestError
@@ -44,15 +45,15 @@ def sign_prepared(
     """Sign ``prepared`` in place: by header, or by rewriting its URL into presigned form."""
     body_hash = _final_body_hash(prepared)  # first: buffering a stream sets Content-Length
     headers = prepared.headers
-    url, stale, result = signer.sign_for_wire(
+    url, _, result = signer._sign_for_wire(  # noqa: SLF001 - the adapters' route
         prepared.method or "GET",
         prepared.url or "",
         tuple(headers.lower_items()),
         body_hash,
-        presign=presign,
+        location=SignatureLocation.QUERY if presign else SignatureLocation.HEADERS,
         expires=expires,
     )
-    for name in stale:  # our own headers from an earlier signature (a retry, a re-send)
+    for name in result.stale_headers:  # our own headers from an earlier signature (a retry)
         if headers.pop(name, None) is None:  # set under a bytes name after prepare()
             headers.pop(name.encode("latin-1"), None)  # type: ignore[call-overload]
     prepared.url = url
@@ -216,8 +217,7 @@ def _warn_if_body_changed(request: requests.PreparedRequest, signing: SigningRes
         body = body.encode("utf-8")
     if not isinstance(body, bytes | type(None)):
         return  # a file or stream: what was sent cannot be read again here
-    signed_hash = signing.canonical_request.rpartition("\n")[2]
-    if _sigv4.payload_hash(body or b"") != signed_hash:
+    if _sigv4.payload_hash(body or b"") != signing.payload_hash:
         _log.warning(
             "the request body was changed after it was signed, so API Gateway refused it; "
             "change the body before the request is prepared (auth runs in prepare)"

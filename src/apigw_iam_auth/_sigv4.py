@@ -13,6 +13,7 @@ import hmac
 import math
 import re
 import time
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from functools import lru_cache
 from typing import NamedTuple
@@ -24,7 +25,13 @@ from apigw_iam_auth._models import (
     SigningConfig,
     SigningResult,
 )
-from apigw_iam_auth._uri import canonical_path, canonical_query, encoded_query, join_query
+from apigw_iam_auth._uri import (
+    canonical_path,
+    canonical_query,
+    encode_query_component,
+    encoded_query,
+    join_query,
+)
 from apigw_iam_auth.errors import InvalidConfigError, UnsignableRequestError
 
 __all__ = [
@@ -32,9 +39,10 @@ __all__ = [
     "EMPTY_SHA256",
     "HTTP_TOKEN",
     "MAX_EXPIRES",
+    "SIGNER_QUERY",
     "SIGNING_HEADER_NAMES",
     "TERMINATOR",
-    "Plan",
+    "HeaderPairs",
     "amz_date",
     "amz_date_of_epoch",
     "canonical_headers",
@@ -46,9 +54,7 @@ __all__ = [
     "payload_hash",
     "sign",
     "sign_at",
-    "sign_with_plan",
     "signature",
-    "signing_plan",
     "string_to_sign",
 ]
 
@@ -63,7 +69,8 @@ MAX_EXPIRES = 7 * 24 * 60 * 60
 SIGNING_HEADER_NAMES = frozenset(
     {"authorization", "x-amz-date", "x-amz-security-token", "x-amz-content-sha256"}
 )
-_SIGNER_QUERY = frozenset(
+# Query parameters the signer itself owns (presigned form); an earlier signature's are dropped.
+SIGNER_QUERY = frozenset(
     {
         "X-Amz-Algorithm",
         "X-Amz-Credential",
@@ -93,29 +100,16 @@ def amz_date(timestamp: datetime) -> str:
 
 def amz_date_of_epoch(seconds: int) -> str:
     """:func:`amz_date` of a POSIX time in whole seconds (for clocks that read ``time.time``)."""
-    last_seconds, last_text = _last_amz_date
-    if seconds == last_seconds:
-        return last_text
     try:
         utc = time.gmtime(seconds)
     except (OverflowError, ValueError, OSError):
         raise InvalidConfigError("timestamp is outside the range a UTC date can hold") from None
-    text = (
-        f"{utc.tm_year:04d}{utc.tm_mon:02d}{utc.tm_mday:02d}"
-        f"T{utc.tm_hour:02d}{utc.tm_min:02d}{utc.tm_sec:02d}Z"
-    )
-    _remember_amz_date((seconds, text))
-    return text
+    if not 1 <= utc.tm_year <= _MAX_YEAR:
+        raise InvalidConfigError("timestamp is outside the range a UTC date can hold")
+    return time.strftime("%Y%m%dT%H%M%SZ", utc)
 
 
-# Formatting costs more than the rest of the date handling; a busy client signs many requests
-# within one second. One entry, replaced whole (atomic), so threads never see a torn pair.
-_last_amz_date: tuple[int, str] = (-(2**63), "")
-
-
-def _remember_amz_date(entry: tuple[int, str]) -> None:
-    global _last_amz_date  # noqa: PLW0603 - a one-entry cache, replaced atomically
-    _last_amz_date = entry
+_MAX_YEAR = 9999  # X-Amz-Date has four year digits
 
 
 def parse_amz_date(text: str) -> datetime:
@@ -135,8 +129,11 @@ def payload_hash(body: bytes | bytearray) -> str:
     return hashlib.sha256(body).hexdigest()
 
 
+HeaderPairs = Iterable[tuple[str | bytes, str | bytes]]
+
+
 def canonical_headers(
-    headers: tuple[tuple[str, str], ...] | list[tuple[str, str]],
+    headers: HeaderPairs,
     unsigned: frozenset[str],
     added: tuple[tuple[str, str], ...] = (),
 ) -> tuple[str, str]:
@@ -146,35 +143,73 @@ def canonical_headers(
     (quotes are not special); repeats joined with ``,`` in the order they were given. ``added``
     are the signer's own headers, already canonical (lowercase names, clean values).
     """
+    merged, _ = _header_map(headers, unsigned)
+    merged.update(added)
+    return _headers_block(merged)
+
+
+def _header_map(headers: HeaderPairs, unsigned: frozenset[str]) -> tuple[dict[str, str], list[str]]:
+    """The headers to sign, by lowercase name, and the signing headers of an earlier attempt.
+
+    Names and values may be bytes, as requests and httpx hold them; they are read as Latin-1.
+    Signing headers already present (a retry, a redirect) are not signed but returned, as the
+    request spells them, for the caller to remove: the signer writes fresh ones.
+    """
     merged: dict[str, str] = {}
+    stale: list[str] = []
     for name, value in headers:
         key = _header_key(name)
-        if "\r" in value or "\n" in value or "\x00" in value:
+        if type(value) is not str:
+            value = _text(value)  # noqa: PLW2901 - the same value, read as text
+        if not value.isprintable() and _FORBIDDEN_IN_VALUE.search(value):
             raise UnsignableRequestError(
-                f"header {name!r} has a CR, LF or NUL in its value; HTTP cannot carry it"
+                f"header {_text(name)!r} has a CR, LF or NUL in its value; HTTP cannot carry it"
             )
+        if key in SIGNING_HEADER_NAMES:
+            stale.append(name if type(name) is str else _text(name))
+            continue
         if key in unsigned:
             continue
+        if not value.isascii():
+            # requests sends str values as Latin-1, httpx bytes as they are: which bytes a
+            # non-ASCII value becomes on the wire is the client's choice, so it cannot be
+            # signed reliably (RFC 9110 5.5 also asks for ASCII).
+            raise UnsignableRequestError(
+                f"header {_text(name)!r} has a non-ASCII value; percent-encode or base64 it"
+            )
         folded = " ".join(value.split())
         merged[key] = f"{merged[key]},{folded}" if key in merged else folded
-    merged.update(added)
+    return merged, stale
+
+
+_FORBIDDEN_IN_VALUE = re.compile(r"[\r\n\x00]")
+
+
+def _headers_block(merged: dict[str, str]) -> tuple[str, str]:
     names = sorted(merged)
-    block = "".join([f"{name}:{merged[name]}\n" for name in names])
-    return block, ";".join(names)
-
-
-# Requests to many URLs of one API carry one set of headers: its canonical form is kept.
-_canonical_headers = lru_cache(maxsize=256)(canonical_headers)
+    return "".join([f"{name}:{merged[name]}\n" for name in names]), ";".join(names)
 
 
 @lru_cache(maxsize=256)
-def _header_key(name: str) -> str:
-    """Validate a header name (an HTTP token) once, and lowercase it."""
-    if not HTTP_TOKEN.fullmatch(name):
+def _header_key(name: str | bytes) -> str:
+    """Validate a header name (an HTTP token) and lowercase it; kept per name (see the table)."""
+    text = name if type(name) is str else _text(name)
+    if not HTTP_TOKEN.fullmatch(text):
         raise UnsignableRequestError(
-            f"header name {name!r} is not a valid HTTP field name; remove or rename it"
+            f"header name {text!r} is not a valid HTTP field name; remove or rename it"
         )
-    return name.lower()
+    return text.lower()
+
+
+def _text(part: object) -> str:
+    """A header name or value; bytes (as requests and httpx hold them) are read as Latin-1."""
+    if isinstance(part, str):
+        return part
+    if isinstance(part, bytes):
+        return part.decode("latin-1")
+    raise UnsignableRequestError(
+        f"header names and values must be str or bytes, got {type(part).__name__}"
+    )
 
 
 def canonical_request(
@@ -185,7 +220,7 @@ def canonical_request(
     signed_headers: str,
     body_hash: str,
 ) -> str:
-    """Task 1 of SigV4: the six canonical lines joined with newlines."""
+    """Task 1 of SigV4: the six canonical lines joined with newlines (``path`` as sent)."""
     return (
         f"{method}\n{canonical_path(path)}\n{query}\n{headers_block}\n{signed_headers}\n{body_hash}"
     )
@@ -198,13 +233,8 @@ def string_to_sign(date_time: str, scope: str, canonical: str) -> str:
     return f"{ALGORITHM}\n{date_time}\n{scope}\n{digest}"
 
 
-@lru_cache(maxsize=64)
 def derive_signing_key(secret_key: str, date: str, region: str, service: str) -> bytes:
-    """Task 3 of SigV4: four chained HMACs. Cached: the key only changes once a day.
-
-    ``lru_cache`` is thread-safe and bounded, so long runs with rotating credentials keep a
-    constant footprint.
-    """
+    """Task 3 of SigV4: four chained HMACs, from the secret down to the day's scope."""
     key = hmac.digest(("AWS4" + secret_key).encode("utf-8"), date.encode("ascii"), "sha256")
     for part in (region, service, TERMINATOR):
         key = hmac.digest(key, part.encode("ascii"), "sha256")
@@ -213,7 +243,54 @@ def derive_signing_key(secret_key: str, date: str, region: str, service: str) ->
 
 def signature(signing_key: bytes, to_sign: str) -> str:
     """Task 4 of SigV4: hex HMAC-SHA256 of the string to sign."""
-    return _hmac_hex(_hmac_states(signing_key), to_sign)
+    return hmac.new(signing_key, to_sign.encode(), "sha256").hexdigest()
+
+
+def check_expires(expires: object) -> int:
+    """A presigned URL's lifetime: a whole number of seconds from 1 to 7 days."""
+    if isinstance(expires, bool) or not isinstance(expires, int) or not 1 <= expires <= MAX_EXPIRES:
+        shown = repr(expires) if not isinstance(expires, int) or abs(expires) < _SHOWN else "..."
+        raise InvalidConfigError(
+            f"expires must be a whole number of seconds from 1 to {MAX_EXPIRES} (7 days), "
+            f"got {shown}"
+        )
+    return expires
+
+
+_SHOWN = 10**30  # a larger int is not shown: its text would be huge (and raises past 4300 digits)
+
+
+class _Keys(NamedTuple):
+    """Everything about a signature that only changes with the credentials, day and scope."""
+
+    scope: str
+    authorization_prefix: str  # "AWS4-HMAC-SHA256 Credential=AKID/scope, SignedHeaders="
+    query_credential: str  # the X-Amz-Credential value, percent-encoded
+    query_token: str | None  # the X-Amz-Security-Token value, percent-encoded
+    hmac_states: tuple[hashlib._Hash, hashlib._Hash]
+
+
+@lru_cache(maxsize=64)
+def _keys(
+    access_key: str, secret_key: str, token: str | None, day: str, region: str, service: str
+) -> _Keys:
+    """The day's signing key and scope for one set of credentials (see the table in signer.py).
+
+    Besides the key itself (four HMACs), the HMAC pads are absorbed once (RFC 2104): each
+    signature then resumes copies of two SHA-256 states, half the work of ``hmac.new``. The
+    session token, ~1 KB, is percent-encoded once for presigned URLs.
+    """
+    scope = credential_scope(day, region, service)
+    key = derive_signing_key(secret_key, day, region, service).ljust(64, b"\x00")
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+    outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+    return _Keys(
+        scope,
+        f"{ALGORITHM} Credential={access_key}/{scope}, SignedHeaders=",
+        encode_query_component(f"{access_key}/{scope}"),
+        None if token is None else encode_query_component(token),
+        (inner, outer),
+    )
 
 
 def _hmac_hex(states: tuple[hashlib._Hash, hashlib._Hash], message: str) -> str:
@@ -221,51 +298,6 @@ def _hmac_hex(states: tuple[hashlib._Hash, hashlib._Hash], message: str) -> str:
     inner.update(message.encode())
     outer.update(inner.digest())
     return outer.hexdigest()
-
-
-class _Scope(NamedTuple):
-    """Everything about a signature that only changes with the day, the key or the scope."""
-
-    scope: str
-    credential: str  # "AKID/scope", as it appears in Authorization and X-Amz-Credential
-    authorization_prefix: str
-    states: tuple[hashlib._Hash, hashlib._Hash]
-
-
-@lru_cache(maxsize=64)
-def _scope(access_key: str, secret_key: str, date: str, region: str, service: str) -> _Scope:
-    """Built once per (credentials, day, scope): bounded, so rotation keeps memory flat."""
-    scope = credential_scope(date, region, service)
-    credential = f"{access_key}/{scope}"
-    return _Scope(
-        scope,
-        credential,
-        f"{ALGORITHM} Credential={credential}, SignedHeaders=",
-        _hmac_states(derive_signing_key(secret_key, date, region, service)),
-    )
-
-
-@lru_cache(maxsize=64)
-def _hmac_states(key: bytes) -> tuple[hashlib._Hash, hashlib._Hash]:
-    """SHA-256 states with the key's inner and outer pads already absorbed (RFC 2104).
-
-    Resuming copies of them computes the same HMAC as ``hmac.digest`` in half the time, since
-    the two pad blocks are hashed once per signing key instead of once per signature.
-    """
-    block = key.ljust(64, b"\x00")  # SigV4 keys are 32 bytes, under SHA-256's 64-byte block
-    inner = hashlib.sha256(bytes(b ^ 0x36 for b in block))
-    outer = hashlib.sha256(bytes(b ^ 0x5C for b in block))
-    return inner, outer
-
-
-def check_expires(expires: object) -> int:
-    """A presigned URL's lifetime: a whole number of seconds from 1 to 7 days."""
-    if isinstance(expires, bool) or not isinstance(expires, int) or not 1 <= expires <= MAX_EXPIRES:
-        raise InvalidConfigError(
-            f"expires must be a whole number of seconds from 1 to {MAX_EXPIRES} (7 days), "
-            f"got {expires!r}"
-        )
-    return expires
 
 
 def sign(
@@ -281,11 +313,8 @@ def sign(
     In header mode the result carries ``Authorization``, ``X-Amz-Date`` and, with temporary
     credentials, ``X-Amz-Security-Token``. In query mode those facts become ``X-Amz-*`` query
     parameters (the token among them, so it is signed) and ``expires`` bounds the URL's life.
-    Either way ``result.query`` is the complete query string to send. Stale signing headers
+    Either way ``result.query`` is the complete canonical query string. Stale signing headers
     and parameters from an earlier attempt (a retry, a redirect) are ignored and replaced.
-
-    Everything but the time is worked out once per distinct request (:func:`signing_plan`);
-    per signature only the date is spliced in and the two hashes and the HMAC are computed.
     """
     return sign_at(request, credentials, config, amz_date(timestamp), location, expires)
 
@@ -298,160 +327,65 @@ def sign_at(
     location: SignatureLocation = SignatureLocation.HEADERS,
     expires: int = 900,
 ) -> SigningResult:
-    """:func:`sign` with the ``X-Amz-Date`` value already formatted (see :func:`amz_date`)."""
-    day = date_time[:8]
-    plan = signing_plan(request, credentials, config, day, location, expires)
-    return sign_with_plan(plan, date_time)
+    """:func:`sign` with the ``X-Amz-Date`` value already formatted (see :func:`amz_date`).
 
-
-def signing_plan(
-    request: SignableRequest,
-    credentials: Credentials,
-    config: SigningConfig,
-    day: str,
-    location: SignatureLocation = SignatureLocation.HEADERS,
-    expires: int = 900,
-) -> Plan:
-    """Everything about a signature but its time: valid for every signature on ``day``.
-
-    Kept in a bounded cache; a caller that signs one request shape repeatedly may also keep
-    the plan itself and call :func:`sign_with_plan` per signature.
+    The four tasks of SigV4 in order; header and query mode differ only where values go.
     """
-    if location is SignatureLocation.QUERY:
-        check_expires(expires)
-    return _cached_plan(
-        request,
+    keys = _keys(
         credentials.access_key,
         credentials.secret_key,
         credentials.token,
-        config,
-        day,
-        location,
-        expires,
+        date_time[:8],
+        config.region,
+        config.service,
     )
-
-
-def sign_with_plan(plan: Plan, date_time: str) -> SigningResult:
-    """The per-signature work: splice in the time, hash, and compute the HMAC.
-
-    ``date_time`` must fall on the plan's day (the scope's date is part of the plan).
-    """
-    canonical = plan.canonical_head + date_time + plan.canonical_tail
-    to_sign = string_to_sign(date_time, plan.scope.scope, canonical)
-    sig = _hmac_hex(plan.scope.states, to_sign)
-    if plan.location is SignatureLocation.HEADERS:
-        headers = (
-            *plan.headers_head,
-            ("X-Amz-Date", date_time),
-            *plan.headers_tail,
-            ("Authorization", plan.authorization_head + sig),
-        )
-        return SigningResult(headers, plan.query_head, sig, canonical, to_sign)
-    query = f"{plan.query_head}{date_time}{plan.query_tail}&X-Amz-Signature={sig}"
-    return SigningResult((), query, sig, canonical, to_sign)
-
-
-# Stands in for the X-Amz-Date value while a plan is built, which is then cut where it stands.
-# NUL occurs nowhere else in a canonical request: paths and queries are percent-encoded, header
-# values with NUL are refused, and the slot itself is placed after encoding.
-_DATE_SLOT = "\x00"
-
-
-class Plan(NamedTuple):
-    """A signature's time-independent parts, each cut where the X-Amz-Date value goes."""
-
-    location: SignatureLocation
-    scope: _Scope
-    canonical_head: str
-    canonical_tail: str
-    query_head: str  # header mode: the whole query; query mode: up to the date
-    query_tail: str
-    headers_head: tuple[tuple[str, str], ...]  # placed before X-Amz-Date (header mode)
-    headers_tail: tuple[tuple[str, str], ...]  # placed after it, before Authorization
-    authorization_head: str  # the Authorization value up to the signature itself
-
-
-def _plan(
-    request: SignableRequest,
-    access_key: str,
-    secret_key: str,
-    token: str | None,
-    config: SigningConfig,
-    day: str,
-    location: SignatureLocation,
-    expires: int,
-) -> Plan:
-    """Tasks 1 and 2 of SigV4 with a slot for the time."""
-    keys = _scope(access_key, secret_key, day, config.region, config.service)
-    skipped = _skipped_headers(config.unsigned_headers)
+    merged, stale = _header_map(request.headers, config.unsigned_headers)
+    if "host" not in merged:
+        raise UnsignableRequestError("request has no Host header; SigV4 always signs host")
+    user_query = [pair for pair in request.query if pair[0] not in SIGNER_QUERY]
     if location is SignatureLocation.HEADERS:
-        # In canonical (lowercase) order, which is also the order they are sent in.
-        placed = [("X-Amz-Date", _DATE_SLOT)]
-        if config.add_content_sha256_header:
-            placed.insert(0, ("X-Amz-Content-SHA256", request.payload_hash))
-        if token is not None:
-            placed.append(("X-Amz-Security-Token", token))
-        added = tuple([(name.lower(), value) for name, value in placed])
-        headers_block, signed_headers = _canonical_headers(request.headers, skipped, added)
-        query = _canonical_user_query(request.query)
+        placed = _placed_headers(request.payload_hash, date_time, credentials.token, config)
+        merged.update([(name.lower(), value) for name, value in placed])
+        block, signed = _headers_block(merged)
+        query = canonical_query(user_query)
     else:
-        headers_block, signed_headers = _canonical_headers(request.headers, skipped, ())
-        user_query = _user_query(request.query)
+        check_expires(expires)
+        block, signed = _headers_block(merged)
         amz = [
             ("X-Amz-Algorithm", ALGORITHM),
-            ("X-Amz-Credential", keys.credential),
+            ("X-Amz-Credential", keys.query_credential),
+            ("X-Amz-Date", date_time),
             ("X-Amz-Expires", str(expires)),
-            ("X-Amz-SignedHeaders", signed_headers),
+            ("X-Amz-SignedHeaders", encode_query_component(signed)),
         ]
-        if token is not None:
-            amz.append(("X-Amz-Security-Token", token))
-        query = join_query([*encoded_query(user_query + amz), ("X-Amz-Date", _DATE_SLOT)])
+        if keys.query_token is not None:
+            amz.append(("X-Amz-Security-Token", keys.query_token))
+        query = join_query(encoded_query(user_query) + amz)
     canonical = canonical_request(
-        request.method, request.path, query, headers_block, signed_headers, request.payload_hash
+        request.method, request.path, query, block, signed, request.payload_hash
     )
-    canonical_head, _, canonical_tail = canonical.partition(_DATE_SLOT)
+    to_sign = string_to_sign(date_time, keys.scope, canonical)
+    sig = _hmac_hex(keys.hmac_states, to_sign)
     if location is SignatureLocation.HEADERS:
-        date_at = placed.index(("X-Amz-Date", _DATE_SLOT))
-        return Plan(
-            location,
-            keys,
-            canonical_head,
-            canonical_tail,
-            query,
-            "",
-            tuple(placed[:date_at]),
-            tuple(placed[date_at + 1 :]),
-            f"{keys.authorization_prefix}{signed_headers}, Signature=",
-        )
-    query_head, _, query_tail = query.partition(_DATE_SLOT)
-    return Plan(
-        location,
-        keys,
-        canonical_head,
-        canonical_tail,
-        query_head,
-        query_tail,
-        (),
-        (),
-        "",
+        authorization = f"{keys.authorization_prefix}{signed}, Signature={sig}"
+        headers = (*placed, ("Authorization", authorization))
+    else:
+        headers = ()
+        query = f"{query}&X-Amz-Signature={sig}"
+    return SigningResult(
+        headers, query, sig, canonical, to_sign, tuple(stale), request.payload_hash
     )
 
 
-# Bounded; a service calling many distinct URLs only recomputes more often.
-_cached_plan = lru_cache(maxsize=256)(_plan)
-
-
-def _user_query(query: tuple[tuple[str, str], ...]) -> list[tuple[str, str]]:
-    """The caller's query pairs, without presigning parameters of an earlier signature."""
-    return [pair for pair in query if pair[0] not in _SIGNER_QUERY]
-
-
-@lru_cache(maxsize=256)
-def _canonical_user_query(query: tuple[tuple[str, str], ...]) -> str:
-    """Kept per query: calls to many paths of one API often share their query string."""
-    return canonical_query(_user_query(query))
-
-
-@lru_cache(maxsize=16)
-def _skipped_headers(unsigned: frozenset[str]) -> frozenset[str]:
-    return unsigned | SIGNING_HEADER_NAMES
+def _placed_headers(
+    body_hash: str, date_time: str, token: str | None, config: SigningConfig
+) -> tuple[tuple[str, str], ...]:
+    """The signer's own headers, in canonical (lowercase) order, which is also send order."""
+    date = ("X-Amz-Date", date_time)
+    if config.add_content_sha256_header:
+        if token is None:
+            return (("X-Amz-Content-SHA256", body_hash), date)
+        return (("X-Amz-Content-SHA256", body_hash), date, ("X-Amz-Security-Token", token))
+    if token is None:
+        return (date,)
+    return (date, ("X-Amz-Security-Token", token))

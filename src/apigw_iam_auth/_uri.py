@@ -2,14 +2,14 @@
 
 Two forms of every URL part matter: the *wire* form (the bytes on the request line) and the
 *canonical* form (what goes into the canonical request). This module owns the mapping between
-them, and makes the query's wire form equal to its canonical form, so that what API Gateway
-reads is exactly what was signed.
+them. A query is sent as the caller wrote it only when its reading is unambiguous
+(:func:`is_plain_query`); any other query is sent in its canonical form, so that what API
+Gateway reads is exactly what was signed.
 """
 
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from typing import NamedTuple
 from urllib.parse import quote, unquote, urlsplit
 
@@ -19,17 +19,21 @@ from apigw_iam_auth.errors import InvalidConfigError
 
 __all__ = [
     "DEFAULT_PORTS",
+    "Origin",
     "ParsedUrl",
     "canonical_path",
     "canonical_query",
     "encode_query_component",
     "encoded_query",
     "host_header",
+    "is_plain_query",
     "is_utf8",
     "join_query",
     "normalize_path",
+    "parse_origin",
     "parse_query",
     "parse_url",
+    "split_url",
     "wire_path",
 ]
 
@@ -45,41 +49,89 @@ _UNRESERVED_ESCAPE = re.compile(
 )
 
 
+class Origin(NamedTuple):
+    """Where a URL sends its request: the Host header and ``scheme://netloc`` as sent."""
+
+    host: str
+    prefix: str
+
+
 class ParsedUrl(NamedTuple):
     """An absolute http(s) URL split into what SigV4 needs, path already in wire form.
 
     ``base`` is ``scheme://netloc/path`` as it will be sent, ready for a query to be appended;
-    ``host`` is the Host header that goes with it.
+    ``host`` is the Host header that goes with it; ``raw_query`` is the query as given.
     """
 
     host: str
     path: str
     query: tuple[tuple[str, str], ...]
     base: str
+    raw_query: str
 
 
 def parse_url(url: str) -> ParsedUrl:
-    """Split ``url`` and check that it can be signed at all (scheme, host, port).
+    """Split ``url`` and check that it can be signed at all (scheme, host, port)."""
+    origin_text, raw_path, raw_query = split_url(url)
+    origin = parse_origin(origin_text)
+    path = wire_path(raw_path)
+    return ParsedUrl(origin.host, path, parse_query(raw_query), origin.prefix + path, raw_query)
 
-    Not cached: the signer keeps each request shape it parsed.
+
+_CONTROL = re.compile(r"[\r\n\t\x00]")
+# Every absolute URL: ``scheme://netloc``, then path, query and fragment. One regex step finds
+# the three parts SigV4 reads, exactly where urlsplit finds them (a property test checks it).
+_ABSOLUTE_URL = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^/?#]*)([^?#]*)(?:\?([^#]*))?", re.DOTALL)
+# The netloc of nearly every URL a client sends: a plain host name or IPv4 address, maybe a
+# port. Anything else (userinfo, IPv6, Unicode hosts, odd ports) is split by urlsplit.
+_PLAIN_NETLOC = re.compile(r"([a-z0-9][a-z0-9.-]*)(?::([0-9]{1,5}))?", re.ASCII | re.IGNORECASE)
+_MAX_PORT = 65535
+
+
+def split_url(url: str) -> tuple[str, str, str]:
+    """``(scheme://netloc, raw path, raw query)`` of an absolute URL; the fragment is dropped.
+
+    The URL is checked here once: no control characters (they would split the request line),
+    and text UTF-8 can encode.
     """
     if not isinstance(url, str):
         raise InvalidConfigError(f"url must be a str, got {type(url).__name__}")
-    return _parse_url(url)
-
-
-def _parse_url(url: str) -> ParsedUrl:
     if not url.isprintable() and _CONTROL.search(url):
         raise InvalidConfigError("url contains a control character (CR, LF, TAB or NUL)")
     if not is_utf8(url):
         raise InvalidConfigError("url contains characters UTF-8 cannot encode")
-    scheme, netloc, hostname, port, raw_path, raw_query = _split_url(url)
+    parts = _ABSOLUTE_URL.match(url)
+    if parts is not None:
+        origin, path, query = parts.groups()
+        return origin, path, query or ""
+    try:  # not scheme://...: urlsplit's reading (leading spaces, "https:/x"), for its errors
+        split = urlsplit(url)
+    except ValueError as exc:
+        raise InvalidConfigError(f"url is not a valid URL: {exc}") from None
+    return f"{split.scheme}://{split.netloc}", split.path, split.query
+
+
+def parse_origin(origin: str) -> Origin:
+    """The Host header and the normalised ``scheme://netloc`` of ``scheme://netloc``.
+
+    Refuses what cannot be signed: a scheme other than http(s), no host, a bad port.
+    """
+    scheme, _, netloc = origin.partition("://")
+    scheme = scheme.lower()
     if scheme not in DEFAULT_PORTS:
-        raise InvalidConfigError(
-            f"url must start with https:// or http://, got "
-            f"{scheme + ':' if scheme else 'no scheme'} (for example"
-            " https://abc123.execute-api.us-east-1.amazonaws.com/prod/pets)"
-        )
+        raise _bad_scheme(scheme)
+    plain = _PLAIN_NETLOC.fullmatch(netloc)
+    if plain is not None and (plain[2] is None or int(plain[2]) <= _MAX_PORT):
+        hostname: str | None = plain[1].lower()
+        port = None if plain[2] is None else int(plain[2])
+    else:
+        try:
+            parts = urlsplit(origin)
+            port = parts.port
+            hostname = parts.hostname
+        except ValueError as exc:
+            raise InvalidConfigError(f"url is not a valid URL: {exc}") from None
+        netloc = parts.netloc.rpartition("@")[2]
     if not hostname:
         raise InvalidConfigError("url has no host; pass an absolute URL such as https://host/path")
     if not netloc.isascii():  # send the A-label we sign, not the Unicode name
@@ -87,59 +139,17 @@ def _parse_url(url: str) -> ParsedUrl:
         netloc = f"[{ascii_host}]" if ":" in ascii_host else ascii_host
         if port is not None:
             netloc = f"{netloc}:{port}"
-    path = wire_path(raw_path)
-    return ParsedUrl(
-        host_header(scheme, hostname, port),
-        path,
-        parse_query(raw_query),
-        f"{scheme}://{netloc}{path}",
+    return Origin(host_header(scheme, hostname, port), f"{scheme}://{netloc}")
+
+
+def _bad_scheme(scheme: str) -> InvalidConfigError:
+    return InvalidConfigError(
+        f"url must start with https:// or http://, got "
+        f"{scheme + ':' if scheme else 'no scheme'} (for example"
+        " https://abc123.execute-api.us-east-1.amazonaws.com/prod/pets)"
     )
 
 
-_CONTROL = re.compile(r"[\r\n\t\x00]")
-# What nearly every URL a client sends looks like: http(s), a plain host name or IPv4 address,
-# maybe a port, then path, query and fragment. Matched in one step; anything else (userinfo,
-# IPv6, Unicode hosts, odd ports, leading spaces) takes urlsplit's path, with the same result.
-_COMMON_URL = re.compile(
-    r"(?P<scheme>https?)://(?P<netloc>(?P<host>[a-z0-9][a-z0-9.-]*)(?::(?P<port>[0-9]{1,5}))?)"
-    r"(?P<path>/[^?#]*)?(?:\?(?P<query>[^#]*))?(?:#.*)?",
-    re.ASCII | re.IGNORECASE | re.DOTALL,
-)
-_MAX_PORT = 65535
-
-
-_UrlParts = tuple[str, str, str | None, int | None, str, str]
-
-
-def _split_url(url: str) -> _UrlParts:
-    """(lowercase scheme, netloc without userinfo, lowercase host, port, raw path, raw query)."""
-    return _split_common_url(url) or _split_any_url(url)
-
-
-def _split_common_url(url: str) -> _UrlParts | None:
-    """:func:`_split_any_url` for the common shape in one regex step; None for other URLs."""
-    common = _COMMON_URL.fullmatch(url)
-    if common is None:
-        return None
-    scheme, netloc, host, port, path, query = common.groups()
-    port_number = None if port is None else int(port)
-    if port_number is not None and port_number > _MAX_PORT:
-        return None
-    return scheme.lower(), netloc, host.lower(), port_number, path or "", query or ""
-
-
-def _split_any_url(url: str) -> _UrlParts:
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-        hostname = parts.hostname
-    except ValueError as exc:
-        raise InvalidConfigError(f"url is not a valid URL: {exc}") from None
-    netloc = parts.netloc.rpartition("@")[2]
-    return parts.scheme.lower(), netloc, hostname, port, parts.path, parts.query
-
-
-@lru_cache(maxsize=256)
 def host_header(scheme: str, hostname: str, port: int | None) -> str:
     """The Host header a client sends: lowercase, IPv6 bracketed, default port dropped.
 
@@ -208,7 +218,6 @@ def normalize_path(path: str) -> str:
     return "/" + "/".join(segments) + trailing
 
 
-@lru_cache(maxsize=512)
 def canonical_path(path: str) -> str:
     """The canonical URI of a non-S3 request: normalised, then encoded once more.
 
@@ -241,6 +250,24 @@ def parse_query(query: str) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
+def is_plain_query(raw: str) -> bool:
+    """True when ``raw`` may go on the wire as written: every server reads it as we do.
+
+    ``name=value`` pieces of unreserved characters, sub-delimiters other than ``;`` (some
+    servers split on it) and ``+`` (API Gateway reads a space, botocore and awscrt a plus), and
+    valid ``%XX`` escapes; at most one ``=`` each, no empty piece and no ``X-Amz-`` parameter
+    (an earlier signature's, which must not be sent). Such a query's order does not matter:
+    SigV4 sorts the parameters and API Gateway does the same.
+    """
+    return _PLAIN_QUERY.fullmatch(raw) is not None and "X-Amz-" not in raw
+
+
+_QUERY_CHAR = r"(?:[A-Za-z0-9\-._~*,:@/!$'()]|%[0-9A-Fa-f]{2})"
+_PLAIN_QUERY = re.compile(
+    rf"{_QUERY_CHAR}+(?:={_QUERY_CHAR}*)?(?:&{_QUERY_CHAR}+(?:={_QUERY_CHAR}*)?)*"
+)
+
+
 def _decode_component(raw: str) -> str:
     if "+" in raw:
         raw = raw.replace("+", " ")
@@ -251,19 +278,12 @@ def _decode_component(raw: str) -> str:
 
 def encode_query_component(text: str) -> str:
     """Percent-encode everything but RFC 3986 unreserved characters, ``%20`` for space."""
-    if len(text) > _CACHED_COMPONENT_LENGTH:
-        return quote(text, safe="", errors="surrogateescape")
-    return _encode_cached(text)
-
-
-# Session tokens (~1 KB of base64) are encoded into every presigned URL; quoting one costs
-# ~30 us, a cache hit 0.05 us. Components longer than this are rare and not worth keeping.
-_CACHED_COMPONENT_LENGTH = 4096
-
-
-@lru_cache(maxsize=1024)
-def _encode_cached(text: str) -> str:
+    if _UNRESERVED.fullmatch(text):
+        return text  # most names and values: nothing to encode, and quote() costs ten times more
     return quote(text, safe="", errors="surrogateescape")
+
+
+_UNRESERVED = re.compile(r"[A-Za-z0-9\-._~]*")
 
 
 def encoded_query(

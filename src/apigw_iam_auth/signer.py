@@ -2,6 +2,29 @@
 
 The signer owns the scope settings, a credentials provider and a clock. Per signature it reads
 the clock once and snapshots the credentials once, then hands plain values to the core.
+
+Every signature is computed, on one route shared by ``sign``, ``presign`` and the HTTP-client
+adapters: URL split (``_uri``) -> origin -> clock and credentials -> the pure core
+(``_sigv4.sign_at``) -> the URL and headers to place. Nothing keyed by a whole request or URL
+is kept. The signing path has exactly three caches, for values shared by many requests:
+
+=============  ============================  =====================  ========  ===================
+cache          holds                         key                    bound     why it pays
+=============  ============================  =====================  ========  ===================
+origins        Host header, URL prefix and   ``scheme://netloc`` as 256 per   all calls to an API
+(``_origin``)  scope (region, service)       written in the URL     signer,   share them; a host
+                                                                    cleared   parse and its region
+                                                                    when full cost more than the
+                                                                              whole core
+keys           the day's signing key, its    access key, secret,    64, LRU   four HMACs and the
+(``_sigv4.     HMAC pads, scope strings and  token, day, region,              pads once a day, not
+_keys``)       the encoded session token     service                          per signature; the
+                                                                              ~1 KB token encoded
+                                                                              once for presigning
+header names   the validated, lowercased     the name as the        256, LRU  a client sends the
+(``_sigv4.     name                          client holds it (str             same few names on
+_header_key``)                               or bytes)                        every request
+=============  ============================  =====================  ========  ===================
 """
 
 from __future__ import annotations
@@ -11,7 +34,6 @@ import math
 import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta, timezone
-from functools import lru_cache
 from typing import NamedTuple, cast
 
 from apigw_iam_auth import _sigv4
@@ -24,8 +46,16 @@ from apigw_iam_auth._models import (
     SigningConfig,
     SigningResult,
 )
-from apigw_iam_auth._region import infer_scope
-from apigw_iam_auth._uri import is_utf8, parse_url
+from apigw_iam_auth._region import check_region, configured_region, infer_scope
+from apigw_iam_auth._sigv4 import _text
+from apigw_iam_auth._uri import (
+    is_plain_query,
+    is_utf8,
+    parse_origin,
+    parse_query,
+    split_url,
+    wire_path,
+)
 from apigw_iam_auth.credentials import CredentialsProvider, resolve_provider
 from apigw_iam_auth.errors import (
     CredentialsError,
@@ -33,7 +63,7 @@ from apigw_iam_auth.errors import (
     UnsignableRequestError,
 )
 
-__all__ = ["Body", "Clock", "HeadersLike", "SigV4Signer", "WireSignature", "utc_now"]
+__all__ = ["Body", "Clock", "HeaderPairs", "HeadersLike", "SigV4Signer", "utc_now"]
 
 _log = logging.getLogger("apigw_iam_auth")
 
@@ -43,19 +73,29 @@ Clock = Callable[[], datetime]
 Body = bytes | bytearray | memoryview | str | None
 # Pairs may hold bytes, as requests and httpx keep them; they are read as Latin-1.
 HeadersLike = Mapping[str, str] | Iterable[tuple[str | bytes, str | bytes]] | None
+HeaderPairs = tuple[tuple[str | bytes, str | bytes], ...]
 
 
 _HEADERS, _QUERY = SignatureLocation.HEADERS, SignatureLocation.QUERY
 _SHA256_HEX_LENGTH = 64
-_MAX_HOSTS = 256
-_MAX_SHAPES = 256
+_MAX_ORIGINS = 256
 # HTTP dates have whole seconds; a server "ahead" by less than this is simply in agreement.
 _CLOCK_RESOLUTION = timedelta(seconds=2)
+_COMMON_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+_HOST_NAMES = frozenset({"host", b"host"})
 
 
 def utc_now() -> datetime:
     """The default clock: the system's idea of now, in UTC."""
     return datetime.now(timezone.utc)
+
+
+class _Origin(NamedTuple):
+    """What a request's ``scheme://netloc`` decides: the Host sent, the URL prefix, the scope."""
+
+    host: str
+    prefix: str
+    config: SigningConfig
 
 
 class SigV4Signer:
@@ -68,18 +108,20 @@ class SigV4Signer:
 
     ``region=None`` reads the region off execute-api and Lambda function URL hostnames.
     The object holds no per-request state and may be shared across threads and tasks.
+
+    Every signature is computed, on one route (see the module docstring for its caches).
     """
 
     __slots__ = (
         "_add_sha256",
         "_clock",
-        "_configs",
         "_credentials",
         "_epoch_clock",
         "_offset",
+        "_origins",
+        "_profile",
         "_region",
         "_service",
-        "_shapes",
         "_unsigned",
     )
 
@@ -109,7 +151,8 @@ class SigV4Signer:
         if not callable(clock):
             raise InvalidConfigError("clock must be a callable returning an aware datetime")
         self._credentials: CredentialsProvider = resolve_provider(credentials, profile)
-        self._region = region
+        self._region = None if region is None else check_region(region)
+        self._profile = profile
         self._service = service
         # Validates region, service and header names now (the region may still be read off
         # each host later); the validated header names are what every per-host config reuses.
@@ -121,8 +164,7 @@ class SigV4Signer:
         )
         self._unsigned = defaults.unsigned_headers
         self._add_sha256 = defaults.add_content_sha256_header
-        self._configs: dict[str, SigningConfig] = {}
-        self._shapes: dict[tuple[str, str, HeadersLike, str], _Shape] = {}
+        self._origins: dict[str, _Origin] = {}
         self._clock = clock
         # Correction learned from the server's clock (see correct_clock). A single attribute
         # replaced whole, so concurrent readers see the old or the new value, never a mix.
@@ -182,16 +224,23 @@ class SigV4Signer:
             )
         return now
 
-    def config_for(self, host: str) -> SigningConfig:
+    def _config_for(self, host: str) -> SigningConfig:
         """The scope for a request to ``host``: explicit region, or read off the hostname."""
-        config = self._configs.get(host)
-        if config is None:
-            region, service = infer_scope(host, self._region, self._service)
-            config = SigningConfig(region, service, self._unsigned, self._add_sha256)
-            if len(self._configs) >= _MAX_HOSTS:  # bounded: a crawler of many hosts stays flat
-                self._configs.clear()
-            self._configs[host] = config
-        return config
+        region, service = infer_scope(
+            host, self._region, self._service, lambda: configured_region(self._profile)
+        )
+        return SigningConfig(region, service, self._unsigned, self._add_sha256)
+
+    def _origin(self, origin: str) -> _Origin:
+        """Host, URL prefix and scope of ``scheme://netloc``, kept per origin (see the table)."""
+        found = self._origins.get(origin)
+        if found is None:
+            host, prefix = parse_origin(origin)
+            found = _Origin(host, prefix, self._config_for(host))
+            if len(self._origins) >= _MAX_ORIGINS:  # bounded: a crawler of many hosts stays flat
+                self._origins.clear()
+            self._origins[origin] = found
+        return found
 
     def sign_request(
         self,
@@ -209,10 +258,58 @@ class SigV4Signer:
         must not promise more than its session token can keep.
         """
         request = _as_tuples(request)
-        config = self.config_for(_host_of(request.headers))
+        host = _given_host(request.headers)
+        if host is None:
+            raise UnsignableRequestError("request has no Host header; SigV4 always signs host")
+        config = self._config_for(host)
         snapshot = self._credentials.get() if credentials is None else credentials
         date_time, expires = self._time_to_sign(timestamp, snapshot, location, expires)
         return _sigv4.sign_at(request, snapshot, config, date_time, location, expires)
+
+    def _sign_for_wire(
+        self,
+        method: str,
+        url: str,
+        headers: HeaderPairs,
+        payload_hash: str,
+        *,
+        location: SignatureLocation = _HEADERS,
+        expires: int = 900,
+        timestamp: datetime | None = None,
+        credentials: Credentials | None = None,
+    ) -> _Signed:
+        """The one route from a request to its signature: the URL to send, and the result.
+
+        The URL to send differs from ``url`` only where it must: the path in the form clients
+        put on the wire, a query that cannot be read unambiguously rewritten in canonical form,
+        and in query mode the ``X-Amz-*`` parameters. ``result.headers`` are to be set and
+        ``result.stale_headers`` removed. Adapters (requests, httpx, aiohttp) call this, with
+        ``headers`` as the client holds them (a tuple of str or bytes pairs).
+        """
+        method = (
+            method if type(method) is str and method in _COMMON_METHODS else _checked_method(method)
+        )
+        origin_text, raw_path, raw_query = split_url(url)
+        origin = self._origin(origin_text)
+        host = _given_host(headers)
+        if host is None:
+            host, headers = origin.host, (("Host", origin.host), *headers)
+        config = origin.config if host == origin.host else self._config_for(host)
+        if not _is_hex_sha256(payload_hash):
+            raise UnsignableRequestError(
+                "payload_hash must be the lowercase hex SHA-256 of the body (64 characters)"
+            )
+        path = wire_path(raw_path)
+        snapshot = self._credentials.get() if credentials is None else credentials
+        date_time, expires = self._time_to_sign(timestamp, snapshot, location, expires)
+        request = SignableRequest(method, path, parse_query(raw_query), headers, payload_hash)  # type: ignore[arg-type]
+        result = _sigv4.sign_at(request, snapshot, config, date_time, location, expires)
+        if location is _HEADERS and (not raw_query or is_plain_query(raw_query)):
+            query = raw_query  # unambiguous as written: no reason to reorder it
+        else:
+            query = result.query
+        url = f"{origin.prefix}{path}?{query}" if query else origin.prefix + path
+        return _Signed(url, request, result)
 
     def _time_to_sign(
         self,
@@ -246,24 +343,6 @@ class SigV4Signer:
             expires = _capped_expiry(expires, credentials, when)
         return _sigv4.amz_date(when), expires
 
-    def _signed_shape(
-        self,
-        shape: _Shape,
-        credentials: Credentials,
-        date_time: str,
-        location: SignatureLocation,
-        expires: int,
-    ) -> SigningResult:
-        """Sign a kept request shape, with its plan for the day (made again when it changed)."""
-        memo_key = (credentials, date_time[:8], location, expires)
-        memo = shape.memo
-        if memo is None or memo[0] != memo_key:
-            plan = _sigv4.signing_plan(
-                shape.request, credentials, shape.config, memo_key[1], location, expires
-            )
-            shape.memo = memo = (memo_key, plan)
-        return _sigv4.sign_with_plan(memo[1], date_time)
-
     def sign(
         self,
         method: str,
@@ -281,86 +360,23 @@ class SigV4Signer:
         the hex SHA-256 you computed in chunks. Signing headers among ``headers``
         (``Authorization``, ``X-Amz-Date``, ``X-Amz-Security-Token``, ``X-Amz-Content-SHA256``)
         are dropped and replaced by fresh ones; ``add_content_sha256_header=True`` sends the
-        body hash. The returned URL carries the query in canonical
-        order and encoding, which is how it must be sent. ``credentials`` is a snapshot fetched
-        elsewhere (the async adapter fetches it off the event loop); None asks the provider.
+        body hash. The returned URL is the one to send: the path as clients put it on the
+        wire, and a query that could be read two ways rewritten in canonical form.
+        ``credentials`` is a snapshot fetched elsewhere (the async adapter fetches it off the
+        event loop); None asks the provider.
         """
         raw_body, payload_hash = _body_and_hash(body, payload_hash)
-        shape = self._shape(method, url, _hashable(headers), payload_hash)
-        snapshot = self._credentials.get() if credentials is None else credentials
-        date_time, _ = self._time_to_sign(timestamp, snapshot, _HEADERS, 900)
-        result = self._signed_shape(shape, snapshot, date_time, _HEADERS, 900)
-        merged = dict(_joined(shape.request.headers))
+        url, request, result = self._sign_for_wire(
+            method,
+            url,
+            _snapshot(headers),
+            payload_hash,
+            timestamp=timestamp,
+            credentials=credentials,
+        )
+        merged = _joined(request.headers)
         merged.update(result.headers)
-        url = _with_query(shape.base, result)
-        return SignedRequest(shape.request.method, url, merged, raw_body, result)
-
-    def sign_for_wire(
-        self,
-        method: str,
-        url: str,
-        headers: HeadersLike,
-        payload_hash: str,
-        *,
-        presign: bool = False,
-        expires: int = 900,
-        credentials: Credentials | None = None,
-    ) -> WireSignature:
-        """What an adapter applies to its request: the adapters' fast path.
-
-        Returns the URL to send, the names of stale signing headers to remove from the
-        request, and the signing result (``result.headers`` are the headers to set; none when
-        presigning). The caller's own headers are left for the caller to keep, so no merged
-        copy is built.
-
-        An identical request signed again within the same second (same ``X-Amz-Date``, so the
-        very same signature) gets the signature already computed.
-        """
-        shape = self._shape(method, url, headers, payload_hash)
-        snapshot = self._credentials.get() if credentials is None else credentials
-        location = _QUERY if presign else _HEADERS
-        date_time, expires = self._time_to_sign(None, snapshot, location, expires)
-        reuse_key = (date_time, snapshot, location, expires)
-        last = shape.last
-        if last is not None and last[0] == reuse_key:
-            return last[1]
-        result = self._signed_shape(shape, snapshot, date_time, location, expires)
-        wire = WireSignature(_with_query(shape.base, result), shape.stale, result)
-        shape.last = (reuse_key, wire)
-        return wire
-
-    def _shape(self, method: str, url: str, headers: HeadersLike, payload_hash: str) -> _Shape:
-        """The request parsed and checked, kept per (method, URL, headers, body hash).
-
-        A client calls the same endpoints with the same headers: each shape is parsed once.
-        Only headers given as a tuple of (str or bytes, str or bytes) pairs are kept; anything
-        else (a mapping, a user's iterable that may change) is parsed on every call.
-        """
-        key = (method, url, headers, payload_hash)
-        try:
-            shape = self._shapes.get(key)
-        except (TypeError, ValueError):  # unhashable (a list, a writable memoryview...)
-            return self._new_shape(None, method, url, headers, payload_hash)
-        if shape is None:
-            shape = self._new_shape(key, method, url, headers, payload_hash)
-        return shape
-
-    def _new_shape(
-        self,
-        key: tuple[str, str, HeadersLike, str] | None,
-        method: str,
-        url: str,
-        headers: HeadersLike,
-        payload_hash: str,
-    ) -> _Shape:
-        plain = _plain_pairs(headers)
-        request, base, host = _signable(method, url, headers, payload_hash, plain=plain)
-        shape = _Shape(request, base, self.config_for(host), _stale(request.headers))
-        if key is not None and plain:
-            if len(self._shapes) >= _MAX_SHAPES:  # bounded, like every cache here
-                self._shapes.clear()
-            self._shapes[key] = shape
-        return shape
+        return SignedRequest(request.method, url, merged, raw_body, result)
 
     def presign(
         self,
@@ -381,50 +397,24 @@ class SigV4Signer:
         hash is signed as well: a presigned POST works only with exactly that body.
         """
         _, payload_hash = _body_and_hash(body, payload_hash)
-        shape = self._shape(method, url, _hashable(headers), payload_hash)
-        snapshot = self._credentials.get() if credentials is None else credentials
-        date_time, expires = self._time_to_sign(timestamp, snapshot, _QUERY, expires)
-        return _with_query(
-            shape.base, self._signed_shape(shape, snapshot, date_time, _QUERY, expires)
-        )
+        return self._sign_for_wire(
+            method,
+            url,
+            _snapshot(headers),
+            payload_hash,
+            location=_QUERY,
+            expires=expires,
+            timestamp=timestamp,
+            credentials=credentials,
+        ).url
 
 
-class WireSignature(NamedTuple):
-    """What :meth:`SigV4Signer.sign_for_wire` tells an adapter to do to its request.
-
-    Send ``url``; remove the headers named in ``stale`` (signing headers of an earlier
-    attempt, as the request spelled them); set ``result.headers``.
-    """
+class _Signed(NamedTuple):
+    """What the route returns: the URL to send, the request as signed, and the result."""
 
     url: str
-    stale: tuple[str, ...]
+    request: SignableRequest
     result: SigningResult
-
-
-class _Shape:
-    """One request shape (method, URL, headers, body hash): parsed once, signed many times.
-
-    ``memo`` holds the last signing plan with what it was made for, ``last`` the adapters' last
-    signature with its time; each is replaced whole (a single attribute store), so threads
-    sharing the shape always read a matching pair.
-    """
-
-    __slots__ = ("base", "config", "last", "memo", "request", "stale")
-
-    def __init__(
-        self,
-        request: SignableRequest,
-        base: str,
-        config: SigningConfig,
-        stale: tuple[str, ...],
-    ) -> None:
-        self.request = request
-        self.base = base
-        self.config = config
-        self.stale = stale
-        self.memo: tuple[tuple[Credentials, str, SignatureLocation, int], _sigv4.Plan] | None = None
-        self.last: tuple[tuple[str, Credentials, SignatureLocation, int], WireSignature] | None
-        self.last = None
 
 
 def _capped_expiry(expires: int, credentials: Credentials, now: datetime) -> int:
@@ -447,10 +437,6 @@ def _capped_expiry(expires: int, credentials: Credentials, now: datetime) -> int
     return expires
 
 
-def _with_query(base: str, result: SigningResult) -> str:
-    return f"{base}?{result.query}" if result.query else base
-
-
 def _as_tuples(request: SignableRequest) -> SignableRequest:
     """The request with its pairs as tuples (callers may build it with lists)."""
     if not isinstance(request, SignableRequest):
@@ -469,84 +455,35 @@ def _as_tuples(request: SignableRequest) -> SignableRequest:
         ) from None
 
 
-def _host_of(headers: tuple[tuple[str, str], ...]) -> str:
-    host = _given_host(headers)
-    if host is None:
-        raise UnsignableRequestError("request has no Host header; SigV4 always signs host")
-    return host
-
-
-def _given_host(headers: tuple[tuple[str, str], ...] | list[tuple[str, str]]) -> str | None:
+def _given_host(headers: HeaderPairs) -> str | None:
     """The value of the first Host header among ``headers``, if any."""
     for name, value in headers:
-        if name.lower() == "host":
-            return value
+        if type(name) in _TEXT_TYPES and len(name) == len("host") and name.lower() in _HOST_NAMES:
+            return value if type(value) is str else _text(value)
     return None
 
 
-def _signable(
-    method: str, url: str, headers: HeadersLike, payload_hash: str, *, plain: bool = False
-) -> tuple[SignableRequest, str, str]:
-    """The request as SigV4 reads it, the URL without query, and the Host it is sent with.
+_TEXT_TYPES = (str, bytes)
 
-    ``plain`` headers (see :func:`_plain_pairs`) are checked once per distinct header set.
-    """
-    if not isinstance(method, str):
-        raise InvalidConfigError(f"method must be a str such as 'GET', got {type(method).__name__}")
-    method = _checked_method(method)
-    parsed = parse_url(url)
-    if plain:  # many URLs of one API share one header set
-        header_items, host = _with_host_cached(headers, parsed.host)  # type: ignore[arg-type]
-    else:
-        header_items, host = _with_host(headers, parsed.host)
-    if not _is_hex_sha256(payload_hash):
+
+def _snapshot(headers: HeadersLike) -> HeaderPairs:
+    """The caller's headers as a tuple of pairs, read once (an iterator is read only once)."""
+    if headers is None:
+        return ()
+    if isinstance(headers, str | bytes | bytearray):
         raise UnsignableRequestError(
-            "payload_hash must be the lowercase hex SHA-256 of the body (64 characters)"
+            "headers must be a mapping or (name, value) pairs, not a string"
         )
-    request = SignableRequest(method, parsed.path, parsed.query, header_items, payload_hash)
-    return request, parsed.base, host
-
-
-def _body_and_hash(body: Body, payload_hash: str | None) -> tuple[bytes | None, str]:
-    """The body as bytes, and its hash: ``payload_hash`` when given, else computed."""
-    raw_body = None if body is None else _body_bytes(body)
-    if payload_hash is None:
-        return raw_body, _sigv4.payload_hash(raw_body or b"")
-    return raw_body, payload_hash
-
-
-def _hashable(headers: HeadersLike) -> HeadersLike:
-    """Headers as a tuple of pairs (a snapshot of them), so the request shape can be kept.
-
-    Anything that cannot be read as pairs is passed on as it is, for the checks to refuse.
-    """
-    if headers is None or isinstance(headers, str | bytes | bytearray):
-        return headers
     try:
-        return tuple(headers.items() if isinstance(headers, Mapping) else headers)
+        items = tuple(headers.items() if isinstance(headers, Mapping) else headers)
     except TypeError:
-        return headers
-
-
-_PLAIN_TEXT = (str, bytes)
-
-
-def _plain_pairs(headers: HeadersLike) -> bool:
-    """A tuple of (name, value) pairs of exactly str or bytes: safe to keep as a cache key.
-
-    Anything else (a user's iterable that may change, a memoryview, a str subclass) is
-    checked and parsed on every call instead.
-    """
-    return headers is None or (
-        type(headers) is tuple
-        and all(
-            type(pair) is tuple
-            and len(pair) == 2  # noqa: PLR2004 - a pair
-            and type(pair[0]) in _PLAIN_TEXT
-            and type(pair[1]) in _PLAIN_TEXT
-            for pair in headers
-        )
-    )
+        raise UnsignableRequestError(
+            f"headers must be a mapping or (name, value) pairs, got {type(headers).__name__}"
+        ) from None
+    for item in items:
+        if not isinstance(item, tuple | list) or len(item) != 2:  # noqa: PLR2004 - a pair
+            raise UnsignableRequestError(f"each header must be a (name, value) pair, got {item!r}")
+    return cast("HeaderPairs", items)
 
 
 def _is_hex_sha256(text: object) -> bool:
@@ -558,89 +495,35 @@ def _is_hex_sha256(text: object) -> bool:
     )
 
 
-def _with_host(headers: HeadersLike, url_host: str) -> tuple[tuple[tuple[str, str], ...], str]:
-    """The checked header pairs, led by ``Host`` (from the URL) unless the caller set one."""
-    items = _header_items(headers) if headers else []
-    host = _given_host(items)
-    if host is not None:
-        return tuple(items), host
-    return (("Host", url_host), *items), url_host
-
-
-_with_host_cached = lru_cache(maxsize=256)(_with_host)
-
-
-@lru_cache(maxsize=256)
-def _stale(headers: tuple[tuple[str, str], ...]) -> tuple[str, ...]:
-    """Signing headers already present (from an earlier attempt), as the request spells them."""
-    return tuple(name for name, _ in headers if name.lower() in _sigv4.SIGNING_HEADER_NAMES)
-
-
-@lru_cache(maxsize=64)
-def _checked_method(method: str) -> str:
+def _checked_method(method: object) -> str:
+    if not isinstance(method, str):
+        raise InvalidConfigError(f"method must be a str such as 'GET', got {type(method).__name__}")
+    if method in _COMMON_METHODS:
+        return method
     if not _sigv4.HTTP_TOKEN.fullmatch(method):
         raise InvalidConfigError(f"method must be an HTTP method such as 'GET', got {method!r}")
     return method.upper()
 
 
-def _header_items(headers: HeadersLike) -> list[tuple[str, str]]:
-    if headers is None:
-        return []
-    if isinstance(headers, str | bytes | bytearray):
-        raise UnsignableRequestError(
-            "headers must be a mapping or (name, value) pairs, not a string"
-        )
-    try:
-        items = list(headers.items() if isinstance(headers, Mapping) else headers)
-    except TypeError:
-        raise UnsignableRequestError(
-            f"headers must be a mapping or (name, value) pairs, got {type(headers).__name__}"
-        ) from None
-    result = []
-    for item in items:
-        if not isinstance(item, tuple | list) or len(item) != 2:  # noqa: PLR2004 - a pair
-            raise UnsignableRequestError(f"each header must be a (name, value) pair, got {item!r}")
-        name, value = item
-        if type(name) is not str:
-            name = _text(name)
-        if type(value) is not str:
-            value = _text(value)
-        if not value.isascii():
-            # requests sends str values as Latin-1, httpx bytes as they are: which bytes a
-            # non-ASCII value becomes on the wire is the client's choice, so it cannot be
-            # signed reliably (RFC 9110 5.5 also asks for ASCII).
-            raise UnsignableRequestError(
-                f"header {name!r} has a non-ASCII value; percent-encode or base64 it"
-            )
-        result.append((name, value))
-    return result
+def _body_and_hash(body: Body, payload_hash: str | None) -> tuple[bytes | None, str]:
+    """The body as bytes, and its hash: ``payload_hash`` when given, else computed."""
+    raw_body = None if body is None else _body_bytes(body)
+    if payload_hash is None:
+        return raw_body, _sigv4.payload_hash(raw_body or b"")
+    return raw_body, payload_hash
 
 
-def _text(part: object) -> str:
-    """A header name or value; bytes (as requests and httpx hold them) are read as Latin-1."""
-    if isinstance(part, str):
-        return part
-    if isinstance(part, bytes):
-        return part.decode("latin-1")
-    raise UnsignableRequestError(
-        f"header names and values must be str or bytes, got {type(part).__name__}"
-    )
-
-
-@lru_cache(maxsize=256)
-def _joined(items: tuple[tuple[str, str], ...]) -> dict[str, str]:
-    """Caller headers as a dict: repeats joined with ",", stale signing headers dropped.
-
-    Cached per header set: callers get a copy, never this dict itself.
-    """
+def _joined(pairs: HeaderPairs) -> dict[str, str]:
+    """Headers as a dict: repeats joined with ",", signing headers of an earlier attempt dropped."""
     merged: dict[str, str] = {}
     first_spelling: dict[str, str] = {}
-    for name, value in items:
+    for raw_name, raw_value in pairs:
+        name, value = _text(raw_name), _text(raw_value)
         key = name.lower()
         if key in _sigv4.SIGNING_HEADER_NAMES:
             continue
         if key in first_spelling:
-            name = first_spelling[key]  # noqa: PLW2901 - keep the first spelling of a repeat
+            name = first_spelling[key]
             merged[name] = f"{merged[name]},{value}"
         else:
             first_spelling[key] = name
