@@ -1,0 +1,855 @@
+"""The aiohttp middleware with real aiohttp.ClientSessions against real loopback servers.
+
+Requests go to the shipped ``IamAuthServer`` and to ``aws_server.py``, which verifies with
+botocore alone; both echo what arrived. Most tests drive the adapter (``_aiohttp.middleware``)
+through ``adapter(auth)``, a two-argument middleware of the shape ``ApiGwIamAuth`` takes as
+``auth(request, handler)``; the tests named ``test_auth_object_*`` use ``ApiGwIamAuth`` itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import gc
+import io
+import itertools
+import json
+import logging
+import os
+import subprocess
+import sys
+import threading
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from urllib.parse import quote
+
+import aiohttp
+import httpx
+import pytest
+import requests
+from aws_server import (
+    DEFAULT_CREDENTIALS,
+    INVALID_SIGNATURE,
+    SESSION_ACCESS_KEY,
+    SESSION_TOKEN,
+    running_server,
+)
+from credential_servers import FakeClock, running
+from integration_cases import (
+    BLOB,
+    LONG_TERM,
+    METHODS,
+    MODES,
+    PARAMS,
+    PARAMS_WIRE,
+    PATHS,
+    QUERIES,
+    REDIRECT_STATUSES,
+    REGION,
+    SESSION,
+    TEXT,
+    leaked,
+    make_auth,
+    redirect_url,
+    sha256,
+    user_query,
+)
+from yarl import URL
+
+from apigw_iam_auth import (
+    ApiGwIamAuth,
+    CallableProvider,
+    Credentials,
+    UnsignableRequestError,
+    _aiohttp,
+)
+from apigw_iam_auth.server import IamAuthServer, KnownKey
+
+pytestmark = pytest.mark.anyio
+
+FULL_URI = "AWS_CONTAINER_CREDENTIALS_FULL_URI"
+SHIPPED_KEYS = {
+    LONG_TERM[0]: KnownKey(LONG_TERM[1]),
+    SESSION[0]: KnownKey(SESSION[1], token=SESSION[2]),
+}
+
+
+@pytest.fixture
+def anyio_backend():
+    """Run the coroutine tests on asyncio (aiohttp's loop)."""
+    return "asyncio"
+
+
+# --- servers and what they echo -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    """A running server: the botocore-verifying stand-in or the shipped IamAuthServer."""
+
+    kind: str
+    base: str
+
+    def url(self, path_and_query: str = "/") -> str:
+        return self.base + path_and_query
+
+
+@contextlib.contextmanager
+def serving(kind: str, host: str = "127.0.0.1"):
+    """A started server of ``kind`` on ``host`` that knows the test keys."""
+    if kind == "botocore":
+        with running_server(host=host) as srv:
+            yield Target(kind, srv.base_url)
+    else:
+        with IamAuthServer(host, region=REGION, keys=SHIPPED_KEYS) as srv:
+            yield Target(kind, srv.url)
+
+
+@pytest.fixture(scope="module", params=["botocore", "shipped"])
+def server(request):
+    """Each verifying server in turn, shared by the tests that do not read its request log."""
+    with serving(request.param) as target:
+        yield target
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A response read whole before its session closed."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    url: str
+    history: tuple[int, ...]
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+
+@dataclass(frozen=True)
+class Echo:
+    """What a server verified and received, the same for both servers."""
+
+    method: str
+    path: str
+    query: str  # as the server reads it, without the X-Amz-* of a presigned URL
+    mode: str  # "header" or "query"
+    access_key: str
+    headers: dict[str, str]
+    body_length: int
+    body_sha256: str
+
+
+def echo(reply: Reply) -> Echo:
+    """The server's echo of a request it verified (fails with its 403 message if not)."""
+    assert reply.status == 200, reply.text
+    data = json.loads(reply.body)
+    if "caller" in data:  # IamAuthServer: decoded query pairs, header pairs, a caller block
+        pairs = sorted(
+            (quote(name, safe="~"), quote(value, safe="~"))
+            for name, value in data["query"]
+            if not name.startswith("X-Amz-")
+        )
+        return Echo(
+            data["method"],
+            data["path"],
+            "&".join(f"{name}={value}" for name, value in pairs),
+            data["caller"]["signature_location"].removesuffix("s"),
+            data["caller"]["access_key"],
+            {name.lower(): value for name, value in data["headers"]},
+            data["body"]["length"],
+            data["body"]["sha256"],
+        )
+    return Echo(
+        data["method"],
+        data["path"],
+        user_query(data["query"]),
+        data["auth_mode"],
+        data["access_key"],
+        data["headers"],
+        data["body_length"],
+        data["body_sha256"],
+    )
+
+
+def adapter(auth: ApiGwIamAuth):
+    """The adapter as the two-argument middleware aiohttp calls, with ``auth``'s settings."""
+    return functools.partial(
+        _aiohttp.middleware,
+        auth.signer,
+        presign=auth._presign,
+        expires=auth._expires,
+        correct_clock_skew=auth._correct_clock_skew,
+    )
+
+
+async def send(method, url, *, middleware, allow_redirects=False, **kwargs) -> Reply:
+    """One request through a fresh session whose only middleware is ``middleware``."""
+    async with (
+        aiohttp.ClientSession(middlewares=(middleware,)) as session,
+        session.request(method, url, allow_redirects=allow_redirects, **kwargs) as response,
+    ):
+        return await read(response)
+
+
+async def read(response: aiohttp.ClientResponse) -> Reply:
+    body = await response.read()
+    history = tuple(hop.status for hop in response.history)
+    return Reply(response.status, dict(response.headers), body, str(response.url), history)
+
+
+# --- what is signed is what goes out ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("presign", MODES)
+@pytest.mark.parametrize("method", METHODS)
+async def test_every_method_verifies(server, method, presign):
+    """Every HTTP method is signed as aiohttp sends it, by header or presigned URL."""
+    auth = make_auth(presign=presign)
+    reply = await send(method, server.url("/prod/pets"), middleware=adapter(auth))
+    assert reply.status == 200, reply.text
+    if method != "HEAD":
+        assert (echo(reply).method, echo(reply).mode) == (method, "query" if presign else "header")
+
+
+# yarl re-quotes what it is given: '@' and '=' may stand in a path, so %40 and %3D go out
+# decoded; dot segments are removed (a final "/." keeps its slash, unlike httpx).
+YARL_WIRE = {"websocket": "/prod/@connections/abc="}
+AIOHTTP_PATHS = [
+    *(pytest.param(p.values[0], YARL_WIRE.get(p.id, p.values[1]), id=p.id) for p in PATHS),
+    pytest.param("//a/b/..//c/.", "//a//c/", id="dots"),
+]
+
+
+@pytest.mark.parametrize(("path", "wire"), AIOHTTP_PATHS)
+async def test_paths_arrive_as_signed(server, path, wire):
+    """Unicode, reserved, pre-encoded and dot-segment paths verify; the wire path is as expected."""
+    reply = await send("GET", server.url(path), middleware=adapter(make_auth()))
+    if server.kind == "shipped":  # http.server's self.path turns a leading '//' into '/'
+        wire = "/" + wire.lstrip("/")
+    assert echo(reply).path == wire
+
+
+async def test_encoded_url_keeps_its_escapes(server):
+    """A URL built with encoded=True is not re-quoted: its reserved escapes arrive as signed."""
+    url = URL(server.url("/prod/%40connections/abc%3D?x=%41%2B"), encoded=True)
+    reply = await send("GET", url, middleware=adapter(make_auth()))
+    assert (echo(reply).path, echo(reply).query) == ("/prod/%40connections/abc%3D", "x=A%2B")
+
+
+@pytest.mark.parametrize("presign", MODES)
+@pytest.mark.parametrize(("path_and_query", "wire"), QUERIES)
+async def test_query_is_read_as_signed(server, path_and_query, wire, presign):
+    """Repeated, empty, unsorted, '+' and escaped query keys reach the server as signed."""
+    auth = make_auth(presign=presign)
+    reply = await send("GET", server.url(path_and_query), middleware=adapter(auth))
+    assert echo(reply).query == user_query(wire)
+
+
+@pytest.mark.parametrize("presign", MODES)
+async def test_params_with_spaces_and_plus_verify(server, presign):
+    """params= spaces, literal '+' and '%2B' keep their meaning through signing."""
+    auth = make_auth(presign=presign)
+    url = server.url("/prod/search")
+    reply = await send("GET", url, params=PARAMS, middleware=adapter(auth))
+    assert echo(reply).query == user_query(PARAMS_WIRE)
+
+
+async def test_non_default_port_is_signed_in_host(server):
+    """The Host signed is the one sent: loopback address with the server's port."""
+    reply = await send("GET", server.url("/prod/pets"), middleware=adapter(make_auth()))
+    assert echo(reply).headers["host"] == server.base.removeprefix("http://")
+
+
+@pytest.mark.parametrize("presign", MODES)
+@pytest.mark.parametrize("kind", ["botocore", "shipped"])
+async def test_ipv6_loopback_verifies(kind, presign):
+    """A bracketed IPv6 host with a port is signed as aiohttp sends it."""
+    with serving(kind, host="::1") as target:
+        auth = make_auth(presign=presign)
+        reply = await send("GET", target.url("/prod/pets?a=1"), middleware=adapter(auth))
+    assert echo(reply).headers["host"] == target.base.removeprefix("http://")
+
+
+@pytest.mark.parametrize("presign", MODES)
+async def test_session_token_is_sent_and_verified(server, presign):
+    """Temporary credentials carry their token: in a header, or in the presigned query."""
+    auth = make_auth(credentials=SESSION, presign=presign)
+    reply = await send("GET", server.url("/prod/pets"), middleware=adapter(auth))
+    assert echo(reply).access_key == SESSION_ACCESS_KEY
+    assert ("x-amz-security-token" in echo(reply).headers) is not presign
+
+
+async def test_presigned_query_never_shows_in_the_response_url(server):
+    """response.url is the URL the caller asked for: the signature stays on the wire only."""
+    auth = make_auth(credentials=SESSION, presign=True)
+    reply = await send("GET", server.url("/prod/pets?b=2&a=1"), middleware=adapter(auth))
+    assert echo(reply).mode == "query"
+    assert reply.url == server.url("/prod/pets?b=2&a=1")
+
+
+async def test_wrong_secret_is_refused(server):
+    """The servers really check: a wrong secret gets API Gateway's signature-mismatch 403."""
+    auth = ApiGwIamAuth(region=REGION, credentials=(LONG_TERM[0], "not-the-secret"))
+    reply = await send("GET", server.url("/prod/pets"), middleware=adapter(auth))
+    assert reply.status == 403
+    assert reply.headers["x-amzn-ErrorType"] == INVALID_SIGNATURE
+
+
+async def test_a_header_changed_after_signing_is_explained_at_debug(aws_server, caplog):
+    """A header changed after signing (by a later middleware) is named in a redacted DEBUG diff."""
+    caplog.set_level(logging.DEBUG, logger="apigw_iam_auth")
+    seen: list[str] = []
+
+    async def tamper(request, handler):
+        seen.append(request.headers["Authorization"].rpartition("Signature=")[2])
+        request.headers["Content-Type"] = "text/plain"
+        return await handler(request)
+
+    auth = make_auth(credentials=SESSION)
+    async with (
+        aiohttp.ClientSession(middlewares=(adapter(auth), tamper)) as session,
+        session.post(
+            aws_server.url("/prod/pets"), data=b"{}", headers={"Content-Type": "application/json"}
+        ) as response,
+    ):
+        reply = await read(response)
+    assert reply.status == 403
+    assert "content-type" in caplog.text
+    assert SESSION_TOKEN not in caplog.text
+    assert seen
+    assert seen[0] not in caplog.text
+    assert reply.body  # the body read for the diagnosis is still there for the caller
+
+
+async def test_nothing_is_logged_for_a_refusal_when_debug_is_off(aws_server, caplog):
+    """Without DEBUG a 403 is passed on without a word."""
+    caplog.set_level(logging.INFO, logger="apigw_iam_auth")
+    auth = ApiGwIamAuth(region=REGION, credentials=(LONG_TERM[0], "not-the-secret"))
+    reply = await send("GET", aws_server.url("/prod/pets"), middleware=adapter(auth))
+    assert reply.status == 403
+    assert not [record for record in caplog.records if record.name.startswith("apigw_iam_auth")]
+
+
+# --- bodies -----------------------------------------------------------------------------------
+
+
+async def _chunks(counter: list[bytes] | None = None):
+    for piece in (b"ab", b"", b"cd", TEXT.encode()):
+        if counter is not None:
+            counter.append(piece)
+        yield piece
+
+
+def _blob_file(tmp, stack, offset=0):
+    path = tmp / "body.bin"
+    path.write_bytes(BLOB)
+    handle = stack.enter_context(path.open("rb"))
+    handle.seek(offset)
+    return handle
+
+
+def _text_file(tmp, stack):
+    path = tmp / "body.txt"
+    path.write_bytes(TEXT.encode())
+    return stack.enter_context(path.open(encoding="utf-8"))
+
+
+def _pipe(stack):
+    """The read end of a pipe holding the text: a file that cannot be rewound."""
+    read_fd, write_fd = os.pipe()
+    with os.fdopen(write_fd, "wb") as writer:
+        writer.write(TEXT.encode())
+    return stack.enter_context(os.fdopen(read_fd, "rb"))
+
+
+def _multipart():
+    form = aiohttp.FormData()
+    form.add_field("x", "1")
+    form.add_field("f", b"content", filename="a.txt", content_type="text/plain")
+    return form
+
+
+# id -> (request kwargs made from tmp= a directory and stack= an ExitStack, the bytes that must
+# arrive; for multipart, whose boundary only aiohttp knows, the length the body must exceed).
+BODIES = {
+    "none": (lambda **_: {}, b""),
+    "empty": (lambda **_: {"data": b""}, b""),
+    "bytes": (lambda **_: {"data": b"\x00\xffbinary\r\n"}, b"\x00\xffbinary\r\n"),
+    "bytearray": (lambda **_: {"data": bytearray(b"mutable")}, b"mutable"),
+    "str-non-ascii": (lambda **_: {"data": TEXT}, TEXT.encode()),
+    "form": (lambda **_: {"data": {"a": "1 2", "b": "é"}}, b"a=1+2&b=%C3%A9"),
+    "json": (lambda **_: {"json": {"k": "é"}}, json.dumps({"k": "é"}).encode()),
+    "multipart": (lambda **_: {"data": _multipart()}, len(b"content")),
+    "multipart-file": (lambda tmp, stack, **_: {"data": {"f": _blob_file(tmp, stack)}}, len(BLOB)),
+    "file": (lambda tmp, stack, **_: {"data": _blob_file(tmp, stack)}, BLOB),
+    "file-at-offset": (
+        lambda tmp, stack, **_: {"data": _blob_file(tmp, stack, offset=1000)},
+        BLOB[1000:],
+    ),
+    "bytesio": (lambda **_: {"data": io.BytesIO(BLOB)}, BLOB),
+    "text-file": (lambda tmp, stack, **_: {"data": _text_file(tmp, stack)}, TEXT.encode()),
+    "unseekable-file": (lambda stack, **_: {"data": _pipe(stack)}, TEXT.encode()),
+    "async-iterator": (lambda **_: {"data": _chunks()}, b"abcd" + TEXT.encode()),
+}
+
+
+@pytest.fixture
+def body(request, tmp_path):
+    """(kwargs giving a request its body, the bytes that must arrive); files closed after."""
+    make_kwargs, expected = BODIES[request.param]
+    with contextlib.ExitStack() as stack:
+        yield make_kwargs(tmp=tmp_path, stack=stack), expected
+
+
+@pytest.mark.parametrize("presign", MODES)
+@pytest.mark.parametrize("body", list(BODIES), indirect=True)
+async def test_body_is_signed_and_sent_whole(server, body, presign):
+    """Each body kind arrives complete, and its hash is the one signed."""
+    kwargs, expected = body
+    auth = make_auth(presign=presign)
+    reply = await send("POST", server.url("/prod/upload"), middleware=adapter(auth), **kwargs)
+    received = echo(reply)
+    if isinstance(expected, int):  # multipart: the server's verdict covers the hash
+        assert received.body_length > expected
+    else:
+        assert (received.body_length, received.body_sha256) == (len(expected), sha256(expected))
+
+
+@pytest.mark.filterwarnings("ignore:Sending a large body directly:ResourceWarning")
+async def test_bytes_over_a_mebibyte_verify(server):
+    """Bytes above the inline-hashing size (hashed in a worker thread) verify whole."""
+    reply = await send("PUT", server.url("/prod/big"), middleware=adapter(make_auth()), data=BLOB)
+    assert (echo(reply).body_length, echo(reply).body_sha256) == (len(BLOB), sha256(BLOB))
+
+
+async def test_content_length_set_by_the_caller_is_what_is_signed(server):
+    """A Content-Length shorter than the data cuts what aiohttp sends; the cut body is signed."""
+    headers = {"Content-Length": "4"}
+    url = server.url("/prod/cut")
+    reply = await send(
+        "POST", url, middleware=adapter(make_auth()), data=b"abcdefgh", headers=headers
+    )
+    assert (echo(reply).body_length, echo(reply).body_sha256) == (4, sha256(b"abcd"))
+
+
+async def test_async_iterator_is_read_once_even_when_sent_twice(aws_server):
+    """An async iterator is buffered once: a 307 sends the same bytes again without re-reading."""
+    pulled: list[bytes] = []
+    start = redirect_url(aws_server, aws_server.url("/prod/moved"), 307)
+    reply = await send(
+        "POST",
+        start,
+        middleware=adapter(make_auth()),
+        allow_redirects=True,
+        data=_chunks(pulled),
+    )
+    assert echo(reply).body_sha256 == sha256(b"abcd" + TEXT.encode())
+    assert pulled == [b"ab", b"", b"cd", TEXT.encode()]
+    assert [record.verified for record in aws_server.requests] == [True, True]
+
+
+async def test_compressed_body_is_refused_before_sending(aws_server):
+    """compress= would change the body after signing: refused with a fix, nothing is sent."""
+    with pytest.raises(UnsignableRequestError, match="Content-Encoding"):
+        await send(
+            "POST",
+            aws_server.url("/prod/z"),
+            middleware=adapter(make_auth()),
+            data=b"x" * 100,
+            compress="deflate",
+        )
+    assert aws_server.request_count == 0
+
+
+# --- redirects --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("presign", MODES)
+@pytest.mark.parametrize("status", REDIRECT_STATUSES)
+async def test_same_origin_redirect_arrives_signed(aws_server, status, presign):
+    """A redirect to another path of the same origin is signed again for it and verifies."""
+    start = redirect_url(aws_server, aws_server.url("/prod/moved?k=v w"), status)
+    auth = make_auth(credentials=SESSION, presign=presign)
+    reply = await send("GET", start, middleware=adapter(auth), allow_redirects=True)
+    assert (echo(reply).path, echo(reply).query) == ("/prod/moved", "k=v%20w")
+    assert reply.history == (status,)
+    assert [(record.status, record.verified) for record in aws_server.requests] == [
+        (status, True),
+        (200, True),
+    ]
+
+
+@pytest.mark.parametrize("status", [307, 308])
+@pytest.mark.parametrize(
+    "body", ["bytes", "file", "multipart-file", "async-iterator"], indirect=True
+)
+async def test_same_origin_redirect_resends_the_body_signed(aws_server, body, status):
+    """A 307/308 keeps method and body: the body is sent again, whole, under a new signature."""
+    kwargs, expected = body
+    start = redirect_url(aws_server, aws_server.url("/prod/moved"), status)
+    auth = make_auth()
+    reply = await send("POST", start, middleware=adapter(auth), allow_redirects=True, **kwargs)
+    received = echo(reply)
+    assert (received.method, received.path) == ("POST", "/prod/moved")
+    first, second = aws_server.requests
+    assert first.body_sha256 == second.body_sha256 == received.body_sha256
+    if not isinstance(expected, int):
+        assert received.body_sha256 == sha256(expected)
+
+
+@pytest.mark.parametrize("presign", MODES)
+@pytest.mark.parametrize("status", [302, 303, 307, 308])
+async def test_cross_origin_redirect_carries_no_credentials(aws_server, status, presign):
+    """A redirect to another origin is followed, unsigned: no signature, token or Authorization."""
+    auth = make_auth(credentials=SESSION, presign=presign)
+    with running_server() as other:
+        start = redirect_url(aws_server, other.url("/prod/elsewhere?a=1"), status)
+        reply = await send(
+            "POST", start, middleware=adapter(auth), allow_redirects=True, data=b"payload"
+        )
+        arrived = other.requests
+    assert reply.status == 403  # the other origin saw an unsigned request
+    assert reply.history == (status,)
+    assert [record.target.partition("?")[0] for record in arrived] == ["/prod/elsewhere"]
+    assert [leaked(record) for record in arrived] == [[]]
+    assert aws_server.requests[0].verified
+
+
+async def test_redirect_to_another_port_is_another_origin(aws_server):
+    """Same host, other port: another origin, so the hop goes unsigned."""
+    with running_server() as other:
+        assert other.port != aws_server.port
+        start = redirect_url(aws_server, other.url("/prod/p"), 302)
+        auth = make_auth(credentials=SESSION)
+        reply = await send("GET", start, middleware=adapter(auth), allow_redirects=True)
+        arrived = other.requests
+    assert reply.status == 403
+    assert [leaked(record) for record in arrived] == [[]]
+
+
+async def test_redirect_back_to_origin_is_signed_again(aws_server):
+    """Origin -> other origin -> origin: the foreign hop is clean, the return hop verifies."""
+    with running_server() as other:
+        bounce = redirect_url(other, aws_server.url("/prod/home"), 302, "redirect-unsigned")
+        start = redirect_url(aws_server, bounce, 302)
+        auth = make_auth(credentials=SESSION)
+        reply = await send("GET", start, middleware=adapter(auth), allow_redirects=True)
+        arrived = other.requests
+    assert echo(reply).path == "/prod/home"
+    assert reply.history == (302, 302)
+    assert [leaked(record) for record in arrived] == [[]]
+
+
+async def test_per_request_middleware_guards_redirects_too(aws_server):
+    """middlewares= on one request signs it and keeps its cross-origin hop clean."""
+    auth = make_auth(credentials=SESSION, presign=True)
+    with running_server() as other:
+        start = redirect_url(aws_server, other.url("/prod/x"), 307)
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(start, middlewares=(adapter(auth),)) as response,
+        ):
+            reply = await read(response)
+        arrived = other.requests
+    assert reply.status == 403
+    assert aws_server.requests[0].verified
+    assert [leaked(record) for record in arrived] == [[]]
+
+
+async def test_new_request_after_a_redirect_chain_is_signed_for_its_own_origin(aws_server):
+    """A chain's origin binds only its own hops: the next call, to the other origin, is signed."""
+    auth = make_auth(credentials=SESSION)
+    with running_server() as other:
+        start = redirect_url(aws_server, other.url("/prod/x"), 302)
+        async with aiohttp.ClientSession(middlewares=(adapter(auth),)) as session:
+            async with session.get(start) as response:
+                followed = await read(response)
+            async with session.get(other.url("/prod/direct")) as response:
+                direct = await read(response)
+    assert followed.status == 403  # the redirected hop went unsigned
+    assert echo(direct).path == "/prod/direct"
+
+
+async def test_manually_followed_redirect_is_a_new_signed_request(aws_server):
+    """With allow_redirects=False the 3xx comes back; requesting its Location is signed anew."""
+    auth = make_auth(credentials=SESSION)
+    with running_server() as other:
+        start = redirect_url(aws_server, other.url("/prod/manual"), 302)
+        async with (
+            aiohttp.ClientSession(middlewares=(adapter(auth),)) as session,
+            session.get(start, allow_redirects=False) as response,
+        ):
+            assert response.status == 302
+            async with session.get(response.headers["Location"]) as followed:
+                reply = await read(followed)
+    assert echo(reply).path == "/prod/manual"
+
+
+async def test_redirect_chains_are_forgotten_with_their_responses(aws_server):
+    """The adapter keeps a chain's origin only while the chain's responses live."""
+    auth = make_auth()
+    start = redirect_url(aws_server, aws_server.url("/prod/a"), 302)
+    reply = await send("GET", start, middleware=adapter(auth), allow_redirects=True)
+    assert echo(reply).path == "/prod/a"
+    gc.collect()
+    assert _aiohttp._chains == {}
+
+
+# --- clock skew -------------------------------------------------------------------------------
+
+
+async def test_clock_skew_is_corrected_and_the_request_sent_once_more():
+    """A 'signature expired' 403 corrects the clock from Date and re-sends the body, signed."""
+    with running_server(clock_offset=timedelta(minutes=10)) as skewed:
+        auth = make_auth(credentials=SESSION)
+        url = skewed.url("/prod/pets")
+        reply = await send("POST", url, middleware=adapter(auth), data=b"body")
+        log = skewed.requests
+    assert echo(reply).body_sha256 == sha256(b"body")
+    assert [(record.status, record.verified) for record in log] == [(403, False), (200, True)]
+    assert abs(auth.signer.clock_offset - timedelta(minutes=10)) < timedelta(seconds=5)
+
+
+async def test_clock_skew_retry_can_be_turned_off():
+    """correct_clock_skew=False passes the refusal on and sends nothing more."""
+    with running_server(clock_offset=timedelta(minutes=10)) as skewed:
+        auth = make_auth(correct_clock_skew=False)
+        reply = await send("GET", skewed.url("/prod/pets"), middleware=adapter(auth))
+        assert skewed.request_count == 1
+    assert reply.status == 403
+    assert auth.signer.clock_offset == timedelta(0)
+
+
+# --- concurrency and credentials --------------------------------------------------------------
+
+
+async def test_two_hundred_tasks_share_one_auth_while_credentials_rotate(aws_server):
+    """200 tasks share one session and auth while credentials rotate; every request verifies."""
+    clock = FakeClock()
+    generation = itertools.count(1)
+    loaded: list[str] = []
+
+    def rotate() -> Credentials:  # credentials living 10 clock seconds, replaced after 5
+        number = next(generation)
+        key, secret, token = f"ASIAROT{number:06d}", f"rot{number}/secret", f"rot{number}-token"
+        aws_server.credentials[key] = (secret, token)
+        loaded.append(key)
+        return Credentials(key, secret, token, clock() + timedelta(seconds=10))
+
+    auth = make_auth(credentials=CallableProvider(rotate, clock=clock))
+
+    async def task(session: aiohttp.ClientSession, number: int) -> list[tuple[str, Echo]]:
+        results = []
+        for round_ in range(2):
+            payload = f"task {number} round {round_} {TEXT}".encode()
+            async with session.put(aws_server.url(f"/prod/t{number}"), data=payload) as response:
+                results.append((sha256(payload), echo(await read(response))))
+            clock.advance(timedelta(seconds=1))
+        return results
+
+    connector = aiohttp.TCPConnector(limit=8)
+    async with aiohttp.ClientSession(middlewares=(adapter(auth),), connector=connector) as session:
+        outcomes = await asyncio.gather(*(task(session, number) for number in range(200)))
+    results = [result for outcome in outcomes for result in outcome]
+    assert len(results) == 400
+    assert all(sent == received.body_sha256 for sent, received in results)
+    assert all(record.verified for record in aws_server.requests)
+    used = {received.access_key for _, received in results}
+    assert len(used) > 10  # credentials really rotated under the tasks
+    assert len(loaded) < 400  # loads were shared, not one per request
+
+
+class LiveKeys(Mapping):
+    """The keys a credential endpoint has handed out, as the verifying server looks them up."""
+
+    def __init__(self, endpoint) -> None:
+        self._endpoint = endpoint
+
+    def __getitem__(self, key: str) -> tuple[str, str | None]:
+        if key in DEFAULT_CREDENTIALS:
+            return DEFAULT_CREDENTIALS[key]
+        return self._endpoint.secrets[key], self._endpoint.tokens[key]
+
+    def __iter__(self):
+        return iter([*DEFAULT_CREDENTIALS, *self._endpoint.secrets])
+
+    def __len__(self) -> int:
+        return len(DEFAULT_CREDENTIALS) + len(self._endpoint.secrets)
+
+
+@pytest.fixture
+def aws_env(tmp_path, monkeypatch):
+    """botocore sees only what a test sets: no AWS_* environment, no ~/.aws, no IMDS."""
+    for name in list(os.environ):
+        if name.startswith(("AWS_", "BOTO_")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+def slow_function(endpoint):
+    """A plain function fetching credentials from ``endpoint`` (blocking I/O)."""
+
+    def fetch() -> Credentials:
+        with urllib.request.urlopen(endpoint.container_url, timeout=10) as response:  # noqa: S310
+            body = json.loads(response.read())
+        return Credentials(body["AccessKeyId"], body["SecretAccessKey"], body["Token"])
+
+    return fetch
+
+
+TICK = 0.005  # seconds between the ticker's wake-ups
+MAX_STALL = 0.05  # the issue's bound on how long the loop may be held
+
+
+async def ticker(stop: asyncio.Event, stalls: list[float]) -> None:
+    """Wake every TICK and record how much later than asked each wake-up came."""
+    loop = asyncio.get_running_loop()
+    last = loop.time()
+    while not stop.is_set():
+        await asyncio.sleep(TICK)
+        now = loop.time()
+        stalls.append(now - last - TICK)
+        last = now
+
+
+@pytest.mark.usefixtures("aws_env")
+@pytest.mark.parametrize("source", ["container", "function"])
+async def test_loop_runs_on_while_a_slow_endpoint_loads_credentials_once(
+    aws_server, monkeypatch, source
+):
+    """A 1 s credential endpoint stalls the loop < 50 ms; 100 concurrent requests load once."""
+    with running(delay=1.0) as endpoint:
+        aws_server.credentials = LiveKeys(endpoint)
+        if source == "container":  # botocore's default chain finds the container endpoint
+            monkeypatch.setenv(FULL_URI, endpoint.container_url)
+            auth = ApiGwIamAuth(region=REGION)
+        else:
+            auth = ApiGwIamAuth(region=REGION, credentials=slow_function(endpoint))
+        stop, stalls = asyncio.Event(), []
+        ticking = asyncio.create_task(ticker(stop, stalls))
+        connector = aiohttp.TCPConnector(limit=16)
+        async with aiohttp.ClientSession(
+            middlewares=(adapter(auth),), connector=connector
+        ) as session:
+
+            async def call(number: int) -> Echo:
+                async with session.get(aws_server.url(f"/prod/c{number}")) as response:
+                    return echo(await read(response))
+
+            echoes = await asyncio.gather(*(call(number) for number in range(100)))
+        stop.set()
+        await ticking
+        loads = endpoint.calls["container"]
+    assert loads == 1
+    assert {received.access_key for received in echoes} == {"ASIAGEN000001"}
+    assert len(stalls) > 100  # the ticker ran all through the second
+    assert max(stalls) < MAX_STALL, sorted(stalls)[-5:]
+
+
+async def test_hundred_concurrent_first_requests_cause_one_credential_load(aws_server):
+    """100 tasks all waiting for their first credentials share a single load."""
+    calls: list[int] = []
+    release = threading.Event()
+
+    def load() -> tuple[str, str]:
+        calls.append(1)
+        release.wait(10)  # held until every task is waiting for it
+        return LONG_TERM
+
+    provider = WaitingProvider(load, waiters=100)
+    auth = make_auth(credentials=provider)
+    connector = aiohttp.TCPConnector(limit=16)
+    async with aiohttp.ClientSession(middlewares=(adapter(auth),), connector=connector) as session:
+
+        async def call(number: int) -> int:
+            async with session.get(aws_server.url(f"/prod/n{number}")) as response:
+                await response.read()
+                return response.status
+
+        tasks = [asyncio.create_task(call(number)) for number in range(100)]
+        await provider.all_waiting.wait()
+        release.set()
+        statuses = await asyncio.gather(*tasks)
+    assert statuses == [200] * 100
+    assert calls == [1]
+
+
+class WaitingProvider(CallableProvider):
+    """A callable provider that says when ``waiters`` callers have asked it for credentials."""
+
+    def __init__(self, func, *, waiters: int) -> None:
+        super().__init__(func)
+        self.asked = 0
+        self.waiters = waiters
+        self.all_waiting = asyncio.Event()
+
+    async def aget(self) -> Credentials:
+        self.asked += 1
+        if self.asked == self.waiters:
+            self.all_waiting.set()
+        return await super().aget()
+
+
+# --- the auth object itself (waits for ApiGwIamAuth.__call__(request, handler)) ---------------
+
+
+@pytest.mark.parametrize("presign", MODES)
+async def test_auth_object_is_a_session_middleware(server, presign):
+    """ApiGwIamAuth itself is an aiohttp middleware: ClientSession(middlewares=(auth,))."""
+    auth = make_auth(credentials=SESSION, presign=presign)
+    reply = await send("POST", server.url("/prod/a?b=1"), middleware=auth, data=b"x")
+    assert (echo(reply).mode, echo(reply).body_sha256) == (
+        "query" if presign else "header",
+        sha256(b"x"),
+    )
+
+
+async def test_auth_object_as_a_per_request_middleware(server):
+    """session.get(url, middlewares=(auth,)) signs that one request."""
+    auth = make_auth(credentials=SESSION)
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(server.url("/prod/one"), middlewares=(auth,)) as response,
+    ):
+        reply = await read(response)
+    assert echo(reply).access_key == SESSION_ACCESS_KEY
+
+
+async def test_auth_object_keeps_cross_origin_redirects_clean(aws_server):
+    """Used directly as a middleware, the auth object sends nothing of ours to another origin."""
+    auth = make_auth(credentials=SESSION)
+    with running_server() as other:
+        start = redirect_url(aws_server, other.url("/prod/x"), 307)
+        reply = await send("GET", start, middleware=auth, allow_redirects=True)
+        arrived = other.requests
+    assert reply.status == 403
+    assert [leaked(record) for record in arrived] == [[]]
+
+
+async def test_auth_object_serves_requests_httpx_and_aiohttp(server):
+    """One auth object signs for requests, httpx and aiohttp, and all three verify."""
+    auth = make_auth(credentials=SESSION)
+    with requests.Session() as session:
+        session.trust_env = False
+        response = session.get(server.url("/prod/r"), auth=auth, timeout=10)
+    assert response.status_code == 200, response.text
+    async with httpx.AsyncClient(auth=auth, trust_env=False) as client:
+        assert (await client.get(server.url("/prod/h"))).status_code == 200
+    assert echo(await send("GET", server.url("/prod/a"), middleware=auth)).path == "/prod/a"
+
+
+def test_importing_the_library_never_imports_aiohttp():
+    """import apigw_iam_auth (and its aiohttp adapter module) leaves aiohttp unimported."""
+    code = (
+        "import sys, apigw_iam_auth, apigw_iam_auth._aiohttp\n"
+        "assert 'aiohttp' not in sys.modules and 'yarl' not in sys.modules, 'imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)  # noqa: S603 - our own interpreter
