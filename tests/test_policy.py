@@ -176,3 +176,21 @@ def test_implicit_denial_message_has_no_explicit_suffix():
     """Without a matching Allow the message just says the user is not authorized."""
     message = denial(USER, PETS, Decision.IMPLICIT_DENY).message
     assert message.endswith("********3333:abc123/prod/GET/pets")
+
+
+@pytest.mark.parametrize(
+    ("decision", "cause"),
+    [
+        (
+            Decision.EXPLICIT_DENY,
+            f"a Deny statement of the policy matches execute-api:Invoke on {PETS}",
+        ),
+        (
+            Decision.IMPLICIT_DENY,
+            f"no Allow statement of the policy matches execute-api:Invoke on {PETS}",
+        ),
+    ],
+)
+def test_denial_names_its_likely_cause_for_the_log(decision, cause):
+    """A denial's log-side cause says whether a Deny matched or no Allow did, on which ARN."""
+    assert denial(USER, PETS, decision).likely_cause == cause

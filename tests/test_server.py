@@ -2,22 +2,39 @@
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import json
 import logging
+import socket
 import threading
 import urllib.request
 from datetime import datetime, timedelta, timezone
 from urllib.error import HTTPError
 from urllib.parse import urlsplit
 
+import botocore.auth
+import botocore.awsrequest
+import botocore.credentials
+import httpx
 import pytest
+import requests
 
 from apigw_iam_auth.errors import InvalidConfigError, NoCredentialsError
-from apigw_iam_auth.server import IamAuthServer, KnownKey, keys_from_env, load_keys, load_policy
+from apigw_iam_auth.server import (
+    UNSIGNED_PAYLOAD,
+    IamAuthServer,
+    KnownKey,
+    RequestRecord,
+    keys_from_env,
+    load_keys,
+    load_policy,
+)
 from apigw_iam_auth.signer import SigV4Signer
 
 T = datetime(2024, 5, 1, 12, 0, 0, tzinfo=timezone.utc)
+HOUR = timedelta(hours=1)
+UNSIGNED = UNSIGNED_PAYLOAD
 ACCOUNT = "111122223333"
 KEY, SECRET = "AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
 TEMP_KEY, TEMP_SECRET, TOKEN = "ASIAEXAMPLE", "temp/secret", "FQoGZXIvYXdzEJr//session+token=="
@@ -102,7 +119,7 @@ def test_header_signed_get_is_accepted_and_echoed(server):
     assert headers["Date"] == "Wed, 01 May 2024 12:00:00 GMT"
     assert echo["method"] == "GET"
     assert echo["path"] == "/prod/pets/a%20b"
-    assert echo["query"] == [["a", "x y"], ["z", "1"]]
+    assert sorted(echo["query"]) == [["a", "x y"], ["z", "1"]]
     assert echo["body"] == {
         "length": 0,
         "sha256": "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
@@ -484,20 +501,333 @@ def test_repr_never_shows_keys():
     assert "keys=2" in text
 
 
-def test_logs_never_contain_signatures_or_tokens(server, caplog):
-    """Request lines and refusals are logged with signatures and tokens redacted."""
+# --- access log and request records --------------------------------------------------------
+
+ACCESS = "apigw_iam_auth.server.access"
+
+
+def access_lines(caplog):
+    """The access-log records captured, as (message, RequestRecord) pairs."""
+    return [(r.getMessage(), r.request_record) for r in caplog.records if r.name == ACCESS]
+
+
+def test_each_request_gets_one_access_line_with_status_reason_and_cause(server, caplog):
+    """One INFO line per request: method, path, status, and for a refusal reason and cause."""
+    url = signer().presign("GET", f"{server.url}/prod/ok", timestamp=T)
+    with caplog.at_level(logging.INFO, logger=ACCESS), httpx.Client(trust_env=False) as client:
+        accepted = client.get(url)
+        unsigned = client.get(f"{server.url}/prod/pets?type=dog")
+        late = client.get(signer().presign("GET", f"{server.url}/prod/old", timestamp=T - HOUR))
+    lines = access_lines(caplog)
+    assert [record.status for _, record in lines] == [200, 403, 403]
+    assert all(r.levelno == logging.INFO for r in caplog.records if r.name == ACCESS)
+    ok, missing, expired = (message for message, _ in lines)
+    assert ok.startswith('127.0.0.1 "GET /prod/ok?X-Amz-Algorithm=AWS4-HMAC-SHA256&')
+    assert ok.endswith(f" 200 {accepted.headers['x-amzn-RequestId']} accepted {KEY}")
+    assert missing == (
+        f'127.0.0.1 "GET /prod/pets?type=dog" 403 {unsigned.headers["x-amzn-RequestId"]} '
+        "refused MissingAuthenticationTokenException: Missing Authentication Token; "
+        "likely cause: the request is not signed: no Authorization header and no "
+        "X-Amz-Signature query parameter (was auth= left out, or did a proxy drop the header?)"
+    )
+    assert '"GET /prod/old?' in expired
+    assert f"403 {late.headers['x-amzn-RequestId']} refused InvalidSignatureException: " in expired
+    assert expired.endswith(
+        "likely cause: the presigned URL was signed 1 h ago and lives 15 min: "
+        "presign a new one (or a longer X-Amz-Expires)"
+    )
+
+
+def test_access_log_never_contains_signatures_or_tokens(server, caplog):
+    """Presigned and header-signed requests are logged with signature and token redacted."""
     temp = signer((TEMP_KEY, TEMP_SECRET, TOKEN))
     url = temp.presign("GET", f"{server.url}/prod/x", timestamp=T)
     signature = dict(p.split("=", 1) for p in urlsplit(url).query.split("&"))["X-Amz-Signature"]
-    with caplog.at_level(logging.INFO, logger="apigw_iam_auth.server"):
-        assert urlopen("GET", url)[0] == 200
-        assert urlopen("GET", url.replace("/x", "/y"))[0] == 403
-        raw(server, *signed_raw(server, credentials=(TEMP_KEY, TEMP_SECRET, TOKEN)))
-    assert "GET /prod/x?" in caplog.text
-    assert "refused (InvalidSignatureException)" in caplog.text
-    assert signature not in caplog.text
-    for fragment in (TOKEN, "session%2Btoken", "FQoGZXIvYXdzEJr"):
-        assert fragment not in caplog.text
+    header_signed = temp.sign("GET", f"{server.url}/prod/h", timestamp=T)
+    authorization = header_signed.headers["Authorization"]
+    with caplog.at_level(logging.DEBUG, logger="apigw_iam_auth"), requests.Session() as session:
+        session.trust_env = False
+        assert session.get(url, timeout=10).status_code == 200
+        assert session.get(url.replace("/x", "/y"), timeout=10).status_code == 403
+        response = session.get(
+            f"{server.url}/prod/h", headers=dict(header_signed.headers), timeout=10
+        )
+        assert response.status_code == 200
+    text = caplog.text + "".join(str(record) for record in server.requests)
+    assert "X-Amz-Signature=<redacted>" in text
+    assert "X-Amz-Security-Token=<redacted>" in text
+    for secret in (signature, authorization.rsplit("=", 1)[1], TOKEN, "session%2Btoken", SECRET):
+        assert secret not in text
+
+
+def test_mismatch_line_names_the_cause_the_signature_confirms(server, caplog):
+    """A body changed after signing is logged as such, the signature strings are not."""
+    method, target, headers, _ = signed_raw(server, body=b"")
+    with caplog.at_level(logging.INFO, logger=ACCESS):
+        status, _, body = raw(server, method, target, headers, b'{"changed":1}')
+    assert status == 403
+    assert body["message"].startswith(MISMATCH)
+    [(message, record)] = access_lines(caplog)
+    assert record.reason == MISMATCH + (
+        " Check your AWS Secret Access Key and signing method. "
+        "Consult the service documentation for details."
+    )
+    assert record.likely_cause == (
+        "the client signed an empty body but a body arrived: the body was set or changed "
+        "after signing"
+    )
+    assert "Canonical String" not in message
+    assert "x-amz-date:" not in message
+
+
+def test_requests_are_recorded_before_the_response_is_sent(server):
+    """Once a client holds its answer, the server's record of it is already there."""
+    signed = signer().sign("GET", f"{server.url}/prod/pets/1?x=1", timestamp=T)
+    with httpx.Client(trust_env=False) as client:
+        accepted = client.get(signed.url, headers=dict(signed.headers))
+        assert len(server.requests) == 1
+        refused = client.delete(f"{server.url}/prod/pets/1")
+        assert len(server.requests) == 2
+    first, second = server.requests
+    assert (first.method, first.path, first.target, first.status) == (
+        "GET",
+        "/prod/pets/1",
+        "/prod/pets/1?x=1",
+        200,
+    )
+    assert first.accepted
+    assert first.access_key == KEY
+    assert first.reason is None
+    assert first.request_id == accepted.headers["x-amzn-RequestId"]
+    assert (second.method, second.status, second.accepted) == ("DELETE", 403, False)
+    assert second.error_type == "MissingAuthenticationTokenException"
+    assert second.reason == "Missing Authentication Token"
+    assert second.request_id == refused.headers["x-amzn-RequestId"]
+
+
+def test_request_log_is_bounded_and_clearable():
+    """max_records keeps the newest requests only; clear_requests() forgets them all."""
+    with IamAuthServer(keys=KEYS, clock=clock, max_records=2) as bounded:
+        with httpx.Client(trust_env=False) as client:
+            for n in range(3):
+                client.get(f"{bounded.url}/prod/{n}")
+        assert [record.path for record in bounded.requests] == ["/prod/1", "/prod/2"]
+        bounded.clear_requests()
+        assert bounded.requests == ()
+
+
+def test_request_log_is_complete_under_concurrent_clients(server):
+    """Requests from many threads at once are each recorded exactly once."""
+    start = threading.Barrier(8)
+
+    def call(n: int) -> None:
+        start.wait(timeout=10)
+        with httpx.Client(trust_env=False) as client:
+            for m in range(5):
+                client.get(f"{server.url}/prod/{n}/{m}")
+
+    threads = [threading.Thread(target=call, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    paths = sorted(record.path for record in server.requests)
+    assert paths == sorted(f"/prod/{n}/{m}" for n in range(8) for m in range(5))
+
+
+def test_framing_errors_are_logged_and_recorded(server, caplog):
+    """A 413 for a body over the limit gets its access line and record, with the reason."""
+    host = urlsplit(server.url).netloc
+    with caplog.at_level(logging.INFO, logger=ACCESS):
+        status, _, _ = raw(
+            server, "POST", "/prod", [("Host", host), ("Content-Length", "99999999")]
+        )
+    assert status == 413
+    [(message, record)] = access_lines(caplog)
+    assert (record.status, record.reason) == (413, "Request Too Long")
+    assert record.likely_cause == "the body is over API Gateway's limit of 10 MiB"
+    assert message.endswith(
+        "refused: Request Too Long; likely cause: the body is over API Gateway's limit of 10 MiB"
+    )
+
+
+def test_http_server_refusals_answer_json_and_are_recorded(server):
+    """A method the server does not route gets a JSON 501 and a record, like any other."""
+    host = urlsplit(server.url).netloc
+    status, headers, body = raw(server, "BREW", "/prod/pot", [("Host", host)])
+    assert status == 501
+    assert headers["Content-Type"] == "application/json"
+    assert body == {"message": "Unsupported method ('BREW')"}
+    [record] = server.requests
+    assert (record.method, record.path, record.status) == ("BREW", "/prod/pot", 501)
+    assert record.request_id == headers["x-amzn-RequestId"]
+
+
+def test_server_fault_is_recorded_as_failed(caplog):
+    """A 500 is logged as a failure pointing at the traceback on the server logger."""
+    broken = IamAuthServer(keys=KEYS, clock=lambda: T.replace(tzinfo=None))
+    with broken, caplog.at_level(logging.INFO, logger="apigw_iam_auth.server"):
+        raw(broken, *signed_raw(broken))
+    [(message, record)] = access_lines(caplog)
+    assert record.status == 500
+    assert message.endswith(
+        "failed: Internal server error; likely cause: a bug in the server: see the traceback "
+        "logged on apigw_iam_auth.server"
+    )
+
+
+def test_log_record_carries_the_request_record(server, caplog):
+    """Handlers get the RequestRecord on each access log record, str() being the line."""
+    with caplog.at_level(logging.INFO, logger=ACCESS), httpx.Client(trust_env=False) as client:
+        client.get(f"{server.url}/prod")
+    [(message, record)] = access_lines(caplog)
+    assert isinstance(record, RequestRecord)
+    assert str(record) == message
+    assert server.requests == (record,)
+
+
+# --- listening -------------------------------------------------------------------------------
+
+
+def test_taken_port_names_host_and_port_and_what_to_do():
+    """Listening on a port another socket holds raises InvalidConfigError naming it."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        server = IamAuthServer(port=port, keys=KEYS)
+        with pytest.raises(InvalidConfigError) as info:
+            server.start()
+    message = str(info.value)
+    assert f"cannot listen on 127.0.0.1:{port}: port {port} is already in use" in message
+    assert "pick another port, or port 0 to let the system choose a free one" in message
+    assert isinstance(info.value.__cause__, OSError)
+    with pytest.raises(RuntimeError, match="start"):
+        _ = server.url
+
+
+def test_taken_port_is_reported_by_serve_forever_too():
+    """serve_forever() fails the same way, before calling on_ready."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        ready = []
+        with pytest.raises(InvalidConfigError, match=f"127.0.0.1:{port}"):
+            IamAuthServer(port=port, keys=KEYS).serve_forever(on_ready=ready.append)
+    assert ready == []
+
+
+def test_host_that_is_not_local_is_a_config_error():
+    """An address this machine does not have is refused with a hint, not a bare OSError."""
+    server = IamAuthServer("192.0.2.1", keys=KEYS)  # TEST-NET-1: never a local address
+    with pytest.raises(InvalidConfigError, match=r"192\.0\.2\.1:0: .* not an address"):
+        server.start()
+
+
+@pytest.mark.parametrize("port", [-1, 65536, "8080", True, 1.5])
+def test_port_out_of_range_fails_at_construction(port):
+    """A port that is not 0..65535 fails when the server is created."""
+    with pytest.raises(InvalidConfigError, match="port must be a whole number from 0 to 65535"):
+        IamAuthServer(port=port, keys=KEYS)
+
+
+def test_port_zero_picks_a_free_port():
+    """port=0 (the default) listens on a free port, shown in url."""
+    with IamAuthServer(port=0, keys=KEYS) as free:
+        assert urlsplit(free.url).port > 0
+
+
+@pytest.mark.parametrize("limit", [-1, True, "10"])
+def test_max_records_must_be_a_count(limit):
+    """max_records must be a whole number of 0 or more."""
+    with pytest.raises(InvalidConfigError, match="max_records"):
+        IamAuthServer(keys=KEYS, max_records=limit)
+
+
+# --- the service impersonated ----------------------------------------------------------------
+
+
+def botocore_signed(url, service, *, body=b"", content_sha256=None):
+    """Method, target, headers and body signed by botocore for ``service``, now.
+
+    botocore signs the x-amz-content-sha256 header's value as the payload line when it is set.
+    The servers these requests go to read the real clock, as botocore does.
+    """
+    credentials = botocore.credentials.Credentials(KEY, SECRET)
+    headers = {"Content-Type": "application/json"}
+    if content_sha256 is not None:
+        headers["X-Amz-Content-SHA256"] = content_sha256
+    request = botocore.awsrequest.AWSRequest("POST", url, headers=headers, data=body)
+    botocore.auth.SigV4Auth(credentials, service, "us-east-1").add_auth(request)
+    prepared = request.prepare()
+    return "POST", target_of(prepared.url), list(prepared.headers.items()), body
+
+
+def test_vpc_lattice_server_accepts_unsigned_payload_over_requests():
+    """Impersonating vpc-lattice-svcs, the server accepts UNSIGNED-PAYLOAD as Lattice documents."""
+    with IamAuthServer(keys=KEYS, service="vpc-lattice-svcs") as lattice:
+        method, target, headers, body = botocore_signed(
+            f"{lattice.url}/items", "vpc-lattice-svcs", body=b"any body", content_sha256=UNSIGNED
+        )
+        with requests.Session() as session:
+            session.trust_env = False
+            response = session.request(
+                method, lattice.url + target, headers=dict(headers), data=body, timeout=10
+            )
+        assert response.status_code == 200
+        assert response.json()["caller"]["signed_headers"] == [
+            "content-type",
+            "host",
+            "x-amz-content-sha256",
+            "x-amz-date",
+        ]
+        assert "vpc-lattice-svcs" in repr(lattice)
+
+
+def test_vpc_lattice_server_refuses_a_signed_payload():
+    """VPC Lattice does not support payload signing: without UNSIGNED-PAYLOAD it is refused."""
+    with IamAuthServer(keys=KEYS, service="vpc-lattice-svcs") as lattice:
+        request = botocore_signed(f"{lattice.url}/items", "vpc-lattice-svcs", body=b"{}")
+        status, headers, body = raw(lattice, *request)
+    assert status == 403
+    assert headers["x-amzn-ErrorType"] == "IncompleteSignatureException"
+    assert body["message"] == (
+        "vpc-lattice-svcs does not support payload signing: send the x-amz-content-sha256 "
+        "header with the value UNSIGNED-PAYLOAD."
+    )
+
+
+def test_execute_api_server_refuses_unsigned_payload_and_logs_why(caplog):
+    """execute-api refuses UNSIGNED-PAYLOAD with API Gateway's mismatch 403; the log says why."""
+    with IamAuthServer(keys=KEYS) as real_time:
+        request = botocore_signed(
+            f"{real_time.url}/prod/items", "execute-api", body=b"{}", content_sha256=UNSIGNED
+        )
+        with caplog.at_level(logging.INFO, logger=ACCESS):
+            status, headers, body = raw(real_time, *request)
+    assert status == 403
+    assert headers["x-amzn-ErrorType"] == "InvalidSignatureException"
+    assert body["message"].startswith(MISMATCH)
+    # API Gateway's canonical string ends with the hash of the body it received.
+    assert f"\n{hashlib.sha256(b'{}').hexdigest()}'\n" in body["message"]
+    [(_, record)] = access_lines(caplog)
+    assert record.likely_cause == (
+        "the client signed UNSIGNED-PAYLOAD, which execute-api does not accept: it hashes the "
+        "body it receives, so sign the body"
+    )
+
+
+def test_policy_needs_the_execute_api_service():
+    """An Invoke policy on a server impersonating another service is refused at construction."""
+    with pytest.raises(InvalidConfigError, match="execute-api:Invoke"):
+        IamAuthServer(keys=KEYS, service="vpc-lattice-svcs", policy=POLICY)
+
+
+def test_s3_is_not_impersonated():
+    """S3's different signing rules are not implemented, so service='s3' is refused."""
+    with pytest.raises(InvalidConfigError, match="S3's rules"):
+        IamAuthServer(keys=KEYS, service="s3")
 
 
 def test_region_is_validated_at_construction():

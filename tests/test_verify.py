@@ -11,7 +11,7 @@ import json
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 from pathlib import Path
-from urllib.parse import quote, urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
 import botocore.auth
 import botocore.awsrequest
@@ -41,6 +41,7 @@ KEYS = {
     TEMP_KEY: KnownKey(TEMP_SECRET, token=TOKEN),
 }
 HOST = "abc123.execute-api.us-east-1.amazonaws.com"
+UNSIGNED = "UNSIGNED-PAYLOAD"
 BASE = f"https://{HOST}"
 
 Request = tuple[str, str, list[tuple[str, str]], bytes]
@@ -258,7 +259,8 @@ def test_encoded_space_query_from_botocore_verifies():
 
 def test_our_header_signature_verifies():
     """SigV4Signer's header signature (encoded path, repeated and valueless query) verifies."""
-    verified = check(ours())
+    request = ours()
+    verified = check(request)
     assert verified == VerifiedRequest(
         access_key=KEY,
         account_id="111122223333",
@@ -266,8 +268,9 @@ def test_our_header_signature_verifies():
         signed_headers=("content-type", "host", "x-amz-date", "x-custom"),
         signed_at=T,
         path="/prod/pets/a%20b",
-        query=(("a", "x y"), ("b", "2"), ("flag", "")),
+        query=tuple(parse_qsl(urlsplit(request[1]).query, keep_blank_values=True)),
     )
+    assert sorted(verified.query) == [("a", "x y"), ("b", "2"), ("flag", "")]
     assert verified.principal_arn == "arn:aws:iam::111122223333:user/AKIDEXAMPLE"
 
 
@@ -330,9 +333,7 @@ def test_any_signed_request_verifies_and_any_body_flip_is_refused(path, query, b
     encoded = "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in query)
     url = f"{BASE}/prod/{path}" + (f"?{encoded}" if encoded else "")
     request = ours("POST", url, headers=(), body=body)
-    assert check(request).query == tuple(
-        sorted(query, key=lambda p: (quote(p[0], safe=""), quote(p[1], safe="")))
-    )
+    assert sorted(check(request).query) == sorted(query)
     if body:
         index = flip % len(body)
         tampered = body[:index] + bytes([body[index] ^ 1]) + body[index + 1 :]
@@ -879,3 +880,245 @@ def test_known_key_rejects_values_that_cannot_be_used(kwargs, complaint):
     """KnownKey refuses a secret or token with lone surrogates and an expiry that is no datetime."""
     with pytest.raises(InvalidConfigError, match=complaint):
         KnownKey(**kwargs)
+
+
+# --- the payload line per service ----------------------------------------------------------
+
+LATTICE = "https://svc-0123.7d67968.vpc-lattice-svcs.us-east-1.on.aws"
+
+
+class _UnsignedPayloadWithoutHeader(botocore.auth.SigV4Auth):
+    """Signs UNSIGNED-PAYLOAD as the payload line but sends no x-amz-content-sha256."""
+
+    def payload(self, request):  # noqa: ARG002 - botocore's signature
+        return botocore.auth.UNSIGNED_PAYLOAD
+
+
+class _PathAsSent(botocore.auth.SigV4Auth):
+    """Signs the path as sent, neither normalised nor encoded again (S3's rule)."""
+
+    def _normalize_url_path(self, path):
+        return path
+
+
+def _botocore_for(service, url, *, data=b"{}", content_sha256=None, auth_class=None, **kwargs):
+    """A POST signed now by botocore for ``service``; returns the request and its signing time.
+
+    botocore signs an x-amz-content-sha256 header's value as the payload line when it is set.
+    """
+    credentials = botocore.credentials.Credentials(KEY, SECRET)
+    headers = {"Content-Type": "application/json"}
+    if content_sha256 is not None:
+        headers["X-Amz-Content-SHA256"] = content_sha256
+    request = botocore.awsrequest.AWSRequest("POST", url, headers=headers, data=data)
+    (auth_class or botocore.auth.SigV4Auth)(credentials, service, "us-east-1").add_auth(request)
+    signed_at = datetime.strptime(request.context["timestamp"] + "+0000", "%Y%m%dT%H%M%SZ%z")
+    prepared = request.prepare()
+    host = urlsplit(url).hostname
+    return ("POST", target_of(prepared.url), [("Host", host), *prepared.headers.items()], data), {
+        "now": signed_at,
+        **kwargs,
+    }
+
+
+def test_vpc_lattice_accepts_unsigned_payload_whatever_the_body():
+    """vpc-lattice-svcs verifies x-amz-content-sha256: UNSIGNED-PAYLOAD; the body is not read."""
+    request, options = _botocore_for(
+        "vpc-lattice-svcs", f"{LATTICE}/items", content_sha256="UNSIGNED-PAYLOAD"
+    )
+    verified = check(request, service="vpc-lattice-svcs", **options)
+    assert "x-amz-content-sha256" in verified.signed_headers
+    other_body = (*request[:3], b"a different body")
+    assert check(other_body, service="vpc-lattice-svcs", **options).access_key == KEY
+
+
+def test_vpc_lattice_refuses_a_signed_payload():
+    """VPC Lattice does not support payload signing: a body hash instead is refused."""
+    request, options = _botocore_for("vpc-lattice-svcs", f"{LATTICE}/items")
+    error = refused(request, service="vpc-lattice-svcs", **options)
+    assert error.kind is FailureKind.INCOMPLETE_SIGNATURE
+    assert error.status == 403
+    assert error.message == (
+        "vpc-lattice-svcs does not support payload signing: send the x-amz-content-sha256 "
+        "header with the value UNSIGNED-PAYLOAD."
+    )
+    assert "payload_signing_enabled=False" in error.likely_cause
+
+
+def test_execute_api_refuses_unsigned_payload_with_api_gateways_mismatch():
+    """execute-api hashes the body itself: UNSIGNED-PAYLOAD gets the mismatch 403 and its cause."""
+    request, options = _botocore_for("execute-api", f"{BASE}/prod/items", content_sha256=UNSIGNED)
+    error = refused(request, **options)
+    assert error.kind is FailureKind.SIGNATURE_MISMATCH
+    assert error.status == 403
+    assert error.error_type == "InvalidSignatureException"
+    assert f"\n{hashlib.sha256(b'{}').hexdigest()}'\n\nThe String-to-Sign" in error.message
+    assert error.likely_cause == (
+        "the client signed UNSIGNED-PAYLOAD, which execute-api does not accept: it hashes the "
+        "body it receives, so sign the body"
+    )
+
+
+def test_unsigned_payload_signed_without_the_header_is_recognised():
+    """A signature over UNSIGNED-PAYLOAD without the header is refused, and the cause found."""
+    request, options = _botocore_for(
+        "execute-api", f"{BASE}/prod/items", auth_class=_UnsignedPayloadWithoutHeader
+    )
+    assert not any(name.lower() == "x-amz-content-sha256" for name, _ in request[2])
+    error = refused(request, **options)
+    assert error.kind is FailureKind.SIGNATURE_MISMATCH
+    assert error.likely_cause.startswith("the client signed UNSIGNED-PAYLOAD")
+
+
+def test_content_sha256_of_the_body_verifies():
+    """An x-amz-content-sha256 that is the body's SHA-256 is accepted (and signed)."""
+    body_hash = hashlib.sha256(b"{}").hexdigest()
+    request, options = _botocore_for("execute-api", f"{BASE}/prod/items", content_sha256=body_hash)
+    assert "x-amz-content-sha256" in check(request, **options).signed_headers
+
+
+def test_content_sha256_of_another_body_is_refused():
+    """A real hash in x-amz-content-sha256 must match the body received, else it is refused."""
+    other = hashlib.sha256(b"the body that was signed").hexdigest()
+    request, options = _botocore_for(
+        "execute-api", f"{BASE}/prod/items", data=b"{}", content_sha256=other
+    )
+    error = refused(request, **options)
+    assert error.kind is FailureKind.SIGNATURE_MISMATCH
+    assert error.likely_cause.startswith(
+        "x-amz-content-sha256 is the hash of another body than the one received"
+    )
+
+
+def test_content_sha256_is_checked_against_a_given_payload_hash():
+    """With payload_hash= (a streamed body), the header is compared with that hash."""
+    body_hash = hashlib.sha256(b"{}").hexdigest()
+    request, options = _botocore_for("execute-api", f"{BASE}/prod/items", content_sha256=body_hash)
+    streamed = (*request[:3], b"")
+    assert check(streamed, payload_hash=body_hash, **options).access_key == KEY
+    wrong = hashlib.sha256(b"[]").hexdigest()
+    assert refused(streamed, payload_hash=wrong, **options).kind is FailureKind.SIGNATURE_MISMATCH
+
+
+def test_streaming_content_sha256_is_refused_naming_the_value():
+    """S3's chunked-signing marker is not accepted by execute-api; the log names the value."""
+    marker = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
+    request, options = _botocore_for("execute-api", f"{BASE}/prod/items", content_sha256=marker)
+    error = refused(request, **options)
+    assert error.likely_cause == (
+        f"x-amz-content-sha256 is '{marker}', which execute-api does not accept: sign the body"
+    )
+
+
+def test_path_signed_as_sent_is_recognised_as_the_cause():
+    """A signer that encodes the path once (S3 style) is named as the cause of the mismatch."""
+    request, options = _botocore_for("execute-api", f"{BASE}/prod/a%20b/c", auth_class=_PathAsSent)
+    error = refused(request, **options)
+    assert error.kind is FailureKind.SIGNATURE_MISMATCH
+    assert error.likely_cause.startswith("the client signed the path as sent (encoded once")
+
+
+def test_wrong_secret_gets_the_general_mismatch_cause():
+    """When no usual mistake explains the mismatch, the cause lists the remaining suspects."""
+    error = refused(ours(credentials=(KEY, "not-the-secret")))
+    assert error.likely_cause == (
+        "the secret key does not belong to the access key id, or the request changed after "
+        "signing (method, path, query, a signed header or the body)"
+    )
+
+
+def test_s3_is_a_config_error():
+    """S3's signing rules are not implemented, so verifying for service s3 is refused."""
+    method, target, headers, body = ours()
+    with pytest.raises(InvalidConfigError, match="S3's rules"):
+        verify_request(
+            method, target, headers, body, lookup=KEYS.get, region="us-east-1", service="s3", now=T
+        )
+
+
+# --- the likely cause of each refusal, for the server's log ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("request_of", "now", "cause"),
+    [
+        (
+            ours,
+            T + timedelta(minutes=6, seconds=1),
+            (
+                "the client's clock is 6 min 1 s behind the server's (at most 5 min is allowed): "
+                "sync its clock, or sign just before sending"
+            ),
+        ),
+        (
+            ours,
+            T - timedelta(hours=2),
+            (
+                "the client's clock is 2 h ahead of the server's (at most 5 min is allowed): "
+                "sync its clock"
+            ),
+        ),
+        (
+            presigned,
+            T + timedelta(days=3),
+            (
+                "the presigned URL was signed 3 days ago and lives 15 min: presign a new one "
+                "(or a longer X-Amz-Expires)"
+            ),
+        ),
+        (
+            lambda: ours(region="eu-west-1"),
+            T,
+            (
+                "the client signs for region 'eu-west-1' but this server is 'us-east-1': sign with "
+                "region='us-east-1'"
+            ),
+        ),
+        (
+            lambda: ours(service="lambda"),
+            T,
+            (
+                "the client signs for service 'lambda' but this server is 'execute-api': sign with "
+                "service='execute-api'"
+            ),
+        ),
+        (
+            lambda: ours(credentials=("AKIDOTHER", SECRET)),
+            T,
+            "access key 'AKIDOTHER' is not one of the keys this server knows",
+        ),
+        (
+            lambda: ours(credentials=(TEMP_KEY, TEMP_SECRET)),
+            T,
+            "the key is temporary but no session token (X-Amz-Security-Token) was sent",
+        ),
+        (
+            lambda: ours(credentials=(TEMP_KEY, TEMP_SECRET, "other-token")),
+            T,
+            "the session token sent is not the one issued with this access key",
+        ),
+        (
+            lambda: ours(credentials=(KEY, SECRET, "a-token")),
+            T,
+            "a session token was sent with a long-term key: send the key's own token only",
+        ),
+    ],
+)
+def test_each_refusal_names_its_likely_cause(request_of, now, cause):
+    """Clock skew, expiry, scope, unknown key and token refusals each carry a precise cause."""
+    error = refused(request_of(), now=now)
+    assert error.likely_cause == cause
+
+
+def test_likely_cause_of_a_bearer_token_never_quotes_it():
+    """A bearer token sent to an IAM route is named as such, without being quoted."""
+    jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl"
+    error = refused(("GET", "/prod", [("Host", HOST), ("Authorization", f"Bearer {jwt}")], b""))
+    assert error.likely_cause.startswith("the Authorization header is not SigV4")
+    assert jwt not in error.likely_cause
+
+
+def test_every_failure_kind_has_a_default_cause():
+    """A VerificationError built without a cause still says what most likely happened."""
+    for kind in FailureKind:
+        assert VerificationError(kind, "message").likely_cause

@@ -11,13 +11,14 @@ import json
 import secrets
 import string
 from datetime import datetime, timedelta
+from http import HTTPStatus
 from typing import TYPE_CHECKING
 
 import httpx
 
 from apigw_iam_auth.auth import ApiGwIamAuth
 from apigw_iam_auth.server._http import IamAuthServer
-from apigw_iam_auth.server._verify import KnownKey
+from apigw_iam_auth.server._verify import FORBIDDEN, KnownKey
 from apigw_iam_auth.signer import SigV4Signer, utc_now
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 __all__ = ["run_demo"]
 
 REGION = "us-east-1"
-_OK, _FORBIDDEN = 200, 403
+_OK = HTTPStatus.OK.value
 _SHOWN = 48  # characters of an error message shown per line
 
 
@@ -41,7 +42,7 @@ def _message(response: httpx.Response) -> str:
     try:
         body = json.loads(response.text)
     except ValueError:
-        return response.text[:48]
+        return response.text[:_SHOWN]
     text = str(body.get("message") or body.get("Message") or "")
     first = text.splitlines()[0] if text else ""
     return first if len(first) <= _SHOWN else first[: _SHOWN - 3] + "..."
@@ -93,12 +94,12 @@ def run_demo(out: TextIO) -> bool:
             signed = signer.sign("GET", f"{api}/pets/1")
             step(
                 "tampered path (signed /pets/1, sent /2)",
-                _FORBIDDEN,
+                FORBIDDEN,
                 lambda: client.get(f"{api}/pets/2", headers=dict(signed.headers)),
             )
             stale = signer.presign("GET", f"{api}/pets", expires=60, timestamp=_two_hours_ago())
-            step("presigned link that expired", _FORBIDDEN, lambda: client.get(stale))
-            step("unsigned GET", _FORBIDDEN, lambda: client.get(f"{api}/pets"))
+            step("presigned link that expired", FORBIDDEN, lambda: client.get(stale))
+            step("unsigned GET", FORBIDDEN, lambda: client.get(f"{api}/pets"))
 
     passed = all(results)
     verdict = "Demo passed" if passed else "Demo FAILED"

@@ -8,12 +8,26 @@ Gateway's 403 bodies and ``x-amzn-ErrorType`` headers, and echoes accepted reque
 Known keys come from a credentials file (:func:`load_keys`) or the server's own environment
 (:func:`keys_from_env`). Standard library only (``http.server``): HTTP/1.1 with keep-alive,
 ``Content-Length`` and chunked request bodies, one thread per connection.
+
+Every request answered gets one line at INFO on the ``apigw_iam_auth.server.access`` logger and
+one :class:`RequestRecord` in :attr:`IamAuthServer.requests`, both written before the response
+is sent (a client that has its answer can read the record). The line, with the record attached
+to the log record as ``request_record``::
+
+    127.0.0.1 "GET /prod/pets?type=dog" 200 <request-id> accepted AKIDEXAMPLE
+    127.0.0.1 "GET /prod/pets" 403 <request-id> refused MissingAuthenticationTokenException:
+        Missing Authentication Token; likely cause: the request is not signed: ...
+
+(one line; wrapped here). The request id is the response's ``x-amzn-RequestId``. Signatures and
+session tokens in the request-target are redacted; the reason is the log-safe form of the 403
+message and the likely cause comes from the verifier (:attr:`VerificationError.likely_cause`).
 """
 
 from __future__ import annotations
 
 import configparser
 import contextlib
+import errno
 import ipaddress
 import json
 import logging
@@ -22,24 +36,28 @@ import re
 import socket
 import threading
 import uuid
+from collections import deque
 from dataclasses import dataclass
 from datetime import timezone
 from email.utils import format_datetime
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from socketserver import TCPServer
 from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import urlsplit
 
-from apigw_iam_auth._models import SigningConfig
 from apigw_iam_auth._sigv4 import payload_hash
 from apigw_iam_auth.diagnostics import redact
 from apigw_iam_auth.errors import InvalidConfigError, NoCredentialsError
 from apigw_iam_auth.server._policy import Decision, denial, invoke_arn, parse_policy
 from apigw_iam_auth.server._verify import (
+    BAD_REQUEST,
     DEFAULT_ACCOUNT_ID,
     DEFAULT_MAX_SKEW,
     KnownKey,
     VerificationError,
+    signing_config,
     verify_request,
 )
 from apigw_iam_auth.signer import utc_now
@@ -51,13 +69,30 @@ if TYPE_CHECKING:
 
     from typing_extensions import Self  # typing.Self needs Python 3.11
 
-__all__ = ["IamAuthServer", "Reply", "keys_from_env", "load_keys", "load_policy"]
+__all__ = [
+    "ACCESS_LOGGER",
+    "IamAuthServer",
+    "Reply",
+    "RequestRecord",
+    "keys_from_env",
+    "load_keys",
+    "load_policy",
+]
 
 _log = logging.getLogger("apigw_iam_auth.server")
+# One INFO line per request answered (the command line shows it unless --quiet).
+ACCESS_LOGGER = "apigw_iam_auth.server.access"
+_access = logging.getLogger(ACCESS_LOGGER)
 
+_OK = HTTPStatus.OK.value
+_TOO_LARGE = HTTPStatus.REQUEST_ENTITY_TOO_LARGE.value
+_SERVER_ERROR = HTTPStatus.INTERNAL_SERVER_ERROR.value
 # API Gateway's payload limit; larger bodies get its 413 answer instead of filling memory.
 _MAX_BODY = 10 * 1024 * 1024
+_MAX_RECORDS = 1000  # requests kept in IamAuthServer.requests by default, oldest dropped first
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _DECIMAL = re.compile(r"[0-9]+")
+_MAX_PORT = 65535
 _CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
 _SECRET_QUERY = frozenset({"X-Amz-Signature", "X-Amz-Security-Token"})
 _POLL_SECONDS = 0.05  # how quickly stop() is noticed by the accept loop
@@ -175,11 +210,62 @@ def load_policy(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """One response: status, JSON body and, for failures, the ``x-amzn-ErrorType``."""
+    """One response: status, JSON body and, for failures, the ``x-amzn-ErrorType``.
+
+    The rest is for the access log, never sent: who signed an accepted request, and for a
+    refusal the log-safe reason and its likely cause.
+    """
 
     status: int
     body: bytes
     error_type: str | None = None
+    access_key: str | None = None
+    reason: str | None = None
+    likely_cause: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRecord:
+    """One request the server answered, as its access-log line tells it.
+
+    ``target`` is the request-target as received and ``path`` its path, both with signatures
+    and session tokens redacted; ``reason`` (the log-safe refusal message, None when accepted)
+    and ``likely_cause`` say why a request was refused; ``access_key`` who signed an accepted
+    one; ``request_id`` is the ``x-amzn-RequestId`` the client received.
+    """
+
+    method: str
+    path: str
+    target: str
+    status: int
+    request_id: str
+    client: str
+    access_key: str | None = None
+    error_type: str | None = None
+    reason: str | None = None
+    likely_cause: str | None = None
+
+    @property
+    def accepted(self) -> bool:
+        """True when the request was authenticated (and authorized) and answered 200."""
+        return self.status == _OK
+
+    def __str__(self) -> str:
+        """The access-log line."""
+        return (
+            f'{self.client} "{self.method} {self.target}" {self.status} {self.request_id} '
+            f"{self.outcome}"
+        )
+
+    @property
+    def outcome(self) -> str:
+        """``accepted <key>``, ``refused <ErrorType>: <reason>; likely cause: ...`` or the like."""
+        if self.accepted:
+            return f"accepted {self.access_key}"
+        if self.status >= _SERVER_ERROR:
+            return f"failed: {self.reason}; likely cause: {self.likely_cause}"
+        kind = f" {self.error_type}" if self.error_type else ""
+        return f"refused{kind}: {self.reason}; likely cause: {self.likely_cause}"
 
 
 class IamAuthServer:
@@ -191,7 +277,12 @@ class IamAuthServer:
     ``keys`` maps access key ids to :class:`KnownKey` (default: :func:`keys_from_env`).
     ``policy`` is an IAM policy document evaluated for ``execute-api:Invoke`` on
     ``arn:aws:execute-api:{region}:{account_id}:{api_id}/{stage}/{METHOD}/{path}``, the stage
-    being the first path segment. ``clock`` is read once per request; inject one in tests.
+    being the first path segment. ``service`` is the one the server impersonates (its scope and
+    payload rule, see :func:`verify_request`): ``execute-api`` or e.g. ``vpc-lattice-svcs``.
+    ``clock`` is read once per request; inject one in tests. The last ``max_records`` requests
+    answered are kept in :attr:`requests` (and logged, see the module docstring).
+    ``port=0`` picks a free port; a port in use raises
+    :class:`~apigw_iam_auth.errors.InvalidConfigError` naming it.
     """
 
     def __init__(
@@ -207,8 +298,18 @@ class IamAuthServer:
         service: str = "execute-api",
         clock: Callable[[], datetime] = utc_now,
         max_skew: timedelta = DEFAULT_MAX_SKEW,
+        max_records: int = _MAX_RECORDS,
     ) -> None:
         """Validate everything now; nothing listens until :meth:`start` or :meth:`serve_forever`."""
+        signing_config(region, service)  # a bad region or service fails here, not per request
+        if policy is not None and service != "execute-api":
+            raise InvalidConfigError(
+                f"policy= evaluates execute-api:Invoke, but this server impersonates {service}; "
+                "drop the policy or use service='execute-api'"
+            )
+        _check_address(host, port)
+        if isinstance(max_records, bool) or not isinstance(max_records, int) or max_records < 0:
+            raise InvalidConfigError("max_records must be a whole number of requests, 0 or more")
         self._keys = dict(keys) if keys is not None else keys_from_env()
         self._policy = parse_policy(policy) if policy is not None else None
         self._host, self._port = host, port
@@ -221,14 +322,53 @@ class IamAuthServer:
         self._httpd: _HttpServer | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
-        SigningConfig(region, service)  # a bad region or service fails here, not per request
+        self._records: deque[RequestRecord] = deque(maxlen=max_records)
+        self._records_lock = threading.Lock()
 
     def __repr__(self) -> str:
         """Settings only; never keys."""
         return (
             f"IamAuthServer(url={self._url_or_none()!r}, region={self.region!r}, "
-            f"keys={len(self._keys)}, policy={self._policy is not None})"
+            f"service={self.service!r}, keys={len(self._keys)}, "
+            f"policy={self._policy is not None})"
         )
+
+    @property
+    def requests(self) -> tuple[RequestRecord, ...]:
+        """The requests answered so far (the last ``max_records``), oldest first.
+
+        Each is recorded before its response is sent: once a client has its answer, the
+        record is here. Safe to read from any thread.
+        """
+        with self._records_lock:
+            return tuple(self._records)
+
+    def clear_requests(self) -> None:
+        """Forget the requests recorded so far (e.g. between tests sharing one server)."""
+        with self._records_lock:
+            self._records.clear()
+
+    def _answered(
+        self, client: str, method: str | None, target: str | None, reply: Reply, request_id: str
+    ) -> None:
+        """Record one answered request and write its access-log line."""
+        shown = _shown(target or "-")
+        record = RequestRecord(
+            method=method or "-",
+            path=_shown(_path_of(target)) if target else "-",
+            target=shown,
+            status=reply.status,
+            request_id=request_id,
+            client=client,
+            access_key=reply.access_key,
+            error_type=reply.error_type,
+            reason=None if reply.status == _OK else _shown(reply.reason or "-"),
+            likely_cause=reply.likely_cause,
+        )
+        with self._records_lock:
+            self._records.append(record)
+        if _access.isEnabledFor(logging.INFO):
+            _access.info("%s", record, extra={"request_record": record})
 
     @property
     def url(self) -> str:
@@ -309,7 +449,10 @@ class IamAuthServer:
         self.stop()
 
     def _bind(self) -> _HttpServer:
-        httpd = _HttpServer((self._host, self._port), self)
+        try:
+            httpd = _HttpServer((self._host, self._port), self)
+        except OSError as exc:
+            raise _listen_error(self._host, self._port, exc) from exc
         if not _is_loopback(self._host):
             _log.warning(
                 "serving on %s, not a loopback address: anyone who can reach it can call it",
@@ -317,8 +460,9 @@ class IamAuthServer:
             )
         self._httpd = httpd
         _log.info(
-            "IAM-auth server on %s (region %s, %d known key(s), policy %s)",
+            "IAM-auth server on %s (%s in %s, %d known key(s), policy %s)",
             self._url_or_none(),
+            self.service,
             self.region,
             len(self._keys),
             "on" if self._policy is not None else "off",
@@ -353,14 +497,13 @@ class IamAuthServer:
                 if decision is not Decision.ALLOW:
                     raise denial(verified.principal_arn, arn, decision)
         except VerificationError as exc:
-            _log.info(
-                "%s %s refused (%s): %s",
-                method,
-                redact(target),
+            return Reply(
+                exc.status,
+                exc.to_json().encode("utf-8"),
                 exc.error_type,
-                str(exc).splitlines()[0],
+                reason=str(exc).splitlines()[0],
+                likely_cause=exc.likely_cause,
             )
-            return Reply(exc.status, exc.to_json().encode("utf-8"), exc.error_type)
         echo = {
             "method": method,
             "path": verified.path,
@@ -378,13 +521,64 @@ class IamAuthServer:
                 "signed_headers": list(verified.signed_headers),
             },
         }
-        return Reply(200, json.dumps(echo, indent=2).encode("utf-8"))
+        return Reply(
+            _OK, json.dumps(echo, indent=2).encode("utf-8"), access_key=verified.access_key
+        )
 
 
 def _shown_header(name: str, value: str) -> str:
     if name.lower() == "x-amz-security-token":
         return "<redacted>"
     return redact(value)
+
+
+def _path_of(target: str) -> str:
+    """The path of an origin-form (``/p?q``) or absolute-form request-target."""
+    if target.startswith("/"):
+        return target.partition("?")[0]
+    try:
+        return urlsplit(target).path or "/"
+    except ValueError:
+        return target.partition("?")[0]
+
+
+def _shown(text: str) -> str:
+    """Text from the request fit for one log line: secrets redacted, control bytes escaped."""
+    return _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", redact(text))
+
+
+def _where(host: str, port: int) -> str:
+    bare = host.strip("[]")
+    return f"[{bare}]:{port}" if ":" in bare else f"{bare}:{port}"
+
+
+def _check_address(host: object, port: object) -> None:
+    if not isinstance(host, str) or not host:
+        raise InvalidConfigError("host must be an address such as 127.0.0.1, ::1 or localhost")
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= _MAX_PORT:
+        raise InvalidConfigError(
+            f"port must be a whole number from 0 to {_MAX_PORT} (0 picks a free one), got {port!r}"
+        )
+
+
+def _listen_error(host: str, port: int, exc: OSError) -> InvalidConfigError:
+    """Why the server cannot listen, naming the address and what to do instead."""
+    where = f"cannot listen on {_where(host, port)}"
+    if isinstance(exc, socket.gaierror) or exc.errno == errno.EADDRNOTAVAIL:
+        return InvalidConfigError(
+            f"{where}: {host} is not an address of this machine; use 127.0.0.1 (or ::1)"
+        )
+    if exc.errno == errno.EADDRINUSE:
+        return InvalidConfigError(
+            f"{where}: port {port} is already in use (another server, or an earlier run still "
+            "going); pick another port, or port 0 to let the system choose a free one"
+        )
+    if exc.errno == errno.EACCES:
+        return InvalidConfigError(
+            f"{where}: permission denied (ports below 1024 need privileges); pick a port "
+            "above 1023, or port 0 to let the system choose a free one"
+        )
+    return InvalidConfigError(f"{where}: {exc.strerror or exc}")
 
 
 def _is_loopback(host: str) -> bool:
@@ -397,9 +591,16 @@ def _is_loopback(host: str) -> bool:
 
 
 class _BadRequestError(Exception):
-    def __init__(self, status: int, message: str) -> None:
+    """HTTP framing the server cannot read: answered at once, the connection closed."""
+
+    def __init__(self, status: int, message: str, likely_cause: str) -> None:
         super().__init__(message)
         self.status = status
+        self.likely_cause = likely_cause
+
+    def reply(self) -> Reply:
+        body = json.dumps({"message": str(self)}, separators=(",", ":")).encode()
+        return Reply(self.status, body, reason=str(self), likely_cause=self.likely_cause)
 
 
 class _HttpServer(ThreadingHTTPServer):
@@ -407,6 +608,8 @@ class _HttpServer(ThreadingHTTPServer):
 
     daemon_threads = True
     request_queue_size = 128  # socketserver's default of 5 refuses bursts of connections
+    # Never share a port with another listener: a taken port must fail, not split the traffic.
+    allow_reuse_port = False
 
     def __init__(self, address: tuple[str, int], app: IamAuthServer) -> None:
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
@@ -455,19 +658,34 @@ class _Handler(BaseHTTPRequestHandler):
         return cast("_HttpServer", self.server).app
 
     def _handle(self) -> None:
-        request_id = str(uuid.uuid4())
         try:
             body = self._read_body()
         except _BadRequestError as exc:
             self.close_connection = True
-            payload = json.dumps({"message": str(exc)}, separators=(",", ":")).encode()
-            self._send(Reply(exc.status, payload), request_id)
+            self._answer(exc.reply())
             return
         try:
             reply = self.app.handle(self.command, self.path, list(self.headers.items()), body)
         except Exception:  # noqa: BLE001 - a bug answers 500 like API Gateway, not a dropped connection
-            _log.exception("internal error while handling %s %s", self.command, redact(self.path))
-            reply = Reply(500, b'{"message":"Internal server error"}')
+            _log.exception("internal error while handling %s %s", self.command, _shown(self.path))
+            reply = Reply(
+                _SERVER_ERROR,
+                b'{"message":"Internal server error"}',
+                reason="Internal server error",
+                likely_cause=f"a bug in the server: see the traceback logged on {_log.name}",
+            )
+        self._answer(reply)
+
+    def _answer(self, reply: Reply) -> None:
+        """Record and log the request, then send the reply: a client never sees it unrecorded."""
+        request_id = str(uuid.uuid4())
+        self.app._answered(  # noqa: SLF001 - the server's own handler
+            self.client_address[0] if self.client_address else "-",
+            self.command,
+            getattr(self, "path", None),
+            reply,
+            request_id,
+        )
         self._send(reply, request_id)
 
     # http.server dispatches on do_<METHOD>; every method API Gateway routes is handled alike.
@@ -480,10 +698,14 @@ class _Handler(BaseHTTPRequestHandler):
         if length is None:
             return b""
         if not _DECIMAL.fullmatch(length.strip()):  # not isdigit(): "²" is a digit to it
-            raise _BadRequestError(400, "Invalid Content-Length")
+            raise _BadRequestError(
+                BAD_REQUEST,
+                "Invalid Content-Length",
+                "the Content-Length header is not a plain decimal number",
+            )
         size = int(length)
         if size > _MAX_BODY:
-            raise _BadRequestError(413, "Request Too Long")
+            raise _too_large()
         return self.rfile.read(size)
 
     def _read_chunked(self) -> bytes:
@@ -493,7 +715,11 @@ class _Handler(BaseHTTPRequestHandler):
             line = self.rfile.readline(1024)
             size_field = line.split(b";", 1)[0].strip()
             if not _CHUNK_SIZE.fullmatch(size_field):  # int(x, 16) also takes "-1", "0x3"
-                raise _BadRequestError(400, "Invalid chunked encoding")
+                raise _BadRequestError(
+                    BAD_REQUEST,
+                    "Invalid chunked encoding",
+                    "a chunk size of the chunked body is not plain hexadecimal",
+                )
             size = int(size_field, 16)
             if size == 0:
                 while self.rfile.readline(8192) not in {b"\r\n", b"\n", b""}:
@@ -501,7 +727,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return b"".join(chunks)
             total += size
             if total > _MAX_BODY:
-                raise _BadRequestError(413, "Request Too Long")
+                raise _too_large()
             chunks.append(self.rfile.read(size))
             self.rfile.readline(8)  # the CRLF after each chunk
 
@@ -523,5 +749,31 @@ class _Handler(BaseHTTPRequestHandler):
         del timestamp
         return format_datetime(self.app.clock().astimezone(timezone.utc), usegmt=True)
 
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own refusals (bad request line, 414, unknown method) as JSON, logged."""
+        del explain
+        self.close_connection = True
+        text = message or HTTPStatus(code).phrase
+        body = json.dumps({"message": text}, separators=(",", ":")).encode()
+        self._answer(
+            Reply(
+                code,
+                body,
+                reason=text,
+                likely_cause="the request line or headers are not HTTP/1.1 this server can read",
+            )
+        )
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """Nothing: each request gets its access-log line from IamAuthServer instead."""
+
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002, ANN401 - http.server's signature
-        _log.info("%s %s", self.address_string(), redact(format % args))
+        _log.debug("%s %s", self.address_string(), _shown(format % args))
+
+
+def _too_large() -> _BadRequestError:
+    return _BadRequestError(
+        _TOO_LARGE,
+        "Request Too Long",
+        f"the body is over API Gateway's limit of {_MAX_BODY // 2**20} MiB",
+    )

@@ -171,9 +171,16 @@ def denial(principal_arn: str, resource: str, decision: Decision) -> Verificatio
     if len(parts) == 6 and len(parts[4]) > 4:  # noqa: PLR2004 - arn:partition:service:region:account:rest
         parts[4] = "*" * (len(parts[4]) - 4) + parts[4][-4:]
     masked = ":".join(parts)
-    suffix = " with an explicit deny" if decision is Decision.EXPLICIT_DENY else ""
+    explicit = decision is Decision.EXPLICIT_DENY
+    suffix = " with an explicit deny" if explicit else ""
+    cause = (
+        f"a Deny statement of the policy matches {INVOKE} on {resource}"
+        if explicit
+        else f"no Allow statement of the policy matches {INVOKE} on {resource}"
+    )
     return VerificationError(
         FailureKind.ACCESS_DENIED,
         f"User: {principal_arn} is not authorized to perform: {INVOKE} on resource: "
         f"{masked}{suffix}",
+        likely_cause=cause,
     )

@@ -9,7 +9,22 @@ Failures raise :class:`VerificationError` whose ``message`` is API Gateway's 403
 case (SIGV4_NOTES.md section 5, and AWS's common SigV4 validation messages), so clients and
 their error handling can be tested offline against the real wording. Checks run in the order
 AWS's validators use: authentication present, parameters complete, host signed, date format,
-clock skew or link expiry, credential scope, access key and session token, then the signature.
+clock skew or link expiry, credential scope, access key and session token, then the payload
+and the signature.
+
+Every refusal also carries ``likely_cause``: one log-safe sentence on what the client probably
+did wrong (its clock, its region, a body changed after signing...), for server-side logs. For a
+signature mismatch the verifier tries the usual mistakes (an unsigned payload, an empty body, a
+path encoded once) against the signature received, so the cause is confirmed, not guessed.
+
+The canonical request's payload line depends on the service (:data:`UNSIGNED_PAYLOAD_SERVICES`):
+
+* ``execute-api`` and every other supported service: the SHA-256 of the body received, as API
+  Gateway computes it (SIGV4_NOTES.md section 4). An ``x-amz-content-sha256`` header, when sent,
+  must be that hash: ``UNSIGNED-PAYLOAD`` or another body's hash gets the signature-mismatch 403
+  (every reference signer signs the header's value, so that is what API Gateway answers them);
+* ``vpc-lattice-svcs``: ``UNSIGNED-PAYLOAD``, and the header must say so, as VPC Lattice
+  documents; the body is not read.
 """
 
 from __future__ import annotations
@@ -24,21 +39,25 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
+from http import HTTPStatus
 from urllib.parse import urlsplit
 
 from apigw_iam_auth import _sigv4
 from apigw_iam_auth._models import SignatureLocation, SigningConfig
 from apigw_iam_auth._uri import canonical_query, is_utf8, parse_query
-from apigw_iam_auth.errors import ApiGwIamAuthError, InvalidConfigError, UnsignableRequestError
+from apigw_iam_auth.errors import ApiGwIamAuthError, InvalidConfigError
 
 __all__ = [
     "DEFAULT_ACCOUNT_ID",
     "DEFAULT_MAX_SKEW",
+    "UNSIGNED_PAYLOAD",
+    "UNSIGNED_PAYLOAD_SERVICES",
     "FailureKind",
     "KeyLookup",
     "KnownKey",
     "VerificationError",
     "VerifiedRequest",
+    "signing_config",
     "verify_request",
 ]
 
@@ -46,6 +65,26 @@ __all__ = [
 DEFAULT_MAX_SKEW = timedelta(minutes=5)
 # The account id of AWS's documentation examples; used where no account is configured.
 DEFAULT_ACCOUNT_ID = "123456789012"
+# API Gateway answers every authentication and authorization refusal with 403 Forbidden; the one
+# place this package's server side writes that status.
+FORBIDDEN = HTTPStatus.FORBIDDEN.value
+# Refusals of a request line no signature could cover (a method that is no token, a bad path).
+BAD_REQUEST = HTTPStatus.BAD_REQUEST.value
+# The payload line (and x-amz-content-sha256 value) of a request whose body is not signed
+# (S3's sig-v4-header-based-auth page; botocore auth.UNSIGNED_PAYLOAD).
+UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
+# Services that take UNSIGNED_PAYLOAD instead of the body's hash. VPC Lattice: "does not support
+# payload signing. You must send an x-amz-content-sha256 header with the value set to
+# UNSIGNED-PAYLOAD" (docs.aws.amazon.com/vpc-lattice/latest/ug/sigv4-authenticated-requests.html).
+# API Gateway hashes the body it received (SIGV4_NOTES.md section 4), as do Lambda function URLs
+# ("Lambda doesn't support unsigned payloads"). S3 also documents it, but see _UNSUPPORTED below.
+UNSIGNED_PAYLOAD_SERVICES = frozenset({"vpc-lattice-svcs"})
+# S3 signs with rules this verifier does not implement (the path neither normalised nor encoded
+# twice, the payload line taken from x-amz-content-sha256, chunked signing): verifying its
+# requests here would accept and refuse the wrong ones.
+_UNSUPPORTED_SERVICES = frozenset({"s3", "s3-object-lambda", "s3express"})
+_CONTENT_SHA256 = "x-amz-content-sha256"
+_SHOWN_VALUE = 40  # longest x-amz-content-sha256 value quoted in a log line (STREAMING-... fits)
 
 # ASCII digits only: \d and str.isdigit() also accept '٢' or '²', which int() and the key
 # derivation (an ASCII date) then choke on.
@@ -53,6 +92,7 @@ _AMZ_DATE = re.compile(r"[0-9]{8}T[0-9]{6}Z")
 _EXPIRES = re.compile(r"[0-9]{1,10}")
 _PAYLOAD_HASH = re.compile(r"[0-9a-f]{64}")
 _AUTH_SPLIT = re.compile(r"[,\s]+")
+_LINE_BREAKING = re.compile(r"[\r\n\x00]")  # no HTTP/1.1 header value can hold these
 _AUTH_PARAMS = ("Credential", "Signature", "SignedHeaders")
 _QUERY_PARAMS = (
     "X-Amz-Algorithm",
@@ -101,6 +141,35 @@ _ERROR_TYPES = {
     FailureKind.ACCESS_DENIED: "AccessDeniedException",
 }
 
+# What the client most likely did, when the check that refused it knows nothing more precise.
+# Log-safe: these never quote anything the client sent.
+_CAUSES = {
+    FailureKind.MISSING_AUTHENTICATION_TOKEN: (
+        "the request is not signed: no Authorization header and no X-Amz-Signature query "
+        "parameter (was auth= left out, or did a proxy drop the header?)"
+    ),
+    FailureKind.INCOMPLETE_SIGNATURE: (
+        "the signature is malformed or incomplete (the reason names the part): sign with "
+        "AWS4-HMAC-SHA256 and send every part of it"
+    ),
+    FailureKind.INVALID_SCOPE: (
+        "the client signed for another region, service or date than this server verifies"
+    ),
+    FailureKind.SIGNATURE_EXPIRED: (
+        "the client's clock is behind the server's, or the request was sent long after signing"
+    ),
+    FailureKind.SIGNATURE_NOT_YET_CURRENT: "the client's clock is ahead of the server's",
+    FailureKind.UNRECOGNIZED_CLIENT: (
+        "the access key id is unknown here, or its session token is missing or wrong"
+    ),
+    FailureKind.EXPIRED_TOKEN: "the temporary credentials expired: refresh them and sign again",
+    FailureKind.SIGNATURE_MISMATCH: (
+        "the secret key does not belong to the access key id, or the request changed after "
+        "signing (method, path, query, a signed header or the body)"
+    ),
+    FailureKind.ACCESS_DENIED: "the IAM policy does not allow this call",
+}
+
 
 class VerificationError(ApiGwIamAuthError):
     """A signed request was refused; ``message`` is the body text API Gateway would send.
@@ -108,6 +177,8 @@ class VerificationError(ApiGwIamAuthError):
     ``message`` may quote what the caller sent (its own Authorization header or, in a signature
     mismatch, the canonical request including its session token), exactly as AWS does in the
     403 body. ``str(error)`` is the log-safe form: quoted credentials are redacted there.
+    ``likely_cause`` is one log-safe sentence on what the client probably did wrong; AWS never
+    sends it, the local server logs it.
     """
 
     def __init__(
@@ -115,9 +186,10 @@ class VerificationError(ApiGwIamAuthError):
         kind: FailureKind,
         message: str,
         *,
-        status: int = 403,
+        status: int = FORBIDDEN,
         error_type: str | None = None,
         log_message: str | None = None,
+        likely_cause: str | None = None,
     ) -> None:
         """Record the failure; ``log_message`` replaces ``message`` in ``str()`` when set."""
         super().__init__(log_message if log_message is not None else message)
@@ -125,6 +197,7 @@ class VerificationError(ApiGwIamAuthError):
         self.message = message
         self.status = status
         self.error_type = error_type or kind.error_type
+        self.likely_cause = likely_cause or _CAUSES[kind]
 
     def to_json(self) -> str:
         """The response body, byte for byte as API Gateway writes it (compact JSON).
@@ -225,12 +298,14 @@ def verify_request(
     received header list (repeats allowed); ``body`` the received bytes (or pass
     ``payload_hash``, the hex SHA-256 of a body you streamed). ``lookup`` maps an access key id
     to a :class:`KnownKey` or None, e.g. ``keys.get``. ``now`` is the aware current time.
+    ``service`` decides the payload rule (module docstring): ``execute-api`` hashes the body and
+    refuses ``UNSIGNED-PAYLOAD``; ``vpc-lattice-svcs`` requires it. S3 is not supported.
 
     Returns who signed it; raises :class:`VerificationError` with API Gateway's message.
     Arguments of the wrong type (or text no server could have decoded from bytes) are the
     caller's bug and raise :class:`~apigw_iam_auth.errors.InvalidConfigError` instead.
     """
-    config = _config(region, service)
+    config = signing_config(region, service)
     now = _check_arguments(method, target, body, lookup, now, max_skew, payload_hash)
     header_list = _header_list(headers)
     if not _sigv4.HTTP_TOKEN.fullmatch(method):
@@ -248,22 +323,27 @@ def verify_request(
         raise InvalidConfigError(
             f"lookup must return a KnownKey or None, got {type(found).__name__}"
         )
-    known = _check_key(found, claim.token, now)
+    known = _check_key(found, claim.token, access_key, now)
 
-    if payload_hash is None:
-        payload_hash = _sigv4.payload_hash(bytes(body) if isinstance(body, memoryview) else body)
-    canonical = _canonical_request(method, path, claim, header_list, payload_hash)
+    declared = _first(header_list, _CONTENT_SHA256, fold=True)
+    if service in UNSIGNED_PAYLOAD_SERVICES:
+        _check_unsigned_payload(declared, service)
+        body_hash = UNSIGNED_PAYLOAD
+    elif payload_hash is None:
+        body_hash = _sigv4.payload_hash(bytes(body) if isinstance(body, memoryview) else body)
+    else:
+        body_hash = payload_hash
+    canonical = _canonical_request(method, path, claim, header_list, body_hash)
     to_sign = _sigv4.string_to_sign(claim.date, scope, canonical)
+    if declared is not None and declared != body_hash:
+        # Signers sign the header's value as the payload line, so this is what API Gateway's
+        # own hash of the body makes of such a request: a mismatch.
+        raise _mismatch(canonical, to_sign, _declared_cause(declared, service))
     key = _sigv4.derive_signing_key(known.secret_key, claim.date[:8], region, service)
-    expected = _sigv4.signature(key, to_sign)
     provided = claim.signature.encode("utf-8", "surrogateescape")
-    if not hmac.compare_digest(expected.encode("ascii"), provided):
-        raise VerificationError(
-            FailureKind.SIGNATURE_MISMATCH,
-            f"{_MISMATCH}\n\nThe Canonical String for this request should have been\n"
-            f"'{canonical}'\n\nThe String-to-Sign should have been\n'{to_sign}'\n",
-            log_message=_MISMATCH,
-        )
+    if not _signed(key, claim.date, scope, canonical, provided):
+        probe = _Probe(key, claim.date, scope, canonical, provided)
+        raise _mismatch(canonical, to_sign, probe.cause(path, service, body_hash))
     return VerifiedRequest(
         access_key=access_key,
         account_id=known.account_id,
@@ -276,7 +356,20 @@ def verify_request(
     )
 
 
-_config = lru_cache(maxsize=16)(SigningConfig)
+@lru_cache(maxsize=16)
+def signing_config(region: str, service: str) -> SigningConfig:
+    """The validated scope this verifier checks against; InvalidConfigError for bad names.
+
+    Refuses the S3 family, whose signing rules differ from the ones verified here.
+    """
+    config = SigningConfig(region, service)
+    if service in _UNSUPPORTED_SERVICES:
+        raise InvalidConfigError(
+            f"service {service!r} signs with S3's rules (path not normalised or encoded twice, "
+            "payload from x-amz-content-sha256), which this verifier does not implement; "
+            "use execute-api, vpc-lattice-svcs or another service with the standard rules"
+        )
+    return config
 
 
 def _is_wire_text(text: str) -> bool:
@@ -361,7 +454,12 @@ def _header_list(headers: object) -> list[tuple[str, str]]:
 
 def _bad_request(message: str) -> VerificationError:
     """A request line API Gateway would refuse (400) before looking at any signature."""
-    return VerificationError(FailureKind.INCOMPLETE_SIGNATURE, message, status=400)
+    return VerificationError(
+        FailureKind.INCOMPLETE_SIGNATURE,
+        message,
+        status=BAD_REQUEST,
+        likely_cause="the request line cannot be canonicalised: a raw client or a proxy mangled it",
+    )
 
 
 def _split_target(target: str) -> tuple[str, str]:
@@ -381,8 +479,15 @@ def _split_target(target: str) -> tuple[str, str]:
     return path, query
 
 
-def _incomplete(message: str, log_message: str | None = None) -> VerificationError:
-    return VerificationError(FailureKind.INCOMPLETE_SIGNATURE, message, log_message=log_message)
+def _incomplete(
+    message: str, log_message: str | None = None, likely_cause: str | None = None
+) -> VerificationError:
+    return VerificationError(
+        FailureKind.INCOMPLETE_SIGNATURE,
+        message,
+        log_message=log_message,
+        likely_cause=likely_cause,
+    )
 
 
 def _first(items: Iterable[tuple[str, str]], name: str, *, fold: bool) -> str | None:
@@ -430,6 +535,8 @@ def _header_claim(
                 f"Authorization header: '{authorization}'.",
                 "not a valid key=value pair (missing equal-sign) in Authorization header: "
                 "'<redacted>'.",
+                "the Authorization header is not SigV4 (a bearer token or API key?): an IAM "
+                "route takes an AWS4-HMAC-SHA256 signature",
             )
         params.setdefault(name, value)
     date = _first(headers, "x-amz-date", fold=True)
@@ -562,13 +669,37 @@ def _check_time(claim: _Claim, signed_at: datetime, now: datetime, max_skew: tim
             FailureKind.SIGNATURE_NOT_YET_CURRENT,
             f"Signature not yet current: {claim.date} is still later than "
             f"{amz(latest)} ({amz(now)} + {_minutes(max_skew)}.)",
+            likely_cause=(
+                f"the client's clock is {_span(signed_at - now)} ahead of the server's "
+                f"(at most {_span(max_skew)} is allowed): sync its clock"
+            ),
         )
     if signed_at < earliest:
+        late = _span(now - signed_at)
+        cause = (
+            f"the client's clock is {late} behind the server's (at most {_span(max_skew)} is "
+            "allowed): sync its clock, or sign just before sending"
+            if claim.expires is None
+            else f"the presigned URL was signed {late} ago and lives {_span(window)}: presign "
+            "a new one (or a longer X-Amz-Expires)"
+        )
         raise VerificationError(
             FailureKind.SIGNATURE_EXPIRED,
             f"Signature expired: {claim.date} is now earlier than "
             f"{amz(earliest)} ({amz(now)} - {_minutes(window)}.)",
+            likely_cause=cause,
         )
+
+
+def _span(delta: timedelta) -> str:
+    """A duration for a log line: ``6 min 1 s``, ``1 h``, ``2 h 5 min``, ``3 days``."""
+    seconds = int(abs(delta.total_seconds()))
+    days = seconds // 86400
+    if days:
+        return f"{days} day{'s' if days > 1 else ''}"
+    hours, minutes, seconds = seconds // 3600, seconds // 60 % 60, seconds % 60
+    parts = [f"{n} {unit}" for n, unit in ((hours, "h"), (minutes, "min"), (seconds, "s")) if n]
+    return " ".join(parts[:2]) or "0 s"
 
 
 def _check_scope(credential: str, amz: str, config: SigningConfig) -> tuple[str, str]:
@@ -580,11 +711,19 @@ def _check_scope(credential: str, amz: str, config: SigningConfig) -> tuple[str,
             f"e.g. keyid/date/region/service/term, got '{credential}'"
         )
     access_key, date, region, service, terminator = parts
-    problems = []
+    problems, causes = [], []
     if region != config.region:
         problems.append(f"Credential should be scoped to a valid region, not '{region}'. ")
+        causes.append(
+            f"the client signs for region {region!r} but this server is {config.region!r}: "
+            f"sign with region={config.region!r}"
+        )
     if service != config.service:
         problems.append(f"Credential should be scoped to correct service: '{config.service}'. ")
+        causes.append(
+            f"the client signs for service {service!r} but this server is "
+            f"{config.service!r}: sign with service={config.service!r}"
+        )
     if terminator != _sigv4.TERMINATOR:
         problems.append(
             f"Credential should be scoped with a valid terminator: '{_sigv4.TERMINATOR}', "
@@ -595,27 +734,130 @@ def _check_scope(credential: str, amz: str, config: SigningConfig) -> tuple[str,
             "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date "
             f"from HTTP: '{date}' != '{amz[:8]}', from '{amz}'. "
         )
+        causes.append("the request was re-dated after signing: sign again instead")
     if problems:
-        raise VerificationError(FailureKind.INVALID_SCOPE, "".join(problems))
+        raise VerificationError(
+            FailureKind.INVALID_SCOPE, "".join(problems), likely_cause="; ".join(causes) or None
+        )
     return access_key, "/".join(parts[1:])
 
 
-def _check_key(known: KnownKey | None, token: str | None, now: datetime) -> KnownKey:
-    """Unknown keys and wrong or missing session tokens get the same answer, as in AWS."""
+def _check_key(
+    known: KnownKey | None, token: str | None, access_key: str, now: datetime
+) -> KnownKey:
+    """Unknown keys and wrong or missing session tokens get the same answer, as in AWS.
+
+    Only the log-safe ``likely_cause`` tells them apart (an access key id is not a secret).
+    """
     if known is None:
-        raise VerificationError(FailureKind.UNRECOGNIZED_CLIENT, _INVALID_TOKEN)
-    if known.token is None:
-        valid = token is None
-    else:
-        valid = token is not None and hmac.compare_digest(
-            hashlib.sha256(known.token.encode("utf-8", "surrogateescape")).digest(),
-            hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest(),
+        raise VerificationError(
+            FailureKind.UNRECOGNIZED_CLIENT,
+            _INVALID_TOKEN,
+            likely_cause=f"access key {access_key!r} is not one of the keys this server knows",
         )
-    if not valid:
-        raise VerificationError(FailureKind.UNRECOGNIZED_CLIENT, _INVALID_TOKEN)
+    cause = None
+    if known.token is None:
+        if token is not None:
+            cause = "a session token was sent with a long-term key: send the key's own token only"
+    elif token is None:
+        cause = "the key is temporary but no session token (X-Amz-Security-Token) was sent"
+    elif not hmac.compare_digest(
+        hashlib.sha256(known.token.encode("utf-8", "surrogateescape")).digest(),
+        hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest(),
+    ):
+        cause = "the session token sent is not the one issued with this access key"
+    if cause is not None:
+        raise VerificationError(FailureKind.UNRECOGNIZED_CLIENT, _INVALID_TOKEN, likely_cause=cause)
     if known.expiry is not None and now >= known.expiry:
         raise VerificationError(FailureKind.EXPIRED_TOKEN, _EXPIRED_TOKEN)
     return known
+
+
+def _check_unsigned_payload(declared: str | None, service: str) -> None:
+    """A service without payload signing needs ``x-amz-content-sha256: UNSIGNED-PAYLOAD``.
+
+    The wording is ours (VPC Lattice documents the rule, no captured answer was found).
+    """
+    if declared != UNSIGNED_PAYLOAD:
+        raise _incomplete(
+            f"{service} does not support payload signing: send the x-amz-content-sha256 "
+            f"header with the value {UNSIGNED_PAYLOAD}.",
+            likely_cause=(
+                f"the client signed the body, {service} takes {_CONTENT_SHA256}: "
+                f"{UNSIGNED_PAYLOAD} (e.g. botocore with payload_signing_enabled=False)"
+            ),
+        )
+
+
+def _declared_cause(declared: str, service: str) -> str:
+    """Why an ``x-amz-content-sha256`` that is not the body's hash was sent, in one line."""
+    if declared == UNSIGNED_PAYLOAD:
+        return (
+            f"the client signed {UNSIGNED_PAYLOAD}, which {service} does not accept: it hashes "
+            "the body it receives, so sign the body"
+        )
+    if _PAYLOAD_HASH.fullmatch(declared):
+        return (
+            f"{_CONTENT_SHA256} is the hash of another body than the one received: the body "
+            "changed after signing (re-encoded JSON, compression, a consumed stream, a proxy)"
+        )
+    shown = declared if len(declared) <= _SHOWN_VALUE and declared.isprintable() else "a value"
+    return f"{_CONTENT_SHA256} is {shown!r}, which {service} does not accept: sign the body"
+
+
+def _mismatch(canonical: str, to_sign: str, likely_cause: str) -> VerificationError:
+    """API Gateway's mismatch 403, quoting the strings it computed (the log form does not)."""
+    return VerificationError(
+        FailureKind.SIGNATURE_MISMATCH,
+        f"{_MISMATCH}\n\nThe Canonical String for this request should have been\n"
+        f"'{canonical}'\n\nThe String-to-Sign should have been\n'{to_sign}'\n",
+        log_message=_MISMATCH,
+        likely_cause=likely_cause,
+    )
+
+
+def _signed(key: bytes, date: str, scope: str, canonical: str, provided: bytes) -> bool:
+    """True if ``provided`` is the signature of ``canonical`` (compared in constant time)."""
+    expected = _sigv4.signature(key, _sigv4.string_to_sign(date, scope, canonical))
+    return hmac.compare_digest(expected.encode("ascii"), provided)
+
+
+@dataclass(frozen=True, slots=True)
+class _Probe:
+    """After a mismatch: which usual mistake, if any, the signature received was made with.
+
+    Each guess is one more HMAC, spent only on refused requests; a guess that verifies is the
+    cause for certain.
+    """
+
+    key: bytes
+    date: str
+    scope: str
+    canonical: str
+    provided: bytes
+
+    def _with_line(self, index: int, value: str) -> bool:
+        lines = self.canonical.split("\n")
+        if lines[index] == value:
+            return False
+        lines[index] = value
+        return _signed(self.key, self.date, self.scope, "\n".join(lines), self.provided)
+
+    def cause(self, path: str, service: str, body_hash: str) -> str:
+        last = self.canonical.count("\n")  # the payload line
+        if self._with_line(last, UNSIGNED_PAYLOAD):
+            return _declared_cause(UNSIGNED_PAYLOAD, service)
+        if body_hash != UNSIGNED_PAYLOAD and self._with_line(last, _sigv4.payload_hash(b"")):
+            return (
+                "the client signed an empty body but a body arrived: the body was set or "
+                "changed after signing"
+            )
+        if self._with_line(1, path):  # the canonical URI line, here as the wire spells it
+            return (
+                f"the client signed the path as sent (encoded once, S3 style); {service} "
+                "encodes the received path again (%20 -> %2520) and removes dot segments"
+            )
+        return _CAUSES[FailureKind.SIGNATURE_MISMATCH]
 
 
 def _canonical_request(
@@ -634,10 +876,33 @@ def _canonical_request(
     chosen = [(name, value) for name, value in headers if name.lower() in wanted]
     present = {name.lower() for name, _ in chosen}
     chosen += [(name, "") for name in claim.signed_headers if name not in present]
-    try:
-        block, signed = _sigv4.canonical_headers(chosen, frozenset())
-    except UnsignableRequestError as exc:
-        raise _incomplete(f"Signed header is malformed: {exc}") from None
+    block, signed = _received_headers(chosen)
     return _sigv4.canonical_request(
         method, path, canonical_query(claim.query_pairs), block, signed, body_hash
     )
+
+
+def _received_headers(headers: list[tuple[str, str]]) -> tuple[str, str]:
+    """The canonical headers block and signed-headers list of headers as they were received.
+
+    SigV4's header rule, as the signer's ``_sigv4.canonical_headers`` applies it: names
+    lowercased and sorted, values trimmed with whitespace runs collapsed, repeats joined with
+    ``,`` in the order received. Unlike the signer, which leaves out its own signing headers
+    and refuses values it cannot send reliably, a verifier canonicalises whatever arrived:
+    ``x-amz-date`` and the token are signed headers here, and non-ASCII bytes are hashed as
+    they came (as surrogate escapes), so they verify only if the client signed those bytes.
+    """
+    merged: dict[str, str] = {}
+    for name, value in headers:
+        if not _sigv4.HTTP_TOKEN.fullmatch(name):
+            raise _incomplete(
+                f"Signed header is malformed: {name!r} is not a valid HTTP field name."
+            )
+        if _LINE_BREAKING.search(value):
+            raise _incomplete(
+                f"Signed header is malformed: {name!r} has a CR, LF or NUL in its value."
+            )
+        key, folded = name.lower(), " ".join(value.split())
+        merged[key] = f"{merged[key]},{folded}" if key in merged else folded
+    names = sorted(merged)
+    return "".join([f"{name}:{merged[name]}\n" for name in names]), ";".join(names)

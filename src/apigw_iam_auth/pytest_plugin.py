@@ -1,0 +1,199 @@
+"""pytest plugin: an IAM-protected API on loopback, for testing your own client code offline.
+
+Installed with the package and registered through the ``pytest11`` entry point, so the
+fixtures below are there in any test without an import::
+
+    import httpx
+
+    def test_my_client_signs_its_calls(iam_server):
+        response = httpx.get(f"{iam_server.url}/prod/pets", auth=iam_server.auth)
+        assert response.status_code == 200
+        assert [r.path for r in iam_server.requests] == ["/prod/pets"]
+        assert not iam_server.refused
+
+``iam_server`` (function scope) starts an :class:`~apigw_iam_auth.server.IamAuthServer` that
+knows one freshly generated key, and yields an :class:`IamServerFixture`: the URL, the keys,
+a ready :class:`~apigw_iam_auth.ApiGwIamAuth`, and the log of requests received and refused
+(each with the reason and likely cause). Configure it per test with a marker::
+
+    @pytest.mark.iam_server(region="eu-west-1", temporary=True, policy={...})
+
+``iam_server_session`` is one server for the whole session with the default settings; its
+request log is shared, call :meth:`IamServerFixture.clear` where that matters. When a test
+using either fixture fails, its report shows the server's access log.
+
+Importing this module (which pytest does in every run) loads nothing beyond pytest and the
+standard library of its own: the server, the signer and the HTTP libraries are imported only
+when a test asks for a fixture.
+"""
+
+from __future__ import annotations
+
+import secrets
+import string
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
+
+    from apigw_iam_auth.auth import ApiGwIamAuth
+    from apigw_iam_auth.server import IamAuthServer, RequestRecord
+
+__all__ = ["IamServerFixture", "iam_server", "iam_server_session"]
+
+_FIXTURES = ("iam_server", "iam_server_session")
+_MARKER = "iam_server"
+# What the marker may set: the server's settings, and temporary= for a key with a session token.
+_OPTIONS = frozenset(
+    {"region", "service", "policy", "api_id", "account_id", "clock", "max_skew", "temporary"}
+)
+_KEY_ALPHABET = string.ascii_uppercase + string.digits
+
+
+@dataclass(frozen=True)
+class IamServerFixture:
+    """A running local IAM-auth server and everything a test needs to call it.
+
+    ``url`` is ``http://127.0.0.1:<port>`` (any path is served: ``/prod/pets`` echoes the
+    request); ``access_key`` / ``secret_key`` (and ``session_token`` with ``temporary=True``)
+    are the only credentials it accepts; ``auth`` signs for it with requests or httpx. The
+    secret and the token never appear in ``repr``.
+    """
+
+    server: IamAuthServer = field(repr=False)
+    url: str
+    region: str
+    service: str
+    access_key: str
+    secret_key: str = field(repr=False)
+    session_token: str | None = field(repr=False)
+    auth: ApiGwIamAuth = field(repr=False)
+
+    @property
+    def credentials(self) -> tuple[str, str] | tuple[str, str, str]:
+        """``(access_key, secret_key[, session_token])``, as ``SigV4Signer`` and botocore take."""
+        if self.session_token is None:
+            return self.access_key, self.secret_key
+        return self.access_key, self.secret_key, self.session_token
+
+    @property
+    def requests(self) -> list[RequestRecord]:
+        """Every request the server answered, oldest first (method, path, status, reason...)."""
+        return list(self.server.requests)
+
+    @property
+    def accepted(self) -> list[RequestRecord]:
+        """The requests that were authenticated (and authorized) and answered 200."""
+        return [record for record in self.server.requests if record.accepted]
+
+    @property
+    def refused(self) -> list[RequestRecord]:
+        """The requests that were not: each with ``status``, ``reason`` and ``likely_cause``."""
+        return [record for record in self.server.requests if not record.accepted]
+
+    def clear(self) -> None:
+        """Forget the requests answered so far."""
+        self.server.clear_requests()
+
+    def access_log(self) -> str:
+        """The server's access-log lines for the requests recorded, one per request."""
+        return "\n".join(str(record) for record in self.server.requests)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Declare the marker (runs with ``--strict-markers`` need it)."""
+    config.addinivalue_line(
+        "markers",
+        f"{_MARKER}(**options): settings for the iam_server fixture: region, service, policy, "
+        "api_id, account_id, clock, max_skew, temporary (a key with a session token)",
+    )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:  # noqa: ANN401 - pytest's hook result
+    """A failed test that used the server gets its access log in the report."""
+    del call
+    report = yield
+    if report.when == "call" and report.failed:
+        values = getattr(item, "funcargs", {})
+        for name in _FIXTURES:
+            fixture = values.get(name)
+            if isinstance(fixture, IamServerFixture):
+                report.sections.append((f"{name} access log", fixture.access_log() or "(none)"))
+    return report
+
+
+def _generated_key(*, temporary: bool) -> tuple[str, str, str | None]:
+    prefix = "ASIA" if temporary else "AKIA"
+    access_key = prefix + "".join(secrets.choice(_KEY_ALPHABET) for _ in range(16))
+    token = secrets.token_urlsafe(48) if temporary else None
+    return access_key, secrets.token_urlsafe(30), token
+
+
+def _options(node: pytest.Item | None) -> dict[str, Any]:
+    marker = node.get_closest_marker(_MARKER) if node is not None else None
+    if marker is None:
+        return {}
+    if marker.args:
+        pytest.fail(f"@pytest.mark.{_MARKER} takes keyword arguments only", pytrace=False)
+    unknown = sorted(set(marker.kwargs) - _OPTIONS)
+    if unknown:
+        pytest.fail(
+            f"@pytest.mark.{_MARKER} does not know {', '.join(unknown)}; "
+            f"it takes {', '.join(sorted(_OPTIONS))}",
+            pytrace=False,
+        )
+    return dict(marker.kwargs)
+
+
+def _running(options: Mapping[str, Any]) -> Iterator[IamServerFixture]:
+    """Start a server with a generated key, yield its fixture value, stop it."""
+    from apigw_iam_auth.auth import ApiGwIamAuth  # noqa: PLC0415 - imported only when used
+    from apigw_iam_auth.server import (  # noqa: PLC0415 - same
+        DEFAULT_ACCOUNT_ID,
+        IamAuthServer,
+        KnownKey,
+    )
+
+    settings = dict(options)
+    temporary = bool(settings.pop("temporary", False))
+    access_key, secret_key, token = _generated_key(temporary=temporary)
+    account_id = settings.get("account_id", DEFAULT_ACCOUNT_ID)
+    known = KnownKey(secret_key, token=token, account_id=account_id)
+    server = IamAuthServer(keys={access_key: known}, **settings)
+    credentials = (access_key, secret_key) if token is None else (access_key, secret_key, token)
+    # The client reads the server's clock, so an injected time cannot look like clock skew.
+    clock = {"clock": settings["clock"]} if "clock" in settings else {}
+    auth = ApiGwIamAuth(
+        region=server.region, service=server.service, credentials=credentials, **clock
+    )
+    with server:
+        yield IamServerFixture(
+            server=server,
+            url=server.url,
+            region=server.region,
+            service=server.service,
+            access_key=access_key,
+            secret_key=secret_key,
+            session_token=token,
+            auth=auth,
+        )
+
+
+@pytest.fixture
+def iam_server(request: pytest.FixtureRequest) -> Iterator[IamServerFixture]:
+    """A local IAM-auth server for this test: URL, keys, a ready ``auth`` and the request log.
+
+    Set ``@pytest.mark.iam_server(region=..., service=..., policy=..., temporary=True, ...)``
+    to configure it.
+    """
+    yield from _running(_options(request.node))
+
+
+@pytest.fixture(scope="session")
+def iam_server_session() -> Iterator[IamServerFixture]:
+    """One local IAM-auth server for the whole session (default settings, shared request log)."""
+    yield from _running({})

@@ -1,0 +1,250 @@
+"""The pytest plugin: its fixtures serve real signed calls and record what they refused.
+
+Each test runs an inner pytest session with ``pytester``, loading the plugin explicitly with
+``-p`` and with entry-point autoloading off, so the result does not depend on whether the
+package's ``pytest11`` entry point is installed.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+PLUGIN = "apigw_iam_auth.pytest_plugin"
+
+
+@pytest.fixture
+def run(pytester, monkeypatch):
+    """Run the inner test file with only our plugin loaded; returns pytest's RunResult."""
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+
+    def run_inner(source: str, *args: str):
+        pytester.makepyfile(test_inner=source)
+        return pytester.runpytest("-p", PLUGIN, "-p", "no:cacheprovider", *args)
+
+    return run_inner
+
+
+def test_fixture_serves_a_signed_call_and_records_accepted_and_refused(run):
+    """iam_server: a real call signed with .auth is accepted; an unsigned one is logged refused."""
+    result = run(
+        """
+        import httpx
+        import requests
+
+        def test_client(iam_server):
+            with httpx.Client(trust_env=False) as client:
+                signed = client.post(
+                    f"{iam_server.url}/prod/pets", json={"name": "Rex"}, auth=iam_server.auth
+                )
+                unsigned = client.get(f"{iam_server.url}/prod/pets")
+            with requests.Session() as session:
+                session.trust_env = False
+                by_requests = session.get(
+                    f"{iam_server.url}/prod/pets/1", auth=iam_server.auth, timeout=10
+                )
+            assert (signed.status_code, unsigned.status_code) == (200, 403)
+            assert by_requests.status_code == 200
+            assert signed.json()["caller"]["access_key"] == iam_server.access_key
+            assert [(r.method, r.path, r.status, r.accepted) for r in iam_server.requests] == [
+                ("POST", "/prod/pets", 200, True),
+                ("GET", "/prod/pets", 403, False),
+                ("GET", "/prod/pets/1", 200, True),
+            ]
+            assert len(iam_server.accepted) == 2
+            [refusal] = iam_server.refused
+            assert refusal.reason == "Missing Authentication Token"
+            assert refusal.error_type == "MissingAuthenticationTokenException"
+            assert refusal.likely_cause.startswith("the request is not signed")
+            iam_server.clear()
+            assert iam_server.requests == []
+        """
+    )
+    result.assert_outcomes(passed=1)
+
+
+def test_fixture_values_are_ready_and_the_secret_stays_hidden(run):
+    """url, region, service, keys and auth are set; repr shows neither secret nor auth."""
+    result = run(
+        """
+        from apigw_iam_auth import ApiGwIamAuth
+        from apigw_iam_auth.pytest_plugin import IamServerFixture
+
+        def test_values(iam_server):
+            assert isinstance(iam_server, IamServerFixture)
+            assert iam_server.url.startswith("http://127.0.0.1:")
+            assert (iam_server.region, iam_server.service) == ("us-east-1", "execute-api")
+            assert iam_server.access_key.startswith("AKIA")
+            assert iam_server.session_token is None
+            assert iam_server.credentials == (iam_server.access_key, iam_server.secret_key)
+            assert isinstance(iam_server.auth, ApiGwIamAuth)
+            assert iam_server.secret_key not in repr(iam_server)
+            assert iam_server.access_key in repr(iam_server)
+        """
+    )
+    result.assert_outcomes(passed=1)
+
+
+def test_each_test_gets_its_own_server_and_keys(run):
+    """The function-scoped fixture starts a fresh server with fresh keys for every test."""
+    result = run(
+        """
+        seen = []
+
+        def test_one(iam_server):
+            seen.append((iam_server.url, iam_server.access_key))
+
+        def test_two(iam_server):
+            seen.append((iam_server.url, iam_server.access_key))
+            assert seen[0][1] != seen[1][1]
+            assert iam_server.requests == []
+        """
+    )
+    result.assert_outcomes(passed=2)
+
+
+def test_marker_configures_region_and_temporary_credentials(run):
+    """@pytest.mark.iam_server(region=..., temporary=True) sets the scope and a session token."""
+    result = run(
+        """
+        import httpx
+        import pytest
+
+        @pytest.mark.iam_server(region="eu-west-1", temporary=True)
+        def test_temporary(iam_server):
+            assert iam_server.region == "eu-west-1"
+            assert iam_server.access_key.startswith("ASIA")
+            assert iam_server.session_token
+            assert iam_server.session_token not in repr(iam_server)
+            with httpx.Client(trust_env=False) as client:
+                response = client.get(f"{iam_server.url}/prod/x", auth=iam_server.auth)
+            assert response.status_code == 200
+            sent = {name.lower(): value for name, value in response.json()["headers"]}
+            assert sent["x-amz-security-token"] == "<redacted>"
+        """,
+        "--strict-markers",
+    )
+    result.assert_outcomes(passed=1)
+
+
+def test_marker_policy_refusal_is_recorded_with_its_reason(run):
+    """A policy set by the marker denies a call; the record carries the reason and the cause."""
+    result = run(
+        """
+        import httpx
+        import pytest
+
+        POLICY = {"Statement": [
+            {"Effect": "Allow", "Action": "execute-api:Invoke", "Resource": "*"},
+            {"Effect": "Deny", "Action": "execute-api:Invoke", "Resource": "*/DELETE/*"},
+        ]}
+
+        @pytest.mark.iam_server(policy=POLICY, api_id="abc123")
+        def test_denied(iam_server):
+            with httpx.Client(trust_env=False, auth=iam_server.auth) as client:
+                assert client.get(f"{iam_server.url}/prod/pets/1").status_code == 200
+                assert client.delete(f"{iam_server.url}/prod/pets/1").status_code == 403
+            [denied] = iam_server.refused
+            assert denied.error_type == "AccessDeniedException"
+            assert denied.reason.endswith("/prod/DELETE/pets/1 with an explicit deny")
+            assert denied.likely_cause.startswith("a Deny statement of the policy matches")
+        """
+    )
+    result.assert_outcomes(passed=1)
+
+
+def test_marker_with_an_unknown_option_fails_setup_naming_it(run):
+    """A misspelt marker option errors the test's setup and lists the options there are."""
+    result = run(
+        """
+        import pytest
+
+        @pytest.mark.iam_server(regoin="eu-west-1")
+        def test_typo(iam_server):
+            pass
+        """
+    )
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*does not know regoin; it takes *region*"])
+
+
+def test_failed_test_report_shows_the_access_log(run):
+    """When a test using the fixture fails, its report includes the server's access log."""
+    result = run(
+        """
+        import httpx
+
+        def test_fails(iam_server):
+            with httpx.Client(trust_env=False) as client:
+                client.get(f"{iam_server.url}/prod/forgot-auth")
+            assert not iam_server.refused
+        """
+    )
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*iam_server access log*",
+            '127.0.0.1 "GET /prod/forgot-auth" 403 * refused MissingAuthenticationTokenException:*',
+        ]
+    )
+
+
+def test_session_fixture_is_one_server_for_all_tests(run):
+    """iam_server_session is shared: same URL and keys in every test, one request log."""
+    result = run(
+        """
+        import httpx
+
+        seen = []
+
+        def call(server):
+            with httpx.Client(trust_env=False) as client:
+                return client.get(f"{server.url}/prod/x", auth=server.auth).status_code
+
+        def test_one(iam_server_session):
+            seen.append(iam_server_session.url)
+            assert call(iam_server_session) == 200
+
+        def test_two(iam_server_session):
+            assert iam_server_session.url == seen[0]
+            assert call(iam_server_session) == 200
+            assert len(iam_server_session.accepted) == 2
+        """
+    )
+    result.assert_outcomes(passed=2)
+
+
+def test_importing_the_plugin_loads_nothing_heavy():
+    """Importing the plugin adds no HTTP library, botocore or server to what the package loads.
+
+    pytest imports every registered plugin in every run, so this is paid by every test session
+    of every project that installs the package.
+    """
+    probe = textwrap.dedent(
+        """
+        import sys
+        import apigw_iam_auth
+        before = set(sys.modules)
+        import apigw_iam_auth.pytest_plugin
+        added = set(sys.modules) - before
+        heavy = {"requests", "httpx", "botocore", "aiohttp", "apigw_iam_auth.server", "http"}
+        print(sorted(m for m in added if any(m == h or m.startswith(h + ".") for h in heavy)))
+        print(sorted(m for m in ("requests", "botocore") if m in sys.modules))
+        """
+    )
+    output = subprocess.run(  # noqa: S603 - this interpreter, a fixed script
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+    assert output.splitlines() == ["[]", "[]"]
+
+
+def test_plugin_is_registered_as_a_pytest11_entry_point():
+    """The installed package registers the plugin, so pytest loads it without -p."""
+    found = {ep.name: ep.value for ep in importlib.metadata.entry_points(group="pytest11")}
+    assert found.get("apigw_iam_auth") == PLUGIN
