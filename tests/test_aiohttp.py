@@ -284,6 +284,18 @@ async def test_session_token_is_sent_and_verified(server, presign):
     assert ("x-amz-security-token" in echo(reply).headers) is not presign
 
 
+@pytest.mark.parametrize("presign", MODES)
+async def test_through_a_forward_proxy_the_request_arrives_signed(presign):
+    """Through a plain-HTTP proxy aiohttp writes the absolute URL: the one signed, verified."""
+    with IamAuthServer(region=REGION, keys=SHIPPED_KEYS) as proxy:
+        port = proxy.url.rsplit(":", 1)[1]
+        url = f"http://api.example.test:{port}/prod/pets?b=2&a=1"  # never resolved
+        auth = make_auth(credentials=SESSION, presign=presign)
+        reply = await send("GET", url, middleware=adapter(auth), proxy=proxy.url)
+    assert (echo(reply).path, echo(reply).query) == ("/prod/pets", "a=1&b=2")
+    assert echo(reply).headers["host"] == f"api.example.test:{port}"
+
+
 async def test_presigned_query_never_shows_in_the_response_url(server):
     """response.url is the URL the caller asked for: the signature stays on the wire only."""
     auth = make_auth(credentials=SESSION, presign=True)
@@ -353,6 +365,11 @@ def _blob_file(tmp, stack, offset=0):
     return handle
 
 
+def _at(stream, offset):
+    stream.seek(offset)
+    return stream
+
+
 def _text_file(tmp, stack):
     path = tmp / "body.txt"
     path.write_bytes(TEXT.encode())
@@ -392,6 +409,10 @@ BODIES = {
         BLOB[1000:],
     ),
     "bytesio": (lambda **_: {"data": io.BytesIO(BLOB)}, BLOB),
+    "bytesio-at-offset": (
+        lambda **_: {"data": _at(io.BytesIO(b"skip" + TEXT.encode()), 4)},
+        TEXT.encode(),
+    ),
     "text-file": (lambda tmp, stack, **_: {"data": _text_file(tmp, stack)}, TEXT.encode()),
     "unseekable-file": (lambda stack, **_: {"data": _pipe(stack)}, TEXT.encode()),
     "async-iterator": (lambda **_: {"data": _chunks()}, b"abcd" + TEXT.encode()),

@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import io
 import logging
 import weakref
 from typing import TYPE_CHECKING, Any
@@ -270,6 +271,9 @@ async def _payload_hash(request: ClientRequest, body: Payload) -> str:
         return await _hash_bytes(await body.as_bytes(), limit)
     if isinstance(body, payload.IOBasePayload) and not isinstance(body, payload.TextIOPayload):
         source: Any = body._value  # noqa: SLF001 - the file the payload will read
+        if isinstance(source, io.BytesIO):  # in memory already: hashed where it lies
+            with source.getbuffer() as buffer, buffer[source.tell() :] as rest:
+                return await _hash_bytes(rest, limit)
         if not is_seekable(source):
             return await _buffer_unseekable(request, body, limit)
         if limit is None:  # hashed in 1 MiB chunks off the loop, then rewound
@@ -280,7 +284,7 @@ async def _payload_hash(request: ClientRequest, body: Payload) -> str:
 def _content_length(request: ClientRequest) -> int | None:
     """The Content-Length aiohttp will cut the body to, if the caller set one."""
     value = request.headers.get("Content-Length")
-    return int(value) if value is not None and value.isdigit() else None
+    return int(value) if value is not None and value.isascii() and value.isdigit() else None
 
 
 async def _hash_bytes(data: bytes | bytearray | memoryview, limit: int | None) -> str:
