@@ -133,7 +133,7 @@ def _signature(
     expires: int,
 ) -> tuple[str, tuple[str, ...], SigningResult]:
     """The URL to send, the stale signing headers to remove, and the signature to apply."""
-    signed = signer._sign_for_wire(  # noqa: SLF001 - the adapters' route into the signer
+    signed_url, _, _, result = signer._sign_for_wire(  # noqa: SLF001 - the adapters' route
         method,
         url,
         headers,
@@ -142,7 +142,7 @@ def _signature(
         expires=expires,
         credentials=credentials,
     )
-    return signed.url, signed.result.stale_headers, signed.result
+    return signed_url, result.stale_headers, result
 
 
 # --- applying a signature ------------------------------------------------------------------
