@@ -21,12 +21,12 @@ PLUGIN = "apigw_iam_auth.pytest_plugin"
 
 @pytest.fixture
 def run(pytester, monkeypatch):
-    """Run the inner test file with only our plugin loaded; returns pytest's RunResult."""
+    """Run the inner test file with only our plugin, warnings as errors; returns the RunResult."""
     monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
 
     def run_inner(source: str, *args: str):
         pytester.makepyfile(test_inner=source)
-        return pytester.runpytest("-p", PLUGIN, "-p", "no:cacheprovider", *args)
+        return pytester.runpytest("-p", PLUGIN, "-p", "no:cacheprovider", "-W", "error", *args)
 
     return run_inner
 

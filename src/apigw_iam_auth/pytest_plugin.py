@@ -22,9 +22,9 @@ a ready :class:`~apigw_iam_auth.ApiGwIamAuth`, and the log of requests received 
 request log is shared, call :meth:`IamServerFixture.clear` where that matters. When a test
 using either fixture fails, its report shows the server's access log.
 
-Importing this module (which pytest does in every run) loads nothing beyond pytest and the
-standard library of its own: the server, the signer and the HTTP libraries are imported only
-when a test asks for a fixture.
+Importing this module (which pytest does in every run) adds nothing to what importing
+:mod:`apigw_iam_auth` loads but pytest and the standard library: the server, the signer's
+clients and requests are imported only when a test asks for a fixture.
 """
 
 from __future__ import annotations
@@ -37,7 +37,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Generator, Iterator, Mapping
+
+    from pluggy import Result
 
     from apigw_iam_auth.auth import ApiGwIamAuth
     from apigw_iam_auth.server import IamAuthServer, RequestRecord
@@ -112,18 +114,22 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:  # noqa: ANN401 - pytest's hook result
+# An old-style wrapper: the plugin is loaded in every session of every project that installs
+# the package, and new-style ones (wrapper=True) would break the session on pytest 7.
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, Result[pytest.TestReport], None]:
     """A failed test that used the server gets its access log in the report."""
     del call
-    report = yield
+    outcome = yield
+    report = outcome.get_result()
     if report.when == "call" and report.failed:
         values = getattr(item, "funcargs", {})
         for name in _FIXTURES:
             fixture = values.get(name)
             if isinstance(fixture, IamServerFixture):
                 report.sections.append((f"{name} access log", fixture.access_log() or "(none)"))
-    return report
 
 
 def _generated_key(*, temporary: bool) -> tuple[str, str, str | None]:

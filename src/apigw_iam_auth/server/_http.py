@@ -757,7 +757,7 @@ class _Handler(BaseHTTPRequestHandler):
         body = json.dumps({"message": text}, separators=(",", ":")).encode()
         self._answer(
             Reply(
-                code,
+                int(code),
                 body,
                 reason=text,
                 likely_cause="the request line or headers are not HTTP/1.1 this server can read",
