@@ -2,7 +2,8 @@
 
 Every command runs as a child process with an isolated environment (no AWS settings from the
 machine, no proxies, instance metadata off) and only loopback traffic. The server is the real
-``serve`` command on an ephemeral port; its URL is read off its "listening on" line.
+``serve`` command on an ephemeral port; its URL is read off its "listening on" line. Every run
+is checked for leaked secret keys and for tracebacks: the command line never shows one.
 """
 
 from __future__ import annotations
@@ -13,16 +14,24 @@ import json
 import os
 import re
 import secrets
+import shlex
+import shutil
+import socket
 import string
 import subprocess
 import sys
 import threading
 import urllib.request
+from datetime import datetime, timedelta, timezone
+from importlib.metadata import version
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 from urllib.error import HTTPError
 
 import pytest
+
+from apigw_iam_auth.diagnostics import redact
+from apigw_iam_auth.server import IamAuthServer, KnownKey
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
@@ -31,8 +40,20 @@ REGION = "us-east-1"
 MODULE = (sys.executable, "-m", "apigw_iam_auth")
 # The console script installed next to the interpreter running the tests (the venv's bin dir).
 SCRIPT = (str(Path(sys.executable).with_name("apigw-iam-auth")),)
+# The command line as it runs where requests is not installed: it sends with httpx instead.
+WITHOUT_REQUESTS = (
+    sys.executable,
+    "-c",
+    (
+        "import sys; sys.modules['requests'] = None; "
+        "from apigw_iam_auth.cli import main; sys.exit(main())"
+    ),
+)
 START_TIMEOUT = 20  # seconds for serve to print its URL
 RUN_TIMEOUT = 30  # seconds for one command
+EXIT_OUTPUT_CLOSED = 141  # 128 + SIGPIPE: what a shell reports for a writer `head` closed on
+# Python-API spellings that must never reach a command-line user.
+PYTHON_ARGUMENTS = ("region=", "profile=", "credentials=", "expires=", "ApiGwIamAuth(")
 
 
 def _generated_key() -> tuple[str, str]:
@@ -42,6 +63,7 @@ def _generated_key() -> tuple[str, str]:
 
 ACCESS_KEY, SECRET_KEY = _generated_key()
 WRONG_SECRET = secrets.token_urlsafe(30)
+SESSION_TOKEN = "IQoJb3JpZ2luX2Vj" + secrets.token_urlsafe(60)
 FILE_ACCOUNT = "111122223333"
 _PROXY_VARIABLES = {"http_proxy", "https_proxy", "all_proxy", "no_proxy"}
 
@@ -52,7 +74,9 @@ def assert_no_secret(*texts: str) -> None:
     assert not leaked, "a secret key was printed"  # the text itself is not shown: it leaks
 
 
-def isolated_env(sandbox: Path, *, secret: str | None = SECRET_KEY) -> dict[str, str]:
+def isolated_env(
+    sandbox: Path, *, secret: str | None = SECRET_KEY, token: str | None = None
+) -> dict[str, str]:
     """os.environ without AWS or proxy settings; the test's key unless ``secret`` is None."""
     env = {
         name: value
@@ -66,28 +90,50 @@ def isolated_env(sandbox: Path, *, secret: str | None = SECRET_KEY) -> dict[str,
     )
     if secret is not None:
         env.update(AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=secret)
+    if token is not None:
+        env.update(AWS_SESSION_TOKEN=token)
     return env
 
 
+class Done(NamedTuple):
+    """A finished command: exit status, and its output as text and as bytes."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+    raw_stdout: bytes
+
+
 def run_cli(
-    *args: str, env: Mapping[str, str], command: tuple[str, ...] = MODULE
-) -> subprocess.CompletedProcess[str]:
-    """Run the command line to completion and check that it leaked no secret."""
+    *args: str,
+    env: Mapping[str, str],
+    command: tuple[str, ...] = MODULE,
+    stdin: bytes | None = None,
+) -> Done:
+    """Run the command line to completion; it leaked no secret and printed no traceback."""
     done = subprocess.run(  # noqa: S603 - our own interpreter and console script
         [*command, *args],
         env=dict(env),
+        input=stdin if stdin is not None else b"",
         capture_output=True,
-        text=True,
         timeout=RUN_TIMEOUT,
         check=False,
     )
-    assert_no_secret(done.stdout, done.stderr)
-    return done
+    stdout = done.stdout.decode("utf-8", "replace")
+    stderr = done.stderr.decode("utf-8", "replace")
+    assert_no_secret(stdout, stderr)
+    assert "Traceback" not in stderr, stderr
+    return Done(done.returncode, stdout, stderr, done.stdout)
 
 
 @contextlib.contextmanager
-def serving(sandbox: Path, env: Mapping[str, str], *options: str) -> Iterator[str]:
-    """Run ``serve --port 0`` until the block ends; yields its ``http://127.0.0.1:port`` URL."""
+def serving(
+    sandbox: Path, env: Mapping[str, str], *options: str, log: list[str] | None = None
+) -> Iterator[str]:
+    """Run ``serve --port 0`` until the block ends; yields its ``http://127.0.0.1:port`` URL.
+
+    ``log`` receives what serve wrote to stderr, once it has stopped.
+    """
     stderr_file = sandbox / f"serve-{secrets.token_hex(4)}.stderr"
     with stderr_file.open("w", encoding="utf-8") as stderr:
         process = subprocess.Popen(  # noqa: S603 - our own interpreter
@@ -127,7 +173,11 @@ def serving(sandbox: Path, env: Mapping[str, str], *options: str) -> Iterator[st
             process.wait()
         reader.join(timeout=10)
         stdout.close()
-    assert_no_secret("".join(lines), stderr_file.read_text("utf-8"))
+    logged = stderr_file.read_text("utf-8")
+    assert_no_secret("".join(lines), logged)
+    assert "Traceback" not in logged, logged
+    if log is not None:
+        log.append(logged)
 
 
 @pytest.fixture(scope="module")
@@ -144,7 +194,7 @@ def env(sandbox):
 @pytest.fixture(scope="module")
 def api(sandbox, env):
     """``serve`` knowing the test's key from its environment; yields the stage URL."""
-    with serving(sandbox, env) as url:
+    with serving(sandbox, env, "--quiet") as url:
         yield f"{url}/prod"
 
 
@@ -161,10 +211,18 @@ def echo(stdout: str) -> dict:
     return json.loads(stdout[stdout.index("{") :])
 
 
-def open_link(url: str, headers: Mapping[str, str] | None = None) -> tuple[int, dict]:
-    """Status and JSON body of a plain urllib GET (no signing of any kind)."""
+def open_link(
+    url: str,
+    headers: Mapping[str, str] | None = None,
+    *,
+    method: str = "GET",
+    data: bytes | None = None,
+) -> tuple[int, dict]:
+    """Status and JSON body of a plain urllib request (no signing of any kind)."""
     assert url.startswith("http://127.0.0.1:")
-    request = urllib.request.Request(url, headers=dict(headers or {}))  # noqa: S310 - loopback
+    request = urllib.request.Request(  # noqa: S310 - loopback
+        url, data=data, headers=dict(headers or {}), method=method
+    )
     try:
         with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
             return response.status, json.loads(response.read())
@@ -173,6 +231,11 @@ def open_link(url: str, headers: Mapping[str, str] | None = None) -> tuple[int, 
             return error.code, json.loads(error.read())
         finally:
             error.close()
+
+
+def body_of(payload: bytes) -> dict:
+    """How serve echoes a body it received."""
+    return {"length": len(payload), "sha256": hashlib.sha256(payload).hexdigest()}
 
 
 # --- help ------------------------------------------------------------------------------------
@@ -195,6 +258,24 @@ def test_console_script_help_exits_0(env):
     done = run_cli("--help", env=env, command=SCRIPT)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("usage: apigw-iam-auth")
+
+
+def test_version_names_the_package_version(env):
+    """--version exits 0 and prints the installed version, with Python's and botocore's."""
+    done = run_cli("--version", env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"apigw-iam-auth {version('apigw-iam-auth')} (Python ")
+    assert "botocore" in done.stdout
+    assert done.stderr == ""
+
+
+def test_serve_help_documents_the_key_file_format(env):
+    """serve --help shows the --credentials file format (INI and JSON fields) and --quiet."""
+    done = run_cli("serve", "--help", env=env)
+    assert done.returncode == 0, done.stderr
+    for text in ("aws_access_key_id", "aws_secret_access_key", "aws_session_token", "JSON"):
+        assert text in done.stdout
+    assert "--quiet" in done.stdout
 
 
 # --- presign ---------------------------------------------------------------------------------
@@ -234,14 +315,62 @@ def test_presigned_header_must_be_sent(api, env):
         assert "signature" in body["message"].lower()
 
 
-def test_presign_expires_0_exits_2(api, env):
-    """presign --expires 0 exits 2 with a message on stderr and prints no URL."""
-    done = run_cli("presign", f"{api}/pets", "--region", REGION, "--expires", "0", env=env)
+@pytest.mark.parametrize(
+    ("duration", "seconds"),
+    [("900", 900), ("15m", 900), ("1h", 3600), ("1h30m", 5400), ("7d", 604800), ("90s", 90)],
+)
+def test_presign_expires_takes_durations(api, env, duration, seconds):
+    """--expires reads 900, 15m, 1h, 1h30m, 7d and 90s, and the link opens (200)."""
+    done = run_cli("presign", f"{api}/pets", "--region", REGION, "--expires", duration, env=env)
+    assert done.returncode == 0, done.stderr
+    link = done.stdout.strip()
+    assert f"X-Amz-Expires={seconds}&" in link
+    assert open_link(link)[0] == 200
+
+
+@pytest.mark.parametrize("duration", ["0", "8d", "1x", "1.5s", "-5"])
+def test_presign_bad_expires_exits_2_naming_the_flag(api, env, duration):
+    """An --expires of 0, over 7 days or unreadable exits 2 naming --expires, printing no URL."""
+    done = run_cli("presign", f"{api}/pets", "--region", REGION, f"--expires={duration}", env=env)
     assert done.returncode == 2
     assert done.stdout == ""
-    assert "apigw-iam-auth: error:" in done.stderr
-    assert "expires" in done.stderr
-    assert "Traceback" not in done.stderr
+    assert "--expires" in done.stderr
+    assert "expires=" not in done.stderr.replace("--expires=", "")
+
+
+def test_presigned_post_link_accepts_exactly_its_body(api, env):
+    """presign -d DATA -H makes a POST link that opens with that body and refuses another."""
+    payload = b'{"order": 7, "note": "caf\xc3\xa9"}'
+    done = run_cli(
+        "presign",
+        f"{api}/orders",
+        "--region",
+        REGION,
+        "-d",
+        payload.decode(),
+        "-H",
+        "Content-Type: application/json",
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    link = done.stdout.strip()
+    headers = {"Content-Type": "application/json"}
+    status, body = open_link(link, headers, method="POST", data=payload)
+    assert status == 200, body
+    assert body["method"] == "POST"
+    assert body["body"] == body_of(payload)
+    assert "content-type" in body["caller"]["signed_headers"]
+    status, body = open_link(link, headers, method="POST", data=payload.replace(b"7", b"8"))
+    assert status == 403, body
+
+
+def test_presign_verbose_shows_the_signing_strings(api, env):
+    """presign -v prints the canonical request and string to sign on stderr, the URL on stdout."""
+    done = run_cli("presign", f"{api}/pets", "--region", REGION, "-v", env=env)
+    assert done.returncode == 0, done.stderr
+    assert "* canonical request:\n*   GET\n*   /prod/pets\n*   X-Amz-Algorithm=" in done.stderr
+    assert "* string to sign:\n*   AWS4-HMAC-SHA256" in done.stderr
+    assert open_link(done.stdout.strip())[0] == 200
 
 
 # --- call ------------------------------------------------------------------------------------
@@ -322,19 +451,329 @@ def test_call_with_wrong_secret_exits_1_with_403_message(api, sandbox):
     assert "HTTP 403" in done.stderr
 
 
-def test_call_without_region_on_loopback_exits_2(api, env):
-    """call to a loopback URL without --region exits 2 with the region= hint on stderr."""
-    done = run_cli("call", "GET", f"{api}/pets", env=env)
+def test_call_url_alone_sends_a_get(api, env):
+    """call URL with no method sends a GET, as curl does."""
+    done = run_cli("call", f"{api}/pets", "--region", REGION, env=env)
+    assert done.returncode == 0, done.stderr
+    assert echo(done.stdout)["method"] == "GET"
+
+
+@pytest.mark.parametrize(
+    ("options", "method"),
+    [(("-d", "x"), "POST"), (("-X", "PUT", "-d", "x"), "PUT"), (("--request", "delete"), "DELETE")],
+)
+def test_call_method_follows_curl(api, env, options, method):
+    """-d alone means POST, -X/--request picks the method (upper-cased), as with curl."""
+    done = run_cli("call", f"{api}/pets", "--region", REGION, *options, env=env)
+    assert done.returncode == 0, done.stderr
+    assert echo(done.stdout)["method"] == method
+
+
+def test_call_body_from_stdin_arrives_byte_for_byte(api, env):
+    """-d @- sends standard input exactly, bytes that are not UTF-8 included."""
+    payload = b'{"a": "\xff\x00"}\n' + bytes(range(256))
+    done = run_cli("call", f"{api}/pets", "--region", REGION, "-d", "@-", env=env, stdin=payload)
+    assert done.returncode == 0, done.stderr
+    body = echo(done.stdout)
+    assert body["method"] == "POST"
+    assert body["body"] == body_of(payload)
+
+
+def test_call_output_file_gets_the_body(api, env, sandbox):
+    """-o FILE writes the response body to FILE and nothing to stdout."""
+    target = sandbox / "response.json"
+    done = run_cli("call", f"{api}/pets", "--region", REGION, "-o", str(target), env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ""
+    assert json.loads(target.read_bytes())["path"] == "/prod/pets"
+
+
+def test_call_without_requests_sends_with_httpx(api, env):
+    """Where requests is not installed, call sends with httpx: same echo, same -i status line."""
+    done = run_cli(
+        "call",
+        f"{api}/pets",
+        "--region",
+        REGION,
+        "-d",
+        "hi",
+        "-i",
+        env=env,
+        command=WITHOUT_REQUESTS,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("HTTP/1.1 200 OK\n")
+    body = echo(done.stdout)
+    assert body["method"] == "POST"
+    assert body["body"] == body_of(b"hi")
+
+
+def test_closed_pipe_ends_quietly(api, env):
+    """A reader that stops early (| head -c 10) ends call with status 141 and nothing on stderr."""
+    query = "&".join(f"q{n}=1" for n in range(6000))  # an echo of ~230 KB: more than a pipe holds
+    process = subprocess.Popen(  # noqa: S603 - our own interpreter
+        [*MODULE, "call", f"{api}/pets?{query}", "--region", REGION],
+        env=dict(env),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    assert process.stderr is not None
+    first = process.stdout.read(10)
+    process.stdout.close()
+    stderr = process.stderr.read()
+    process.stderr.close()
+    assert process.wait(timeout=RUN_TIMEOUT) == EXIT_OUTPUT_CLOSED
+    assert first.startswith(b"{")
+    assert stderr == b""
+
+
+def test_json_is_pretty_on_a_terminal_and_raw_in_a_pipe(api, env):
+    """On a terminal JSON is re-indented with non-ASCII shown; in a pipe the bytes are as sent."""
+    pty = pytest.importorskip("pty")
+    url = f"{api}/pets?name=%C3%A9t%C3%A9"
+    piped = run_cli("call", url, "--region", REGION, env=env)
+    assert piped.returncode == 0, piped.stderr
+    assert '"\\u00e9t\\u00e9"' in piped.stdout  # serve's own escaping, untouched
+    terminal, child = pty.openpty()
+    process = subprocess.Popen(  # noqa: S603 - our own interpreter
+        [*MODULE, "call", url, "--region", REGION],
+        env=dict(env),
+        stdin=subprocess.DEVNULL,
+        stdout=child,
+        stderr=subprocess.PIPE,
+    )
+    os.close(child)
+    shown = bytearray()
+    with contextlib.suppress(OSError):  # EIO once the child has closed the terminal
+        while chunk := os.read(terminal, 65536):
+            shown += chunk
+    os.close(terminal)
+    _, stderr = process.communicate(timeout=RUN_TIMEOUT)
+    assert process.returncode == 0, stderr
+    text = shown.decode("utf-8").replace("\r\n", "\n")
+    assert '"été"' in text
+    assert json.loads(text)["path"] == "/prod/pets"
+    assert text.endswith("}\n")
+
+
+def _replayable(stdout: str) -> tuple[str, str, dict[str, str], bytes | None]:
+    """Method, URL, headers and body of the curl command --dry-run printed."""
+    words = shlex.split(stdout.replace("\\\n", " "))
+    assert words[0] == "curl"
+    method, url, headers, data = None, None, {}, None
+    rest = iter(words[1:])
+    for word in rest:
+        if word == "-X":
+            method = next(rest)
+        elif word == "-H":
+            name, sep, value = next(rest).partition(":")
+            if sep and value.strip():  # 'Name:' only stops curl sending one of its own
+                headers[name] = value.strip()
+        elif word == "--data-raw":
+            data = next(rest).encode("utf-8")
+        elif word == "--data-binary":
+            data = Path(next(rest).removeprefix("@")).read_bytes()
+        else:
+            assert word == "--globoff" or not word.startswith("-"), word
+            url = url or (word if word != "--globoff" else None)
+    assert url is not None
+    return method or ("POST" if data is not None else "GET"), url, headers, data
+
+
+@pytest.mark.parametrize("body_from", ["none", "inline", "file"])
+def test_dry_run_prints_a_request_urllib_replays(api, env, sandbox, body_from):
+    """--dry-run sends nothing and prints a curl command that urllib replays to a 200."""
+    payload = b'{"name": "Rex", "tags": ["a b", "\xc3\xa9"]}'
+    data: tuple[str, ...] = ()
+    if body_from == "inline":
+        data = ("-d", payload.decode())
+    elif body_from == "file":
+        path = sandbox / "dry-run-body.json"
+        path.write_bytes(payload)
+        data = ("-d", f"@{path}")
+    done = run_cli(
+        "call",
+        f"{api}/pets/7?q=a b&x=%2F",
+        "--region",
+        REGION,
+        "-X",
+        "PATCH",
+        "-H",
+        "X-Trace: 1",
+        *data,
+        "--dry-run",
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    method, url, headers, sent = _replayable(done.stdout)
+    assert method == "PATCH"
+    status, body = open_link(url, headers, method=method, data=sent)
+    assert status == 200, body
+    assert body["path"] == "/prod/pets/7"
+    assert ["q", "a b"] in body["query"]
+    assert "x-trace" in body["caller"]["signed_headers"]
+    assert body["body"] == body_of(payload if data else b"")
+
+
+def test_dry_run_command_runs_in_curl(api, env):
+    """The printed command, run by sh with the real curl, gets 200 and the echo of its body."""
+    curl = shutil.which("curl")
+    if curl is None:
+        pytest.skip("curl is not installed")
+    payload = b'it\'s "quoted" $HOME `x` \\ done'  # shell metacharacters must survive
+    done = run_cli(
+        "call", f"{api}/pets?a=1", "--region", REGION, "-d", payload.decode(), "--dry-run", env=env
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("curl ")
+    replayed = subprocess.run(  # noqa: S603 - sh runs the command our CLI printed
+        ["/bin/sh", "-c", done.stdout.strip() + " --silent --show-error"],
+        env={**env, "PATH": str(Path(curl).parent)},
+        capture_output=True,
+        timeout=RUN_TIMEOUT,
+        check=False,
+    )
+    assert replayed.returncode == 0, replayed.stderr
+    body = json.loads(replayed.stdout)
+    assert body["method"] == "POST"
+    assert body["body"] == body_of(payload)
+    assert body["caller"]["access_key"] == ACCESS_KEY
+
+
+def test_call_presign_with_expires_duration(api, env):
+    """call --presign --expires 1h signs in the URL for 3600 seconds and is accepted."""
+    done = run_cli(
+        "call", f"{api}/pets", "--region", REGION, "--presign", "--expires", "1h", env=env
+    )
+    assert done.returncode == 0, done.stderr
+    body = echo(done.stdout)
+    assert ["X-Amz-Expires", "3600"] in body["query"]
+
+
+@pytest.fixture(scope="module")
+def token_api(sandbox):
+    """serve knowing a temporary key: requests must carry its session token."""
+    with serving(sandbox, isolated_env(sandbox, token=SESSION_TOKEN), "--quiet") as url:
+        yield f"{url}/prod"
+
+
+@pytest.mark.parametrize("presign", [False, True], ids=["header", "presigned"])
+def test_verbose_shows_signing_and_exchange_redacted(token_api, sandbox, presign):
+    """-v prints canonical request, string to sign, request and response; no token, no signature."""
+    env = isolated_env(sandbox, token=SESSION_TOKEN)
+    extra = ("--presign",) if presign else ()
+    done = run_cli("call", f"{token_api}/pets", "--region", REGION, "-v", *extra, env=env)
+    assert done.returncode == 0, done.stderr
+    assert echo(done.stdout)["caller"]["access_key"] == ACCESS_KEY
+    err = done.stderr
+    assert "* canonical request:\n*   GET\n*   /prod/pets\n" in err
+    assert "* string to sign:\n*   AWS4-HMAC-SHA256\n" in err
+    assert "\n> GET /prod/pets" in err
+    assert "\n< HTTP/1.1 200 OK\n" in err
+    assert SESSION_TOKEN not in err
+    assert SESSION_TOKEN[:20] not in err
+    assert not re.search(r"Signature=[0-9a-f]{64}", err)
+    if presign:
+        assert "X-Amz-Security-Token=<redacted>" in err
+        assert "X-Amz-Signature=<redacted>" in err
+    else:
+        assert "x-amz-security-token:<redacted>" in err
+        assert "> X-Amz-Security-Token: <redacted>" in err
+        assert "Signature=<redacted>" in err
+
+
+def test_verbose_explains_a_signature_mismatch(api, sandbox):
+    """-v after a signature-mismatch 403 prints the diff and names the likely cause."""
+    done = run_cli(
+        "call",
+        f"{api}/pets",
+        "--region",
+        REGION,
+        "-v",
+        env=isolated_env(sandbox, secret=WRONG_SECRET),
+    )
+    assert done.returncode == 1
+    assert "HTTP 403 Forbidden (InvalidSignatureException)" in done.stderr
+    assert "likely cause: API Gateway computed the same strings, so the secret key is wrong" in (
+        done.stderr
+    )
+
+
+def test_clock_skew_refusal_is_corrected_and_sent_again(env):
+    """A server 20 minutes ahead refuses the first signature; call corrects its clock, gets 200."""
+    ahead = timedelta(minutes=20)
+    with IamAuthServer(
+        host="127.0.0.1",
+        port=0,
+        region=REGION,
+        keys={ACCESS_KEY: KnownKey(SECRET_KEY)},
+        clock=lambda: datetime.now(timezone.utc) + ahead,
+    ) as server:
+        done = run_cli("call", f"{server.url}/prod/pets", "--region", REGION, "-v", env=env)
+    assert done.returncode == 0, done.stderr
+    assert "refused for clock skew: signed again" in done.stderr
+    assert echo(done.stdout)["path"] == "/prod/pets"
+
+
+# --- errors ----------------------------------------------------------------------------------
+
+
+def test_non_ascii_header_is_a_usage_error_naming_h(api, env):
+    """A non-ASCII -H value exits 2 with a message about -H, not a UnicodeEncodeError."""
+    done = run_cli("call", f"{api}/pets", "--region", REGION, "-H", "X-Name: café", env=env)
     assert done.returncode == 2
     assert done.stdout == ""
-    assert "region=" in done.stderr
+    assert "-H" in done.stderr
+    assert "not ASCII" in done.stderr
+    assert "UnicodeEncodeError" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "flag"),
+    [
+        (("call", "GET", "{api}/pets"), "--region"),
+        (("call", "{api}/pets", "--region", "Not A Region"), "--region"),
+        (("presign", "{api}/pets", "--region", REGION, "--expires", "0"), "--expires"),
+        (("call", "{api}/pets", "--region", REGION, "--profile", "missing"), "--profile"),
+        (("call", "{api}/pets", "--region", REGION, "--expires", "1h"), "--presign"),
+        (("call", "GET", "{api}/pets", "--region", REGION, "-X", "PUT"), "-X"),
+        (("call", "{api}/pets", "--region", REGION, "-d", "@/no/such/file"), "-d @/no/such/file"),
+    ],
+    ids=[
+        "no-region",
+        "bad-region",
+        "expires",
+        "profile",
+        "expires-without-presign",
+        "two-methods",
+        "missing-file",
+    ],
+)
+def test_errors_speak_in_flags(api, env, args, flag):
+    """Each usage error is one stderr line naming the flag to fix, never a Python argument."""
+    done = run_cli(*(arg.format(api=api) for arg in args), env=env)
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr.startswith("apigw-iam-auth: error: ")
+    assert done.stderr.count("\n") == 1
+    assert flag in done.stderr
+    for spelling in PYTHON_ARGUMENTS:
+        assert spelling not in done.stderr
+
+
+def test_call_without_region_on_loopback_names_the_host(api, env):
+    """call to a loopback URL without --region exits 2, naming the host and --region."""
+    done = run_cli("call", f"{api}/pets", env=env)
+    assert done.returncode == 2
     assert "127.0.0.1" in done.stderr
-    assert "Traceback" not in done.stderr
+    assert "--region us-east-1" in done.stderr
 
 
 @pytest.mark.parametrize("command", ["presign", "call"])
 def test_no_credentials_exits_2_naming_how_to_configure(api, sandbox, command):
-    """With no credentials anywhere, presign and call exit 2 and say how to configure them."""
+    """With no credentials anywhere, presign and call exit 2 and say how, in env vars and flags."""
     empty = {
         "AWS_CONFIG_FILE": str(sandbox / "absent-config"),
         "AWS_SHARED_CREDENTIALS_FILE": str(sandbox / "absent-credentials"),
@@ -347,7 +786,55 @@ def test_no_credentials_exits_2_naming_how_to_configure(api, sandbox, command):
     assert "apigw-iam-auth: error: no AWS credentials" in done.stderr
     assert "AWS_ACCESS_KEY_ID" in done.stderr
     assert "aws configure" in done.stderr
-    assert "Traceback" not in done.stderr
+    assert "--profile" in done.stderr
+    for spelling in PYTHON_ARGUMENTS:
+        assert spelling not in done.stderr
+
+
+@pytest.mark.parametrize("presign", [False, True], ids=["header", "presigned"])
+def test_refused_connection_is_one_line_without_the_url(env, presign):
+    """A port nobody listens on: exit 1, one line naming the origin, no signature, no traceback."""
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        port = probe.getsockname()[1]  # free now, closed below: nobody listens there
+    extra = ("--presign",) if presign else ()
+    done = run_cli(
+        "call", f"http://127.0.0.1:{port}/prod/pets", "--region", REGION, *extra, env=env
+    )
+    assert done.returncode == 1
+    assert done.stderr == (
+        f"apigw-iam-auth: error: cannot reach http://127.0.0.1:{port}: Connection refused\n"
+    )
+
+
+def test_timeout_gives_up_and_names_the_flag(env):
+    """A server that never answers: --timeout 0.5 gives up, exits 1 and names --timeout."""
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts into its backlog, never reads
+        port = silent.getsockname()[1]
+        done = run_cli(
+            "call", f"http://127.0.0.1:{port}/prod", "--region", REGION, "--timeout", "0.5", env=env
+        )
+    assert done.returncode == 1
+    assert "within 0.5s (--timeout)" in done.stderr
+
+
+def test_redact_masks_what_the_cli_might_print():
+    """The shared redact() masks signatures and tokens in URLs, headers, JSON and nested URLs."""
+    token, signature = "IQoJtoken/+==", "ab" * 32
+    texts = [
+        f"https://h/p?X-Amz-Security-Token={token}&X-Amz-Signature={signature}&a=1",
+        f"> X-Amz-Security-Token: {token}",
+        f"Authorization: AWS4-HMAC-SHA256 Credential=A/x, SignedHeaders=h, Signature={signature}",
+        f'{{"SessionToken": "{token}", "SecretAccessKey": "{token}"}}',
+        f"https://a/?next=https%3A%2F%2Fh%2F%3FX-Amz-Signature%3D{signature}%26b%3D1",
+        f"export AWS_SESSION_TOKEN={token}",
+    ]
+    for text in texts:
+        shown = redact(text)
+        assert token not in shown, shown
+        assert signature not in shown, shown
+        assert "<redacted>" in shown
+        assert redact(shown) == shown
+    assert redact("X-Amz-Credential=AKID%2F20240101&a=1") == "X-Amz-Credential=AKID%2F20240101&a=1"
 
 
 # --- serve -----------------------------------------------------------------------------------
@@ -422,6 +909,50 @@ def test_serve_policy_denies_delete_allows_get(sandbox, env):
     assert "/prod/DELETE/pets/1 with an explicit deny" in message
     assert allowed.returncode == 0, allowed.stderr
     assert echo(allowed.stdout)["path"] == "/prod/pets/1"
+
+
+def test_serve_logs_one_line_per_request(sandbox, env):
+    """serve logs each request on stderr: method, path and status, signatures redacted."""
+    log: list[str] = []
+    with serving(sandbox, env, log=log) as url:
+        accepted = run_cli("call", f"{url}/prod/pets?kind=cat", "--region", REGION, env=env)
+        refused = run_cli(
+            "call",
+            f"{url}/prod/secret",
+            "--region",
+            REGION,
+            "--presign",
+            env=isolated_env(sandbox, secret=WRONG_SECRET),
+        )
+    assert accepted.returncode == 0, accepted.stderr
+    assert refused.returncode == 1
+    lines = [line for line in log[0].splitlines() if "/prod/" in line]
+    assert len(lines) == 2, log[0]
+    assert re.search(r"\bGET /prod/pets\b.*\b200\b", lines[0]), lines[0]
+    assert re.search(r"\bGET /prod/secret\b.*\b403\b", lines[1]), lines[1]
+    assert not re.search(r"X-Amz-Signature=[0-9a-f]", log[0])
+
+
+def test_serve_quiet_logs_nothing_per_request(sandbox, env):
+    """serve --quiet writes nothing on stderr while it answers requests."""
+    log: list[str] = []
+    with serving(sandbox, env, "--quiet", log=log) as url:
+        done = run_cli("call", f"{url}/prod/pets", "--region", REGION, env=env)
+    assert done.returncode == 0, done.stderr
+    assert log == [""]
+
+
+def test_serve_on_a_taken_port_exits_2_naming_it(env):
+    """serve on a port already listened on exits 2 with one line naming the port and --port."""
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        done = run_cli("serve", "--host", "127.0.0.1", "--port", str(port), env=env)
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr.startswith("apigw-iam-auth: error: ")
+    assert done.stderr.count("\n") == 1
+    assert f"127.0.0.1:{port}" in done.stderr
+    assert "--port" in done.stderr
 
 
 # --- demo ------------------------------------------------------------------------------------

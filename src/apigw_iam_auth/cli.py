@@ -1,44 +1,282 @@
-"""The ``apigw-iam-auth`` command: presign links, make signed calls, serve and demo offline.
+"""The ``apigw-iam-auth`` command: signed calls like curl, presigned links, a local server.
 
-Exit codes: 0 success; 1 an HTTP error status from ``call`` or a failed ``demo`` step;
-2 a usage, configuration or credentials error (message on stderr).
+Exit status: 0 success; 1 the request failed (an HTTP error status, no connection, a timeout)
+or a ``demo`` step failed; 2 a usage, configuration or credentials error; 70 a bug (reported in
+one line, please send it to us); 130 interrupted (Ctrl-C); 141 the output was closed early
+(``| head``), as if ended by SIGPIPE. Errors are one line on stderr, in terms of this command's
+flags, with tokens and signatures redacted; never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
+import hashlib
+import json
+import logging
+import os
+import platform
+import re
+import shlex
+import socket
 import sys
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, NamedTuple, NoReturn, Protocol, TextIO
 
+from apigw_iam_auth._models import SignableRequest, SignatureLocation
+from apigw_iam_auth.diagnostics import (
+    explain_signature_mismatch,
+    parse_signature_mismatch,
+    redact,
+)
 from apigw_iam_auth.errors import ApiGwIamAuthError
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Iterable, Iterator, Sequence
+    from datetime import datetime
+    from typing import TypeAlias
+
+    from apigw_iam_auth._models import SigningResult
+    from apigw_iam_auth.signer import SigV4Signer
+
+    # -v's view of a request just before it is sent: method, URL, every header.
+    _OnWire: TypeAlias = Callable[[str, str, Iterable[tuple[str, str]]], None]
+    _Send: TypeAlias = Callable[
+        ["_Outgoing", float, _OnWire], contextlib.AbstractContextManager["_Response"]
+    ]
 
 __all__ = ["main"]
 
 PROG = "apigw-iam-auth"
-EXIT_OK, EXIT_HTTP_ERROR, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_BUG = 70  # sysexits.h EX_SOFTWARE
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for Ctrl-C
+EXIT_OUTPUT_CLOSED = 141  # 128 + SIGPIPE, what a shell reports for a writer `head` closed on
+
+DEFAULT_EXPIRES = 900
+DEFAULT_TIMEOUT = 60.0  # seconds; API Gateway's own integration timeout is 29 s by default
 _HTTP_ERROR_STATUS = 400
+_FORBIDDEN = 403
+_CHUNK = 64 * 1024
+_MAX_PRETTY = 8 * 1024 * 1024  # larger JSON goes to the terminal as it comes
+_ACCESS_LOGGER = "apigw_iam_auth.server.access"
+
+# RFC 9110 5.6.2: a header name or method is a token.
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_JSON_TYPE = re.compile(r"(?i)^\s*application/(?:[\w.+-]*\+)?json\s*(?:;|$)")
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
+_DURATION = re.compile(r"(?:\d+(?:\.\d+)?[smhd])+")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_STRERROR = re.compile(r"\[Errno -?\d+\] ([^'\")\]]+)")
+
+
+class _CliError(Exception):
+    """An error already phrased for the command line; ``status`` is the exit status."""
+
+    def __init__(self, message: str, status: int = EXIT_USAGE) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class _OutputClosedError(Exception):
+    """Whoever read our standard output stopped reading (``| head``)."""
+
+
+# --- argument types --------------------------------------------------------------------------
+
+
+def _seconds(text: str) -> float:
+    """``900``, ``2.5``, ``90s``, ``15m``, ``1h``, ``7d`` or ``1h30m`` as seconds."""
+    spoken = text.strip().lower()
+    try:
+        return float(spoken) if not _DURATION.fullmatch(spoken) else _sum_parts(spoken)
+    except ValueError:
+        msg = f"{text!r} is not a duration: give seconds (900) or a number with s, m, h or d "
+        msg += "(90s, 15m, 1h, 7d, 1h30m)"
+        raise argparse.ArgumentTypeError(msg) from None
+
+
+def _sum_parts(text: str) -> float:
+    return sum(float(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION_PART.findall(text))
+
+
+def _expires(text: str) -> int:
+    seconds = _seconds(text)
+    if seconds != int(seconds):
+        msg = f"{text!r} is not a whole number of seconds"
+        raise argparse.ArgumentTypeError(msg)
+    return int(seconds)  # the range (1 s to 7 d) is the signer's to check
+
+
+def _timeout(text: str) -> float:
+    seconds = _seconds(text)
+    if not 0 < seconds < float("inf"):
+        msg = f"{text!r} must be more than 0 seconds"
+        raise argparse.ArgumentTypeError(msg)
+    return seconds
+
+
+def _port(text: str) -> int:
+    if not text.isascii() or not text.isdigit() or int(text) > 65535:  # noqa: PLR2004 - TCP
+        msg = f"{text!r} is not a port number (0 to 65535; 0 picks a free one)"
+        raise argparse.ArgumentTypeError(msg)
+    return int(text)
+
+
+def _header(text: str) -> tuple[str, str]:
+    """``Name: value`` (curl's ``Name;`` sends an empty value)."""
+    name, sep, value = text.partition(":")
+    if not sep and text.endswith(";"):
+        name, sep, value = text[:-1], ";", ""
+    name, value = name.strip(), value.strip()
+    if not sep or not _TOKEN.fullmatch(name):
+        msg = f"expected 'Name: value', got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    if not value.isascii():
+        msg = (
+            f"the value of {name!r} is not ASCII: HTTP sends header values as bytes that "
+            "API Gateway reads as ASCII, so percent-encode or base64 it"
+        )
+        raise argparse.ArgumentTypeError(msg)
+    if any((ch < " " and ch != "\t") or ch == "\x7f" for ch in value):
+        msg = f"the value of {name!r} contains a control character"
+        raise argparse.ArgumentTypeError(msg)
+    return name, value
+
+
+class _VersionAction(argparse.Action):
+    """``--version``, worked out only when asked for."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: object) -> None:
+        del kwargs
+        super().__init__(option_strings, dest, nargs=0, help="print versions and exit")
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> NoReturn:
+        del namespace, values, option_string
+        print(_version_line(), flush=True)
+        parser.exit()
+
+
+def _installed(distribution: str) -> str | None:
+    try:
+        return version(distribution)
+    except PackageNotFoundError:
+        return None
+
+
+def _version_line() -> str:
+    used = [f"Python {platform.python_version()}"]
+    used += [
+        f"{name} {found}"
+        for name in ("botocore", "requests" if _installed("requests") else "httpx")
+        if (found := _installed(name))
+    ]
+    return f"{PROG} {_installed('apigw-iam-auth') or 'unknown'} ({', '.join(used)})"
+
+
+# --- the parser ------------------------------------------------------------------------------
+
+_CALL_EXAMPLES = """\
+examples:
+  apigw-iam-auth call https://abc123.execute-api.eu-west-1.amazonaws.com/prod/pets
+  apigw-iam-auth call -X POST -H 'Content-Type: application/json' -d @pet.json URL
+  echo '{"name": "Rex"}' | apigw-iam-auth call URL -d @- | jq .
+  apigw-iam-auth call URL --dry-run        # print the signed request as a curl command
+
+The region comes from --region, else the API's hostname, else AWS_REGION, else the profile's
+region. Credentials come from botocore's chain: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY,
+--profile or AWS_PROFILE (aws configure, aws sso login), or an instance, task or pod role.
+JSON is pretty-printed on a terminal and passed through byte for byte elsewhere.
+"""
+
+_PRESIGN_EXAMPLES = """\
+examples:
+  apigw-iam-auth presign --expires 1h https://abc123.execute-api.eu-west-1.amazonaws.com/prod/report
+  apigw-iam-auth presign -d @order.json -H 'Content-Type: application/json' URL   # a POST link
+
+Whoever holds the link can make that call until it expires: treat it as a credential. Headers
+given with -H are signed and must be sent with the link; with -d the link accepts exactly that
+body (and is for POST unless -X says otherwise). Temporary credentials cap the lifetime.
+"""
+
+_SERVE_EPILOG = """\
+known keys (--credentials FILE), an INI file like ~/.aws/credentials:
+  [default]
+  aws_access_key_id = AKIDEXAMPLE
+  aws_secret_access_key = wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY
+  aws_session_token = ...          ; optional: requests must then carry this token
+  aws_account_id = 123456789012    ; optional: used in ARNs and policy decisions
+or JSON with the same fields, an object of sections or a list:
+  {"default": {"aws_access_key_id": "AKIDEXAMPLE", "aws_secret_access_key": "..."}}
+Sections without aws_access_key_id (SSO or role profiles) are skipped. Without --credentials the
+server knows one key: its own AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN,
+AWS_ACCOUNT_ID).
+
+Each request is logged on stderr (method, path, status), signatures and tokens redacted.
+"""
 
 
 def _aws_options() -> argparse.ArgumentParser:
     parent = argparse.ArgumentParser(add_help=False)
     group = parent.add_argument_group("AWS options")
-    group.add_argument("--region", help="AWS region (default: read off the API's hostname)")
-    group.add_argument("--profile", help="profile from ~/.aws/config (default: AWS_PROFILE)")
-    group.add_argument("--service", default="execute-api", help="signing name (execute-api)")
+    group.add_argument(
+        "--region",
+        help="signing region (default: read off the API's hostname, else AWS_REGION, "
+        "else the profile's region)",
+    )
+    group.add_argument("--profile", help="profile of ~/.aws/config (default: AWS_PROFILE)")
+    group.add_argument(
+        "--service", default="execute-api", help="signing name (default: execute-api)"
+    )
+    # --region-set (SigV4a) belongs here; _signer() is where it reaches the signer.
     return parent
 
 
-def _header(text: str) -> tuple[str, str]:
-    name, sep, value = text.partition(":")
-    if not sep or not name.strip():
-        msg = f"header must look like 'Name: value', got {text!r}"
-        raise argparse.ArgumentTypeError(msg)
-    return name.strip(), value.strip()
+def _request_options(*, method_help: str) -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    group = parent.add_argument_group("request options")
+    group.add_argument(
+        "-X", "--request", "--method", dest="method", metavar="METHOD", help=method_help
+    )
+    group.add_argument(
+        "-H",
+        "--header",
+        type=_header,
+        action="append",
+        default=[],
+        metavar="'NAME: VALUE'",
+        help="a header to send and sign (repeatable)",
+    )
+    group.add_argument(
+        "-d",
+        "--data",
+        "--data-binary",
+        metavar="DATA",
+        help="the body, sent byte for byte: text, @FILE or @- (stdin); implies POST",
+    )
+    group.add_argument(
+        "--expires",
+        type=_expires,
+        metavar="DURATION",
+        help="lifetime of a presigned URL: 900, 15m, 1h, 7d (default 15m, at most 7d)",
+    )
+    group.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="show on stderr the canonical request, the string to sign and the exchange "
+        "(signatures and tokens redacted)",
+    )
+    return parent
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -47,40 +285,75 @@ def _build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Call and presign AWS API Gateway APIs protected by IAM (SigV4) auth.",
     )
+    parser.add_argument("--version", action=_VersionAction)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    presign = commands.add_parser(
-        "presign", parents=[aws], help="print a presigned URL", description="Print a presigned URL."
-    )
-    presign.add_argument("url")
-    presign.add_argument("--method", default="GET", help="HTTP method the link is for (GET)")
-    presign.add_argument("--expires", type=int, default=900, help="seconds, 1..604800 (900)")
-    presign.add_argument("-H", "--header", type=_header, action="append", default=[])
 
     call = commands.add_parser(
         "call",
-        parents=[aws],
-        help="send a signed request and print the response",
-        description="Send a signed request and print the response body (like curl).",
+        parents=[_request_options(method_help="HTTP method (default: GET, or POST with -d)"), aws],
+        help="send a signed request and print the response, like curl",
+        description="Send a SigV4-signed request and print the response body, like curl.",
+        usage="%(prog)s [METHOD] URL [options]",
+        epilog=_CALL_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    call.add_argument("method")
-    call.add_argument("url")
-    call.add_argument("-H", "--header", type=_header, action="append", default=[])
-    call.add_argument("-d", "--data", help="request body; @FILE reads it from FILE")
-    call.add_argument("--presign", action="store_true", help="sign in the URL, not a header")
-    call.add_argument("--expires", type=int, default=900, help="presigned lifetime (900)")
-    call.add_argument("-i", "--include", action="store_true", help="print status and headers")
+    call.add_argument(
+        "target",
+        nargs="+",
+        metavar="URL",
+        help="the URL to call; 'call METHOD URL' is accepted too",
+    )
+    output = call.add_argument_group("output options")
+    output.add_argument(
+        "-i", "--include", action="store_true", help="print the status line and headers too"
+    )
+    output.add_argument(
+        "-o", "--output", metavar="FILE", help="write the body to FILE ('-': stdout)"
+    )
+    output.add_argument(
+        "--timeout",
+        type=_timeout,
+        default=DEFAULT_TIMEOUT,
+        metavar="DURATION",
+        help=f"give up on connecting or on a read after this long (default {DEFAULT_TIMEOUT:g}s)",
+    )
+    output.add_argument(
+        "--presign", action="store_true", help="sign in the URL's query string, not a header"
+    )
+    output.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="do not send: print the signed request as a curl command (it holds the signature: "
+        "treat it as a credential)",
+    )
+
+    presign = commands.add_parser(
+        "presign",
+        parents=[_request_options(method_help="HTTP method of the link (default: GET)"), aws],
+        help="print a presigned URL",
+        description="Print a presigned URL: a link that makes one signed call until it expires.",
+        epilog=_PRESIGN_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    presign.add_argument("url", metavar="URL")
 
     serve = commands.add_parser(
         "serve",
         help="run a local server that authenticates like API Gateway with IAM auth",
         description="Run a local server that verifies SigV4 like API Gateway and echoes requests.",
+        epilog=_SERVE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8080)
-    serve.add_argument("--region", default="us-east-1")
-    serve.add_argument("--credentials", type=Path, help="file of known keys (default: env)")
-    serve.add_argument("--policy", type=Path, help="IAM policy JSON to evaluate per request")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    serve.add_argument("--port", type=_port, default=8080, help="0 picks a free one (8080)")
+    serve.add_argument("--region", default="us-east-1", help="region it expects (us-east-1)")
+    serve.add_argument(
+        "--credentials", type=Path, metavar="FILE", help="file of known keys (format below)"
+    )
+    serve.add_argument(
+        "--policy", type=Path, metavar="FILE", help="IAM policy JSON to evaluate per request"
+    )
+    serve.add_argument("-q", "--quiet", action="store_true", help="no access log on stderr")
 
     commands.add_parser(
         "demo",
@@ -90,82 +363,699 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# --- entry point -----------------------------------------------------------------------------
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (also the console script entry)."""
-    args = _build_parser().parse_args(argv)
     try:
-        if args.command == "presign":
-            return _presign(args, sys.stdout)
-        if args.command == "call":
-            return _call(args, sys.stdout, sys.stderr)
-        if args.command == "serve":
-            return _serve(args)
-        return _demo(sys.stdout)
-    except (ApiGwIamAuthError, OSError) as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        args = _build_parser().parse_args(argv)
+        with _library_log(verbose=getattr(args, "verbose", False)):
+            return _run(args)
+    except (_OutputClosedError, BrokenPipeError):  # BrokenPipeError: --help into `| head`
+        _silence_stdout()
+        return EXIT_OUTPUT_CLOSED
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # noqa: BLE001 - even a bug ends in one line, never a traceback
+        message, status = _explained(exc)
+        _error(message)
+        return status
 
 
-def _presign(args: argparse.Namespace, out: TextIO) -> int:
-    from apigw_iam_auth.presign import presign_url  # noqa: PLC0415 - fast --help
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "call":
+        return _call(args, _Output.stdout())
+    if args.command == "presign":
+        return _presign(args, _Output.stdout())
+    if args.command == "serve":
+        return _serve(args)
+    return _demo()
 
-    url = presign_url(
-        args.url,
-        method=args.method,
-        expires=args.expires,
-        region=args.region,
-        service=args.service,
-        profile=args.profile,
-        headers=args.header,
+
+def _explained(exc: Exception) -> tuple[str, int]:
+    """The one line to print for an error, and the exit status."""
+    if isinstance(exc, _CliError):
+        return str(exc), exc.status
+    if isinstance(exc, ApiGwIamAuthError):
+        return in_flags(str(exc)), EXIT_USAGE
+    return (
+        f"unexpected {type(exc).__name__}: {redact(str(exc))} (a bug: please report it)",
+        EXIT_BUG,
     )
-    print(url, file=out)
-    return EXIT_OK
 
 
-def _call(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    import httpx  # noqa: PLC0415 - fast --help
+def _error(message: str) -> None:
+    with contextlib.suppress(OSError, ValueError):  # stderr closed too: nothing left to tell
+        print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
 
-    from apigw_iam_auth.auth import ApiGwIamAuth  # noqa: PLC0415
-    from apigw_iam_auth.diagnostics import redact  # noqa: PLC0415
 
-    body: bytes | None = None
-    if args.data is not None:
-        body = Path(args.data[1:]).read_bytes() if args.data.startswith("@") else args.data.encode()
-    auth = ApiGwIamAuth(
-        region=args.region,
-        service=args.service,
-        profile=args.profile,
-        presign=args.presign,
-        expires=args.expires,
-    )
-    with httpx.Client(auth=auth, timeout=30.0) as client:
+def _note(text: str) -> None:
+    with contextlib.suppress(OSError, ValueError):
+        print(text, file=sys.stderr, flush=True)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's final flush cannot fail loudly."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
+@contextlib.contextmanager
+def _library_log(*, verbose: bool) -> Iterator[None]:
+    """The library's warnings (INFO too with -v) on stderr, prefixed like our own messages."""
+    logger = logging.getLogger("apigw_iam_auth")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(f"{PROG}: %(message)s"))
+    previous = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO if verbose else logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)
+
+
+# The library speaks to Python callers; on the command line the same advice names flags.
+_FLAGS = {
+    "region": "--region",
+    "profile": "--profile",
+    "service": "--service",
+    "expires": "--expires",
+    "method": "-X",
+    "headers": "-H",
+    "body": "-d",
+    "timeout": "--timeout",
+}
+_ARGUMENT_NAMES = "|".join(_FLAGS)
+_CREDENTIALS_ARGUMENT = re.compile(
+    r",?\s*(?:or\s+)?(?:pass\s+)?credentials=\([^)]*\)(?:\s+or\s+a\s+provider\s+function)?"
+)
+_CALL_FORM = re.compile(rf"\b[A-Za-z_]\w*\(((?:{_ARGUMENT_NAMES})=[^()]*)\)")
+_ARGUMENT = re.compile(rf"(?<![\w-])({_ARGUMENT_NAMES})=('<[^>]*>'|'[^']*'|\"[^\"]*\"|[^\s,;)]*)")
+# "region must be ...", "region 'x' is not ...": the subject of the sentence is the flag.
+_ARGUMENT_SUBJECT = re.compile(rf"(?<![\w-])({_ARGUMENT_NAMES})(?= must\b| '[^']*' is\b)")
+_COMMAND_LINE_ASIDE = re.compile(r"\s*\([^()]*\bon the command line\)")
+
+
+def in_flags(message: str) -> str:
+    """A library message with its Python arguments (``region=``...) turned into our flags."""
+    message = _COMMAND_LINE_ASIDE.sub("", message)
+    if "AWS_ACCESS_KEY_ID" in message:
+        message = _CREDENTIALS_ARGUMENT.sub("", message)
+    else:
+        message = _CREDENTIALS_ARGUMENT.sub(
+            " or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or pass --profile", message
+        )
+    message = _CALL_FORM.sub(r"\1", message)
+    message = _ARGUMENT.sub(_flag_and_value, message)
+    message = _ARGUMENT_SUBJECT.sub(lambda m: _FLAGS[m[1]], message)
+    message = re.sub(r"^url\b", "URL", message)
+    return redact(message)
+
+
+def _flag_and_value(match: re.Match[str]) -> str:
+    value = match[2].strip("'\"")
+    return f"{_FLAGS[match[1]]} {value}" if value and value != "None" else _FLAGS[match[1]]
+
+
+# --- output ----------------------------------------------------------------------------------
+
+
+class _Writable(Protocol):
+    def write(self, data: bytes, /) -> object: ...
+    def flush(self) -> object: ...
+    def isatty(self) -> bool: ...
+    def close(self) -> object: ...
+
+
+class _Output:
+    """Binary output that turns a reader gone away into :class:`_OutputClosedError`."""
+
+    def __init__(self, stream: _Writable, *, name: str, closes: bool = False) -> None:
+        self._stream = stream
+        self._name = name
+        self._closes = closes
+        self.last_byte = b"\n"
+
+    @classmethod
+    def stdout(cls) -> _Output:
+        buffer = getattr(sys.stdout, "buffer", None)
+        if buffer is None:  # a text-only stdout (an embedding program's StringIO)
+            return cls(_TextAsBinary(sys.stdout), name="stdout")
+        return cls(buffer, name="stdout")
+
+    def isatty(self) -> bool:
         try:
-            response = client.request(
-                args.method.upper(), args.url, headers=args.header, content=body
-            )
-        except httpx.HTTPError as exc:
-            # httpx puts the URL in its messages: a presigned one is a credential.
-            print(f"{PROG}: error: {type(exc).__name__}: {redact(str(exc))}", file=err)
-            return EXIT_HTTP_ERROR
-        except (httpx.InvalidURL, UnicodeError) as exc:  # the request could not be built
-            print(f"{PROG}: error: {type(exc).__name__}: {redact(str(exc))}", file=err)
-            return EXIT_USAGE
-    if args.include:
-        print(f"{response.http_version} {response.status_code} {response.reason_phrase}", file=out)
-        for name, value in response.headers.multi_items():
-            print(f"{name}: {value}", file=out)
-        print(file=out)
-    out.write(response.text)
-    if response.text and not response.text.endswith("\n"):
-        out.write("\n")
-    if response.status_code >= _HTTP_ERROR_STATUS:
-        print(f"{PROG}: HTTP {response.status_code}", file=err)
-        return EXIT_HTTP_ERROR
+            return self._stream.isatty()
+        except (OSError, ValueError):
+            return False
+
+    def write(self, data: bytes) -> None:
+        if not data:
+            return
+        try:
+            self._stream.write(data)
+        except BrokenPipeError:
+            raise _OutputClosedError from None
+        except OSError as exc:
+            raise _CliError(f"cannot write to {self._name}: {exc.strerror or exc}") from None
+        self.last_byte = data[-1:]
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            raise _OutputClosedError from None
+        except OSError as exc:
+            raise _CliError(f"cannot write to {self._name}: {exc.strerror or exc}") from None
+
+    def close(self) -> None:
+        self.flush()
+        if self._closes:
+            self._stream.close()
+
+
+class _TextAsBinary:
+    """Bytes written to a text stream, decoded as UTF-8."""
+
+    def __init__(self, text: TextIO) -> None:
+        self._text = text
+
+    def write(self, data: bytes, /) -> object:
+        return self._text.write(data.decode("utf-8", "replace"))
+
+    def flush(self) -> object:
+        return self._text.flush()
+
+    def isatty(self) -> bool:
+        return self._text.isatty()
+
+    def close(self) -> object:
+        return None
+
+
+# --- request building ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Body:
+    data: bytes
+    file: str | None = None  # the path it was read from (-d @FILE), for the curl command
+
+
+@dataclass(frozen=True, slots=True)
+class _Outgoing:
+    """A request signed and ready to send (or to print as a curl command)."""
+
+    method: str
+    url: str
+    headers: tuple[tuple[str, str], ...]
+    body: _Body | None
+    signing: SigningResult | None
+
+
+def _read_body(data: str | None) -> _Body | None:
+    if data is None:
+        return None
+    if data == "@-":
+        if sys.stdin is None:
+            raise _CliError("-d @- reads the body from stdin, but there is no stdin")
+        try:
+            return _Body(sys.stdin.buffer.read())
+        except OSError as exc:
+            raise _CliError(f"cannot read -d @- (stdin): {exc.strerror or exc}") from None
+    if data.startswith("@"):
+        path = data[1:]
+        try:
+            return _Body(Path(path).read_bytes(), file=str(Path(path).absolute()))
+        except OSError as exc:
+            raise _CliError(f"cannot read -d {data}: {exc.strerror or exc}") from None
+    # Arguments the OS gave as undecodable bytes come back as those bytes.
+    return _Body(data.encode("utf-8", "surrogateescape"))
+
+
+def _method_and_url(args: argparse.Namespace, body: _Body | None) -> tuple[str, str]:
+    words: list[str] = args.target
+    if len(words) > 2:  # noqa: PLR2004 - [METHOD] URL
+        raise _CliError(f"call takes one URL, got {len(words)} words: call [METHOD] URL")
+    given = words[0] if len(words) == 2 else None  # noqa: PLR2004 - METHOD URL
+    url = words[-1]
+    if given is not None and ("://" in given or not _TOKEN.fullmatch(given)):
+        raise _CliError(f"{given!r} is not an HTTP method: call URL -X METHOD")
+    if given is not None and args.method and given.upper() != args.method.upper():
+        raise _CliError(f"two methods given ({given} and -X {args.method}): keep one")
+    return _method(args.method or given, body), url
+
+
+def _method(given: str | None, body: _Body | None) -> str:
+    if given is not None and not _TOKEN.fullmatch(given):
+        raise _CliError(f"-X {given!r} is not an HTTP method")
+    return (given or ("POST" if body is not None else "GET")).upper()
+
+
+def _signer(args: argparse.Namespace) -> SigV4Signer:
+    from apigw_iam_auth.signer import SigV4Signer  # noqa: PLC0415 - the CLI's one signer
+
+    # --region-set (SigV4a) is passed here, next to region.
+    return SigV4Signer(region=args.region, service=args.service, profile=args.profile)
+
+
+def _sign(
+    signer: SigV4Signer,
+    method: str,
+    url: str,
+    headers: list[tuple[str, str]],
+    body: _Body | None,
+    *,
+    presign: bool,
+    expires: int,
+    explain: bool,
+) -> _Outgoing:
+    data = body.data if body is not None else None
+    if presign:
+        link, signing = _presigned(signer, method, url, headers, data, expires, explain=explain)
+        return _Outgoing(method, link, tuple(headers), body, signing)
+    signed = signer.sign(method, url, headers=headers, body=data)
+    return _Outgoing(signed.method, signed.url, tuple(signed.headers.items()), body, signed.signing)
+
+
+def _presigned(
+    signer: SigV4Signer,
+    method: str,
+    url: str,
+    headers: list[tuple[str, str]],
+    body: bytes | None,
+    expires: int,
+    *,
+    explain: bool,
+) -> tuple[str, SigningResult | None]:
+    """The presigned URL, and with ``explain`` the strings it was signed from (for -v)."""
+    when = signer.now() if explain else None
+    link = signer.presign(method, url, headers=headers, expires=expires, body=body, timestamp=when)
+    if when is None:
+        return link, None
+    return link, _presigned_strings(signer, method, url, headers, body, expires, when, link)
+
+
+def _presigned_strings(
+    signer: SigV4Signer,
+    method: str,
+    url: str,
+    headers: list[tuple[str, str]],
+    body: bytes | None,
+    expires: int,
+    when: datetime,
+    link: str,
+) -> SigningResult | None:
+    """The same presigned request signed once more, shown only if it reproduces ``link``."""
+    from apigw_iam_auth._uri import parse_url  # noqa: PLC0415 - the signer's own URL reading
+
+    parsed = parse_url(url)
+    request = SignableRequest(
+        method,
+        parsed.path,
+        parsed.query,
+        (("Host", parsed.host), *headers),
+        hashlib.sha256(body or b"").hexdigest(),
+    )
+    result = signer.sign_request(
+        request, location=SignatureLocation.QUERY, expires=expires, timestamp=when
+    )
+    return result if f"X-Amz-Signature={result.signature}" in link else None
+
+
+# --- the commands ----------------------------------------------------------------------------
+
+
+def _presign(args: argparse.Namespace, out: _Output) -> int:
+    body = _read_body(args.data)
+    signer = _signer(args)
+    link, signing = _presigned(
+        signer,
+        _method(args.method, body),
+        args.url,
+        args.header,
+        body.data if body is not None else None,
+        DEFAULT_EXPIRES if args.expires is None else args.expires,
+        explain=args.verbose,
+    )
+    if args.verbose:
+        _show_signing(signing)
+    out.write(link.encode("ascii", "backslashreplace") + b"\n")
+    out.flush()
     return EXIT_OK
+
+
+def _call(args: argparse.Namespace, out: _Output) -> int:
+    if args.expires is not None and not args.presign:
+        raise _CliError("--expires is the lifetime of a presigned request: add --presign")
+    body = _read_body(args.data)
+    method, url = _method_and_url(args, body)
+    signer = _signer(args)
+
+    def sign() -> _Outgoing:
+        return _sign(
+            signer,
+            method,
+            url,
+            args.header,
+            body,
+            presign=args.presign,
+            expires=DEFAULT_EXPIRES if args.expires is None else args.expires,
+            explain=args.verbose,
+        )
+
+    request = sign()
+    if args.verbose:
+        _show_signing(request.signing)
+    if args.dry_run:
+        out.write(_curl_command(request).encode("utf-8", "surrogateescape") + b"\n")
+        out.flush()
+        return EXIT_OK
+    return _exchange(args, signer, request, sign, out)
+
+
+def _exchange(
+    args: argparse.Namespace,
+    signer: SigV4Signer,
+    request: _Outgoing,
+    sign: Callable[[], _Outgoing],
+    out: _Output,
+) -> int:
+    """Send; after a clock-skew refusal, correct the clock and send once more, like the adapters."""
+    from apigw_iam_auth._skew import server_time_from_refusal  # noqa: PLC0415 - adapters' rule
+
+    send = _backend()
+    on_wire = _show_request if args.verbose else _ignore_request
+    for attempt in (1, 2):
+        with send(request, args.timeout, on_wire) as response:
+            refused: bytes | None = None
+            if response.status == _FORBIDDEN:
+                refused = b"".join(response.chunks)
+                server_time = server_time_from_refusal(
+                    response.status, refused, response.header("date")
+                )
+                if server_time is not None and attempt == 1:
+                    signer.correct_clock(server_time)
+                    request = sign()
+                    if args.verbose:
+                        _note("* refused for clock skew: signed again with the server's time")
+                        _show_signing(request.signing)
+                    continue
+                replayed = response._replace(chunks=iter((refused,)))
+                return _deliver(args, request, replayed, refused, out)
+            return _deliver(args, request, response, refused, out)
+    raise AssertionError  # pragma: no cover - the second attempt always returns
+
+
+def _deliver(
+    args: argparse.Namespace,
+    request: _Outgoing,
+    response: _Response,
+    refused: bytes | None,
+    stdout: _Output,
+) -> int:
+    if args.verbose:
+        _show_response(response)
+    out = _open_output(args.output, stdout)
+    try:
+        if args.include:
+            out.write(_head(response).encode("latin-1", "replace"))
+        if out.isatty() and _JSON_TYPE.match(response.header("content-type") or ""):
+            _write_pretty(out, response.chunks)
+        else:
+            for chunk in response.chunks:
+                out.write(chunk)
+        if out.isatty() and out.last_byte != b"\n":
+            out.write(b"\n")  # the prompt on a line of its own
+    finally:
+        out.close()
+    if response.status < _HTTP_ERROR_STATUS:
+        return EXIT_OK
+    error_type = response.header("x-amzn-errortype")
+    kind = f" ({error_type.partition(':')[0]})" if error_type else ""
+    _note(f"{PROG}: HTTP {response.status} {response.reason}{kind}".rstrip())
+    if refused is not None and parse_signature_mismatch(refused) is not None:
+        explained = None
+        if args.verbose and request.signing is not None:
+            explained = explain_signature_mismatch(refused, request.signing)
+        _note(explained or f"{PROG}: -v shows what was signed, and where it differs")
+    return EXIT_FAILED
+
+
+def _open_output(path: str | None, stdout: _Output) -> _Output:
+    if path is None or path == "-":
+        return stdout
+    try:
+        stream = Path(path).open("wb")  # noqa: SIM115 - closed by _deliver
+    except OSError as exc:
+        raise _CliError(f"cannot write -o {path}: {exc.strerror or exc}") from None
+    return _Output(stream, name=path, closes=True)
+
+
+def _write_pretty(out: _Output, chunks: Iterator[bytes]) -> None:
+    """JSON for a person: indented, non-ASCII kept; anything unparsable as it came."""
+    body = bytearray()
+    for chunk in chunks:
+        body += chunk
+        if len(body) > _MAX_PRETTY:
+            out.write(bytes(body))
+            for rest in chunks:
+                out.write(rest)
+            return
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError):
+        out.write(bytes(body))
+        return
+    out.write(json.dumps(document, indent=2, ensure_ascii=False).encode("utf-8") + b"\n")
+
+
+def _head(response: _Response) -> str:
+    lines = [f"{response.version} {response.status} {response.reason}".rstrip()]
+    lines += [f"{name}: {value}" for name, value in response.headers]
+    return "\n".join(lines) + "\n\n"
+
+
+# --- -v --------------------------------------------------------------------------------------
+
+
+def _show_signing(signing: SigningResult | None) -> None:
+    if signing is None:
+        _note("* (the signing strings of this presigned URL could not be reproduced)")
+        return
+    lines = ["* canonical request:"]
+    lines += [f"*   {redact(line)}".rstrip() for line in signing.canonical_request.split("\n")]
+    lines += ["* string to sign:"]
+    lines += [f"*   {redact(line)}".rstrip() for line in signing.string_to_sign.split("\n")]
+    _note("\n".join(lines))
+
+
+def _show_request(method: str, url: str, headers: Iterable[tuple[str, str]]) -> None:
+    target = url.split("://", 1)[-1]
+    target = target[target.find("/") :] if "/" in target else "/"
+    lines = [redact(f"> {method} {target} HTTP/1.1")]
+    lines += [redact(f"> {name}: {value}") for name, value in headers]
+    _note("\n".join([*lines, ">"]))
+
+
+def _ignore_request(method: str, url: str, headers: Iterable[tuple[str, str]]) -> None:
+    del method, url, headers
+
+
+def _show_response(response: _Response) -> None:
+    lines = [f"< {response.version} {response.status} {response.reason}".rstrip()]
+    lines += [redact(f"< {name}: {value}") for name, value in response.headers]
+    _note("\n".join([*lines, "<"]))
+
+
+# --- --dry-run -------------------------------------------------------------------------------
+
+
+def _curl_command(request: _Outgoing) -> str:
+    """A curl command line that sends exactly this signed request (needs curl 7.43 or later)."""
+    body = request.body
+    inferred = "POST" if body is not None else "GET"
+    words = ["curl", "--globoff"]
+    if request.method == "HEAD" and body is None:
+        words.append("--head")
+    elif request.method != inferred:
+        words += ["-X", request.method]
+    lines = [" ".join([*words, shlex.quote(request.url)])]
+    names = {name.lower() for name, _ in request.headers}
+    for name, value in request.headers:
+        lines.append(f"-H {shlex.quote(f'{name}: {value}' if value else f'{name};')}")
+    if body is not None:
+        if "content-type" not in names:
+            lines.append("-H 'Content-Type:'")  # curl would add a form type of its own
+        lines.append(_curl_data(body))
+    return " \\\n  ".join(lines)
+
+
+def _curl_data(body: _Body) -> str:
+    if body.file is not None:
+        return f"--data-binary {shlex.quote('@' + body.file)}"
+    try:
+        text = body.data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is not None and "\x00" not in text:
+        return f"--data-raw {shlex.quote(text)}"  # --data-raw: no @file reading, no stripping
+    _note(f"{PROG}: the body is binary: pipe the same bytes into this command's stdin")
+    return "--data-binary @-"
+
+
+# --- sending ---------------------------------------------------------------------------------
+
+
+class _Response(NamedTuple):
+    status: int
+    reason: str
+    version: str
+    headers: list[tuple[str, str]]
+    chunks: Iterator[bytes]
+
+    def header(self, name: str) -> str | None:
+        wanted = name.lower()
+        return next((value for key, value in self.headers if key.lower() == wanted), None)
+
+
+def _backend() -> _Send:
+    """Send with requests when it is installed, else with httpx (a dependency)."""
+    try:
+        import requests  # noqa: F401, PLC0415 - optional dependency
+    except ImportError:
+        return _via_httpx
+    return _via_requests
+
+
+def _user_agent() -> str:
+    return f"{PROG}/{_installed('apigw-iam-auth') or 'unknown'}"
+
+
+def _joined(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Headers as a dict, repeated names joined with ',' (the same meaning in HTTP and SigV4)."""
+    joined: dict[str, str] = {}
+    for name, value in headers:
+        joined[name] = f"{joined[name]},{value}" if name in joined else value
+    return joined
+
+
+@contextlib.contextmanager
+def _via_requests(
+    request: _Outgoing,
+    timeout: float,
+    on_wire: _OnWire,
+) -> Iterator[_Response]:
+    import requests  # noqa: PLC0415 - optional dependency
+
+    def exactly_as_signed(prepared: requests.PreparedRequest) -> requests.PreparedRequest:
+        # After requests prepared the URL: it must go out in the form that was signed.
+        prepared.url = request.url
+        on_wire(prepared.method or request.method, request.url, prepared.headers.items())
+        return prepared
+
+    with requests.Session() as session:
+        session.headers["User-Agent"] = _user_agent()
+        try:
+            response = session.request(
+                request.method,
+                request.url,
+                headers=_joined(request.headers),
+                data=request.body.data if request.body is not None else None,
+                auth=exactly_as_signed,  # also keeps ~/.netrc from replacing Authorization
+                timeout=timeout,
+                allow_redirects=False,
+                stream=True,
+            )
+        except requests.RequestException as exc:
+            raise _failure(exc, request.url, timeout) from None
+        with response:
+            raw_version = getattr(response.raw, "version", 11)
+            yield _Response(
+                response.status_code,
+                response.reason or "",
+                {10: "HTTP/1.0", 20: "HTTP/2"}.get(raw_version, "HTTP/1.1"),
+                list(response.raw.headers.items()),
+                _guarded(
+                    response.iter_content(_CHUNK), requests.RequestException, request, timeout
+                ),
+            )
+
+
+@contextlib.contextmanager
+def _via_httpx(
+    request: _Outgoing,
+    timeout: float,
+    on_wire: _OnWire,
+) -> Iterator[_Response]:
+    import httpx  # noqa: PLC0415 - only when requests is missing
+
+    with httpx.Client(timeout=timeout, headers={"User-Agent": _user_agent()}) as client:
+        try:
+            built = client.build_request(
+                request.method,
+                request.url,
+                headers=list(request.headers),
+                content=request.body.data if request.body is not None else None,
+            )
+            on_wire(built.method, str(built.url), built.headers.multi_items())
+            response = client.send(built, stream=True)
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            raise _failure(exc, request.url, timeout) from None
+        try:
+            yield _Response(
+                response.status_code,
+                response.reason_phrase,
+                response.http_version,
+                response.headers.multi_items(),
+                _guarded(response.iter_bytes(_CHUNK), httpx.HTTPError, request, timeout),
+            )
+        finally:
+            response.close()
+
+
+def _guarded(
+    chunks: Iterator[bytes],
+    errors: type[Exception],
+    request: _Outgoing,
+    timeout: float,
+) -> Iterator[bytes]:
+    """The body's chunks; a connection lost on the way becomes our error."""
+    try:
+        yield from chunks
+    except errors as exc:
+        raise _failure(exc, request.url, timeout) from None
+
+
+def _failure(exc: Exception, url: str, timeout: float) -> _CliError:
+    """One line naming the origin (never the URL: a presigned one is a credential)."""
+    origin = url.split("?", 1)[0].split("#", 1)[0]
+    scheme, _, rest = origin.partition("://")
+    origin = f"{scheme}://{rest.split('/', 1)[0]}"
+    name = type(exc).__name__
+    text = redact(str(exc))
+    if "Timeout" in name:
+        doing = "connect to" if "Connect" in name else "get a response from"
+        return _CliError(f"could not {doing} {origin} within {timeout:g}s (--timeout)", EXIT_FAILED)
+    if "InvalidURL" in name or "MissingSchema" in name or "InvalidSchema" in name:
+        return _CliError(f"the URL cannot be sent: {text}", EXIT_USAGE)
+    reason = _STRERROR.search(text)
+    if "Connect" in name or "ProtocolError" in name:
+        cause = reason[1].strip() if reason else "the connection failed"
+        return _CliError(f"cannot reach {origin}: {cause}", EXIT_FAILED)
+    return _CliError(f"the request to {origin} failed: {name}: {text}", EXIT_FAILED)
+
+
+# --- serve and demo --------------------------------------------------------------------------
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from apigw_iam_auth.server._http import (  # noqa: PLC0415 - fast --help
+    from apigw_iam_auth.server import (  # noqa: PLC0415 - the server side, only for serve
         IamAuthServer,
         keys_from_env,
         load_keys,
@@ -175,17 +1065,60 @@ def _serve(args: argparse.Namespace) -> int:
     keys = load_keys(args.credentials) if args.credentials else keys_from_env()
     policy = load_policy(args.policy) if args.policy else None
     server = IamAuthServer(args.host, args.port, region=args.region, keys=keys, policy=policy)
-    print(
-        f"{PROG}: {len(keys)} known key(s), region {args.region}"
-        f"{', policy ' + str(args.policy) if policy else ''}; Ctrl-C stops",
-        file=sys.stderr,
-    )
-    with contextlib.suppress(KeyboardInterrupt):
-        server.serve_forever(on_ready=lambda url: print(f"listening on {url}", flush=True))
+    banner = f"{len(keys)} known key(s), region {args.region}"
+    banner += f", policy {args.policy}" if policy else ""
+
+    def ready(url: str) -> None:
+        if not args.quiet:
+            _note(f"{PROG}: {banner}; Ctrl-C stops")
+        print(f"listening on {url}", flush=True)
+
+    with _access_log(enabled=not args.quiet), contextlib.suppress(KeyboardInterrupt):
+        try:
+            server.serve_forever(on_ready=ready)
+        except (OSError, ApiGwIamAuthError) as exc:
+            cause = exc if isinstance(exc, OSError) else exc.__cause__
+            if not isinstance(cause, OSError):
+                raise
+            raise _listen_error(cause, args.host, args.port) from None
     return EXIT_OK
 
 
-def _demo(out: TextIO) -> int:
-    from apigw_iam_auth.server._demo import run_demo  # noqa: PLC0415 - fast --help
+def _listen_error(exc: OSError, host: str, port: int) -> _CliError:
+    where = f"cannot listen on {host}:{port}"
+    if exc.errno == errno.EADDRINUSE:
+        return _CliError(
+            f"{where}: port {port} is already in use; stop what listens there, or pick another "
+            "with --port (--port 0 picks a free one)"
+        )
+    if exc.errno == errno.EACCES:
+        return _CliError(f"{where}: permission denied; use --port 1024 or above (or --port 0)")
+    if isinstance(exc, socket.gaierror) or exc.errno == errno.EADDRNOTAVAIL:
+        return _CliError(f"{where}: {host} is not an address of this machine; use --host 127.0.0.1")
+    return _CliError(f"{where} (--host, --port): {exc.strerror or exc}")
 
-    return EXIT_OK if run_demo(out) else EXIT_HTTP_ERROR
+
+@contextlib.contextmanager
+def _access_log(*, enabled: bool) -> Iterator[None]:
+    """One line per request on stderr, as the server formats it (redacted there)."""
+    logger = logging.getLogger(_ACCESS_LOGGER)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    previous = logger.level, logger.propagate
+    if enabled:
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False  # printed once, not again by the library handler
+    try:
+        yield
+    finally:
+        if enabled:
+            logger.removeHandler(handler)
+            logger.setLevel(previous[0])
+            logger.propagate = previous[1]
+
+
+def _demo() -> int:
+    from apigw_iam_auth.server._demo import run_demo  # noqa: PLC0415 - the server side
+
+    return EXIT_OK if run_demo(sys.stdout) else EXIT_FAILED

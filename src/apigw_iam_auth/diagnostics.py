@@ -38,15 +38,36 @@ _MAX_BODY = 64 * 1024
 _CANONICAL_INTRO = "The Canonical String for this request should have been\n'"
 _TO_SIGN_INTRO = "'\n\nThe String-to-Sign should have been\n'"
 _REDACTED = "<redacted>"
-# Values that must never reach a log: session tokens (header line or query parameter) and
-# signatures (Authorization header or presigned query). Access key ids are not secret.
+# Values that must never reach a log or a terminal: session tokens, signatures and secret keys,
+# wherever they stand. Access key ids, dates and scopes (X-Amz-Credential) are not secret.
+_MASKED_NAMES = (
+    r"x-amz-security-token|x-amz-signature|aws_session_token|aws_security_token"
+    r"|aws_secret_access_key"
+)
+# Keys of the JSON documents that carry credentials (STS, the container and IMDS endpoints).
+_MASKED_KEYS = rf"{_MASKED_NAMES}|sessiontoken|secretaccesskey|token"
+# Every pattern is linear: a name anchors each match and the value is one run of characters
+# that cannot contain the value's terminator, so no position is ever scanned twice over.
 _SECRETS = (
-    # [^\S\n]: whitespace within the line. A bare \s would let each of n blank lines scan all
-    # the lines after it (quadratic on a body of newlines).
-    re.compile(r"(?im)^([^\S\n]*x-amz-security-token[^\S\n]*:[^\S\n]*).+$"),
-    re.compile(r"(?i)(x-amz-security-token=)[^&\s'\"]+"),
-    re.compile(r"(?i)(x-amz-signature=)[^&\s'\"]+"),
+    # A header or canonical-request line: the whole rest of the line. [^\S\n]: whitespace
+    # within the line; a bare \s would let each of n blank lines scan all the lines after it.
+    re.compile(rf"(?im)^([^\S\n]*(?:{_MASKED_NAMES})[^\S\n]*:[^\S\n]*)[^\s<].*$"),
+    # name=value or name: value anywhere: a query string (also percent-encoded inside another
+    # URL, up to its %26), an environment assignment, a log line, a "> Header: value" line.
+    re.compile(
+        rf"(?i)(?:(?<![A-Za-z0-9])|(?<=%[0-9A-F]{{2}}))"
+        rf"((?:{_MASKED_NAMES})(?:[^\S\n]*[:=][^\S\n]*|%3D))"
+        r"(?:(?!%26)[^&\s'\"<>,;])+"
+    ),
+    # JSON, a Python repr or an echoed pair: "SessionToken": "...", ['x-amz-signature', '...'].
+    re.compile(rf"""(?i)(["'](?:{_MASKED_KEYS})["'][^\S\n]*[:,][^\S\n]*["'])[^"'\n<]+"""),
+    # The Authorization header of SigV4 (also in a canonical or curl form).
     re.compile(r"(?i)(\bSignature=)[0-9a-f]+"),
+    # Any other Authorization scheme carrying a bearer secret.
+    re.compile(
+        r"(?i)(\bauthorization[\"']?[^\S\n]*[:=,][^\S\n]*[\"']?(?:bearer|basic|token)[^\S\n]+)"
+        r"[^\s\"',<]+"
+    ),
 )
 _HINTS = {
     "method": "the HTTP method differs: sign the method that is sent",
@@ -76,7 +97,18 @@ class ExpectedSigning:
 
 
 def redact(text: str) -> str:
-    """Mask session tokens and signatures in headers, URLs, canonical strings and log text."""
+    """Mask session tokens, signatures and secret keys in any text: headers, URLs, logs.
+
+    Covers the ``Authorization`` header's ``Signature=``, presigned URLs' ``X-Amz-Signature``
+    and ``X-Amz-Security-Token`` (also percent-encoded inside another URL), header and
+    canonical-request lines, ``aws_session_token`` / ``aws_secret_access_key`` in INI files and
+    the environment, credential JSON (``SessionToken``, ``SecretAccessKey``, ``Token``) and
+    bearer ``Authorization`` values. Each value becomes ``<redacted>``; access key ids, dates
+    and scopes stay readable. Running it twice changes nothing more.
+
+    >>> redact("https://h/p?X-Amz-Signature=ab12&X-Amz-Date=20240101T000000Z")
+    'https://h/p?X-Amz-Signature=<redacted>&X-Amz-Date=20240101T000000Z'
+    """
     for pattern in _SECRETS:
         text = pattern.sub(rf"\g<1>{_REDACTED}", text)
     return text
