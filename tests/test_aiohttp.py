@@ -636,6 +636,18 @@ async def test_clock_skew_is_corrected_and_the_request_sent_once_more():
     assert abs(auth.signer.clock_offset - timedelta(minutes=10)) < timedelta(seconds=5)
 
 
+async def test_redirect_answering_a_clock_skew_retry_is_guarded_too():
+    """When the re-signed retry is redirected to another origin, that hop goes unsigned."""
+    auth = make_auth(credentials=SESSION)
+    with running_server(clock_offset=timedelta(minutes=10)) as skewed, running_server() as other:
+        start = redirect_url(skewed, other.url("/prod/elsewhere"), 307)
+        reply = await send("GET", start, middleware=adapter(auth), allow_redirects=True)
+        log, arrived = skewed.requests, other.requests
+    assert [(record.status, record.verified) for record in log] == [(403, False), (307, True)]
+    assert reply.status == 403  # the other origin saw an unsigned request
+    assert [leaked(record) for record in arrived] == [[]]
+
+
 async def test_clock_skew_retry_can_be_turned_off():
     """correct_clock_skew=False passes the refusal on and sends nothing more."""
     with running_server(clock_offset=timedelta(minutes=10)) as skewed:

@@ -82,35 +82,42 @@ async def middleware(
     origin = _origin(request.url)
     first = _chain_origin(request)
     if first is not None and first != origin:
-        for name in [name for name in request.headers if name.lower() in _SIGNING_HEADERS]:
-            request.headers.popall(name, None)
-        _log.debug("redirected to another origin (%s): sent unsigned", request.url.host)
-        return await handler(request)
+        return await _send_unsigned(request, handler)
     body_hash = await _body_hash(request)
     credentials = await _credentials(signer)
     signing = _sign(signer, request, body_hash, credentials, presign=presign, expires=expires)
     response = await handler(request)
-    status = response.status
-    if status in _REDIRECTS:
-        if first is None:
-            _remember_chain(request, response, origin)
-        return response
-    if status != _FORBIDDEN:
-        return response
-    refusal = await _refusal_body(response)
-    if not corrected_after_refusal(
-        signer,
-        status,
-        refusal,
-        response.headers.get("Date"),
-        signing,
-        retry=correct_clock_skew and _replayable(request),
+    if response.status == _FORBIDDEN and await _clock_corrected(
+        signer, response, signing, retry=correct_clock_skew and _replayable(request)
     ):
-        return response
-    response.release()
-    credentials = await _credentials(signer)
-    _sign(signer, request, body_hash, credentials, presign=presign, expires=expires)
+        response.release()
+        credentials = await _credentials(signer)
+        _sign(signer, request, body_hash, credentials, presign=presign, expires=expires)
+        response = await handler(request)
+    if first is None and response.status in _REDIRECTS:
+        _remember_chain(request, response, origin)
+    return response
+
+
+async def _send_unsigned(request: ClientRequest, handler: ClientHandlerType) -> ClientResponse:
+    """A hop to another origin: sent as aiohttp built it, without any signing header."""
+    for name in [name for name in request.headers if name.lower() in _SIGNING_HEADERS]:
+        request.headers.popall(name, None)
+    _log.debug("redirected to another origin (%s): sent unsigned", request.url.host)
     return await handler(request)
+
+
+async def _clock_corrected(
+    signer: SigV4Signer, response: ClientResponse, signing: SigningResult, *, retry: bool
+) -> bool:
+    """After a 403: True when it was a clock-skew refusal and the clock is now corrected.
+
+    Any other refusal is explained at DEBUG. The body read stays readable for the caller.
+    """
+    length = response.content_length
+    body = b"" if length is not None and length > _MAX_REFUSAL_BYTES else await response.read()
+    date = response.headers.get("Date")
+    return corrected_after_refusal(signer, _FORBIDDEN, body, date, signing, retry=retry)
 
 
 # --- the two hooks into the signer (one place to rename them) ------------------------------
@@ -361,14 +368,3 @@ def _replayable(request: ClientRequest) -> bool:
     """True when the body can be written again as it was signed (for the clock-skew retry)."""
     body = request.body
     return isinstance(body, bytes | bytearray) or not body.consumed
-
-
-# --- responses -----------------------------------------------------------------------------
-
-
-async def _refusal_body(response: ClientResponse) -> bytes:
-    """The body of a 403 (kept by aiohttp for the caller), unless it is too big to matter."""
-    length = response.content_length
-    if length is not None and length > _MAX_REFUSAL_BYTES:
-        return b""
-    return await response.read()
