@@ -791,19 +791,51 @@ def test_no_credentials_exits_2_naming_how_to_configure(api, sandbox, command):
         assert spelling not in done.stderr
 
 
+BACKENDS = pytest.mark.parametrize("command", [MODULE, WITHOUT_REQUESTS], ids=["requests", "httpx"])
+
+
+@BACKENDS
 @pytest.mark.parametrize("presign", [False, True], ids=["header", "presigned"])
-def test_refused_connection_is_one_line_without_the_url(env, presign):
+def test_refused_connection_is_one_line_without_the_url(env, presign, command):
     """A port nobody listens on: exit 1, one line naming the origin, no signature, no traceback."""
     with socket.create_server(("127.0.0.1", 0)) as probe:
         port = probe.getsockname()[1]  # free now, closed below: nobody listens there
     extra = ("--presign",) if presign else ()
     done = run_cli(
-        "call", f"http://127.0.0.1:{port}/prod/pets", "--region", REGION, *extra, env=env
+        "call",
+        f"http://127.0.0.1:{port}/prod/pets",
+        "--region",
+        REGION,
+        *extra,
+        env=env,
+        command=command,
     )
     assert done.returncode == 1
     assert done.stderr == (
         f"apigw-iam-auth: error: cannot reach http://127.0.0.1:{port}: Connection refused\n"
     )
+
+
+@BACKENDS
+def test_server_hanging_up_is_one_line(env, command):
+    """A server that closes the connection unanswered: exit 1, one line saying so."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+
+        def hang_up() -> None:
+            connection, _ = listener.accept()
+            with connection:
+                connection.recv(65536)
+
+        thread = threading.Thread(target=hang_up, name="hang up", daemon=True)
+        thread.start()
+        done = run_cli(
+            "call", f"http://127.0.0.1:{port}/prod", "--region", REGION, env=env, command=command
+        )
+        thread.join(timeout=RUN_TIMEOUT)
+    assert done.returncode == 1
+    assert done.stderr.startswith(f"apigw-iam-auth: error: the request to http://127.0.0.1:{port} ")
+    assert done.stderr.count("\n") == 1
 
 
 def test_timeout_gives_up_and_names_the_flag(env):

@@ -59,6 +59,7 @@ EXIT_OUTPUT_CLOSED = 141  # 128 + SIGPIPE, what a shell reports for a writer `he
 DEFAULT_EXPIRES = 900
 DEFAULT_TIMEOUT = 60.0  # seconds; API Gateway's own integration timeout is 29 s by default
 _HTTP_ERROR_STATUS = 400
+_REDIRECT_STATUS = 300
 _FORBIDDEN = 403
 _CHUNK = 64 * 1024
 _MAX_PRETTY = 8 * 1024 * 1024  # larger JSON goes to the terminal as it comes
@@ -185,6 +186,12 @@ def _version_line() -> str:
 
 # --- the parser ------------------------------------------------------------------------------
 
+_EXIT_STATUSES = """\
+exit status: 0 done; 1 the request failed (HTTP 400 or above, no connection, a timeout);
+2 a usage, configuration or credentials error; 130 interrupted; 141 the output was closed
+early (| head). Run 'apigw-iam-auth COMMAND --help' for each command's options.
+"""
+
 _CALL_EXAMPLES = """\
 examples:
   apigw-iam-auth call https://abc123.execute-api.eu-west-1.amazonaws.com/prod/pets
@@ -284,6 +291,8 @@ def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Call and presign AWS API Gateway APIs protected by IAM (SigV4) auth.",
+        epilog=_EXIT_STATUSES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action=_VersionAction)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -398,7 +407,7 @@ def _explained(exc: Exception) -> tuple[str, int]:
     if isinstance(exc, _CliError):
         return str(exc), exc.status
     if isinstance(exc, ApiGwIamAuthError):
-        return in_flags(str(exc)), EXIT_USAGE
+        return _in_flags(str(exc)), EXIT_USAGE
     return (
         f"unexpected {type(exc).__name__}: {redact(str(exc))} (a bug: please report it)",
         EXIT_BUG,
@@ -461,7 +470,7 @@ _ARGUMENT_SUBJECT = re.compile(rf"(?<![\w-])({_ARGUMENT_NAMES})(?= must\b| '[^']
 _COMMAND_LINE_ASIDE = re.compile(r"\s*\([^()]*\bon the command line\)")
 
 
-def in_flags(message: str) -> str:
+def _in_flags(message: str) -> str:
     """A library message with its Python arguments (``region=``...) turned into our flags."""
     message = _COMMAND_LINE_ASIDE.sub("", message)
     if "AWS_ACCESS_KEY_ID" in message:
@@ -795,6 +804,12 @@ def _deliver(
     finally:
         out.close()
     if response.status < _HTTP_ERROR_STATUS:
+        location = response.header("location")
+        if location is not None and response.status >= _REDIRECT_STATUS:
+            _note(
+                f"{PROG}: HTTP {response.status} {response.reason}: not following it to "
+                f"{redact(location)} (a new URL needs a new signature: call it)"
+            )
         return EXIT_OK
     error_type = response.header("x-amzn-errortype")
     kind = f" ({error_type.partition(':')[0]})" if error_type else ""
@@ -1034,21 +1049,48 @@ def _guarded(
 
 def _failure(exc: Exception, url: str, timeout: float) -> _CliError:
     """One line naming the origin (never the URL: a presigned one is a credential)."""
-    origin = url.split("?", 1)[0].split("#", 1)[0]
-    scheme, _, rest = origin.partition("://")
-    origin = f"{scheme}://{rest.split('/', 1)[0]}"
+    scheme, _, rest = url.partition("://")
+    origin = f"{scheme}://{re.split(r'[/?#]', rest, maxsplit=1)[0]}"
     name = type(exc).__name__
-    text = redact(str(exc))
-    if "Timeout" in name:
+    if "Timeout" in name:  # requests' and httpx's ConnectTimeout, ReadTimeout, ...
         doing = "connect to" if "Connect" in name else "get a response from"
         return _CliError(f"could not {doing} {origin} within {timeout:g}s (--timeout)", EXIT_FAILED)
-    if "InvalidURL" in name or "MissingSchema" in name or "InvalidSchema" in name:
-        return _CliError(f"the URL cannot be sent: {text}", EXIT_USAGE)
-    reason = _STRERROR.search(text)
-    if "Connect" in name or "ProtocolError" in name:
-        cause = reason[1].strip() if reason else "the connection failed"
-        return _CliError(f"cannot reach {origin}: {cause}", EXIT_FAILED)
-    return _CliError(f"the request to {origin} failed: {name}: {text}", EXIT_FAILED)
+    if name in {"InvalidURL", "MissingSchema", "InvalidSchema", "UnsupportedProtocol"}:
+        return _CliError(f"the URL cannot be sent: {redact(str(exc))}", EXIT_USAGE)
+    chain = _causes(exc)
+    root = chain[-1]
+    if isinstance(root, OSError) and root.strerror:
+        reason = root.strerror
+    else:
+        found = _STRERROR.search(str(root))
+        reason = found[1].strip() if found else redact(str(root)) or type(root).__name__
+    if any(type(link).__name__ in _NOT_CONNECTED for link in chain):
+        return _CliError(f"cannot reach {origin}: {reason}", EXIT_FAILED)
+    return _CliError(f"the request to {origin} failed: {reason}", EXIT_FAILED)
+
+
+# Failures before a connection existed (requests/urllib3's and httpx's names for them).
+_NOT_CONNECTED = frozenset(
+    {"ConnectError", "NewConnectionError", "NameResolutionError", "ConnectionRefusedError"}
+)
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """``exc`` and what it wraps, down to the reason the OS or TLS gave ("Connection refused").
+
+    requests nests it in arguments (ConnectionError > MaxRetryError > NewConnectionError >
+    OSError), httpx in a chain of causes; their own messages quote the URL, never shown.
+    """
+    chain = [exc]
+    while len(chain) < 16:  # noqa: PLR2004 - deeper is a cycle, or not worth reading
+        inner = exc.__cause__ or getattr(exc, "reason", None) or exc.__context__
+        if inner is None and exc.args and isinstance(exc.args[0], BaseException):
+            inner = exc.args[0]
+        if not isinstance(inner, BaseException) or inner in chain:
+            break
+        chain.append(inner)
+        exc = inner
+    return chain
 
 
 # --- serve and demo --------------------------------------------------------------------------
