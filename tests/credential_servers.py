@@ -93,7 +93,7 @@ def verify(
         data=body,
     )
     request.context["timestamp"] = lowered["x-amz-date"]
-    credentials = ReadOnlyCredentials(key, secrets[key], lowered.get("x-amz-security-token"), None)
+    credentials = ReadOnlyCredentials(key, secrets[key], lowered.get("x-amz-security-token"))
     auth = SigV4Auth(credentials, match["service"], match["region"])
     canonical = auth.canonical_request(request)
     expected = auth.signature(auth.string_to_sign(request, canonical), request)

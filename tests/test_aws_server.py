@@ -14,6 +14,7 @@ import json
 import socket
 import threading
 import time
+import types
 import urllib.request
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
@@ -42,6 +43,30 @@ SESSION = Credentials(SESSION_ACCESS_KEY, SESSION_SECRET_KEY, SESSION_TOKEN)
 NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
+@contextlib.contextmanager
+def botocore_clock(at):
+    """Make botocore's signers read ``at`` as the current time, whatever botocore's version.
+
+    Newer botocore reads the time through ``botocore.auth.get_current_datetime()``; older
+    releases (1.34.0, our lowest) call ``datetime.datetime.utcnow()`` on the module
+    ``botocore.auth`` imported, so there a stand-in for that module is swapped in instead.
+    """
+    if hasattr(botocore.auth, "get_current_datetime"):
+        with mock.patch.object(botocore.auth, "get_current_datetime", return_value=at):
+            yield
+        return
+
+    class FrozenDatetime(datetime):
+        @classmethod
+        def utcnow(cls):
+            return at
+
+    stand_in = types.SimpleNamespace(**vars(botocore.auth.datetime))
+    stand_in.datetime = FrozenDatetime
+    with mock.patch.object(botocore.auth, "datetime", stand_in):
+        yield
+
+
 @pytest.fixture
 def server():
     with running_server(clock=lambda: NOW) as srv:
@@ -63,7 +88,7 @@ def botocore_sign(
     request = AWSRequest(method=method, url=url, data=body)
     for name, value in headers:
         request.headers[name] = value  # HTTPHeaders: assigning twice keeps both
-    with mock.patch.object(botocore.auth, "get_current_datetime", return_value=at):
+    with botocore_clock(at):
         SigV4Auth(credentials, service, region).add_auth(request)
     return request
 
@@ -71,7 +96,7 @@ def botocore_sign(
 def botocore_presign(url, *, at=NOW, expires=300, credentials=LONG_TERM, region="us-east-1"):
     """A presigned GET URL made by botocore's ``SigV4QueryAuth``."""
     request = AWSRequest(method="GET", url=url)
-    with mock.patch.object(botocore.auth, "get_current_datetime", return_value=at):
+    with botocore_clock(at):
         SigV4QueryAuth(credentials, "execute-api", region, expires=expires).add_auth(request)
     return request.url
 
