@@ -248,7 +248,10 @@ def _aws_options() -> argparse.ArgumentParser:
     return parent
 
 
-def _request_options(*, method_help: str) -> argparse.ArgumentParser:
+def _request_options(
+    *, method_help: str, expires_help: str, verbose_help: str
+) -> argparse.ArgumentParser:
+    """The request a command signs: the same flags, as curl spells them, for call and presign."""
     parent = argparse.ArgumentParser(add_help=False)
     group = parent.add_argument_group("request options")
     group.add_argument(
@@ -270,19 +273,8 @@ def _request_options(*, method_help: str) -> argparse.ArgumentParser:
         metavar="DATA",
         help="the body, sent byte for byte: text, @FILE or @- (stdin); implies POST",
     )
-    group.add_argument(
-        "--expires",
-        type=_expires,
-        metavar="DURATION",
-        help="lifetime of a presigned URL: 900, 15m, 1h, 7d (default 15m, at most 7d)",
-    )
-    group.add_argument(
-        "-v",
-        "--verbose",
-        action="store_true",
-        help="show on stderr the canonical request, the string to sign and the exchange "
-        "(signatures and tokens redacted)",
-    )
+    group.add_argument("--expires", type=_expires, metavar="DURATION", help=expires_help)
+    group.add_argument("-v", "--verbose", action="store_true", help=verbose_help)
     return parent
 
 
@@ -297,9 +289,16 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action=_VersionAction)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    request = _request_options(
+        method_help="HTTP method (default: GET, or POST with -d)",
+        expires_help="with --presign: how long the signature holds, as 900, 15m, 1h or 7d "
+        "(default 15m)",
+        verbose_help="show on stderr the canonical request, the string to sign, the request "
+        "sent and the response's headers (signatures and tokens redacted)",
+    )
     call = commands.add_parser(
         "call",
-        parents=[_request_options(method_help="HTTP method (default: GET, or POST with -d)"), aws],
+        parents=[request, aws],
         help="send a signed request and print the response, like curl",
         description="Send a SigV4-signed request and print the response body, like curl.",
         usage="%(prog)s [METHOD] URL [options]",
@@ -307,10 +306,24 @@ def _build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     call.add_argument(
-        "target",
-        nargs="+",
-        metavar="URL",
-        help="the URL to call; 'call METHOD URL' is accepted too",
+        "target", nargs="+", metavar="URL", help="the URL to call ('call METHOD URL' works too)"
+    )
+    sending = call.add_argument_group("sending options")
+    sending.add_argument(
+        "--presign", action="store_true", help="sign in the URL's query string, not a header"
+    )
+    sending.add_argument(
+        "--timeout",
+        type=_timeout,
+        default=DEFAULT_TIMEOUT,
+        metavar="DURATION",
+        help=f"give up on connecting or on a read after this long (default {DEFAULT_TIMEOUT:g}s)",
+    )
+    sending.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="send nothing: print the signed request as a curl command (it holds the "
+        "signature: treat it as a credential)",
     )
     output = call.add_argument_group("output options")
     output.add_argument(
@@ -319,32 +332,23 @@ def _build_parser() -> argparse.ArgumentParser:
     output.add_argument(
         "-o", "--output", metavar="FILE", help="write the body to FILE ('-': stdout)"
     )
-    output.add_argument(
-        "--timeout",
-        type=_timeout,
-        default=DEFAULT_TIMEOUT,
-        metavar="DURATION",
-        help=f"give up on connecting or on a read after this long (default {DEFAULT_TIMEOUT:g}s)",
-    )
-    output.add_argument(
-        "--presign", action="store_true", help="sign in the URL's query string, not a header"
-    )
-    output.add_argument(
-        "--dry-run",
-        action="store_true",
-        help="do not send: print the signed request as a curl command (it holds the signature: "
-        "treat it as a credential)",
-    )
 
     presign = commands.add_parser(
         "presign",
-        parents=[_request_options(method_help="HTTP method of the link (default: GET)"), aws],
+        parents=[
+            _request_options(
+                method_help="HTTP method of the link (default: GET, or POST with -d)",
+                expires_help="how long the link works: 900, 15m, 1h, 7d (default 15m, at most 7d)",
+                verbose_help="show the canonical request and string to sign on stderr",
+            ),
+            aws,
+        ],
         help="print a presigned URL",
         description="Print a presigned URL: a link that makes one signed call until it expires.",
         epilog=_PRESIGN_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    presign.add_argument("url", metavar="URL")
+    presign.add_argument("url", metavar="URL", help="the URL the link calls")
 
     serve = commands.add_parser(
         "serve",
@@ -543,9 +547,11 @@ class _Output:
             raise _CliError(f"cannot write to {self._name}: {exc.strerror or exc}") from None
 
     def close(self) -> None:
-        self.flush()
-        if self._closes:
-            self._stream.close()
+        try:
+            self.flush()
+        finally:
+            if self._closes:
+                self._stream.close()
 
 
 class _TextAsBinary:
