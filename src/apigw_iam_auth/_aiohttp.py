@@ -283,8 +283,9 @@ async def _payload_hash(request: ClientRequest, body: Payload) -> str:
                 return await _hash_bytes(rest, limit)
         if not is_seekable(source):
             return await _buffer_unseekable(request, body, limit)
-        if limit is None:  # hashed in 1 MiB chunks off the loop, then rewound
-            return await asyncio.to_thread(hash_body, source)
+        size = body.size
+        if limit is None or (size is not None and limit >= size):  # the file to its end:
+            return await asyncio.to_thread(hash_body, source)  # 1 MiB chunks, off the loop
     return await _hash_written(body, limit)
 
 
@@ -353,12 +354,6 @@ class _HashingWriter:
             await asyncio.to_thread(self._digest.update, chunk)
         else:
             self._digest.update(chunk)
-
-    async def write_eof(self, chunk: bytes = b"") -> None:
-        await self.write(chunk)
-
-    async def drain(self) -> None:
-        return
 
     def hexdigest(self) -> str:
         return self._digest.hexdigest()
