@@ -86,7 +86,7 @@ def _verified_at(moment: datetime, creds: Credentials, wire: SigV4Signer) -> str
     """
     wire.correct_clock(moment)
     headers = (("host", "h.example"), ("accept", "*/*"))
-    url, _, result = wire._sign_for_wire(
+    url, _, _, result = wire._sign_for_wire(
         "GET", "https://h.example/prod/pets?a=1", headers, EMPTY, credentials=creds
     )
     assert url == "https://h.example/prod/pets?a=1"

@@ -97,7 +97,7 @@ def sign_request(
     """Sign ``request`` in place and install the cross-origin guard on it."""
     headers = request.headers
     url = str(request.url)
-    signed_url, _, result = signer._sign_for_wire(  # noqa: SLF001 - the adapters' route
+    signed_url, _, _, result = signer._sign_for_wire(  # noqa: SLF001 - the adapters' route
         request.method,
         url,
         tuple(headers.raw),

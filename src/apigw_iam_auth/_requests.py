@@ -45,7 +45,7 @@ def sign_prepared(
     """Sign ``prepared`` in place: by header, or by rewriting its URL into presigned form."""
     body_hash = _final_body_hash(prepared)  # first: buffering a stream sets Content-Length
     headers = prepared.headers
-    url, _, result = signer._sign_for_wire(  # noqa: SLF001 - the adapters' route
+    url, _, _, result = signer._sign_for_wire(  # noqa: SLF001 - the adapters' route
         prepared.method or "GET",
         prepared.url or "",
         tuple(headers.lower_items()),

@@ -13,10 +13,10 @@ import hmac
 import math
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from datetime import datetime, timezone
 from functools import lru_cache
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 from apigw_iam_auth._models import (
     Credentials,
@@ -54,6 +54,7 @@ __all__ = [
     "payload_hash",
     "sign",
     "sign_at",
+    "sign_parts",
     "signature",
     "string_to_sign",
 ]
@@ -137,49 +138,83 @@ def canonical_headers(
     unsigned: frozenset[str],
     added: tuple[tuple[str, str], ...] = (),
 ) -> tuple[str, str]:
-    """The canonical headers block and the signed-headers list.
+    """The canonical headers block and the signed-headers list of headers as received.
 
     Names lowercased and sorted; values trimmed with inner whitespace runs collapsed to one space
     (quotes are not special); repeats joined with ``,`` in the order they were given. ``added``
-    are the signer's own headers, already canonical (lowercase names, clean values).
+    are extra headers, already canonical (lowercase names, clean values). Every header is taken
+    as it is, signing headers included: this is the verifier's reading of a request.
     """
-    merged, _ = _header_map(headers, unsigned)
+    merged, _ = _header_map(headers, unsigned, signing=False)
     merged.update(added)
     return _headers_block(merged)
 
 
-def _header_map(headers: HeaderPairs, unsigned: frozenset[str]) -> tuple[dict[str, str], list[str]]:
-    """The headers to sign, by lowercase name, and the signing headers of an earlier attempt.
+def _header_map(
+    headers: HeaderPairs, unsigned: frozenset[str], *, signing: bool = True
+) -> tuple[dict[str, str], tuple[str, ...]]:
+    """The headers to sign by lowercase name, and the signing headers of an earlier attempt.
 
     Names and values may be bytes, as requests and httpx hold them; they are read as Latin-1.
-    Signing headers already present (a retry, a redirect) are not signed but returned, as the
-    request spells them, for the caller to remove: the signer writes fresh ones.
+    When ``signing``, signing headers already present (a retry, a redirect) are not signed but
+    returned, as the request spells them, for the caller to remove (the signer writes fresh
+    ones), and non-ASCII values are refused: requests sends str values as Latin-1, httpx bytes
+    as they are, so which bytes such a value becomes is the client's choice and cannot be
+    signed reliably (RFC 9110 5.5 also asks for ASCII).
     """
     merged: dict[str, str] = {}
     stale: list[str] = []
-    for name, value in headers:
+    for pair in headers:
+        try:
+            name, value = pair
+        except (TypeError, ValueError):
+            raise UnsignableRequestError(
+                f"each header must be a (name, value) pair, got {type(pair).__name__}"
+            ) from None
         key = _header_key(name)
         if type(value) is not str:
-            value = _text(value)  # noqa: PLW2901 - the same value, read as text
+            value = _text(value)
         if not value.isprintable() and _FORBIDDEN_IN_VALUE.search(value):
             raise UnsignableRequestError(
                 f"header {_text(name)!r} has a CR, LF or NUL in its value; HTTP cannot carry it"
             )
-        if key in SIGNING_HEADER_NAMES:
-            stale.append(name if type(name) is str else _text(name))
+        if signing and key in SIGNING_HEADER_NAMES:
+            stale.append(_text(name))
             continue
         if key in unsigned:
             continue
-        if not value.isascii():
-            # requests sends str values as Latin-1, httpx bytes as they are: which bytes a
-            # non-ASCII value becomes on the wire is the client's choice, so it cannot be
-            # signed reliably (RFC 9110 5.5 also asks for ASCII).
+        if signing and not value.isascii():
             raise UnsignableRequestError(
                 f"header {_text(name)!r} has a non-ASCII value; percent-encode or base64 it"
             )
         folded = " ".join(value.split())
         merged[key] = f"{merged[key]},{folded}" if key in merged else folded
-    return merged, stale
+    return merged, tuple(stale)
+
+
+@lru_cache(maxsize=256)
+def _header_set(
+    headers: HeaderPairs, unsigned: frozenset[str]
+) -> tuple[dict[str, str], tuple[str, ...]]:
+    """:func:`_header_map` of one header set, kept (see the table in signer.py): the caller copies.
+
+    A client sends the same headers (User-Agent, Accept, Host...) with every request to an API,
+    so their checks and canonical form are worked out once per set, not once per request.
+    """
+    return _header_map(headers, unsigned)
+
+
+def _signed_headers_of(
+    headers: HeaderPairs, unsigned: frozenset[str]
+) -> tuple[dict[str, str], tuple[str, ...]]:
+    """The caller's headers to sign (a fresh dict) and stale signing headers to remove."""
+    try:
+        kept, stale = _header_set(cast("Hashable", headers), unsigned)
+    except UnsignableRequestError:
+        raise
+    except (TypeError, ValueError):  # unhashable pairs (lists, a bytearray...): read uncached
+        return _header_map(headers, unsigned)
+    return dict(kept), stale
 
 
 _FORBIDDEN_IN_VALUE = re.compile(r"[\r\n\x00]")
@@ -190,9 +225,8 @@ def _headers_block(merged: dict[str, str]) -> tuple[str, str]:
     return "".join([f"{name}:{merged[name]}\n" for name in names]), ";".join(names)
 
 
-@lru_cache(maxsize=256)
 def _header_key(name: str | bytes) -> str:
-    """Validate a header name (an HTTP token) and lowercase it; kept per name (see the table)."""
+    """Validate a header name (an HTTP token) and lowercase it."""
     text = name if type(name) is str else _text(name)
     if not HTTP_TOKEN.fullmatch(text):
         raise UnsignableRequestError(
@@ -331,6 +365,22 @@ def sign_at(
 
     The four tasks of SigV4 in order; header and query mode differ only where values go.
     """
+    return sign_parts(*request, credentials, config, date_time, location, expires)
+
+
+def sign_parts(
+    method: str,
+    path: str,
+    query: tuple[tuple[str, str], ...],
+    headers: HeaderPairs,
+    body_hash: str,
+    credentials: Credentials,
+    config: SigningConfig,
+    date_time: str,
+    location: SignatureLocation = SignatureLocation.HEADERS,
+    expires: int = 900,
+) -> SigningResult:
+    """:func:`sign_at` of a request given as its parts (the signer's route builds no tuple)."""
     keys = _keys(
         credentials.access_key,
         credentials.secret_key,
@@ -339,15 +389,23 @@ def sign_at(
         config.region,
         config.service,
     )
-    merged, stale = _header_map(request.headers, config.unsigned_headers)
+    merged, stale = _signed_headers_of(headers, config.unsigned_headers)
     if "host" not in merged:
         raise UnsignableRequestError("request has no Host header; SigV4 always signs host")
-    user_query = [pair for pair in request.query if pair[0] not in SIGNER_QUERY]
+    user_query = [pair for pair in query if pair[0] not in SIGNER_QUERY]
+    token = credentials.token
     if location is SignatureLocation.HEADERS:
-        placed = _placed_headers(request.payload_hash, date_time, credentials.token, config)
-        merged.update([(name.lower(), value) for name, value in placed])
+        # The signer's own headers, sent in canonical (lowercase) order.
+        placed: tuple[tuple[str, str], ...] = (("X-Amz-Date", date_time),)
+        merged["x-amz-date"] = date_time
+        if config.add_content_sha256_header:
+            placed = (("X-Amz-Content-SHA256", body_hash), *placed)
+            merged["x-amz-content-sha256"] = body_hash
+        if token is not None:
+            placed = (*placed, ("X-Amz-Security-Token", token))
+            merged["x-amz-security-token"] = token
         block, signed = _headers_block(merged)
-        query = canonical_query(user_query)
+        canonical_query_text = canonical_query(user_query) if user_query else ""
     else:
         check_expires(expires)
         block, signed = _headers_block(merged)
@@ -360,32 +418,27 @@ def sign_at(
         ]
         if keys.query_token is not None:
             amz.append(("X-Amz-Security-Token", keys.query_token))
-        query = join_query(encoded_query(user_query) + amz)
-    canonical = canonical_request(
-        request.method, request.path, query, block, signed, request.payload_hash
-    )
+        canonical_query_text = join_query(encoded_query(user_query) + amz)
+    canonical = canonical_request(method, path, canonical_query_text, block, signed, body_hash)
     to_sign = string_to_sign(date_time, keys.scope, canonical)
     sig = _hmac_hex(keys.hmac_states, to_sign)
     if location is SignatureLocation.HEADERS:
         authorization = f"{keys.authorization_prefix}{signed}, Signature={sig}"
-        headers = (*placed, ("Authorization", authorization))
-    else:
-        headers = ()
-        query = f"{query}&X-Amz-Signature={sig}"
+        return SigningResult(
+            (*placed, ("Authorization", authorization)),
+            canonical_query_text,
+            sig,
+            canonical,
+            to_sign,
+            stale,
+            body_hash,
+        )
     return SigningResult(
-        headers, query, sig, canonical, to_sign, tuple(stale), request.payload_hash
+        (),
+        f"{canonical_query_text}&X-Amz-Signature={sig}",
+        sig,
+        canonical,
+        to_sign,
+        stale,
+        body_hash,
     )
-
-
-def _placed_headers(
-    body_hash: str, date_time: str, token: str | None, config: SigningConfig
-) -> tuple[tuple[str, str], ...]:
-    """The signer's own headers, in canonical (lowercase) order, which is also send order."""
-    date = ("X-Amz-Date", date_time)
-    if config.add_content_sha256_header:
-        if token is None:
-            return (("X-Amz-Content-SHA256", body_hash), date)
-        return (("X-Amz-Content-SHA256", body_hash), date, ("X-Amz-Security-Token", token))
-    if token is None:
-        return (date,)
-    return (date, ("X-Amz-Security-Token", token))

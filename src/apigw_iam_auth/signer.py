@@ -21,9 +21,10 @@ keys           the day's signing key, its    access key, secret,    64, LRU   fo
 _keys``)       the encoded session token     service                          per signature; the
                                                                               ~1 KB token encoded
                                                                               once for presigning
-header names   the validated, lowercased     the name as the        256, LRU  a client sends the
-(``_sigv4.     name                          client holds it (str             same few names on
-_header_key``)                               or bytes)                        every request
+header sets    the checked, canonical form   the header pairs as    256, LRU  a client sends the
+(``_sigv4.     of a set of headers, and the  the client holds them            same headers (Host,
+_header_set``) stale signing headers in it   (str or bytes), and              User-Agent, Accept)
+                                             the unsigned names               with every request
 =============  ============================  =====================  ========  ===================
 """
 
@@ -277,39 +278,46 @@ class SigV4Signer:
         expires: int = 900,
         timestamp: datetime | None = None,
         credentials: Credentials | None = None,
-    ) -> _Signed:
-        """The one route from a request to its signature: the URL to send, and the result.
+    ) -> tuple[str, str, HeaderPairs, SigningResult]:
+        """The one route from a request to its signature.
 
-        The URL to send differs from ``url`` only where it must: the path in the form clients
-        put on the wire, a query that cannot be read unambiguously rewritten in canonical form,
-        and in query mode the ``X-Amz-*`` parameters. ``result.headers`` are to be set and
-        ``result.stale_headers`` removed. Adapters (requests, httpx, aiohttp) call this, with
-        ``headers`` as the client holds them (a tuple of str or bytes pairs).
+        Returns the URL to send, the method and headers as signed (Host added unless given),
+        and the result. The URL differs from ``url`` only where it must: the path in the form
+        clients put on the wire, a query that could be read two ways rewritten in canonical
+        form, and in query mode the ``X-Amz-*`` parameters. ``result.headers`` are to be set
+        and ``result.stale_headers`` removed. Adapters (requests, httpx, aiohttp) call this,
+        with ``headers`` as the client holds them (a tuple of str or bytes pairs) and the hash
+        of the body they will send.
         """
-        method = (
-            method if type(method) is str and method in _COMMON_METHODS else _checked_method(method)
-        )
+        if type(method) is not str or method not in _COMMON_METHODS:
+            method = _checked_method(method)
         origin_text, raw_path, raw_query = split_url(url)
         origin = self._origin(origin_text)
         host = _given_host(headers)
         if host is None:
             host, headers = origin.host, (("Host", origin.host), *headers)
         config = origin.config if host == origin.host else self._config_for(host)
-        if not _is_hex_sha256(payload_hash):
-            raise UnsignableRequestError(
-                "payload_hash must be the lowercase hex SHA-256 of the body (64 characters)"
-            )
         path = wire_path(raw_path)
         snapshot = self._credentials.get() if credentials is None else credentials
         date_time, expires = self._time_to_sign(timestamp, snapshot, location, expires)
-        request = SignableRequest(method, path, parse_query(raw_query), headers, payload_hash)  # type: ignore[arg-type]
-        result = _sigv4.sign_at(request, snapshot, config, date_time, location, expires)
+        result = _sigv4.sign_parts(
+            method,
+            path,
+            parse_query(raw_query) if raw_query else (),
+            headers,
+            payload_hash,
+            snapshot,
+            config,
+            date_time,
+            location,
+            expires,
+        )
         if location is _HEADERS and (not raw_query or is_plain_query(raw_query)):
             query = raw_query  # unambiguous as written: no reason to reorder it
         else:
             query = result.query
         url = f"{origin.prefix}{path}?{query}" if query else origin.prefix + path
-        return _Signed(url, request, result)
+        return url, method, headers, result
 
     def _time_to_sign(
         self,
@@ -366,7 +374,7 @@ class SigV4Signer:
         event loop); None asks the provider.
         """
         raw_body, payload_hash = _body_and_hash(body, payload_hash)
-        url, request, result = self._sign_for_wire(
+        url, method, pairs, result = self._sign_for_wire(
             method,
             url,
             _snapshot(headers),
@@ -374,9 +382,9 @@ class SigV4Signer:
             timestamp=timestamp,
             credentials=credentials,
         )
-        merged = _joined(request.headers)
+        merged = _joined(pairs)
         merged.update(result.headers)
-        return SignedRequest(request.method, url, merged, raw_body, result)
+        return SignedRequest(method, url, merged, raw_body, result)
 
     def presign(
         self,
@@ -406,15 +414,7 @@ class SigV4Signer:
             expires=expires,
             timestamp=timestamp,
             credentials=credentials,
-        ).url
-
-
-class _Signed(NamedTuple):
-    """What the route returns: the URL to send, the request as signed, and the result."""
-
-    url: str
-    request: SignableRequest
-    result: SigningResult
+        )[0]
 
 
 def _capped_expiry(expires: int, credentials: Credentials, now: datetime) -> int:
@@ -483,6 +483,11 @@ def _snapshot(headers: HeadersLike) -> HeaderPairs:
     for item in items:
         if not isinstance(item, tuple | list) or len(item) != 2:  # noqa: PLR2004 - a pair
             raise UnsignableRequestError(f"each header must be a (name, value) pair, got {item!r}")
+        for part in item:  # exactly str or bytes: a memoryview equal to bytes is not the same
+            if not isinstance(part, str | bytes):
+                raise UnsignableRequestError(
+                    f"header names and values must be str or bytes, got {type(part).__name__}"
+                )
     return cast("HeaderPairs", items)
 
 
@@ -506,10 +511,14 @@ def _checked_method(method: object) -> str:
 
 
 def _body_and_hash(body: Body, payload_hash: str | None) -> tuple[bytes | None, str]:
-    """The body as bytes, and its hash: ``payload_hash`` when given, else computed."""
+    """The body as bytes, and its hash: ``payload_hash`` when given (checked), else computed."""
     raw_body = None if body is None else _body_bytes(body)
     if payload_hash is None:
         return raw_body, _sigv4.payload_hash(raw_body or b"")
+    if not _is_hex_sha256(payload_hash):
+        raise UnsignableRequestError(
+            "payload_hash must be the lowercase hex SHA-256 of the body (64 characters)"
+        )
     return raw_body, payload_hash
 
 
@@ -518,7 +527,8 @@ def _joined(pairs: HeaderPairs) -> dict[str, str]:
     merged: dict[str, str] = {}
     first_spelling: dict[str, str] = {}
     for raw_name, raw_value in pairs:
-        name, value = _text(raw_name), _text(raw_value)
+        name = raw_name if type(raw_name) is str else _text(raw_name)
+        value = raw_value if type(raw_value) is str else _text(raw_value)
         key = name.lower()
         if key in _sigv4.SIGNING_HEADER_NAMES:
             continue

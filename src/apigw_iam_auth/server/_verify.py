@@ -45,7 +45,7 @@ from urllib.parse import urlsplit
 from apigw_iam_auth import _sigv4
 from apigw_iam_auth._models import SignatureLocation, SigningConfig
 from apigw_iam_auth._uri import canonical_query, is_utf8, parse_query
-from apigw_iam_auth.errors import ApiGwIamAuthError, InvalidConfigError
+from apigw_iam_auth.errors import ApiGwIamAuthError, InvalidConfigError, UnsignableRequestError
 
 __all__ = [
     "DEFAULT_ACCOUNT_ID",
@@ -92,7 +92,6 @@ _AMZ_DATE = re.compile(r"[0-9]{8}T[0-9]{6}Z")
 _EXPIRES = re.compile(r"[0-9]{1,10}")
 _PAYLOAD_HASH = re.compile(r"[0-9a-f]{64}")
 _AUTH_SPLIT = re.compile(r"[,\s]+")
-_LINE_BREAKING = re.compile(r"[\r\n\x00]")  # no HTTP/1.1 header value can hold these
 _AUTH_PARAMS = ("Credential", "Signature", "SignedHeaders")
 _QUERY_PARAMS = (
     "X-Amz-Algorithm",
@@ -876,33 +875,10 @@ def _canonical_request(
     chosen = [(name, value) for name, value in headers if name.lower() in wanted]
     present = {name.lower() for name, _ in chosen}
     chosen += [(name, "") for name in claim.signed_headers if name not in present]
-    block, signed = _received_headers(chosen)
+    try:
+        block, signed = _sigv4.canonical_headers(chosen, frozenset())
+    except UnsignableRequestError as exc:
+        raise _incomplete(f"Signed header is malformed: {exc}") from None
     return _sigv4.canonical_request(
         method, path, canonical_query(claim.query_pairs), block, signed, body_hash
     )
-
-
-def _received_headers(headers: list[tuple[str, str]]) -> tuple[str, str]:
-    """The canonical headers block and signed-headers list of headers as they were received.
-
-    SigV4's header rule, as the signer's ``_sigv4.canonical_headers`` applies it: names
-    lowercased and sorted, values trimmed with whitespace runs collapsed, repeats joined with
-    ``,`` in the order received. Unlike the signer, which leaves out its own signing headers
-    and refuses values it cannot send reliably, a verifier canonicalises whatever arrived:
-    ``x-amz-date`` and the token are signed headers here, and non-ASCII bytes are hashed as
-    they came (as surrogate escapes), so they verify only if the client signed those bytes.
-    """
-    merged: dict[str, str] = {}
-    for name, value in headers:
-        if not _sigv4.HTTP_TOKEN.fullmatch(name):
-            raise _incomplete(
-                f"Signed header is malformed: {name!r} is not a valid HTTP field name."
-            )
-        if _LINE_BREAKING.search(value):
-            raise _incomplete(
-                f"Signed header is malformed: {name!r} has a CR, LF or NUL in its value."
-            )
-        key, folded = name.lower(), " ".join(value.split())
-        merged[key] = f"{merged[key]},{folded}" if key in merged else folded
-    names = sorted(merged)
-    return "".join([f"{name}:{merged[name]}\n" for name in names]), ";".join(names)
