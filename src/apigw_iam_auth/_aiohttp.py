@@ -1,7 +1,7 @@
 """The aiohttp adapter: a client middleware (aiohttp 3.12+) that signs what aiohttp sends.
 
-How aiohttp 3.14 runs a middleware (line numbers of ``aiohttp/client.py`` and
-``client_reqrep.py`` as installed):
+How aiohttp runs a middleware (line numbers of ``aiohttp/client.py`` and ``client_reqrep.py``
+in aiohttp 3.14.5):
 
 * ``ClientSession._request`` calls the middlewares once per hop -- the request, then every
   redirect it follows, to any origin (client.py:900, inside its ``while True`` loop) -- each
@@ -18,6 +18,11 @@ How aiohttp 3.14 runs a middleware (line numbers of ``aiohttp/client.py`` and
   ``original_url`` (client_reqrep.py:1742): a presigned query never shows in ``response.url``.
 * The body is a payload object (``request.body``), written after the middleware returns; it
   is hashed here as it will be written (:func:`_body_hash`).
+* Payload methods used here (``as_bytes``, ``consumed``, ``write_with_length``,
+  ``ClientRequest.update_body``) exist from aiohttp 3.12.1 on. Before 3.12.14 aiohttp rebuilds
+  a 307/308 hop's body from the caller's ``data`` (client.py:978 in 3.14 reuses the payload):
+  a file is then at its end and an async iterator spent, so that hop goes out empty -- signed
+  as sent, but without its body.
 * After the middleware returns, aiohttp may still add ``Content-Type: application/octet-stream``
   to a POST/PUT/PATCH without one (client_reqrep.py:1689) and ``Connection``; neither is
   signed, which SigV4 allows.
@@ -170,7 +175,7 @@ def _sign(
     """Sign ``request`` in place: its headers, and its URL when the signed form differs."""
     headers = request.headers
     url = str(request.url)  # yarl's encoded form: the request line aiohttp will write
-    # multidict may hold names as istr; plain str pairs let the signer keep the request shape.
+    # multidict may hold names as its istr subclass: the signer takes plain str (or bytes).
     pairs = tuple((str(name), value) for name, value in headers.items())
     signed_url, stale, result = _signature(
         signer,
@@ -315,11 +320,12 @@ async def _hash_written(body: Payload, limit: int | None) -> str:
 
     Files inside are read in chunks off the loop by aiohttp and rewound before sending.
     """
-    from aiohttp import payload  # noqa: PLC0415 - only this module imports aiohttp, lazily
+    from aiohttp import MultipartWriter, payload  # noqa: PLC0415 - see _payload_hash
 
-    for part in body if isinstance(body, _multipart_writer()) else ():
-        if isinstance(part[0], payload.AsyncIterablePayload):
-            await part[0].as_bytes()  # read once, so it can be written twice
+    if isinstance(body, MultipartWriter):
+        for part, _, _ in body:
+            if isinstance(part, payload.AsyncIterablePayload):
+                await part.as_bytes()  # read once and kept, so it can be written twice
     hasher = _HashingWriter()
     await body.write_with_length(_as_writer(hasher), limit)
     if body.consumed:
@@ -328,12 +334,6 @@ async def _hash_written(body: Payload, limit: int | None) -> str:
             "hashed and sent; pass bytes, a file opened in 'rb' mode, or an async iterator"
         )
     return hasher.hexdigest()
-
-
-def _multipart_writer() -> type[Any]:
-    from aiohttp import MultipartWriter  # noqa: PLC0415 - see _payload_hash
-
-    return MultipartWriter
 
 
 def _as_writer(hasher: _HashingWriter) -> AbstractStreamWriter:
