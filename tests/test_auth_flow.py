@@ -137,8 +137,16 @@ def test_signing_again_later_changes_only_date_and_signature():
     """A cached signing plan is reused across time: only X-Amz-Date and the signature move."""
     signer = make_auth().signer
     url = URL + "?b=2&a=1"
-    first = signer.sign("POST", url, {"Content-Type": "text/plain"}, b"x", NOW)
-    later = signer.sign("POST", url, {"Content-Type": "text/plain"}, b"x", NOW.replace(second=7))
+    first = signer.sign(
+        "POST", url, headers={"Content-Type": "text/plain"}, body=b"x", timestamp=NOW
+    )
+    later = signer.sign(
+        "POST",
+        url,
+        headers={"Content-Type": "text/plain"},
+        body=b"x",
+        timestamp=NOW.replace(second=7),
+    )
     assert first.url == later.url
     assert first.headers["X-Amz-Date"] == "20261125T120000Z"
     assert later.headers["X-Amz-Date"] == "20261125T120007Z"

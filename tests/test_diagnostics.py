@@ -49,7 +49,7 @@ def sign(method="POST", path="/prod/pets", query=(), headers=(), body=b"{}", sec
         (("Host", HOST), ("Content-Type", "application/json"), *headers),
         _sigv4.payload_hash(body),
     )
-    signer = SigV4Signer((KEY, secret, TOKEN), region="us-east-1")
+    signer = SigV4Signer("us-east-1", credentials=(KEY, secret, TOKEN))
     result = signer.sign_request(request, timestamp=T)
     target = path + (f"?{result.query}" if result.query else "")
     return result, (method, target, [*request.headers, *result.headers], body)

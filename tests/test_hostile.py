@@ -386,9 +386,11 @@ def test_sign_and_presign_with_garbage_text(kwargs, region, presign):
     signer = _signer(region)
     method, url, headers, body = kwargs["method"], kwargs["url"], kwargs["headers"], kwargs["body"]
     if presign:
-        works_or_ours(signer.presign, method, url, headers, 900, T, body=real(body))
+        works_or_ours(
+            signer.presign, method, url, headers=headers, expires=900, timestamp=T, body=real(body)
+        )
     else:
-        works_or_ours(signer.sign, method, url, headers, real(body), T)
+        works_or_ours(signer.sign, method, url, headers=headers, body=real(body), timestamp=T)
 
 
 _SIGN_ARGUMENTS = ("method", "url", "headers", "body", "timestamp")
@@ -419,7 +421,7 @@ def test_sign_and_presign_with_odd_types(argument, value, headers, presign):
             signer.presign,
             kwargs["method"],
             kwargs["url"],
-            kwargs["headers"],
+            headers=kwargs["headers"],
             timestamp=kwargs["timestamp"],
             body=kwargs["body"],
         )
@@ -931,18 +933,26 @@ def _presigned_target(**replace: str) -> str:
 _PLUS_ONE = timezone(timedelta(hours=1))
 FINDINGS = [
     # SigV4Signer construction (also ApiGwIamAuth and presign_url, which build one)
-    pytest.param(lambda: SigV4Signer(CREDS, region=[]), id="signer-region-list"),
-    pytest.param(lambda: SigV4Signer(CREDS, region=Decimal("sNaN")), id="signer-region-sNaN"),
-    pytest.param(lambda: SigV4Signer(CREDS, service=bytearray()), id="signer-service-bytearray"),
-    pytest.param(lambda: SigV4Signer(CREDS, unsigned_headers=None), id="signer-unsigned-None"),
-    pytest.param(lambda: SigV4Signer(CREDS, unsigned_headers=[1]), id="signer-unsigned-int"),
+    pytest.param(lambda: SigV4Signer(credentials=CREDS, region=[]), id="signer-region-list"),
+    pytest.param(
+        lambda: SigV4Signer(credentials=CREDS, region=Decimal("sNaN")), id="signer-region-sNaN"
+    ),
+    pytest.param(
+        lambda: SigV4Signer(credentials=CREDS, service=bytearray()), id="signer-service-bytearray"
+    ),
+    pytest.param(
+        lambda: SigV4Signer(credentials=CREDS, unsigned_headers=None), id="signer-unsigned-None"
+    ),
+    pytest.param(
+        lambda: SigV4Signer(credentials=CREDS, unsigned_headers=[1]), id="signer-unsigned-int"
+    ),
     # SigV4Signer.sign / presign arguments
     pytest.param(lambda: _signer().sign([], URL), id="sign-method-list"),
     pytest.param(lambda: _signer().sign("GET", [URL]), id="sign-url-list"),
-    pytest.param(lambda: _signer().sign("GET", URL, "0"), id="sign-headers-str"),
-    pytest.param(lambda: _signer().sign("GET", URL, b"\x00"), id="sign-headers-bytes"),
-    pytest.param(lambda: _signer().sign("GET", URL, object()), id="sign-headers-object"),
-    pytest.param(lambda: _signer().sign("GET", URL, [("a",)]), id="sign-headers-1-tuple"),
+    pytest.param(lambda: _signer().sign("GET", URL, headers="0"), id="sign-headers-str"),
+    pytest.param(lambda: _signer().sign("GET", URL, headers=b"\x00"), id="sign-headers-bytes"),
+    pytest.param(lambda: _signer().sign("GET", URL, headers=object()), id="sign-headers-object"),
+    pytest.param(lambda: _signer().sign("GET", URL, headers=[("a",)]), id="sign-headers-1-tuple"),
     pytest.param(lambda: _signer().sign("GET", URL, timestamp=False), id="sign-timestamp-bool"),
     pytest.param(lambda: _signer().sign("GET", URL, timestamp="x"), id="sign-timestamp-str"),
     pytest.param(

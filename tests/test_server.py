@@ -57,7 +57,7 @@ def server():
 
 
 def signer(credentials=(KEY, SECRET), region="us-east-1") -> SigV4Signer:
-    return SigV4Signer(credentials, region=region)
+    return SigV4Signer(region, credentials=credentials)
 
 
 def urlopen(method, url, headers=None, body=None):

@@ -20,15 +20,19 @@ EMPTY = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 
 def signer(**kwargs) -> SigV4Signer:
-    return SigV4Signer(("AKIDEXAMPLE", SECRET_KEY), region="us-east-1", **kwargs)
+    return SigV4Signer("us-east-1", credentials=("AKIDEXAMPLE", SECRET_KEY), **kwargs)
 
 
 def test_callers_content_sha256_header_is_replaced_by_the_body_hash():
     """A stale or bogus X-Amz-Content-SHA256 is neither signed nor sent: the body is hashed."""
     body = b'{"a":1}'
-    plain = signer().sign("POST", "https://h.example/p", {}, body, NOW)
+    plain = signer().sign("POST", "https://h.example/p", headers={}, body=body, timestamp=NOW)
     bogus = signer().sign(
-        "POST", "https://h.example/p", {"X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD"}, body, NOW
+        "POST",
+        "https://h.example/p",
+        headers={"X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD"},
+        body=body,
+        timestamp=NOW,
     )
     assert bogus.headers == plain.headers
     assert bogus.signing.canonical_request.endswith(plain.signing.canonical_request[-64:])
@@ -52,7 +56,7 @@ def test_unicode_host_is_signed_and_sent_as_its_idna_2008_a_label():
 def test_non_ascii_header_value_is_refused():
     """Clients disagree on the bytes of a non-ASCII header value, so it is refused up front."""
     with pytest.raises(UnsignableRequestError, match="non-ASCII"):
-        signer().sign("GET", "https://h.example/", {"X-Name": "José"}, timestamp=NOW)
+        signer().sign("GET", "https://h.example/", headers={"X-Name": "José"}, timestamp=NOW)
 
 
 @pytest.mark.parametrize("token", ["TOKEN\n", "TOK EN", " TOKEN", "TOK\tEN", "TOKÉN"])
@@ -134,12 +138,16 @@ def test_sign_and_presign_sign_each_day_and_key_afresh():
     for moment in (midnight - timedelta(seconds=1), midnight + timedelta(seconds=1)):
         for creds in keys:
             signed = wire.sign(
-                "GET", "https://h.example/p?a=1", {"Accept": "*/*"}, None, moment, credentials=creds
+                "GET",
+                "https://h.example/p?a=1",
+                headers={"Accept": "*/*"},
+                timestamp=moment,
+                credentials=creds,
             )
             received = ReceivedRequest("GET", "/p?a=1", tuple(signed.headers.items()), b"")
             _botocore_verifies(received, creds, moment)
             link = wire.presign(
-                "GET", "https://h.example/p?a=1", None, 60, moment, credentials=creds
+                "GET", "https://h.example/p?a=1", expires=60, timestamp=moment, credentials=creds
             )
             assert f"X-Amz-Date={moment:%Y%m%dT%H%M%SZ}" in link
             target = link.partition("h.example")[2]
@@ -161,17 +169,18 @@ def test_headers_from_an_iterable_that_changes_are_read_at_every_signature():
     """A user's iterable of headers is read afresh at every signature."""
     tenant = _Tenant("alice")
     wire = signer()
-    first = wire.sign("GET", "https://h.example/p", tenant, timestamp=NOW)
+    first = wire.sign("GET", "https://h.example/p", headers=tenant, timestamp=NOW)
     tenant.name = "bob"
-    second = wire.sign("GET", "https://h.example/p", tenant, timestamp=NOW)
+    second = wire.sign("GET", "https://h.example/p", headers=tenant, timestamp=NOW)
     assert first.headers["X-Tenant"] == "alice"
     assert second.headers["X-Tenant"] == "bob"
     assert (
-        second.headers == signer().sign("GET", "https://h.example/p", tenant, timestamp=NOW).headers
+        second.headers
+        == signer().sign("GET", "https://h.example/p", headers=tenant, timestamp=NOW).headers
     )
-    link = wire.presign("GET", "https://h.example/p", tenant, timestamp=NOW)
+    link = wire.presign("GET", "https://h.example/p", headers=tenant, timestamp=NOW)
     tenant.name = "carol"
-    assert wire.presign("GET", "https://h.example/p", tenant, timestamp=NOW) != link
+    assert wire.presign("GET", "https://h.example/p", headers=tenant, timestamp=NOW) != link
 
 
 @pytest.mark.parametrize(
@@ -180,8 +189,10 @@ def test_headers_from_an_iterable_that_changes_are_read_at_every_signature():
 def test_header_value_of_another_type_is_our_error_on_every_path(value):
     """A value that is neither str nor bytes is refused as such, never a TypeError/ValueError."""
     for attempt in (
-        lambda: signer().sign("GET", "https://h.example/p", {"X-V": value}, timestamp=NOW),
-        lambda: signer().presign("GET", "https://h.example/p", [("X-V", value)], timestamp=NOW),
+        lambda: signer().sign("GET", "https://h.example/p", headers={"X-V": value}, timestamp=NOW),
+        lambda: signer().presign(
+            "GET", "https://h.example/p", headers=[("X-V", value)], timestamp=NOW
+        ),
         lambda: signer()._sign_for_wire("GET", "https://h.example/p", (("X-V", value),), EMPTY),
     ):
         with pytest.raises(UnsignableRequestError, match="str or bytes"):
@@ -210,8 +221,8 @@ def test_sign_request_takes_pairs_as_lists_too():
 def test_changing_a_signed_requests_headers_does_not_reach_the_next_signature():
     """The headers dict of a SignedRequest is the caller's own copy."""
     wire = signer()
-    first = wire.sign("GET", "https://h.example/p", {"Accept": "*/*"}, timestamp=NOW)
+    first = wire.sign("GET", "https://h.example/p", headers={"Accept": "*/*"}, timestamp=NOW)
     first.headers["X-Injected"] = "1"  # type: ignore[index]
-    second = wire.sign("GET", "https://h.example/p", {"Accept": "*/*"}, timestamp=NOW)
+    second = wire.sign("GET", "https://h.example/p", headers={"Accept": "*/*"}, timestamp=NOW)
     assert "X-Injected" not in second.headers
     assert second.headers == {k: v for k, v in first.headers.items() if k != "X-Injected"}

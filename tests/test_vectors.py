@@ -254,8 +254,8 @@ def _signer_sign(case: Case) -> dict[str, str]:
     signed = _signer(case).sign(
         case.request.method,
         f"https://{case.host}{case.request.target}",
-        case.request.headers,
-        case.request.body or None,
+        headers=case.request.headers,
+        body=case.request.body or None,
         timestamp=case.timestamp,
     )
     return dict(signed.headers)
@@ -265,7 +265,7 @@ def _signer_presign(case: Case) -> tuple[str, tuple[tuple[str, str], ...]]:
     url = _signer(case).presign(
         case.request.method,
         f"https://{case.host}{case.request.target}",
-        case.request.headers,
+        headers=case.request.headers,
         expires=case.context["expiration_in_seconds"],
         timestamp=case.timestamp,
         body=case.request.body or None,

@@ -76,7 +76,7 @@ def ours(
     service="execute-api",
     timestamp=T,
 ) -> Request:
-    signer = SigV4Signer(credentials, region=region, service=service)
+    signer = SigV4Signer(region, service=service, credentials=credentials)
     signed = signer.sign(method, url, headers=list(headers), body=body, timestamp=timestamp)
     return method, target_of(signed.url), list(signed.headers.items()), body
 
@@ -84,7 +84,7 @@ def ours(
 def presigned(
     url=f"{BASE}/prod/pets?q=1", *, credentials=(KEY, SECRET), expires=900, timestamp=T
 ) -> Request:
-    signer = SigV4Signer(credentials, region="us-east-1")
+    signer = SigV4Signer("us-east-1", credentials=credentials)
     link = signer.presign("GET", url, expires=expires, timestamp=timestamp)
     return "GET", target_of(link), [("Host", HOST)], b""
 

@@ -12,11 +12,10 @@ origins). Two measures keep our credentials where they belong:
 from __future__ import annotations
 
 import asyncio
+import sys
 from functools import partial
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-import httpx
 
 from apigw_iam_auth import _sigv4
 from apigw_iam_auth._body import hash_body, is_seekable
@@ -26,10 +25,19 @@ from apigw_iam_auth.errors import UnsignableRequestError
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
+    import httpx
+
     from apigw_iam_auth._models import Credentials, SigningResult
     from apigw_iam_auth.signer import SigV4Signer
 
-__all__ = ["FORBIDDEN", "body_hash_async", "body_hash_sync", "needs_resign", "sign_request"]
+__all__ = [
+    "FORBIDDEN",
+    "body_hash_async",
+    "body_hash_sync",
+    "is_replayable",
+    "needs_resign",
+    "sign_request",
+]
 
 _SIGNING_HEADERS_RAW = frozenset(name.encode("ascii") for name in _sigv4.SIGNING_HEADER_NAMES)
 FORBIDDEN = 403
@@ -75,7 +83,7 @@ def _unreadable(exc: TypeError) -> UnsignableRequestError:
 
 def _body_source(request: httpx.Request) -> bytes | IO[bytes] | IO[str] | None:
     """The body as bytes or a seekable file, or None when it is a stream still to be read."""
-    if isinstance(request.stream, httpx.ByteStream):
+    if is_replayable(request):
         # In memory already; a redirect request carries the stream without ``content`` set.
         return request.read()
     # httpx wraps file content in an iterator stream; reach the file to hash it in chunks
@@ -111,9 +119,19 @@ def sign_request(
     for name, value in result.headers:
         headers[name] = value
     if signed_url != url:  # parsing a URL is the costliest step of httpx; skip it when we can
-        request.url = httpx.URL(signed_url)
+        request.url = _client_of(request).URL(signed_url)
     _install_guard(request, is_async=is_async)
     return result
+
+
+def _client_of(request: httpx.Request) -> Any:  # noqa: ANN401 - the httpx or httpx2 module
+    """The package (httpx or httpx2) a request belongs to: both have the same API."""
+    return sys.modules[type(request).__module__.partition(".")[0]]
+
+
+def is_replayable(request: httpx.Request) -> bool:
+    """True when the body is in memory (a ``ByteStream``), so it can be sent again as signed."""
+    return isinstance(request.stream, _client_of(request).ByteStream)
 
 
 def needs_resign(response: httpx.Response, signed: httpx.Request) -> bool:

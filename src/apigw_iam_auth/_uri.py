@@ -251,21 +251,24 @@ def parse_query(query: str) -> tuple[tuple[str, str], ...]:
 
 
 def is_plain_query(raw: str) -> bool:
-    """True when ``raw`` may go on the wire as written: every server reads it as we do.
+    """True when ``raw`` is already canonical but perhaps for its order: it may go as written.
 
-    ``name=value`` pieces of unreserved characters, sub-delimiters other than ``;`` (some
-    servers split on it) and ``+`` (API Gateway reads a space, botocore and awscrt a plus), and
-    valid ``%XX`` escapes; at most one ``=`` each, no empty piece and no ``X-Amz-`` parameter
-    (an earlier signature's, which must not be sent). Such a query's order does not matter:
-    SigV4 sorts the parameters and API Gateway does the same.
+    ``name=value`` pieces of unreserved characters and uppercase ``%XX`` escapes of other bytes,
+    at most one ``=`` each, no empty piece and no ``X-Amz-`` parameter (an earlier signature's,
+    which must not be sent). Every reader then sees the very pairs that were signed, whether it
+    decodes and re-encodes them (API Gateway) or takes them literally (botocore, awscrt). Order
+    does not matter: SigV4 sorts the parameters, and so does every verifier.
     """
-    return _PLAIN_QUERY.fullmatch(raw) is not None and "X-Amz-" not in raw
+    return (
+        _PLAIN_QUERY.fullmatch(raw) is not None
+        and "X-Amz-" not in raw
+        and ("%" not in raw or _UNRESERVED_ESCAPE.search(raw) is None)
+    )
 
 
-_QUERY_CHAR = r"(?:[A-Za-z0-9\-._~*,:@/!$'()]|%[0-9A-Fa-f]{2})"
-_PLAIN_QUERY = re.compile(
-    rf"{_QUERY_CHAR}+(?:={_QUERY_CHAR}*)?(?:&{_QUERY_CHAR}+(?:={_QUERY_CHAR}*)?)*"
-)
+_QUERY_CHAR = r"(?:[A-Za-z0-9\-._~]|%[0-9A-F]{2})"
+_QUERY_PIECE = rf"{_QUERY_CHAR}+(?:={_QUERY_CHAR}*)?"
+_PLAIN_QUERY = re.compile(rf"{_QUERY_PIECE}(?:&{_QUERY_PIECE})*")
 
 
 def _decode_component(raw: str) -> str:

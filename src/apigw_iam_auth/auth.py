@@ -1,32 +1,54 @@
-"""``ApiGwIamAuth``: one auth object for requests and httpx (sync and async)."""
+"""``ApiGwIamAuth``: one auth object for requests, httpx, httpx2 (sync and async) and aiohttp."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import importlib.util
+from typing import TYPE_CHECKING, Any, overload
 
 import httpx
 
-from apigw_iam_auth import _httpx, _requests
+from apigw_iam_auth import _aiohttp, _httpx, _requests
 from apigw_iam_auth._models import DEFAULT_UNSIGNED_HEADERS
 from apigw_iam_auth._sigv4 import check_expires
 from apigw_iam_auth._skew import corrected_after_refusal
-from apigw_iam_auth.signer import Clock, SigV4Signer, utc_now
+from apigw_iam_auth.signer import Clock, CredentialsSource, SigV4Signer, utc_now
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncGenerator, Generator, Iterable
+    from collections.abc import AsyncGenerator, Awaitable, Generator, Iterable
 
     import requests
+    from aiohttp import ClientRequest, ClientResponse
+    from aiohttp.client_middlewares import ClientHandlerType
 
     from apigw_iam_auth._models import Credentials, SigningResult
 
 __all__ = ["ApiGwIamAuth"]
 
 
-class ApiGwIamAuth(httpx.Auth):
+def _auth_base() -> type[httpx.Auth]:
+    """``httpx.Auth``, joined by ``httpx2.Auth`` where httpx2 is installed.
+
+    httpx2 uses an auth object's flows only if it is an instance of its own ``Auth`` (anything
+    else is called as a plain function); both bases define the same flow protocol, which
+    :class:`ApiGwIamAuth` overrides. Where httpx2 is absent nothing is imported.
+    """
+    if importlib.util.find_spec("httpx2") is None:
+        return httpx.Auth
+    import httpx2  # noqa: PLC0415 - optional, and only where installed
+
+    return type("_HttpxAuth", (httpx.Auth, httpx2.Auth), {"__slots__": ()})
+
+
+_AuthBase: type[httpx.Auth] = _auth_base()
+
+
+class ApiGwIamAuth(_AuthBase):  # type: ignore[misc,valid-type]
     """Sign requests to IAM-protected API Gateway APIs (and Lambda function URLs).
 
-    Use it as ``auth=`` with requests (``requests.get(url, auth=auth)``) or httpx
-    (``httpx.Client(auth=auth)``, ``httpx.AsyncClient(auth=auth)``). ``region=None`` reads the
+    One object serves every client: ``auth=`` with requests (``requests.get(url, auth=auth)``),
+    httpx and httpx2 (``httpx.Client(auth=auth)``, ``httpx.AsyncClient(auth=auth)``), and a
+    client middleware for aiohttp 3.12+ (``aiohttp.ClientSession(middlewares=(auth,))``, or per
+    request). ``region=None`` reads the
     region off the API's hostname; pass it for custom domains. ``credentials=None`` uses
     botocore's default chain (env, profile, SSO, assume-role, container, IMDS), honouring
     ``profile``. ``presign=True`` moves the signature into the URL's query string instead of
@@ -43,12 +65,12 @@ class ApiGwIamAuth(httpx.Auth):
     def __init__(
         self,
         region: str | None = None,
+        *,
         service: str = "execute-api",
-        credentials: object = None,
+        credentials: CredentialsSource = None,
         profile: str | None = None,
         presign: bool = False,
         expires: int = 900,
-        *,
         clock: Clock = utc_now,
         correct_clock_skew: bool = True,
         unsigned_headers: Iterable[str] = DEFAULT_UNSIGNED_HEADERS,
@@ -57,9 +79,9 @@ class ApiGwIamAuth(httpx.Auth):
         """Validate everything now; no credentials are loaded until the first request."""
         expires = check_expires(expires)
         self._signer = SigV4Signer(
-            credentials,
             region,
-            service,
+            service=service,
+            credentials=credentials,
             profile=profile,
             clock=clock,
             unsigned_headers=unsigned_headers,
@@ -81,8 +103,29 @@ class ApiGwIamAuth(httpx.Auth):
         """The :class:`SigV4Signer` doing the work, for signing outside an HTTP client."""
         return self._signer
 
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        """Sign a requests ``PreparedRequest`` (the requests ``auth=`` protocol)."""
+    @overload
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest: ...
+
+    @overload
+    def __call__(
+        self, request: ClientRequest, handler: ClientHandlerType
+    ) -> Awaitable[ClientResponse]: ...
+
+    def __call__(self, request: Any, handler: Any = None) -> Any:
+        """Sign for requests (``auth=``); given a ``handler``, act as an aiohttp middleware."""
+        if handler is not None:
+            return _aiohttp.middleware(
+                self._signer,
+                request,
+                handler,
+                presign=self._presign,
+                expires=self._expires,
+                correct_clock_skew=self._correct_clock_skew,
+            )
+        return self._sign_prepared(request)
+
+    def _sign_prepared(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        """Sign a requests ``PreparedRequest`` and hook its responses (redirects, skew)."""
         signed_url = request.url or ""
         _requests.sign_prepared(self._signer, request, presign=self._presign, expires=self._expires)
         guard = _requests.ResponseGuard(
@@ -157,7 +200,7 @@ class ApiGwIamAuth(httpx.Auth):
             return response.request
         if not _refused_by_origin(response, request):
             return None
-        replayable = isinstance(request.stream, httpx.ByteStream)
+        replayable = _httpx.is_replayable(request)
         if corrected_after_refusal(
             self._signer,
             response.status_code,

@@ -24,16 +24,22 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, Union
 
 from apigw_iam_auth._models import Credentials
 from apigw_iam_auth.errors import CredentialsRefreshError, InvalidConfigError, NoCredentialsError
+
+if TYPE_CHECKING:
+    import botocore.credentials
 
 __all__ = [
     "BotocoreProvider",
     "CallableProvider",
     "ChainProvider",
     "CredentialsProvider",
+    "CredentialsSource",
+    "KeyTuple",
+    "SessionLike",
     "StaticProvider",
     "resolve_provider",
 ]
@@ -55,6 +61,31 @@ _ASYNC_MARGIN_SECONDS = 1
 
 # Background tasks of native async loads: the event loop keeps only weak references to tasks.
 _TASKS: set[asyncio.Task[None]] = set()
+
+
+class SessionLike(Protocol):
+    """A botocore or boto3 ``Session``: anything with ``get_credentials()``."""
+
+    def get_credentials(self) -> Any:  # noqa: ANN401 - botocore's or boto3's credentials
+        """Return the session's credentials object (botocore resolves its chain here)."""
+
+
+KeyTuple: TypeAlias = tuple[str, str] | tuple[str, str, str | None]
+"""``(access_key, secret_key)`` or ``(access_key, secret_key, session_token)``."""
+
+_Single: TypeAlias = Union[
+    KeyTuple,
+    Credentials,
+    "CredentialsProvider",
+    "botocore.credentials.Credentials",
+    SessionLike,
+    Callable[[], Any],
+]
+CredentialsSource: TypeAlias = _Single | Sequence[_Single | None] | None
+"""What ``credentials=`` accepts (see :func:`resolve_provider`): None for botocore's default
+chain, a key tuple, :class:`Credentials`, a provider, a botocore credentials object, a botocore
+or boto3 session, a function (sync or async) returning credentials, or a list of these tried in
+order."""
 
 
 def _utc_now() -> datetime:
@@ -628,7 +659,9 @@ def _is_key_tuple(value: object) -> bool:
     )
 
 
-def resolve_provider(credentials: object, profile: str | None = None) -> CredentialsProvider:
+def resolve_provider(
+    credentials: CredentialsSource | object, profile: str | None = None
+) -> CredentialsProvider:
     """Turn what a user passed as ``credentials=`` into a provider; does no I/O.
 
     Accepted: None (botocore's default chain for ``profile`` or AWS_PROFILE); a

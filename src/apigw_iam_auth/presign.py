@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from apigw_iam_auth.signer import Body, HeadersLike, SigV4Signer
+from apigw_iam_auth.signer import Body, CredentialsSource, HeadersLike, SigV4Signer
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -19,7 +19,7 @@ def presign_url(
     expires: int = 900,
     region: str | None = None,
     service: str = "execute-api",
-    credentials: object = None,
+    credentials: CredentialsSource = None,
     headers: HeadersLike = None,
     profile: str | None = None,
     body: Body = None,
@@ -42,5 +42,7 @@ def presign_url(
     >>> "X-Amz-Expires=3600" in link and "X-Amz-Signature=" in link
     True
     """
-    signer = SigV4Signer(credentials, region, service, profile=profile)
-    return signer.presign(method, url, headers, expires, timestamp, body=body)
+    signer = SigV4Signer(region, service=service, credentials=credentials, profile=profile)
+    return signer.presign(
+        method, url, headers=headers, expires=expires, timestamp=timestamp, body=body
+    )

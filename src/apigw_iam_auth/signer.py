@@ -57,14 +57,22 @@ from apigw_iam_auth._uri import (
     split_url,
     wire_path,
 )
-from apigw_iam_auth.credentials import CredentialsProvider, resolve_provider
+from apigw_iam_auth.credentials import CredentialsProvider, CredentialsSource, resolve_provider
 from apigw_iam_auth.errors import (
     CredentialsError,
     InvalidConfigError,
     UnsignableRequestError,
 )
 
-__all__ = ["Body", "Clock", "HeaderPairs", "HeadersLike", "SigV4Signer", "utc_now"]
+__all__ = [
+    "Body",
+    "Clock",
+    "CredentialsSource",
+    "HeaderPairs",
+    "HeadersLike",
+    "SigV4Signer",
+    "utc_now",
+]
 
 _log = logging.getLogger("apigw_iam_auth")
 
@@ -128,10 +136,10 @@ class SigV4Signer:
 
     def __init__(
         self,
-        credentials: object = None,
         region: str | None = None,
-        service: str = "execute-api",
         *,
+        service: str = "execute-api",
+        credentials: CredentialsSource = None,
         profile: str | None = None,
         clock: Clock = utc_now,
         unsigned_headers: Iterable[str] = DEFAULT_UNSIGNED_HEADERS,
@@ -355,10 +363,10 @@ class SigV4Signer:
         self,
         method: str,
         url: str,
+        *,
         headers: HeadersLike = None,
         body: Body = None,
         timestamp: datetime | None = None,
-        *,
         payload_hash: str | None = None,
         credentials: Credentials | None = None,
     ) -> SignedRequest:
@@ -390,10 +398,10 @@ class SigV4Signer:
         self,
         method: str,
         url: str,
+        *,
         headers: HeadersLike = None,
         expires: int = 900,
         timestamp: datetime | None = None,
-        *,
         body: Body = None,
         payload_hash: str | None = None,
         credentials: Credentials | None = None,

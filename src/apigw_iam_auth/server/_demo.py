@@ -69,7 +69,7 @@ def run_demo(out: TextIO) -> bool:
         credentials = (access_key, secret_key)
         auth = ApiGwIamAuth(region=REGION, credentials=credentials)
         presigned = ApiGwIamAuth(region=REGION, credentials=credentials, presign=True)
-        signer = SigV4Signer(credentials, region=REGION)
+        signer = SigV4Signer(REGION, credentials=credentials)
 
         with httpx.Client(trust_env=False) as client:
             step(
