@@ -116,17 +116,34 @@ class SigningConfig:
     """What to sign for: the credential scope and the few protocol choices a caller may change.
 
     The defaults are API Gateway's: service ``execute-api``, normalised and double-encoded path,
-    no ``x-amz-content-sha256`` header.
+    the body's SHA-256 signed, no ``x-amz-content-sha256`` header. ``unsigned_payload`` signs
+    ``UNSIGNED-PAYLOAD`` instead of the body hash (VPC Lattice accepts nothing else).
+    ``region_set`` selects SigV4a (``AWS4-ECDSA-P256-SHA256``): one signature valid in every
+    region of the set (``("*",)`` for all); ``region`` then plays no part in the scope.
     """
 
     region: str
     service: str = "execute-api"
     unsigned_headers: frozenset[str] = DEFAULT_UNSIGNED_HEADERS
     add_content_sha256_header: bool = False
+    unsigned_payload: bool = False
+    region_set: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         """Validate the scope parts, so a typo fails here and not as a 403 from AWS."""
+        if self.region_set is not None:
+            if not isinstance(self.region_set, tuple) or not self.region_set:
+                raise InvalidConfigError("region_set must be a non-empty tuple of region names")
+            for region in self.region_set:
+                if region != "*" and not (
+                    isinstance(region, str) and _SCOPE_PART.fullmatch(region)
+                ):
+                    raise InvalidConfigError(
+                        f"region_set holds AWS region names or '*', got {region!r}"
+                    )
         for name, value in (("region", self.region), ("service", self.service)):
+            if name == "region" and self.region_set is not None and value == "*":
+                continue  # SigV4a: the scope names no region
             if not isinstance(value, str) or not _SCOPE_PART.fullmatch(value):
                 raise InvalidConfigError(
                     f"{name} must be an AWS {name} name such as "

@@ -13,11 +13,12 @@ import hmac
 import math
 import re
 import time
-from collections.abc import Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from datetime import datetime, timezone
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import NamedTuple, cast
 
+from apigw_iam_auth import _sigv4a
 from apigw_iam_auth._models import (
     Credentials,
     SignableRequest,
@@ -42,6 +43,7 @@ __all__ = [
     "SIGNER_QUERY",
     "SIGNING_HEADER_NAMES",
     "TERMINATOR",
+    "UNSIGNED_PAYLOAD",
     "HeaderPairs",
     "amz_date",
     "amz_date_of_epoch",
@@ -62,6 +64,8 @@ __all__ = [
 ALGORITHM = "AWS4-HMAC-SHA256"
 TERMINATOR = "aws4_request"  # the last element of every credential scope
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+# Signed in place of the body hash where the service allows it (VPC Lattice requires it).
+UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 # Presigned URLs live at most seven days (SigV4 query auth limit; botocore, JS and Ruby SDKs).
 MAX_EXPIRES = 7 * 24 * 60 * 60
 
@@ -260,11 +264,11 @@ def canonical_request(
     )
 
 
-def string_to_sign(date_time: str, scope: str, canonical: str) -> str:
+def string_to_sign(date_time: str, scope: str, canonical: str, algorithm: str = ALGORITHM) -> str:
     """Task 2 of SigV4: algorithm, time, scope and the hash of the canonical request."""
     # surrogateescape: a verifier canonicalises raw bytes that need not be UTF-8.
     digest = hashlib.sha256(canonical.encode("utf-8", "surrogateescape")).hexdigest()
-    return f"{ALGORITHM}\n{date_time}\n{scope}\n{digest}"
+    return f"{algorithm}\n{date_time}\n{scope}\n{digest}"
 
 
 def derive_signing_key(secret_key: str, date: str, region: str, service: str) -> bytes:
@@ -297,33 +301,50 @@ _SHOWN = 10**30  # a larger int is not shown: its text would be huge (and raises
 class _Keys(NamedTuple):
     """Everything about a signature that only changes with the credentials, day and scope."""
 
+    algorithm: str
     scope: str
     authorization_prefix: str  # "AWS4-HMAC-SHA256 Credential=AKID/scope, SignedHeaders="
     query_credential: str  # the X-Amz-Credential value, percent-encoded
     query_token: str | None  # the X-Amz-Security-Token value, percent-encoded
-    hmac_states: tuple[hashlib._Hash, hashlib._Hash]
+    sign: Callable[[str], str]  # task 4: the string to sign -> the hex signature
 
 
 @lru_cache(maxsize=64)
 def _keys(
-    access_key: str, secret_key: str, token: str | None, day: str, region: str, service: str
+    access_key: str,
+    secret_key: str,
+    token: str | None,
+    day: str,
+    region: str | None,
+    service: str,
 ) -> _Keys:
     """The day's signing key and scope for one set of credentials (see the table in signer.py).
 
-    Besides the key itself (four HMACs), the HMAC pads are absorbed once (RFC 2104): each
-    signature then resumes copies of two SHA-256 states, half the work of ``hmac.new``. The
+    SigV4 (``region`` given): besides the key itself (four HMACs), the HMAC pads are absorbed
+    once (RFC 2104), so each signature resumes copies of two SHA-256 states, half the work of
+    ``hmac.new``. SigV4a (``region`` None): the scope names no region and the key is the ECDSA
+    P-256 key derived from the credentials (:mod:`apigw_iam_auth._sigv4a`), derived once. The
     session token, ~1 KB, is percent-encoded once for presigned URLs.
     """
-    scope = credential_scope(day, region, service)
-    key = derive_signing_key(secret_key, day, region, service).ljust(64, b"\x00")
-    inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
-    outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+    if region is None:
+        algorithm = _sigv4a.ALGORITHM_V4A
+        scope = f"{day}/{service}/{TERMINATOR}"
+        private_key = _sigv4a.derive_private_key(access_key, secret_key)
+        sign = partial(_sigv4a.sign, private_key)
+    else:
+        algorithm = ALGORITHM
+        scope = credential_scope(day, region, service)
+        key = derive_signing_key(secret_key, day, region, service).ljust(64, b"\x00")
+        inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+        outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+        sign = partial(_hmac_hex, (inner, outer))
     return _Keys(
+        algorithm,
         scope,
-        f"{ALGORITHM} Credential={access_key}/{scope}, SignedHeaders=",
+        f"{algorithm} Credential={access_key}/{scope}, SignedHeaders=",
         encode_query_component(f"{access_key}/{scope}"),
         None if token is None else encode_query_component(token),
-        (inner, outer),
+        sign,
     )
 
 
@@ -381,14 +402,17 @@ def sign_parts(
     expires: int = 900,
 ) -> SigningResult:
     """:func:`sign_at` of a request given as its parts (the signer's route builds no tuple)."""
+    region_set = config.region_set
     keys = _keys(
         credentials.access_key,
         credentials.secret_key,
         credentials.token,
         date_time[:8],
-        config.region,
+        None if region_set is not None else config.region,
         config.service,
     )
+    if config.unsigned_payload:
+        body_hash = UNSIGNED_PAYLOAD
     merged, stale = _signed_headers_of(headers, config.unsigned_headers)
     if "host" not in merged:
         raise UnsignableRequestError("request has no Host header; SigV4 always signs host")
@@ -401,6 +425,9 @@ def sign_parts(
         if config.add_content_sha256_header:
             placed = (("X-Amz-Content-SHA256", body_hash), *placed)
             merged["x-amz-content-sha256"] = body_hash
+        if region_set is not None:
+            merged["x-amz-region-set"] = regions = ",".join(region_set)
+            placed = (*placed, ("X-Amz-Region-Set", regions))
         if token is not None:
             placed = (*placed, ("X-Amz-Security-Token", token))
             merged["x-amz-security-token"] = token
@@ -410,18 +437,20 @@ def sign_parts(
         check_expires(expires)
         block, signed = _headers_block(merged)
         amz = [
-            ("X-Amz-Algorithm", ALGORITHM),
+            ("X-Amz-Algorithm", keys.algorithm),
             ("X-Amz-Credential", keys.query_credential),
             ("X-Amz-Date", date_time),
             ("X-Amz-Expires", str(expires)),
             ("X-Amz-SignedHeaders", encode_query_component(signed)),
         ]
+        if region_set is not None:
+            amz.append(("X-Amz-Region-Set", encode_query_component(",".join(region_set))))
         if keys.query_token is not None:
             amz.append(("X-Amz-Security-Token", keys.query_token))
         canonical_query_text = join_query(encoded_query(user_query) + amz)
     canonical = canonical_request(method, path, canonical_query_text, block, signed, body_hash)
-    to_sign = string_to_sign(date_time, keys.scope, canonical)
-    sig = _hmac_hex(keys.hmac_states, to_sign)
+    to_sign = string_to_sign(date_time, keys.scope, canonical, keys.algorithm)
+    sig = keys.sign(to_sign)
     if location is SignatureLocation.HEADERS:
         authorization = f"{keys.authorization_prefix}{signed}, Signature={sig}"
         return SigningResult(

@@ -11,7 +11,7 @@ from apigw_iam_auth import _aiohttp, _httpx, _requests
 from apigw_iam_auth._models import DEFAULT_UNSIGNED_HEADERS
 from apigw_iam_auth._sigv4 import check_expires
 from apigw_iam_auth._skew import corrected_after_refusal
-from apigw_iam_auth.signer import Clock, CredentialsSource, SigV4Signer, utc_now
+from apigw_iam_auth.signer import Clock, CredentialsSource, Payload, SigV4Signer, utc_now
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Awaitable, Generator, Iterable
@@ -75,8 +75,13 @@ class ApiGwIamAuth(_AuthBase):  # type: ignore[misc,valid-type]
         correct_clock_skew: bool = True,
         unsigned_headers: Iterable[str] = DEFAULT_UNSIGNED_HEADERS,
         add_content_sha256_header: bool = False,
+        payload: Payload | None = None,
+        region_set: str | Iterable[str] | None = None,
     ) -> None:
-        """Validate everything now; no credentials are loaded until the first request."""
+        """Validate everything now; no credentials are loaded until the first request.
+
+        ``payload`` and ``region_set`` (SigV4a) are as in :class:`SigV4Signer`.
+        """
         expires = check_expires(expires)
         self._signer = SigV4Signer(
             region,
@@ -86,6 +91,8 @@ class ApiGwIamAuth(_AuthBase):  # type: ignore[misc,valid-type]
             clock=clock,
             unsigned_headers=unsigned_headers,
             add_content_sha256_header=add_content_sha256_header,
+            payload=payload,
+            region_set=region_set,
         )
         self._presign = bool(presign)
         self._correct_clock_skew = bool(correct_clock_skew)

@@ -35,7 +35,7 @@ import math
 import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta, timezone
-from typing import NamedTuple, cast
+from typing import Literal, NamedTuple, cast
 
 from apigw_iam_auth import _sigv4
 from apigw_iam_auth._models import (
@@ -47,7 +47,12 @@ from apigw_iam_auth._models import (
     SigningConfig,
     SigningResult,
 )
-from apigw_iam_auth._region import check_region, configured_region, infer_scope
+from apigw_iam_auth._region import (
+    check_region,
+    configured_region,
+    infer_scope,
+    service_defaults,
+)
 from apigw_iam_auth._sigv4 import _text
 from apigw_iam_auth._uri import (
     is_plain_query,
@@ -70,6 +75,7 @@ __all__ = [
     "CredentialsSource",
     "HeaderPairs",
     "HeadersLike",
+    "Payload",
     "SigV4Signer",
     "utc_now",
 ]
@@ -77,6 +83,7 @@ __all__ = [
 _log = logging.getLogger("apigw_iam_auth")
 
 Clock = Callable[[], datetime]
+Payload = Literal["signed", "unsigned"]
 
 
 Body = bytes | bytearray | memoryview | str | None
@@ -128,8 +135,10 @@ class SigV4Signer:
         "_epoch_clock",
         "_offset",
         "_origins",
+        "_payload",
         "_profile",
         "_region",
+        "_region_set",
         "_service",
         "_unsigned",
     )
@@ -144,8 +153,17 @@ class SigV4Signer:
         clock: Clock = utc_now,
         unsigned_headers: Iterable[str] = DEFAULT_UNSIGNED_HEADERS,
         add_content_sha256_header: bool = False,
+        payload: Payload | None = None,
+        region_set: str | Iterable[str] | None = None,
     ) -> None:
         """Validate the settings now, so mistakes fail here rather than as a 403 later.
+
+        ``payload="unsigned"`` signs ``UNSIGNED-PAYLOAD`` (sent in ``x-amz-content-sha256``)
+        instead of the body's SHA-256; ``"signed"`` always signs the hash; None (the default)
+        lets the service decide: VPC Lattice accepts only unsigned payloads, OpenSearch wants
+        the hash in ``x-amz-content-sha256``, everything else gets the plain SigV4 default.
+        ``region_set`` (``["us-east-1", "eu-west-1"]`` or ``"*"``) signs with SigV4a: one
+        signature valid in every region of the set (needs the ``sigv4a`` extra).
 
         ``credentials`` is ``(key, secret)``, ``(key, secret, token)``, a botocore
         ``Credentials``/``RefreshableCredentials``, a botocore or boto3 ``Session``, a callable
@@ -173,6 +191,13 @@ class SigV4Signer:
         )
         self._unsigned = defaults.unsigned_headers
         self._add_sha256 = defaults.add_content_sha256_header
+        if payload not in {None, "signed", "unsigned"}:
+            raise InvalidConfigError(
+                f"payload must be 'signed', 'unsigned' or None (the service's default), "
+                f"got {payload!r}"
+            )
+        self._payload = payload
+        self._region_set = _checked_region_set(region_set)
         self._origins: dict[str, _Origin] = {}
         self._clock = clock
         # Correction learned from the server's clock (see correct_clock). A single attribute
@@ -236,9 +261,24 @@ class SigV4Signer:
     def _config_for(self, host: str) -> SigningConfig:
         """The scope for a request to ``host``: explicit region, or read off the hostname."""
         region, service = infer_scope(
-            host, self._region, self._service, lambda: configured_region(self._profile)
+            host,
+            self._region,
+            self._service,
+            # SigV4a's scope names no region: a host without one needs none.
+            (lambda: "*") if self._region_set else lambda: configured_region(self._profile),
         )
-        return SigningConfig(region, service, self._unsigned, self._add_sha256)
+        defaults = service_defaults(service)
+        unsigned = self._payload == "unsigned" or (
+            self._payload is None and defaults.unsigned_payload
+        )
+        return SigningConfig(
+            region,
+            service,
+            self._unsigned,
+            self._add_sha256 or defaults.content_sha256_header or unsigned,
+            unsigned,
+            self._region_set,
+        )
 
     def _origin(self, origin: str) -> _Origin:
         """Host, URL prefix and scope of ``scheme://netloc``, kept per origin (see the table)."""
@@ -423,6 +463,26 @@ class SigV4Signer:
             timestamp=timestamp,
             credentials=credentials,
         )[0]
+
+
+def _checked_region_set(region_set: str | Iterable[str] | None) -> tuple[str, ...] | None:
+    """The SigV4a region set as a tuple: ``"*"``, or real region names (each checked)."""
+    if region_set is None:
+        return None
+    regions = (region_set,) if isinstance(region_set, str) else region_set
+    try:
+        names = tuple(regions)
+    except TypeError:
+        raise InvalidConfigError(
+            f"region_set must be '*' or a list of region names, got {type(region_set).__name__}"
+        ) from None
+    if not names or not all(isinstance(name, str) for name in names):
+        raise InvalidConfigError("region_set must be '*' or a non-empty list of region names")
+    if "*" in names:
+        if len(names) > 1:
+            raise InvalidConfigError("region_set '*' already means every region; pass it alone")
+        return names
+    return tuple(check_region(name) for name in names)
 
 
 def _capped_expiry(expires: int, credentials: Credentials, now: datetime) -> int:
