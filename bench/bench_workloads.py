@@ -1,10 +1,10 @@
 """Benchmark: the workloads of "One lean signing path", ours and every installed peer, one run.
 
-Run ``python bench/bench_workloads.py`` (about 20-25 minutes on 2 busy cores; ``--quick`` for a
-rough pass in under two minutes, ``--token`` to sign with a session token, ``--profile`` for a
-cProfile of our W2 requests path). Needs the ``bench`` extra. It is a report, not a test: it
-always exits 0. Everything runs in this one process (the memory part also starts a child, see
-``bench_adapters.py`` part 3).
+Run ``python bench/bench_workloads.py`` (about 11 minutes on 2 busy cores; ``--quick`` for a
+rough pass in about a minute, ``--token`` to sign with a session token, ``--profile`` for a
+cProfile of our W2 requests path, ``--profile "W3:httpx sync"`` for another row). Needs the
+``bench`` extra. It is a report, not a test: it always exits 0. Everything runs in this one
+process (the memory part also starts a child, see ``bench_adapters.py`` part 3).
 
 Workloads (host ``abc123.execute-api.ap-northeast-1.amazonaws.com``, stage ``/prod``):
 
@@ -1002,16 +1002,31 @@ def print_targets(results: list[Result], memory: list[Any]) -> None:
 # --- profile, environment, main --------------------------------------------------------------
 
 
-def profile(settings: Settings, calls: int) -> None:
-    """cProfile our requests auth on W2 (a new path each call)."""
-    impl = next(i for i in _requests_impls(W2, settings) if i.name == "ours")
-    items = impl.build(W2.urls(calls))
+def profile(settings: Settings, calls: int, spec: str) -> None:
+    """cProfile ours on one row, ``WORKLOAD:CLIENT`` (e.g. ``W2:requests``, ``W3:httpx async``)."""
+    key, _, client = spec.partition(":")
+    row = next((r for r in rows(settings) if r.workload.key == key and r.client == client), None)
+    if row is None:
+        names = ", ".join(f"{r.workload.key}:{r.client}" for r in rows(settings))
+        print(f"no row {spec!r}; choose from {names}")
+        return
+    impl = next(i for i in row.impls if i.kind == "ours")
+    impl.call(impl.build(row.workload.urls(1))[0])  # warm: imports, caches, the first origin
+    items = impl.build(row.workload.urls(calls))
+
+    async def run_async() -> None:
+        for item in items:
+            await impl.call(item)
+
     profiler = cProfile.Profile()
     profiler.enable()
-    for item in items:
-        impl.call(item)
+    if impl.is_async:
+        asyncio.run(run_async())
+    else:
+        for item in items:
+            impl.call(item)
     profiler.disable()
-    print(f"cProfile of ours (requests) on W2, {calls} calls (times include profiler overhead):")
+    print(f"cProfile of ours on {spec}, {calls} calls (times include profiler overhead):")
     pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
 
 
@@ -1055,7 +1070,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--token", action="store_true", help="sign with a session token")
     parser.add_argument("--only", action="append", help="only rows of this workload or client")
     parser.add_argument("--skip-memory", action="store_true", help="skip the 100 MiB body part")
-    parser.add_argument("--profile", action="store_true", help="cProfile ours on W2 (requests)")
+    parser.add_argument(
+        "--profile",
+        nargs="?",
+        const="W2:requests",
+        metavar="WORKLOAD:CLIENT",
+        help="cProfile ours on one row instead (default W2:requests)",
+    )
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore", DeprecationWarning)  # peers call datetime.utcnow()
     token = SESSION_TOKEN if args.token else None
@@ -1065,7 +1086,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     settings = Settings(calls, repeats, budget, token, args.chunk, _verifier())
     if args.profile:
-        profile(settings, calls)
+        profile(settings, calls, args.profile)
         return 0
     print(f"python {sys.version.split()[0]}; {_versions()}")
     print(
