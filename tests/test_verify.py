@@ -593,10 +593,10 @@ def test_bare_jwt_authorization_is_redacted_from_str():
 
 
 def test_unsupported_algorithm_is_named():
-    """Another AWS4 algorithm (e.g. SigV4a) is refused as unsupported."""
-    headers = [("Host", HOST), ("Authorization", "AWS4-ECDSA-P256-SHA256 Credential=a/b")]
+    """An AWS4 algorithm other than SigV4 and SigV4a is refused as unsupported."""
+    headers = [("Host", HOST), ("Authorization", "AWS4-HMAC-SHA512 Credential=a/b")]
     error = refused(("GET", "/prod", headers, b""))
-    assert error.message == "Unsupported AWS 'algorithm': 'AWS4-ECDSA-P256-SHA256'."
+    assert error.message == "Unsupported AWS 'algorithm': 'AWS4-HMAC-SHA512'."
 
 
 def test_incomplete_presigned_query_lists_missing_parameters():

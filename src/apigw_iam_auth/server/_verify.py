@@ -30,6 +30,7 @@ The canonical request's payload line depends on the service (:data:`UNSIGNED_PAY
 from __future__ import annotations
 
 import enum
+import fnmatch
 import hashlib
 import hmac
 import json
@@ -42,8 +43,9 @@ from functools import lru_cache
 from http import HTTPStatus
 from urllib.parse import urlsplit
 
-from apigw_iam_auth import _sigv4
+from apigw_iam_auth import _sigv4, _sigv4a
 from apigw_iam_auth._models import SignatureLocation, SigningConfig
+from apigw_iam_auth._sigv4a import ALGORITHM_V4A
 from apigw_iam_auth._uri import canonical_query, is_utf8, parse_query
 from apigw_iam_auth.errors import ApiGwIamAuthError, InvalidConfigError, UnsignableRequestError
 
@@ -93,6 +95,7 @@ _EXPIRES = re.compile(r"[0-9]{1,10}")
 _PAYLOAD_HASH = re.compile(r"[0-9a-f]{64}")
 _AUTH_SPLIT = re.compile(r"[,\s]+")
 _AUTH_PARAMS = ("Credential", "Signature", "SignedHeaders")
+_ALGORITHMS = frozenset({_sigv4.ALGORITHM, ALGORITHM_V4A})
 _QUERY_PARAMS = (
     "X-Amz-Algorithm",
     "X-Amz-Credential",
@@ -276,6 +279,8 @@ class _Claim:
     token: str | None
     expires: int | None
     query_pairs: tuple[tuple[str, str], ...]
+    algorithm: str = _sigv4.ALGORITHM
+    region_set: str | None = None  # SigV4a: X-Amz-Region-Set as received
 
 
 def verify_request(
@@ -316,7 +321,7 @@ def verify_request(
     claim = _read_claim(header_list, pairs)
     signed_at = _parse_date(claim.date)
     _check_time(claim, signed_at, now, max_skew)
-    access_key, scope = _check_scope(claim.credential, claim.date, config)
+    access_key, scope = _check_scope(claim, config)
     found = lookup(access_key)
     if found is not None and not isinstance(found, KnownKey):
         raise InvalidConfigError(
@@ -333,16 +338,16 @@ def verify_request(
     else:
         body_hash = payload_hash
     canonical = _canonical_request(method, path, claim, header_list, body_hash)
-    to_sign = _sigv4.string_to_sign(claim.date, scope, canonical)
+    to_sign = _sigv4.string_to_sign(claim.date, scope, canonical, claim.algorithm)
     if declared is not None and declared != body_hash:
         # Signers sign the header's value as the payload line, so this is what API Gateway's
         # own hash of the body makes of such a request: a mismatch.
         raise _mismatch(canonical, to_sign, _declared_cause(declared, service))
-    key = _sigv4.derive_signing_key(known.secret_key, claim.date[:8], region, service)
-    provided = claim.signature.encode("utf-8", "surrogateescape")
-    if not _signed(key, claim.date, scope, canonical, provided):
-        probe = _Probe(key, claim.date, scope, canonical, provided)
-        raise _mismatch(canonical, to_sign, probe.cause(path, service, body_hash))
+    check = _signature_check(claim, access_key, known, (region, service, scope))
+    if not check(canonical):
+        raise _mismatch(
+            canonical, to_sign, _Probe(check, canonical).cause(path, service, body_hash)
+        )
     return VerifiedRequest(
         access_key=access_key,
         account_id=known.account_id,
@@ -520,7 +525,7 @@ def _header_claim(
     authorization: str, headers: list[tuple[str, str]], pairs: tuple[tuple[str, str], ...]
 ) -> _Claim:
     algorithm, _, rest = authorization.strip().partition(" ")
-    if algorithm.startswith("AWS4-") and algorithm != _sigv4.ALGORITHM:
+    if algorithm.startswith("AWS4-") and algorithm not in _ALGORITHMS:
         raise _incomplete(f"Unsupported AWS 'algorithm': '{algorithm}'.")
     params: dict[str, str] = {}
     for piece in _AUTH_SPLIT.split(rest):
@@ -550,14 +555,16 @@ def _header_claim(
             "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. "
         )
     if missing:
-        shown = algorithm if algorithm == _sigv4.ALGORITHM else "<redacted>"
+        shown = algorithm if algorithm in _ALGORITHMS else "<redacted>"
         raise _incomplete(
             "".join(missing) + f"Authorization={algorithm}",
             "".join(missing) + f"Authorization={shown}",
         )
-    if algorithm != _sigv4.ALGORITHM:
+    if algorithm not in _ALGORITHMS:
         raise _incomplete(f"Unsupported AWS 'algorithm': '{algorithm}'.")
     return _Claim(
+        algorithm=algorithm,
+        region_set=_first(headers, "x-amz-region-set", fold=True),
         location=SignatureLocation.HEADERS,
         credential=params["Credential"],
         signature=params["Signature"],
@@ -578,9 +585,11 @@ def _query_claim(pairs: tuple[tuple[str, str], ...]) -> _Claim:
     ]
     if missing:
         raise _incomplete("".join(missing) + "Re-examine the query-string parameters.")
-    if values["X-Amz-Algorithm"] != _sigv4.ALGORITHM:
+    if values["X-Amz-Algorithm"] not in _ALGORITHMS:
         raise _incomplete(f"Unsupported AWS 'algorithm': '{values['X-Amz-Algorithm']}'.")
     return _Claim(
+        algorithm=values["X-Amz-Algorithm"] or "",
+        region_set=_first(pairs, "X-Amz-Region-Set", fold=False),
         location=SignatureLocation.QUERY,
         credential=values["X-Amz-Credential"] or "",
         signature=values["X-Amz-Signature"] or "",
@@ -701,17 +710,36 @@ def _span(delta: timedelta) -> str:
     return " ".join(parts[:2]) or "0 s"
 
 
-def _check_scope(credential: str, amz: str, config: SigningConfig) -> tuple[str, str]:
-    """Split ``Credential`` into the access key and scope; the scope must name our endpoint."""
+def _check_scope(claim: _Claim, config: SigningConfig) -> tuple[str, str]:
+    """Split ``Credential`` into the access key and scope; the scope must name our endpoint.
+
+    SigV4a scopes name no region (``keyid/date/service/aws4_request``); instead the signed
+    ``X-Amz-Region-Set`` must include this server's region, as AWS requires.
+    """
+    credential, amz = claim.credential, claim.date
+    v4a = claim.algorithm == ALGORITHM_V4A
     parts = credential.split("/")
-    if len(parts) != 5:  # noqa: PLR2004 - key/date/region/service/terminator
+    if len(parts) != (4 if v4a else 5):
+        shape = "keyid/date/service/term" if v4a else "keyid/date/region/service/term"
         raise _incomplete(
-            "Credential must have exactly 5 slash-delimited elements, "
-            f"e.g. keyid/date/region/service/term, got '{credential}'"
+            f"Credential must have exactly {4 if v4a else 5} slash-delimited elements, "
+            f"e.g. {shape}, got '{credential}'"
         )
-    access_key, date, region, service, terminator = parts
+    if v4a:
+        access_key, date, service, terminator = parts
+        region = config.region if _region_set_covers(claim, config.region) else None
+    else:
+        access_key, date, region, service, terminator = parts
     problems, causes = [], []
-    if region != config.region:
+    if region is None:
+        problems.append(
+            f"The X-Amz-Region-Set of this request ('{claim.region_set}') does not include "
+            f"this endpoint's region '{config.region}'. "
+        )
+        causes.append(
+            f"the SigV4a region set does not include {config.region!r}: add it to region_set"
+        )
+    elif region != config.region:
         problems.append(f"Credential should be scoped to a valid region, not '{region}'. ")
         causes.append(
             f"the client signs for region {region!r} but this server is {config.region!r}: "
@@ -739,6 +767,18 @@ def _check_scope(credential: str, amz: str, config: SigningConfig) -> tuple[str,
             FailureKind.INVALID_SCOPE, "".join(problems), likely_cause="; ".join(causes) or None
         )
     return access_key, "/".join(parts[1:])
+
+
+def _region_set_covers(claim: _Claim, region: str) -> bool:
+    """True if the signed region set names ``region``, or matches it with ``*`` wildcards."""
+    if claim.region_set is None or (
+        "x-amz-region-set" not in claim.signed_headers
+        and (claim.location is SignatureLocation.HEADERS)
+    ):
+        return False  # an unsigned region set proves nothing
+    return any(
+        fnmatch.fnmatchcase(region, pattern.strip()) for pattern in claim.region_set.split(",")
+    )
 
 
 def _check_key(
@@ -815,32 +855,57 @@ def _mismatch(canonical: str, to_sign: str, likely_cause: str) -> VerificationEr
     )
 
 
-def _signed(key: bytes, date: str, scope: str, canonical: str, provided: bytes) -> bool:
-    """True if ``provided`` is the signature of ``canonical`` (compared in constant time)."""
-    expected = _sigv4.signature(key, _sigv4.string_to_sign(date, scope, canonical))
-    return hmac.compare_digest(expected.encode("ascii"), provided)
+_SignatureCheck = Callable[[str], bool]
+
+
+def _signature_check(
+    claim: _Claim, access_key: str, known: KnownKey, where: tuple[str, str, str]
+) -> _SignatureCheck:
+    """A test of "is the received signature the signature of this canonical request?".
+
+    SigV4 recomputes the HMAC and compares in constant time; SigV4a verifies the ECDSA
+    signature with the public key of the credentials' derived key pair.
+    """
+    region, service, scope = where
+    provided = claim.signature.encode("utf-8", "surrogateescape")
+    date, algorithm = claim.date, claim.algorithm
+    if algorithm == ALGORITHM_V4A:
+        public_key = _sigv4a.public_key_from_private(
+            _sigv4a.derive_private_key(access_key, known.secret_key)
+        )
+        signature = claim.signature
+
+        def ecdsa_check(canonical: str) -> bool:
+            to_sign = _sigv4.string_to_sign(date, scope, canonical, algorithm)
+            return _sigv4a.verify(public_key, signature, to_sign)
+
+        return ecdsa_check
+    key = _sigv4.derive_signing_key(known.secret_key, date[:8], region, service)
+
+    def hmac_check(canonical: str) -> bool:
+        expected = _sigv4.signature(key, _sigv4.string_to_sign(date, scope, canonical))
+        return hmac.compare_digest(expected.encode("ascii"), provided)
+
+    return hmac_check
 
 
 @dataclass(frozen=True, slots=True)
 class _Probe:
     """After a mismatch: which usual mistake, if any, the signature received was made with.
 
-    Each guess is one more HMAC, spent only on refused requests; a guess that verifies is the
-    cause for certain.
+    Each guess is one more signature check, spent only on refused requests; a guess that
+    verifies is the cause for certain.
     """
 
-    key: bytes
-    date: str
-    scope: str
+    check: _SignatureCheck
     canonical: str
-    provided: bytes
 
     def _with_line(self, index: int, value: str) -> bool:
         lines = self.canonical.split("\n")
         if lines[index] == value:
             return False
         lines[index] = value
-        return _signed(self.key, self.date, self.scope, "\n".join(lines), self.provided)
+        return self.check("\n".join(lines))
 
     def cause(self, path: str, service: str, body_hash: str) -> str:
         last = self.canonical.count("\n")  # the payload line
