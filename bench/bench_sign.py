@@ -11,7 +11,7 @@ time per call. The loop overhead (one Python call, ~30-50 ns) is included everyw
 
 What one call does, per implementation:
 
-* ``ours``: ``SigV4Signer.sign(method, url, headers, body, timestamp=FIXED)`` or ``.presign(...)``.
+* ``ours``: ``SigV4Signer.sign(method, url, headers=, body=, timestamp=FIXED)`` or ``.presign``.
   Everything from the raw URL to the signed headers / URL is inside the timing.
 * ``botocore``: build a fresh ``AWSRequest(method, url, headers, data)`` and call
   ``SigV4Auth.add_auth`` (header) or ``SigV4QueryAuth.add_auth`` (presign). Request
@@ -142,8 +142,10 @@ def ours(case: Case) -> Signature:
     signer = _our_signer(case)
     method, url, headers, body = case.method, case.url, dict(case.headers), case.body
     if case.presign:
-        return lambda: signer.presign(method, url, headers or None, EXPIRES, FIXED, body=body)
-    return lambda: signer.sign(method, url, headers, body, timestamp=FIXED)
+        return lambda: signer.presign(
+            method, url, headers=headers or None, expires=EXPIRES, timestamp=FIXED, body=body
+        )
+    return lambda: signer.sign(method, url, headers=headers, body=body, timestamp=FIXED)
 
 
 def _botocore_auth(case: Case) -> botocore.auth.SigV4Auth:
@@ -288,10 +290,12 @@ def _same_signature(case: Case) -> bool:
     signer = _our_signer(case)
     if case.presign:
         theirs = parse_qs(urlsplit(request.url).query)["X-Amz-Signature"][0]
-        url = signer.presign(case.method, case.url, None, EXPIRES, when, body=case.body)
+        url = signer.presign(case.method, case.url, expires=EXPIRES, timestamp=when, body=case.body)
         mine = parse_qs(urlsplit(url).query)["X-Amz-Signature"][0]
         return theirs == mine
-    signed = signer.sign(case.method, case.url, dict(case.headers), case.body, timestamp=when)
+    signed = signer.sign(
+        case.method, case.url, headers=dict(case.headers), body=case.body, timestamp=when
+    )
     return request.headers["Authorization"] == signed.headers["Authorization"]
 
 

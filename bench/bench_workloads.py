@@ -471,7 +471,7 @@ def _sign_impls(settings: Settings) -> list[Impl]:
             "ours + requests' headers",
             "info",
             _list,
-            lambda url: sign("GET", url, client_headers),
+            lambda url: sign("GET", url, headers=client_headers),
             wire_signed,
         ),
         Impl("botocore", "peer", _aws_requests("GET"), header_auth.add_auth, wire_botocore),
