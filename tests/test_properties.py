@@ -645,3 +645,11 @@ def test_a_query_kept_as_written_is_canonical_but_for_its_order(raw):
     pieces = [piece if "=" in piece else f"{piece}=" for piece in raw.split("&")]
     literal = "&".join(sorted(pieces, key=lambda piece: tuple(piece.split("=", 1))))
     assert literal == canonical_query(parse_query(raw))
+
+
+@PROPERTY_SETTINGS
+@given(raw=st.text(st.sampled_from("aZ09-._~%2Fe=&+ @!;€"), max_size=24))
+def test_query_fast_path_encodes_as_decoding_and_encoding_does(raw):
+    """encoded_query_of's split-only path gives exactly the decode-then-encode pairs."""
+    pairs, _ = encoded_query_of(raw)
+    assert sorted(pairs) == sorted(encoded_query(parse_query(raw)))

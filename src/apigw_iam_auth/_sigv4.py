@@ -28,7 +28,6 @@ from apigw_iam_auth._models import (
 )
 from apigw_iam_auth._uri import (
     canonical_path,
-    canonical_query,
     encode_query_component,
     encoded_query,
     join_query,
@@ -386,13 +385,25 @@ def sign_at(
 
     The four tasks of SigV4 in order; header and query mode differ only where values go.
     """
-    return sign_parts(*request, credentials, config, date_time, location, expires)
+    method, path, pairs, headers, body_hash = request
+    return sign_parts(
+        method,
+        path,
+        encoded_query(pairs),
+        headers,
+        body_hash,
+        credentials,
+        config,
+        date_time,
+        location,
+        expires,
+    )
 
 
 def sign_parts(
     method: str,
     path: str,
-    query: tuple[tuple[str, str], ...],
+    query: list[tuple[str, str]],
     headers: HeaderPairs,
     body_hash: str,
     credentials: Credentials,
@@ -432,7 +443,7 @@ def sign_parts(
             placed = (*placed, ("X-Amz-Security-Token", token))
             merged["x-amz-security-token"] = token
         block, signed = _headers_block(merged)
-        canonical_query_text = canonical_query(user_query) if user_query else ""
+        canonical_query_text = join_query(user_query) if user_query else ""
     else:
         check_expires(expires)
         block, signed = _headers_block(merged)
@@ -447,7 +458,7 @@ def sign_parts(
             amz.append(("X-Amz-Region-Set", encode_query_component(",".join(region_set))))
         if keys.query_token is not None:
             amz.append(("X-Amz-Security-Token", keys.query_token))
-        canonical_query_text = join_query(encoded_query(user_query) + amz)
+        canonical_query_text = join_query(user_query + amz)
     canonical = canonical_request(method, path, canonical_query_text, block, signed, body_hash)
     to_sign = string_to_sign(date_time, keys.scope, canonical, keys.algorithm)
     sig = keys.sign(to_sign)

@@ -25,6 +25,7 @@ __all__ = [
     "canonical_query",
     "encode_query_component",
     "encoded_query",
+    "encoded_query_of",
     "host_header",
     "is_plain_query",
     "is_utf8",
@@ -305,6 +306,23 @@ def join_query(encoded: list[tuple[str, str]]) -> str:
     """
     encoded.sort()
     return "&".join([f"{name}={value}" for name, value in encoded])
+
+
+def encoded_query_of(raw: str) -> tuple[list[tuple[str, str]], bool]:
+    """The encoded ``(name, value)`` pairs of a raw query, and whether it may go as written.
+
+    A plain query (:func:`is_plain_query`) is already encoded canonically, piece by piece: it
+    is split, not decoded and encoded again (the costliest step of signing a URL with a query).
+    """
+    if not raw:
+        return [], True
+    if is_plain_query(raw):
+        return [(name, value) for name, _, value in map(_split_piece, raw.split("&"))], True
+    return encoded_query(parse_query(raw)), False
+
+
+def _split_piece(piece: str) -> tuple[str, str, str]:
+    return piece.partition("=")
 
 
 def canonical_query(pairs: tuple[tuple[str, str], ...] | list[tuple[str, str]]) -> str:

@@ -55,10 +55,9 @@ from apigw_iam_auth._region import (
 )
 from apigw_iam_auth._sigv4 import _text
 from apigw_iam_auth._uri import (
-    is_plain_query,
+    encoded_query_of,
     is_utf8,
     parse_origin,
-    parse_query,
     split_url,
     wire_path,
 )
@@ -348,10 +347,11 @@ class SigV4Signer:
         path = wire_path(raw_path)
         snapshot = self._credentials.get() if credentials is None else credentials
         date_time, expires = self._time_to_sign(timestamp, snapshot, location, expires)
+        query_pairs, plain = encoded_query_of(raw_query)
         result = _sigv4.sign_parts(
             method,
             path,
-            parse_query(raw_query) if raw_query else (),
+            query_pairs,
             headers,
             payload_hash,
             snapshot,
@@ -360,10 +360,8 @@ class SigV4Signer:
             location,
             expires,
         )
-        if location is _HEADERS and (not raw_query or is_plain_query(raw_query)):
-            query = raw_query  # unambiguous as written: no reason to reorder it
-        else:
-            query = result.query
+        # A plain query is canonical but perhaps for its order: it may go as written.
+        query = raw_query if location is _HEADERS and plain else result.query
         url = f"{origin.prefix}{path}?{query}" if query else origin.prefix + path
         return url, method, headers, result
 
