@@ -26,6 +26,8 @@ from apigw_iam_auth._models import SignatureLocation
 from apigw_iam_auth._sigv4 import MAX_EXPIRES, amz_date
 from apigw_iam_auth._uri import (
     canonical_query,
+    encoded_query,
+    encoded_query_of,
     is_plain_query,
     parse_origin,
     parse_query,
