@@ -1,16 +1,27 @@
-"""The httpx auth flows driven by hand, without a network, and the requests hook contract."""
+"""The httpx and httpx2 auth flows driven by hand, without a network; the requests hook contract.
 
+The flow tests run with each client kind of ``test_httpx`` (httpx or httpx2, sync or async
+flow), from the same test code.
+"""
+
+from __future__ import annotations
+
+import importlib
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
 
-import httpcore
 import httpx
 import pytest
 import requests
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import ReadOnlyCredentials
+from test_httpx import KINDS
 
 from apigw_iam_auth import ApiGwIamAuth, InvalidConfigError
+
+if TYPE_CHECKING:
+    from test_httpx import Kind
 
 KEY, SECRET, TOKEN = (
     "AKIDEXAMPLE",
@@ -19,15 +30,52 @@ KEY, SECRET, TOKEN = (
 )
 NOW = datetime(2026, 11, 25, 12, 0, 0, tzinfo=timezone.utc)
 URL = "https://abc123.execute-api.us-east-1.amazonaws.com/prod/pets"
+# The httpcore each client package sends with.
+CORE = {"httpx": "httpcore", "httpx2": "httpcore2"}
 
 
 @pytest.fixture
 def anyio_backend():
+    """Run the coroutine tests on asyncio."""
     return "asyncio"
+
+
+@pytest.fixture(params=KINDS)
+def kind(request):
+    """Which flow runs: httpx or httpx2, ``sync_auth_flow`` or ``async_auth_flow``."""
+    return request.param
 
 
 def make_auth(**kwargs):
     return ApiGwIamAuth(credentials=(KEY, SECRET, TOKEN), clock=lambda: NOW, **kwargs)
+
+
+class Flow:
+    """An auth flow driven by hand, as a client of ``kind`` drives it."""
+
+    def __init__(self, kind: Kind, auth: ApiGwIamAuth, request: Any) -> None:
+        self._is_async = kind.is_async
+        self._flow: Any = (
+            auth.async_auth_flow(request) if kind.is_async else auth.sync_auth_flow(request)
+        )
+
+    async def start(self) -> Any:
+        """The request the flow sends first."""
+        return await self._flow.__anext__() if self._is_async else next(self._flow)
+
+    async def send(self, response: Any) -> Any:
+        """The request the flow sends after ``response``, or None when it has finished."""
+        try:
+            if self._is_async:
+                return await self._flow.asend(response)
+            return self._flow.send(response)
+        except (StopIteration, StopAsyncIteration):
+            return None
+
+
+async def first_request(kind: Kind, auth: ApiGwIamAuth, request: Any) -> Any:
+    """The request as the flow of ``kind`` sends it first."""
+    return await Flow(kind, auth, request).start()
 
 
 def botocore_signature(request: httpx.Request) -> str:
@@ -42,40 +90,50 @@ def botocore_signature(request: httpx.Request) -> str:
     return signer.signature(signer.string_to_sign(aws, canonical), aws)
 
 
-def test_sync_flow_yields_the_request_signed_as_botocore_would():
-    """sync_auth_flow signs the request in place; botocore recomputes the same signature."""
-    request = httpx.Request("POST", URL + "?b=2&a=x+y", json={"name": "rex"})  # '+': rewritten
-    flow = make_auth().sync_auth_flow(request)
-    sent = next(flow)
+@pytest.mark.anyio
+async def test_flow_yields_the_request_signed_as_botocore_would(kind):
+    """The flow signs the request in place; botocore recomputes the same signature."""
+    request = kind.client.Request(
+        "POST", URL + "?b=2&a=x+y", json={"name": "rex"}
+    )  # '+': rewritten
+    flow = Flow(kind, make_auth(), request)
+    sent = await flow.start()
     assert sent is request
     assert sent.url.raw_path == b"/prod/pets?a=x%20y&b=2"
     assert sent.headers["X-Amz-Security-Token"] == TOKEN
     assert sent.headers["Authorization"].endswith("Signature=" + botocore_signature(sent))
-    with pytest.raises(StopIteration):
-        flow.send(httpx.Response(200, request=sent))
+    assert await flow.send(kind.client.Response(200, request=sent)) is None
+
+
+def _chunks(kind: Kind) -> Any:
+    """A body stream of the flavour a client of ``kind`` takes: sync or async chunks."""
+    pieces = (b'{"a":', b"1}")
+    if not kind.is_async:
+        return iter(pieces)
+
+    async def chunks():
+        for piece in pieces:
+            yield piece
+
+    return chunks()
 
 
 @pytest.mark.anyio
-async def test_async_flow_reads_an_async_stream_once_and_signs_it():
-    """async_auth_flow buffers an async body stream and signs exactly those bytes."""
-
-    async def chunks():
-        yield b'{"a":'
-        yield b"1}"
-
-    request = httpx.Request("PUT", URL, content=chunks())
-    flow = make_auth().async_auth_flow(request)
-    sent = await flow.__anext__()
+async def test_flow_reads_a_stream_once_and_signs_it(kind):
+    """The flow buffers a (sync or async) body stream and signs exactly those bytes."""
+    request = kind.client.Request("PUT", URL, content=_chunks(kind))
+    flow = Flow(kind, make_auth(), request)
+    sent = await flow.start()
     assert sent.content == b'{"a":1}'
     assert sent.headers["Authorization"].endswith("Signature=" + botocore_signature(sent))
-    with pytest.raises(StopAsyncIteration):
-        await flow.asend(httpx.Response(200, request=sent))
+    assert await flow.send(kind.client.Response(200, request=sent)) is None
 
 
-def test_presign_mode_moves_everything_into_the_query():
+@pytest.mark.anyio
+async def test_presign_mode_moves_everything_into_the_query(kind):
     """With presign=True the flow sends no Authorization header and a presigned URL."""
-    request = httpx.Request("GET", URL + "?q=1")
-    sent = next(make_auth(presign=True, expires=60).sync_auth_flow(request))
+    request = kind.client.Request("GET", URL + "?q=1")
+    sent = await first_request(kind, make_auth(presign=True, expires=60), request)
     assert "Authorization" not in sent.headers
     assert "X-Amz-Security-Token" not in sent.headers
     params = dict(sent.url.params.multi_items())
@@ -84,38 +142,39 @@ def test_presign_mode_moves_everything_into_the_query():
     assert params["q"] == "1"
 
 
-def test_resigning_replaces_stale_signing_headers():
+@pytest.mark.anyio
+async def test_resigning_replaces_stale_signing_headers(kind):
     """A request signed twice (a retry) carries one fresh set of signing headers, not two."""
     auth = make_auth()
-    request = httpx.Request("GET", URL)
-    next(auth.sync_auth_flow(request))
-    next(auth.sync_auth_flow(request))
+    request = kind.client.Request("GET", URL)
+    await first_request(kind, auth, request)
+    await first_request(kind, auth, request)
     assert len(request.headers.get_list("Authorization")) == 1
     assert len(request.headers.get_list("X-Amz-Date")) == 1
 
 
-def test_same_origin_redirect_refused_is_resigned_for_its_new_url():
+@pytest.mark.anyio
+async def test_same_origin_redirect_refused_is_resigned_for_its_new_url(kind):
     """After a same-origin redirect answered 403, the flow yields the hop again, signed."""
-    auth = make_auth()
-    request = httpx.Request("GET", URL)
-    flow = auth.sync_auth_flow(request)
-    sent = next(flow)
-    hop = httpx.Request("GET", URL + "/moved", headers=sent.headers)
-    redirect = httpx.Response(302, headers={"Location": URL + "/moved"}, request=sent)
-    refused = httpx.Response(403, request=hop, history=[redirect])
-    retry = flow.send(refused)
+    package = kind.client
+    flow = Flow(kind, make_auth(), package.Request("GET", URL))
+    sent = await flow.start()
+    hop = package.Request("GET", URL + "/moved", headers=sent.headers)
+    redirect = package.Response(302, headers={"Location": URL + "/moved"}, request=sent)
+    retry = await flow.send(package.Response(403, request=hop, history=[redirect]))
     assert retry is hop
     assert retry.headers["Authorization"].endswith("Signature=" + botocore_signature(retry))
 
 
-def test_cross_origin_redirect_refused_is_not_resigned():
+@pytest.mark.anyio
+async def test_cross_origin_redirect_refused_is_not_resigned(kind):
     """A 403 from another origin after a redirect is returned as is, never signed for."""
-    flow = make_auth().sync_auth_flow(httpx.Request("GET", URL))
-    sent = next(flow)
-    hop = httpx.Request("GET", "https://elsewhere.example.com/x")
-    redirect = httpx.Response(302, headers={"Location": str(hop.url)}, request=sent)
-    with pytest.raises(StopIteration):
-        flow.send(httpx.Response(403, request=hop, history=[redirect]))
+    package = kind.client
+    flow = Flow(kind, make_auth(), package.Request("GET", URL))
+    sent = await flow.start()
+    hop = package.Request("GET", "https://elsewhere.example.com/x")
+    redirect = package.Response(302, headers={"Location": str(hop.url)}, request=sent)
+    assert await flow.send(package.Response(403, request=hop, history=[redirect])) is None
     assert "Authorization" not in hop.headers
 
 
@@ -157,15 +216,16 @@ def test_signing_again_later_changes_only_date_and_signature():
 
 
 @pytest.mark.anyio
-async def test_async_flow_hashes_a_large_body_off_the_loop_correctly():
-    """A body over 1 MiB is hashed in a worker thread and still signed as botocore would."""
+async def test_large_body_is_signed_correctly(kind):
+    """A body over 1 MiB (hashed in a worker thread by async flows) is signed as botocore would."""
     body = bytes(range(256)) * (3 * 1024 * 1024 // 256)
-    request = httpx.Request("PUT", URL, content=body)
-    sent = await make_auth().async_auth_flow(request).__anext__()
+    request = kind.client.Request("PUT", URL, content=body)
+    sent = await first_request(kind, make_auth(), request)
     assert sent.headers["Authorization"].endswith("Signature=" + botocore_signature(sent))
 
 
-def test_stale_signing_headers_are_dropped_however_spelled_and_repeated():
+@pytest.mark.anyio
+async def test_stale_signing_headers_are_dropped_however_spelled_and_repeated(kind):
     """Signing headers already on a request (any case, repeated) give way to one fresh set.
 
     With long-term credentials a leftover session token must not be sent at all.
@@ -176,8 +236,8 @@ def test_stale_signing_headers_are_dropped_however_spelled_and_repeated():
         ("X-Amz-Security-Token", "old-token"),
         ("x-amz-date", "19990101T000000Z"),
     ]
-    request = httpx.Request("GET", URL, headers=stale)
-    sent = next(ApiGwIamAuth(credentials=(KEY, SECRET)).sync_auth_flow(request))
+    request = kind.client.Request("GET", URL, headers=stale)
+    sent = await first_request(kind, ApiGwIamAuth(credentials=(KEY, SECRET)), request)
     assert len(sent.headers.get_list("Authorization")) == 1
     assert len(sent.headers.get_list("X-Amz-Date")) == 1
     assert "X-Amz-Security-Token" not in sent.headers
@@ -220,20 +280,27 @@ def test_requests_hook_drops_a_stale_signing_header_set_under_a_bytes_name():
     assert "Authorization" in prepared.headers
 
 
-def _hop(request: httpx.Request) -> httpcore.Request:
-    """The httpcore request httpx's transport makes of ``request`` (as HTTPTransport does)."""
+def _hop(kind: Kind, request: Any) -> Any:
+    """The httpcore request a client of ``kind`` makes of ``request`` (as HTTPTransport does)."""
+    core = importlib.import_module(CORE[kind.package])
     url = request.url
-    return httpcore.Request(
+    return core.Request(
         method=request.method,
-        url=httpcore.URL(
-            scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path
-        ),
+        url=core.URL(scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path),
         headers=request.headers.raw,
         extensions=request.extensions,
     )
 
 
-def test_guard_keeps_our_headers_on_our_own_hop_whatever_the_url_spelling():
+async def _trace(kind: Kind, request: Any, event: str, info: dict[str, Any]) -> None:
+    """Call the ``trace`` extension of ``request`` as httpcore (sync or async) does."""
+    result = request.extensions["trace"](event, info)
+    if kind.is_async:
+        await result
+
+
+@pytest.mark.anyio
+async def test_guard_keeps_our_headers_on_our_own_hop_whatever_the_url_spelling(kind):
     """Guards shared per origin must match each request's own origin, spelled any way.
 
     httpx keeps an explicit default port after an uppercase scheme (``HTTPS://h:443``) but
@@ -245,19 +312,20 @@ def test_guard_keeps_our_headers_on_our_own_hop_whatever_the_url_spelling():
         "HTTPS://h.example:443/p",
         "https://h.example/p",
     ):
-        sent = next(auth.sync_auth_flow(httpx.Request("GET", url)))
-        hop = _hop(sent)
-        sent.extensions["trace"]("http11.send_request_headers.started", {"request": hop})
+        sent = await first_request(kind, auth, kind.client.Request("GET", url))
+        hop = _hop(kind, sent)
+        await _trace(kind, sent, "http11.send_request_headers.started", {"request": hop})
         assert any(name.lower() == b"authorization" for name, _ in hop.headers), url
 
 
-def test_guard_strips_our_headers_from_a_hop_to_another_origin():
+@pytest.mark.anyio
+async def test_guard_strips_our_headers_from_a_hop_to_another_origin(kind):
     """The same shared guard on a redirect hop to another host removes every signing header."""
     auth = ApiGwIamAuth(region="us-east-1", credentials=(KEY, SECRET, TOKEN))
-    sent = next(auth.sync_auth_flow(httpx.Request("GET", "https://h.example/p")))
-    elsewhere = httpx.Request(
+    sent = await first_request(kind, auth, kind.client.Request("GET", "https://h.example/p"))
+    elsewhere = kind.client.Request(
         "GET", "https://other.example/p", headers=sent.headers, extensions=sent.extensions
     )
-    hop = _hop(elsewhere)
-    sent.extensions["trace"]("http11.send_request_headers.started", {"request": hop})
+    hop = _hop(kind, elsewhere)
+    await _trace(kind, sent, "http11.send_request_headers.started", {"request": hop})
     assert not [name for name, _ in hop.headers if name.lower().startswith((b"x-amz", b"auth"))]

@@ -1,17 +1,21 @@
-"""ApiGwIamAuth with httpx.Client and httpx.AsyncClient, judged by the botocore-verifying server.
+"""ApiGwIamAuth with httpx and httpx2, sync and async clients, judged by the verifying server.
 
-Every test runs once with each client (the ``kind`` fixture). Tests are coroutines on anyio's
-asyncio loop; the sync client runs on a worker thread beside it.
+Every test runs once with each client (the ``kind`` fixture): ``httpx.Client``,
+``httpx.AsyncClient``, ``httpx2.Client`` and ``httpx2.AsyncClient``, from the same test code.
+Tests are coroutines on anyio's asyncio loop; a sync client runs on a worker thread beside it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import ssl
+import sys
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
-import httpx
 import pytest
 import requests
 from aws_server import INVALID_SIGNATURE, SESSION_ACCESS_KEY, running_server
@@ -37,9 +41,49 @@ from integration_cases import (
 
 from apigw_iam_auth import ApiGwIamAuth, InvalidConfigError, presign_url
 
+if TYPE_CHECKING:
+    from types import ModuleType
+
+    import httpx
+
 pytestmark = pytest.mark.anyio
 
-KINDS = ("sync", "async")
+
+@dataclass(frozen=True)
+class Kind:
+    """One client: its package (``httpx`` or ``httpx2``, the same API) and sync or async."""
+
+    package: str
+    is_async: bool
+
+    @property
+    def client(self) -> ModuleType:
+        """The package itself (imported here: httpx2 needs Python 3.11)."""
+        return importlib.import_module(self.package)
+
+    def __str__(self) -> str:
+        return f"{self.package}-{'async' if self.is_async else 'sync'}"
+
+
+# httpx2 2.16 needs Python 3.11 and is then a test dependency: where it cannot be installed the
+# tests say so; anywhere else a missing httpx2 fails them.
+NEEDS_PY311 = pytest.mark.skipif(sys.version_info < (3, 11), reason="httpx2 needs Python 3.11")
+PACKAGES = (
+    pytest.param("httpx", id="httpx"),
+    pytest.param("httpx2", id="httpx2", marks=NEEDS_PY311),
+)
+KIND_VALUES = tuple(
+    Kind(package, is_async) for package in ("httpx", "httpx2") for is_async in (False, True)
+)
+
+
+def kind_param(kind: Kind, *values: object) -> Any:
+    """A pytest param of ``kind`` (and more values), skipped where its package cannot run."""
+    marks = [NEEDS_PY311] if kind.package == "httpx2" else []
+    return pytest.param(kind, *values, id="-".join(map(str, (kind, *values))), marks=marks)
+
+
+KINDS = tuple(kind_param(kind) for kind in KIND_VALUES)
 # Unused on http:// URLs, but each client would otherwise load the CA bundle anew (~30 ms).
 TLS = ssl.create_default_context()
 
@@ -59,29 +103,40 @@ def server():
 
 @pytest.fixture(params=KINDS)
 def kind(request):
-    """Which client sends: httpx.Client ("sync") or httpx.AsyncClient ("async")."""
+    """Which client sends: httpx or httpx2, ``Client`` or ``AsyncClient``."""
     return request.param
 
 
-async def send(kind, method, url, *, auth, follow_redirects=False, **kwargs) -> httpx.Response:
+async def send(
+    kind: Kind,
+    method: str,
+    url: str,
+    *,
+    auth: object,
+    follow_redirects: bool = False,
+    proxy: str | None = None,
+    **kwargs: Any,
+) -> httpx.Response:
     """One request through a fresh client of ``kind`` that ignores proxy settings.
 
-    The sync client runs on a worker thread, so it never blocks the test's event loop.
+    A sync client runs on a worker thread, so it never blocks the test's event loop.
     """
     settings = {
         "auth": auth,
         "trust_env": False,
         "follow_redirects": follow_redirects,
         "verify": TLS,
+        "proxy": proxy,
     }
-    if kind == "sync":
+    package = kind.client
+    if not kind.is_async:
 
         def call() -> httpx.Response:
-            with httpx.Client(**settings) as client:
+            with package.Client(**settings) as client:
                 return client.request(method, url, **kwargs)
 
         return await anyio.to_thread.run_sync(call)
-    async with httpx.AsyncClient(**settings) as client:
+    async with package.AsyncClient(**settings) as client:
         return await client.request(method, url, **kwargs)
 
 
@@ -180,7 +235,7 @@ def _file(tmp_path, stack):
 
 def _chunks(kind):
     pieces = (b"ab", b"", b"cd", TEXT.encode())
-    if kind == "sync":
+    if not kind.is_async:
         return iter(pieces)
 
     async def stream():
@@ -207,7 +262,7 @@ BODIES = {
     "seekable-file": (lambda tmp, stack, **_: {"content": _file(tmp, stack)}, BLOB),
     "stream": (lambda kind, **_: {"content": _chunks(kind)}, b"abcd" + TEXT.encode()),
 }
-# httpx.AsyncClient cannot send a sync file as content (an async file is an async stream).
+# An AsyncClient cannot send a sync file as content (an async file is an async stream).
 SYNC_ONLY = frozenset({"seekable-file"})
 
 
@@ -222,7 +277,12 @@ def body(request, kind, tmp_path):
 @pytest.mark.parametrize("presign", MODES)
 @pytest.mark.parametrize(
     ("kind", "body"),
-    [(kind, name) for name in BODIES for kind in KINDS if kind == "sync" or name not in SYNC_ONLY],
+    [
+        kind_param(kind, name)
+        for name in BODIES
+        for kind in KIND_VALUES
+        if not kind.is_async or name not in SYNC_ONLY
+    ],
     indirect=["body"],
 )
 async def test_body_is_signed_and_sent_whole(server, kind, body, presign):
@@ -238,7 +298,7 @@ async def test_body_is_signed_and_sent_whole(server, kind, body, presign):
 
 @pytest.mark.parametrize("credentials", [LONG_TERM, SESSION], ids=["long-term", "session"])
 async def test_presign_url_opens_with_httpx_without_auth(server, kind, credentials):
-    """httpx can open a presign_url link as is, with no auth: it does not re-encode it."""
+    """httpx and httpx2 open a presign_url link as is, with no auth: they do not re-encode it."""
     link = presign_url(server.url("/prod/café?x=%2B&y=1+2"), region=REGION, credentials=credentials)
     body = echo(await send(kind, "GET", link, auth=None))
     assert body["auth_mode"] == "query"
@@ -308,19 +368,21 @@ async def test_one_auth_serves_requests_and_httpx(server, kind):
     assert echo(await send(kind, "GET", server.url("/prod/h"), auth=auth))["path"] == "/prod/h"
 
 
-# The stand-in server's listen backlog is small: cap connections so none is refused.
-FEW_CONNECTIONS = httpx.Limits(max_connections=4)
-
-
-async def test_one_async_client_shared_by_fifty_tasks(aws_server):
+@pytest.mark.parametrize("package", PACKAGES)
+async def test_one_async_client_shared_by_fifty_tasks(aws_server, package):
     """50 asyncio tasks share one AsyncClient and auth: every request verifies as its own."""
     auth = make_auth(credentials=SESSION)
+    client_package = importlib.import_module(package)
+    # The stand-in server's listen backlog is small: cap connections so none is refused.
+    few_connections = client_package.Limits(max_connections=4)
 
     async def call(client: httpx.AsyncClient, n: int) -> tuple[str, bytes, httpx.Response]:
         path, payload = f"/prod/t{n}", f"task {n} {TEXT}".encode()
         return path, payload, await client.post(aws_server.url(path), content=payload)
 
-    async with httpx.AsyncClient(auth=auth, trust_env=False, limits=FEW_CONNECTIONS) as client:
+    async with client_package.AsyncClient(
+        auth=auth, trust_env=False, limits=few_connections
+    ) as client:
         outcomes = await asyncio.gather(*(call(client, n) for n in range(50)))
     for path, payload, response in outcomes:
         assert (echo(response)["path"], echo(response)["body_sha256"]) == (path, sha256(payload))

@@ -1,14 +1,20 @@
 """Through a plain-HTTP forward proxy, requests still arrive signed (and verify)."""
 
-import httpx
 import pytest
 import requests
+from test_httpx import KINDS, send
 
 from apigw_iam_auth import ApiGwIamAuth
 from apigw_iam_auth.server import IamAuthServer, KnownKey
 
 KEY, SECRET, TOKEN = "ASIAPROXYEXAMPLE", "proxy/secret+EXAMPLE", "proxy-session-token"
 REGION = "us-east-1"
+
+
+@pytest.fixture
+def anyio_backend():
+    """Run the coroutine tests on asyncio."""
+    return "asyncio"
 
 
 @pytest.fixture
@@ -23,14 +29,18 @@ def _behind_proxy(server: IamAuthServer) -> str:
     return f"http://api.example.test:{server.url.rsplit(':', 1)[1]}/prod/pets?a=1"
 
 
-def _auth() -> ApiGwIamAuth:
-    return ApiGwIamAuth(region=REGION, credentials=(KEY, SECRET, TOKEN))
+def _auth(*, presign: bool = False) -> ApiGwIamAuth:
+    return ApiGwIamAuth(region=REGION, credentials=(KEY, SECRET, TOKEN), presign=presign)
 
 
-def test_httpx_through_a_forward_proxy_sends_the_signature(server):
-    """httpx writes an absolute target to the proxy; the cross-origin guard must not strip it."""
-    with httpx.Client(auth=_auth(), proxy=server.url, trust_env=False) as client:
-        response = client.get(_behind_proxy(server))
+@pytest.mark.anyio
+@pytest.mark.parametrize("presign", [False, True], ids=["header", "presigned"])
+@pytest.mark.parametrize("kind", KINDS)
+async def test_httpx_through_a_forward_proxy_sends_the_signature(server, kind, presign):
+    """httpx and httpx2 write an absolute target to the proxy; the guard must not strip it."""
+    response = await send(
+        kind, "GET", _behind_proxy(server), auth=_auth(presign=presign), proxy=server.url
+    )
     assert response.status_code == 200, response.text
 
 
