@@ -12,6 +12,35 @@ Two rules shape everything here:
   task that needs it waits for that one (single flight). Async callers never block their event
   loop: the load runs in a worker thread, or natively for ``async def`` providers. When nothing is
   due, ``aget()`` returns the cached snapshot directly, with no thread hop.
+
+Providers pickle and deep-copy (so an auth object can go to a worker process): they carry their
+settings, never a lock, a load in flight, a botocore session or a cached snapshot, and resolve
+again on first use. Each class says what it carries.
+
+Private couplings to botocore
+-----------------------------
+botocore has no public way to read a credentials object's expiry, or its key triple and expiry
+as one pair. This module reads three private attributes of ``RefreshableCredentials`` for that,
+each at exactly one marked place and each guarded by a test in
+``tests/test_botocore_couplings.py`` that fails when botocore drops or changes it:
+
+==========================  =====================================  ===========================
+private attribute           what it gives                          if botocore drops it
+==========================  =====================================  ===========================
+``_refresh_lock``           triple and expiry read as one pair     they are read until two
+                            (botocore publishes under it)          reads agree; not cached
+``_frozen_credentials``     the current triple without a clock     ``aget()`` calls
+                            read: ``aget()``'s inline fast path    ``get_frozen_credentials``
+                                                                   on the loop; not cached
+``_expiry_time``            the snapshot's expiry, which caps      the expiry is probed with
+                            presigned URLs                         the public
+                                                                   ``refresh_needed(seconds)``
+                                                                   (a bound, never later)
+==========================  =====================================  ===========================
+
+A missing one never fails silently: the provider warns once (:class:`BotocoreCompatibilityWarning`,
+naming what is lost) and carries on with the public API. Everything else is public botocore
+API: ``get_frozen_credentials()``, ``refresh_needed()``, ``Session.get_credentials()``.
 """
 
 from __future__ import annotations
@@ -20,11 +49,13 @@ import asyncio
 import concurrent.futures
 import inspect
 import logging
+import os
 import threading
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, Union
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, TypeVar, Union
 
 from apigw_iam_auth._models import Credentials
 from apigw_iam_auth.errors import CredentialsRefreshError, InvalidConfigError, NoCredentialsError
@@ -33,6 +64,7 @@ if TYPE_CHECKING:
     import botocore.credentials
 
 __all__ = [
+    "BotocoreCompatibilityWarning",
     "BotocoreProvider",
     "CallableProvider",
     "ChainProvider",
@@ -41,7 +73,9 @@ __all__ = [
     "KeyTuple",
     "SessionLike",
     "StaticProvider",
+    "reset_shared_providers",
     "resolve_provider",
+    "shared_provider",
 ]
 
 _log = logging.getLogger("apigw_iam_auth.credentials")
@@ -52,12 +86,14 @@ _HOW_TO_CONFIGURE = (
     "or pod role, or pass credentials=(key, secret[, token]) or a provider function"
 )
 
-# botocore's RefreshableCredentials refresh when fewer than this many seconds remain
-# (botocore/credentials.py _DEFAULT_ADVISORY_REFRESH_TIMEOUT); used only if an object lacks it.
-_BOTOCORE_ADVISORY_SECONDS = 15 * 60
-# aget() decides "refresh due" a little before botocore does, so botocore never finds a refresh
-# due inside the inline (on-loop) call that follows a "not due" answer.
-_ASYNC_MARGIN_SECONDS = 1
+# A chain of chains deeper than this is refused: nesting adds nothing a flat list does not,
+# and an unbounded depth is a RecursionError waiting for hostile input.
+_MAX_CHAIN_DEPTH = 8
+# Longest lifetime the expiry probe resolves (seconds): a presigned URL's maximum, 7 days.
+_PROBE_HORIZON = 7 * 24 * 60 * 60
+# Reads of a triple and its expiry without botocore's lock, before giving up: each retry means
+# a refresh was published in between, and refreshes take a network round trip each.
+_UNLOCKED_READS = 3
 
 # Background tasks of native async loads: the event loop keeps only weak references to tasks.
 _TASKS: set[asyncio.Task[None]] = set()
@@ -108,16 +144,24 @@ class CredentialsProvider(ABC):
         return await asyncio.to_thread(self.get)
 
 
-class _NothingFoundError(NoCredentialsError):
-    """A provider had nothing to offer; ``reason`` says why, for the chain's summary."""
+class BotocoreCompatibilityWarning(RuntimeWarning):
+    """botocore lacks a private attribute this library reads; the message says what is lost.
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(f"no AWS credentials: {reason}. {_HOW_TO_CONFIGURE}")
-        self.reason = reason
+    Signing carries on through botocore's public API (see the module docstring's table). Please
+    report it with your botocore version.
+    """
+
+
+def _nothing_found(reason: str) -> NoCredentialsError:
+    """A provider had nothing to offer; ``reason`` (an attribute) says why, for a chain."""
+    error = NoCredentialsError(f"no AWS credentials: {reason}. {_HOW_TO_CONFIGURE}")
+    vars(error)["reason"] = reason  # an attribute every NoCredentialsError of ours carries
+    return error
 
 
 def _reason(exc: NoCredentialsError) -> str:
-    return exc.reason if isinstance(exc, _NothingFoundError) else str(exc)
+    reason = getattr(exc, "reason", None)
+    return reason if isinstance(reason, str) else str(exc)
 
 
 def _describe(exc: BaseException) -> str:
@@ -257,13 +301,40 @@ class StaticProvider(CredentialsProvider):
         return self._credentials
 
 
+_LOST: Any = object()  # what a private botocore attribute reads as once botocore drops it
+
+# What each private attribute gives, and what a botocore without it costs (warned once).
+_LOSSES = {
+    "_refresh_lock": (
+        "the key, secret, token and expiry are no longer read as one pair under botocore's "
+        "refresh lock; they are read until two reads agree, and not cached (a little slower)"
+    ),
+    "_frozen_credentials": (
+        "aget() now calls get_frozen_credentials() on the event loop when no refresh is due "
+        "(a refresh falling due in that very instant would block the loop), and snapshots are "
+        "not cached"
+    ),
+    "_expiry_time": (
+        "the credentials' expiry is now probed through the public refresh_needed() on every "
+        "signature: presigned URLs stay capped, to a bound never later than the real expiry"
+    ),
+}
+
+
 class _BotocoreCredentialsProvider(CredentialsProvider):
     """A botocore ``Credentials`` / ``RefreshableCredentials`` / ``DeferredRefreshable...`` object.
 
     botocore keeps its own refresh windows (advisory 15 min: one thread refreshes, the others go
-    on; mandatory 10 min: everyone waits) and its own lock; ``get()`` just calls
-    ``get_frozen_credentials()`` once and converts. ``aget()`` asks ``refresh_needed()`` first and
-    hops to a worker thread only when botocore is about to do I/O.
+    on; mandatory 10 min: everyone waits) and its own lock; ``get()`` calls
+    ``get_frozen_credentials()`` once and pairs the triple with its expiry. ``aget()`` asks the
+    public ``refresh_needed()`` first and hops to a worker thread only when botocore is about to
+    do I/O; otherwise it reads the current triple without entering botocore's refresh at all,
+    so no refresh can start on the event loop. The private attributes read here, and what
+    happens without them, are in the module docstring's table.
+
+    Pickling carries a plain botocore ``Credentials`` object, key and secret included (the
+    pickle is then a secret); refreshable ones are refused, since their lock and refresh
+    function belong to this process. A copy shares the botocore object, with fresh caches.
     """
 
     def __init__(self, credentials: Any) -> None:  # noqa: ANN401 - duck-typed botocore object
@@ -274,76 +345,211 @@ class _BotocoreCredentialsProvider(CredentialsProvider):
                 "provider that returns Credentials(key, secret, token, expiry) instead"
             )
         self._credentials = credentials
-        self._plain = not hasattr(credentials, "_expiry_time")  # botocore Credentials: no refresh
+        # Public API: botocore's refreshable credentials, and only they, have refresh_needed().
+        self._refreshable = callable(getattr(credentials, "refresh_needed", None))
+        # (botocore's triple, our snapshot of it), swapped as one reference; set only for a
+        # pair read under botocore's lock, so a cached expiry is always the triple's own.
         self._memo: tuple[object, Credentials] | None = None
         self._flight = _Flight()
+        self._lost: set[str] = set()  # private attributes found missing, each warned once
 
     def __repr__(self) -> str:
         """Name botocore's method ('env', 'container-role', 'assume-role'...), never values."""
         method = getattr(self._credentials, "method", None)
         return f"BotocoreCredentials(method={method!r})"
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Carry a plain credentials object; refuse refreshable ones (see the class docstring)."""
+        if self._refreshable:
+            raise TypeError(
+                f"{self!r} cannot be pickled: botocore's refreshable credentials hold a lock "
+                "and a refresh function bound to this process. Use credentials=None (or "
+                "profile=), so the unpickled copy resolves its own, or a provider function "
+                "that pickle can import"
+            )
+        return (_rebuild, (type(self), (self._credentials,), {}))
+
+    def __copy__(self) -> _BotocoreCredentialsProvider:
+        return type(self)(self._credentials)
+
+    def __deepcopy__(self, memo: dict[int, object]) -> _BotocoreCredentialsProvider:
+        return type(self)(self._credentials)  # botocore's object is made to be shared
+
     def get(self) -> Credentials:
         """One ``get_frozen_credentials()`` call (botocore refreshes inside it if due)."""
         try:
             frozen = self._credentials.get_frozen_credentials()
             memo = self._memo
-            if memo is not None and (memo[0] is frozen or (self._plain and memo[0] == frozen)):
+            if memo is not None and (
+                memo[0] is frozen or (not self._refreshable and memo[0] == frozen)
+            ):
                 return memo[1]
-            return self._convert(frozen)
-        except (NoCredentialsError, InvalidConfigError):
-            raise
+            return self._snapshot(frozen)
+        except (NoCredentialsError, InvalidConfigError, BotocoreCompatibilityWarning):
+            raise  # the warning only when warnings are errors: as asked, unwrapped
         except Exception as exc:
-            raise CredentialsRefreshError(
-                f"{self!r} could not be refreshed: {_describe(exc)}"
-            ) from exc
+            raise self._failed(exc) from exc
 
     async def aget(self) -> Credentials:
-        """The snapshot, straight from botocore unless a refresh is due (then in a thread)."""
-        if self._refresh_due():
+        """The snapshot, read inline unless botocore has a refresh due (then in a thread)."""
+        if not self._refreshable:
+            return self.get()  # plain credentials never refresh, so never do I/O
+        try:
+            due = self._credentials.refresh_needed()  # public: botocore's own advisory window
+            if not due:
+                # Read the current triple directly: get_frozen_credentials() would read the
+                # clock again and, had the advisory window opened since, refresh on the loop.
+                frozen = self._read_frozen()
+                if frozen is not _LOST:
+                    memo = self._memo
+                    return memo[1] if memo is not None and memo[0] is frozen else self._pair()
+        except (NoCredentialsError, InvalidConfigError, BotocoreCompatibilityWarning):
+            raise
+        except Exception as exc:
+            raise self._failed(exc) from exc
+        if due:
             return await self._flight.arun(self.get)
-        # Nothing due, so get_frozen_credentials() would only return this very triple; skipping
-        # it saves botocore's second (timezone-aware, so slow) clock check.
-        memo = self._memo
-        if memo is not None and memo[0] is getattr(self._credentials, "_frozen_credentials", None):
-            return memo[1]
-        return self.get()
+        return self.get()  # degraded (warned): botocore lost _frozen_credentials
 
-    def _refresh_due(self) -> bool:
-        needed = getattr(self._credentials, "refresh_needed", None)
-        if needed is None:  # plain Credentials never refresh
-            return False
-        advisory = getattr(
-            self._credentials, "_advisory_refresh_timeout", _BOTOCORE_ADVISORY_SECONDS
-        )
-        return bool(needed(advisory + _ASYNC_MARGIN_SECONDS))
+    def _failed(self, exc: Exception) -> CredentialsRefreshError:
+        return CredentialsRefreshError(f"{self!r} could not be refreshed: {_describe(exc)}")
 
-    def _convert(self, frozen: Any) -> Credentials:  # noqa: ANN401 - botocore ReadOnlyCredentials
-        creds = self._credentials
-        lock = getattr(creds, "_refresh_lock", None)
-        if self._plain or lock is None:
+    def _snapshot(self, frozen: Any) -> Credentials:  # noqa: ANN401 - botocore ReadOnlyCredentials
+        """The snapshot of ``frozen`` (just returned by ``get_frozen_credentials``)."""
+        if not self._refreshable:
             snapshot = Credentials(frozen.access_key, frozen.secret_key, frozen.token)
             self._memo = (frozen, snapshot)
             return snapshot
-        # botocore publishes a refresh as two writes (the frozen triple, then the expiry) under
-        # its refresh lock. Holding that lock for two reads gives a matching pair; if a refresh
-        # holds it right now, read the expiry before the triple, so it is never later than the
-        # triple's own (and do not memoise that conservative pair).
-        if lock.acquire(blocking=False):
+        return self._pair()
+
+    def _pair(self) -> Credentials:
+        """The current triple with its own expiry.
+
+        botocore publishes a refresh (the triple, then the expiry) holding its refresh lock:
+        holding it for our two reads gives a matching pair, cached for as long as that triple
+        is botocore's. If a refresh holds the lock right now, the pair is read without it.
+        """
+        lock = self._read_lock()
+        if lock is not _LOST and lock.acquire(blocking=False):
             try:
-                frozen, expiry = creds._frozen_credentials, creds._expiry_time  # noqa: SLF001
+                frozen, expiry = self._read_frozen(), self._read_expiry()
             finally:
                 lock.release()
-            memoise = True
-        else:
-            expiry = creds._expiry_time  # noqa: SLF001
-            frozen = creds._frozen_credentials  # noqa: SLF001
-            memoise = False
-        snapshot = Credentials(frozen.access_key, frozen.secret_key, frozen.token, _utc(expiry))
-        if memoise:
-            self._memo = (frozen, snapshot)
-            _log.debug("credentials from %r expire at %s", self, snapshot.expiry)
-        return snapshot
+            if frozen is not _LOST and expiry is not _LOST:
+                snapshot = _as_credentials(frozen, expiry)
+                self._memo = (frozen, snapshot)
+                _log.debug("credentials from %r expire at %s", self, snapshot.expiry)
+                return snapshot
+        return self._unlocked_pair()
+
+    def _unlocked_pair(self) -> Credentials:
+        """Pair a triple with its expiry without botocore's lock: read until two reads agree.
+
+        Triple, expiry, triple again: if the triple did not change, the expiry read between
+        is its own or, caught between botocore's two writes of a refresh, the previous
+        triple's (earlier: a presigned URL is capped shorter, never longer). A triple cached
+        from a locked read comes with its exact expiry. Not cached: the expiry may be the
+        earlier one. (botocore before 1.38 wrote the expiry first; a triple not yet cached,
+        read during a refresh, could then get the next one's expiry: a one-in-a-refresh race.)
+        """
+        for _ in range(_UNLOCKED_READS):
+            first = self._current_triple()
+            memo = self._memo
+            if memo is not None and memo[0] is first:
+                return memo[1]
+            expiry = self._read_expiry()
+            if expiry is _LOST:
+                expiry = self._probe_expiry()
+            if self._current_triple() == first:
+                return _as_credentials(first, expiry)
+        raise CredentialsRefreshError(
+            f"{self!r} changed {_UNLOCKED_READS} times while being read; try again"
+        )
+
+    def _current_triple(self) -> Any:  # noqa: ANN401 - botocore ReadOnlyCredentials
+        frozen = self._read_frozen()
+        return self._credentials.get_frozen_credentials() if frozen is _LOST else frozen
+
+    def _probe_expiry(self) -> datetime:
+        """A lower bound of the expiry, from the public ``refresh_needed(seconds)``.
+
+        ``refresh_needed(s)`` is True exactly when fewer than ``s`` seconds remain, so a binary
+        search finds the whole seconds left (up to a presigned URL's maximum, beyond which the
+        bound does not matter), counted from before the first question.
+        """
+        needed = self._credentials.refresh_needed
+        start = _utc_now()
+        if not needed(_PROBE_HORIZON):
+            return start + timedelta(seconds=_PROBE_HORIZON)
+        if needed(0):
+            return start  # expired
+        low, high = 0, _PROBE_HORIZON  # invariant: not needed(low), needed(high)
+        while high - low > 1:
+            middle = (low + high) // 2
+            if needed(middle):
+                high = middle
+            else:
+                low = middle
+        return start + timedelta(seconds=low)
+
+    # The private attributes: each read at exactly one place, below.
+
+    def _read_lock(self) -> Any:  # noqa: ANN401 - a threading.Lock
+        # private coupling: RefreshableCredentials._refresh_lock, held while botocore publishes
+        # a refresh; guarded by tests/test_botocore_couplings.py::test_refresh_lock_*
+        lock = getattr(self._credentials, "_refresh_lock", _LOST)
+        usable = callable(getattr(lock, "acquire", None)) and callable(
+            getattr(lock, "release", None)
+        )
+        return self._checked("_refresh_lock", lock, usable=usable)
+
+    def _read_frozen(self) -> Any:  # noqa: ANN401 - botocore ReadOnlyCredentials
+        # private coupling: RefreshableCredentials._frozen_credentials, the current triple, the
+        # very object get_frozen_credentials() returns; guarded by
+        # tests/test_botocore_couplings.py::test_frozen_credentials_*
+        frozen = getattr(self._credentials, "_frozen_credentials", _LOST)
+        return self._checked("_frozen_credentials", frozen, _is_read_only_credentials(frozen))
+
+    def _read_expiry(self) -> Any:  # noqa: ANN401 - an aware datetime or None
+        # private coupling: RefreshableCredentials._expiry_time, the current triple's expiry;
+        # guarded by tests/test_botocore_couplings.py::test_expiry_time_*
+        expiry = getattr(self._credentials, "_expiry_time", _LOST)
+        return self._checked("_expiry_time", expiry, expiry is None or isinstance(expiry, datetime))
+
+    def _checked(self, name: str, value: object, usable: bool) -> Any:  # noqa: ANN401
+        """``value``, or _LOST when botocore lacks or changed ``name`` (warned once)."""
+        if value is not _LOST and usable:
+            return value
+        if name not in self._lost:
+            self._lost.add(name)
+            warnings.warn(
+                f"{_botocore_version()}: {type(self._credentials).__name__} has no usable "
+                f"{name} (a private attribute apigw_iam_auth reads); {_LOSSES[name]}. Please "
+                "report this with your botocore version",
+                BotocoreCompatibilityWarning,
+                stacklevel=2,
+            )
+        return _LOST
+
+
+def _botocore_version() -> str:
+    try:
+        import botocore  # noqa: PLC0415 - only on this rare path
+    except ImportError:  # pragma: no cover - botocore is a dependency
+        return "botocore (not importable)"
+    return f"botocore {getattr(botocore, '__version__', '(unknown version)')}"
+
+
+def _as_credentials(frozen: Any, expiry: datetime | None) -> Credentials:  # noqa: ANN401
+    return Credentials(frozen.access_key, frozen.secret_key, frozen.token, _utc(expiry))
+
+
+_T = TypeVar("_T")
+
+
+def _rebuild(cls: Callable[..., _T], args: tuple[object, ...], kwargs: dict[str, Any]) -> _T:
+    """Unpickle a provider: call its class with the settings it carried, nothing else."""
+    return cls(*args, **kwargs)
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -362,6 +568,14 @@ class BotocoreProvider(CredentialsProvider):
     snapshotted per call, refreshing as botocore's windows say. ``session`` may be a
     ``botocore.session.Session`` or a ``boto3.Session``. If the chain finds nothing, the next
     call tries again with a fresh session, so credentials configured later are picked up.
+
+    Once resolved, the chain is not consulted again: a change of ``AWS_PROFILE`` or of the
+    ``AWS_*`` variables afterwards is not seen (botocore's refreshable credentials still
+    refresh). :func:`shared_provider` keeps one per profile for the whole process.
+
+    Pickling or copying carries the profile only: the copy resolves the chain again on first
+    use, in its own process. A provider over a given ``session`` copies as one sharing that
+    session, and refuses to pickle (a session holds locks and clients of this process).
     """
 
     def __init__(self, profile: str | None = None, *, session: object = None) -> None:
@@ -380,6 +594,22 @@ class BotocoreProvider(CredentialsProvider):
         if self._session is not None:
             return f"BotocoreProvider(session={type(self._session).__name__})"
         return f"BotocoreProvider(profile={self._profile!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Carry the profile only (see the class docstring)."""
+        if self._session is not None:
+            raise TypeError(
+                f"{self!r} cannot be pickled: a botocore or boto3 Session holds locks and "
+                "clients of this process. Use profile= (or credentials=None), so the "
+                "unpickled copy resolves its own credentials"
+            )
+        return (_rebuild, (type(self), (self._profile,), {}))
+
+    def __copy__(self) -> BotocoreProvider:
+        return type(self)(self._profile, session=self._session)
+
+    def __deepcopy__(self, memo: dict[int, object]) -> BotocoreProvider:
+        return type(self)(self._profile, session=self._session)  # a session is shared, not copied
 
     def get(self) -> Credentials:
         """Resolve once through botocore's chain, then snapshot with ``get_frozen_credentials``."""
@@ -415,24 +645,79 @@ class BotocoreProvider(CredentialsProvider):
         try:
             found = session.get_credentials()
         except botocore.exceptions.ProfileNotFound as exc:
-            raise _NothingFoundError(f"{exc}; check the profile name") from exc
+            raise _nothing_found(f"{exc}; check the profile name") from exc
         except Exception as exc:
             raise CredentialsRefreshError(
                 f"{self!r}: botocore's credential chain failed: {_describe(exc)}"
             ) from exc
         if found is None:
-            raise _NothingFoundError(self._nothing_reason(session))
+            raise _nothing_found(self._nothing_reason(session))
         return found
 
     def _nothing_reason(self, session: Any) -> str:  # noqa: ANN401 - botocore or boto3 session
-        botocore_session = getattr(session, "_session", session)  # boto3 wraps one
+        # Public botocore API only: Session.get_component, CredentialResolver.providers and
+        # each provider's METHOD. A boto3 Session hides its botocore session in a private
+        # attribute, so for one (or anything else) the providers are not listed.
         try:
-            resolver = botocore_session.get_component("credential_provider")
-            methods = ", ".join(provider.METHOD for provider in resolver.providers)
+            resolver = session.get_component("credential_provider")
+            methods = ", ".join(str(provider.METHOD) for provider in resolver.providers)
         except Exception:  # noqa: BLE001 - only decorates the message
             methods = "its providers"
-        profile = getattr(botocore_session, "profile", None) or "default"
-        return f"botocore's default chain for profile {profile!r} found nothing (tried {methods})"
+        profile = getattr(session, "profile", None) or getattr(session, "profile_name", None)
+        return (
+            f"botocore's default chain for profile {profile or 'default'!r} found nothing "
+            f"(tried {methods})"
+        )
+
+
+_SHARED_PROFILES = 32  # distinct profiles kept by shared_provider(); the oldest goes first
+_shared: dict[str | None, BotocoreProvider] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_provider(profile: str | None = None) -> BotocoreProvider:
+    """The process-wide :class:`BotocoreProvider` for ``profile`` (None: the default profile).
+
+    Created on first use, like boto3's default session, so code that signs now and then (one
+    presigned link per web request, see :func:`~apigw_iam_auth.presign_url`) resolves the
+    chain once per process rather than per call: on EC2 or ECS that is a metadata-endpoint
+    round trip saved each time. Refreshable credentials still refresh when botocore's windows
+    say. The chain itself is resolved once: ``AWS_PROFILE`` or ``AWS_*`` variables changed
+    after the first use are not seen until :func:`reset_shared_providers`. At most 32 profiles
+    are kept; a forked child starts with none (it resolves its own).
+    """
+    if profile is not None and not isinstance(profile, str):
+        raise InvalidConfigError(f"profile must be a str or None, got {type(profile).__name__}")
+    provider = _shared.get(profile)
+    if provider is None:
+        with _shared_lock:
+            provider = _shared.get(profile)
+            if provider is None:
+                if len(_shared) >= _SHARED_PROFILES:
+                    del _shared[next(iter(_shared))]
+                provider = _shared[profile] = BotocoreProvider(profile)
+    return provider
+
+
+def reset_shared_providers() -> None:
+    """Forget the providers :func:`shared_provider` made; the next use resolves the chain again.
+
+    For tests that change ``AWS_*`` variables or profile files between cases, and for long
+    processes whose configuration changed. Providers already handed out keep working.
+    """
+    with _shared_lock:
+        _shared.clear()
+
+
+def _reset_after_fork() -> None:
+    """In a forked child: no shared providers, and a lock no parent thread can be holding."""
+    global _shared_lock  # noqa: PLW0603 - the parent's lock may have been held at fork time
+    _shared_lock = threading.Lock()
+    _shared.clear()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, which does not fork
+    os.register_at_fork(after_in_child=_reset_after_fork)
 
 
 class CallableProvider(CredentialsProvider):
@@ -448,6 +733,9 @@ class CallableProvider(CredentialsProvider):
     ``async def`` functions run on the event loop of the ``aget()`` caller that starts a load;
     a synchronous ``get()`` runs them with ``asyncio.run`` (in a helper thread if this thread is
     already running a loop). Plain functions run in a worker thread for ``aget()``.
+
+    Pickling carries the function (by reference: a module-level function pickles, a lambda or
+    a local function does not), ``refresh_window`` and ``clock``; never the cached result.
     """
 
     def __init__(
@@ -476,6 +764,11 @@ class CallableProvider(CredentialsProvider):
     def __repr__(self) -> str:
         """Name the function only."""
         return f"CallableProvider({self._name})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Carry the function and settings; the cached result and any load stay behind."""
+        kwargs = {"refresh_window": self._window, "clock": self._clock}
+        return (_rebuild, (type(self), (self._func,), kwargs))
 
     def get(self) -> Credentials:
         """The cached snapshot, or one call of the function shared by all waiting threads."""
@@ -562,7 +855,7 @@ def _converts_with_io(value: object) -> bool:
 def _to_credentials(value: object, origin: str) -> Credentials:
     """Turn what a provider function returned into one snapshot (may do botocore I/O)."""
     if value is None:
-        raise _NothingFoundError(f"{origin} returned None")
+        raise _nothing_found(f"{origin} returned None")
     if isinstance(value, Credentials):
         return value
     if hasattr(value, "get_frozen_credentials"):
@@ -594,11 +887,21 @@ class ChainProvider(CredentialsProvider):
         self._providers = tuple(providers)
         if not self._providers:
             raise InvalidConfigError("a credentials chain needs at least one provider")
+        self._depth: int = 1 + max(
+            (p._depth for p in self._providers if isinstance(p, ChainProvider)),  # noqa: SLF001
+            default=0,
+        )
+        if self._depth > _MAX_CHAIN_DEPTH:
+            raise _too_deep()
         self._winner: CredentialsProvider | None = None
 
     def __repr__(self) -> str:
         """The providers in order, as they name themselves."""
         return f"ChainProvider([{', '.join(map(repr, self._providers))}])"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Carry the providers (each as it pickles); which one answered is found again."""
+        return (_rebuild, (type(self), (self._providers,), {}))
 
     def get(self) -> Credentials:
         """Credentials from the provider that answered, or from the first one that does."""
@@ -614,7 +917,7 @@ class ChainProvider(CredentialsProvider):
                 continue
             self._won(provider)
             return snapshot
-        raise _NothingFoundError(_tried(reasons))
+        raise _nothing_found(_tried(reasons))
 
     async def aget(self) -> Credentials:
         """As :meth:`get`, through each provider's non-blocking ``aget``."""
@@ -630,7 +933,7 @@ class ChainProvider(CredentialsProvider):
                 continue
             self._won(provider)
             return snapshot
-        raise _NothingFoundError(_tried(reasons))
+        raise _nothing_found(_tried(reasons))
 
     def _won(self, provider: CredentialsProvider) -> None:
         if self._winner is None:
@@ -668,9 +971,15 @@ def resolve_provider(
     ``(key, secret[, token])`` tuple; :class:`Credentials`; a :class:`CredentialsProvider`; a
     botocore credentials object; a botocore or boto3 session; a function (plain or
     ``async def``) returning any of those; or a list/tuple of any of these, tried in order.
-    ``profile`` applies only to botocore's default chain (None, alone or inside a chain).
+    ``profile`` applies only to botocore's default chain (None, alone or inside a chain), or
+    accompanies a :class:`BotocoreProvider` of that same profile (as :func:`shared_provider`
+    makes), whose settings the caller may read too (a signer: the profile's region).
     """
-    if profile is not None and credentials is not None and not _has_default_chain(credentials):
+    if (
+        profile is not None
+        and credentials is not None
+        and not _has_default_chain(credentials, profile)
+    ):
         raise InvalidConfigError(
             "profile= selects a profile of botocore's default chain, so it needs "
             "credentials=None (or None inside a credentials list); drop one of them"
@@ -678,7 +987,9 @@ def resolve_provider(
     return _resolve(credentials, profile)
 
 
-def _has_default_chain(credentials: object) -> bool:
+def _has_default_chain(credentials: object, profile: str) -> bool:
+    if isinstance(credentials, BotocoreProvider):  # that very chain, made beforehand
+        return credentials._session is None and credentials._profile == profile  # noqa: SLF001
     return (
         isinstance(credentials, (list, tuple))
         and not _is_key_tuple(credentials)
@@ -686,7 +997,16 @@ def _has_default_chain(credentials: object) -> bool:
     )
 
 
-def _resolve(credentials: object, profile: str | None) -> CredentialsProvider:  # noqa: PLR0911
+def _too_deep() -> InvalidConfigError:
+    return InvalidConfigError(
+        f"credentials lists nest more than {_MAX_CHAIN_DEPTH} levels deep; a chain of chains "
+        "adds nothing a flat list does not: flatten the list"
+    )
+
+
+def _resolve(  # noqa: PLR0911
+    credentials: object, profile: str | None, depth: int = 1
+) -> CredentialsProvider:
     if credentials is None:
         return BotocoreProvider(profile)
     if isinstance(credentials, CredentialsProvider):
@@ -700,7 +1020,9 @@ def _resolve(credentials: object, profile: str | None) -> CredentialsProvider:  
     if _is_read_only_credentials(credentials) or _is_key_tuple(credentials):
         return StaticProvider(_to_credentials(credentials, "credentials="))
     if isinstance(credentials, (list, tuple)):
-        return ChainProvider([_resolve(item, profile) for item in credentials])
+        if depth > _MAX_CHAIN_DEPTH:  # checked before descending: no RecursionError
+            raise _too_deep()
+        return ChainProvider([_resolve(item, profile, depth + 1) for item in credentials])
     if callable(credentials) and not isinstance(credentials, type):
         return CallableProvider(credentials)
     raise InvalidConfigError(

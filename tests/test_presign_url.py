@@ -1,0 +1,236 @@
+"""presign_url with botocore's default chain: one shared provider per profile per process.
+
+botocore's real chain, pointed at local things: env vars, profile files in tmp_path, and the
+container credentials endpoint on 127.0.0.1 (tests/credential_servers.py). Every link made is
+checked with the server-side verifier, with the secret of the key it names.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import subprocess
+import sys
+import textwrap
+import timeit
+from datetime import datetime, timedelta, timezone
+from urllib.parse import parse_qs, urlsplit
+
+import botocore.session
+import pytest
+from credential_servers import running
+
+import apigw_iam_auth.presign
+from apigw_iam_auth import NoCredentialsError, SigV4Signer, presign_url
+from apigw_iam_auth.credentials import reset_shared_providers, shared_provider
+from apigw_iam_auth.server import KnownKey, verify_request
+
+URL = "https://abc123.execute-api.us-east-1.amazonaws.com/prod/report?id=7"
+FULL_URI = "AWS_CONTAINER_CREDENTIALS_FULL_URI"
+
+
+@pytest.fixture(autouse=True)
+def aws_env(tmp_path, monkeypatch):
+    """Botocore sees only what the test sets, and no shared provider outlives a test."""
+    for name in list(os.environ):
+        if name.startswith(("AWS_", "BOTO_")):
+            monkeypatch.delenv(name)
+    for name in ("config", "credentials"):
+        (tmp_path / name).write_text("")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("BOTO_CONFIG", str(tmp_path / "boto.cfg"))
+    reset_shared_providers()
+    yield tmp_path
+    reset_shared_providers()
+
+
+def env_keys(monkeypatch, key: str, secret: str) -> dict[str, KnownKey]:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
+    return {key: KnownKey(secret)}
+
+
+def query_of(link: str) -> dict[str, str]:
+    return {name: values[0] for name, values in parse_qs(urlsplit(link).query).items()}
+
+
+def verified_key(link: str, keys: dict[str, KnownKey], region: str = "us-east-1") -> str:
+    """The access key a presigned link was signed with, checked as API Gateway would."""
+    parts = urlsplit(link)
+    verified = verify_request(
+        "GET",
+        f"{parts.path}?{parts.query}",
+        [("Host", parts.netloc)],
+        b"",
+        lookup=keys.get,
+        region=region,
+        now=datetime.now(timezone.utc),
+    )
+    return verified.access_key
+
+
+def server_keys(server) -> dict[str, KnownKey]:
+    return {key: KnownKey(secret, server.tokens[key]) for key, secret in server.secrets.items()}
+
+
+def test_default_chain_is_resolved_once_for_many_links(monkeypatch):
+    """50 links from the container role cost one endpoint call, and every link verifies."""
+    with running() as server:
+        monkeypatch.setenv(FULL_URI, server.container_url)
+        links = [presign_url(URL, region="us-east-1") for _ in range(50)]
+        assert server.calls["container"] == 1
+    keys = {verified_key(link, server_keys(server)) for link in links}
+    assert keys == {"ASIAGEN000001"}
+
+
+def test_no_botocore_session_or_signer_is_built_after_the_first_link(monkeypatch):
+    """After the first call, presign_url builds neither a botocore Session nor a SigV4Signer."""
+    keys = env_keys(monkeypatch, "AKIDONCE", "once-secret")
+    presign_url(URL, region="us-east-1")
+    built = []
+    real_session, real_signer = botocore.session.Session, apigw_iam_auth.presign.SigV4Signer
+
+    class CountingSession(real_session):  # type: ignore[misc,valid-type]
+        def __init__(self, *args, **kwargs):
+            built.append("session")
+            super().__init__(*args, **kwargs)
+
+    class CountingSigner(real_signer):  # type: ignore[misc,valid-type]
+        __slots__ = ()
+
+        def __init__(self, *args, **kwargs):
+            built.append("signer")
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(botocore.session, "Session", CountingSession)
+    monkeypatch.setattr(apigw_iam_auth.presign, "SigV4Signer", CountingSigner)
+    links = [presign_url(URL, region="us-east-1", expires=60 + n) for n in range(20)]
+    assert built == []
+    assert {verified_key(link, keys) for link in links} == {"AKIDONCE"}
+
+
+def test_refreshable_credentials_still_refresh_through_the_shared_provider(monkeypatch):
+    """Credentials inside botocore's refresh window are refreshed, and each link is capped."""
+    # Five-minute credentials sit inside botocore's mandatory window: every snapshot refreshes.
+    with running(lifetime=timedelta(minutes=5)) as server:
+        monkeypatch.setenv(FULL_URI, server.container_url)
+        links = [presign_url(URL, region="us-east-1", expires=3600) for _ in range(3)]
+    keys = [verified_key(link, server_keys(server)) for link in links]
+    assert keys == ["ASIAGEN000002", "ASIAGEN000003", "ASIAGEN000004"]
+    assert all(240 < int(query_of(link)["X-Amz-Expires"]) <= 300 for link in links)
+
+
+def test_env_changes_after_first_use_are_seen_only_after_a_reset(monkeypatch):
+    """Like boto3's default session the chain is resolved once; a reset resolves it again."""
+    first = env_keys(monkeypatch, "AKIDFIRST", "first-secret")
+    assert verified_key(presign_url(URL, region="us-east-1"), first) == "AKIDFIRST"
+    second = env_keys(monkeypatch, "AKIDSECOND", "second-secret")
+    assert verified_key(presign_url(URL, region="us-east-1"), first) == "AKIDFIRST"
+    reset_shared_providers()
+    assert verified_key(presign_url(URL, region="us-east-1"), second) == "AKIDSECOND"
+
+
+def test_each_profile_gets_its_own_shared_provider(aws_env):
+    """profile= picks its keys (one provider per profile) and its region for custom hosts."""
+    (aws_env / "credentials").write_text(
+        "[default]\naws_access_key_id = AKIDDEFAULT\naws_secret_access_key = default-secret\n"
+        "[ci]\naws_access_key_id = AKIDCI\naws_secret_access_key = ci-secret\n"
+    )
+    (aws_env / "config").write_text("[profile ci]\nregion = eu-west-1\n")
+    keys = {"AKIDDEFAULT": KnownKey("default-secret"), "AKIDCI": KnownKey("ci-secret")}
+    assert verified_key(presign_url(URL, region="us-east-1"), keys) == "AKIDDEFAULT"
+    assert verified_key(presign_url(URL, region="us-east-1", profile="ci"), keys) == "AKIDCI"
+    assert shared_provider("ci") is shared_provider("ci")
+    assert shared_provider("ci") is not shared_provider(None)
+    custom = presign_url("https://api.example.com/prod/x", profile="ci")
+    assert query_of(custom)["X-Amz-Credential"].split("/")[2] == "eu-west-1"
+    assert verified_key(custom, keys, region="eu-west-1") == "AKIDCI"
+
+
+def test_finding_nothing_is_not_remembered(monkeypatch):
+    """With no credentials the call raises NoCredentialsError; credentials set later are found."""
+    with pytest.raises(NoCredentialsError) as caught:
+        presign_url(URL, region="us-east-1")
+    assert type(caught.value) is NoCredentialsError  # the public class itself, no private one
+    assert "found nothing" in caught.value.reason
+    keys = env_keys(monkeypatch, "AKIDLATER", "later-secret")
+    assert verified_key(presign_url(URL, region="us-east-1"), keys) == "AKIDLATER"
+
+
+def test_threads_share_one_slow_first_resolution(monkeypatch):
+    """Eight threads making links during a slow first fetch cause one fetch between them."""
+    with running(delay=0.3) as server:
+        monkeypatch.setenv(FULL_URI, server.container_url)
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            links = list(pool.map(lambda _: presign_url(URL, region="us-east-1"), range(8)))
+        assert server.calls["container"] == 1
+    assert {verified_key(link, server_keys(server)) for link in links} == {"ASIAGEN000001"}
+
+
+def test_shared_providers_are_bounded():
+    """At most 32 profiles are kept: the oldest is dropped (providers are built lazily, no I/O)."""
+    first = shared_provider("p0")
+    for number in range(1, 32):
+        shared_provider(f"p{number}")
+    assert shared_provider("p0") is first
+    shared_provider("p32")
+    assert shared_provider("p0") is not first
+
+
+def test_explicit_credentials_are_not_shared():
+    """Credentials passed explicitly are used as given on every call, never kept process-wide."""
+    keys = {"AKIDONE": KnownKey("one-secret"), "AKIDTWO": KnownKey("two-secret")}
+    one = presign_url(URL, region="us-east-1", credentials=("AKIDONE", "one-secret"))
+    two = presign_url(URL, region="us-east-1", credentials=("AKIDTWO", "two-secret"))
+    assert [verified_key(one, keys), verified_key(two, keys)] == ["AKIDONE", "AKIDTWO"]
+
+
+FORK_SCRIPT = """
+import os, sys
+from urllib.parse import parse_qs, urlsplit
+from apigw_iam_auth import presign_url
+
+def key(link):
+    return parse_qs(urlsplit(link).query)["X-Amz-Credential"][0].split("/")[0]
+
+URL = "https://abc123.execute-api.us-east-1.amazonaws.com/prod/x"
+parent = key(presign_url(URL, region="us-east-1"))
+os.environ["AWS_ACCESS_KEY_ID"] = "AKIDCHILD"
+reader, writer = os.pipe()
+pid = os.fork()
+if pid == 0:
+    os.write(writer, key(presign_url(URL, region="us-east-1")).encode())
+    os._exit(0)
+os.waitpid(pid, 0)
+print(parent, os.read(reader, 100).decode(), key(presign_url(URL, region="us-east-1")))
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+def test_a_forked_child_resolves_its_own_credentials(monkeypatch):
+    """A child forked after the first link resolves the chain itself; the parent keeps its own."""
+    env_keys(monkeypatch, "AKIDPARENT", "parent-secret")
+    done = subprocess.run(  # noqa: S603 - our script; forking pytest's threads is not safe
+        [sys.executable, "-c", textwrap.dedent(FORK_SCRIPT)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert done.stdout.split() == ["AKIDPARENT", "AKIDCHILD", "AKIDPARENT"]
+
+
+def test_presign_url_costs_at_most_twice_signer_presign(monkeypatch):
+    """With the default chain, presign_url costs at most 2x SigV4Signer.presign (best of runs)."""
+    env_keys(monkeypatch, "AKIDBENCH", "bench-secret")
+    signer = SigV4Signer("us-east-1")
+    signer.presign("GET", URL)
+    presign_url(URL, region="us-east-1")
+    direct, shared = [], []
+    for _ in range(15):  # interleaved, so a busy machine slows both alike; best of each
+        direct.append(timeit.timeit(lambda: signer.presign("GET", URL), number=200))
+        shared.append(timeit.timeit(lambda: presign_url(URL, region="us-east-1"), number=200))
+    assert min(shared) < 2 * min(direct)
