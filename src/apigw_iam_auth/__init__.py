@@ -1,21 +1,15 @@
-"""AWS Signature Version 4 (IAM) authentication for API Gateway, for requests and httpx.
+"""AWS Signature Version 4 (IAM) authentication for API Gateway: requests, httpx, httpx2, aiohttp.
 
 The client side. The server side (a verifier and a local IAM-auth server) is
-:mod:`apigw_iam_auth.server`.
+:mod:`apigw_iam_auth.server`. Names are imported on first use, so importing the package (as
+the pytest plugin does in every test session) loads no HTTP client and no botocore.
 """
 
-from importlib.metadata import PackageNotFoundError, version
+from __future__ import annotations
 
-from apigw_iam_auth._models import Credentials, SignatureLocation, SignedRequest
-from apigw_iam_auth.auth import ApiGwIamAuth
-from apigw_iam_auth.credentials import (
-    BotocoreProvider,
-    CallableProvider,
-    ChainProvider,
-    CredentialsProvider,
-    StaticProvider,
-)
-from apigw_iam_auth.diagnostics import explain_signature_mismatch
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from apigw_iam_auth.errors import (
     ApiGwIamAuthError,
     CredentialsError,
@@ -25,33 +19,108 @@ from apigw_iam_auth.errors import (
     SigningError,
     UnsignableRequestError,
 )
-from apigw_iam_auth.presign import presign_url
-from apigw_iam_auth.signer import SigV4Signer
 
-try:
-    __version__ = version("apigw-iam-auth")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
-    __version__ = "0.0.0"
+if TYPE_CHECKING:
+    from apigw_iam_auth._models import (
+        Credentials,
+        SignableRequest,
+        SignatureLocation,
+        SignedRequest,
+        SigningResult,
+    )
+    from apigw_iam_auth.auth import ApiGwIamAuth
+    from apigw_iam_auth.credentials import (
+        BotocoreProvider,
+        CallableProvider,
+        ChainProvider,
+        CredentialsProvider,
+        CredentialsSource,
+        KeyTuple,
+        SessionLike,
+        StaticProvider,
+    )
+    from apigw_iam_auth.diagnostics import explain_signature_mismatch, redact
+    from apigw_iam_auth.presign import presign_url
+    from apigw_iam_auth.signer import Body, Clock, HeadersLike, Payload, SigV4Signer
+
+    __version__: str
 
 __all__ = [
     "ApiGwIamAuth",
     "ApiGwIamAuthError",
+    "Body",
     "BotocoreProvider",
     "CallableProvider",
     "ChainProvider",
+    "Clock",
     "Credentials",
     "CredentialsError",
     "CredentialsProvider",
     "CredentialsRefreshError",
+    "CredentialsSource",
+    "HeadersLike",
     "InvalidConfigError",
+    "KeyTuple",
     "NoCredentialsError",
+    "Payload",
+    "SessionLike",
     "SigV4Signer",
+    "SignableRequest",
     "SignatureLocation",
     "SignedRequest",
     "SigningError",
+    "SigningResult",
     "StaticProvider",
     "UnsignableRequestError",
     "__version__",
     "explain_signature_mismatch",
     "presign_url",
+    "redact",
 ]
+
+# Where each lazily imported name lives.
+_MODULES = {
+    "ApiGwIamAuth": "auth",
+    "Body": "signer",
+    "BotocoreProvider": "credentials",
+    "CallableProvider": "credentials",
+    "ChainProvider": "credentials",
+    "Clock": "signer",
+    "Credentials": "_models",
+    "CredentialsProvider": "credentials",
+    "CredentialsSource": "credentials",
+    "HeadersLike": "signer",
+    "KeyTuple": "credentials",
+    "Payload": "signer",
+    "SessionLike": "credentials",
+    "SigV4Signer": "signer",
+    "SignableRequest": "_models",
+    "SignatureLocation": "_models",
+    "SignedRequest": "_models",
+    "SigningResult": "_models",
+    "StaticProvider": "credentials",
+    "explain_signature_mismatch": "diagnostics",
+    "presign_url": "presign",
+    "redact": "diagnostics",
+}
+
+
+def __getattr__(name: str) -> Any:  # noqa: ANN401 - any public name of the package
+    """Import a public name on first use (PEP 562), then keep it in the module."""
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
+
+        try:
+            value: Any = version("apigw-iam-auth")
+        except PackageNotFoundError:  # pragma: no cover - a source tree without install
+            value = "0.0.0"
+    elif name in _MODULES:
+        value = getattr(importlib.import_module(f"apigw_iam_auth.{_MODULES[name]}"), name)
+    else:
+        raise AttributeError(f"module 'apigw_iam_auth' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

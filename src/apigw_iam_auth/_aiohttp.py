@@ -42,6 +42,7 @@ from apigw_iam_auth import _sigv4
 from apigw_iam_auth._body import hash_body, is_seekable
 from apigw_iam_auth._models import SignatureLocation
 from apigw_iam_auth._skew import corrected_after_refusal
+from apigw_iam_auth.diagnostics import FORBIDDEN, MAX_REFUSAL_BYTES
 from apigw_iam_auth.errors import UnsignableRequestError
 
 if TYPE_CHECKING:
@@ -59,12 +60,9 @@ __all__ = ["middleware"]
 _log = logging.getLogger("apigw_iam_auth")
 
 _HEADERS, _QUERY = SignatureLocation.HEADERS, SignatureLocation.QUERY
-_FORBIDDEN = 403
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})  # what aiohttp follows (client.py:936)
 # Hashing runs at ~1.5 GB/s: up to 1 MiB costs under a millisecond, less than a thread hop.
 _INLINE_HASH_BYTES = 1024 * 1024
-# API Gateway's refusals are tiny; a bigger 403 is not read for diagnostics.
-_MAX_REFUSAL_BYTES = 64 * 1024
 # The body hash, kept on the payload: redirect hops (307/308) and retries send the same one.
 _HASH_ATTRIBUTE = "_apigw_iam_auth_sha256"
 
@@ -92,7 +90,7 @@ async def middleware(
     credentials = await _credentials(signer)
     signing = _sign(signer, request, body_hash, credentials, presign=presign, expires=expires)
     response = await handler(request)
-    if response.status == _FORBIDDEN and await _clock_corrected(
+    if response.status == FORBIDDEN and await _clock_corrected(
         signer, response, signing, retry=correct_clock_skew and _replayable(request)
     ):
         response.release()
@@ -120,9 +118,9 @@ async def _clock_corrected(
     Any other refusal is explained at DEBUG. The body read stays readable for the caller.
     """
     length = response.content_length
-    body = b"" if length is not None and length > _MAX_REFUSAL_BYTES else await response.read()
+    body = b"" if length is not None and length > MAX_REFUSAL_BYTES else await response.read()
     date = response.headers.get("Date")
-    return corrected_after_refusal(signer, _FORBIDDEN, body, date, signing, retry=retry)
+    return corrected_after_refusal(signer, FORBIDDEN, body, date, signing, retry=retry)
 
 
 # --- the two hooks into the signer (one place to rename them) ------------------------------

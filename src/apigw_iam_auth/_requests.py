@@ -20,6 +20,7 @@ from apigw_iam_auth._body import hash_body, is_seekable
 from apigw_iam_auth._models import SignatureLocation
 from apigw_iam_auth._skew import corrected_after_refusal
 from apigw_iam_auth._uri import DEFAULT_PORTS
+from apigw_iam_auth.diagnostics import FORBIDDEN
 from apigw_iam_auth.errors import UnsignableRequestError
 
 if TYPE_CHECKING:
@@ -32,7 +33,6 @@ __all__ = ["ResponseGuard", "sign_prepared"]
 
 
 _log = logging.getLogger("apigw_iam_auth")
-_FORBIDDEN = 403
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})  # requests.status_codes.REDIRECT_STATI
 # Attributes set on the PreparedRequest objects we sign (requests' copy() does not copy them).
 _SIGNING = "_apigw_iam_auth_signing"
@@ -146,7 +146,7 @@ class ResponseGuard:
     def __call__(self, response: requests.Response, **send_kwargs: Any) -> requests.Response:  # noqa: ANN401 - requests' send kwargs
         """Decide what a response means for the signature; maybe send once more."""
         status = response.status_code
-        if status != _FORBIDDEN and status not in _REDIRECTS:  # the common case: nothing to do
+        if status != FORBIDDEN and status not in _REDIRECTS:  # the common case: nothing to do
             return response
         request = response.request
         if hasattr(request, _SIGNING):
@@ -155,10 +155,10 @@ class ResponseGuard:
                     n for n in request.headers if n.lower() in _sigv4.SIGNING_HEADER_NAMES
                 ]:
                     del request.headers[name]
-            elif response.status_code == _FORBIDDEN:
+            elif response.status_code == FORBIDDEN:
                 return self._after_refusal(response, send_kwargs)
             return response
-        if status != _FORBIDDEN or _origin(request.url or "") != _origin(self._signed_url):
+        if status != FORBIDDEN or _origin(request.url or "") != _origin(self._signed_url):
             return response
         return self._resend_signed(response, send_kwargs)
 

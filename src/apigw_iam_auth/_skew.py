@@ -14,7 +14,7 @@ from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING
 
 from apigw_iam_auth._sigv4 import parse_amz_date
-from apigw_iam_auth.diagnostics import log_signature_mismatch
+from apigw_iam_auth.diagnostics import FORBIDDEN, MAX_REFUSAL_BYTES, log_signature_mismatch
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -24,8 +24,6 @@ if TYPE_CHECKING:
 
 __all__ = ["corrected_after_refusal", "server_time_from_refusal"]
 
-_FORBIDDEN = 403
-_MAX_BODY = 64 * 1024  # as diagnostics: no API Gateway answer comes near this
 _SKEW_REFUSAL = re.compile(
     r"Signature (?:expired: \d{8}T\d{6}Z is now earlier than"
     r"|not yet current: \d{8}T\d{6}Z is still later than)"
@@ -41,7 +39,7 @@ def server_time_from_refusal(
     The ``Date`` header is preferred (the issue's contract, and set by every API Gateway
     response); the time quoted in the message is the fallback when ``Date`` is missing or bad.
     """
-    if status != _FORBIDDEN or len(body) > _MAX_BODY:  # API Gateway's refusals are tiny
+    if status != FORBIDDEN or len(body) > MAX_REFUSAL_BYTES:  # API Gateway's refusals are tiny
         return None
     text = body.decode("utf-8", "replace") if isinstance(body, bytes | bytearray) else body
     found = _SKEW_REFUSAL.search(text)

@@ -19,6 +19,8 @@ from apigw_iam_auth._models import SigningResult
 from apigw_iam_auth.errors import InvalidConfigError
 
 __all__ = [
+    "FORBIDDEN",
+    "MAX_REFUSAL_BYTES",
     "ExpectedSigning",
     "explain_signature_mismatch",
     "log_signature_mismatch",
@@ -29,9 +31,11 @@ __all__ = [
 _log = logging.getLogger("apigw_iam_auth")
 
 _MISMATCH_MARKER = "signature we calculated does not match"
+# The status of every API Gateway refusal of a signature (and of IAM denials).
+FORBIDDEN = 403
 # API Gateway's answers are a few KiB (its requests are limited to ~10 KiB of headers and
 # ~8 KiB of URL); anything much larger is not one, and diffing megabytes of lines is slow.
-_MAX_BODY = 64 * 1024
+MAX_REFUSAL_BYTES = 64 * 1024
 # The two quoted strings of the body: "<intro>'<canonical>'<between>'<to_sign>'" then only
 # whitespace. Found with str.find/rfind, which stay linear on any body (a regex with two
 # ``.*`` groups backtracks quadratically over a body repeating the intro).
@@ -124,7 +128,7 @@ def _message(body: str | bytes) -> str | None:
             f"response body must be str or bytes (the response's content), got "
             f"{type(body).__name__}"
         )
-    if (body.nbytes if isinstance(body, memoryview) else len(body)) > _MAX_BODY:
+    if (body.nbytes if isinstance(body, memoryview) else len(body)) > MAX_REFUSAL_BYTES:
         return None
     text = body if isinstance(body, str) else bytes(body).decode("utf-8", "replace")
     try:

@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING
 import httpx
 
 from apigw_iam_auth.auth import ApiGwIamAuth
+from apigw_iam_auth.diagnostics import FORBIDDEN
 from apigw_iam_auth.server._http import IamAuthServer
-from apigw_iam_auth.server._verify import FORBIDDEN, KnownKey
+from apigw_iam_auth.server._verify import KnownKey
 from apigw_iam_auth.signer import SigV4Signer, utc_now
 
 if TYPE_CHECKING:

@@ -15,8 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from apigw_iam_auth.errors import InvalidConfigError
-from apigw_iam_auth.server._verify import FailureKind, VerificationError
+from apigw_iam_auth.errors import FailureKind, InvalidConfigError, VerificationError
 
 __all__ = ["INVOKE", "Decision", "Policy", "denial", "invoke_arn", "parse_policy"]
 

@@ -29,11 +29,9 @@ The canonical request's payload line depends on the service (:data:`UNSIGNED_PAY
 
 from __future__ import annotations
 
-import enum
 import fnmatch
 import hashlib
 import hmac
-import json
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -47,7 +45,12 @@ from apigw_iam_auth import _sigv4, _sigv4a
 from apigw_iam_auth._models import SignatureLocation, SigningConfig
 from apigw_iam_auth._sigv4a import ALGORITHM_V4A
 from apigw_iam_auth._uri import canonical_query, is_utf8, parse_query
-from apigw_iam_auth.errors import ApiGwIamAuthError, InvalidConfigError, UnsignableRequestError
+from apigw_iam_auth.errors import (
+    FailureKind,
+    InvalidConfigError,
+    UnsignableRequestError,
+    VerificationError,
+)
 
 __all__ = [
     "DEFAULT_ACCOUNT_ID",
@@ -69,7 +72,6 @@ DEFAULT_MAX_SKEW = timedelta(minutes=5)
 DEFAULT_ACCOUNT_ID = "123456789012"
 # API Gateway answers every authentication and authorization refusal with 403 Forbidden; the one
 # place this package's server side writes that status.
-FORBIDDEN = HTTPStatus.FORBIDDEN.value
 # Refusals of a request line no signature could cover (a method that is no token, a bad path).
 BAD_REQUEST = HTTPStatus.BAD_REQUEST.value
 # The payload line (and x-amz-content-sha256 value) of a request whose body is not signed
@@ -110,104 +112,6 @@ _MISMATCH = (
 )
 _INVALID_TOKEN = "The security token included in the request is invalid."  # noqa: S105 - a message
 _EXPIRED_TOKEN = "The security token included in the request is expired"  # noqa: S105 - a message
-
-
-class FailureKind(enum.Enum):
-    """Why a request was refused; ``error_type`` is API Gateway's ``x-amzn-ErrorType`` for it."""
-
-    MISSING_AUTHENTICATION_TOKEN = "missing_authentication_token"  # noqa: S105 - a name
-    INCOMPLETE_SIGNATURE = "incomplete_signature"
-    INVALID_SCOPE = "invalid_scope"
-    SIGNATURE_EXPIRED = "signature_expired"
-    SIGNATURE_NOT_YET_CURRENT = "signature_not_yet_current"
-    UNRECOGNIZED_CLIENT = "unrecognized_client"
-    EXPIRED_TOKEN = "expired_token"  # noqa: S105 - a name
-    SIGNATURE_MISMATCH = "signature_mismatch"
-    ACCESS_DENIED = "access_denied"
-
-    @property
-    def error_type(self) -> str:
-        """The ``x-amzn-ErrorType`` header value API Gateway sends for this failure."""
-        return _ERROR_TYPES[self]
-
-
-_ERROR_TYPES = {
-    FailureKind.MISSING_AUTHENTICATION_TOKEN: "MissingAuthenticationTokenException",
-    FailureKind.INCOMPLETE_SIGNATURE: "IncompleteSignatureException",
-    FailureKind.INVALID_SCOPE: "InvalidSignatureException",
-    FailureKind.SIGNATURE_EXPIRED: "InvalidSignatureException",
-    FailureKind.SIGNATURE_NOT_YET_CURRENT: "InvalidSignatureException",
-    FailureKind.UNRECOGNIZED_CLIENT: "UnrecognizedClientException",
-    FailureKind.EXPIRED_TOKEN: "ExpiredTokenException",
-    FailureKind.SIGNATURE_MISMATCH: "InvalidSignatureException",
-    FailureKind.ACCESS_DENIED: "AccessDeniedException",
-}
-
-# What the client most likely did, when the check that refused it knows nothing more precise.
-# Log-safe: these never quote anything the client sent.
-_CAUSES = {
-    FailureKind.MISSING_AUTHENTICATION_TOKEN: (
-        "the request is not signed: no Authorization header and no X-Amz-Signature query "
-        "parameter (was auth= left out, or did a proxy drop the header?)"
-    ),
-    FailureKind.INCOMPLETE_SIGNATURE: (
-        "the signature is malformed or incomplete (the reason names the part): sign with "
-        "AWS4-HMAC-SHA256 and send every part of it"
-    ),
-    FailureKind.INVALID_SCOPE: (
-        "the client signed for another region, service or date than this server verifies"
-    ),
-    FailureKind.SIGNATURE_EXPIRED: (
-        "the client's clock is behind the server's, or the request was sent long after signing"
-    ),
-    FailureKind.SIGNATURE_NOT_YET_CURRENT: "the client's clock is ahead of the server's",
-    FailureKind.UNRECOGNIZED_CLIENT: (
-        "the access key id is unknown here, or its session token is missing or wrong"
-    ),
-    FailureKind.EXPIRED_TOKEN: "the temporary credentials expired: refresh them and sign again",
-    FailureKind.SIGNATURE_MISMATCH: (
-        "the secret key does not belong to the access key id, or the request changed after "
-        "signing (method, path, query, a signed header or the body)"
-    ),
-    FailureKind.ACCESS_DENIED: "the IAM policy does not allow this call",
-}
-
-
-class VerificationError(ApiGwIamAuthError):
-    """A signed request was refused; ``message`` is the body text API Gateway would send.
-
-    ``message`` may quote what the caller sent (its own Authorization header or, in a signature
-    mismatch, the canonical request including its session token), exactly as AWS does in the
-    403 body. ``str(error)`` is the log-safe form: quoted credentials are redacted there.
-    ``likely_cause`` is one log-safe sentence on what the client probably did wrong; AWS never
-    sends it, the local server logs it.
-    """
-
-    def __init__(
-        self,
-        kind: FailureKind,
-        message: str,
-        *,
-        status: int = FORBIDDEN,
-        error_type: str | None = None,
-        log_message: str | None = None,
-        likely_cause: str | None = None,
-    ) -> None:
-        """Record the failure; ``log_message`` replaces ``message`` in ``str()`` when set."""
-        super().__init__(log_message if log_message is not None else message)
-        self.kind = kind
-        self.message = message
-        self.status = status
-        self.error_type = error_type or kind.error_type
-        self.likely_cause = likely_cause or _CAUSES[kind]
-
-    def to_json(self) -> str:
-        """The response body, byte for byte as API Gateway writes it (compact JSON).
-
-        Authorization denials use ``Message`` with a capital M; every other 403 uses ``message``.
-        """
-        key = "Message" if self.kind is FailureKind.ACCESS_DENIED else "message"
-        return json.dumps({key: self.message}, separators=(",", ":"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -921,7 +825,7 @@ class _Probe:
                 f"the client signed the path as sent (encoded once, S3 style); {service} "
                 "encodes the received path again (%20 -> %2520) and removes dot segments"
             )
-        return _CAUSES[FailureKind.SIGNATURE_MISMATCH]
+        return FailureKind.SIGNATURE_MISMATCH.default_cause
 
 
 def _canonical_request(
