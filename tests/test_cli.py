@@ -999,3 +999,18 @@ def test_demo_exits_0_with_short_output(sandbox):
     assert "Demo passed" in lines[-1]
     assert "FAIL" not in done.stdout
     assert done.stderr == ""
+
+
+def test_region_set_signs_with_sigv4a_and_serve_verifies_it(api, env):
+    """call --region-set signs with SigV4a; serve (us-east-1 in the set) accepts it."""
+    done = run_cli("call", f"{api}/pets", "--region-set", f"{REGION},eu-west-1", "-v", env=env)
+    assert done.returncode == 0, done.stderr
+    assert "AWS4-ECDSA-P256-SHA256" in done.stderr
+    assert echo(done.stdout)["caller"]["access_key"] == ACCESS_KEY
+
+
+def test_region_set_without_the_servers_region_is_refused(api, env):
+    """A SigV4a region set that leaves out the server's region gets the 403, exit 1."""
+    done = run_cli("call", f"{api}/pets", "--region-set", "eu-west-1", env=env)
+    assert done.returncode == 1
+    assert "Region-Set" in done.stdout + done.stderr

@@ -244,7 +244,18 @@ def _aws_options() -> argparse.ArgumentParser:
     group.add_argument(
         "--service", default="execute-api", help="signing name (default: execute-api)"
     )
-    # --region-set (SigV4a) belongs here; _signer() is where it reaches the signer.
+    group.add_argument(
+        "--region-set",
+        metavar="REGIONS",
+        help="sign with SigV4a for these regions: 'us-east-1,eu-west-1' or '*' "
+        "(multi-region APIs; needs the sigv4a extra)",
+    )
+    group.add_argument(
+        "--payload",
+        choices=("signed", "unsigned"),
+        help="sign the body's SHA-256 or UNSIGNED-PAYLOAD (default: as the service wants; "
+        "VPC Lattice takes only unsigned)",
+    )
     return parent
 
 
@@ -635,8 +646,14 @@ def _method(given: str | None, body: _Body | None) -> str:
 def _signer(args: argparse.Namespace) -> SigV4Signer:
     from apigw_iam_auth.signer import SigV4Signer  # noqa: PLC0415 - the CLI's one signer
 
-    # --region-set (SigV4a) is passed here, next to region.
-    return SigV4Signer(region=args.region, service=args.service, profile=args.profile)
+    region_set = args.region_set
+    return SigV4Signer(
+        region=args.region,
+        service=args.service,
+        profile=args.profile,
+        payload=args.payload,
+        region_set=None if region_set is None else region_set.split(","),
+    )
 
 
 def _sign(
