@@ -1,0 +1,85 @@
+"""The public API as users call it: checked by ``mypy --strict`` in CI, never run.
+
+Lines marked ``# type: ignore[...]`` are misuse that must be rejected: with
+``warn_unused_ignores`` (part of ``--strict``), mypy fails if one of them is ever accepted.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import aiohttp
+import httpx
+import requests
+
+from apigw_iam_auth import (
+    ApiGwIamAuth,
+    ApiGwIamAuthError,
+    Credentials,
+    CredentialsSource,
+    InvalidConfigError,
+    SignableRequest,
+    SignatureLocation,
+    SignedRequest,
+    SigningResult,
+    SigV4Signer,
+    StaticProvider,
+    presign_url,
+    redact,
+)
+from apigw_iam_auth.server import IamAuthServer, KnownKey, VerifiedRequest, verify_request
+
+URL = "https://abc123.execute-api.eu-west-1.amazonaws.com/prod/pets"
+NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+def clients() -> None:
+    """One auth object for every client."""
+    auth = ApiGwIamAuth(region="eu-west-1", credentials=("AKIDEXAMPLE", "secret"))
+    requests.get(URL, auth=auth, timeout=5)
+    httpx.Client(auth=auth)
+    httpx.AsyncClient(auth=auth)
+    aiohttp.ClientSession(middlewares=(auth,))
+    ApiGwIamAuth(presign=True, expires=3600, region_set=["us-east-1", "eu-west-1"])
+    ApiGwIamAuth("eu-west-1", payload="unsigned")
+    ApiGwIamAuth("eu-west-1", "execute-api")  # type: ignore[call-arg]
+    ApiGwIamAuth(payload="maybe")  # type: ignore[arg-type]
+    ApiGwIamAuth(expires="1h")  # type: ignore[arg-type]
+
+
+def signer() -> None:
+    """The signer on its own: keyword-only after method and url."""
+    source: CredentialsSource = ("AKIDEXAMPLE", "secret", "token")
+    signer = SigV4Signer("eu-west-1", credentials=source)
+    signed: SignedRequest = signer.sign("POST", URL, headers={"A": "b"}, body=b"{}", timestamp=NOW)
+    link: str = signer.presign("GET", URL, expires=60)
+    result: SigningResult | None = signed.signing
+    request = SignableRequest("GET", "/prod", (), (("Host", "h"),), "0" * 64)
+    signer.sign_request(request, location=SignatureLocation.QUERY, timestamp=NOW)
+    signer.sign("GET", URL, {"A": "b"})  # type: ignore[call-arg]
+    signer.presign("GET", URL, None, 60)  # type: ignore[call-arg]
+    SigV4Signer(credentials=StaticProvider(Credentials("AKIDEXAMPLE", "secret")))
+    SigV4Signer(credentials=42)  # type: ignore[arg-type]
+    del link, result
+
+
+def links() -> str:
+    """A shareable link."""
+    return presign_url(URL, expires=3600, credentials=("AKIDEXAMPLE", "secret"))
+
+
+def server() -> VerifiedRequest:
+    """The server side."""
+    with IamAuthServer(region="eu-west-1", keys={"AKIDEXAMPLE": KnownKey("secret")}) as running:
+        del running
+    keys: dict[str, KnownKey] = {"AKIDEXAMPLE": KnownKey("secret")}
+    return verify_request(
+        "GET", "/prod", [("Host", "h")], b"", lookup=keys.get, region="eu-west-1", now=NOW
+    )
+
+
+def errors(exc: Exception) -> str:
+    """Errors are typed and redactable."""
+    if isinstance(exc, InvalidConfigError | ApiGwIamAuthError):
+        return redact(str(exc))
+    return ""
