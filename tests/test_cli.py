@@ -620,8 +620,7 @@ def test_dry_run_prints_a_request_urllib_replays(api, env, sandbox, body_from):
 def test_dry_run_command_runs_in_curl(api, env):
     """The printed command, run by sh with the real curl, gets 200 and the echo of its body."""
     curl = shutil.which("curl")
-    if curl is None:
-        pytest.skip("curl is not installed")
+    assert curl is not None, "this test replays the printed command with curl: install curl"
     payload = b'it\'s "quoted" $HOME `x` \\ done'  # shell metacharacters must survive
     done = run_cli(
         "call", f"{api}/pets?a=1", "--region", REGION, "-d", payload.decode(), "--dry-run", env=env
