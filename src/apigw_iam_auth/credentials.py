@@ -89,8 +89,9 @@ _HOW_TO_CONFIGURE = (
 # A chain of chains deeper than this is refused: nesting adds nothing a flat list does not,
 # and an unbounded depth is a RecursionError waiting for hostile input.
 _MAX_CHAIN_DEPTH = 8
-# Longest lifetime the expiry probe resolves (seconds): a presigned URL's maximum, 7 days.
-_PROBE_HORIZON = 7 * 24 * 60 * 60
+# Longest lifetime the expiry probe resolves (seconds): a presigned URL's maximum, 7 days,
+# and a minute, so the time the probe and the signing take never shortens a week-long link.
+_PROBE_HORIZON = 7 * 24 * 60 * 60 + 60
 # Reads of a triple and its expiry without botocore's lock, before giving up: each retry means
 # a refresh was published in between, and refreshes take a network round trip each.
 _UNLOCKED_READS = 3
