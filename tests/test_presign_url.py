@@ -20,9 +20,22 @@ import botocore.session
 import pytest
 from credential_servers import running
 
+import apigw_iam_auth.credentials
 import apigw_iam_auth.presign
-from apigw_iam_auth import NoCredentialsError, SigV4Signer, presign_url
-from apigw_iam_auth.credentials import reset_shared_providers, shared_provider
+from apigw_iam_auth import (
+    Credentials,
+    InvalidConfigError,
+    NoCredentialsError,
+    SigV4Signer,
+    presign_url,
+)
+from apigw_iam_auth.credentials import (
+    ChainProvider,
+    StaticProvider,
+    reset_shared_providers,
+    resolve_provider,
+    shared_provider,
+)
 from apigw_iam_auth.server import KnownKey, verify_request
 
 URL = "https://abc123.execute-api.us-east-1.amazonaws.com/prod/report?id=7"
@@ -234,3 +247,62 @@ def test_presign_url_costs_at_most_twice_signer_presign(monkeypatch):
         direct.append(timeit.timeit(lambda: signer.presign("GET", URL), number=200))
         shared.append(timeit.timeit(lambda: presign_url(URL, region="us-east-1"), number=200))
     assert min(shared) < 2 * min(direct)
+
+
+# --- credentials= as presign_url (and every signer) takes it ----------------------------------
+
+
+def nested(depth: int, innermost: object) -> object:
+    value = innermost
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def test_credentials_nested_thousands_deep_are_refused_not_recursed():
+    """A list nested 3,000 deep is an InvalidConfigError naming the limit, not a RecursionError."""
+    for credentials in (nested(3000, ("AKIDDEEP", "deep-secret")), nested(9, None)):
+        with pytest.raises(InvalidConfigError, match="more than 8 levels deep") as caught:
+            presign_url(URL, region="us-east-1", credentials=credentials)
+        assert "flatten" in str(caught.value)
+    looped: list[object] = []
+    looped.append(looped)
+    with pytest.raises(InvalidConfigError, match="8 levels"):
+        resolve_provider(looped)
+
+
+def test_credentials_nested_up_to_eight_deep_still_work():
+    """Eight levels of lists are accepted and sign with the innermost key."""
+    keys = {"AKIDDEEP": KnownKey("deep-secret")}
+    link = presign_url(URL, region="us-east-1", credentials=nested(8, ("AKIDDEEP", "deep-secret")))
+    assert verified_key(link, keys) == "AKIDDEEP"
+
+
+def test_hand_built_chains_of_chains_are_bounded_too():
+    """ChainProvider refuses providers that are chains nested 8 deep already."""
+    chain = ChainProvider([StaticProvider(Credentials("AKIDHAND", "hand-secret"))])
+    for _ in range(7):
+        chain = ChainProvider([chain])
+    assert chain.get().access_key == "AKIDHAND"
+    with pytest.raises(InvalidConfigError, match="8 levels"):
+        ChainProvider([chain])
+
+
+def test_nothing_found_is_the_public_error_with_a_reason_per_provider():
+    """An empty chain raises NoCredentialsError itself; .reason lists each provider tried."""
+
+    def vault():
+        return None
+
+    with pytest.raises(NoCredentialsError) as caught:
+        resolve_provider([vault, None]).get()
+    assert type(caught.value) is NoCredentialsError
+    assert caught.value.reason.startswith("tried 2 providers in order:")
+    assert "vault) returned None" in caught.value.reason
+    assert str(caught.value).startswith(f"no AWS credentials: {caught.value.reason}")
+    private_errors = [
+        name
+        for name, value in vars(apigw_iam_auth.credentials).items()
+        if name.startswith("_") and isinstance(value, type) and issubclass(value, BaseException)
+    ]
+    assert private_errors == []

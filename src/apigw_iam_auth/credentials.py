@@ -283,7 +283,13 @@ class _Flight:
 
 
 class StaticProvider(CredentialsProvider):
-    """Fixed credentials, for tests, scripts and keys handed over by a secrets manager."""
+    """Fixed credentials, for tests, scripts and keys handed over by a secrets manager.
+
+    Pickling or copying carries the credentials themselves, secret and token included: they
+    are all there is to carry. A pickle of this provider, or of an auth object or session
+    holding it, is therefore a secret. To send an auth object to another process without its
+    keys, use ``credentials=None`` (or ``profile=``) and let that process resolve its own.
+    """
 
     def __init__(self, credentials: Credentials) -> None:
         """Wrap an already validated snapshot."""
