@@ -1,0 +1,348 @@
+"""Every private coupling of the httpx adapter: proven to hold, then taken away.
+
+For each private attribute or undocumented behaviour of httpx/httpx2 and httpcore/httpcore2
+that ``apigw_iam_auth._httpx`` relies on, one test proves it still holds (and fails the day it
+goes away), and one removes it with ``monkeypatch`` and proves the fallback: a
+``RuntimeWarning`` that says what is lost, and no credential on a redirect to another origin
+(real loopback servers, a 307 from the verifying server to a second one).
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import io
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from aws_server import running_server
+from integration_cases import BLOB, SESSION, leaked, make_auth, redirect_url, sha256
+from test_httpx import KINDS, PACKAGES, send
+
+from apigw_iam_auth import ApiGwIamAuth, _httpx
+from apigw_iam_auth.server import IamAuthServer, KnownKey
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from aws_server import AwsServer
+    from test_httpx import Kind
+
+pytestmark = pytest.mark.anyio
+
+# The httpcore each client package sends with.
+CORE = {"httpx": "httpcore", "httpx2": "httpcore2"}
+NO_GUARD = "cross-origin redirect protection is unavailable"
+
+
+@pytest.fixture
+def anyio_backend():
+    """Run the coroutine tests on asyncio."""
+    return "asyncio"
+
+
+@pytest.fixture(params=KINDS)
+def kind(request):
+    """Which client sends: httpx or httpx2, ``Client`` or ``AsyncClient``."""
+    return request.param
+
+
+@pytest.fixture(autouse=True)
+def fresh_checks(monkeypatch):
+    """Each test proves the couplings anew; the process's own results come back after it."""
+    monkeypatch.setattr(_httpx, "_GUARD_PROVEN", {})
+    monkeypatch.setattr(_httpx, "_FILES_REACHABLE", {})
+    _httpx._warn_proxy_target.cache_clear()
+    yield
+    _httpx._warn_proxy_target.cache_clear()
+
+
+def _module(name: str) -> Any:
+    return importlib.import_module(name)
+
+
+# --- request.stream._stream: the file behind content= ----------------------------------------
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_file_body_is_reached_in_place(package):
+    """The client keeps a file given as content= at request.stream._stream: it is hashed there."""
+    body = io.BytesIO(b"file body")
+    request = _module(package).Request("PUT", "http://a.invalid/", content=body)
+    assert _httpx._body_source(request) is body
+    assert {type(request): True} == _httpx._FILES_REACHABLE
+
+
+def _rename_stream_attribute(monkeypatch: pytest.MonkeyPatch, package: str) -> None:
+    """Make the client's IteratorByteStream keep its source under another name."""
+    stream_type = _module(f"{package}._content").IteratorByteStream
+    original_init = stream_type.__init__
+
+    def init(self: Any, stream: Any) -> None:
+        original_init(self, stream)
+        self._source = self.__dict__.pop("_stream")
+
+    def iterate(self: Any) -> Any:
+        if hasattr(self._source, "read"):
+            while chunk := self._source.read(65536):
+                yield chunk
+        else:
+            yield from self._source
+
+    monkeypatch.setattr(stream_type, "__init__", init)
+    monkeypatch.setattr(stream_type, "__iter__", iterate)
+
+
+@pytest.mark.parametrize("kind", [k for k in KINDS if not k.values[0].is_async])
+async def test_file_body_without_the_private_attribute_is_buffered_loudly(
+    aws_server, monkeypatch, tmp_path, kind
+):
+    """Without stream._stream a file body is read into memory, with a warning, and still verifies.
+
+    The 307 that follows takes the buffered body to another origin with none of our headers.
+    """
+    _rename_stream_attribute(monkeypatch, kind.package)
+    path = tmp_path / "body.bin"
+    path.write_bytes(BLOB)
+    auth = make_auth(credentials=SESSION)
+    with path.open("rb") as body, pytest.warns(RuntimeWarning, match=r"_stream.*into memory"):
+        direct = await send(kind, "POST", aws_server.url("/prod/upload"), auth=auth, content=body)
+    with running_server() as other, path.open("rb") as body:  # warned once: not again
+        start = redirect_url(aws_server, other.url("/prod/elsewhere"), 307)
+        redirected = await send(kind, "POST", start, auth=auth, follow_redirects=True, content=body)
+        arrived = other.requests
+    assert direct.status_code == 200, direct.text
+    assert direct.json()["body_sha256"] == sha256(BLOB)
+    assert redirected.status_code == 403
+    assert [(leaked(record), record.body_sha256) for record in arrived] == [([], sha256(BLOB))]
+
+
+# --- The redirect guard: extensions on redirects, trace events, the header list --------------
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_redirect_guard_is_proven_for_each_client(package):
+    """The self-check passes for each client: its redirects keep the trace hook, which strips."""
+    client = _module(package)
+    assert _httpx._redirect_problem(client) is None
+    assert _httpx._core_problem(_module(CORE[package])) is None
+    assert _httpx._guard_proven(client.Request) is True
+
+
+def _trace_patch(monkeypatch: pytest.MonkeyPatch, kind: Kind, change: Callable[..., Any]) -> None:
+    """Let ``change(name, request, kwargs)`` rewrite what httpcore passes to each trace event."""
+    trace_type = _module(f"{CORE[kind.package]}._trace").Trace
+    original_init = trace_type.__init__
+
+    def init(self: Any, name: str, logger: Any, request: Any = None, kwargs: Any = None) -> None:
+        original_init(self, *change(name, logger, request, dict(kwargs or {})))
+
+    monkeypatch.setattr(trace_type, "__init__", init)
+
+
+def rename_trace_events(monkeypatch: pytest.MonkeyPatch, kind: Kind) -> None:
+    """httpcore calls the event before writing headers something else."""
+
+    def change(name: str, logger: Any, request: Any, kwargs: dict[str, Any]) -> tuple[Any, ...]:
+        return name.replace("send_request_headers", "write_request_head"), logger, request, kwargs
+
+    _trace_patch(monkeypatch, kind, change)
+
+
+def drop_request_from_trace(monkeypatch: pytest.MonkeyPatch, kind: Kind) -> None:
+    """httpcore's trace events no longer carry the request in ``info``."""
+
+    def change(name: str, logger: Any, request: Any, kwargs: dict[str, Any]) -> tuple[Any, ...]:
+        kwargs.pop("request", None)
+        return name, logger, request, kwargs
+
+    _trace_patch(monkeypatch, kind, change)
+
+
+def copy_request_for_trace(monkeypatch: pytest.MonkeyPatch, kind: Kind) -> None:
+    """httpcore's trace events carry a copy of the request: changing it changes nothing sent."""
+
+    def change(name: str, logger: Any, request: Any, kwargs: dict[str, Any]) -> tuple[Any, ...]:
+        if "request" in kwargs:
+            duplicate = copy.copy(kwargs["request"])
+            duplicate.headers = list(duplicate.headers)
+            kwargs["request"] = duplicate
+        return name, logger, request, kwargs
+
+    _trace_patch(monkeypatch, kind, change)
+
+
+def drop_extensions_on_redirect(monkeypatch: pytest.MonkeyPatch, kind: Kind) -> None:
+    """The client builds redirect requests without the extensions (and trace hook) of the first."""
+    client_type = _module(f"{kind.package}._client").BaseClient
+    original = client_type._build_redirect_request
+
+    def build(self: Any, request: Any, response: Any) -> Any:
+        hop = original(self, request, response)
+        hop.extensions = {}
+        return hop
+
+    monkeypatch.setattr(client_type, "_build_redirect_request", build)
+
+
+def remove_mock_transport(monkeypatch: pytest.MonkeyPatch, kind: Kind) -> None:
+    """The public MockTransport the self-check runs redirects through is gone."""
+    monkeypatch.delattr(kind.client, "MockTransport")
+
+
+SABOTAGES = {
+    "renamed-events": rename_trace_events,
+    "no-request-in-trace": drop_request_from_trace,
+    "copied-request-in-trace": copy_request_for_trace,
+    "redirects-drop-extensions": drop_extensions_on_redirect,
+}
+
+
+async def _post_across_origins(kind: Kind, aws_server: AwsServer, auth: ApiGwIamAuth) -> Any:
+    """POST with a body to the verifying server, which answers 307 to a second server.
+
+    Returns (the final response, the requests the second server received).
+    """
+    with running_server() as other:
+        start = redirect_url(aws_server, other.url("/prod/elsewhere?a=1"), 307)
+        response = await send(
+            kind, "POST", start, auth=auth, follow_redirects=True, content=b"payload"
+        )
+        return response, other.requests
+
+
+async def _assert_fails_safe(kind: Kind, aws_server: AwsServer, reason: str) -> None:
+    """One warning naming ``reason``; requests signed in the query; nothing of ours elsewhere."""
+    auth = make_auth(credentials=SESSION)
+    with pytest.warns(RuntimeWarning, match=NO_GUARD) as warned:
+        response, arrived = await _post_across_origins(kind, aws_server, auth)
+    again, _ = await _post_across_origins(kind, aws_server, auth)  # warned once: not again
+    assert [reason in str(warning.message) for warning in warned] == [True]
+    assert (response.status_code, again.status_code) == (403, 403)  # the second server refused
+    assert [leaked(record) for record in arrived] == [[]]
+    first = aws_server.requests[0]
+    assert (first.status, first.verified, first.auth_mode) == (307, True, "query")
+
+
+async def test_renamed_trace_events_switch_to_query_signing(aws_server, monkeypatch, kind):
+    """If httpcore renames its trace events, a warning says so and no hop carries our headers."""
+    rename_trace_events(monkeypatch, kind)
+    await _assert_fails_safe(kind, aws_server, "sent none of the trace events")
+
+
+async def test_trace_without_the_request_switches_to_query_signing(aws_server, monkeypatch, kind):
+    """If trace events stop carrying the request, a warning says so and nothing leaks."""
+    drop_request_from_trace(monkeypatch, kind)
+    await _assert_fails_safe(kind, aws_server, "can no longer remove")
+
+
+async def test_trace_of_a_copied_request_switches_to_query_signing(aws_server, monkeypatch, kind):
+    """If the traced request is a copy of the one written, a warning says so and nothing leaks."""
+    copy_request_for_trace(monkeypatch, kind)
+    await _assert_fails_safe(kind, aws_server, "can no longer remove")
+
+
+async def test_redirects_that_drop_extensions_switch_to_query_signing(
+    aws_server, monkeypatch, kind
+):
+    """If redirects stop inheriting the trace hook, a warning says so and nothing leaks."""
+    drop_extensions_on_redirect(monkeypatch, kind)
+    await _assert_fails_safe(kind, aws_server, "does not pass a request's trace hook")
+
+
+async def test_a_self_check_that_cannot_run_counts_as_failed(aws_server, monkeypatch, kind):
+    """A self-check that raises proves nothing: the guard is not trusted and nothing leaks."""
+    remove_mock_transport(monkeypatch, kind)
+    await _assert_fails_safe(kind, aws_server, "self-check")
+
+
+@pytest.mark.parametrize("sabotage", SABOTAGES)
+async def test_each_sabotage_would_leak_the_token_without_the_self_check(
+    aws_server, monkeypatch, kind, sabotage
+):
+    """Control: trusting the guard blindly under each sabotage sends the token elsewhere."""
+    SABOTAGES[sabotage](monkeypatch, kind)
+    monkeypatch.setattr(_httpx, "_GUARD_PROVEN", {kind.client.Request: True})
+    _, arrived = await _post_across_origins(kind, aws_server, make_auth(credentials=SESSION))
+    assert [leaked(record) for record in arrived] != [[]]
+
+
+# --- The absolute-form target through a forward proxy ----------------------------------------
+
+KEY, SECRET, TOKEN = "ASIAPROXYEXAMPLE", "proxy/secret+EXAMPLE", "proxy-session-token"
+
+
+@pytest.fixture
+def proxy():
+    """Our IAM-auth server, which also accepts absolute-form targets as a forward proxy gets."""
+    with IamAuthServer(region="us-east-1", keys={KEY: KnownKey(SECRET, token=TOKEN)}) as running:
+        yield running
+
+
+def _behind(proxy: IamAuthServer) -> str:
+    """A URL on another origin than the proxy (never resolved: the proxy is asked for it)."""
+    return f"http://api.example.test:{proxy.url.rsplit(':', 1)[1]}/prod/pets?a=1"
+
+
+def _proxy_auth() -> ApiGwIamAuth:
+    return ApiGwIamAuth(region="us-east-1", credentials=(KEY, SECRET, TOKEN))
+
+
+async def test_forward_proxy_hop_names_our_origin(proxy, kind):
+    """Through a forward proxy httpcore traces an absolute target naming our origin: it verifies."""
+    targets: list[bytes] = []
+
+    def record(event: str, info: dict[str, Any]) -> None:
+        if event.endswith("send_request_headers.started"):
+            targets.append(info["request"].url.target)
+
+    async def record_async(event: str, info: dict[str, Any]) -> None:
+        record(event, info)
+
+    url = _behind(proxy)
+    trace = record_async if kind.is_async else record
+    response = await send(
+        kind, "GET", url, auth=_proxy_auth(), proxy=proxy.url, extensions={"trace": trace}
+    )
+    assert response.status_code == 200, response.text
+    assert targets == [url.encode()]
+
+
+def _relative_forwarding(monkeypatch: pytest.MonkeyPatch, kind: Kind) -> None:
+    """httpcore forwards requests to a proxy with the origin-form target (path and query only)."""
+    core = _module(CORE[kind.package])
+    module = _module(f"{CORE[kind.package]}.{'_async' if kind.is_async else '_sync'}.http_proxy")
+
+    def relative(connection: Any, request: Any) -> Any:
+        origin = connection._proxy_origin
+        url = core.URL(
+            scheme=origin.scheme, host=origin.host, port=origin.port, target=request.url.target
+        )
+        return core.Request(
+            method=request.method,
+            url=url,
+            headers=request.headers,
+            content=request.stream,
+            extensions=request.extensions,
+        )
+
+    def handle_request(self: Any, request: Any) -> Any:
+        return self._connection.handle_request(relative(self, request))
+
+    async def handle_async_request(self: Any, request: Any) -> Any:
+        return await self._connection.handle_async_request(relative(self, request))
+
+    if kind.is_async:
+        target = module.AsyncForwardHTTPConnection
+        monkeypatch.setattr(target, "handle_async_request", handle_async_request)
+    else:
+        monkeypatch.setattr(module.ForwardHTTPConnection, "handle_request", handle_request)
+
+
+async def test_relative_proxy_target_fails_closed_and_says_so(proxy, monkeypatch, kind):
+    """Without the absolute target the guard strips our headers (refused) and warns it did."""
+    _relative_forwarding(monkeypatch, kind)
+    with pytest.warns(RuntimeWarning, match="forward proxy; such requests now go out unsigned"):
+        response = await send(kind, "GET", _behind(proxy), auth=_proxy_auth(), proxy=proxy.url)
+    assert response.status_code == 403
+    assert [record.access_key for record in proxy.requests] == [None]
