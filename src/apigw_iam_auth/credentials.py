@@ -530,9 +530,9 @@ class _BotocoreCredentialsProvider(CredentialsProvider):
         if name not in self._lost:
             self._lost.add(name)
             warnings.warn(
-                f"{_botocore_version()}: {type(self._credentials).__name__} has no usable "
-                f"{name} (a private attribute apigw_iam_auth reads); {_LOSSES[name]}. Please "
-                "report this with your botocore version",
+                f"apigw_iam_auth: {type(self._credentials).__name__} of {_botocore_version()} "
+                f"has no usable {name} (a private attribute read here); {_LOSSES[name]}. "
+                "Please report this with your botocore version",
                 BotocoreCompatibilityWarning,
                 stacklevel=2,
             )
