@@ -97,10 +97,7 @@ def _rename_stream_attribute(monkeypatch: pytest.MonkeyPatch, package: str) -> N
 async def test_file_body_without_the_private_attribute_is_buffered_loudly(
     aws_server, monkeypatch, tmp_path, kind
 ):
-    """Without stream._stream a file body is read into memory, with a warning, and still verifies.
-
-    The 307 that follows takes the buffered body to another origin with none of our headers.
-    """
+    """Without stream._stream a file body is buffered, with a warning; a 307 leaks nothing."""
     _rename_stream_attribute(monkeypatch, kind.package)
     path = tmp_path / "body.bin"
     path.write_bytes(BLOB)
@@ -130,7 +127,7 @@ def test_redirect_guard_is_proven_for_each_client(package):
 
 
 def _trace_patch(monkeypatch: pytest.MonkeyPatch, kind: Kind, change: Callable[..., Any]) -> None:
-    """Let ``change(name, request, kwargs)`` rewrite what httpcore passes to each trace event."""
+    """Let ``change`` rewrite the arguments (name, logger, request, info) of each httpcore Trace."""
     trace_type = _module(f"{CORE[kind.package]}._trace").Trace
     original_init = trace_type.__init__
 
