@@ -155,9 +155,7 @@ class BotocoreCompatibilityWarning(RuntimeWarning):
 
 def _nothing_found(reason: str) -> NoCredentialsError:
     """A provider had nothing to offer; ``reason`` (an attribute) says why, for a chain."""
-    error = NoCredentialsError(f"no AWS credentials: {reason}. {_HOW_TO_CONFIGURE}")
-    vars(error)["reason"] = reason  # an attribute every NoCredentialsError of ours carries
-    return error
+    return NoCredentialsError(f"no AWS credentials: {reason}. {_HOW_TO_CONFIGURE}", reason=reason)
 
 
 def _reason(exc: NoCredentialsError) -> str:

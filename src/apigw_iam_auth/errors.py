@@ -54,7 +54,15 @@ class CredentialsError(ApiGwIamAuthError):
 
 
 class NoCredentialsError(CredentialsError):
-    """No provider yielded credentials; the message lists each provider tried and why."""
+    """No provider yielded credentials; the message lists each provider tried and why.
+
+    ``reason`` is the why alone (one provider's lack, or a chain's numbered list).
+    """
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        """Keep the message, and the reason alone for a chain's summary."""
+        super().__init__(message)
+        self.reason: str = message if reason is None else reason
 
 
 class CredentialsRefreshError(CredentialsError):
