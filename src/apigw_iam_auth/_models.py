@@ -206,7 +206,7 @@ class SigningResult(NamedTuple):
 
 
 class SignedRequest(NamedTuple):
-    """A request ready to send: the URL (query in canonical order) and every header to set.
+    """A request ready to send: the URL (path and query as they must go) and every header to set.
 
     ``headers`` holds the caller's headers plus ``Host`` and the signing headers; repeated
     caller headers are joined with ``,`` (same meaning in HTTP, same canonical form in SigV4).

@@ -49,7 +49,8 @@ class ApiGwIamAuth(_AuthBase):  # type: ignore[misc,valid-type]
     httpx and httpx2 (``httpx.Client(auth=auth)``, ``httpx.AsyncClient(auth=auth)``), and a
     client middleware for aiohttp 3.12+ (``aiohttp.ClientSession(middlewares=(auth,))``, or per
     request). ``region=None`` reads the
-    region off the API's hostname; pass it for custom domains. ``credentials=None`` uses
+    region off the host (execute-api, VPC endpoint, Lambda URL, AppSync, VPC Lattice,
+    OpenSearch), else takes ``AWS_REGION`` or the profile's region. ``credentials=None`` uses
     botocore's default chain (env, profile, SSO, assume-role, container, IMDS), honouring
     ``profile``. ``presign=True`` moves the signature into the URL's query string instead of
     the ``Authorization`` header, valid for ``expires`` seconds.

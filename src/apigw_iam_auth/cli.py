@@ -372,6 +372,11 @@ def _build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=_port, default=8080, help="0 picks a free one (8080)")
     serve.add_argument("--region", default="us-east-1", help="region it expects (us-east-1)")
     serve.add_argument(
+        "--service",
+        default="execute-api",
+        help="service it impersonates: execute-api, lambda, vpc-lattice-svcs... (execute-api)",
+    )
+    serve.add_argument(
         "--credentials", type=Path, metavar="FILE", help="file of known keys (format below)"
     )
     serve.add_argument(
@@ -1129,7 +1134,9 @@ def _serve(args: argparse.Namespace) -> int:
 
     keys = load_keys(args.credentials) if args.credentials else keys_from_env()
     policy = load_policy(args.policy) if args.policy else None
-    server = IamAuthServer(args.host, args.port, region=args.region, keys=keys, policy=policy)
+    server = IamAuthServer(
+        args.host, args.port, region=args.region, service=args.service, keys=keys, policy=policy
+    )
     banner = f"{len(keys)} known key(s), region {args.region}"
     banner += f", policy {args.policy}" if policy else ""
 

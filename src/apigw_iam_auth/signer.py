@@ -121,7 +121,8 @@ class SigV4Signer:
     >>> signed.headers["Authorization"].startswith("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/")
     True
 
-    ``region=None`` reads the region off execute-api and Lambda function URL hostnames.
+    ``region=None`` reads the region off the host (execute-api, VPC endpoint, Lambda function
+    URL, AppSync, VPC Lattice, OpenSearch), else takes ``AWS_REGION`` or the profile's region.
     The object holds no per-request state and may be shared across threads and tasks.
 
     Every signature is computed, on one route (see the module docstring for its caches).

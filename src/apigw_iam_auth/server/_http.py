@@ -651,6 +651,11 @@ class _Handler(BaseHTTPRequestHandler):
     # Answer at once: with Nagle on, a keep-alive response waits ~40 ms for the client's ACK.
     disable_nagle_algorithm = True
     sys_version = ""
+
+    def version_string(self) -> str:
+        """The ``Server`` header: our name alone (no Python version, no trailing space)."""
+        return self.server_version
+
     timeout = _IDLE_SECONDS
 
     @property
