@@ -613,11 +613,6 @@ def test_our_signed_requests_pass_the_verifier_and_match_awscrt(request):
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="library bug: signer._joined joins repeated header values with their surrounding "
-    "whitespace, so the one header line sent canonicalises to 'a, b' where 'a,b' was signed",
-)
 @pytest.mark.parametrize("location", [SignatureLocation.HEADERS], ids=["header"])
 def test_repeated_header_with_surrounding_whitespace_verifies(location):
     """A header given twice, a value with leading whitespace, is sent as it was signed."""

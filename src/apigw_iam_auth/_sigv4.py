@@ -71,7 +71,13 @@ MAX_EXPIRES = 7 * 24 * 60 * 60
 # Headers the signer itself owns. Stale copies from an earlier attempt (a retry, a redirect)
 # are dropped before signing, as botocore does, so a request can be re-signed any number of times.
 SIGNING_HEADER_NAMES = frozenset(
-    {"authorization", "x-amz-date", "x-amz-security-token", "x-amz-content-sha256"}
+    {
+        "authorization",
+        "x-amz-date",
+        "x-amz-security-token",
+        "x-amz-content-sha256",
+        "x-amz-region-set",
+    }
 )
 # Query parameters the signer itself owns (presigned form); an earlier signature's are dropped.
 SIGNER_QUERY = frozenset(
@@ -80,6 +86,7 @@ SIGNER_QUERY = frozenset(
         "X-Amz-Credential",
         "X-Amz-Date",
         "X-Amz-Expires",
+        "X-Amz-Region-Set",
         "X-Amz-SignedHeaders",
         "X-Amz-Security-Token",
         "X-Amz-Signature",
@@ -329,7 +336,7 @@ def _keys(
         algorithm = _sigv4a.ALGORITHM_V4A
         scope = f"{day}/{service}/{TERMINATOR}"
         private_key = _sigv4a.derive_private_key(access_key, secret_key)
-        sign = partial(_sigv4a.sign, private_key)
+        sign = _sigv4a.signer_for(private_key)
     else:
         algorithm = ALGORITHM
         scope = credential_scope(day, region, service)

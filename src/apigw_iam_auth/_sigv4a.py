@@ -202,6 +202,17 @@ def sign(private_key: EllipticCurvePrivateKey, string_to_sign: str) -> str:
     return private_key.sign(string_to_sign.encode("utf-8"), backend.ecdsa_sha256).hex()
 
 
+def signer_for(private_key: EllipticCurvePrivateKey) -> Callable[[str], str]:
+    """:func:`sign` bound to one key, with ``cryptography`` looked up once, not per signature."""
+    algorithm = _backend().ecdsa_sha256
+    sign_bytes = private_key.sign
+
+    def sign_text(string_to_sign: str) -> str:
+        return sign_bytes(string_to_sign.encode("utf-8"), algorithm).hex()
+
+    return sign_text
+
+
 def verify(public_key: EllipticCurvePublicKey, signature_hex: str, string_to_sign: str) -> bool:
     """Whether ``signature_hex`` is a SigV4a signature of ``string_to_sign`` under this key.
 

@@ -595,7 +595,8 @@ def _joined(pairs: HeaderPairs) -> dict[str, str]:
     first_spelling: dict[str, str] = {}
     for raw_name, raw_value in pairs:
         name = raw_name if type(raw_name) is str else _text(raw_name)
-        value = raw_value if type(raw_value) is str else _text(raw_value)
+        # Trimmed as SigV4 trims them for signing: "a" and " b" go out as "a,b", as signed.
+        value = (raw_value if type(raw_value) is str else _text(raw_value)).strip(" \t")
         key = name.lower()
         if key in _sigv4.SIGNING_HEADER_NAMES:
             continue
