@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import os
 import sys
 import warnings
 from datetime import datetime, timedelta, timezone
@@ -32,6 +31,7 @@ from urllib.parse import parse_qs, urlsplit
 import botocore.credentials
 import botocore.session
 import pytest
+from aws_isolation import isolate_aws
 from credential_servers import running, verify
 
 import apigw_iam_auth.credentials
@@ -50,16 +50,7 @@ PRIVATE = ("_refresh_lock", "_frozen_credentials", "_expiry_time")
 @pytest.fixture(autouse=True)
 def aws_env(tmp_path, monkeypatch):
     """Botocore sees only what the test sets: no AWS_* env, no ~/.aws, no IMDS."""
-    for name in list(os.environ):
-        if name.startswith(("AWS_", "BOTO_")):
-            monkeypatch.delenv(name)
-    for name in ("config", "credentials"):
-        (tmp_path / name).write_text("")
-    monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.setenv("BOTO_CONFIG", str(tmp_path / "boto.cfg"))
+    isolate_aws(tmp_path, monkeypatch)
 
 
 class Generations:

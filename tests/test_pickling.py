@@ -19,6 +19,7 @@ import botocore.credentials
 import botocore.session
 import pytest
 import requests
+from aws_isolation import isolate_aws
 
 from apigw_iam_auth import ApiGwIamAuth, Credentials, SigV4Signer
 from apigw_iam_auth.credentials import (
@@ -37,16 +38,7 @@ T = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
 @pytest.fixture(autouse=True)
 def aws_env(tmp_path, monkeypatch):
     """Botocore sees only what the test sets: no AWS_* env, no ~/.aws, no IMDS."""
-    for name in list(os.environ):
-        if name.startswith(("AWS_", "BOTO_")):
-            monkeypatch.delenv(name)
-    for name in ("config", "credentials"):
-        (tmp_path / name).write_text("")
-    monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.setenv("BOTO_CONFIG", str(tmp_path / "boto.cfg"))
+    isolate_aws(tmp_path, monkeypatch)
     return tmp_path
 
 

@@ -8,7 +8,6 @@ checked with the server-side verifier, with the secret of the key it names.
 from __future__ import annotations
 
 import concurrent.futures
-import os
 import subprocess
 import sys
 import textwrap
@@ -17,6 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import botocore.session
 import pytest
+from aws_isolation import isolate_aws
 from credential_servers import running
 
 import apigw_iam_auth.credentials
@@ -43,16 +43,7 @@ FULL_URI = "AWS_CONTAINER_CREDENTIALS_FULL_URI"
 @pytest.fixture(autouse=True)
 def aws_env(tmp_path, monkeypatch):
     """Botocore sees only what the test sets, and no shared provider outlives a test."""
-    for name in list(os.environ):
-        if name.startswith(("AWS_", "BOTO_")):
-            monkeypatch.delenv(name)
-    for name in ("config", "credentials"):
-        (tmp_path / name).write_text("")
-    monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.setenv("BOTO_CONFIG", str(tmp_path / "boto.cfg"))
+    isolate_aws(tmp_path, monkeypatch)
     reset_shared_providers()
     yield tmp_path
     reset_shared_providers()
