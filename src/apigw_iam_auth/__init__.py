@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     )
     from apigw_iam_auth.auth import ApiGwIamAuth
     from apigw_iam_auth.credentials import (
+        BotocoreCompatibilityWarning,
         BotocoreProvider,
         CallableProvider,
         ChainProvider,
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
         KeyTuple,
         SessionLike,
         StaticProvider,
+        reset_shared_providers,
     )
     from apigw_iam_auth.diagnostics import explain_signature_mismatch, redact
     from apigw_iam_auth.presign import presign_url
@@ -49,6 +51,7 @@ __all__ = [
     "ApiGwIamAuth",
     "ApiGwIamAuthError",
     "Body",
+    "BotocoreCompatibilityWarning",
     "BotocoreProvider",
     "CallableProvider",
     "ChainProvider",
@@ -76,12 +79,14 @@ __all__ = [
     "explain_signature_mismatch",
     "presign_url",
     "redact",
+    "reset_shared_providers",
 ]
 
 # Where each lazily imported name lives.
 _MODULES = {
     "ApiGwIamAuth": "auth",
     "Body": "signer",
+    "BotocoreCompatibilityWarning": "credentials",
     "BotocoreProvider": "credentials",
     "CallableProvider": "credentials",
     "ChainProvider": "credentials",
@@ -102,6 +107,7 @@ _MODULES = {
     "explain_signature_mismatch": "diagnostics",
     "presign_url": "presign",
     "redact": "diagnostics",
+    "reset_shared_providers": "credentials",
 }
 
 
