@@ -255,21 +255,33 @@ def is_plain_query(raw: str) -> bool:
     """True when ``raw`` is already canonical but perhaps for its order: it may go as written.
 
     ``name=value`` pieces of unreserved characters and uppercase ``%XX`` escapes of other bytes,
-    at most one ``=`` each, no empty piece and no ``X-Amz-`` parameter (an earlier signature's,
-    which must not be sent). Every reader then sees the very pairs that were signed, whether it
-    decodes and re-encodes them (API Gateway) or takes them literally (botocore, awscrt). Order
-    does not matter: SigV4 sorts the parameters, and so does every verifier.
+    at most one ``=`` each, no empty piece or name, and no ``X-Amz-`` parameter (an earlier
+    signature's, which must not be sent). Every reader then sees the very pairs that were
+    signed, whether it decodes and re-encodes them (API Gateway) or takes them literally
+    (botocore, awscrt). Order does not matter: SigV4 sorts the parameters, as every verifier.
     """
-    return (
-        _PLAIN_QUERY.fullmatch(raw) is not None
-        and "X-Amz-" not in raw
-        and ("%" not in raw or _UNRESERVED_ESCAPE.search(raw) is None)
-    )
+    return _plain_pairs(raw) is not None
 
 
-_QUERY_CHAR = r"(?:[A-Za-z0-9\-._~]|%[0-9A-F]{2})"
-_QUERY_PIECE = rf"{_QUERY_CHAR}+(?:={_QUERY_CHAR}*)?"
-_PLAIN_QUERY = re.compile(rf"{_QUERY_PIECE}(?:&{_QUERY_PIECE})*")
+def _plain_pairs(raw: str) -> list[tuple[str, str]] | None:
+    """The pieces of a plain query (see :func:`is_plain_query`) split in two, else None."""
+    if (
+        not _QUERY_CHARS.fullmatch(raw)
+        or "X-Amz-" in raw
+        or ("%" in raw and (_NOT_AN_ESCAPE.search(raw) or _UNRESERVED_ESCAPE.search(raw)))
+    ):
+        return None
+    pairs = []
+    for piece in raw.split("&"):
+        name, _, value = piece.partition("=")
+        if not name or "=" in value:
+            return None
+        pairs.append((name, value))
+    return pairs
+
+
+_QUERY_CHARS = re.compile(r"[A-Za-z0-9\-._~%=&]+")
+_NOT_AN_ESCAPE = re.compile(r"%(?![0-9A-F]{2})")  # lowercase hex is not canonical either
 
 
 def _decode_component(raw: str) -> str:
@@ -316,13 +328,10 @@ def encoded_query_of(raw: str) -> tuple[list[tuple[str, str]], bool]:
     """
     if not raw:
         return [], True
-    if is_plain_query(raw):
-        return [(name, value) for name, _, value in map(_split_piece, raw.split("&"))], True
+    pairs = _plain_pairs(raw)
+    if pairs is not None:
+        return pairs, True
     return encoded_query(parse_query(raw)), False
-
-
-def _split_piece(piece: str) -> tuple[str, str, str]:
-    return piece.partition("=")
 
 
 def canonical_query(pairs: tuple[tuple[str, str], ...] | list[tuple[str, str]]) -> str:
