@@ -3,10 +3,15 @@
 Run ``python bench/bench_aiohttp.py`` (``--quick`` for a short run). It is a report, not a test:
 it always exits 0. Everything runs in this one process and on one event loop.
 
-The peer, ``aiohttp-aws-auth`` (the only SigV4 middleware on PyPI), is optional: it is imported
-if installed, or found in a directory named by ``--peer-path`` / ``AIOHTTP_AWS_AUTH_PATH`` (e.g.
-``pip install --no-deps --target /tmp/peer aiohttp-aws-auth``, to keep it out of the project's
-environment). Without it the peer rows are left out and the report says so.
+The peer, ``aiohttp-aws-auth`` (the only SigV4 middleware on PyPI), is in the ``bench`` extra;
+here it stays optional: it is imported if installed, or found in a directory named by
+``--peer-path`` / ``AIOHTTP_AWS_AUTH_PATH`` (e.g. ``pip install --no-deps --target /tmp/peer
+aiohttp-aws-auth``). Without it the peer rows are left out and the report says so.
+
+For the table of W1-W4 across every client, with the 2x goal against aiohttp-aws-auth, see
+``bench_workloads.py``: there the requests are the ones a ``ClientSession`` builds, made
+outside the timing, and every output timed is verified. Part 1 here builds a bare
+``ClientRequest`` inside the timing instead (the ``no-op`` row subtracts it): a rougher figure.
 
 1. **One middleware call** (no network): ``await middleware(ClientRequest(...), handler)`` with
    a handler that returns at once, static credentials. The ``ClientRequest`` is built inside the

@@ -1,10 +1,11 @@
 """Benchmark: the workloads of "One lean signing path", ours and every installed peer, one run.
 
-Run ``python bench/bench_workloads.py`` (about 11 minutes on 2 busy cores; ``--quick`` for a
+Run ``python bench/bench_workloads.py`` (about 16 minutes on 2 busy cores; ``--quick`` for a
 rough pass in about a minute, ``--token`` to sign with a session token, ``--profile`` for a
 cProfile of our W2 requests path, ``--profile "W3:httpx sync"`` for another row). Needs the
-``bench`` extra. It is a report, not a test: it always exits 0. Everything runs in this one
-process (the memory part also starts a child, see ``bench_adapters.py`` part 3).
+``bench`` extra (httpx2, aiohttp and their peers httpx2-aws-auth and aiohttp-aws-auth among
+it). It is a report, not a test: it always exits 0. Everything runs in this one process (the
+memory part also starts a child, see ``bench_adapters.py`` part 3).
 
 Workloads (host ``abc123.execute-api.ap-northeast-1.amazonaws.com``, stage ``/prod``):
 
@@ -43,6 +44,26 @@ signing it and would drown the difference. The timed loop runs over that list:
 * **httpx async**: the same requests; inside ONE ``asyncio.run`` around the whole timed loop,
   ``agen = auth.async_auth_flow(request); await agen.__anext__(); await agen.aclose()``.
   Both httpx peers run through ``httpx.Auth``'s generic async flow, so both take part.
+* **httpx2 sync** and **httpx2 async**: the same as httpx, with ``httpx2.Client().build_request``
+  and an ``httpx2.Auth`` baseline (httpx2 runs the flows of its own ``Auth`` only). Peer:
+  httpx2-aws-auth (``AwsSigV4Auth``, an ``httpx2.Auth`` with ``auth_flow`` only: async through
+  ``httpx2.Auth``'s generic flow). httpx-auth and httpx-aws-auth subclass ``httpx.Auth``, which
+  httpx2 does not drive. Rows left out where httpx2 cannot be imported (Python 3.10).
+* **aiohttp** (3.12+ client middlewares): the requests are the ``ClientRequest`` objects a real
+  ``aiohttp.ClientSession`` builds, captured: ``session.request(method, url, headers=...,
+  data=body, middlewares=(capture,))`` where ``capture`` raises the request it is handed, so
+  nothing connects (aiohttp's clean-up on that exception closes the body payload, a no-op for
+  bytes). They carry what the session puts there before any middleware runs: Host, Accept,
+  Accept-Encoding, User-Agent, Content-Length, the body as a ``BytesPayload``, the call's
+  tracer list. The session, and the timing, run on one event loop of their own, kept for the
+  run (a request keeps the loop it was built on). Timed, per request, what a session with one
+  middleware runs: ``await build_client_middlewares(handler, (middleware,))(request)``, with
+  ``handler`` a stub standing in for the session's connect-and-send: it returns a ready
+  object with ``status = 200`` (all either middleware reads of a response), no connection, no
+  I/O. Baseline: ``await handler(request)``, what a session without middlewares runs; so the
+  net figure is the whole cost of adding the middleware, aiohttp's per-request chain included
+  (a fraction of a µs, the same for both). Ours is the ``ApiGwIamAuth`` object itself as the
+  middleware (``auth(request, handler)``); peer: aiohttp-aws-auth (``AwsSigV4Auth``).
 * **SigV4Signer.sign** (W2): ``signer.sign("GET", url)`` over pre-made URL strings, against a
   minimal stdlib signer written here (``MinimalSigner``: host and x-amz-date only, path and
   query as written, signing key cached per day, clock read per call) and, for reference,
@@ -67,20 +88,24 @@ a repeat is the sum of its chunks over N; the figure reported is the median over
 slower than the others (``presign_url`` building the default chain on every call) gets fewer
 calls per repeat, about ``--budget`` seconds' worth (3; ``--quick`` 1), never below 100.
 Ratios are peer ÷ ours on the net figures; "best peer" is the fastest peer whose output
-verified.
+verified. Goals (the table's last column, and a PASS/MISS line each): requests, httpx sync and
+async at least 2x the best peer (3x on W1); httpx2 sync, httpx2 async and aiohttp at least 2x
+httpx2-aws-auth and aiohttp-aws-auth on every workload (their issue's target).
 
 Verification: before its timing, every implementation of every row signs 8 requests built the
 same way, and each is checked by ``tests/aws_server.py``'s ``verify`` -- botocore's ``SigV4Auth``
 steps recomputing the signature from the request as it would go on the wire (target as
 sent, the headers listed in ``SignedHeaders``, the body; the query read the way API Gateway
 reads it), importing nothing of ours. requests: the prepared URL, headers (plus the Host that
-urllib3 adds) and body; httpx: ``url.raw_path``, ``headers.raw`` and ``content``; presigned
-URLs: a GET of the URL with its Host. During the timing, the first and last request of every
-chunk signed in place (requests, httpx) are verified too, after the chunk. A peer whose
-output fails is shown as "wrong" and left out of the ratios. For our implementations the pass
-before timing also counts calls of the core's signing step (``_sigv4._hmac_hex``, or
-``sign_parts``/``sign_at`` as the core evolves): on W1 it shows that every one of the 8
-signatures is computed, none reused.
+urllib3 adds) and body; httpx and httpx2: ``url.raw_path``, ``headers.raw`` and ``content``;
+aiohttp: ``url.raw_path_qs`` (the request line ``ClientRequest.send`` writes), the headers
+(plus the ``Content-Type: application/octet-stream`` that ``send`` adds to a POST without
+one) and the payload's bytes; presigned URLs: a GET of the URL with its Host. During the
+timing, the first and last request of every chunk signed in place (requests, httpx, httpx2,
+aiohttp) are verified too, after the chunk. A peer whose output fails is shown as "wrong" and
+left out of the ratios. For our implementations the pass before timing also counts calls of
+the core's signing step (``_sigv4._hmac_hex``, or ``sign_parts``/``sign_at`` as the core
+evolves): on W1 it shows that every one of the 8 signatures is computed, none reused.
 
 Memory: part 3 of ``bench_adapters.py`` (a 100 MiB file body through requests and httpx
 under ``tracemalloc``, and the ``ru_maxrss`` growth in a child), imported from there.
@@ -90,6 +115,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import cProfile
 import gc
 import hashlib
@@ -103,15 +129,17 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import aiohttp
+import aiohttp_aws_auth
 import aws_requests_auth.aws_auth
 import botocore.auth
 import botocore.awsrequest
@@ -122,10 +150,18 @@ import httpx_aws_auth
 import requests
 import requests.hooks
 import requests_aws4auth
+from aiohttp.client_middlewares import build_client_middlewares
 from bench_sign import ACCESS_KEY, JSON_1K, REGION, SECRET_KEY, SERVICE, SESSION_TOKEN
 
 from apigw_iam_auth import ApiGwIamAuth, SigV4Signer, presign_url
 from apigw_iam_auth import _sigv4 as core
+
+try:  # httpx2 needs Python 3.11: without it the httpx2 rows are left out, and the report says so
+    import httpx2
+    import httpx2_aws_auth
+except ImportError:
+    httpx2 = None
+    httpx2_aws_auth = None
 
 API = "https://abc123.execute-api.ap-northeast-1.amazonaws.com/prod"
 HOST = urlsplit(API).netloc
@@ -166,7 +202,7 @@ W4 = Workload(
 )
 W5 = Workload("W5", "presign a new URL each call", "GET", API + "/items/{n}")
 CLIENT_WORKLOADS = (W1, W2, W3, W4)
-CLIENTS = ("requests", "httpx sync", "httpx async")
+CLIENTS = ("requests", "httpx sync", "httpx async", "httpx2 sync", "httpx2 async", "aiohttp")
 
 
 # --- what goes on the wire, for the verifier -----------------------------------------------------
@@ -199,6 +235,20 @@ def wire_requests(prepared: requests.PreparedRequest, _result: object) -> Any:
 def wire_httpx(request: httpx.Request, _result: object) -> Any:
     headers = tuple((_text(k), _text(v)) for k, v in request.headers.raw)
     return request.method, request.url.raw_path.decode("ascii"), headers, request.content
+
+
+def wire_aiohttp(request: aiohttp.ClientRequest, _result: object) -> Any:
+    """The request line aiohttp writes (``url.raw_path_qs``), its headers and body bytes.
+
+    Plus the ``Content-Type: application/octet-stream`` that ``ClientRequest.send`` adds to a
+    POST/PUT/PATCH without one, after the middlewares (unsigned: shown to the verifier anyway).
+    """
+    headers = [(str(k), v) for k, v in request.headers.items()]
+    if request.method in request.POST_METHODS and "Content-Type" not in request.headers:
+        headers.append(("Content-Type", "application/octet-stream"))
+    body = request.body
+    data = b"" if isinstance(body, bytes) else body.decode("latin-1").encode("latin-1")
+    return request.method, request.url.raw_path_qs, tuple(headers), data
 
 
 def wire_signed(_url: str, signed: Any) -> Any:
@@ -234,11 +284,20 @@ class Impl:
     call: Call
     wire: Callable[[Any, Any], Any] | None
     is_async: bool = False
+    # The loop an async call runs on (aiohttp: the loop its requests were built on); None: a
+    # new one per chunk (``asyncio.run``).
+    loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def in_place(self) -> bool:
-        """Signs the request it is given (requests, httpx): timed requests can be verified."""
-        return self.wire in {wire_requests, wire_httpx}
+        """Signs the request it is given (requests, httpx/httpx2, aiohttp): verifiable after."""
+        return self.wire in {wire_requests, wire_httpx, wire_aiohttp}
+
+    def run(self, coroutine: Coroutine[Any, Any, Any]) -> Any:
+        """Run ``coroutine`` to its end on this implementation's loop."""
+        if self.loop is not None:
+            return self.loop.run_until_complete(coroutine)
+        return asyncio.run(coroutine)
 
 
 @dataclass
@@ -397,9 +456,12 @@ def _requests_builder(workload: Workload) -> Callable[[list[str]], list[Any]]:
     return build
 
 
-def _httpx_builder(workload: Workload) -> Callable[[list[str]], list[Any]]:
+def _httpx_builder(
+    workload: Workload, client: Any = _HTTPX_CLIENT
+) -> Callable[[list[str]], list[Any]]:
+    """``client.build_request`` of an ``httpx.Client`` (or an ``httpx2.Client``)."""
     method, headers, body = workload.method, dict(workload.headers), workload.body
-    build_request = _HTTPX_CLIENT.build_request
+    build_request = client.build_request
     return lambda urls: [build_request(method, u, headers=headers, content=body) for u in urls]
 
 
@@ -454,6 +516,140 @@ def _httpx_impls(workload: Workload, settings: Settings, *, is_async: bool) -> l
         Impl("baseline", "baseline", build, step(_NoAuth()), None, is_async),
         Impl("ours", "ours", build, step(ours), wire_httpx, is_async),
         *(Impl(n, "peer", build, step(a), wire_httpx, is_async) for n, a in peers.items()),
+    ]
+
+
+# --- httpx2 and aiohttp ----------------------------------------------------------------------
+
+_HTTPX2_CLIENT = None if httpx2 is None else httpx2.Client()
+
+
+def _httpx2_no_auth() -> Any:
+    """The httpx2 baseline: httpx2 runs an auth's flows only if it is an ``httpx2.Auth``."""
+
+    class NoAuth2(httpx2.Auth):
+        def auth_flow(self, request: Any) -> Iterator[Any]:
+            yield request
+
+    return NoAuth2()
+
+
+def _httpx2_impls(workload: Workload, settings: Settings, *, is_async: bool) -> list[Impl]:
+    build = _httpx_builder(workload, _HTTPX2_CLIENT)
+    step = _async_step if is_async else _sync_step
+    peer = httpx2_aws_auth.AwsSigV4Auth(
+        httpx2_aws_auth.AwsCredentials(ACCESS_KEY, SECRET_KEY, settings.token),
+        region=REGION,
+        service=SERVICE,
+    )
+    ours = ApiGwIamAuth(region=REGION, credentials=settings.creds)
+    return [
+        Impl("baseline", "baseline", build, step(_httpx2_no_auth()), None, is_async),
+        Impl("ours", "ours", build, step(ours), wire_httpx, is_async),
+        Impl("httpx2-aws-auth", "peer", build, step(peer), wire_httpx, is_async),
+    ]
+
+
+class _Captured(Exception):  # noqa: N818 - not an error: how the capturing middleware returns
+    """Raised by the capturing middleware, with the request the session built."""
+
+    def __init__(self, request: aiohttp.ClientRequest) -> None:
+        super().__init__()
+        self.request = request
+
+
+async def _capture(request: aiohttp.ClientRequest, _handler: Any) -> Any:
+    raise _Captured(request)
+
+
+class AiohttpSession:
+    """One ``aiohttp.ClientSession`` on an event loop of its own, kept for the whole run.
+
+    It builds the aiohttp rows' requests: ``session.request(...)`` with a middleware that
+    raises the ``ClientRequest`` it is handed, before any connection is made. Their calls are
+    then timed on the same loop (a request keeps the loop it was built on).
+    """
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._session: aiohttp.ClientSession = self.loop.run_until_complete(self._open())
+
+    @staticmethod
+    async def _open() -> aiohttp.ClientSession:
+        return aiohttp.ClientSession()
+
+    def builder(self, workload: Workload) -> Callable[[list[str]], list[Any]]:
+        method, headers, body = workload.method, dict(workload.headers), workload.body
+        request, capture = self._session.request, (_capture,)
+
+        async def built(url: str) -> aiohttp.ClientRequest:
+            try:
+                await request(method, url, headers=headers, data=body, middlewares=capture)
+            except _Captured as captured:
+                return captured.request
+            raise RuntimeError("the aiohttp session sent a request past the capture")
+
+        async def build(urls: list[str]) -> list[Any]:
+            return [await built(url) for url in urls]
+
+        return lambda urls: self.loop.run_until_complete(build(urls))
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self._session.close())
+        self.loop.close()
+
+
+_AIOHTTP: list[AiohttpSession] = []  # made when the first aiohttp row is, closed at exit
+
+
+def _aiohttp_session() -> AiohttpSession:
+    if not _AIOHTTP:
+        _AIOHTTP.append(AiohttpSession())
+        atexit.register(_AIOHTTP[0].close)
+    return _AIOHTTP[0]
+
+
+class _Answer:
+    """What the stub handler returns in place of a response: all a middleware reads of it."""
+
+    status = 200
+
+
+_ANSWER = _Answer()
+
+
+async def _stub_handler(_request: aiohttp.ClientRequest) -> Any:
+    """The session's connect-and-send handler, replaced: no connection, no I/O."""
+    return _ANSWER
+
+
+def _middleware_step(middleware: Callable[[Any, Any], Any]) -> Call:
+    """What a session with one middleware runs per request: the chain built, then awaited."""
+    middlewares = (middleware,)
+
+    def step(request: aiohttp.ClientRequest) -> Any:
+        return build_client_middlewares(_stub_handler, middlewares)(request)
+
+    return step
+
+
+def _aiohttp_impls(workload: Workload, settings: Settings) -> list[Impl]:
+    session = _aiohttp_session()
+    build, loop = session.builder(workload), session.loop
+    ours = ApiGwIamAuth(region=REGION, credentials=settings.creds)
+    peer = aiohttp_aws_auth.AwsSigV4Auth(
+        aiohttp_aws_auth.AwsCredentials(ACCESS_KEY, SECRET_KEY, settings.token),
+        region=REGION,
+        service=SERVICE,
+    )
+    calls: dict[str, tuple[str, Call, Any]] = {
+        "baseline": ("baseline", _stub_handler, None),
+        "ours": ("ours", _middleware_step(ours), wire_aiohttp),
+        "aiohttp-aws-auth": ("peer", _middleware_step(peer), wire_aiohttp),
+    }
+    return [
+        Impl(name, kind, build, call, wire, is_async=True, loop=loop)
+        for name, (kind, call, wire) in calls.items()
     ]
 
 
@@ -526,6 +722,13 @@ def rows(settings: Settings, only: set[str] | None = None) -> list[Row]:
         result.append(Row(workload, "requests", _requests_impls(workload, settings)))
         result.append(Row(workload, "httpx sync", _httpx_impls(workload, settings, is_async=False)))
         result.append(Row(workload, "httpx async", _httpx_impls(workload, settings, is_async=True)))
+        if httpx2 is not None:
+            sync, asynchronous = (
+                _httpx2_impls(workload, settings, is_async=is_async) for is_async in (False, True)
+            )
+            result.append(Row(workload, "httpx2 sync", sync))
+            result.append(Row(workload, "httpx2 async", asynchronous))
+        result.append(Row(workload, "aiohttp", _aiohttp_impls(workload, settings)))
     result.append(Row(W2, "SigV4Signer.sign", _sign_impls(settings)))
     result.append(Row(W5, "presign", _presign_impls(settings)))
     if only:
@@ -595,7 +798,7 @@ def _run_calls(impl: Impl, items: list[Any]) -> tuple[list[Any], list[float]]:
             results.append(await impl.call(item))
             seconds.append(clock() - start)
 
-    asyncio.run(run())
+    impl.run(run())
     return results, seconds
 
 
@@ -675,7 +878,7 @@ def time_once(impl: Impl, items: list[Any]) -> int:
     gc.disable()
     try:
         if impl.is_async:
-            return asyncio.run(_timed_async(impl.call, items))
+            return impl.run(_timed_async(impl.call, items))
         return _timed_sync(impl.call, items)
     finally:
         gc.enable()
@@ -832,6 +1035,8 @@ PEER_COLUMNS = (
     "botocore",
     "httpx-auth",
     "httpx-aws-auth",
+    "httpx2-aws-auth",
+    "aiohttp-aws-auth",
 )
 
 
@@ -870,7 +1075,14 @@ class Target:
         )
 
 
-def client_goal(workload: Workload) -> float:
+# The clients of "the aiohttp and httpx2 paths join the table": their issue sets one goal, at
+# least 2x the peer (aiohttp-aws-auth, httpx2-aws-auth), for every workload.
+JOINED_CLIENTS = ("httpx2 sync", "httpx2 async", "aiohttp")
+
+
+def client_goal(workload: Workload, client: str) -> float:
+    if client in JOINED_CLIENTS:
+        return 2.0
     return 3.0 if workload.repeated else 2.0
 
 
@@ -884,7 +1096,7 @@ def print_markdown(results: list[Result]) -> None:
         if row.client not in CLIENTS:
             continue
         best = result.best_peer()
-        goal = client_goal(row.workload)
+        goal = client_goal(row.workload, row.client)
         verdict = "-" if best is None else ("PASS" if best[1] >= goal else "MISS")
         cells = [
             f"{row.workload.key} {row.workload.title}",
@@ -931,7 +1143,7 @@ def targets(results: list[Result], memory: list[Any]) -> list[Target]:
                 Target(
                     label,
                     None if best is None else best[1],
-                    client_goal(row.workload),
+                    client_goal(row.workload, row.client),
                     at_least=True,
                 )
             )
@@ -1011,7 +1223,7 @@ def profile(settings: Settings, calls: int, spec: str) -> None:
         print(f"no row {spec!r}; choose from {names}")
         return
     impl = next(i for i in row.impls if i.kind == "ours")
-    impl.call(impl.build(row.workload.urls(1))[0])  # warm: imports, caches, the first origin
+    _run_calls(impl, impl.build(row.workload.urls(1)))  # warm: imports, caches, first origin
     items = impl.build(row.workload.urls(calls))
 
     async def run_async() -> None:
@@ -1021,7 +1233,7 @@ def profile(settings: Settings, calls: int, spec: str) -> None:
     profiler = cProfile.Profile()
     profiler.enable()
     if impl.is_async:
-        asyncio.run(run_async())
+        impl.run(run_async())
     else:
         for item in items:
             impl.call(item)
@@ -1045,18 +1257,29 @@ def use_env_credentials(token: str | None) -> None:
         os.environ.pop(name, None)
 
 
+def _version(dist: str) -> str:
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return "not installed"
+
+
 def _versions() -> str:
     dists = (
         "apigw-iam-auth",
         "requests",
         "httpx",
+        "httpx2",
+        "aiohttp",
         "botocore",
         "aws-requests-auth",
         "requests-aws4auth",
         "httpx-auth",
         "httpx-aws-auth",
+        "httpx2-aws-auth",
+        "aiohttp-aws-auth",
     )
-    return ", ".join(f"{d} {version(d)}" for d in dists)
+    return ", ".join(f"{d} {_version(d)}" for d in dists)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1089,6 +1312,8 @@ def main(argv: list[str] | None = None) -> int:
         profile(settings, calls, args.profile)
         return 0
     print(f"python {sys.version.split()[0]}; {_versions()}")
+    if httpx2 is None:
+        print("httpx2 or httpx2-aws-auth not importable (httpx2 needs Python 3.11): no httpx2 rows")
     print(
         f"{calls} calls x {repeats} repeats per implementation (median per call), "
         f"session token: {'yes' if token else 'no'}, load average {os.getloadavg()[0]:.2f}, "
