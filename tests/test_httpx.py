@@ -181,7 +181,14 @@ async def test_params_with_spaces_and_plus_verify(server, kind, presign):
     response = await send(
         kind, "GET", server.url("/prod/search"), params=PARAMS, auth=make_auth(presign=presign)
     )
-    assert user_query(echo(response)["query"]) == PARAMS_WIRE
+    assert user_query(echo(response)["query"]) == _params_wire(kind)
+
+
+def _params_wire(kind) -> str:
+    """httpx < 0.28 sends the value '%2B' as it is (a plus sign), later clients as '%252B'."""
+    if tuple(int(part) for part in kind.client.__version__.split(".")[:2]) < (0, 28):
+        return PARAMS_WIRE.replace("%252B", "%2B")
+    return PARAMS_WIRE
 
 
 async def test_non_default_port_is_signed_in_host(server, kind):
@@ -253,7 +260,8 @@ BODIES = {
     "bytes": (lambda **_: {"content": b"\x00\xffbinary\r\n"}, b"\x00\xffbinary\r\n"),
     "str-non-ascii": (lambda **_: {"content": TEXT}, TEXT.encode()),
     "form": (lambda **_: {"data": {"a": "1 2", "b": "é"}}, b"a=1+2&b=%C3%A9"),
-    "json": (lambda **_: {"json": {"k": "é"}}, '{"k":"é"}'.encode()),
+    # How json= is serialised is the client's (httpx < 0.28 adds spaces): what it sent must arrive.
+    "json": (lambda **_: {"json": {"k": "é"}}, None),
     "multipart": (
         lambda **_: {"files": {"f": ("a.txt", b"content", "text/plain")}, "data": {"x": "1"}},
         None,

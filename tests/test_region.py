@@ -491,3 +491,11 @@ def test_lattice_host_gets_the_unsigned_payload_rule():
         "svc-0123.abc.vpc-lattice-svcs.us-west-2.on.aws", None, None, no_fallback
     )
     assert service_defaults(service) == (True, True)
+
+
+def test_a_well_formed_region_unknown_to_botocore_is_accepted():
+    """A region newer than the installed botocore (its shape is a region's) is not refused."""
+    assert check_region("zz-central-7") == "zz-central-7"
+    assert check_region("eusc-de-west-2") == "eusc-de-west-2"
+    with pytest.raises(InvalidConfigError, match="did you mean 'us-east-1'"):
+        check_region("us-east1")

@@ -244,7 +244,7 @@ def test_order_constant_is_the_p256_order():
     minus_generator = ec.derive_private_key(P256_ORDER - 1, ec.SECP256R1())
     assert minus_generator.public_key().public_numbers().x == generator.x
     assert minus_generator.public_key().public_numbers().y != generator.y
-    with pytest.raises(ValueError, match="out of range"):
+    with pytest.raises(ValueError, match=r"out of range|point is at infinity"):
         ec.derive_private_key(P256_ORDER, ec.SECP256R1())
 
 

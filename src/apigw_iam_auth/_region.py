@@ -240,12 +240,21 @@ def _checked(region: str, source: str) -> str:
     data = _botocore.region_data()
     if region in data.names or any(pattern.fullmatch(region) for pattern in data.patterns):
         return region
+    if _REGION_SHAPE.fullmatch(region):
+        # A well-formed name the installed botocore does not know yet (a region or partition
+        # newer than it, e.g. mx-central-1 under botocore 1.34): accepted, as AWS may know it.
+        return region
     closest = _closest(region, data.names)
     if closest is None:
         hint = "; AWS region names look like 'us-east-1', 'eu-west-1' or 'cn-north-1'"
     else:
         hint = f"; did you mean {closest!r}?"
     raise InvalidConfigError(f"{source} {region!r} is not an AWS region{hint}")
+
+
+# Every AWS region name: a 2-4 letter area, one or more words, a number ("us-gov-west-1",
+# "eusc-de-east-1"). Typos such as "us-east1" or "US-EAST-1" do not have this shape.
+_REGION_SHAPE = re.compile(r"[a-z]{2,4}(?:-[a-z]+)+-[0-9]{1,2}", re.ASCII)
 
 
 def _closest(region: str, names: tuple[str, ...]) -> str | None:
