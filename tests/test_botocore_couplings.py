@@ -198,7 +198,7 @@ def test_with_every_attribute_present_nothing_warns():
         warnings.simplefilter("error", BotocoreCompatibilityWarning)
         assert signed_key(signer, generations.secrets) == "ASIAGEN000001"
         assert 1190 <= presigned_expires(signer) <= 1200
-        asyncio.run(signer.credentials_provider.aget())
+        asyncio.run(signer._credentials.aget())
 
 
 def test_advisory_window_is_read_through_public_api_only(monkeypatch):
@@ -209,7 +209,7 @@ def test_advisory_window_is_read_through_public_api_only(monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("error", BotocoreCompatibilityWarning)
         assert signed_key(signer, generations.secrets) == "ASIAGEN000001"
-        assert asyncio.run(signer.credentials_provider.aget()).access_key == "ASIAGEN000001"
+        assert asyncio.run(signer._credentials.aget()).access_key == "ASIAGEN000001"
 
 
 # --- losses: each attribute gone, a warning, and still safe -----------------------------------
@@ -233,7 +233,7 @@ def test_refresh_lock_deleted_warns_once_and_links_stay_capped(monkeypatch, capl
         def work():
             keys = {signed_key(signer, server.secrets) for _ in range(5)}
             capped = {presigned_expires(signer) for _ in range(5)}
-            return keys, capped, asyncio.run(signer.credentials_provider.aget())
+            return keys, capped, asyncio.run(signer._credentials.aget())
 
         (keys, capped, snapshot), messages = warned(work)
         secrets = [*server.secrets.values(), *server.tokens.values()]
@@ -269,7 +269,7 @@ def test_frozen_credentials_renamed_warns_once_and_sync_and_async_still_sign(mon
 
 
 async def _gather_aget(signer: SigV4Signer, count: int):
-    provider = signer.credentials_provider
+    provider = signer._credentials
     return await asyncio.gather(*(provider.aget() for _ in range(count)))
 
 
@@ -314,7 +314,7 @@ def test_all_three_gone_warn_each_once_and_still_sign_safely(monkeypatch, caplog
     def work():
         assert signed_key(auth_signer, generations.secrets) == "ASIAGEN000001"
         assert 1190 <= presigned_expires(auth_signer) <= 1200
-        assert asyncio.run(auth_signer.credentials_provider.aget()).expiry is not None
+        assert asyncio.run(auth_signer._credentials.aget()).expiry is not None
         assert signed_key(auth_signer, generations.secrets) == "ASIAGEN000001"
 
     _, messages = warned(work)

@@ -303,7 +303,7 @@ def test_credential_process_runs_once_for_many_signatures(aws_env):
     keys = {signed_key(signer, {"ASIAPROC0001": "process-secret-1"}) for _ in range(10)}
     assert keys == {"ASIAPROC0001"}
     assert counter.read_text() == "x"
-    assert signer.credentials_provider.get().expiry is not None
+    assert signer._credentials.get().expiry is not None
 
 
 def test_failing_credential_process_is_chained(aws_env):
@@ -825,8 +825,8 @@ def test_no_secret_or_token_in_messages_reprs_or_logs(aws_env, monkeypatch, capl
         texts += [repr(item), str(item)]
     texts += [str(nothing.value), repr(nothing.value), repr(container_auth.signer)]
     texts += [
-        repr(env_signer.credentials_provider),
-        repr(container_auth.signer.credentials_provider),
+        repr(env_signer._credentials),
+        repr(container_auth.signer._credentials),
     ]
     captured = capsys.readouterr()
     everything = "\n".join([*texts, caplog.text, captured.out, captured.err])

@@ -220,7 +220,7 @@ def test_refreshable_botocore_credentials_refuse_to_pickle_but_copy():
     assert "refresh-secret" not in str(caught.value)
     copied = copy.deepcopy(signer)
     assert key_of(copied) == "ASIAREFRESH"
-    assert copied.credentials_provider.get().expiry == expiry
+    assert copied._credentials.get().expiry == expiry
     plain = botocore.credentials.Credentials("AKIDPLAIN", "plain-secret")
     assert key_of(round_trip(SigV4Signer("us-east-1", credentials=plain))) == ("AKIDPLAIN")
 

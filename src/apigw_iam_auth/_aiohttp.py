@@ -128,7 +128,7 @@ async def _clock_corrected(
 
 async def _credentials(signer: SigV4Signer) -> Credentials:
     """One credentials snapshot, fetched off the event loop when a refresh is due."""
-    return await signer.credentials_provider.aget()
+    return await signer._credentials.aget()  # noqa: SLF001 - the adapters' provider
 
 
 def _signature(

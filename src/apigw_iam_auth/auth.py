@@ -169,7 +169,7 @@ class ApiGwIamAuth(_AuthBase):  # type: ignore[misc,valid-type]
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
         """Sign for an ``httpx.AsyncClient``; credential refreshes run off the event loop."""
-        provider = self._signer.credentials_provider
+        provider = self._signer._credentials  # noqa: SLF001 - the adapters' provider
         body_hash = await _httpx.body_hash_async(request)
         signing = self._sign_httpx(request, body_hash, await provider.aget(), is_async=True)
         response = yield request

@@ -214,11 +214,6 @@ class SigV4Signer:
             f"credentials={self._credentials!r})"
         )
 
-    @property
-    def credentials_provider(self) -> CredentialsProvider:
-        """The provider snapshots come from (shared with adapters that fetch them async)."""
-        return self._credentials
-
     def now(self) -> datetime:
         """Read the signer's clock once, corrected by what the server's clock taught us."""
         return self._read_clock() + timedelta(seconds=self._offset)

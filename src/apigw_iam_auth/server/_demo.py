@@ -91,6 +91,7 @@ def run_demo(out: TextIO) -> bool:
             )
             _requests_steps(step, api, auth, presigned)
             step("httpx  async header-signed GET", _OK, lambda: _async_get(f"{api}/pets", auth))
+            _aiohttp_steps(step, api, auth, presigned)
 
             signed = signer.sign("GET", f"{api}/pets/1")
             step(
@@ -136,6 +137,42 @@ def _requests_steps(
     step("requests header-signed GET", _OK, lambda: via_requests("GET", f"{api}/pets", auth))
     step(
         "requests presigned DELETE", _OK, lambda: via_requests("DELETE", f"{api}/pets/1", presigned)
+    )
+
+
+def _aiohttp_steps(
+    step: Callable[[str, int, Callable[[], httpx.Response]], None],
+    api: str,
+    auth: ApiGwIamAuth,
+    presigned: ApiGwIamAuth,
+) -> None:
+    """The same auth object as an aiohttp middleware, when the aiohttp extra is installed."""
+    try:
+        import aiohttp  # noqa: PLC0415 - optional dependency
+    except ImportError:
+        return
+
+    def via_aiohttp(
+        method: str, url: str, used: ApiGwIamAuth, body: bytes | None
+    ) -> httpx.Response:
+        async def call() -> httpx.Response:
+            async with (
+                aiohttp.ClientSession(middlewares=(used,), trust_env=False) as session,
+                session.request(method, url, data=body) as response,
+            ):
+                return httpx.Response(response.status, content=await response.read())
+
+        return asyncio.run(call())
+
+    step(
+        "aiohttp middleware POST (bytes body)",
+        _OK,
+        lambda: via_aiohttp("POST", f"{api}/pets", auth, b'{"name": "Tom"}'),
+    )
+    step(
+        "aiohttp presigned GET",
+        _OK,
+        lambda: via_aiohttp("GET", f"{api}/pets?limit=2", presigned, None),
     )
 
 
