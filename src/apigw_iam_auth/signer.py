@@ -26,6 +26,11 @@ header sets    the checked, canonical form   the header pairs as    256, LRU  a 
 _header_set``) stale signing headers in it   (str or bytes), and              User-Agent, Accept)
                                              the unsigned names               with every request
 =============  ============================  =====================  ========  ===================
+
+Two process-wide memos sit beside the path and hold no request data: botocore's region data
+(``_botocore.region_data``, read once to check region names when a signer is built) and, per
+HTTP client package, whether the httpx redirect guard proved itself (``_httpx._guard_proven``,
+at most two entries: httpx and httpx2).
 """
 
 from __future__ import annotations
