@@ -52,9 +52,7 @@ def fresh_checks(monkeypatch):
     """Each test proves the couplings anew; the process's own results come back after it."""
     monkeypatch.setattr(_httpx, "_GUARD_PROVEN", {})
     monkeypatch.setattr(_httpx, "_FILES_REACHABLE", {})
-    _httpx._warn_proxy_target.cache_clear()
-    yield
-    _httpx._warn_proxy_target.cache_clear()
+    monkeypatch.setattr(_httpx, "_PROXY_WARNED", set())
 
 
 def _module(name: str) -> Any:

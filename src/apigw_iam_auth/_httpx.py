@@ -58,7 +58,6 @@ redirects to another origin are as safe as that transport makes them.
 from __future__ import annotations
 
 import asyncio
-import functools
 import importlib
 import io
 import sys
@@ -150,14 +149,22 @@ def _body_source(request: httpx.Request) -> bytes | IO[bytes] | IO[str] | None:
 
 def _files_reachable(request_type: type) -> bool:
     """Whether this package keeps a file body at ``request.stream._stream``; warns once if not."""
-    reachable = _FILES_REACHABLE.get(request_type)
-    if reachable is None:
+    return _checked_once(_FILES_REACHABLE, request_type, _check_files)
+
+
+def _checked_once(
+    results: dict[type, bool],
+    request_type: type,
+    check: Callable[[Any], bool],
+) -> bool:
+    """``check(package)`` of a request type's client package, run (and warned of) only once."""
+    result = results.get(request_type)
+    if result is None:
         with _CHECKING:
-            reachable = _FILES_REACHABLE.get(request_type)
-            if reachable is None:
-                reachable = _check_files(_package_of(request_type))
-                _FILES_REACHABLE[request_type] = reachable
-    return reachable
+            result = results.get(request_type)
+            if result is None:
+                result = results[request_type] = check(_package_of(request_type))
+    return result
 
 
 # Held while a package's couplings are checked, so that each is checked (and warned of) once.
@@ -382,15 +389,21 @@ def _core_of(outgoing: Any) -> Any:  # noqa: ANN401 - an httpcore request, and i
     return sys.modules[type(outgoing).__module__.partition(".")[0]]
 
 
-@functools.cache
 def _warn_proxy_target(core: Any) -> None:  # noqa: ANN401 - the httpcore module
     """Say once per httpcore that requests through a forward proxy can no longer be signed."""
+    if core in _PROXY_WARNED:
+        return
+    _PROXY_WARNED.add(core)
     warnings.warn(
         f"apigw_iam_auth: {_named(core)} no longer writes the absolute URL as the target of a "
         "request through a forward proxy; such requests now go out unsigned (and are refused)",
         RuntimeWarning,
         stacklevel=2,
     )
+
+
+# The httpcore modules already warned about (at most two: httpcore and httpcore2).
+_PROXY_WARNED: set[Any] = set()
 
 
 # The self-check of the redirect guard. ------------------------------------------------------
@@ -402,14 +415,7 @@ _PROBE_TOKEN = b"apigw-iam-auth-probe"
 
 def _guard_proven(request_type: type) -> bool:
     """Whether the redirect guard works with this client package; warns once if not."""
-    proven = _GUARD_PROVEN.get(request_type)
-    if proven is None:
-        with _CHECKING:
-            proven = _GUARD_PROVEN.get(request_type)
-            if proven is None:
-                proven = _prove_guard(_package_of(request_type))
-                _GUARD_PROVEN[request_type] = proven
-    return proven
+    return _checked_once(_GUARD_PROVEN, request_type, _prove_guard)
 
 
 # Request type -> whether the guard was proven for its package (run once per package).
