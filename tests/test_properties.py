@@ -25,6 +25,7 @@ from apigw_iam_auth._botocore import region_data
 from apigw_iam_auth._models import SignatureLocation
 from apigw_iam_auth._sigv4 import MAX_EXPIRES, amz_date
 from apigw_iam_auth._uri import (
+    canonical_path,
     canonical_query,
     encoded_query,
     encoded_query_of,
@@ -32,6 +33,8 @@ from apigw_iam_auth._uri import (
     parse_origin,
     parse_query,
     split_url,
+    wire_parts,
+    wire_path,
 )
 from apigw_iam_auth.errors import ApiGwIamAuthError, InvalidConfigError
 from apigw_iam_auth.signer import SigV4Signer
@@ -636,6 +639,56 @@ def test_url_split_takes_the_usual_urls():
         "HTTPS://Host.Example:443",
     ]:
         assert _our_reading(url)[2:4] == _urlsplit_reading(url)[3:]
+
+
+_PATH_PIECE = st.text(st.sampled_from("aZ09/.-_~%+ :@é"), max_size=12)
+
+
+@st.composite
+def plain_or_not_url(draw: st.DrawFn) -> str:
+    """URLs near the plain shape: segments of unreserved characters, dots, slashes, escapes."""
+    scheme = draw(st.sampled_from(["https", "http", "HTTPS", "ftp"]))
+    netloc = draw(st.sampled_from(["h.example", "H.example:8443", "[::1]:8080", "u@h", "é.x", ""]))
+    path = "".join(draw(st.lists(_PATH_PIECE, max_size=4)))
+    if path and not path.startswith("/"):
+        path = "/" + path
+    query = draw(st.none() | st.text(st.sampled_from("a=&%20+ é#?"), max_size=8))
+    fragment = draw(st.none() | st.text(st.sampled_from("a#? é"), max_size=4))
+    url = f"{scheme}://{netloc}{path}"
+    url += "" if query is None else f"?{query}"
+    return url + ("" if fragment is None else f"#{fragment}")
+
+
+def _general_reading(url: str) -> tuple[str, str, str, str]:
+    """What the general route reads: split, wire path, canonical path."""
+    origin, raw_path, query = split_url(url)
+    path = wire_path(raw_path)
+    return origin, path, canonical_path(path), query
+
+
+@PROPERTY_SETTINGS
+@given(url=plain_or_not_url() | url_like(common=True))
+def test_one_step_url_reading_equals_the_general_route(url):
+    """wire_parts' one-regex path reads every URL as split + wire_path + canonical_path do."""
+    try:
+        expected = _general_reading(url)
+    except InvalidConfigError:
+        with pytest.raises(InvalidConfigError):
+            wire_parts(url)
+        return
+    assert wire_parts(url) == expected
+
+
+def test_one_step_url_reading_takes_the_usual_urls():
+    """The URLs clients send most take the one-regex path, and read as the general route."""
+    for url in [
+        "https://abc123.execute-api.us-east-1.amazonaws.com/prod/items/12345678",
+        "https://abc123.execute-api.us-east-1.amazonaws.com/prod/items?id=1&q=a%20b",
+        "http://127.0.0.1:8080/prod/",
+        "https://h.example",
+    ]:
+        assert wire_parts.__globals__["_PLAIN_URL"].fullmatch(url)
+        assert wire_parts(url) == _general_reading(url)
 
 
 @PROPERTY_SETTINGS

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Hashable, Iterable
 from datetime import datetime, timezone
 from functools import lru_cache, partial
+from itertools import product
 from typing import NamedTuple, cast
 
 from apigw_iam_auth import _sigv4a
@@ -36,6 +37,7 @@ from apigw_iam_auth.errors import InvalidConfigError, UnsignableRequestError
 
 __all__ = [
     "ALGORITHM",
+    "AMZ_DATE_FORMAT",
     "EMPTY_SHA256",
     "HTTP_TOKEN",
     "MAX_EXPIRES",
@@ -44,6 +46,7 @@ __all__ = [
     "TERMINATOR",
     "UNSIGNED_PAYLOAD",
     "HeaderPairs",
+    "HeaderSet",
     "amz_date",
     "amz_date_of_epoch",
     "canonical_headers",
@@ -51,6 +54,9 @@ __all__ = [
     "check_expires",
     "credential_scope",
     "derive_signing_key",
+    "header_set",
+    "headers_to_sign",
+    "own_headers",
     "parse_amz_date",
     "payload_hash",
     "sign",
@@ -117,15 +123,17 @@ def amz_date_of_epoch(seconds: int) -> str:
         raise InvalidConfigError("timestamp is outside the range a UTC date can hold") from None
     if not 1 <= utc.tm_year <= _MAX_YEAR:
         raise InvalidConfigError("timestamp is outside the range a UTC date can hold")
-    return time.strftime("%Y%m%dT%H%M%SZ", utc)
+    return time.strftime(AMZ_DATE_FORMAT, utc)
 
 
+# X-Amz-Date: ISO 8601 basic UTC without fractions, as strftime writes it.
+AMZ_DATE_FORMAT = "%Y%m%dT%H%M%SZ"
 _MAX_YEAR = 9999  # X-Amz-Date has four year digits
 
 
 def parse_amz_date(text: str) -> datetime:
     """The inverse of :func:`amz_date` (raises ValueError)."""
-    return datetime.strptime(text, "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
+    return datetime.strptime(text, AMZ_DATE_FORMAT).replace(tzinfo=timezone.utc)
 
 
 def credential_scope(date: str, region: str, service: str) -> str:
@@ -202,29 +210,97 @@ def _header_map(
     return merged, tuple(stale)
 
 
+class HeaderSet(NamedTuple):
+    """A caller's headers as SigV4 signs them, around slots for the signer's own headers.
+
+    The canonical block is ``pieces[0] + value_0 + pieces[1] + ... + pieces[-1]``, the values
+    being those of the signer's headers named in ``own`` (sorted, as they sort in the block).
+    """
+
+    host: str  # the Host signed: the caller's, else the URL's
+    pieces: tuple[str, ...]
+    signed: str  # the SignedHeaders list
+    own: tuple[str, ...]
+    stale: tuple[str, ...]  # signing headers of an earlier attempt, as the request spells them
+
+
 @lru_cache(maxsize=256)
-def _header_set(
-    headers: HeaderPairs, unsigned: frozenset[str]
-) -> tuple[dict[str, str], tuple[str, ...]]:
-    """:func:`_header_map` of one header set, kept (see the table in signer.py): the caller copies.
+def header_set(
+    headers: HeaderPairs,
+    unsigned: frozenset[str],
+    own: tuple[str, ...],
+    default_host: str | None,
+) -> HeaderSet:
+    """The :class:`HeaderSet` of one set of headers, kept (see the table in signer.py).
 
     A client sends the same headers (User-Agent, Accept, Host...) with every request to an API,
-    so their checks and canonical form are worked out once per set, not once per request.
+    so their checks and canonical block are worked out once per set, not once per request.
+    ``own`` names the signer's headers (:func:`own_headers`); ``default_host`` is signed when
+    the headers hold no Host (None: the headers must hold one). Unhashable pairs (lists, a
+    bytearray) are worked out uncached.
     """
-    return _header_map(headers, unsigned)
+    merged, stale = _header_map(headers, unsigned)
+    if "host" not in merged:
+        if default_host is None:
+            raise UnsignableRequestError("request has no Host header; SigV4 always signs host")
+        merged["host"] = default_host
+    slots = dict.fromkeys(own, "")
+    names = sorted({**merged, **slots})
+    pieces: list[str] = []
+    lines: list[str] = []
+    for name in names:
+        if name in slots:
+            lines.append(f"{name}:")
+            pieces.append("".join(lines))
+            lines = ["\n"]
+        else:
+            lines.append(f"{name}:{merged[name]}\n")
+    pieces.append("".join(lines))
+    return HeaderSet(merged["host"], tuple(pieces), ";".join(names), own, stale)
 
 
-def _signed_headers_of(
-    headers: HeaderPairs, unsigned: frozenset[str]
-) -> tuple[dict[str, str], tuple[str, ...]]:
-    """The caller's headers to sign (a fresh dict) and stale signing headers to remove."""
+def headers_to_sign(
+    headers: HeaderPairs,
+    unsigned: frozenset[str],
+    own: tuple[str, ...],
+    default_host: str | None,
+) -> HeaderSet:
+    """:func:`header_set`, cached when the pairs can be hashed."""
     try:
-        kept, stale = _header_set(cast("Hashable", headers), unsigned)
+        return header_set(cast("Hashable", headers), unsigned, own, default_host)
     except UnsignableRequestError:
         raise
-    except (TypeError, ValueError):  # unhashable pairs (lists, a bytearray...): read uncached
-        return _header_map(headers, unsigned)
-    return dict(kept), stale
+    except (TypeError, ValueError):  # unhashable pairs (lists, a memoryview...): read uncached
+        return header_set.__wrapped__(headers, unsigned, own, default_host)
+
+
+def _own_names(in_headers: bool, sha256: bool, region_set: bool, token: bool) -> tuple[str, ...]:
+    if not in_headers:  # presigned: the signer's values go in the query
+        return ()
+    names = (
+        ("x-amz-content-sha256", sha256),
+        ("x-amz-date", True),
+        ("x-amz-region-set", region_set),
+        ("x-amz-security-token", token),
+    )
+    return tuple(name for name, present in names if present)
+
+
+# The signer's own header names (sorted, as they sort in the canonical block) by (signature
+# in headers, body hash sent, SigV4a region set, session token).
+_OWN_HEADERS = {flags: _own_names(*flags) for flags in product((False, True), repeat=4)}
+
+
+def own_headers(
+    config: SigningConfig, token: str | None, location: SignatureLocation
+) -> tuple[str, ...]:
+    """The headers the signer adds and signs, lowercase and sorted (none when presigning)."""
+    return _OWN_HEADERS[
+        location is SignatureLocation.HEADERS,
+        config.add_content_sha256_header,
+        config.region_set is not None,
+        token is not None,
+    ]
 
 
 _FORBIDDEN_IN_VALUE = re.compile(r"[\r\n\x00]")
@@ -265,9 +341,20 @@ def canonical_request(
     body_hash: str,
 ) -> str:
     """Task 1 of SigV4: the six canonical lines joined with newlines (``path`` as sent)."""
-    return (
-        f"{method}\n{canonical_path(path)}\n{query}\n{headers_block}\n{signed_headers}\n{body_hash}"
+    return _canonical_lines(
+        method, canonical_path(path), query, headers_block, signed_headers, body_hash
     )
+
+
+def _canonical_lines(
+    method: str,
+    canonical_uri: str,
+    query: str,
+    headers_block: str,
+    signed_headers: str,
+    body_hash: str,
+) -> str:
+    return f"{method}\n{canonical_uri}\n{query}\n{headers_block}\n{signed_headers}\n{body_hash}"
 
 
 def string_to_sign(date_time: str, scope: str, canonical: str, algorithm: str = ALGORITHM) -> str:
@@ -393,11 +480,12 @@ def sign_at(
     The four tasks of SigV4 in order; header and query mode differ only where values go.
     """
     method, path, pairs, headers, body_hash = request
+    own = own_headers(config, credentials.token, location)
     return sign_parts(
         method,
-        path,
+        canonical_path(path),
         encoded_query(pairs),
-        headers,
+        headers_to_sign(headers, config.unsigned_headers, own, None),
         body_hash,
         credentials,
         config,
@@ -409,9 +497,9 @@ def sign_at(
 
 def sign_parts(
     method: str,
-    path: str,
+    canonical_uri: str,
     query: list[tuple[str, str]],
-    headers: HeaderPairs,
+    headers: HeaderSet,
     body_hash: str,
     credentials: Credentials,
     config: SigningConfig,
@@ -419,7 +507,11 @@ def sign_parts(
     location: SignatureLocation = SignatureLocation.HEADERS,
     expires: int = 900,
 ) -> SigningResult:
-    """:func:`sign_at` of a request given as its parts (the signer's route builds no tuple)."""
+    """:func:`sign_at` of a request in parts: canonical path, encoded query, header set.
+
+    ``headers`` must have been made for :func:`own_headers` of the same config, credentials
+    and location: the signer's values fill its slots in that order.
+    """
     region_set = config.region_set
     keys = _keys(
         credentials.access_key,
@@ -431,29 +523,23 @@ def sign_parts(
     )
     if config.unsigned_payload:
         body_hash = UNSIGNED_PAYLOAD
-    merged, stale = _signed_headers_of(headers, config.unsigned_headers)
-    if "host" not in merged:
-        raise UnsignableRequestError("request has no Host header; SigV4 always signs host")
-    user_query = [pair for pair in query if pair[0] not in SIGNER_QUERY]
+    user_query = [pair for pair in query if pair[0] not in SIGNER_QUERY] if query else query
     token = credentials.token
+    signed = headers.signed
     if location is SignatureLocation.HEADERS:
-        # The signer's own headers, sent in canonical (lowercase) order.
-        placed: tuple[tuple[str, str], ...] = (("X-Amz-Date", date_time),)
-        merged["x-amz-date"] = date_time
+        # The signer's own headers, in canonical (sorted) order: the order of the slots.
+        placed: list[tuple[str, str]] = [("X-Amz-Date", date_time)]
         if config.add_content_sha256_header:
-            placed = (("X-Amz-Content-SHA256", body_hash), *placed)
-            merged["x-amz-content-sha256"] = body_hash
+            placed.insert(0, ("X-Amz-Content-SHA256", body_hash))
         if region_set is not None:
-            merged["x-amz-region-set"] = regions = ",".join(region_set)
-            placed = (*placed, ("X-Amz-Region-Set", regions))
+            placed.append(("X-Amz-Region-Set", ",".join(region_set)))
         if token is not None:
-            placed = (*placed, ("X-Amz-Security-Token", token))
-            merged["x-amz-security-token"] = token
-        block, signed = _headers_block(merged)
+            placed.append(("X-Amz-Security-Token", token))
+        block = _filled(headers, placed)
         canonical_query_text = join_query(user_query) if user_query else ""
     else:
         check_expires(expires)
-        block, signed = _headers_block(merged)
+        block = headers.pieces[0]
         amz = [
             ("X-Amz-Algorithm", keys.algorithm),
             ("X-Amz-Credential", keys.query_credential),
@@ -466,18 +552,20 @@ def sign_parts(
         if keys.query_token is not None:
             amz.append(("X-Amz-Security-Token", keys.query_token))
         canonical_query_text = join_query(user_query + amz)
-    canonical = canonical_request(method, path, canonical_query_text, block, signed, body_hash)
+    canonical = _canonical_lines(
+        method, canonical_uri, canonical_query_text, block, signed, body_hash
+    )
     to_sign = string_to_sign(date_time, keys.scope, canonical, keys.algorithm)
     sig = keys.sign(to_sign)
     if location is SignatureLocation.HEADERS:
-        authorization = f"{keys.authorization_prefix}{signed}, Signature={sig}"
+        placed.append(("Authorization", f"{keys.authorization_prefix}{signed}, Signature={sig}"))
         return SigningResult(
-            (*placed, ("Authorization", authorization)),
+            tuple(placed),
             canonical_query_text,
             sig,
             canonical,
             to_sign,
-            stale,
+            headers.stale,
             body_hash,
         )
     return SigningResult(
@@ -486,6 +574,18 @@ def sign_parts(
         sig,
         canonical,
         to_sign,
-        stale,
+        headers.stale,
         body_hash,
+    )
+
+
+def _filled(headers: HeaderSet, placed: list[tuple[str, str]]) -> str:
+    """The canonical block: the header set's pieces around the values of ``placed``."""
+    pieces = headers.pieces
+    if len(placed) == 1:  # the common case: X-Amz-Date alone
+        before, after = pieces  # two pieces around one slot (else a bug of ours: ValueError)
+        return f"{before}{placed[0][1]}{after}"
+    values = [value for _, value in placed]
+    return "".join(
+        [pieces[0], *(f"{value}{piece}" for value, piece in zip(values, pieces[1:], strict=True))]
     )

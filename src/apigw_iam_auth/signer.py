@@ -4,27 +4,29 @@ The signer owns the scope settings, a credentials provider and a clock. Per sign
 the clock once and snapshots the credentials once, then hands plain values to the core.
 
 Every signature is computed, on one route shared by ``sign``, ``presign`` and the HTTP-client
-adapters: URL split (``_uri``) -> origin -> clock and credentials -> the pure core
-(``_sigv4.sign_at``) -> the URL and headers to place. Nothing keyed by a whole request or URL
+adapters: URL split (``_uri.wire_parts``) -> origin -> clock and credentials -> header set ->
+the pure core (``_sigv4.sign_parts``) -> the URL and headers to place. Nothing keyed by a whole request or URL
 is kept. The signing path has exactly three caches, for values shared by many requests:
 
 =============  ============================  =====================  ========  ===================
 cache          holds                         key                    bound     why it pays
 =============  ============================  =====================  ========  ===================
-origins        Host header, URL prefix and   ``scheme://netloc`` as 256 per   all calls to an API
-(``_origin``)  scope (region, service)       written in the URL     signer,   share them; a host
-                                                                    cleared   parse and its region
-                                                                    when full cost more than the
+origins        Host header, URL prefix,      ``scheme://netloc`` as 256 per   all calls to an API
+(``_origin``)  scope (region, service) and   written in the URL     signer,   share them; a host
+               the names of the headers the                         cleared   parse and its region
+               signer adds                                          when full cost more than the
                                                                               whole core
 keys           the day's signing key, its    access key, secret,    64, LRU   four HMACs and the
 (``_sigv4.     HMAC pads, scope strings and  token, day, region,              pads once a day, not
 _keys``)       the encoded session token     service                          per signature; the
                                                                               ~1 KB token encoded
                                                                               once for presigning
-header sets    the checked, canonical form   the header pairs as    256, LRU  a client sends the
-(``_sigv4.     of a set of headers, and the  the client holds them            same headers (Host,
-_header_set``) stale signing headers in it   (str or bytes), and              User-Agent, Accept)
-                                             the unsigned names               with every request
+header sets    the checked, canonical block  the header pairs as    256, LRU  a client sends the
+(``_sigv4.     of a set of headers with      the client holds them            same headers (Host,
+header_set``)  slots for the signer's own,   (str or bytes), the              User-Agent, Accept)
+               the signed names, the Host    unsigned names, the              with every request
+               signed and stale signing      signer's own names, the
+               headers in it                 URL's Host
 =============  ============================  =====================  ========  ===================
 
 Two process-wide memos sit beside the path and hold no request data: botocore's region data
@@ -63,8 +65,7 @@ from apigw_iam_auth._uri import (
     encoded_query_of,
     is_utf8,
     parse_origin,
-    split_url,
-    wire_path,
+    wire_parts,
 )
 from apigw_iam_auth.credentials import CredentialsProvider, CredentialsSource, resolve_provider
 from apigw_iam_auth.errors import (
@@ -116,6 +117,9 @@ class _Origin(NamedTuple):
     host: str
     prefix: str
     config: SigningConfig
+    # The signer's own headers in header mode (:func:`_sigv4.own_headers`), without and with
+    # a session token.
+    own: tuple[tuple[str, ...], tuple[str, ...]]
 
 
 class SigV4Signer:
@@ -285,7 +289,12 @@ class SigV4Signer:
         found = self._origins.get(origin)
         if found is None:
             host, prefix = parse_origin(origin)
-            found = _Origin(host, prefix, self._config_for(host))
+            config = self._config_for(host)
+            own = (
+                _sigv4.own_headers(config, None, _HEADERS),
+                _sigv4.own_headers(config, "a session token", _HEADERS),
+            )
+            found = _Origin(host, prefix, config, own)
             if len(self._origins) >= _MAX_ORIGINS:  # bounded: a crawler of many hosts stays flat
                 self._origins.clear()
             self._origins[origin] = found
@@ -326,34 +335,36 @@ class SigV4Signer:
         expires: int = 900,
         timestamp: datetime | None = None,
         credentials: Credentials | None = None,
-    ) -> tuple[str, str, HeaderPairs, SigningResult]:
+    ) -> tuple[str, str, str, SigningResult]:
         """The one route from a request to its signature.
 
-        Returns the URL to send, the method and headers as signed (Host added unless given),
-        and the result. The URL differs from ``url`` only where it must: the path in the form
-        clients put on the wire, a query that could be read two ways rewritten in canonical
-        form, and in query mode the ``X-Amz-*`` parameters. ``result.headers`` are to be set
+        Returns the URL to send, the method and the Host as signed, and the result. The URL
+        differs from ``url`` only where it must: the path in the form clients put on the wire,
+        a query that could be read two ways rewritten in canonical form, and in query mode the
+        ``X-Amz-*`` parameters. ``result.headers`` are to be set
         and ``result.stale_headers`` removed. Adapters (requests, httpx, aiohttp) call this,
         with ``headers`` as the client holds them (a tuple of str or bytes pairs) and the hash
         of the body they will send.
         """
         if type(method) is not str or method not in _COMMON_METHODS:
             method = _checked_method(method)
-        origin_text, raw_path, raw_query = split_url(url)
+        origin_text, path, canonical_uri, raw_query = wire_parts(url)
         origin = self._origin(origin_text)
-        host = _given_host(headers)
-        if host is None:
-            host, headers = origin.host, (("Host", origin.host), *headers)
-        config = origin.config if host == origin.host else self._config_for(host)
-        path = wire_path(raw_path)
+        config = origin.config
         snapshot = self._credentials.get() if credentials is None else credentials
         date_time, expires = self._time_to_sign(timestamp, snapshot, location, expires)
         query_pairs, plain = encoded_query_of(raw_query)
+        own = origin.own[snapshot.token is not None] if location is _HEADERS else ()
+        header_set = _sigv4.headers_to_sign(headers, self._unsigned, own, origin.host)
+        if header_set.host != origin.host:  # the caller's Host names another host: its scope
+            config = self._config_for(header_set.host)
+            own = _sigv4.own_headers(config, snapshot.token, location)
+            header_set = _sigv4.headers_to_sign(headers, self._unsigned, own, origin.host)
         result = _sigv4.sign_parts(
             method,
-            path,
+            canonical_uri,
             query_pairs,
-            headers,
+            header_set,
             payload_hash,
             snapshot,
             config,
@@ -364,7 +375,7 @@ class SigV4Signer:
         # A plain query is canonical but perhaps for its order: it may go as written.
         query = raw_query if location is _HEADERS and plain else result.query
         url = f"{origin.prefix}{path}?{query}" if query else origin.prefix + path
-        return url, method, headers, result
+        return url, method, header_set.host, result
 
     def _time_to_sign(
         self,
@@ -388,7 +399,8 @@ class SigV4Signer:
                         expires, credentials, datetime.fromtimestamp(epoch, timezone.utc)
                     )
                 )
-            return _sigv4.amz_date_of_epoch(math.floor(epoch)), expires
+            # Read now, by the system clock, so within the years X-Amz-Date can hold.
+            return time.strftime(_sigv4.AMZ_DATE_FORMAT, time.gmtime(epoch)), expires
         when = self.now() if timestamp is None else timestamp
         if not isinstance(when, datetime):
             raise InvalidConfigError(
@@ -421,15 +433,16 @@ class SigV4Signer:
         event loop); None asks the provider.
         """
         raw_body, payload_hash = _body_and_hash(body, payload_hash)
-        url, method, pairs, result = self._sign_for_wire(
+        pairs = _snapshot(headers)
+        url, method, host, result = self._sign_for_wire(
             method,
             url,
-            _snapshot(headers),
+            pairs,
             payload_hash,
             timestamp=timestamp,
             credentials=credentials,
         )
-        merged = _joined(pairs)
+        merged = _joined(pairs, host)
         merged.update(result.headers)
         return SignedRequest(method, url, merged, raw_body, result)
 
@@ -589,10 +602,16 @@ def _body_and_hash(body: Body, payload_hash: str | None) -> tuple[bytes | None, 
     return raw_body, payload_hash
 
 
-def _joined(pairs: HeaderPairs) -> dict[str, str]:
-    """Headers as a dict: repeats joined with ",", signing headers of an earlier attempt dropped."""
-    merged: dict[str, str] = {}
-    first_spelling: dict[str, str] = {}
+def _joined(pairs: HeaderPairs, host: str) -> dict[str, str]:
+    """Headers as a dict, ``Host`` first unless given; repeats joined with ",".
+
+    Signing headers of an earlier attempt are dropped.
+    """
+    if not pairs:
+        return {"Host": host}
+    merged: dict[str, str] = {"Host": host}
+    first_spelling: dict[str, str] = {"host": "Host"}
+    given_host = False
     for raw_name, raw_value in pairs:
         name = raw_name if type(raw_name) is str else _text(raw_name)
         # Trimmed as SigV4 trims them for signing: "a" and " b" go out as "a,b", as signed.
@@ -600,6 +619,9 @@ def _joined(pairs: HeaderPairs) -> dict[str, str]:
         key = name.lower()
         if key in _sigv4.SIGNING_HEADER_NAMES:
             continue
+        if key == "host" and not given_host:  # the caller's spelling and value, in its place
+            given_host = True
+            del merged["Host"], first_spelling["host"]
         if key in first_spelling:
             name = first_spelling[key]
             merged[name] = f"{merged[name]},{value}"
