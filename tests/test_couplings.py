@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import importlib
 import io
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -52,6 +53,7 @@ def fresh_checks(monkeypatch):
     """Each test proves the couplings anew; the process's own results come back after it."""
     monkeypatch.setattr(_httpx, "_GUARD_PROVEN", {})
     monkeypatch.setattr(_httpx, "_FILES_REACHABLE", {})
+    monkeypatch.setattr(_httpx, "_HEADERS_LISTED", {})
     monkeypatch.setattr(_httpx, "_PROXY_WARNED", set())
 
 
@@ -110,6 +112,51 @@ async def test_file_body_without_the_private_attribute_is_buffered_loudly(
     assert direct.json()["body_sha256"] == sha256(BLOB)
     assert redirected.status_code == 403
     assert [(leaked(record), record.body_sha256) for record in arrived] == [([], sha256(BLOB))]
+
+
+# --- Headers._list: the signing headers appended in one step ---------------------------------
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_signing_headers_are_appended_to_the_header_list(aws_server, kind):
+    """The client keeps header triples in Headers._list: ours go there, and read back whole.
+
+    Signed twice (a clock-skew retry re-signs the same request): the stale copies go first,
+    so each signing header is sent exactly once, as headers[name] = value would leave it.
+    """
+    auth = make_auth(credentials=SESSION)
+    client = _module(kind.package)
+    request = client.Request("GET", aws_server.url("/prod/pets"), headers={"Accept": "*/*"})
+    for _ in range(2):
+        flow = auth.sync_auth_flow(request)
+        next(flow)
+        flow.close()
+    assert {client.Request: True} == _httpx._HEADERS_LISTED
+    names = [name.lower() for name, _ in request.headers.multi_items()]
+    assert sorted(names) == sorted(
+        {"accept", "host", "x-amz-date", "x-amz-security-token", "authorization"}
+    )
+    assert request.headers["X-Amz-Security-Token"] == SESSION[2]
+    response = await send(kind, "GET", aws_server.url("/prod/pets"), auth=auth)
+    assert response.status_code == 200, response.text
+
+
+class _OtherHeaders(dict):  # a Headers that keeps its items elsewhere: no _list
+    """Stands in for a client release whose Headers no longer have ``_list``."""
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_headers_without_the_list_are_set_one_by_one(aws_server, monkeypatch, kind):
+    """Where the check fails (no _list), headers are set through the public API, still signed."""
+    assert _httpx._check_header_list(SimpleNamespace(Headers=_OtherHeaders)) is False
+    monkeypatch.setattr(_httpx, "_check_header_list", lambda _client: False)
+    auth = make_auth(credentials=SESSION)
+    response = await send(kind, "GET", aws_server.url("/prod/pets?b=2&a=1"), auth=auth)
+    assert response.status_code == 200, response.text
+    assert response.request.headers.get_list("x-amz-date") == [
+        response.request.headers["x-amz-date"]
+    ]
+    assert {_module(kind.package).Request: False} == _httpx._HEADERS_LISTED
 
 
 # --- The redirect guard: extensions on redirects, trace events, the header list --------------

@@ -26,6 +26,11 @@ still holds and removes it to prove the fallback. None is trusted blindly:
 * ``request.stream._stream`` (the file behind ``content=``): checked once per package by
   building a request around an empty file. Without it, file bodies are read into memory to be
   hashed, with a ``RuntimeWarning`` that says so.
+* ``Headers._list`` (the header triples: name, lowercase name, value, as bytes): the signing
+  headers are appended there in one step instead of set one by one (each ``headers[name] =
+  value`` searches the whole list). Checked once per package by appending to a probe and
+  reading it back through the public API; where that fails, headers are set one by one. Only
+  speed depends on it, so no warning.
 * The redirect guard needs three things nobody documents: httpx carries a request's
   ``extensions`` to the redirects it follows; httpcore calls the ``trace`` hook with
   ``<http11|http2>.send_request_headers.started`` and the ``httpcore.Request`` in ``info``
@@ -70,7 +75,8 @@ from urllib.parse import urlsplit
 from apigw_iam_auth import _sigv4
 from apigw_iam_auth._body import hash_body, is_seekable
 from apigw_iam_auth._models import SignatureLocation
-from apigw_iam_auth.errors import UnsignableRequestError
+from apigw_iam_auth._uri import host_header
+from apigw_iam_auth.errors import InvalidConfigError, UnsignableRequestError
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -87,10 +93,25 @@ __all__ = [
     "is_replayable",
     "needs_resign",
     "sign_request",
+    "small_body_hash",
 ]
 
 _SIGNING_HEADERS_RAW = frozenset(name.encode("ascii") for name in _sigv4.SIGNING_HEADER_NAMES)
 FORBIDDEN = 403
+
+
+def small_body_hash(request: httpx.Request) -> str | None:
+    """The hash of a body of at most 1 MiB that httpx holds in memory, else None.
+
+    httpx reads a body given as bytes, str, JSON or a form when it builds the request, and
+    then sends exactly ``request.content``; it refuses ``content`` for a stream not yet read.
+    Nearly every request is hashed here, without looking at its stream.
+    """
+    try:
+        content = request.content
+    except RuntimeError:  # httpx.RequestNotRead: a stream or file, see body_hash_sync
+        return None
+    return _sigv4.payload_hash(content) if len(content) <= _INLINE_HASH_BYTES else None
 
 
 def body_hash_sync(request: httpx.Request) -> str:
@@ -211,7 +232,7 @@ def sign_request(
         presign = True
     headers = request.headers
     url = str(request.url)
-    signed_url, _, _, result = signer._sign_for_wire(  # noqa: SLF001 - the adapters' route
+    signed_url, destination, _, result = signer._sign_for_wire(  # noqa: SLF001 - adapters' route
         request.method,
         url,
         tuple(headers.raw),
@@ -222,12 +243,62 @@ def sign_request(
     )
     for name in result.stale_headers:  # our own headers from an earlier signature (a retry)
         headers.pop(name, None)
-    for name, value in result.headers:
-        headers[name] = value
+    if _headers_listed(type(request)):
+        # None of these names is among the headers now (stale ones just went): appending is
+        # what headers[name] = value does, without its search of the list.
+        # private coupling: Headers._list holds (name, lowercase name, value) bytes triples
+        # (httpx 0.23-0.28, httpx2 2.16); guarded by
+        # tests/test_couplings.py::test_signing_headers_are_appended_to_the_header_list
+        headers._list.extend(  # noqa: SLF001
+            [(*_SIGNER_HEADER_BYTES[name], value.encode()) for name, value in result.headers]
+        )
+    else:
+        for name, value in result.headers:
+            headers[name] = value
     if signed_url != url:  # parsing a URL is the costliest step of httpx; skip it when we can
         request.url = _client_of(request).URL(signed_url)
-    _install_guard(request, is_async=is_async)
+    _install_guard(request, (destination.scheme, destination.host), is_async=is_async)
     return result
+
+
+# The headers the signer sets, as Headers._list holds a name: as given, and lowercase.
+_SIGNER_HEADER_BYTES = {
+    name: (name.encode("ascii"), name.lower().encode("ascii"))
+    for name in (
+        "Authorization",
+        "X-Amz-Content-SHA256",
+        "X-Amz-Date",
+        "X-Amz-Region-Set",
+        "X-Amz-Security-Token",
+    )
+}
+
+
+def _headers_listed(request_type: type) -> bool:
+    """Whether this package's ``Headers`` keep their items in ``_list`` (checked once)."""
+    return _checked_once(_HEADERS_LISTED, request_type, _check_header_list)
+
+
+# Request type -> whether its package's Headers take an appended (name, lower, value) triple.
+_HEADERS_LISTED: dict[type, bool] = {}
+
+
+def _check_header_list(client: Any) -> bool:  # noqa: ANN401 - the httpx or httpx2 module
+    """Append a triple to a probe's ``_list`` and read it back through the public API.
+
+    Only speed depends on it: where it fails, headers are set one by one, as any caller would.
+    """
+    try:
+        probe = client.Headers({"Accept": "*/*"})
+        # private coupling: see sign_request
+        probe._list.append((b"X-Amz-Date", b"x-amz-date", b"20150830T123600Z"))  # noqa: SLF001
+        return (
+            probe.get("x-amz-date") == "20150830T123600Z"
+            and probe.raw == [(b"Accept", b"*/*"), (b"X-Amz-Date", b"20150830T123600Z")]
+            and list(probe.multi_items()) == [("accept", "*/*"), ("x-amz-date", "20150830T123600Z")]
+        )
+    except Exception:  # noqa: BLE001 - a check that cannot run proves nothing
+        return False
 
 
 def _client_of(request: httpx.Request) -> Any:  # noqa: ANN401 - the httpx or httpx2 module
@@ -258,7 +329,7 @@ def needs_resign(response: httpx.Response, signed: httpx.Request) -> bool:
     )
 
 
-def _install_guard(request: httpx.Request, *, is_async: bool) -> None:
+def _install_guard(request: httpx.Request, origin: Origin, *, is_async: bool) -> None:
     # private coupling: httpx passes a request's extensions on to the redirect requests it
     # builds (httpx 0.27-0.28, httpx2 2.16); guarded by
     # tests/test_couplings.py::test_redirect_guard_is_proven_for_each_client and
@@ -267,7 +338,7 @@ def _install_guard(request: httpx.Request, *, is_async: bool) -> None:
     inner: Any = extensions.get("trace")
     if isinstance(inner, partial) and inner.func in (_on_event, _on_event_async):  # signed again
         inner = inner.args[1]
-    guard = partial(_GUARD_EVENTS[is_async], _raw_origin(request.url), inner)
+    guard = partial(_GUARD_EVENTS[is_async], origin, inner)
     # A new dict: the one given may be shared by other requests (redirects share this one).
     request.extensions = {**extensions, "trace": guard}
 
@@ -278,6 +349,17 @@ _RawOrigin = tuple[bytes, bytes, int | None]
 
 def _raw_origin(url: httpx.URL) -> _RawOrigin:
     return url.raw_scheme, url.raw_host, url.port
+
+
+# An origin as the signer names it: the lowercase scheme and the Host header a client sends
+# there (default port dropped, IPv6 bracketed), as str.
+Origin = tuple[str, str]
+
+
+def _origin_of(scheme: bytes, host: bytes, port: int | None) -> Origin:
+    """The :data:`Origin` of httpcore's view of a hop (bytes, port None when the default)."""
+    text = scheme.decode("ascii", "replace").lower()
+    return text, host_header(text, host.decode("ascii", "replace"), port)
 
 
 # httpcore's trace events are named "<http11|http2>.<step>.<started|complete>".
@@ -291,7 +373,7 @@ _HEADERS_WRITTEN_NEXT = frozenset(
 
 
 def _on_event(
-    origin: _RawOrigin,
+    origin: Origin,
     inner: Callable[[str, dict[str, Any]], None] | None,
     event: str,
     info: dict[str, Any],
@@ -304,7 +386,7 @@ def _on_event(
 
 
 async def _on_event_async(
-    origin: _RawOrigin,
+    origin: Origin,
     inner: Callable[[str, dict[str, Any]], Awaitable[None]] | None,
     event: str,
     info: dict[str, Any],
@@ -321,7 +403,7 @@ async def _on_event_async(
 _GUARD_EVENTS: dict[bool, Callable[..., Any]] = {False: _on_event, True: _on_event_async}
 
 
-def _strip_if_foreign(origin: _RawOrigin, info: dict[str, Any]) -> None:
+def _strip_if_foreign(origin: Origin, info: dict[str, Any]) -> None:
     # private coupling: info["request"] is the httpcore.Request about to be written, and its
     # headers list is what gets written (httpcore 1.0, httpcore2 2.16); guarded by
     # tests/test_couplings.py::test_redirect_guard_is_proven_for_each_client,
@@ -330,21 +412,19 @@ def _strip_if_foreign(origin: _RawOrigin, info: dict[str, Any]) -> None:
     outgoing = info.get("request")
     if outgoing is None:
         return
-    url = outgoing.url
-    if (url.scheme, url.host, url.port) == origin and not url.target.startswith(b"http"):
-        return  # straight to the origin we signed for: the common case
-    if _hop_origin(url) != origin:
+    if _hop_origin(outgoing.url) != origin:
         kept = [
             (name, value)
             for name, value in outgoing.headers
             if name.lower() not in _SIGNING_HEADERS_RAW
         ]
+        url = outgoing.url
         if len(kept) != len(outgoing.headers) and _ours_through_a_proxy(origin, url, kept):
             _warn_proxy_target(_core_of(outgoing))
         outgoing.headers[:] = kept
 
 
-def _hop_origin(url: Any) -> _RawOrigin:  # noqa: ANN401 - an httpcore.URL
+def _hop_origin(url: Any) -> Origin:  # noqa: ANN401 - an httpcore.URL
     """Where a hop really goes, which is not always where httpcore connects.
 
     Through a plain-HTTP forward proxy httpcore connects to the proxy and writes the absolute
@@ -357,18 +437,20 @@ def _hop_origin(url: Any) -> _RawOrigin:  # noqa: ANN401 - an httpcore.URL
         parts = urlsplit(url.target.decode("ascii", "replace"))
         try:
             port = parts.port
-        except ValueError:  # e.g. an IPv6 host written without brackets: not ours to trust
+            return _origin_of(parts.scheme.encode("ascii"), (parts.hostname or "").encode(), port)
+        except (ValueError, InvalidConfigError):  # a bad port or host: not ours to trust
             return _UNKNOWN_ORIGIN
-        host = parts.hostname or ""
-        return parts.scheme.encode("ascii"), host.encode("ascii", "replace"), port
-    return url.scheme, url.host, url.port
+    try:
+        return _origin_of(url.scheme, url.host, url.port)
+    except InvalidConfigError:  # a host no client of ours would send: not ours
+        return _UNKNOWN_ORIGIN
 
 
-_UNKNOWN_ORIGIN: _RawOrigin = (b"", b"", None)  # equal to no origin a request is signed for
+_UNKNOWN_ORIGIN: Origin = ("", "")  # equal to no origin a request is signed for
 
 
 def _ours_through_a_proxy(
-    origin: _RawOrigin,
+    origin: Origin,
     url: Any,  # noqa: ANN401 - an httpcore.URL
     headers: list[tuple[bytes, bytes]],
 ) -> bool:
@@ -378,11 +460,15 @@ def _ours_through_a_proxy(
     httpx rewrites ``Host`` on a redirect to another origin: a plain-HTTP hop whose ``Host`` is
     still ours, sent to another address, can only be a forwarded request.
     """
-    scheme, host, port = origin
-    if scheme != b"http" or url.scheme != b"http" or (url.host, url.port) == (host, port):
+    scheme, host = origin
+    if (
+        scheme != "http"
+        or url.scheme != b"http"
+        or _origin_of(b"http", url.host, url.port) == origin
+    ):
         return False
-    netloc = host if port is None else b"%b:%d" % (host, port)
-    return any(name.lower() == b"host" and value == netloc for name, value in headers)
+    ours = host.encode("ascii")
+    return any(name.lower() == b"host" and value == ours for name, value in headers)
 
 
 def _core_of(outgoing: Any) -> Any:  # noqa: ANN401 - an httpcore request, and its module
@@ -471,7 +557,7 @@ def _core_problem(core: Any) -> str | None:  # noqa: ANN401 - the httpcore modul
     """Whether the guard keeps our header off the wire of ``core``'s HTTP/1.1 connection."""
     events: list[str] = []
     stream = _RecordingStream()
-    signed_for: _RawOrigin = (b"http", b"a.invalid", None)
+    signed_for: Origin = ("http", "a.invalid")
     guard = partial(_on_event, signed_for, lambda event, _: events.append(event))
     request = core.Request(
         "GET",

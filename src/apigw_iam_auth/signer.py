@@ -5,8 +5,9 @@ the clock once and snapshots the credentials once, then hands plain values to th
 
 Every signature is computed, on one route shared by ``sign``, ``presign`` and the HTTP-client
 adapters: URL split (``_uri.wire_parts``) -> origin -> clock and credentials -> header set ->
-the pure core (``_sigv4.sign_parts``) -> the URL and headers to place. Nothing keyed by a whole request or URL
-is kept. The signing path has exactly three caches, for values shared by many requests:
+the pure core (``_sigv4.sign_parts``) -> the URL and headers to place. Nothing keyed by a
+whole request or URL is kept. The signing path has exactly three caches, for values shared
+by many requests:
 
 =============  ============================  =====================  ========  ===================
 cache          holds                         key                    bound     why it pays
@@ -78,6 +79,7 @@ __all__ = [
     "Body",
     "Clock",
     "CredentialsSource",
+    "Destination",
     "HeaderPairs",
     "HeadersLike",
     "Payload",
@@ -111,9 +113,14 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-class _Origin(NamedTuple):
-    """What a request's ``scheme://netloc`` decides: the Host sent, the URL prefix, the scope."""
+class Destination(NamedTuple):
+    """What a request's ``scheme://netloc`` decides: the Host sent, the URL prefix, the scope.
 
+    ``(scheme, host)`` names the origin (lowercase scheme, Host header form): what the
+    adapters compare a redirect's target with.
+    """
+
+    scheme: str
     host: str
     prefix: str
     config: SigningConfig
@@ -207,7 +214,7 @@ class SigV4Signer:
             )
         self._payload = payload
         self._region_set = _checked_region_set(region_set)
-        self._origins: dict[str, _Origin] = {}
+        self._origins: dict[str, Destination] = {}
         self._clock = clock
         # Correction learned from the server's clock (see correct_clock). A single attribute
         # replaced whole, so concurrent readers see the old or the new value, never a mix.
@@ -284,7 +291,7 @@ class SigV4Signer:
             self._region_set,
         )
 
-    def _origin(self, origin: str) -> _Origin:
+    def _origin(self, origin: str) -> Destination:
         """Host, URL prefix and scope of ``scheme://netloc``, kept per origin (see the table)."""
         found = self._origins.get(origin)
         if found is None:
@@ -294,7 +301,7 @@ class SigV4Signer:
                 _sigv4.own_headers(config, None, _HEADERS),
                 _sigv4.own_headers(config, "a session token", _HEADERS),
             )
-            found = _Origin(host, prefix, config, own)
+            found = Destination(prefix.partition(":")[0], host, prefix, config, own)
             if len(self._origins) >= _MAX_ORIGINS:  # bounded: a crawler of many hosts stays flat
                 self._origins.clear()
             self._origins[origin] = found
@@ -335,10 +342,10 @@ class SigV4Signer:
         expires: int = 900,
         timestamp: datetime | None = None,
         credentials: Credentials | None = None,
-    ) -> tuple[str, str, str, SigningResult]:
+    ) -> tuple[str, Destination, str, SigningResult]:
         """The one route from a request to its signature.
 
-        Returns the URL to send, the method and the Host as signed, and the result. The URL
+        Returns the URL to send, where it goes, the Host signed, and the result. The URL
         differs from ``url`` only where it must: the path in the form clients put on the wire,
         a query that could be read two ways rewritten in canonical form, and in query mode the
         ``X-Amz-*`` parameters. ``result.headers`` are to be set
@@ -375,7 +382,7 @@ class SigV4Signer:
         # A plain query is canonical but perhaps for its order: it may go as written.
         query = raw_query if location is _HEADERS and plain else result.query
         url = f"{origin.prefix}{path}?{query}" if query else origin.prefix + path
-        return url, method, header_set.host, result
+        return url, origin, header_set.host, result
 
     def _time_to_sign(
         self,
@@ -434,7 +441,9 @@ class SigV4Signer:
         """
         raw_body, payload_hash = _body_and_hash(body, payload_hash)
         pairs = _snapshot(headers)
-        url, method, host, result = self._sign_for_wire(
+        if type(method) is not str or method not in _COMMON_METHODS:
+            method = _checked_method(method)
+        url, _, host, result = self._sign_for_wire(
             method,
             url,
             pairs,
