@@ -82,23 +82,23 @@ async def middleware(
     unsigned. A clock-skew refusal corrects the signer's clock and sends the request once
     more; any other 403 is explained at DEBUG.
     """
-    origin = _origin(request.url)
     first = _chain_origin(request)
-    if first is not None and first != origin:
+    if first is not None and first != _origin(request.url):
         return await _send_unsigned(request, handler)
-    body_hash = await _body_hash(request)
-    credentials = await _credentials(signer)
+    body_hash = _known_body_hash(request) or await _body_hash(request)
+    provider = signer._credentials  # noqa: SLF001 - the adapters' provider
+    credentials = await provider.aget()
     signing = _sign(signer, request, body_hash, credentials, presign=presign, expires=expires)
     response = await handler(request)
     if response.status == FORBIDDEN and await _clock_corrected(
         signer, response, signing, retry=correct_clock_skew and _replayable(request)
     ):
         response.release()
-        credentials = await _credentials(signer)
+        credentials = await provider.aget()
         _sign(signer, request, body_hash, credentials, presign=presign, expires=expires)
         response = await handler(request)
     if first is None and response.status in _REDIRECTS:
-        _remember_chain(request, response, origin)
+        _remember_chain(request, response, _origin(request.url))
     return response
 
 
@@ -123,12 +123,7 @@ async def _clock_corrected(
     return corrected_after_refusal(signer, FORBIDDEN, body, date, signing, retry=retry)
 
 
-# --- the two hooks into the signer (one place to rename them) ------------------------------
-
-
-async def _credentials(signer: SigV4Signer) -> Credentials:
-    """One credentials snapshot, fetched off the event loop when a refresh is due."""
-    return await signer._credentials.aget()  # noqa: SLF001 - the adapters' provider
+# --- the hook into the signer --------------------------------------------------------------
 
 
 def _signature(
@@ -173,13 +168,12 @@ def _sign(
     """Sign ``request`` in place: its headers, and its URL when the signed form differs."""
     headers = request.headers
     url = str(request.url)  # yarl's encoded form: the request line aiohttp will write
-    # multidict may hold names as its istr subclass: the signer takes plain str (or bytes).
-    pairs = tuple((str(name), value) for name, value in headers.items())
+    # Names may be multidict's istr, a str subclass: the signer reads them as any str.
     signed_url, stale, result = _signature(
         signer,
         request.method,
         url,
-        pairs,
+        tuple(headers.items()),
         body_hash,
         credentials,
         presign=presign,
@@ -246,6 +240,15 @@ def _forget_chain(key: int, reference: weakref.ref[Any]) -> None:
 
 
 # --- bodies --------------------------------------------------------------------------------
+
+
+def _known_body_hash(request: ClientRequest) -> str | None:
+    """The body hash without reading anything: no body, or a payload hashed before."""
+    body = request.body
+    if isinstance(body, bytes | bytearray):  # b"": no body at all
+        return _sigv4.EMPTY_SHA256
+    known = getattr(body, _HASH_ATTRIBUTE, None)
+    return known if isinstance(known, str) else None
 
 
 async def _body_hash(request: ClientRequest) -> str:
