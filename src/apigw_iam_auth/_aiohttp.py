@@ -123,33 +123,6 @@ async def _clock_corrected(
     return corrected_after_refusal(signer, FORBIDDEN, body, date, signing, retry=retry)
 
 
-# --- the hook into the signer --------------------------------------------------------------
-
-
-def _signature(
-    signer: SigV4Signer,
-    method: str,
-    url: str,
-    headers: tuple[tuple[str, str], ...],
-    body_hash: str,
-    credentials: Credentials,
-    *,
-    presign: bool,
-    expires: int,
-) -> tuple[str, tuple[str, ...], SigningResult]:
-    """The URL to send, the stale signing headers to remove, and the signature to apply."""
-    signed_url, _, _, result = signer._sign_for_wire(  # noqa: SLF001 - the adapters' route
-        method,
-        url,
-        headers,
-        body_hash,
-        location=_QUERY if presign else _HEADERS,
-        expires=expires,
-        credentials=credentials,
-    )
-    return signed_url, result.stale_headers, result
-
-
 # --- applying a signature ------------------------------------------------------------------
 
 
@@ -169,17 +142,16 @@ def _sign(
     headers = request.headers
     url = str(request.url)  # yarl's encoded form: the request line aiohttp will write
     # Names may be multidict's istr, a str subclass: the signer reads them as any str.
-    signed_url, stale, result = _signature(
-        signer,
+    signed_url, _, _, result = signer._sign_for_wire(  # noqa: SLF001 - the adapters' route
         request.method,
         url,
         tuple(headers.items()),
         body_hash,
-        credentials,
-        presign=presign,
+        location=_QUERY if presign else _HEADERS,
         expires=expires,
+        credentials=credentials,
     )
-    for name in stale:  # our own headers from an earlier signature (a clock-skew retry)
+    for name in result.stale_headers:  # signing headers of an earlier signature (a retry)
         headers.popall(name, None)
     for name, value in result.headers:
         headers[name] = value

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlsplit
 
 from apigw_iam_auth import _sigv4
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from apigw_iam_auth._models import SigningResult
     from apigw_iam_auth.signer import SigV4Signer
 
-__all__ = ["ResponseGuard", "sign_prepared"]
+__all__ = ["ResponseGuard", "Signing", "sign_prepared"]
 
 
 _log = logging.getLogger("apigw_iam_auth")
@@ -110,6 +110,15 @@ def _origin(url: str) -> tuple[str, str | None, int | None]:
     return scheme, parts.hostname, parts.port or DEFAULT_PORTS.get(scheme)
 
 
+class Signing(NamedTuple):
+    """How one auth object signs: what a :class:`ResponseGuard` needs to sign again."""
+
+    signer: SigV4Signer
+    presign: bool
+    expires: int
+    correct_clock_skew: bool
+
+
 class ResponseGuard:
     """A response hook for one signed request and the copies requests makes of it.
 
@@ -122,25 +131,15 @@ class ResponseGuard:
     Requests this library signed carry their signing result in an attribute. requests' own
     ``copy()`` does not carry it over, which is exactly what tells a redirect copy (or a retry
     we made) from the request we signed. One guard is built per request, so it stores only
-    references; everything else is worked out when a redirect or a 403 arrives.
+    two references (the auth object's settings, the URL signed); everything else is worked
+    out when a redirect or a 403 arrives.
     """
 
-    __slots__ = ("_correct_clock_skew", "_expires", "_presign", "_signed_url", "_signer")
+    __slots__ = ("_settings", "_signed_url")
 
-    def __init__(
-        self,
-        signer: SigV4Signer,
-        signed_url: str,
-        *,
-        presign: bool,
-        expires: int,
-        correct_clock_skew: bool,
-    ) -> None:
+    def __init__(self, settings: Signing, signed_url: str) -> None:
         """Remember where the signed request went and how to sign again."""
-        self._signer = signer
-        self._presign = presign
-        self._expires = expires
-        self._correct_clock_skew = correct_clock_skew
+        self._settings = settings
         self._signed_url = signed_url  # parsed only when an unsigned hop is refused
 
     def __call__(self, response: requests.Response, **send_kwargs: Any) -> requests.Response:  # noqa: ANN401 - requests' send kwargs
@@ -169,12 +168,12 @@ class ResponseGuard:
         signing = getattr(request, _SIGNING)
         _warn_if_body_changed(request, signing)
         retry = (
-            self._correct_clock_skew
+            self._settings.correct_clock_skew
             and not getattr(request, _SKEW_RETRY, False)
             and _replayable(request)
         )
         if corrected_after_refusal(
-            self._signer,
+            self._settings.signer,
             response.status_code,
             response.content,
             response.headers.get("Date"),
@@ -196,7 +195,8 @@ class ResponseGuard:
         retry = response.request.copy()
         if retry.body is not None and getattr(retry, "_body_position", None) is not None:
             requests.utils.rewind_body(retry)
-        sign_prepared(self._signer, retry, presign=self._presign, expires=self._expires)
+        settings = self._settings
+        sign_prepared(settings.signer, retry, presign=settings.presign, expires=settings.expires)
         setattr(retry, _SKEW_RETRY, skew_retry)
         _ = response.content  # release the connection of the refused attempt
         response.close()

@@ -98,6 +98,9 @@ class ApiGwIamAuth(_AuthBase):  # type: ignore[misc,valid-type]
         self._presign = bool(presign)
         self._correct_clock_skew = bool(correct_clock_skew)
         self._expires = expires
+        self._requests_signing = _requests.Signing(
+            self._signer, self._presign, expires, self._correct_clock_skew
+        )
 
     def __repr__(self) -> str:
         """Settings only; never credentials."""
@@ -136,13 +139,7 @@ class ApiGwIamAuth(_AuthBase):  # type: ignore[misc,valid-type]
         """Sign a requests ``PreparedRequest`` and hook its responses (redirects, skew)."""
         signed_url = request.url or ""
         _requests.sign_prepared(self._signer, request, presign=self._presign, expires=self._expires)
-        guard = _requests.ResponseGuard(
-            self._signer,
-            signed_url,
-            presign=self._presign,
-            expires=self._expires,
-            correct_clock_skew=self._correct_clock_skew,
-        )
+        guard = _requests.ResponseGuard(self._requests_signing, signed_url)
         hooks = request.hooks["response"]
         if hooks:  # a request signed twice keeps one guard: the newest
             hooks[:] = [hook for hook in hooks if not isinstance(hook, _requests.ResponseGuard)]
