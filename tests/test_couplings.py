@@ -54,6 +54,7 @@ def fresh_checks(monkeypatch):
     monkeypatch.setattr(_httpx, "_GUARD_PROVEN", {})
     monkeypatch.setattr(_httpx, "_FILES_REACHABLE", {})
     monkeypatch.setattr(_httpx, "_HEADERS_LISTED", {})
+    monkeypatch.setattr(_httpx, "_QUERY_SWAPPABLE", {})
     monkeypatch.setattr(_httpx, "_PROXY_WARNED", set())
 
 
@@ -157,6 +158,43 @@ async def test_headers_without_the_list_are_set_one_by_one(aws_server, monkeypat
         response.request.headers["x-amz-date"]
     ]
     assert {_module(kind.package).Request: False} == _httpx._HEADERS_LISTED
+
+
+# --- URL._uri_reference: a signed query swapped into the parsed URL -------------------------
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize(
+    ("presign", "path_and_query"),
+    [(True, "/prod/pets?b=2&a=1"), (True, "/prod/pets"), (False, "/prod/pets?b=2&a=x+y")],
+)
+async def test_a_signed_query_is_swapped_into_the_parsed_url(
+    aws_server, kind, presign, path_and_query
+):
+    """Presigned or reordered, the query goes into the parsed URL: equal to a whole parse."""
+    auth = make_auth(credentials=SESSION, presign=presign)
+    client = _module(kind.package)
+    request = client.Request("GET", aws_server.url(path_and_query))
+    flow = auth.sync_auth_flow(request)
+    next(flow)
+    flow.close()
+    assert {client.Request: True} == _httpx._QUERY_SWAPPABLE
+    assert request.url == client.URL(str(request.url))
+    assert request.url.raw_path == client.URL(str(request.url)).raw_path
+    response = await send(kind, "GET", aws_server.url(path_and_query), auth=auth)
+    assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_urls_without_the_parsed_form_are_parsed_whole(aws_server, monkeypatch, kind):
+    """Where the check fails (no _uri_reference), the signed URL is parsed whole, still signed."""
+    assert _httpx._check_query_swap(SimpleNamespace(URL=str)) is False
+    monkeypatch.setattr(_httpx, "_check_query_swap", lambda _client: False)
+    for presign in (True, False):
+        auth = make_auth(credentials=SESSION, presign=presign)
+        response = await send(kind, "GET", aws_server.url("/prod/pets?b=2&a=1"), auth=auth)
+        assert response.status_code == 200, response.text
+    assert {_module(kind.package).Request: False} == _httpx._QUERY_SWAPPABLE
 
 
 # --- The redirect guard: extensions on redirects, trace events, the header list --------------

@@ -48,7 +48,6 @@ __all__ = [
     "HeaderPairs",
     "HeaderSet",
     "amz_date",
-    "amz_date_of_epoch",
     "canonical_headers",
     "canonical_request",
     "check_expires",
@@ -109,16 +108,7 @@ def amz_date(timestamp: datetime) -> str:
             "timestamp must be an aware datetime, e.g. datetime.now(timezone.utc)"
         )
     try:
-        seconds = math.floor(timestamp.timestamp())
-    except (OverflowError, ValueError, OSError):
-        raise InvalidConfigError("timestamp is outside the range a UTC date can hold") from None
-    return amz_date_of_epoch(seconds)
-
-
-def amz_date_of_epoch(seconds: int) -> str:
-    """:func:`amz_date` of a POSIX time in whole seconds (for clocks that read ``time.time``)."""
-    try:
-        utc = time.gmtime(seconds)
+        utc = time.gmtime(math.floor(timestamp.timestamp()))
     except (OverflowError, ValueError, OSError):
         raise InvalidConfigError("timestamp is outside the range a UTC date can hold") from None
     if not 1 <= utc.tm_year <= _MAX_YEAR:
