@@ -31,10 +31,10 @@ in aiohttp 3.14.5):
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import io
 import logging
+import sys
 import weakref
 from typing import TYPE_CHECKING, Any
 
@@ -239,21 +239,31 @@ async def _body_hash(request: ClientRequest) -> str:
     known = getattr(body, _HASH_ATTRIBUTE, None)
     if isinstance(known, str):
         return known
-    digest = await _payload_hash(request, body)
-    with contextlib.suppress(AttributeError):  # a payload with __slots__: hashed per hop
+    payload = sys.modules["aiohttp.payload"]  # imported: aiohttp built this request
+    if isinstance(body, (payload.BytesPayload, payload.AsyncIterablePayload)):
+        # bytes, str, JSON, url-encoded forms; an async iterator is read once here, and the
+        # payload keeps the chunks and writes them from memory when sent.
+        data = await body.as_bytes()
+        limit = _content_length(request)
+        if limit is None and len(data) <= _INLINE_HASH_BYTES:
+            digest = hashlib.sha256(data).hexdigest()
+        else:
+            digest = await _hash_bytes(data, limit)
+    else:
+        digest = await _payload_hash(request, body)
+    # Not contextlib.suppress: entering a context manager costs about as much as hashing 1 KiB.
+    try:  # noqa: SIM105
         setattr(body, _HASH_ATTRIBUTE, digest)
+    except AttributeError:  # a payload with __slots__: hashed per hop
+        pass
     return digest
 
 
 async def _payload_hash(request: ClientRequest, body: Payload) -> str:
-    from aiohttp import payload  # noqa: PLC0415 - only this module imports aiohttp, lazily
+    """A file payload hashed where it lies, or any other payload as it writes itself."""
+    payload = sys.modules["aiohttp.payload"]
 
     limit = _content_length(request)
-    if isinstance(body, payload.BytesPayload):  # bytes, str, JSON, url-encoded forms
-        return await _hash_bytes(await body.as_bytes(), limit)
-    if isinstance(body, payload.AsyncIterablePayload):
-        # Read once: the payload keeps the chunks and writes them from memory when sent.
-        return await _hash_bytes(await body.as_bytes(), limit)
     if isinstance(body, payload.IOBasePayload) and not isinstance(body, payload.TextIOPayload):
         source: Any = body._value  # noqa: SLF001 - the file the payload will read
         if isinstance(source, io.BytesIO):  # in memory already: hashed where it lies

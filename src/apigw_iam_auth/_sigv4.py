@@ -513,7 +513,7 @@ def sign_parts(
     )
     if config.unsigned_payload:
         body_hash = UNSIGNED_PAYLOAD
-    user_query = [pair for pair in query if pair[0] not in SIGNER_QUERY] if query else query
+    user_query = [pair for pair in query if pair[0] not in SIGNER_QUERY] if query else []
     token = credentials.token
     signed = headers.signed
     if location is SignatureLocation.HEADERS:

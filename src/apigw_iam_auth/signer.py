@@ -106,6 +106,7 @@ _MAX_ORIGINS = 256
 _CLOCK_RESOLUTION = timedelta(seconds=2)
 _COMMON_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _HOST_NAMES = frozenset({"host", b"host"})
+_NO_QUERY: tuple[list[tuple[str, str]], bool] = ([], True)  # never changed: see sign_parts
 
 
 def utc_now() -> datetime:
@@ -356,11 +357,11 @@ class SigV4Signer:
         if type(method) is not str or method not in _COMMON_METHODS:
             method = _checked_method(method)
         origin_text, path, canonical_uri, raw_query = wire_parts(url)
-        origin = self._origin(origin_text)
+        origin = self._origins.get(origin_text) or self._origin(origin_text)
         config = origin.config
         snapshot = self._credentials.get() if credentials is None else credentials
         date_time, expires = self._time_to_sign(timestamp, snapshot, location, expires)
-        query_pairs, plain = encoded_query_of(raw_query)
+        query_pairs, plain = encoded_query_of(raw_query) if raw_query else _NO_QUERY
         own = origin.own[snapshot.token is not None] if location is _HEADERS else ()
         header_set = _sigv4.headers_to_sign(headers, self._unsigned, own, origin.host)
         if header_set.host != origin.host:  # the caller's Host names another host: its scope
@@ -439,7 +440,10 @@ class SigV4Signer:
         ``credentials`` is a snapshot fetched elsewhere (the async adapter fetches it off the
         event loop); None asks the provider.
         """
-        raw_body, payload_hash = _body_and_hash(body, payload_hash)
+        if body is None and payload_hash is None:  # a GET: nothing to check or hash
+            raw_body, payload_hash = None, _sigv4.EMPTY_SHA256
+        else:
+            raw_body, payload_hash = _body_and_hash(body, payload_hash)
         pairs = _snapshot(headers)
         if type(method) is not str or method not in _COMMON_METHODS:
             method = _checked_method(method)
