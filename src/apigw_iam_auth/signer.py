@@ -30,10 +30,11 @@ header_set``)  slots for the signer's own,   (str or bytes), the              Us
                headers in it                 URL's Host
 =============  ============================  =====================  ========  ===================
 
-Two process-wide memos sit beside the path and hold no request data: botocore's region data
+Process-wide memos sit beside the path and hold no request data: botocore's region data
 (``_botocore.region_data``, read once to check region names when a signer is built) and, per
-HTTP client package, whether the httpx redirect guard proved itself (``_httpx._guard_proven``,
-at most two entries: httpx and httpx2).
+HTTP client package (at most two entries each: httpx and httpx2), the results of the httpx
+adapter's once-per-package checks of what it relies on (``_httpx``: the redirect guard proved,
+file bodies reachable in place, header triples appendable, a query swappable into a parsed URL).
 """
 
 from __future__ import annotations
