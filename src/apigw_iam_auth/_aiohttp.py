@@ -17,7 +17,7 @@ in aiohttp 3.14.5):
   parsed with ``encoded=True`` so yarl does not quote it again. The response keeps
   ``original_url`` (client_reqrep.py:1742): a presigned query never shows in ``response.url``.
 * The body is a payload object (``request.body``), written after the middleware returns; it
-  is hashed here as it will be written (:func:`_body_hash`).
+  is hashed here as it will be written (:func:`_read_body_hash`).
 * Payload methods used here (``as_bytes``, ``consumed``, ``write_with_length``,
   ``ClientRequest.update_body``) exist from aiohttp 3.12.1 on. Before 3.12.14 aiohttp rebuilds
   a 307/308 hop's body from the caller's ``data`` (client.py:978 in 3.14 reuses the payload):
@@ -36,7 +36,7 @@ import io
 import logging
 import sys
 import weakref
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from apigw_iam_auth import _sigv4
 from apigw_iam_auth._body import hash_body, is_seekable
@@ -85,7 +85,7 @@ async def middleware(
     first = _chain_origin(request)
     if first is not None and first != _origin(request.url):
         return await _send_unsigned(request, handler)
-    body_hash = _known_body_hash(request) or await _body_hash(request)
+    body_hash = _known_body_hash(request) or await _read_body_hash(request)
     provider = signer._credentials  # noqa: SLF001 - the adapters' provider
     credentials = await provider.aget()
     signing = _sign(signer, request, body_hash, credentials, presign=presign, expires=expires)
@@ -215,18 +215,9 @@ def _forget_chain(key: int, reference: weakref.ref[Any]) -> None:
 
 
 def _known_body_hash(request: ClientRequest) -> str | None:
-    """The body hash without reading anything: no body, or a payload hashed before."""
-    body = request.body
-    if isinstance(body, bytes | bytearray):  # b"": no body at all
-        return _sigv4.EMPTY_SHA256
-    known = getattr(body, _HASH_ATTRIBUTE, None)
-    return known if isinstance(known, str) else None
+    """The body hash when nothing is to be read: no body, or a payload hashed for a hop before.
 
-
-async def _body_hash(request: ClientRequest) -> str:
-    """SHA-256 of the bytes aiohttp will write as this request's body.
-
-    Kept on the payload, which aiohttp reuses for 307/308 hops and retries.
+    None: the payload must be read (:func:`_read_body_hash`).
     """
     body = request.body
     if isinstance(body, bytes | bytearray):  # b"": no body at all
@@ -237,18 +228,20 @@ async def _body_hash(request: ClientRequest) -> str:
             "yourself, send the bytes, and set Content-Encoding"
         )
     known = getattr(body, _HASH_ATTRIBUTE, None)
-    if isinstance(known, str):
-        return known
+    return known if isinstance(known, str) else None
+
+
+async def _read_body_hash(request: ClientRequest) -> str:
+    """SHA-256 of the payload aiohttp will write, read as it will be written.
+
+    Kept on the payload, which aiohttp reuses for 307/308 hops and retries.
+    """
+    body = cast("Payload", request.body)  # not b"": _known_body_hash answered for that
     payload = sys.modules["aiohttp.payload"]  # imported: aiohttp built this request
     if isinstance(body, (payload.BytesPayload, payload.AsyncIterablePayload)):
         # bytes, str, JSON, url-encoded forms; an async iterator is read once here, and the
         # payload keeps the chunks and writes them from memory when sent.
-        data = await body.as_bytes()
-        limit = _content_length(request)
-        if limit is None and len(data) <= _INLINE_HASH_BYTES:
-            digest = hashlib.sha256(data).hexdigest()
-        else:
-            digest = await _hash_bytes(data, limit)
+        digest = await _hash_bytes(await body.as_bytes(), _content_length(request))
     else:
         digest = await _payload_hash(request, body)
     # Not contextlib.suppress: entering a context manager costs about as much as hashing 1 KiB.

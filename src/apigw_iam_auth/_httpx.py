@@ -120,6 +120,9 @@ def small_body_hash(request: httpx.Request) -> str | None:
 
 def body_hash_sync(request: httpx.Request) -> str:
     """Hash the body httpx will send; a seekable file is hashed in chunks, not buffered."""
+    in_memory = small_body_hash(request)
+    if in_memory is not None:
+        return in_memory
     source = _body_source(request)
     if source is None:
         try:
@@ -464,13 +467,13 @@ def _strip_if_foreign(origin: Origin, info: dict[str, Any]) -> None:
     outgoing = info.get("request")
     if outgoing is None:
         return
-    if _hop_origin(outgoing.url) != origin:
+    url = outgoing.url
+    if _hop_origin(url) != origin:
         kept = [
             (name, value)
             for name, value in outgoing.headers
             if name.lower() not in _SIGNING_HEADERS_RAW
         ]
-        url = outgoing.url
         if len(kept) != len(outgoing.headers) and _ours_through_a_proxy(origin, url, kept):
             _warn_proxy_target(_core_of(outgoing))
         outgoing.headers[:] = kept

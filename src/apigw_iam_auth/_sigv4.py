@@ -16,7 +16,6 @@ import time
 from collections.abc import Callable, Hashable, Iterable
 from datetime import datetime, timezone
 from functools import lru_cache, partial
-from itertools import product
 from typing import NamedTuple, cast
 
 from apigw_iam_auth import _sigv4a
@@ -204,13 +203,13 @@ class HeaderSet(NamedTuple):
     """A caller's headers as SigV4 signs them, around slots for the signer's own headers.
 
     The canonical block is ``pieces[0] + value_0 + pieces[1] + ... + pieces[-1]``, the values
-    being those of the signer's headers named in ``own`` (sorted, as they sort in the block).
+    being those of the signer's own headers the set was made for (:func:`own_headers`), in
+    their sorted order.
     """
 
     host: str  # the Host signed: the caller's, else the URL's
     pieces: tuple[str, ...]
     signed: str  # the SignedHeaders list
-    own: tuple[str, ...]
     stale: tuple[str, ...]  # signing headers of an earlier attempt, as the request spells them
 
 
@@ -246,7 +245,7 @@ def header_set(
         else:
             lines.append(f"{name}:{merged[name]}\n")
     pieces.append("".join(lines))
-    return HeaderSet(merged["host"], tuple(pieces), ";".join(names), own, stale)
+    return HeaderSet(merged["host"], tuple(pieces), ";".join(names), stale)
 
 
 def headers_to_sign(
@@ -264,33 +263,27 @@ def headers_to_sign(
         return header_set.__wrapped__(headers, unsigned, own, default_host)
 
 
-def _own_names(in_headers: bool, sha256: bool, region_set: bool, token: bool) -> tuple[str, ...]:
-    if not in_headers:  # presigned: the signer's values go in the query
-        return ()
-    names = (
-        ("x-amz-content-sha256", sha256),
-        ("x-amz-date", True),
-        ("x-amz-region-set", region_set),
-        ("x-amz-security-token", token),
-    )
-    return tuple(name for name, present in names if present)
-
-
-# The signer's own header names (sorted, as they sort in the canonical block) by (signature
-# in headers, body hash sent, SigV4a region set, session token).
-_OWN_HEADERS = {flags: _own_names(*flags) for flags in product((False, True), repeat=4)}
-
-
 def own_headers(
     config: SigningConfig, token: str | None, location: SignatureLocation
 ) -> tuple[str, ...]:
     """The headers the signer adds and signs, lowercase and sorted (none when presigning)."""
-    return _OWN_HEADERS[
-        location is SignatureLocation.HEADERS,
-        config.add_content_sha256_header,
-        config.region_set is not None,
-        token is not None,
-    ]
+    if location is not SignatureLocation.HEADERS:  # presigned: the values go in the query
+        return ()
+    return tuple(name.lower() for name, _ in _placed_headers(config, token, "", ""))
+
+
+def _placed_headers(
+    config: SigningConfig, token: str | None, date_time: str, body_hash: str
+) -> list[tuple[str, str]]:
+    """The signer's own headers in header mode, in canonical (sorted) order."""
+    placed = [("X-Amz-Date", date_time)]
+    if config.add_content_sha256_header:
+        placed.insert(0, ("X-Amz-Content-SHA256", body_hash))
+    if config.region_set is not None:
+        placed.append(("X-Amz-Region-Set", ",".join(config.region_set)))
+    if token is not None:
+        placed.append(("X-Amz-Security-Token", token))
+    return placed
 
 
 _FORBIDDEN_IN_VALUE = re.compile(r"[\r\n\x00]")
@@ -517,14 +510,7 @@ def sign_parts(
     token = credentials.token
     signed = headers.signed
     if location is SignatureLocation.HEADERS:
-        # The signer's own headers, in canonical (sorted) order: the order of the slots.
-        placed: list[tuple[str, str]] = [("X-Amz-Date", date_time)]
-        if config.add_content_sha256_header:
-            placed.insert(0, ("X-Amz-Content-SHA256", body_hash))
-        if region_set is not None:
-            placed.append(("X-Amz-Region-Set", ",".join(region_set)))
-        if token is not None:
-            placed.append(("X-Amz-Security-Token", token))
+        placed = _placed_headers(config, token, date_time, body_hash)  # the slots' order
         block = _filled(headers, placed)
         canonical_query_text = join_query(user_query) if user_query else ""
     else:

@@ -150,7 +150,7 @@ class ApiGwIamAuth(_AuthBase):  # type: ignore[misc,valid-type]
         self, request: httpx.Request
     ) -> Generator[httpx.Request, httpx.Response, None]:
         """Sign for a sync ``httpx.Client``; credentials are resolved on this thread."""
-        body_hash = _httpx.small_body_hash(request) or _httpx.body_hash_sync(request)
+        body_hash = _httpx.body_hash_sync(request)
         signing = self._sign_httpx(request, body_hash, None, is_async=False)
         response = yield request
         if _refused_by_origin(response, request):
@@ -167,6 +167,7 @@ class ApiGwIamAuth(_AuthBase):  # type: ignore[misc,valid-type]
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
         """Sign for an ``httpx.AsyncClient``; credential refreshes run off the event loop."""
         provider = self._signer._credentials  # noqa: SLF001 - the adapters' provider
+        # An in-memory body (nearly every request) is hashed without a coroutine.
         body_hash = _httpx.small_body_hash(request) or await _httpx.body_hash_async(request)
         signing = self._sign_httpx(request, body_hash, await provider.aget(), is_async=True)
         response = yield request

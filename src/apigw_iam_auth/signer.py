@@ -107,7 +107,6 @@ _MAX_ORIGINS = 256
 _CLOCK_RESOLUTION = timedelta(seconds=2)
 _COMMON_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _HOST_NAMES = frozenset({"host", b"host"})
-_NO_QUERY: tuple[list[tuple[str, str]], bool] = ([], True)  # never changed: see sign_parts
 
 
 def utc_now() -> datetime:
@@ -355,14 +354,13 @@ class SigV4Signer:
         with ``headers`` as the client holds them (a tuple of str or bytes pairs) and the hash
         of the body they will send.
         """
-        if type(method) is not str or method not in _COMMON_METHODS:
-            method = _checked_method(method)
+        method = _method(method)
         origin_text, path, canonical_uri, raw_query = wire_parts(url)
         origin = self._origins.get(origin_text) or self._origin(origin_text)
         config = origin.config
         snapshot = self._credentials.get() if credentials is None else credentials
         date_time, expires = self._time_to_sign(timestamp, snapshot, location, expires)
-        query_pairs, plain = encoded_query_of(raw_query) if raw_query else _NO_QUERY
+        query_pairs, plain = encoded_query_of(raw_query)
         own = origin.own[snapshot.token is not None] if location is _HEADERS else ()
         header_set = _sigv4.headers_to_sign(headers, self._unsigned, own, origin.host)
         if header_set.host != origin.host:  # the caller's Host names another host: its scope
@@ -441,13 +439,9 @@ class SigV4Signer:
         ``credentials`` is a snapshot fetched elsewhere (the async adapter fetches it off the
         event loop); None asks the provider.
         """
-        if body is None and payload_hash is None:  # a GET: nothing to check or hash
-            raw_body, payload_hash = None, _sigv4.EMPTY_SHA256
-        else:
-            raw_body, payload_hash = _body_and_hash(body, payload_hash)
+        raw_body, payload_hash = _body_and_hash(body, payload_hash)
         pairs = _snapshot(headers)
-        if type(method) is not str or method not in _COMMON_METHODS:
-            method = _checked_method(method)
+        method = _method(method)
         url, _, host, result = self._sign_for_wire(
             method,
             url,
@@ -594,11 +588,12 @@ def _is_hex_sha256(text: object) -> bool:
     )
 
 
-def _checked_method(method: object) -> str:
+def _method(method: object) -> str:
+    """An HTTP method as signed: the common ones as they are, any other token uppercased."""
+    if type(method) is str and method in _COMMON_METHODS:
+        return method
     if not isinstance(method, str):
         raise InvalidConfigError(f"method must be a str such as 'GET', got {type(method).__name__}")
-    if method in _COMMON_METHODS:
-        return method
     if not _sigv4.HTTP_TOKEN.fullmatch(method):
         raise InvalidConfigError(f"method must be an HTTP method such as 'GET', got {method!r}")
     return method.upper()
@@ -606,6 +601,8 @@ def _checked_method(method: object) -> str:
 
 def _body_and_hash(body: Body, payload_hash: str | None) -> tuple[bytes | None, str]:
     """The body as bytes, and its hash: ``payload_hash`` when given (checked), else computed."""
+    if body is None and payload_hash is None:  # no body: nothing to check or hash
+        return None, _sigv4.EMPTY_SHA256
     raw_body = None if body is None else _body_bytes(body)
     if payload_hash is None:
         return raw_body, _sigv4.payload_hash(raw_body or b"")
