@@ -215,9 +215,11 @@ def _forget_chain(key: int, reference: weakref.ref[Any]) -> None:
 
 
 def _known_body_hash(request: ClientRequest) -> str | None:
-    """The body hash when nothing is to be read: no body, or a payload hashed for a hop before.
+    """The body hash when it takes no waiting: no body, bytes in memory, or a known hash.
 
-    None: the payload must be read (:func:`_read_body_hash`).
+    Bytes in memory (bytes, str, JSON, url-encoded forms: a ``BytesPayload``) up to 1 MiB
+    are hashed here; a payload hashed for an earlier hop keeps its hash. None: the payload
+    must be read (:func:`_read_body_hash`).
     """
     body = request.body
     if isinstance(body, bytes | bytearray):  # b"": no body at all
@@ -227,6 +229,10 @@ def _known_body_hash(request: ClientRequest) -> str | None:
             "aiohttp compresses this body after it is signed (compress=); compress it "
             "yourself, send the bytes, and set Content-Encoding"
         )
+    if isinstance(body, sys.modules["aiohttp.payload"].BytesPayload):  # imported: aiohttp is
+        data = body._value  # noqa: SLF001 - what as_bytes() returns, without a coroutine
+        if isinstance(data, bytes) and len(data) <= _INLINE_HASH_BYTES:
+            return hashlib.sha256(_cut(data, _content_length(request))).hexdigest()
     known = getattr(body, _HASH_ATTRIBUTE, None)
     return known if isinstance(known, str) else None
 
@@ -239,8 +245,8 @@ async def _read_body_hash(request: ClientRequest) -> str:
     body = cast("Payload", request.body)  # not b"": _known_body_hash answered for that
     payload = sys.modules["aiohttp.payload"]  # imported: aiohttp built this request
     if isinstance(body, (payload.BytesPayload, payload.AsyncIterablePayload)):
-        # bytes, str, JSON, url-encoded forms; an async iterator is read once here, and the
-        # payload keeps the chunks and writes them from memory when sent.
+        # Large bytes; an async iterator is read once here, and the payload keeps the chunks
+        # and writes them from memory when sent.
         digest = await _hash_bytes(await body.as_bytes(), _content_length(request))
     else:
         digest = await _payload_hash(request, body)
@@ -276,9 +282,13 @@ def _content_length(request: ClientRequest) -> int | None:
     return int(value) if value is not None and value.isascii() and value.isdigit() else None
 
 
+def _cut(data: bytes | bytearray | memoryview, limit: int | None) -> bytes | bytearray | memoryview:
+    """The part of ``data`` a ``Content-Length`` of ``limit`` lets aiohttp write."""
+    return data if limit is None or limit >= len(data) else memoryview(data)[:limit]
+
+
 async def _hash_bytes(data: bytes | bytearray | memoryview, limit: int | None) -> str:
-    if limit is not None and limit < len(data):
-        data = memoryview(data)[:limit]
+    data = _cut(data, limit)
     if len(data) <= _INLINE_HASH_BYTES:
         return hashlib.sha256(data).hexdigest()
     return await asyncio.to_thread(lambda: hashlib.sha256(data).hexdigest())

@@ -535,24 +535,17 @@ def sign_parts(
     sig = keys.sign(to_sign)
     if location is SignatureLocation.HEADERS:
         placed.append(("Authorization", f"{keys.authorization_prefix}{signed}, Signature={sig}"))
-        return SigningResult(
-            tuple(placed),
-            canonical_query_text,
-            sig,
-            canonical,
-            to_sign,
-            headers.stale,
-            body_hash,
-        )
-    return SigningResult(
-        (),
-        f"{canonical_query_text}&X-Amz-Signature={sig}",
-        sig,
-        canonical,
-        to_sign,
-        headers.stale,
-        body_hash,
+        to_place, query_text = tuple(placed), canonical_query_text
+    else:
+        to_place, query_text = (), f"{canonical_query_text}&X-Amz-Signature={sig}"
+    # One C call: the NamedTuple's own constructor (a Python function) costs 0.2 µs more.
+    return _new_tuple(
+        SigningResult,
+        (to_place, query_text, sig, canonical, to_sign, headers.stale, body_hash),
     )
+
+
+_new_tuple = tuple.__new__
 
 
 def _filled(headers: HeaderSet, placed: list[tuple[str, str]]) -> str:

@@ -452,7 +452,8 @@ class SigV4Signer:
         )
         merged = _joined(pairs, host)
         merged.update(result.headers)
-        return SignedRequest(method, url, merged, raw_body, result)
+        # One C call: the NamedTuple's own constructor (a Python function) costs 0.2 µs more.
+        return tuple.__new__(SignedRequest, (method, url, merged, raw_body, result))
 
     def presign(
         self,
