@@ -39,7 +39,7 @@ import weakref
 from typing import TYPE_CHECKING, Any, cast
 
 from apigw_iam_auth import _sigv4
-from apigw_iam_auth._body import hash_body, is_seekable
+from apigw_iam_auth._body import IN_PLACE, hash_body, is_seekable
 from apigw_iam_auth._models import SignatureLocation
 from apigw_iam_auth._skew import corrected_after_refusal
 from apigw_iam_auth.diagnostics import FORBIDDEN, MAX_REFUSAL_BYTES
@@ -222,7 +222,7 @@ def _known_body_hash(request: ClientRequest) -> str | None:
     must be read (:func:`_read_body_hash`).
     """
     body = request.body
-    if isinstance(body, bytes | bytearray):  # b"": no body at all
+    if isinstance(body, IN_PLACE):  # b"": no body at all
         return _sigv4.EMPTY_SHA256
     if request.compress:
         raise UnsignableRequestError(
@@ -348,4 +348,4 @@ class _HashingWriter:
 def _replayable(request: ClientRequest) -> bool:
     """True when the body can be written again as it was signed (for the clock-skew retry)."""
     body = request.body
-    return isinstance(body, bytes | bytearray) or not body.consumed
+    return isinstance(body, IN_PLACE) or not body.consumed

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlsplit
 
 from apigw_iam_auth import _sigv4
-from apigw_iam_auth._body import hash_body, is_seekable
+from apigw_iam_auth._body import BYTES_LIKE, hash_body, is_seekable
 from apigw_iam_auth._models import SignatureLocation
 from apigw_iam_auth._skew import corrected_after_refusal
 from apigw_iam_auth._uri import DEFAULT_PORTS
@@ -71,7 +71,7 @@ def _final_body_hash(prepared: requests.PreparedRequest) -> str:
     if isinstance(body, str):
         body = body.encode("utf-8")
         _replace_body(prepared, body)
-    if isinstance(body, bytes | bytearray | memoryview) or is_seekable(body):
+    if isinstance(body, BYTES_LIKE) or is_seekable(body):
         return hash_body(body)
     if isinstance(body, Iterable) or callable(getattr(body, "read", None)):
         # A generator or an unseekable stream can be read only once: read it here, send the
