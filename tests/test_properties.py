@@ -23,7 +23,8 @@ from hypothesis import strategies as st
 from apigw_iam_auth import signer as signer_module
 from apigw_iam_auth._botocore import region_data
 from apigw_iam_auth._models import SignatureLocation
-from apigw_iam_auth._sigv4 import MAX_EXPIRES, amz_date
+from apigw_iam_auth._sigv4 import MAX_EXPIRES, amz_date, user_query
+from apigw_iam_auth._sigv4 import SIGNER_QUERY as CORE_SIGNER_QUERY
 from apigw_iam_auth._uri import (
     canonical_path,
     canonical_query,
@@ -32,6 +33,7 @@ from apigw_iam_auth._uri import (
     is_plain_query,
     parse_origin,
     parse_query,
+    sorted_plain_query,
     split_url,
     wire_parts,
     wire_path,
@@ -700,6 +702,38 @@ def test_a_query_kept_as_written_is_canonical_but_for_its_order(raw):
     pieces = [piece if "=" in piece else f"{piece}=" for piece in raw.split("&")]
     literal = "&".join(sorted(pieces, key=lambda piece: tuple(piece.split("=", 1))))
     assert literal == canonical_query(parse_query(raw))
+
+
+# Names where string order and (name, value) order could part: names that start other names
+# and go on with a character that sorts below "=" ("-", ".", digits, "%").
+_PLAIN_NAMES = st.sampled_from(
+    ["a", "a-", "a.", "a0", "a%2F", "aZ", "a_", "a~", "b", "id", "id-type"]
+)
+_PLAIN_VALUES = st.sampled_from(["", "1", "10", "1-", "%20", "z", "Z"])
+
+
+def _general_query(raw: str) -> str:
+    """The canonical query as the general route reads it: decoded, encoded, the signer's own
+    parameters dropped, sorted by (name, value)."""
+    kept = [pair for pair in encoded_query(parse_query(raw)) if pair[0] not in CORE_SIGNER_QUERY]
+    return "&".join(f"{name}={value}" for name, value in sorted(kept))
+
+
+@PROPERTY_SETTINGS
+@given(pieces=st.lists(st.tuples(_PLAIN_NAMES, _PLAIN_VALUES), min_size=1, max_size=6))
+def test_sorted_plain_query_orders_as_pairs_do(pieces):
+    """Sorting a plain query's pieces as strings (with "=" as U+0001) gives join_query's order."""
+    raw = "&".join(f"{name}={value}" for name, value in pieces)
+    assert sorted_plain_query(raw) == _general_query(raw)
+
+
+@PROPERTY_SETTINGS
+@given(raw=st.text(st.sampled_from("aZ09-._~%2Fe=&+ @!;€"), max_size=24) | st.just("X-Amz-Date=1"))
+def test_user_query_is_the_general_reading(raw):
+    """user_query's canonical text, fast path or not, is the general route's."""
+    fast = sorted_plain_query(raw)
+    assert fast is None or fast == _general_query(raw)
+    assert user_query(raw)[0] == _general_query(raw)
 
 
 @PROPERTY_SETTINGS

@@ -30,7 +30,9 @@ from apigw_iam_auth._uri import (
     canonical_path,
     encode_query_component,
     encoded_query,
+    encoded_query_of,
     join_query,
+    sorted_plain_query,
 )
 from apigw_iam_auth.errors import InvalidConfigError, UnsignableRequestError
 
@@ -62,6 +64,7 @@ __all__ = [
     "sign_parts",
     "signature",
     "string_to_sign",
+    "user_query",
 ]
 
 ALGORITHM = "AWS4-HMAC-SHA256"
@@ -467,7 +470,7 @@ def sign_at(
     return sign_parts(
         method,
         canonical_path(path),
-        encoded_query(pairs),
+        _user_query_of(encoded_query(pairs)),
         headers_to_sign(headers, config.unsigned_headers, own, None),
         body_hash,
         credentials,
@@ -478,10 +481,31 @@ def sign_at(
     )
 
 
+def user_query(raw: str) -> tuple[str, bool]:
+    """The canonical query string of a raw query, and whether the raw query may go as written.
+
+    An earlier signature's ``X-Amz-*`` parameters are dropped (:func:`_user_query_of`). The
+    common plain query is only sorted (:func:`sorted_plain_query`).
+    """
+    if not raw:
+        return "", True
+    text = sorted_plain_query(raw)
+    if text is not None:
+        return text, True
+    pairs, plain = encoded_query_of(raw)
+    return _user_query_of(pairs), plain
+
+
+def _user_query_of(pairs: list[tuple[str, str]]) -> str:
+    """The canonical query string of encoded pairs, less an earlier signature's parameters."""
+    kept = [pair for pair in pairs if pair[0] not in SIGNER_QUERY]
+    return join_query(kept) if kept else ""
+
+
 def sign_parts(
     method: str,
     canonical_uri: str,
-    query: list[tuple[str, str]],
+    query: str,
     headers: HeaderSet,
     body_hash: str,
     credentials: Credentials,
@@ -490,7 +514,9 @@ def sign_parts(
     location: SignatureLocation = SignatureLocation.HEADERS,
     expires: int = 900,
 ) -> SigningResult:
-    """:func:`sign_at` of a request in parts: canonical path, encoded query, header set.
+    """:func:`sign_at` of a request in parts: canonical path, query and header set.
+
+    ``query`` is the canonical query string of the caller's parameters (:func:`user_query`).
 
     ``headers`` must have been made for :func:`own_headers` of the same config, credentials
     and location: the signer's values fill its slots in that order.
@@ -506,13 +532,12 @@ def sign_parts(
     )
     if config.unsigned_payload:
         body_hash = UNSIGNED_PAYLOAD
-    user_query = [pair for pair in query if pair[0] not in SIGNER_QUERY] if query else []
     token = credentials.token
     signed = headers.signed
     if location is SignatureLocation.HEADERS:
         placed = _placed_headers(config, token, date_time, body_hash)  # the slots' order
         block = _filled(headers, placed)
-        canonical_query_text = join_query(user_query) if user_query else ""
+        canonical_query_text = query
     else:
         check_expires(expires)
         block = headers.pieces[0]
@@ -527,7 +552,8 @@ def sign_parts(
             amz.append(("X-Amz-Region-Set", encode_query_component(",".join(region_set))))
         if keys.query_token is not None:
             amz.append(("X-Amz-Security-Token", keys.query_token))
-        canonical_query_text = join_query(user_query + amz)
+        split = (piece.partition("=") for piece in query.split("&")) if query else ()
+        canonical_query_text = join_query([(name, value) for name, _, value in split] + amz)
     canonical = _canonical_lines(
         method, canonical_uri, canonical_query_text, block, signed, body_hash
     )

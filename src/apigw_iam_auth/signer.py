@@ -64,7 +64,6 @@ from apigw_iam_auth._region import (
 )
 from apigw_iam_auth._sigv4 import _text
 from apigw_iam_auth._uri import (
-    encoded_query_of,
     is_utf8,
     parse_origin,
     wire_parts,
@@ -360,7 +359,7 @@ class SigV4Signer:
         config = origin.config
         snapshot = self._credentials.get() if credentials is None else credentials
         date_time, expires = self._time_to_sign(timestamp, snapshot, location, expires)
-        query_pairs, plain = encoded_query_of(raw_query)
+        query_text, plain = _sigv4.user_query(raw_query)
         own = origin.own[snapshot.token is not None] if location is _HEADERS else ()
         header_set = _sigv4.headers_to_sign(headers, self._unsigned, own, origin.host)
         if header_set.host != origin.host:  # the caller's Host names another host: its scope
@@ -370,7 +369,7 @@ class SigV4Signer:
         result = _sigv4.sign_parts(
             method,
             canonical_uri,
-            query_pairs,
+            query_text,
             header_set,
             payload_hash,
             snapshot,
