@@ -4,10 +4,10 @@ The signer owns the scope settings, a credentials provider and a clock. Per sign
 the clock once and snapshots the credentials once, then hands plain values to the core.
 
 Every signature is computed, on one route shared by ``sign``, ``presign`` and the HTTP-client
-adapters: URL split (``_uri.wire_parts``) -> origin -> clock and credentials -> header set ->
-the pure core (``_sigv4.sign_parts``) -> the URL and headers to place. Nothing keyed by a
-whole request or URL is kept. The signing path has exactly three caches, for values shared
-by many requests:
+adapters: URL split (``_uri.wire_parts``) -> origin -> clock and credentials -> canonical query
+(``_sigv4.user_query``) -> header set -> the pure core (``_sigv4.sign_parts``) -> the URL and
+headers to place. Nothing keyed by a whole request or URL is kept. The signing path has
+exactly three caches, for values shared by many requests:
 
 =============  ============================  =====================  ========  ===================
 cache          holds                         key                    bound     why it pays
