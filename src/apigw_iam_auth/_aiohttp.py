@@ -232,7 +232,7 @@ def _known_body_hash(request: ClientRequest) -> str | None:
     if isinstance(body, sys.modules["aiohttp.payload"].BytesPayload):  # imported: aiohttp is
         data = body._value  # noqa: SLF001 - what as_bytes() returns, without a coroutine
         if isinstance(data, bytes) and len(data) <= _INLINE_HASH_BYTES:
-            return hashlib.sha256(_cut(data, _content_length(request))).hexdigest()
+            return _sigv4.payload_hash(_cut(data, _content_length(request)))
     known = getattr(body, _HASH_ATTRIBUTE, None)
     return known if isinstance(known, str) else None
 
@@ -290,8 +290,8 @@ def _cut(data: bytes | bytearray | memoryview, limit: int | None) -> bytes | byt
 async def _hash_bytes(data: bytes | bytearray | memoryview, limit: int | None) -> str:
     data = _cut(data, limit)
     if len(data) <= _INLINE_HASH_BYTES:
-        return hashlib.sha256(data).hexdigest()
-    return await asyncio.to_thread(lambda: hashlib.sha256(data).hexdigest())
+        return _sigv4.payload_hash(data)
+    return await asyncio.to_thread(_sigv4.payload_hash, data)
 
 
 async def _buffer_unseekable(request: ClientRequest, body: Payload, limit: int | None) -> str:

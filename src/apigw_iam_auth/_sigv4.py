@@ -133,7 +133,7 @@ def credential_scope(date: str, region: str, service: str) -> str:
     return f"{date}/{region}/{service}/{TERMINATOR}"
 
 
-def payload_hash(body: bytes | bytearray) -> str:
+def payload_hash(body: bytes | bytearray | memoryview) -> str:
     """Lowercase hex SHA-256 of the body; the empty body has a well-known constant."""
     if not body:
         return EMPTY_SHA256
@@ -565,13 +565,10 @@ def sign_parts(
     else:
         to_place, query_text = (), f"{canonical_query_text}&X-Amz-Signature={sig}"
     # One C call: the NamedTuple's own constructor (a Python function) costs 0.2 µs more.
-    return _new_tuple(
+    return tuple.__new__(
         SigningResult,
         (to_place, query_text, sig, canonical, to_sign, headers.stale, body_hash),
     )
-
-
-_new_tuple = tuple.__new__
 
 
 def _filled(headers: HeaderSet, placed: list[tuple[str, str]]) -> str:

@@ -296,11 +296,7 @@ def is_plain_query(raw: str) -> bool:
 
 def _plain_pairs(raw: str) -> list[tuple[str, str]] | None:
     """The pieces of a plain query (see :func:`is_plain_query`) split in two, else None."""
-    if (
-        not _QUERY_CHARS.fullmatch(raw)
-        or "X-Amz-" in raw
-        or ("%" in raw and _NOT_CANONICAL_ESCAPE.search(raw))
-    ):
+    if not _QUERY_CHARS.fullmatch(raw) or not _canonical_and_unsigned(raw):
         return None
     pairs = []
     for piece in raw.split("&"):
@@ -373,15 +369,16 @@ def sorted_plain_query(raw: str) -> str | None:
     it starts, and the order is exactly :func:`join_query`'s (name, value) order (a property
     test checks it). A few string operations, and no pairs built.
     """
-    if (
-        not _NAME_VALUE_PIECES.fullmatch(raw)
-        or "X-Amz-" in raw
-        or ("%" in raw and _NOT_CANONICAL_ESCAPE.search(raw))
-    ):
+    if not _NAME_VALUE_PIECES.fullmatch(raw) or not _canonical_and_unsigned(raw):
         return None
     if "&" not in raw:
         return raw
     return "&".join(sorted(raw.replace("=", "\x01").split("&"))).replace("\x01", "=")
+
+
+def _canonical_and_unsigned(raw: str) -> bool:
+    """Every escape in ``raw`` canonical, and no ``X-Amz-`` parameter (an earlier signature's)."""
+    return "X-Amz-" not in raw and not ("%" in raw and _NOT_CANONICAL_ESCAPE.search(raw))
 
 
 _NAME_VALUE_PIECES = re.compile(
