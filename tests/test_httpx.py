@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import importlib
 import ssl
-import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +23,7 @@ from integration_cases import (
     LONG_TERM,
     METHODS,
     MODES,
+    NEEDS_PY311,
     PARAMS,
     PARAMS_WIRE,
     PATHS,
@@ -67,7 +67,6 @@ class Kind:
 
 # httpx2 2.16 needs Python 3.11 and is then a test dependency: where it cannot be installed the
 # tests say so; anywhere else a missing httpx2 fails them.
-NEEDS_PY311 = pytest.mark.skipif(sys.version_info < (3, 11), reason="httpx2 needs Python 3.11")
 PACKAGES = (
     pytest.param("httpx", id="httpx"),
     pytest.param("httpx2", id="httpx2", marks=NEEDS_PY311),

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import sys
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -21,7 +20,7 @@ import aiohttp
 import anyio.to_thread
 import pytest
 import requests
-from integration_cases import LONG_TERM, SESSION, TEXT, sha256
+from integration_cases import LONG_TERM, NEEDS_PY311, SESSION, TEXT, sha256
 
 from apigw_iam_auth import ApiGwIamAuth, SigV4Signer
 from apigw_iam_auth._sigv4a import ALGORITHM_V4A
@@ -37,7 +36,6 @@ KEYS = {
 }
 TIMEOUT = 10
 
-NEEDS_PY311 = pytest.mark.skipif(sys.version_info < (3, 11), reason="httpx2 needs Python 3.11")
 CLIENTS = (
     pytest.param("requests", id="requests"),
     pytest.param("httpx-sync", id="httpx-sync"),
