@@ -10,7 +10,7 @@ same inputs on every run.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qsl, quote, urlsplit
 
 import botocore.auth
@@ -742,3 +742,43 @@ def test_query_fast_path_encodes_as_decoding_and_encoding_does(raw):
     """encoded_query_of's split-only path gives exactly the decode-then-encode pairs."""
     pairs, _ = encoded_query_of(raw)
     assert sorted(pairs) == sorted(encoded_query(parse_query(raw)))
+
+
+# Any instant X-Amz-Date can write, seen from any UTC offset a datetime can carry.
+_OFFSETS = st.builds(
+    timezone,
+    st.timedeltas(
+        min_value=-timedelta(hours=23, minutes=59), max_value=timedelta(hours=23, minutes=59)
+    ),
+)
+_ANY_INSTANT = st.datetimes(
+    min_value=datetime(1, 1, 2),  # noqa: DTZ001 - bounds of a naive strategy, tz added below
+    max_value=datetime(9999, 12, 30, 23, 59, 59, 999999),  # noqa: DTZ001
+    timezones=_OFFSETS,
+)
+
+
+def _calendar_amz_date(when: datetime) -> str:
+    """X-Amz-Date by datetime's own calendar arithmetic, independent of the core's."""
+    utc = when.astimezone(timezone.utc)
+    return (
+        f"{utc.year:04d}{utc.month:02d}{utc.day:02d}"
+        f"T{utc.hour:02d}{utc.minute:02d}{utc.second:02d}Z"
+    )
+
+
+@PROPERTY_SETTINGS
+@given(when=_ANY_INSTANT)
+def test_x_amz_date_is_the_utc_calendar_time(when):
+    """The date signed, in the header, the presigned query and the scope, is the UTC time."""
+    expected = _calendar_amz_date(when)
+    assert amz_date(when) == expected
+    signer = SigV4Signer(credentials=("AKIDEXAMPLE", "secret"), region="us-east-1")
+    headers = signer.sign("GET", "https://h.example/p", timestamp=when).headers
+    assert headers["X-Amz-Date"] == expected
+    assert f"Credential=AKIDEXAMPLE/{expected[:8]}/us-east-1/" in headers["Authorization"]
+    query = dict(
+        parse_qsl(urlsplit(signer.presign("GET", "https://h.example/p", timestamp=when)).query)
+    )
+    assert query["X-Amz-Date"] == expected
+    assert query["X-Amz-Credential"].startswith(f"AKIDEXAMPLE/{expected[:8]}/")

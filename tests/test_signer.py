@@ -207,6 +207,37 @@ def test_x_amz_date_tells_apart_the_repeated_hour_when_clocks_go_back():
     assert (amz_date(first), amz_date(second)) == ("20241103T053000Z", "20241103T063000Z")
 
 
+@pytest.mark.parametrize(
+    ("when", "expected"),
+    [
+        (datetime(1, 1, 1, tzinfo=timezone.utc), "00010101T000000Z"),
+        (datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc), "99991231T235959Z"),
+        (datetime(1, 1, 1, 1, tzinfo=timezone(timedelta(hours=1))), "00010101T000000Z"),
+    ],
+)
+def test_x_amz_date_spans_the_four_digit_years(when, expected):
+    """The first and last second X-Amz-Date can write, years below 1000 zero-padded."""
+    signed = signer().sign("GET", "https://h.example/p", timestamp=when)
+    assert (amz_date(when), signed.headers["X-Amz-Date"]) == (expected, expected)
+
+
+@pytest.mark.parametrize(
+    "when",
+    [
+        datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=1))),  # 0000-12-31T23:00Z
+        datetime(9999, 12, 31, 23, tzinfo=timezone(-timedelta(hours=1))),  # year 10000 in UTC
+    ],
+)
+def test_a_time_x_amz_date_cannot_write_is_refused(when):
+    for attempt in (
+        lambda: amz_date(when),
+        lambda: signer().sign("GET", "https://h.example/p", timestamp=when),
+        lambda: signer().presign("GET", "https://h.example/p", timestamp=when),
+    ):
+        with pytest.raises(InvalidConfigError, match="outside the range a UTC date can hold"):
+            attempt()
+
+
 def test_sign_request_takes_pairs_as_lists_too():
     """A SignableRequest holding lists (not hashable) is signed like its tuple twin."""
     as_tuples = SignableRequest("GET", "/p", (("a", "1"),), (("Host", "h.example"),), EMPTY)

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import math
 import re
 import time
 from collections.abc import Callable, Hashable, Iterable
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from functools import lru_cache, partial
 from typing import NamedTuple, cast
 
@@ -49,11 +48,14 @@ __all__ = [
     "HeaderPairs",
     "HeaderSet",
     "amz_date",
+    "amz_date_at",
     "canonical_headers",
     "canonical_request",
     "check_expires",
     "credential_scope",
+    "day_stamp",
     "derive_signing_key",
+    "epoch_seconds",
     "header_set",
     "headers_to_sign",
     "own_headers",
@@ -105,22 +107,53 @@ HTTP_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 def amz_date(timestamp: datetime) -> str:
     """ISO 8601 basic UTC without fractions (``20150830T123600Z``), as ``X-Amz-Date`` wants."""
+    return amz_date_at(epoch_seconds(timestamp))
+
+
+def epoch_seconds(timestamp: datetime) -> int:
+    """Whole seconds since 1970-01-01 UTC of an aware datetime X-Amz-Date can write.
+
+    This is the core's timestamp: the signer reads the system clock as a number, and a number
+    splits into the day (the key's scope) and the time of day with two integer steps.
+    """
     if not isinstance(timestamp, datetime) or timestamp.utcoffset() is None:
         raise InvalidConfigError(
             "timestamp must be an aware datetime, e.g. datetime.now(timezone.utc)"
         )
-    try:
-        utc = time.gmtime(math.floor(timestamp.timestamp()))
-    except (OverflowError, ValueError, OSError):
-        raise InvalidConfigError("timestamp is outside the range a UTC date can hold") from None
-    if not 1 <= utc.tm_year <= _MAX_YEAR:
+    epoch = (timestamp - _UNIX_EPOCH) // _ONE_SECOND  # exact: a float loses the microseconds
+    if not _FIRST_SECOND <= epoch <= _LAST_SECOND:
         raise InvalidConfigError("timestamp is outside the range a UTC date can hold")
-    return time.strftime(AMZ_DATE_FORMAT, utc)
+    return epoch
 
 
-# X-Amz-Date: ISO 8601 basic UTC without fractions, as strftime writes it.
+def amz_date_at(epoch: int) -> str:
+    """:func:`amz_date` of :func:`epoch_seconds`: the day's stamp, then the time of day."""
+    day, seconds = divmod(epoch, _SECONDS_PER_DAY)
+    return f"{day_stamp(day)}T{_time_of_day(seconds)}Z"
+
+
+def day_stamp(day: int) -> str:
+    """``YYYYMMDD`` of a day counted from 1970-01-01: the date in X-Amz-Date and the scope."""
+    date = time.gmtime(day * _SECONDS_PER_DAY)
+    return f"{date.tm_year:04d}{date.tm_mon:02d}{date.tm_mday:02d}"
+
+
+def _time_of_day(seconds: int) -> str:
+    """``HHMMSS`` of a second of the day (UTC has no leap seconds in POSIX time)."""
+    hours, seconds = divmod(seconds, 3600)
+    minutes, seconds = divmod(seconds, 60)
+    return _TWO_DIGITS[hours] + _TWO_DIGITS[minutes] + _TWO_DIGITS[seconds]
+
+
+_SECONDS_PER_DAY = 86400
+_UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_ONE_SECOND = timedelta(seconds=1)
+# X-Amz-Date has four year digits: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
+_FIRST_SECOND = -62135596800
+_LAST_SECOND = 253402300799
+_TWO_DIGITS = tuple(f"{number:02d}" for number in range(60))
+# X-Amz-Date: ISO 8601 basic UTC without fractions.
 AMZ_DATE_FORMAT = "%Y%m%dT%H%M%SZ"
-_MAX_YEAR = 9999  # X-Amz-Date has four year digits
 
 
 def parse_amz_date(text: str) -> datetime:
@@ -381,6 +414,7 @@ class _Keys(NamedTuple):
     """Everything about a signature that only changes with the credentials, day and scope."""
 
     algorithm: str
+    date: str  # the day's YYYYMMDD
     scope: str
     authorization_prefix: str  # "AWS4-HMAC-SHA256 Credential=AKID/scope, SignedHeaders="
     query_credential: str  # the X-Amz-Credential value, percent-encoded
@@ -393,7 +427,7 @@ def _keys(
     access_key: str,
     secret_key: str,
     token: str | None,
-    day: str,
+    day: int,
     region: str | None,
     service: str,
 ) -> _Keys:
@@ -403,22 +437,25 @@ def _keys(
     once (RFC 2104), so each signature resumes copies of two SHA-256 states, half the work of
     ``hmac.new``. SigV4a (``region`` None): the scope names no region and the key is the ECDSA
     P-256 key derived from the credentials (:mod:`apigw_iam_auth._sigv4a`), derived once. The
-    session token, ~1 KB, is percent-encoded once for presigned URLs.
+    session token, ~1 KB, is percent-encoded once for presigned URLs. ``day`` counts days
+    from 1970-01-01 (see :func:`epoch_seconds`); its ``YYYYMMDD`` is written here, once a day.
     """
+    date = day_stamp(day)
     if region is None:
         algorithm = _sigv4a.ALGORITHM_V4A
-        scope = f"{day}/{service}/{TERMINATOR}"
+        scope = f"{date}/{service}/{TERMINATOR}"
         private_key = _sigv4a.derive_private_key(access_key, secret_key)
         sign = _sigv4a.signer_for(private_key)
     else:
         algorithm = ALGORITHM
-        scope = credential_scope(day, region, service)
-        key = derive_signing_key(secret_key, day, region, service).ljust(64, b"\x00")
+        scope = credential_scope(date, region, service)
+        key = derive_signing_key(secret_key, date, region, service).ljust(64, b"\x00")
         inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
         outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
         sign = partial(_hmac_hex, (inner, outer))
     return _Keys(
         algorithm,
+        date,
         scope,
         f"{algorithm} Credential={access_key}/{scope}, SignedHeaders=",
         encode_query_component(f"{access_key}/{scope}"),
@@ -450,18 +487,18 @@ def sign(
     Either way ``result.query`` is the complete canonical query string. Stale signing headers
     and parameters from an earlier attempt (a retry, a redirect) are ignored and replaced.
     """
-    return sign_at(request, credentials, config, amz_date(timestamp), location, expires)
+    return sign_at(request, credentials, config, epoch_seconds(timestamp), location, expires)
 
 
 def sign_at(
     request: SignableRequest,
     credentials: Credentials,
     config: SigningConfig,
-    date_time: str,
+    epoch: int,
     location: SignatureLocation = SignatureLocation.HEADERS,
     expires: int = 900,
 ) -> SigningResult:
-    """:func:`sign` with the ``X-Amz-Date`` value already formatted (see :func:`amz_date`).
+    """:func:`sign` at a time given as :func:`epoch_seconds`.
 
     The four tasks of SigV4 in order; header and query mode differ only where values go.
     """
@@ -475,7 +512,7 @@ def sign_at(
         body_hash,
         credentials,
         config,
-        date_time,
+        epoch,
         location,
         expires,
     )
@@ -510,7 +547,7 @@ def sign_parts(
     body_hash: str,
     credentials: Credentials,
     config: SigningConfig,
-    date_time: str,
+    epoch: int,
     location: SignatureLocation = SignatureLocation.HEADERS,
     expires: int = 900,
 ) -> SigningResult:
@@ -522,14 +559,16 @@ def sign_parts(
     and location: the signer's values fill its slots in that order.
     """
     region_set = config.region_set
+    day, seconds = divmod(epoch, _SECONDS_PER_DAY)
     keys = _keys(
         credentials.access_key,
         credentials.secret_key,
         credentials.token,
-        date_time[:8],
+        day,
         None if region_set is not None else config.region,
         config.service,
     )
+    date_time = f"{keys.date}T{_time_of_day(seconds)}Z"  # X-Amz-Date, as amz_date_at writes it
     if config.unsigned_payload:
         body_hash = UNSIGNED_PAYLOAD
     token = credentials.token

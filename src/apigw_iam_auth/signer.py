@@ -18,10 +18,12 @@ origins        Host header, URL prefix,      ``scheme://netloc`` as 256 per   al
                signer adds                                          when full cost more than the
                                                                               whole core
 keys           the day's signing key, its    access key, secret,    64, LRU   four HMACs and the
-(``_sigv4.     HMAC pads, scope strings and  token, day, region,              pads once a day, not
-_keys``)       the encoded session token     service                          per signature; the
-                                                                              ~1 KB token encoded
-                                                                              once for presigning
+(``_sigv4.     HMAC pads, its YYYYMMDD and   token, day (counted              pads once a day, not
+_keys``)       scope strings, and the        from 1970), region,              per signature; the
+               encoded session token         service                          ~1 KB token encoded
+                                                                              once for presigning;
+                                                                              the date written
+                                                                              once a day
 header sets    the checked, canonical block  the header pairs as    256, LRU  a client sends the
 (``_sigv4.     of a set of headers with      the client holds them            same headers (Host,
 header_set``)  slots for the signer's own,   (str or bytes), the              User-Agent, Accept)
@@ -328,8 +330,8 @@ class SigV4Signer:
             raise UnsignableRequestError("request has no Host header; SigV4 always signs host")
         config = self._config_for(host)
         snapshot = self._credentials.get() if credentials is None else credentials
-        date_time, expires = self._time_to_sign(timestamp, snapshot, location, expires)
-        return _sigv4.sign_at(request, snapshot, config, date_time, location, expires)
+        epoch, expires = self._time_to_sign(timestamp, snapshot, location, expires)
+        return _sigv4.sign_at(request, snapshot, config, epoch, location, expires)
 
     def _sign_for_wire(
         self,
@@ -358,7 +360,7 @@ class SigV4Signer:
         origin = self._origins.get(origin_text) or self._origin(origin_text)
         config = origin.config
         snapshot = self._credentials.get() if credentials is None else credentials
-        date_time, expires = self._time_to_sign(timestamp, snapshot, location, expires)
+        epoch, expires = self._time_to_sign(timestamp, snapshot, location, expires)
         query_text, plain = _sigv4.user_query(raw_query)
         own = origin.own[snapshot.token is not None] if location is _HEADERS else ()
         header_set = _sigv4.headers_to_sign(headers, self._unsigned, own, origin.host)
@@ -374,7 +376,7 @@ class SigV4Signer:
             payload_hash,
             snapshot,
             config,
-            date_time,
+            epoch,
             location,
             expires,
         )
@@ -389,24 +391,24 @@ class SigV4Signer:
         credentials: Credentials,
         location: SignatureLocation,
         expires: int,
-    ) -> tuple[str, int]:
-        """The ``X-Amz-Date`` to sign at, and ``expires`` capped to the credentials' life.
+    ) -> tuple[int, int]:
+        """The second to sign at (as :func:`_sigv4.epoch_seconds`), and ``expires`` capped.
 
-        The default clock is read as ``time.time()``: several times cheaper than building and
-        converting a datetime, on a path that runs once per request.
+        ``expires`` is capped to the credentials' remaining life. The default clock is read as
+        ``time.time()``: several times cheaper than building and converting a datetime, on a
+        path that runs once per request.
         """
         if timestamp is None and self._epoch_clock:
-            epoch = time.time() + self._offset
+            now = time.time() + self._offset  # by the system clock: within X-Amz-Date's years
             if location is _QUERY:
                 expires = (
                     _sigv4.check_expires(expires)
                     if credentials.expiry is None
                     else _capped_expiry(
-                        expires, credentials, datetime.fromtimestamp(epoch, timezone.utc)
+                        expires, credentials, datetime.fromtimestamp(now, timezone.utc)
                     )
                 )
-            # Read now, by the system clock, so within the years X-Amz-Date can hold.
-            return time.strftime(_sigv4.AMZ_DATE_FORMAT, time.gmtime(epoch)), expires
+            return int(now), expires
         when = self.now() if timestamp is None else timestamp
         if not isinstance(when, datetime):
             raise InvalidConfigError(
@@ -414,7 +416,7 @@ class SigV4Signer:
             )
         if location is _QUERY:
             expires = _capped_expiry(expires, credentials, when)
-        return _sigv4.amz_date(when), expires
+        return _sigv4.epoch_seconds(when), expires
 
     def sign(
         self,
