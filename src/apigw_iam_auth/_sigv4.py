@@ -48,7 +48,6 @@ __all__ = [
     "HeaderPairs",
     "HeaderSet",
     "amz_date",
-    "amz_date_at",
     "canonical_headers",
     "canonical_request",
     "check_expires",
@@ -107,7 +106,8 @@ HTTP_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 def amz_date(timestamp: datetime) -> str:
     """ISO 8601 basic UTC without fractions (``20150830T123600Z``), as ``X-Amz-Date`` wants."""
-    return amz_date_at(epoch_seconds(timestamp))
+    day, seconds = divmod(epoch_seconds(timestamp), _SECONDS_PER_DAY)
+    return f"{day_stamp(day)}T{_time_of_day(seconds)}Z"
 
 
 def epoch_seconds(timestamp: datetime) -> int:
@@ -124,12 +124,6 @@ def epoch_seconds(timestamp: datetime) -> int:
     if not _FIRST_SECOND <= epoch <= _LAST_SECOND:
         raise InvalidConfigError("timestamp is outside the range a UTC date can hold")
     return epoch
-
-
-def amz_date_at(epoch: int) -> str:
-    """:func:`amz_date` of :func:`epoch_seconds`: the day's stamp, then the time of day."""
-    day, seconds = divmod(epoch, _SECONDS_PER_DAY)
-    return f"{day_stamp(day)}T{_time_of_day(seconds)}Z"
 
 
 def day_stamp(day: int) -> str:
@@ -568,7 +562,7 @@ def sign_parts(
         None if region_set is not None else config.region,
         config.service,
     )
-    date_time = f"{keys.date}T{_time_of_day(seconds)}Z"  # X-Amz-Date, as amz_date_at writes it
+    date_time = f"{keys.date}T{_time_of_day(seconds)}Z"  # X-Amz-Date, as amz_date writes it
     if config.unsigned_payload:
         body_hash = UNSIGNED_PAYLOAD
     token = credentials.token
