@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-import time
 from collections.abc import Callable, Hashable, Iterable
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache, partial
@@ -128,8 +127,8 @@ def epoch_seconds(timestamp: datetime) -> int:
 
 def day_stamp(day: int) -> str:
     """``YYYYMMDD`` of a day counted from 1970-01-01: the date in X-Amz-Date and the scope."""
-    date = time.gmtime(day * _SECONDS_PER_DAY)
-    return f"{date.tm_year:04d}{date.tm_mon:02d}{date.tm_mday:02d}"
+    date = _FIRST_DAY_OF_1970 + timedelta(days=day)
+    return f"{date.year:04d}{date.month:02d}{date.day:02d}"
 
 
 def _time_of_day(seconds: int) -> str:
@@ -141,10 +140,13 @@ def _time_of_day(seconds: int) -> str:
 
 _SECONDS_PER_DAY = 86400
 _UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_FIRST_DAY_OF_1970 = _UNIX_EPOCH.date()  # date arithmetic: gmtime fails before 1970 on Windows
 _ONE_SECOND = timedelta(seconds=1)
-# X-Amz-Date has four year digits: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
-_FIRST_SECOND = -62135596800
-_LAST_SECOND = 253402300799
+# X-Amz-Date has four year digits.
+_FIRST_SECOND = (datetime(1, 1, 1, tzinfo=timezone.utc) - _UNIX_EPOCH) // _ONE_SECOND
+_LAST_SECOND = (
+    datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone.utc) - _UNIX_EPOCH
+) // _ONE_SECOND
 _TWO_DIGITS = tuple(f"{number:02d}" for number in range(60))
 # X-Amz-Date: ISO 8601 basic UTC without fractions.
 AMZ_DATE_FORMAT = "%Y%m%dT%H%M%SZ"
