@@ -13,7 +13,7 @@ from apigw_iam_auth import (
     UnsignableRequestError,
 )
 from apigw_iam_auth._models import SignableRequest, SigningConfig
-from apigw_iam_auth._sigv4 import amz_date
+from apigw_iam_auth._sigv4 import amz_date, sign_at
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
 EMPTY = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
@@ -236,6 +236,15 @@ def test_a_time_x_amz_date_cannot_write_is_refused(when):
     ):
         with pytest.raises(InvalidConfigError, match="outside the range a UTC date can hold"):
             attempt()
+
+
+@pytest.mark.parametrize("epoch", [-62135596801, 253402300800])
+def test_the_core_refuses_a_second_x_amz_date_cannot_write(epoch):
+    """A time that did not pass epoch_seconds (a clock corrected past 9999) is refused too."""
+    request = SignableRequest("GET", "/p", (), (("Host", "h.example"),), EMPTY)
+    config = SigningConfig("us-east-1", "execute-api")
+    with pytest.raises(InvalidConfigError, match="outside the years X-Amz-Date can write"):
+        sign_at(request, Credentials("AKIDEXAMPLE", "secret"), config, epoch)
 
 
 def test_sign_request_takes_pairs_as_lists_too():

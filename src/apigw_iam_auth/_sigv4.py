@@ -126,8 +126,17 @@ def epoch_seconds(timestamp: datetime) -> int:
 
 
 def day_stamp(day: int) -> str:
-    """``YYYYMMDD`` of a day counted from 1970-01-01: the date in X-Amz-Date and the scope."""
-    date = _FIRST_DAY_OF_1970 + timedelta(days=day)
+    """``YYYYMMDD`` of a day counted from 1970-01-01: the date in X-Amz-Date and the scope.
+
+    Runs once a day per key, so it is also where a time outside those years that did not come
+    from :func:`epoch_seconds` (a clock corrected past 9999 by a server's ``Date``) is refused.
+    """
+    try:
+        date = _FIRST_DAY_OF_1970 + timedelta(days=day)
+    except OverflowError:
+        raise InvalidConfigError(
+            "the time to sign is outside the years X-Amz-Date can write (0001 to 9999)"
+        ) from None
     return f"{date.year:04d}{date.month:02d}{date.day:02d}"
 
 
