@@ -106,7 +106,7 @@ HTTP_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 def amz_date(timestamp: datetime) -> str:
     """ISO 8601 basic UTC without fractions (``20150830T123600Z``), as ``X-Amz-Date`` wants."""
     day, seconds = divmod(epoch_seconds(timestamp), _SECONDS_PER_DAY)
-    return f"{day_stamp(day)}T{_time_of_day(seconds)}Z"
+    return _x_amz_date(day_stamp(day), seconds)
 
 
 def epoch_seconds(timestamp: datetime) -> int:
@@ -140,11 +140,14 @@ def day_stamp(day: int) -> str:
     return f"{date.year:04d}{date.month:02d}{date.day:02d}"
 
 
-def _time_of_day(seconds: int) -> str:
-    """``HHMMSS`` of a second of the day (UTC has no leap seconds in POSIX time)."""
+def _x_amz_date(date: str, seconds: int) -> str:
+    """X-Amz-Date, ``YYYYMMDDTHHMMSSZ``, of a day's stamp and a second of that day.
+
+    Both :func:`amz_date` and the signing path write it here; POSIX time has no leap seconds.
+    """
     hours, seconds = divmod(seconds, 3600)
     minutes, seconds = divmod(seconds, 60)
-    return _TWO_DIGITS[hours] + _TWO_DIGITS[minutes] + _TWO_DIGITS[seconds]
+    return f"{date}T{_TWO_DIGITS[hours]}{_TWO_DIGITS[minutes]}{_TWO_DIGITS[seconds]}Z"
 
 
 _SECONDS_PER_DAY = 86400
@@ -573,7 +576,7 @@ def sign_parts(
         None if region_set is not None else config.region,
         config.service,
     )
-    date_time = f"{keys.date}T{_time_of_day(seconds)}Z"  # X-Amz-Date, as amz_date writes it
+    date_time = _x_amz_date(keys.date, seconds)
     if config.unsigned_payload:
         body_hash = UNSIGNED_PAYLOAD
     token = credentials.token
