@@ -3,7 +3,7 @@
 Two forms of every URL part matter: the *wire* form (the bytes on the request line) and the
 *canonical* form (what goes into the canonical request). This module owns the mapping between
 them. A query is sent as the caller wrote it only when its reading is unambiguous
-(:func:`is_plain_query`); any other query is sent in its canonical form, so that what API
+(:func:`_plain_pairs`); any other query is sent in its canonical form, so that what API
 Gateway reads is exactly what was signed.
 """
 
@@ -27,7 +27,6 @@ __all__ = [
     "encoded_query",
     "encoded_query_of",
     "host_header",
-    "is_plain_query",
     "is_utf8",
     "join_query",
     "normalize_path",
@@ -282,20 +281,16 @@ def parse_query(query: str) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
-def is_plain_query(raw: str) -> bool:
-    """True when ``raw`` is already canonical but perhaps for its order: it may go as written.
-
-    ``name=value`` pieces of unreserved characters and uppercase ``%XX`` escapes of other bytes,
-    at most one ``=`` each, no empty piece or name, and no ``X-Amz-`` parameter (an earlier
-    signature's, which must not be sent). Every reader then sees the very pairs that were
-    signed, whether it decodes and re-encodes them (API Gateway) or takes them literally
-    (botocore, awscrt). Order does not matter: SigV4 sorts the parameters, as every verifier.
-    """
-    return _plain_pairs(raw) is not None
-
-
 def _plain_pairs(raw: str) -> list[tuple[str, str]] | None:
-    """The pieces of a plain query (see :func:`is_plain_query`) split in two, else None."""
+    """The pairs of a query already canonical but perhaps for its order, else None.
+
+    Such a query may go as written: ``name=value`` pieces of unreserved characters and
+    uppercase ``%XX`` escapes of other bytes, at most one ``=`` each, no empty piece or name,
+    and no ``X-Amz-`` parameter (an earlier signature's, which must not be sent). Every reader
+    then sees the very pairs that were signed, whether it decodes and re-encodes them (API
+    Gateway) or takes them literally (botocore, awscrt). Order does not matter: SigV4 sorts the
+    parameters, as every verifier does.
+    """
     if not _QUERY_CHARS.fullmatch(raw) or not _canonical_and_unsigned(raw):
         return None
     pairs = []
@@ -349,7 +344,7 @@ def join_query(encoded: list[tuple[str, str]]) -> str:
 def encoded_query_of(raw: str) -> tuple[list[tuple[str, str]], bool]:
     """The encoded ``(name, value)`` pairs of a raw query, and whether it may go as written.
 
-    A plain query (:func:`is_plain_query`) is already encoded canonically, piece by piece: it
+    A plain query (:func:`_plain_pairs`) is already encoded canonically, piece by piece: it
     is split, not decoded and encoded again (the costliest step of signing a URL with a query).
     """
     if not raw:
@@ -363,7 +358,7 @@ def encoded_query_of(raw: str) -> tuple[list[tuple[str, str]], bool]:
 def sorted_plain_query(raw: str) -> str | None:
     """The canonical query string of a plain query whose every piece is ``name=value``, else None.
 
-    Such a query is canonical piece by piece (:func:`is_plain_query`), so only its order is
+    Such a query is canonical piece by piece (:func:`_plain_pairs`), so only its order is
     left to set, and the pieces are sorted as strings with each ``=`` stood in for by U+0001:
     that sorts below every character a piece can hold, so a name sorts before any longer name
     it starts, and the order is exactly :func:`join_query`'s (name, value) order (a property
