@@ -51,7 +51,6 @@ __all__ = [
     "canonical_request",
     "check_expires",
     "credential_scope",
-    "day_stamp",
     "derive_signing_key",
     "epoch_seconds",
     "header_set",
@@ -106,7 +105,7 @@ HTTP_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 def amz_date(timestamp: datetime) -> str:
     """ISO 8601 basic UTC without fractions (``20150830T123600Z``), as ``X-Amz-Date`` wants."""
     day, seconds = divmod(epoch_seconds(timestamp), _SECONDS_PER_DAY)
-    return _x_amz_date(day_stamp(day), seconds)
+    return _x_amz_date(_day_stamp(day), seconds)
 
 
 def epoch_seconds(timestamp: datetime) -> int:
@@ -125,7 +124,7 @@ def epoch_seconds(timestamp: datetime) -> int:
     return epoch
 
 
-def day_stamp(day: int) -> str:
+def _day_stamp(day: int) -> str:
     """``YYYYMMDD`` of a day counted from 1970-01-01: the date in X-Amz-Date and the scope.
 
     Runs once a day per key, so it is also where a time outside those years that did not come
@@ -448,7 +447,7 @@ def _keys(
     session token, ~1 KB, is percent-encoded once for presigned URLs. ``day`` counts days
     from 1970-01-01 (see :func:`epoch_seconds`); its ``YYYYMMDD`` is written here, once a day.
     """
-    date = day_stamp(day)
+    date = _day_stamp(day)
     if region is None:
         algorithm = _sigv4a.ALGORITHM_V4A
         scope = f"{date}/{service}/{TERMINATOR}"
