@@ -429,6 +429,56 @@ def _wire_minimal(url: str, headers: dict[str, str]) -> Any:
     return "GET", _target(url), tuple(headers.items()), b""
 
 
+# The minimal signer inside each client: what the least a SigV4 auth can do costs there (read
+# the URL, method and body, sign, set the headers), so a client row shows how near its goal
+# any auth could come. A reference, not a peer: it signs host and x-amz-date only.
+
+
+def _minimal() -> MinimalSigner:
+    return MinimalSigner(ACCESS_KEY, SECRET_KEY, REGION, SERVICE)
+
+
+class MinimalRequestsAuth:
+    """The minimal signer as a requests auth."""
+
+    def __init__(self) -> None:
+        self._sign = _minimal().sign
+
+    def __call__(self, prepared: requests.PreparedRequest) -> requests.PreparedRequest:
+        body = prepared.body or b""
+        body = body.encode() if isinstance(body, str) else body
+        prepared.headers.update(self._sign(prepared.method or "", prepared.url or "", body))
+        return prepared
+
+
+def _minimal_auth_flow(sign: Callable[..., dict[str, str]], request: Any) -> Iterator[Any]:
+    request.headers.update(sign(request.method, str(request.url), request.content))
+    yield request
+
+
+class MinimalHttpxAuth(httpx.Auth):
+    """The minimal signer as an httpx auth (async through ``httpx.Auth``'s generic flow)."""
+
+    def __init__(self) -> None:
+        self._sign = _minimal().sign
+
+    def auth_flow(self, request: httpx.Request) -> Iterator[httpx.Request]:
+        return _minimal_auth_flow(self._sign, request)
+
+
+def _minimal_middleware() -> Callable[[Any, Any], Any]:
+    """The minimal signer as an aiohttp middleware (bytes bodies: ``BytesPayload._value``)."""
+    sign = _minimal().sign
+
+    async def middleware(request: aiohttp.ClientRequest, handler: Any) -> Any:
+        body = request.body
+        data = body if isinstance(body, bytes) else body._value  # noqa: SLF001
+        request.headers.update(sign(request.method, str(request.url), data))
+        return await handler(request)
+
+    return middleware
+
+
 # --- builders: the requests each call gets, made outside the timing --------------------------
 
 _SESSION = requests.Session()
@@ -495,7 +545,15 @@ def _requests_impls(workload: Workload, settings: Settings) -> list[Impl]:
         Impl("baseline", "baseline", build, _identity, None),
         Impl("ours", "ours", build, ours, wire_requests),
         *(Impl(name, "peer", build, auth, wire_requests) for name, auth in peers.items()),
+        *_references(settings, build, MinimalRequestsAuth(), wire_requests),
     ]
+
+
+def _references(settings: Settings, build: Any, call: Call, wire: Any, **how: Any) -> list[Impl]:
+    """The minimal signer's row in a client, where it can sign (no session token)."""
+    if settings.token is not None:
+        return []
+    return [Impl("minimal", "reference", build, call, wire, **how)]
 
 
 def _httpx_impls(workload: Workload, settings: Settings, *, is_async: bool) -> list[Impl]:
@@ -516,6 +574,7 @@ def _httpx_impls(workload: Workload, settings: Settings, *, is_async: bool) -> l
         Impl("baseline", "baseline", build, step(_NoAuth()), None, is_async),
         Impl("ours", "ours", build, step(ours), wire_httpx, is_async),
         *(Impl(n, "peer", build, step(a), wire_httpx, is_async) for n, a in peers.items()),
+        *_references(settings, build, step(MinimalHttpxAuth()), wire_httpx, is_async=is_async),
     ]
 
 
@@ -547,7 +606,19 @@ def _httpx2_impls(workload: Workload, settings: Settings, *, is_async: bool) -> 
         Impl("baseline", "baseline", build, step(_httpx2_no_auth()), None, is_async),
         Impl("ours", "ours", build, step(ours), wire_httpx, is_async),
         Impl("httpx2-aws-auth", "peer", build, step(peer), wire_httpx, is_async),
+        *_references(settings, build, step(_minimal_httpx2_auth()), wire_httpx, is_async=is_async),
     ]
+
+
+def _minimal_httpx2_auth() -> Any:
+    """The minimal signer as an ``httpx2.Auth`` (httpx2 runs the flows of its own Auth only)."""
+    sign = _minimal().sign
+
+    class MinimalHttpx2Auth(httpx2.Auth):
+        def auth_flow(self, request: Any) -> Iterator[Any]:
+            return _minimal_auth_flow(sign, request)
+
+    return MinimalHttpx2Auth()
 
 
 class _Captured(Exception):  # noqa: N818 - not an error: how the capturing middleware returns
@@ -647,9 +718,13 @@ def _aiohttp_impls(workload: Workload, settings: Settings) -> list[Impl]:
         "ours": ("ours", _middleware_step(ours), wire_aiohttp),
         "aiohttp-aws-auth": ("peer", _middleware_step(peer), wire_aiohttp),
     }
+    minimal = _middleware_step(_minimal_middleware())
     return [
-        Impl(name, kind, build, call, wire, is_async=True, loop=loop)
-        for name, (kind, call, wire) in calls.items()
+        *(
+            Impl(name, kind, build, call, wire, is_async=True, loop=loop)
+            for name, (kind, call, wire) in calls.items()
+        ),
+        *_references(settings, build, minimal, wire_aiohttp, is_async=True, loop=loop),
     ]
 
 
@@ -986,24 +1061,24 @@ class Result:
         timing = self.timings.get(name)
         return timing is not None and timing.ok is True
 
-    def ratio(self, name: str) -> float | None:
-        """``name`` ÷ ours, on the net figures."""
-        mine, other = self.net("ours"), self.net(name)
+    def ratio(self, name: str, versus: str = "ours") -> float | None:
+        """``name`` ÷ ``versus`` (ours unless said), on the net figures."""
+        mine, other = self.net(versus), self.net(name)
         if mine is None or other is None or mine <= 0:
             return None
         return other / mine
 
-    def best_peer(self) -> tuple[str, float] | None:
-        """The fastest peer whose output verified, and its ratio to ours."""
+    def best_peer(self, versus: str = "ours") -> tuple[str, float] | None:
+        """The fastest peer whose output verified, and its ratio to ours (or to ``versus``)."""
         valid = [
             (self.net(t.impl.name), t.impl.name)
             for t in self.timings.values()
             if t.impl.kind == "peer" and self.ok(t.impl.name) and self.net(t.impl.name) is not None
         ]
-        if not valid:
+        if not valid or not self.ok(versus):
             return None
         _, name = min(valid)
-        ratio = self.ratio(name)
+        ratio = self.ratio(name, versus)
         return None if ratio is None else (name, ratio)
 
 
@@ -1088,14 +1163,23 @@ def client_goal(workload: Workload, client: str) -> float:
 
 def print_markdown(results: list[Result]) -> None:
     """The table for the README: net µs added per call; best verified peer ÷ ours."""
-    head = ["workload", "client", "ours", *PEER_COLUMNS, "best peer ÷ ours", "goal"]
+    head = [
+        "workload",
+        "client",
+        "ours",
+        *PEER_COLUMNS,
+        "minimal signer",
+        "best peer ÷ ours",
+        "best peer ÷ minimal",
+        "goal",
+    ]
     print("\n| " + " | ".join(head) + " |")
     print("|" + "---|" * 2 + "---:|" * (len(head) - 3) + "---|")
     for result in results:
         row = result.row
         if row.client not in CLIENTS:
             continue
-        best = result.best_peer()
+        best, ceiling = result.best_peer(), result.best_peer("minimal")
         goal = client_goal(row.workload, row.client)
         verdict = "-" if best is None else ("PASS" if best[1] >= goal else "MISS")
         cells = [
@@ -1103,7 +1187,9 @@ def print_markdown(results: list[Result]) -> None:
             row.client,
             _cell(result, "ours") if result.ok("ours") else f"{_cell(result, 'ours')} (NOT OK)",
             *(_cell(result, name) for name in PEER_COLUMNS),
+            _cell(result, "minimal"),
             "-" if best is None else f"{best[1]:.1f}x ({best[0]})",
+            "-" if ceiling is None else f"{ceiling[1]:.1f}x",
             f"≥ {goal:g}x {verdict}",
         ]
         print("| " + " | ".join(cells) + " |")
