@@ -1,10 +1,12 @@
-"""Every private coupling of the httpx adapter: proven to hold, then taken away.
+"""Every private coupling of the httpx and requests adapters: proven to hold, then taken away.
 
 For each private attribute or undocumented behaviour of httpx/httpx2 and httpcore/httpcore2
 that ``apigw_iam_auth._httpx`` relies on, one test proves it still holds (and fails the day it
 goes away), and one removes it with ``monkeypatch`` and proves the fallback: a
 ``RuntimeWarning`` that says what is lost, and no credential on a redirect to another origin
-(real loopback servers, a 307 from the verifying server to a second one).
+(real loopback servers, a 307 from the verifying server to a second one). The same for the one
+coupling of ``apigw_iam_auth._requests`` (the dict behind requests' header mapping), where only
+speed depends on it.
 """
 
 from __future__ import annotations
@@ -16,11 +18,12 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import pytest
+import requests
 from aws_server import running_server
 from integration_cases import BLOB, SESSION, leaked, make_auth, redirect_url, sha256
 from test_httpx import KINDS, PACKAGES, send
 
-from apigw_iam_auth import ApiGwIamAuth, _httpx
+from apigw_iam_auth import ApiGwIamAuth, _httpx, _requests
 from apigw_iam_auth.server import IamAuthServer, KnownKey
 
 if TYPE_CHECKING:
@@ -34,6 +37,7 @@ pytestmark = pytest.mark.anyio
 # The httpcore each client package sends with.
 CORE = {"httpx": "httpcore", "httpx2": "httpcore2"}
 NO_GUARD = "cross-origin redirect protection is unavailable"
+SIGNING_NAMES = {"authorization", "x-amz-date", "x-amz-security-token", "x-amz-content-sha256"}
 
 
 @pytest.fixture
@@ -56,6 +60,7 @@ def fresh_checks(monkeypatch):
     monkeypatch.setattr(_httpx, "_HEADERS_LISTED", {})
     monkeypatch.setattr(_httpx, "_QUERY_SWAPPABLE", {})
     monkeypatch.setattr(_httpx, "_PROXY_WARNED", set())
+    monkeypatch.setattr(_requests, "_STORE_PROVEN", {})
 
 
 def _module(name: str) -> Any:
@@ -158,6 +163,53 @@ async def test_headers_without_the_list_are_set_one_by_one(aws_server, monkeypat
         response.request.headers["x-amz-date"]
     ]
     assert {_module(kind.package).Request: False} == _httpx._HEADERS_LISTED
+
+
+# --- requests: CaseInsensitiveDict._store, read and written directly ------------------------
+
+
+def test_requests_headers_are_kept_in_the_store(aws_server):
+    """requests keeps (name, value) by lowercase name in _store: ours go there and read back.
+
+    Signed twice (as a retry re-signs): the stale copies go first, so each signing header is
+    sent once, spelled as headers[name] = value spells it, and the server verifies the request.
+    """
+    auth = make_auth(credentials=SESSION)
+    with requests.Session() as session:
+        session.trust_env = False
+        prepared = session.prepare_request(
+            requests.Request("GET", aws_server.url("/prod/pets"), headers={"X-Custom": "1"})
+        )
+        auth(auth(prepared))
+        assert {requests.structures.CaseInsensitiveDict: True} == _requests._STORE_PROVEN
+        names = [name for name, _ in prepared.headers.items()]
+        assert sorted(name for name in names if name.lower() in SIGNING_NAMES) == [
+            "Authorization",
+            "X-Amz-Date",
+            "X-Amz-Security-Token",
+        ]
+        assert prepared.headers["x-amz-security-token"] == SESSION[2]
+        response = session.send(prepared)
+    assert response.status_code == 200, response.text
+
+
+class _LoggingHeaders(requests.structures.CaseInsensitiveDict):
+    """A subclass that does more when a header is set: never written behind its back."""
+
+
+def test_requests_headers_without_the_store_go_through_the_public_api(aws_server, monkeypatch):
+    """Where the check fails (no _store, or not requests' own type), the public API is used."""
+    assert _requests._check_store(dict) is False
+    assert _requests._check_store(_LoggingHeaders) is False
+    monkeypatch.setattr(_requests, "_check_store", lambda _type: False)
+    with requests.Session() as session:
+        session.trust_env = False
+        response = session.get(
+            aws_server.url("/prod/pets?b=2&a=1"), auth=make_auth(credentials=SESSION)
+        )
+    assert response.status_code == 200, response.text
+    assert response.request.headers["X-Amz-Security-Token"] == SESSION[2]
+    assert {requests.structures.CaseInsensitiveDict: False} == _requests._STORE_PROVEN
 
 
 # --- URL._uri_reference: a signed query swapped into the parsed URL -------------------------

@@ -45,10 +45,11 @@ def sign_prepared(
     """Sign ``prepared`` in place: by header, or by rewriting its URL into presigned form."""
     body_hash = _final_body_hash(prepared)  # first: buffering a stream sets Content-Length
     headers = prepared.headers
+    store = _store_of(headers)
     url, _, _, result = signer._sign_for_wire(  # noqa: SLF001 - the adapters' route
         prepared.method or "GET",
         prepared.url or "",
-        tuple(headers.lower_items()),
+        tuple(headers.lower_items()) if store is None else tuple(store.values()),
         body_hash,
         location=SignatureLocation.QUERY if presign else SignatureLocation.HEADERS,
         expires=expires,
@@ -57,10 +58,58 @@ def sign_prepared(
         if headers.pop(name, None) is None:  # set under a bytes name after prepare()
             headers.pop(name.encode("latin-1"), None)  # type: ignore[call-overload]
     prepared.url = url
-    for name, value in result.headers:
-        headers[name] = value
+    if store is None:
+        for name, value in result.headers:
+            headers[name] = value
+    else:  # what headers[name] = value does, without a Python method call per header
+        for name, value in result.headers:
+            store[name.lower()] = (name, value)
     setattr(prepared, _SIGNING, result)
     return result
+
+
+def _store_of(headers: Any) -> dict[Any, tuple[Any, Any]] | None:  # noqa: ANN401 - any mapping
+    """The dict behind requests' ``CaseInsensitiveDict`` where it is proven to be one, else None.
+
+    Reading the headers from it, and setting ours in it, costs about 1 µs less per request than
+    ``lower_items()`` and ``headers[name] = value``, each a Python-level step per header.
+    """
+    # private coupling: CaseInsensitiveDict._store maps each lowercase name to (name, value)
+    # (requests 2.x); guarded by tests/test_couplings.py: test_requests_headers_are_kept_in_
+    # the_store and test_requests_headers_without_the_store_go_through_the_public_api
+    proven = _STORE_PROVEN.get(type(headers))
+    if proven is None:
+        proven = _STORE_PROVEN[type(headers)] = _check_store(type(headers))
+    return headers._store if proven else None  # noqa: SLF001
+
+
+_REQUESTS_HEADERS = ("requests.structures", "CaseInsensitiveDict")
+# Header dict type -> whether it keeps its items in _store as requests' CaseInsensitiveDict does
+# (a process-wide memo, one entry per type, like the httpx adapter's package checks).
+_STORE_PROVEN: dict[type, bool] = {}
+
+
+def _check_store(headers_type: type) -> bool:
+    """Write through a probe's ``_store`` and read it back through the public API.
+
+    Only speed depends on it: where it fails, headers are read and set as any caller would.
+    Only requests' own type qualifies: a subclass may do more when a header is set.
+    """
+    if (headers_type.__module__, headers_type.__qualname__) != _REQUESTS_HEADERS:
+        return False
+    try:
+        probe = headers_type({"Accept": "*/*"})
+        store = probe._store  # noqa: SLF001
+        read = tuple(store.values())
+        store["x-amz-date"] = ("X-Amz-Date", "20150830T123600Z")
+        return bool(
+            read == (("Accept", "*/*"),)
+            and probe["X-AMZ-DATE"] == "20150830T123600Z"
+            and list(probe.items()) == [("Accept", "*/*"), ("X-Amz-Date", "20150830T123600Z")]
+            and list(probe.lower_items()) == [("accept", "*/*"), ("x-amz-date", "20150830T123600Z")]
+        )
+    except Exception:  # noqa: BLE001 - a check that cannot run proves nothing
+        return False
 
 
 def _final_body_hash(prepared: requests.PreparedRequest) -> str:

@@ -36,7 +36,9 @@ Process-wide memos sit beside the path and hold no request data: botocore's regi
 (``_botocore.region_data``, read once to check region names when a signer is built) and, per
 HTTP client package (at most two entries each: httpx and httpx2), the results of the httpx
 adapter's once-per-package checks of what it relies on (``_httpx``: the redirect guard proved,
-file bodies reachable in place, header triples appendable, a query swappable into a parsed URL).
+file bodies reachable in place, header triples appendable, a query swappable into a parsed URL),
+and the requests adapter's check that its header mapping keeps a plain dict behind it
+(``_requests._STORE_PROVEN``, one entry per header type).
 """
 
 from __future__ import annotations
