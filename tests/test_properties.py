@@ -680,16 +680,22 @@ def test_one_step_url_reading_equals_the_general_route(url):
     assert wire_parts(url) == expected
 
 
-def test_one_step_url_reading_takes_the_usual_urls():
+def test_one_step_url_reading_takes_the_usual_urls(monkeypatch):
     """The URLs clients send most take the one-regex path, and read as the general route."""
-    for url in [
+    usual = [
         "https://abc123.execute-api.us-east-1.amazonaws.com/prod/items/12345678",
         "https://abc123.execute-api.us-east-1.amazonaws.com/prod/items?id=1&q=a%20b",
         "http://127.0.0.1:8080/prod/",
         "https://h.example",
-    ]:
-        assert wire_parts.__globals__["_PLAIN_URL"].fullmatch(url)
-        assert wire_parts(url) == _general_reading(url)
+        "https://h.example?a=1#top",
+    ]
+    expected = [_general_reading(url) for url in usual]
+
+    def general_route(url: str) -> tuple[str, str, str]:
+        raise AssertionError(f"{url} took the general route")
+
+    monkeypatch.setitem(wire_parts.__globals__, "split_url", general_route)
+    assert [wire_parts(url) for url in usual] == expected
 
 
 @PROPERTY_SETTINGS

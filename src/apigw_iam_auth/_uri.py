@@ -114,12 +114,12 @@ def split_url(url: str) -> tuple[str, str, str]:
 
 
 # The URL most clients send: http(s), a netloc of printable ASCII, a path of unreserved
-# characters in non-empty segments that do not start with "." (so no "//", "." or ".."
-# segment: nothing to normalise), then a query and fragment of printable ASCII. Its path is
-# its own wire form and canonical form, and nothing in it needs checking further.
+# characters and "/", then a query and fragment of printable ASCII. If its path has no "//"
+# and no "/." either (no empty, "." or ".." segment: nothing to normalise), it is its own wire
+# form and canonical form, and nothing in it needs checking further.
 _PLAIN_URL = re.compile(
     r'(https?://[!"$-.0->@-~]*)'
-    r"((?:/[A-Za-z0-9\-_~][A-Za-z0-9\-._~]*)*/?)"
+    r"(/[A-Za-z0-9\-._~/]*)?"
     r'(?:\?([!"$-~]*))?'
     r"(?:#[!-~]*)?"
 )
@@ -135,8 +135,10 @@ def wire_parts(url: str) -> tuple[str, str, str, str]:
     plain = _PLAIN_URL.fullmatch(url) if type(url) is str else None
     if plain is not None:
         origin, path, query = plain.groups()
-        path = path or "/"
-        return origin, path, path, query or ""
+        if path is None:
+            return origin, "/", "/", query or ""
+        if "//" not in path and "/." not in path:
+            return origin, path, path, query or ""
     origin, raw_path, query = split_url(url)
     path = wire_path(raw_path)
     return origin, path, canonical_path(path), query
