@@ -364,13 +364,16 @@ def sorted_plain_query(raw: str) -> str | None:
     left to set, and the pieces are sorted as strings with each ``=`` stood in for by U+0001:
     that sorts below every character a piece can hold, so a name sorts before any longer name
     it starts, and the order is exactly :func:`join_query`'s (name, value) order (a property
-    test checks it). A few string operations, and no pairs built.
+    test checks it). A few string operations, and no pairs built; a query already in that
+    order is returned as it is.
     """
     if not _NAME_VALUE_PIECES.fullmatch(raw) or not _canonical_and_unsigned(raw):
         return None
     if "&" not in raw:
         return raw
-    return "&".join(sorted(raw.replace("=", "\x01").split("&"))).replace("\x01", "=")
+    pieces = raw.replace("=", "\x01").split("&")
+    ordered = sorted(pieces)
+    return raw if ordered == pieces else "&".join(ordered).replace("\x01", "=")
 
 
 def _canonical_and_unsigned(raw: str) -> bool:
