@@ -1188,8 +1188,8 @@ def print_markdown(results: list[Result]) -> None:
             _cell(result, "ours") if result.ok("ours") else f"{_cell(result, 'ours')} (NOT OK)",
             *(_cell(result, name) for name in PEER_COLUMNS),
             _cell(result, "minimal"),
-            "-" if best is None else f"{best[1]:.1f}x ({best[0]})",
-            "-" if ceiling is None else f"{ceiling[1]:.1f}x",
+            "-" if best is None else f"{best[1]:.2f}x ({best[0]})",
+            "-" if ceiling is None else f"{ceiling[1]:.2f}x",
             f"≥ {goal:g}x {verdict}",
         ]
         print("| " + " | ".join(cells) + " |")
