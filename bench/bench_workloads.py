@@ -64,6 +64,10 @@ signing it and would drown the difference. The timed loop runs over that list:
   net figure is the whole cost of adding the middleware, aiohttp's per-request chain included
   (a fraction of a µs, the same for both). Ours is the ``ApiGwIamAuth`` object itself as the
   middleware (``auth(request, handler)``); peer: aiohttp-aws-auth (``AwsSigV4Auth``).
+* **minimal** (a reference row in every client row, without ``--token``): the minimal signer
+  below as an auth of that client, through its public API (requests: ``headers.update``; httpx
+  and httpx2: an ``Auth`` whose flow updates ``request.headers``; aiohttp: a middleware), so the
+  table shows how near its goal the least an auth does comes in each client.
 * **SigV4Signer.sign** (W2): ``signer.sign("GET", url)`` over pre-made URL strings, against a
   minimal stdlib signer written here (``MinimalSigner``: host and x-amz-date only, path and
   query as written, signing key cached per day, clock read per call) and, for reference,
