@@ -71,7 +71,7 @@ def sign_prepared(
 def _store_of(headers: Any) -> dict[Any, tuple[Any, Any]] | None:  # noqa: ANN401 - any mapping
     """The dict behind requests' ``CaseInsensitiveDict`` where it is proven to be one, else None.
 
-    Reading the headers from it, and setting ours in it, costs about 1 µs less per request than
+    Reading the headers from it, and setting ours in it, costs about 0.7 µs less per request than
     ``lower_items()`` and ``headers[name] = value``, each a Python-level step per header.
     """
     # private coupling: CaseInsensitiveDict._store maps each lowercase name to (name, value)
