@@ -362,8 +362,11 @@ class SigV4Signer:
         origin = self._origins.get(origin_text) or self._origin(origin_text)
         config = origin.config
         snapshot = self._credentials.get() if credentials is None else credentials
-        epoch, expires = self._time_to_sign(timestamp, snapshot, location, expires)
-        query_text, plain = _sigv4.user_query(raw_query)
+        if timestamp is None and self._epoch_clock and location is _HEADERS:
+            epoch = int(time.time() + self._offset)  # as _time_to_sign, without the call
+        else:
+            epoch, expires = self._time_to_sign(timestamp, snapshot, location, expires)
+        query_text, plain = _sigv4.user_query(raw_query) if raw_query else ("", True)
         own = origin.own[snapshot.token is not None] if location is _HEADERS else ()
         header_set = _sigv4.headers_to_sign(headers, self._unsigned, own, origin.host)
         if header_set.host != origin.host:  # the caller's Host names another host: its scope
