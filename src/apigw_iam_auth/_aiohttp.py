@@ -232,6 +232,10 @@ def _known_body_hash(request: ClientRequest) -> str | None:
     if isinstance(body, sys.modules["aiohttp.payload"].BytesPayload):  # imported: aiohttp is
         data = body._value  # noqa: SLF001 - what as_bytes() returns, without a coroutine
         if isinstance(data, bytes) and len(data) <= _INLINE_HASH_BYTES:
+            # aiohttp itself sets Content-Length to the size: compared as text, not parsed.
+            length = request.headers.get("Content-Length")
+            if length is None or length == str(len(data)):
+                return _sigv4.payload_hash(data)
             return _sigv4.payload_hash(_cut(data, _content_length(request)))
     known = getattr(body, _HASH_ATTRIBUTE, None)
     return known if isinstance(known, str) else None
