@@ -232,11 +232,7 @@ def _known_body_hash(request: ClientRequest) -> str | None:
     if isinstance(body, sys.modules["aiohttp.payload"].BytesPayload):  # imported: aiohttp is
         data = body._value  # noqa: SLF001 - what as_bytes() returns, without a coroutine
         if isinstance(data, bytes) and len(data) <= _INLINE_HASH_BYTES:
-            # aiohttp itself sets Content-Length to the size: compared as text, not parsed.
-            length = request.headers.get("Content-Length")
-            if length is None or length == str(len(data)):
-                return _sigv4.payload_hash(data)
-            return _sigv4.payload_hash(_cut(data, _content_length(request)))
+            return _sigv4.payload_hash(_cut(data, _content_length(request, len(data))))
     known = getattr(body, _HASH_ATTRIBUTE, None)
     return known if isinstance(known, str) else None
 
@@ -280,10 +276,16 @@ async def _payload_hash(request: ClientRequest, body: Payload) -> str:
     return await _hash_written(body, limit)
 
 
-def _content_length(request: ClientRequest) -> int | None:
-    """The Content-Length aiohttp will cut the body to, if the caller set one."""
+def _content_length(request: ClientRequest, size: int | None = None) -> int | None:
+    """The Content-Length aiohttp will cut the body to, if the caller set one.
+
+    aiohttp sets the header itself to the payload's ``size`` when it is known: that value,
+    compared as text, is not parsed (an ``int()`` per request).
+    """
     value = request.headers.get("Content-Length")
-    return int(value) if value is not None and value.isascii() and value.isdigit() else None
+    if value is None or (size is not None and value == str(size)):
+        return None
+    return int(value) if value.isascii() and value.isdigit() else None
 
 
 def _cut(data: bytes | bytearray | memoryview, limit: int | None) -> bytes | bytearray | memoryview:
