@@ -328,7 +328,7 @@ def test_presign_expires_takes_durations(api, env, duration, seconds):
     assert open_link(link)[0] == 200
 
 
-@pytest.mark.parametrize("duration", ["0", "8d", "1x", "1.5s", "-5"])
+@pytest.mark.parametrize("duration", ["0", "8d", "1x", "1.5s", "-5", "inf", "1e999", "nan"])
 def test_presign_bad_expires_exits_2_naming_the_flag(api, env, duration):
     """An --expires of 0, over 7 days or unreadable exits 2 naming --expires, printing no URL."""
     done = run_cli("presign", f"{api}/pets", "--region", REGION, f"--expires={duration}", env=env)
@@ -760,6 +760,34 @@ def test_errors_speak_in_flags(api, env, args, flag):
     assert flag in done.stderr
     for spelling in PYTHON_ARGUMENTS:
         assert spelling not in done.stderr
+
+
+def test_a_link_given_as_the_method_is_not_echoed(token_api, sandbox):
+    """call LINK GET exits 2 without printing the link's session token or signature."""
+    env = isolated_env(sandbox, token=SESSION_TOKEN)
+    link = run_cli("presign", f"{token_api}/pets", "--region", REGION, env=env).stdout.strip()
+    assert f"X-Amz-Security-Token={SESSION_TOKEN[:20]}" in link  # the link does hold them
+    done = run_cli("call", link, "GET", env=env)
+    assert done.returncode == 2
+    assert "METHOD" in done.stderr
+    assert SESSION_TOKEN[:20] not in done.stderr
+    assert "X-Amz-Signature=" not in done.stderr
+
+
+def test_a_malformed_header_is_named_not_echoed(api, env):
+    """-H without a colon exits 2 naming the header, without what followed its name."""
+    done = run_cli(
+        "call",
+        f"{api}/pets",
+        "--region",
+        REGION,
+        "-H",
+        f"X-Amz-Security-Token {SESSION_TOKEN}",
+        env=env,
+    )
+    assert done.returncode == 2
+    assert "'X-Amz-Security-Token'" in done.stderr
+    assert SESSION_TOKEN[:20] not in done.stderr
 
 
 def test_call_without_region_on_loopback_names_the_host(api, env):

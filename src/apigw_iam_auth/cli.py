@@ -15,6 +15,7 @@ import errno
 import hashlib
 import json
 import logging
+import math
 import os
 import platform
 import re
@@ -67,6 +68,7 @@ _ACCESS_LOGGER = "apigw_iam_auth.server.access"
 
 # RFC 9110 5.6.2: a header name or method is a token.
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_LEADING_NAME = re.compile(r"[-0-9A-Za-z_]*")  # what is quoted of a malformed -H
 _JSON_TYPE = re.compile(r"(?i)^\s*application/(?:[\w.+-]*\+)?json\s*(?:;|$)")
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
 _DURATION = re.compile(r"(?:\d+(?:\.\d+)?[smhd])+")
@@ -106,7 +108,7 @@ def _sum_parts(text: str) -> float:
 
 def _expires(text: str) -> int:
     seconds = _seconds(text)
-    if seconds != int(seconds):
+    if not math.isfinite(seconds) or seconds != int(seconds):
         msg = f"{text!r} is not a whole number of seconds"
         raise argparse.ArgumentTypeError(msg)
     return int(seconds)  # the range (1 s to 7 d) is the signer's to check
@@ -134,7 +136,9 @@ def _header(text: str) -> tuple[str, str]:
         name, sep, value = text[:-1], ";", ""
     name, value = name.strip(), value.strip()
     if not sep or not _TOKEN.fullmatch(name):
-        msg = f"expected 'Name: value', got {text!r}"
+        # Only the leading name is quoted: what follows may be a token or a password.
+        leading = _LEADING_NAME.match(text.strip())
+        msg = f"expected 'Name: value' for the header starting {leading[0] if leading else ''!r}"
         raise argparse.ArgumentTypeError(msg)
     if not value.isascii():
         msg = (
@@ -424,8 +428,8 @@ def _run(args: argparse.Namespace) -> int:
 
 def _explained(exc: Exception) -> tuple[str, int]:
     """The one line to print for an error, and the exit status."""
-    if isinstance(exc, _CliError):
-        return str(exc), exc.status
+    if isinstance(exc, _CliError):  # may quote what was typed: a presigned URL, a header
+        return redact(str(exc)), exc.status
     if isinstance(exc, ApiGwIamAuthError):
         return _in_flags(str(exc)), EXIT_USAGE
     return (
@@ -635,7 +639,9 @@ def _method_and_url(args: argparse.Namespace, body: _Body | None) -> tuple[str, 
         raise _CliError(f"call takes one URL, got {len(words)} words: call [METHOD] URL")
     given = words[0] if len(words) == 2 else None  # noqa: PLR2004 - METHOD URL
     url = words[-1]
-    if given is not None and ("://" in given or not _TOKEN.fullmatch(given)):
+    if given is not None and "://" in given:  # not quoted: it may be a presigned link
+        raise _CliError("a URL stands where the METHOD goes: call [METHOD] URL, one URL")
+    if given is not None and not _TOKEN.fullmatch(given):
         raise _CliError(f"{given!r} is not an HTTP method: call URL -X METHOD")
     if given is not None and args.method and given.upper() != args.method.upper():
         raise _CliError(f"two methods given ({given} and -X {args.method}): keep one")
