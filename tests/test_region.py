@@ -1,12 +1,18 @@
 """Region and service: read off AWS hostnames, checked against botocore, configured outside."""
 
+import asyncio
+import importlib
 import logging
+import threading
 import traceback
 
+import aiohttp
 import botocore.loaders
 import pytest
+from integration_cases import NEEDS_PY311
 
-from apigw_iam_auth import InvalidConfigError, _region
+from apigw_iam_auth import ApiGwIamAuth, InvalidConfigError, SigV4Signer, _region
+from apigw_iam_auth import signer as signer_module
 from apigw_iam_auth._region import (
     ServiceDefaults,
     check_region,
@@ -14,6 +20,7 @@ from apigw_iam_auth._region import (
     infer_scope,
     service_defaults,
 )
+from apigw_iam_auth.server import IamAuthServer, KnownKey
 
 _AWS_ENV = (
     "AWS_REGION",
@@ -499,3 +506,86 @@ def test_a_well_formed_region_unknown_to_botocore_is_accepted():
     assert check_region("eusc-de-west-2") == "eusc-de-west-2"
     with pytest.raises(InvalidConfigError, match="did you mean 'us-east-1'"):
         check_region("us-east1")
+
+
+# --- the configured region in the signer: read once, and off the event loop ------------------
+
+
+def watch_configured_region(monkeypatch):
+    """Record the thread of each read of the configured region; each read still reads the files."""
+    reads: list[int] = []
+    read = signer_module.configured_region
+
+    def watched(profile):
+        reads.append(threading.get_ident())
+        return read(profile)
+
+    monkeypatch.setattr(signer_module, "configured_region", watched)
+    return reads
+
+
+def test_signer_reads_the_configured_region_once_for_every_host(tmp_path, monkeypatch):
+    """Custom domains share one read of the config files; the region read is the one signed."""
+    write_config(tmp_path, "[default]\nregion = ca-west-1\n")
+    reads = watch_configured_region(monkeypatch)
+    signer = SigV4Signer(credentials=("AKIDEXAMPLE", "secret"))
+    for host in ("api.example.com", "api.example.org", "127.0.0.1:8080"):
+        signed = signer.sign("GET", f"https://{host}/prod/pets")
+        assert "/ca-west-1/execute-api/aws4_request" in signed.headers["Authorization"]
+    assert len(reads) == 1
+
+
+def test_a_broken_profile_fails_only_the_hosts_that_need_it(monkeypatch):
+    """A missing profile fails each custom-domain request, never one whose host names a region."""
+    monkeypatch.setenv("AWS_PROFILE", "missing")
+    signer = SigV4Signer(credentials=("AKIDEXAMPLE", "secret"))
+    for _ in range(2):
+        with pytest.raises(InvalidConfigError, match="'missing'"):
+            signer.sign("GET", "https://api.example.com/prod/pets")
+    signed = signer.sign("GET", "https://abc.execute-api.eu-west-3.amazonaws.com/prod/pets")
+    assert "/eu-west-3/execute-api/aws4_request" in signed.headers["Authorization"]
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+async def send_async(client, auth, url):
+    if client == "aiohttp":
+        async with aiohttp.ClientSession(middlewares=(auth,)) as session, session.get(url) as sent:
+            return sent.status
+    package = importlib.import_module(client)
+    async with package.AsyncClient(auth=auth, trust_env=False) as session:
+        return (await session.get(url)).status_code
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("client", ["aiohttp", "httpx", pytest.param("httpx2", marks=NEEDS_PY311)])
+async def test_async_clients_read_the_configured_region_off_the_event_loop(
+    tmp_path, monkeypatch, client
+):
+    """Without region=, the config files are read once, on a worker thread, not on the loop.
+
+    The read waits until the loop has run a callback it scheduled: on the loop's own thread that
+    callback could never run, and the read would time out.
+    """
+    write_config(tmp_path, "[default]\nregion = ca-west-1\n")
+    reads = watch_configured_region(monkeypatch)
+    loop = asyncio.get_running_loop()
+    read = signer_module.configured_region
+
+    def read_while_the_loop_runs(profile):
+        loop_ran = threading.Event()
+        loop.call_soon_threadsafe(loop_ran.set)
+        assert loop_ran.wait(timeout=10), "the configured region was read on the event loop"
+        return read(profile)
+
+    monkeypatch.setattr(signer_module, "configured_region", read_while_the_loop_runs)
+    keys = {"AKIDEXAMPLE": KnownKey("secret")}
+    with IamAuthServer(host="127.0.0.1", port=0, region="ca-west-1", keys=keys) as server:
+        auth = ApiGwIamAuth(credentials=("AKIDEXAMPLE", "secret"))
+        statuses = [await send_async(client, auth, f"{server.url}/prod/n{n}") for n in range(3)]
+    assert statuses == [200, 200, 200]  # signed for ca-west-1, the server's region
+    assert len(reads) == 1
+    assert reads[0] != threading.get_ident()

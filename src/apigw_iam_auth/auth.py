@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 from typing import TYPE_CHECKING, Any, overload
 
@@ -166,7 +167,10 @@ class ApiGwIamAuth(_AuthBase):  # type: ignore[misc,valid-type]
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
         """Sign for an ``httpx.AsyncClient``; credential refreshes run off the event loop."""
-        provider = self._signer._credentials  # noqa: SLF001 - the adapters' provider
+        signer = self._signer
+        provider = signer._credentials  # noqa: SLF001 - the adapters' provider
+        if signer._configured_unread:  # noqa: SLF001 - the config files are read off the loop
+            await asyncio.to_thread(signer._read_configured_region)  # noqa: SLF001
         # An in-memory body (nearly every request) is hashed without a coroutine.
         body_hash = _httpx.small_body_hash(request) or await _httpx.body_hash_async(request)
         signing = self._sign_httpx(request, body_hash, await provider.aget(), is_async=True)

@@ -32,7 +32,9 @@ header_set``)  slots for the signer's own,   (str or bytes), the              Us
                headers in it                 URL's Host
 =============  ============================  =====================  ========  ===================
 
-Process-wide memos sit beside the path and hold no request data: botocore's region data
+Memos sit beside the path and hold no request data. Per signer: the region configured outside
+the code (``_configured``, one value, read the first time a host names no region; the async
+adapters read it on a worker thread). Process-wide: botocore's region data
 (``_botocore.region_data``, read once to check region names when a signer is built) and, per
 HTTP client package (at most two entries each: httpx and httpx2), the results of the httpx
 adapter's once-per-package checks of what it relies on (``_httpx``: the redirect guard proved,
@@ -151,6 +153,8 @@ class SigV4Signer:
     __slots__ = (
         "_add_sha256",
         "_clock",
+        "_configured",
+        "_configured_unread",
         "_credentials",
         "_epoch_clock",
         "_offset",
@@ -218,6 +222,10 @@ class SigV4Signer:
             )
         self._payload = payload
         self._region_set = _checked_region_set(region_set)
+        # The region configured outside the code, as (region, error message), read the first
+        # time a host names no region (see _configured_region); until then None.
+        self._configured: tuple[str | None, str | None] | None = None
+        self._configured_unread = self._region is None and self._region_set is None
         self._origins: dict[str, Destination] = {}
         self._clock = clock
         # Correction learned from the server's clock (see correct_clock). A single attribute
@@ -280,7 +288,7 @@ class SigV4Signer:
             self._region,
             self._service,
             # SigV4a's scope names no region: a host without one needs none.
-            (lambda: "*") if self._region_set else lambda: configured_region(self._profile),
+            (lambda: "*") if self._region_set else self._configured_region,
         )
         defaults = service_defaults(service)
         unsigned = self._payload == "unsigned" or (
@@ -294,6 +302,32 @@ class SigV4Signer:
             unsigned,
             self._region_set,
         )
+
+    def _configured_region(self) -> str | None:
+        """``AWS_REGION`` or the profile's region, for hosts that name none; read once.
+
+        Reading it builds a botocore session and parses the config files (tens of
+        milliseconds): once per signer, not once per host. A broken profile is reported each
+        time a host needs the region, and never where the host names its own.
+        """
+        if self._configured is None:
+            self._read_configured_region()
+        region, error = cast("tuple[str | None, str | None]", self._configured)
+        if error is not None:
+            raise InvalidConfigError(error)
+        return region
+
+    def _read_configured_region(self) -> None:
+        """Read the configured region now, where blocking is harmless (a worker thread).
+
+        The async adapters call this off the event loop before their first signature when no
+        ``region`` was given, since any host may turn out to need it.
+        """
+        try:
+            self._configured = (configured_region(self._profile), None)
+        except InvalidConfigError as exc:
+            self._configured = (None, str(exc))
+        self._configured_unread = False
 
     def _origin(self, origin: str) -> Destination:
         """Host, URL prefix and scope of ``scheme://netloc``, kept per origin (see the table)."""
