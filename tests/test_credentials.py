@@ -275,6 +275,9 @@ counter.write_text("x" * number)
 if sys.argv[2] == "fail":
     sys.stderr.write("the vault is sealed\\n")
     sys.exit(3)
+if sys.argv[2] == "echo":  # a failing helper that dumps what it half-read
+    sys.stderr.write('sealed; read {"SecretAccessKey": "leaked-secret", "Token": "leaked-tok"}')
+    sys.exit(3)
 expiry = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=1)
 print(json.dumps({
     "Version": 1,
@@ -312,6 +315,16 @@ def test_failing_credential_process_is_chained(aws_env):
     with pytest.raises(CredentialsRefreshError, match="the vault is sealed") as caught:
         resolve_provider(None, profile="proc").get()
     assert isinstance(caught.value.__cause__, botocore.exceptions.CredentialRetrievalError)
+
+
+def test_a_failing_credential_process_quoting_secrets_is_redacted(aws_env):
+    """botocore quotes the process's stderr: the reason stays, credential values are masked."""
+    process_profile(aws_env, "echo")
+    with pytest.raises(CredentialsRefreshError, match="sealed; read") as caught:
+        resolve_provider(None, profile="proc").get()
+    assert "leaked-secret" not in str(caught.value)
+    assert "leaked-tok" not in str(caught.value)
+    assert "leaked-secret" in str(caught.value.__cause__)  # the chained cause is botocore's own
 
 
 def test_constructing_does_no_io_and_resolution_is_cached(monkeypatch, server):

@@ -58,6 +58,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, TypeVar, Union
 
 from apigw_iam_auth._models import Credentials
+from apigw_iam_auth.diagnostics import redact
 from apigw_iam_auth.errors import CredentialsRefreshError, InvalidConfigError, NoCredentialsError
 
 if TYPE_CHECKING:
@@ -166,11 +167,13 @@ def _reason(exc: NoCredentialsError) -> str:
 def _describe(exc: BaseException) -> str:
     """Name a provider's failure without repeating text that might carry a secret.
 
-    botocore's own messages name the provider and the HTTP status, never a credential, so they
-    are kept; anything else is named by type only (the exception itself stays chained).
+    botocore's own messages say what to fix (an expired SSO login, a missing profile, an HTTP
+    status), so they are kept, but some quote text from outside (a ``credential_process``'s
+    stderr, a credential endpoint's body) and pass through ``redact``. Anything else is named by
+    type only (the exception itself stays chained).
     """
     if type(exc).__module__.startswith("botocore"):
-        return f"{type(exc).__name__}: {exc}"
+        return redact(f"{type(exc).__name__}: {exc}")
     return f"{type(exc).__name__} (see the chained exception)"
 
 
