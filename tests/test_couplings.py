@@ -23,7 +23,7 @@ from aws_server import running_server
 from integration_cases import BLOB, SESSION, leaked, make_auth, redirect_url, sha256
 from test_httpx import KINDS, PACKAGES, send
 
-from apigw_iam_auth import ApiGwIamAuth, _httpx, _requests
+from apigw_iam_auth import ApiGwIamAuth, _httpx, _httpx_redirects, _requests
 from apigw_iam_auth.server import IamAuthServer, KnownKey
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ def fresh_checks(monkeypatch):
     monkeypatch.setattr(_httpx, "_FILES_REACHABLE", {})
     monkeypatch.setattr(_httpx, "_HEADERS_LISTED", {})
     monkeypatch.setattr(_httpx, "_QUERY_SWAPPABLE", {})
-    monkeypatch.setattr(_httpx, "_PROXY_WARNED", set())
+    monkeypatch.setattr(_httpx_redirects, "_PROXY_WARNED", set())
     monkeypatch.setattr(_requests, "_STORE_PROVEN", {})
 
 
@@ -256,8 +256,8 @@ async def test_urls_without_the_parsed_form_are_parsed_whole(aws_server, monkeyp
 def test_redirect_guard_is_proven_for_each_client(package):
     """The self-check passes for each client: its redirects keep the trace hook, which strips."""
     client = _module(package)
-    assert _httpx._redirect_problem(client) is None
-    assert _httpx._core_problem(_module(CORE[package])) is None
+    assert _httpx_redirects._redirect_problem(client) is None
+    assert _httpx_redirects._core_problem(_module(CORE[package])) is None
     assert _httpx._guard_proven(client.Request) is True
 
 

@@ -1,4 +1,4 @@
-"""The httpx adapter: sign an ``httpx.Request`` in place, sync or async, and guard redirects.
+"""The httpx adapter: sign an ``httpx.Request`` in place, sync or async.
 
 One adapter serves httpx and httpx2 (its continuation, with httpcore2 underneath): both have
 the same API, and :func:`_client_of` finds the package a request belongs to. httpx2 2.16 and
@@ -9,13 +9,8 @@ through a forward proxy (httpcore2 also keeps a target that is already absolute)
 difference shows in what is sent, not in how we sign: for a file read partly already, httpx2
 states the remaining length as Content-Length, where httpx 0.28 states the whole file's.
 
-httpx runs the auth flow around its redirect loop: the flow sees only the last response, and
-the redirect requests it builds keep every header but ``Authorization`` (and only across
-origins). Two measures keep our credentials where they belong:
-
-* an httpcore ``trace`` hook, inherited by every redirect request through ``extensions``,
-  removes our headers from any hop bound for another origin just before its headers are written;
-* a same-origin hop that API Gateway refuses is signed for its new URL and sent once more.
+Redirects are ``_httpx_redirects``'s: a guard installed on each request keeps our headers off
+any hop to another origin, and a same-origin hop that API Gateway refuses is signed again.
 
 Private couplings, and how each fails safe
 ------------------------------------------
@@ -35,55 +30,25 @@ still holds and removes it to prove the fallback. None is trusted blindly:
   sent in canonical order) is swapped into it instead of parsing the whole URL again. Checked
   once per package against a URL parsed whole; where that fails, the URL is parsed. Only
   speed depends on it.
-* The redirect guard needs three things nobody documents: httpx carries a request's
-  ``extensions`` to the redirects it follows; httpcore calls the ``trace`` hook with
-  ``<http11|http2>.send_request_headers.started`` and the ``httpcore.Request`` in ``info``
-  before writing; removing a header from that request's list keeps it off the wire. If any of
-  them went away the guard would do nothing and, after a redirect to another origin, the session
-  token (``X-Amz-Security-Token`` survives httpx's own redirect clean-up) would follow.
-  A per-hop check cannot help: a hop the trace hook does not reach runs none of our code before
-  its headers are written, and the auth flow sees it only after the fact. So the guard is
-  proven before it is trusted: once per package, at the first request signed, the adapter runs
-  that package's own redirect code (through its public ``MockTransport``) and its httpcore's
-  HTTP/1.1 connection (writing to an in-memory stream) with a guard on a hop to another origin,
-  and checks that the header was removed from the bytes written (no I/O; about a millisecond).
-  If the proof fails the adapter fails safe: it warns once (``RuntimeWarning``, naming what
-  broke) and signs every request in the query string instead, as ``presign=True`` does. A
-  presigned request carries nothing of ours in its headers, and a redirect's URL is the one its
-  ``Location`` names, so no hop can carry credentials anywhere; API Gateway accepts query
-  signatures for every method and body. Refusing to sign was the other safe choice; it would
-  stop every application on the next httpx release for a risk that query signing removes.
-* Through a plain-HTTP forward proxy, httpcore writes the absolute URL as the target: the guard
-  reads the real origin from it. Were that to change, the guard would take the proxy for another
-  origin and strip the signature: the request is refused (fail closed), and the guard warns
-  that requests through the proxy now go out unsigned.
-
-Limits: the proof covers httpcore's HTTP/1.1 code (HTTP/2 uses the same hook, under the
-``http2.`` prefix) and the sync redirect loop (the async one builds redirects with the same
-method). A transport that is not httpcore (an ASGI app, a mock) never calls ``trace``: with it,
-redirects to another origin are as safe as that transport makes them.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib
 import io
 import sys
 import threading
 import warnings
-from functools import partial
 from typing import IO, TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from apigw_iam_auth import _sigv4
 from apigw_iam_auth._body import hash_body, is_seekable
+from apigw_iam_auth._httpx_redirects import install_guard, named, prove_guard
 from apigw_iam_auth._models import SignatureLocation
-from apigw_iam_auth._uri import host_header
-from apigw_iam_auth.errors import InvalidConfigError, UnsignableRequestError
+from apigw_iam_auth.errors import UnsignableRequestError
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Callable
 
     import httpx
 
@@ -91,17 +56,12 @@ if TYPE_CHECKING:
     from apigw_iam_auth.signer import SigV4Signer
 
 __all__ = [
-    "FORBIDDEN",
     "body_hash_async",
     "body_hash_sync",
     "is_replayable",
-    "needs_resign",
     "sign_request",
     "small_body_hash",
 ]
-
-_SIGNING_HEADERS_RAW = frozenset(name.encode("ascii") for name in _sigv4.SIGNING_HEADER_NAMES)
-FORBIDDEN = 403
 
 
 def small_body_hash(request: httpx.Request) -> str | None:
@@ -211,7 +171,7 @@ def _check_files(client: Any) -> bool:  # noqa: ANN401 - the httpx or httpx2 mod
     if getattr(stream, "_stream", None) is probe:
         return True
     warnings.warn(
-        f"apigw_iam_auth: {_named(client)} no longer keeps a file body at "
+        f"apigw_iam_auth: {named(client)} no longer keeps a file body at "
         "request.stream._stream; file bodies are read into memory to be hashed instead of "
         "in 1 MiB chunks",
         RuntimeWarning,
@@ -264,7 +224,7 @@ def sign_request(
             headers[name] = value
     if signed_url != url:  # parsing a URL is the costliest step of httpx; skip it when we can
         request.url = _signed_url(request, url, signed_url)
-    _install_guard(request, (destination.scheme, destination.host), is_async=is_async)
+    install_guard(request, (destination.scheme, destination.host), is_async=is_async)
     return result
 
 
@@ -365,290 +325,15 @@ def _package_of(request_type: type) -> Any:  # noqa: ANN401 - the httpx or httpx
     return sys.modules[request_type.__module__.partition(".")[0]]
 
 
-def _named(module: Any) -> str:  # noqa: ANN401 - a module
-    return f"{module.__name__} {getattr(module, '__version__', '(version unknown)')}"
-
-
 def is_replayable(request: httpx.Request) -> bool:
     """True when the body is in memory (a ``ByteStream``), so it can be sent again as signed."""
     return isinstance(request.stream, _client_of(request).ByteStream)
 
 
-def needs_resign(response: httpx.Response, signed: httpx.Request) -> bool:
-    """True when a redirect kept us on the origin but the new hop was refused unsigned."""
-    return (
-        response.status_code == FORBIDDEN
-        and bool(response.history)
-        and response.request is not signed
-        and _raw_origin(response.request.url) == _raw_origin(signed.url)
-    )
-
-
-def _install_guard(request: httpx.Request, origin: Origin, *, is_async: bool) -> None:
-    # private coupling: httpx passes a request's extensions on to the redirect requests it
-    # builds (httpx 0.27-0.28, httpx2 2.16); guarded by
-    # tests/test_couplings.py::test_redirect_guard_is_proven_for_each_client and
-    # tests/test_couplings.py::test_redirects_that_drop_extensions_switch_to_query_signing
-    extensions = request.extensions
-    inner: Any = extensions.get("trace")
-    if isinstance(inner, partial) and inner.func in (_on_event, _on_event_async):  # signed again
-        inner = inner.args[1]
-    guard = partial(_GUARD_EVENTS[is_async], origin, inner)
-    # A new dict: the one given may be shared by other requests (redirects share this one).
-    request.extensions = {**extensions, "trace": guard}
-
-
-# scheme, host (as httpcore holds them, bytes) and port of where a hop goes.
-_RawOrigin = tuple[bytes, bytes, int | None]
-
-
-def _raw_origin(url: httpx.URL) -> _RawOrigin:
-    return url.raw_scheme, url.raw_host, url.port
-
-
-# An origin as the signer names it: the lowercase scheme and the Host header a client sends
-# there (default port dropped, IPv6 bracketed), as str.
-Origin = tuple[str, str]
-
-
-def _origin_of(scheme: bytes, host: bytes, port: int | None) -> Origin:
-    """The :data:`Origin` of httpcore's view of a hop (bytes, port None when the default)."""
-    text = scheme.decode("ascii", "replace").lower()
-    return text, host_header(text, host.decode("ascii", "replace"), port)
-
-
-# httpcore's trace events are named "<http11|http2>.<step>.<started|complete>".
-# private coupling: the names of the events before a request's headers are written (httpcore
-# 1.0, httpcore2 2.16); guarded by
-# tests/test_couplings.py::test_redirect_guard_is_proven_for_each_client and
-# tests/test_couplings.py::test_renamed_trace_events_switch_to_query_signing
-_HEADERS_WRITTEN_NEXT = frozenset(
-    {"http11.send_request_headers.started", "http2.send_request_headers.started"}
-)
-
-
-def _on_event(
-    origin: Origin,
-    inner: Callable[[str, dict[str, Any]], None] | None,
-    event: str,
-    info: dict[str, Any],
-) -> None:
-    """The httpcore ``trace`` callback of sync clients; chains to a trace the user had set."""
-    if event in _HEADERS_WRITTEN_NEXT:
-        _strip_if_foreign(origin, info)
-    if inner is not None:
-        inner(event, info)
-
-
-async def _on_event_async(
-    origin: Origin,
-    inner: Callable[[str, dict[str, Any]], Awaitable[None]] | None,
-    event: str,
-    info: dict[str, Any],
-) -> None:
-    """The httpcore ``trace`` callback of async clients, which await it."""
-    if event in _HEADERS_WRITTEN_NEXT:
-        _strip_if_foreign(origin, info)
-    if inner is not None:
-        await inner(event, info)
-
-
-# Keyed by is_async. Guards are partials of these: called for every httpcore event, a plain
-# function costs less than an object's __call__.
-_GUARD_EVENTS: dict[bool, Callable[..., Any]] = {False: _on_event, True: _on_event_async}
-
-
-def _strip_if_foreign(origin: Origin, info: dict[str, Any]) -> None:
-    # private coupling: info["request"] is the httpcore.Request about to be written, and its
-    # headers list is what gets written (httpcore 1.0, httpcore2 2.16); guarded by
-    # tests/test_couplings.py::test_redirect_guard_is_proven_for_each_client,
-    # tests/test_couplings.py::test_trace_without_the_request_switches_to_query_signing and
-    # tests/test_couplings.py::test_trace_of_a_copied_request_switches_to_query_signing
-    outgoing = info.get("request")
-    if outgoing is None:
-        return
-    url = outgoing.url
-    if _hop_origin(url) != origin:
-        kept = [
-            (name, value)
-            for name, value in outgoing.headers
-            if name.lower() not in _SIGNING_HEADERS_RAW
-        ]
-        if len(kept) != len(outgoing.headers) and _ours_through_a_proxy(origin, url, kept):
-            _warn_proxy_target(_core_of(outgoing))
-        outgoing.headers[:] = kept
-
-
-def _hop_origin(url: Any) -> Origin:  # noqa: ANN401 - an httpcore.URL
-    """Where a hop really goes, which is not always where httpcore connects.
-
-    Through a plain-HTTP forward proxy httpcore connects to the proxy and writes the absolute
-    URL as the request target: that URL is the origin.
-    """
-    # private coupling: the absolute-form target of a forwarded request (httpcore 1.0,
-    # httpcore2 2.16); guarded by tests/test_couplings.py::test_forward_proxy_hop_names_our_origin
-    # and tests/test_couplings.py::test_relative_proxy_target_fails_closed_and_says_so
-    if url.target.startswith((b"http://", b"https://")):
-        parts = urlsplit(url.target.decode("ascii", "replace"))
-        try:
-            port = parts.port
-            return _origin_of(parts.scheme.encode("ascii"), (parts.hostname or "").encode(), port)
-        except (ValueError, InvalidConfigError):  # a bad port or host: not ours to trust
-            return _UNKNOWN_ORIGIN
-    try:
-        return _origin_of(url.scheme, url.host, url.port)
-    except InvalidConfigError:  # a host no client of ours would send: not ours
-        return _UNKNOWN_ORIGIN
-
-
-_UNKNOWN_ORIGIN: Origin = ("", "")  # equal to no origin a request is signed for
-
-
-def _ours_through_a_proxy(
-    origin: Origin,
-    url: Any,  # noqa: ANN401 - an httpcore.URL
-    headers: list[tuple[bytes, bytes]],
-) -> bool:
-    """True when a hop for our own origin goes to a proxy whose target does not name it.
-
-    httpcore forwards only ``http://`` requests to a proxy (others go through a tunnel), and
-    httpx rewrites ``Host`` on a redirect to another origin: a plain-HTTP hop whose ``Host`` is
-    still ours, sent to another address, can only be a forwarded request.
-    """
-    scheme, host = origin
-    if (
-        scheme != "http"
-        or url.scheme != b"http"
-        or _origin_of(b"http", url.host, url.port) == origin
-    ):
-        return False
-    ours = host.encode("ascii")
-    return any(name.lower() == b"host" and value == ours for name, value in headers)
-
-
-def _core_of(outgoing: Any) -> Any:  # noqa: ANN401 - an httpcore request, and its module
-    return sys.modules[type(outgoing).__module__.partition(".")[0]]
-
-
-def _warn_proxy_target(core: Any) -> None:  # noqa: ANN401 - the httpcore module
-    """Say once per httpcore that requests through a forward proxy can no longer be signed."""
-    if core in _PROXY_WARNED:
-        return
-    _PROXY_WARNED.add(core)
-    warnings.warn(
-        f"apigw_iam_auth: {_named(core)} no longer writes the absolute URL as the target of a "
-        "request through a forward proxy; such requests now go out unsigned (and are refused)",
-        RuntimeWarning,
-        stacklevel=2,
-    )
-
-
-# The httpcore modules already warned about (at most two: httpcore and httpcore2).
-_PROXY_WARNED: set[Any] = set()
-
-
-# The self-check of the redirect guard. ------------------------------------------------------
-
-# The httpcore each client package sends with.
-_CORE_OF_CLIENT = {"httpx": "httpcore", "httpx2": "httpcore2"}
-_PROBE_TOKEN = b"apigw-iam-auth-probe"
-
-
 def _guard_proven(request_type: type) -> bool:
-    """Whether the redirect guard works with this client package; warns once if not."""
-    return _checked_once(_GUARD_PROVEN, request_type, _prove_guard)
+    """Whether the redirect guard works with this client package (proven once, warned once)."""
+    return _checked_once(_GUARD_PROVEN, request_type, prove_guard)
 
 
 # Request type -> whether the guard was proven for its package (run once per package).
 _GUARD_PROVEN: dict[type, bool] = {}
-
-
-def _prove_guard(client: Any) -> bool:  # noqa: ANN401 - the httpx or httpx2 module
-    problem = _guard_problem(client)
-    if problem is None:
-        return True
-    warnings.warn(
-        f"apigw_iam_auth: cross-origin redirect protection is unavailable: {problem}. To keep "
-        "credentials from following a redirect to another origin, requests are signed in the "
-        "query string (as with presign=True) instead of in headers",
-        RuntimeWarning,
-        stacklevel=2,
-    )
-    return False
-
-
-def _guard_problem(client: Any) -> str | None:  # noqa: ANN401 - the httpx or httpx2 module
-    """What keeps the guard from removing our headers from a hop to another origin, or None."""
-    try:
-        core = importlib.import_module(_CORE_OF_CLIENT[client.__name__])
-        return _redirect_problem(client) or _core_problem(core)
-    except Exception as exc:  # noqa: BLE001 - a check that cannot run proves nothing
-        return f"its self-check with {_named(client)} failed ({exc!r})"
-
-
-def _probe_trace(event: str, info: dict[str, Any]) -> None:
-    """A ``trace`` hook that only marks a request, for the self-check."""
-
-
-def _redirect_problem(client: Any) -> str | None:  # noqa: ANN401 - the httpx or httpx2 module
-    """Whether ``client`` passes a request's ``trace`` hook on to a redirect it follows."""
-    traces: list[object] = []
-
-    def answer(request: Any) -> Any:  # noqa: ANN401 - the client's Request and Response
-        traces.append(request.extensions.get("trace"))
-        if len(traces) == 1:
-            return client.Response(307, headers={"Location": "http://b.invalid/"})
-        return client.Response(204)
-
-    transport = client.MockTransport(answer)
-    with client.Client(transport=transport, follow_redirects=True, trust_env=False) as probe:
-        probe.get("http://a.invalid/", extensions={"trace": _probe_trace})
-    if traces != [_probe_trace, _probe_trace]:
-        return f"{_named(client)} does not pass a request's trace hook on to its redirects"
-    return None
-
-
-def _core_problem(core: Any) -> str | None:  # noqa: ANN401 - the httpcore module
-    """Whether the guard keeps our header off the wire of ``core``'s HTTP/1.1 connection."""
-    events: list[str] = []
-    stream = _RecordingStream()
-    signed_for: Origin = ("http", "a.invalid")
-    guard = partial(_on_event, signed_for, lambda event, _: events.append(event))
-    request = core.Request(
-        "GET",
-        "http://b.invalid/",
-        headers=[(b"Host", b"b.invalid"), (b"X-Amz-Security-Token", _PROBE_TOKEN)],
-        extensions={"trace": guard},
-    )
-    with core.HTTP11Connection(origin=core.Origin(b"http", b"b.invalid", 80), stream=stream) as hop:
-        hop.handle_request(request).read()
-    wire = b"".join(stream.written)
-    if not events:
-        return f"{_named(core)} did not call the trace hook"
-    if not _HEADERS_WRITTEN_NEXT.intersection(events):
-        return f"{_named(core)} sent none of the trace events {sorted(_HEADERS_WRITTEN_NEXT)}"
-    if not wire.startswith(b"GET / HTTP/1.1\r\n"):
-        return f"its self-check saw {_named(core)} write no request"
-    if _PROBE_TOKEN in wire:
-        return f"{_named(core)} writes headers its trace hook can no longer remove"
-    return None
-
-
-class _RecordingStream:
-    """An in-memory httpcore network stream: keeps what is written, answers 204 No Content."""
-
-    def __init__(self) -> None:
-        self.written: list[bytes] = []
-        self._replies = [b"HTTP/1.1 204 No Content\r\n\r\n"]
-
-    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:  # noqa: ARG002
-        return self._replies.pop(0) if self._replies else b""
-
-    def write(self, buffer: bytes, timeout: float | None = None) -> None:  # noqa: ARG002
-        self.written.append(buffer)
-
-    def close(self) -> None:
-        """Nothing to release."""
-
-    def get_extra_info(self, info: str) -> None:  # noqa: ARG002
-        return None

@@ -9,9 +9,11 @@ from typing import TYPE_CHECKING, Any, overload
 import httpx
 
 from apigw_iam_auth import _aiohttp, _httpx, _requests
+from apigw_iam_auth._httpx_redirects import needs_resign
 from apigw_iam_auth._models import DEFAULT_UNSIGNED_HEADERS
 from apigw_iam_auth._sigv4 import check_expires
 from apigw_iam_auth._skew import corrected_after_refusal
+from apigw_iam_auth.diagnostics import FORBIDDEN
 from apigw_iam_auth.signer import Clock, CredentialsSource, Payload, SigV4Signer, utc_now
 
 if TYPE_CHECKING:
@@ -206,7 +208,7 @@ class ApiGwIamAuth(_AuthBase):  # type: ignore[misc,valid-type]
         self, response: httpx.Response, request: httpx.Request, signing: SigningResult
     ) -> httpx.Request | None:
         """The request to sign and send once more after ``response``, if any."""
-        if _httpx.needs_resign(response, request):
+        if needs_resign(response, request):
             return response.request
         if not _refused_by_origin(response, request):
             return None
@@ -224,4 +226,4 @@ class ApiGwIamAuth(_AuthBase):  # type: ignore[misc,valid-type]
 
 
 def _refused_by_origin(response: httpx.Response, request: httpx.Request) -> bool:
-    return response.status_code == _httpx.FORBIDDEN and response.request is request
+    return response.status_code == FORBIDDEN and response.request is request
