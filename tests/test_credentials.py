@@ -465,6 +465,24 @@ async def test_async_provider_runs_natively_once_for_concurrent_callers():
     assert executor.submitted == 0
 
 
+@pytest.mark.anyio
+async def test_a_plain_function_returning_a_coroutine_is_run_off_the_loop():
+    """A lambda around a coroutine function: its coroutine runs to completion on another loop."""
+    caller = threading.get_ident()
+    ran_on: list[int] = []
+
+    async def fetch():
+        ran_on.append(threading.get_ident())
+        await asyncio.sleep(0)
+        return ("AKIDWRAPPED", "secret")
+
+    provider = CallableProvider(lambda: fetch())  # noqa: PLW0108 - the shape under test
+    assert (await provider.aget()).access_key == "AKIDWRAPPED"
+    assert CallableProvider(lambda: fetch()).get().access_key == "AKIDWRAPPED"  # noqa: PLW0108
+    assert len(ran_on) == 2
+    assert ran_on[0] != caller  # never on the caller's loop, which it would block
+
+
 def test_async_provider_works_from_sync_code():
     """get() runs an async def provider to completion, with or without a running loop."""
 

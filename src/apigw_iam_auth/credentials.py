@@ -740,7 +740,10 @@ class CallableProvider(CredentialsProvider):
 
     ``async def`` functions run on the event loop of the ``aget()`` caller that starts a load;
     a synchronous ``get()`` runs them with ``asyncio.run`` (in a helper thread if this thread is
-    already running a loop). Plain functions run in a worker thread for ``aget()``.
+    already running a loop). Plain functions run in a worker thread for ``aget()``; should one
+    return an awaitable (a lambda around a coroutine function), it is run there to completion
+    on a loop of its own, so it must not use objects bound to the caller's loop (an
+    ``aiohttp.ClientSession``): declare such a function ``async def``.
 
     Pickling carries the function (by reference: a module-level function pickles, a lambda or
     a local function does not), ``refresh_window`` and ``clock``; never the cached result.
