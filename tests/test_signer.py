@@ -266,3 +266,56 @@ def test_changing_a_signed_requests_headers_does_not_reach_the_next_signature():
     second = wire.sign("GET", "https://h.example/p", headers={"Accept": "*/*"}, timestamp=NOW)
     assert "X-Injected" not in second.headers
     assert second.headers == {k: v for k, v in first.headers.items() if k != "X-Injected"}
+
+
+# --- what callers hand to sign() and presign() ---------------------------------------------
+
+WHEN = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+API = "https://abc123.execute-api.us-east-1.amazonaws.com/prod/pets"
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        "Authorization: AWS4-HMAC-SHA256 Credential=AKID/x, Signature=5ec12e7a9b",
+        ("X-Amz-Security-Token", "tok5ec12e7a9b", ""),
+    ],
+)
+def test_a_malformed_header_item_is_named_not_shown(item):
+    """A whole header line or a triple may carry a signature or a token: never echoed."""
+    signer = SigV4Signer(region="us-east-1", credentials=("AKIDEXAMPLE", "secret"))
+    with pytest.raises(UnsignableRequestError, match="each header must be a") as caught:
+        signer.sign("GET", API, headers=[item])
+    assert "5ec12e7a9b" not in str(caught.value)
+
+
+def test_a_credentials_tuple_given_per_call_signs_as_its_snapshot():
+    """sign() and presign() take a (key, secret[, token]) tuple as the constructor does."""
+    import botocore.credentials  # noqa: PLC0415 - only this test names botocore
+
+    signer = SigV4Signer(region="us-east-1", credentials=("AKIDOTHER", "other"))
+    snapshot = Credentials("AKIDEXAMPLE", SECRET_KEY, "token")
+    frozen = botocore.credentials.ReadOnlyCredentials("AKIDEXAMPLE", SECRET_KEY, "token")
+    for given in (("AKIDEXAMPLE", SECRET_KEY, "token"), frozen):
+        assert signer.sign("GET", API, timestamp=WHEN, credentials=given) == signer.sign(
+            "GET", API, timestamp=WHEN, credentials=snapshot
+        )
+        assert signer.presign("GET", API, timestamp=WHEN, credentials=given) == signer.presign(
+            "GET", API, timestamp=WHEN, credentials=snapshot
+        )
+
+
+@pytest.mark.parametrize("given", [("AKIDEXAMPLE",), "AKIDEXAMPLE:s3cr3t", {"key": "s3cr3t"}])
+def test_credentials_of_another_shape_per_call_are_a_config_error(given):
+    signer = SigV4Signer(region="us-east-1", credentials=("AKIDEXAMPLE", "secret"))
+    for call in (signer.sign, signer.presign):
+        with pytest.raises(InvalidConfigError, match="credentials must be") as caught:
+            call("GET", API, credentials=given)
+        assert "s3cr3t" not in str(caught.value)
+
+
+def test_a_per_call_secret_with_a_newline_is_refused_unseen():
+    signer = SigV4Signer(region="us-east-1", credentials=("AKIDEXAMPLE", "secret"))
+    with pytest.raises(InvalidConfigError, match="printable ASCII") as caught:
+        signer.sign("GET", API, credentials=("AKIDEXAMPLE", "s3cr3t-value\n"))
+    assert "s3cr3t-value" not in str(caught.value)

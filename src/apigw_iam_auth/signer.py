@@ -50,7 +50,7 @@ import math
 import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta, timezone
-from typing import Literal, NamedTuple, cast
+from typing import Any, Literal, NamedTuple, cast
 
 from apigw_iam_auth import _sigv4
 from apigw_iam_auth._models import (
@@ -365,7 +365,8 @@ class SigV4Signer:
         if host is None:
             raise UnsignableRequestError("request has no Host header; SigV4 always signs host")
         config = self._config_for(host)
-        snapshot = self._credentials.get() if credentials is None else credentials
+        given = _given_credentials(credentials)
+        snapshot = self._credentials.get() if given is None else given
         epoch, expires = self._time_to_sign(timestamp, snapshot, location, expires)
         return _sigv4.sign_at(request, snapshot, config, epoch, location, expires)
 
@@ -488,7 +489,7 @@ class SigV4Signer:
             pairs,
             payload_hash,
             timestamp=timestamp,
-            credentials=credentials,
+            credentials=_given_credentials(credentials),
         )
         merged = _joined(pairs, host)
         merged.update(result.headers)
@@ -522,8 +523,34 @@ class SigV4Signer:
             location=_QUERY,
             expires=expires,
             timestamp=timestamp,
-            credentials=credentials,
+            credentials=_given_credentials(credentials),
         )[0]
+
+
+def _described(item: object) -> str:
+    """A header item's type and length, without its text."""
+    size = len(item) if isinstance(item, tuple | list | str | bytes) else None
+    return type(item).__name__ if size is None else f"a {type(item).__name__} of length {size}"
+
+
+def _given_credentials(credentials: object) -> Credentials | None:
+    """The snapshot a caller passed: a :class:`Credentials`, or a ``(key, secret[, token])`` tuple.
+
+    A tuple, or botocore's ``ReadOnlyCredentials`` (a named tuple), goes through the same checks
+    as any snapshot; anything else is named, never shown, since it may hold a secret.
+    """
+    if credentials is None or isinstance(credentials, Credentials):
+        return credentials
+    if isinstance(credentials, tuple):
+        if hasattr(credentials, "secret_key"):  # botocore's ReadOnlyCredentials, by name
+            named: Any = credentials
+            return Credentials(named.access_key, named.secret_key, named.token or None)
+        if len(credentials) in (2, 3):
+            return Credentials(*credentials)
+    raise InvalidConfigError(
+        "credentials must be a Credentials snapshot or a (key, secret[, token]) tuple, got "
+        f"{type(credentials).__name__}"
+    )
 
 
 def _checked_region_set(region_set: str | Iterable[str] | None) -> tuple[str, ...] | None:
@@ -614,7 +641,9 @@ def _snapshot(headers: HeadersLike) -> HeaderPairs:
         ) from None
     for item in items:
         if not isinstance(item, _PAIR_TYPES) or len(item) != 2:  # noqa: PLR2004 - a pair
-            raise UnsignableRequestError(f"each header must be a (name, value) pair, got {item!r}")
+            raise UnsignableRequestError(  # named, never shown: it may be a signed header
+                f"each header must be a (name, value) pair, got {_described(item)}"
+            )
         for part in item:  # exactly str or bytes: a memoryview equal to bytes is not the same
             if not isinstance(part, _TEXT_TYPES):
                 raise UnsignableRequestError(
