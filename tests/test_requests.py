@@ -7,7 +7,7 @@ import json
 import threading
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from urllib.error import HTTPError
 
 import pytest
@@ -290,6 +290,44 @@ def test_redirect_back_to_origin_is_signed_again(aws_server, session):
         arrived = other.requests
     assert echo(response)["path"] == "/prod/home"
     assert [leaked(record) for record in arrived] == [[]]
+
+
+@pytest.mark.parametrize("status", REDIRECT_STATUSES)
+def test_cross_origin_redirect_after_a_clock_skew_retry_carries_no_credentials(
+    aws_server, session, status
+):
+    """The retry signed after a skew refusal is redirected away: the hop carries nothing of ours.
+
+    requests builds that hop from the request it was given, which still held the first
+    signature: its session token and X-Amz-Date once followed the redirect.
+    """
+
+    def slow_clock():
+        return datetime.now(timezone.utc) - timedelta(minutes=20)
+
+    auth = make_auth(credentials=SESSION, clock=slow_clock)
+    with running_server() as other:
+        start = redirect_url(aws_server, other.url("/prod/elsewhere"), status)
+        response = session.get(start, auth=auth)
+        arrived = other.requests
+    assert [(record.status, record.verified) for record in aws_server.requests] == [
+        (403, False),  # refused for the clock
+        (status, True),  # the corrected retry, redirected
+    ]
+    assert response.status_code == 403  # the other origin saw an unsigned request
+    assert [leaked(record) for record in arrived] == [[]]
+
+
+@pytest.mark.parametrize("presign", MODES)
+def test_a_stored_request_once_redirected_is_signed_again_when_resent(aws_server, session, presign):
+    """A redirect takes our headers off the caller's prepared request; resent, it is re-signed."""
+    start = redirect_url(aws_server, aws_server.url("/prod/moved"), 302)
+    prepared = session.prepare_request(
+        requests.Request("GET", start, auth=make_auth(presign=presign))
+    )
+    statuses = [session.send(prepared).status_code for _ in range(2)]
+    assert statuses == [200, 200]
+    assert aws_server.requests[-1].verified
 
 
 def test_one_auth_shared_by_eight_threads(aws_server):

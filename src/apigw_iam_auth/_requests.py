@@ -10,6 +10,7 @@ refusal corrects the clock and retries once.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -37,6 +38,7 @@ _REDIRECTS = frozenset({301, 302, 303, 307, 308})  # requests.status_codes.REDIR
 # Attributes set on the PreparedRequest objects we sign (requests' copy() does not copy them).
 _SIGNING = "_apigw_iam_auth_signing"
 _SKEW_RETRY = "_apigw_iam_auth_skew_retry"
+_SIGNING_HEADER_NAMES = _sigv4.SIGNING_HEADER_NAMES
 
 
 def sign_prepared(
@@ -201,10 +203,7 @@ class ResponseGuard:
         request = response.request
         if hasattr(request, _SIGNING):
             if response.is_redirect:
-                for name in [
-                    n for n in request.headers if n.lower() in _sigv4.SIGNING_HEADER_NAMES
-                ]:
-                    del request.headers[name]
+                _unsign(request)
             elif response.status_code == FORBIDDEN:
                 return self._after_refusal(response, send_kwargs)
             return response
@@ -254,7 +253,24 @@ class ResponseGuard:
         resent: requests.Response = response.connection.send(retry, **send_kwargs)
         resent.history.append(response)
         resent.request = retry
+        if resent.is_redirect:
+            # requests builds the next hop from the request it was given, not from ours: that
+            # one must carry nothing of ours either (after a clock-skew retry it still did).
+            _unsign(response.request)
         return resent
+
+
+def _unsign(request: requests.PreparedRequest) -> None:
+    """Take our signing headers off a request requests is about to copy for a redirect.
+
+    requests copies every header but ``Authorization`` (and that only across hosts). The
+    request then counts as unsigned: should the caller send it again, the refusal of the
+    unsigned request is answered by signing it afresh for its own URL.
+    """
+    for name in [name for name in request.headers if name.lower() in _SIGNING_HEADER_NAMES]:
+        del request.headers[name]
+    with contextlib.suppress(AttributeError):  # a redirect hop we unsigned before
+        delattr(request, _SIGNING)
 
 
 def _warn_if_body_changed(request: requests.PreparedRequest, signing: SigningResult) -> None:
