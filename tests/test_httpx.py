@@ -12,6 +12,7 @@ import contextlib
 import importlib
 import ssl
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
@@ -338,6 +339,38 @@ async def test_same_origin_redirect_arrives_signed(aws_server, kind, status, pre
     first, last = aws_server.requests[0], aws_server.requests[-1]
     assert (first.status, first.verified) == (status, True)
     assert (last.target.partition("?")[0], last.status, last.verified) == ("/prod/moved", 200, True)
+
+
+@pytest.mark.parametrize("presign", MODES)
+@pytest.mark.parametrize("status", [302, 307])
+async def test_each_hop_of_a_same_origin_redirect_chain_is_signed(
+    aws_server, kind, status, presign
+):
+    """Two verified redirects on one origin: each refused hop is signed for its own URL.
+
+    httpx follows redirects inside one send, so the flow signs the hop it was handed, and the
+    next one, in turn (it once stopped after the first, and the call ended in a 403).
+    """
+    final = aws_server.url("/prod/final")
+    middle = redirect_url(aws_server, final, status)
+    start = redirect_url(aws_server, middle, status)
+    auth = make_auth(credentials=SESSION, presign=presign)
+    response = await send(kind, "GET", start, auth=auth, follow_redirects=True)
+    assert echo(response)["path"] == "/prod/final"
+    assert aws_server.requests[-1].verified
+
+
+async def test_a_clock_skew_retry_that_is_redirected_is_signed_for_the_hop(aws_server, kind):
+    """Refused for the clock, retried, redirected on the same origin: the hop verifies too."""
+
+    def slow_clock():
+        return datetime.now(timezone.utc) - timedelta(minutes=20)
+
+    start = redirect_url(aws_server, aws_server.url("/prod/moved"), 302)
+    auth = make_auth(credentials=SESSION, clock=slow_clock)
+    response = await send(kind, "GET", start, auth=auth, follow_redirects=True)
+    assert echo(response)["path"] == "/prod/moved"
+    assert aws_server.requests[-1].verified
 
 
 @pytest.mark.parametrize("status", [307, 308])

@@ -156,14 +156,20 @@ class ApiGwIamAuth(_AuthBase):  # type: ignore[misc,valid-type]
         body_hash = _httpx.body_hash_sync(request)
         signing = self._sign_httpx(request, body_hash, None, is_async=False)
         response = yield request
-        if _refused_by_origin(response, request):
-            response.read()
-        retry = self._retry(response, request, signing)
-        if retry is not None:
-            if retry is not request:
+        skew_retry = self._correct_clock_skew
+        for _ in range(_MAX_SIGNED_AGAIN):
+            if _refused_by_origin(response, request):
+                response.read()
+            retry = self._retry(response, request, signing, skew_retry=skew_retry)
+            if retry is None:
+                return
+            if retry is request:  # the clock was corrected: once per call
+                skew_retry = False
+            else:  # a redirect hop of the same origin, refused unsigned
                 body_hash = _httpx.body_hash_sync(retry)
-            self._sign_httpx(retry, body_hash, None, is_async=False)
-            yield retry
+            signing = self._sign_httpx(retry, body_hash, None, is_async=False)
+            request = retry
+            response = yield retry
 
     async def async_auth_flow(
         self, request: httpx.Request
@@ -177,14 +183,20 @@ class ApiGwIamAuth(_AuthBase):  # type: ignore[misc,valid-type]
         body_hash = _httpx.small_body_hash(request) or await _httpx.body_hash_async(request)
         signing = self._sign_httpx(request, body_hash, await provider.aget(), is_async=True)
         response = yield request
-        if _refused_by_origin(response, request):
-            await response.aread()
-        retry = self._retry(response, request, signing)
-        if retry is not None:
-            if retry is not request:
+        skew_retry = self._correct_clock_skew
+        for _ in range(_MAX_SIGNED_AGAIN):
+            if _refused_by_origin(response, request):
+                await response.aread()
+            retry = self._retry(response, request, signing, skew_retry=skew_retry)
+            if retry is None:
+                return
+            if retry is request:
+                skew_retry = False
+            else:
                 body_hash = await _httpx.body_hash_async(retry)
-            self._sign_httpx(retry, body_hash, await provider.aget(), is_async=True)
-            yield retry
+            signing = self._sign_httpx(retry, body_hash, await provider.aget(), is_async=True)
+            request = retry
+            response = yield retry
 
     def _sign_httpx(
         self,
@@ -205,9 +217,18 @@ class ApiGwIamAuth(_AuthBase):  # type: ignore[misc,valid-type]
         )
 
     def _retry(
-        self, response: httpx.Response, request: httpx.Request, signing: SigningResult
+        self,
+        response: httpx.Response,
+        request: httpx.Request,
+        signing: SigningResult,
+        *,
+        skew_retry: bool,
     ) -> httpx.Request | None:
-        """The request to sign and send once more after ``response``, if any."""
+        """The request to sign and send once more after ``response``, if any.
+
+        A same-origin redirect hop refused unsigned (each hop of a chain in turn), or, when
+        ``skew_retry`` allows, ``request`` itself after a clock-skew refusal.
+        """
         if needs_resign(response, request):
             return response.request
         if not _refused_by_origin(response, request):
@@ -219,10 +240,14 @@ class ApiGwIamAuth(_AuthBase):  # type: ignore[misc,valid-type]
             response.content,
             response.headers.get("Date"),
             signing,
-            retry=self._correct_clock_skew and replayable,
+            retry=skew_retry and replayable,
         ):
             return request
         return None
+
+
+# Hops signed again within one call, at most: httpx's own default limit of redirects.
+_MAX_SIGNED_AGAIN = 20
 
 
 def _refused_by_origin(response: httpx.Response, request: httpx.Request) -> bool:
