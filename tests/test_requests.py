@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from urllib.error import HTTPError
 
+import httpx
 import pytest
 import requests
 from aws_server import (
@@ -38,7 +39,7 @@ from integration_cases import (
 )
 from requests.adapters import HTTPAdapter
 
-from apigw_iam_auth import ApiGwIamAuth, InvalidConfigError, presign_url
+from apigw_iam_auth import ApiGwIamAuth, InvalidConfigError, SigV4Signer, presign_url
 
 NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -219,6 +220,32 @@ def test_presign_url_opens_with_requests_without_auth(server, session):
     body = echo(session.get(link))
     assert body["auth_mode"] == "query"
     assert user_query(body["query"]) == "x=%2B&y=1%202"
+
+
+# Paths a client rewrites before sending: lowercase escapes (urllib3 writes them uppercase) and
+# dot segments (requests and httpx remove them, as RFC 3986 says, not as AWS normalises).
+REWRITTEN_PATHS = ("/prod/caf%c3%a9", "/prod/files/a%2fb", "/prod/pets/.", "/prod/a//..")
+
+
+@pytest.mark.parametrize("path", REWRITTEN_PATHS)
+@pytest.mark.parametrize("client", ["requests", "httpx"])
+def test_what_the_signer_returns_is_sent_unchanged_and_verifies(server, session, path, client):
+    """sign() and presign() return the URL a client sends as is: signed as it arrives."""
+    signer = SigV4Signer(region=REGION, credentials=LONG_TERM)
+    signed = signer.sign("GET", server.url(path))
+    link = signer.presign("GET", server.url(path))
+    if client == "requests":
+        statuses = [
+            session.get(signed.url, headers=signed.headers).status_code,
+            session.get(link).status_code,
+        ]
+    else:
+        with httpx.Client(trust_env=False) as http:
+            statuses = [
+                http.get(signed.url, headers=signed.headers).status_code,
+                http.get(link).status_code,
+            ]
+    assert statuses == [200, 200]
 
 
 def test_presign_url_for_put_accepts_exactly_its_body(server, session):

@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import pytest
+import urllib3
 
 from apigw_iam_auth import Credentials, SignatureLocation, SigV4Signer
 from apigw_iam_auth._models import SignableRequest, SigningConfig, SigningResult
@@ -391,6 +392,11 @@ def test_signer_sign_matches_suite(name):
     )
 
 
+def as_sent(path: str) -> str:
+    """A path as requests sends it (urllib3 removes dot segments): what our links must carry."""
+    return urllib3.util.parse_url(f"https://example.amazonaws.com{path}").path or "/"
+
+
 @pytest.mark.parametrize("name", SIGNER_CASES)
 def test_signer_presign_matches_suite(name):
     """SigV4Signer.presign on the case's URL yields the suite's X-Amz-Signature and query."""
@@ -399,7 +405,7 @@ def test_signer_presign_matches_suite(name):
     expected = case.expected_message(SignatureLocation.QUERY)
     assert dict(query)["X-Amz-Signature"] == case.expected(SignatureLocation.QUERY, "signature")
     assert sorted(query) == _query_multiset(expected.query)
-    assert path == expected.path
+    assert path == as_sent(expected.path)  # dot segments gone, as a client sends it
 
 
 @LOCATIONS

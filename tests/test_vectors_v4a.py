@@ -41,6 +41,7 @@ from test_vectors import (
     AWS_C_AUTH_SKIPPED_HEADERS,
     WIRE_UNREPRESENTABLE,
     HttpMessage,
+    as_sent,
     parse_http,
 )
 
@@ -413,7 +414,7 @@ def test_signer_presign_from_url(name):
     )
     parts = urlsplit(url)
     expected = case.expected_message(SignatureLocation.QUERY)
-    assert parts.path == expected.path
+    assert parts.path == as_sent(expected.path)  # dot segments gone, as a client sends it
     assert _query_without_signature(parts.query) == _query_without_signature(expected.query)
     signature = dict(parse_query(parts.query))["X-Amz-Signature"]
     public = load_public_key(*case.public_xy)

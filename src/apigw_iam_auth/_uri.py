@@ -46,8 +46,9 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 _PATH_SAFE = "/!$&'()*+,;=:@-._~"
 _WIRE_SAFE_PATH = re.compile(r"[A-Za-z0-9/!$&'()*+,;=:@\-._~]*")  # _PATH_SAFE and alphanumerics
 _STRAY_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
-_UNRESERVED_ESCAPE = re.compile(
-    r"%(2[DdEe]|3[0-9]|4[1-9A-Fa-f]|5[0-9Aa]|5[Ff]|6[1-9A-Fa-f]|7[0-9Aa]|7[Ee])"
+_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
+_UNRESERVED_CHARACTERS = frozenset(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
 )
 
 
@@ -213,21 +214,45 @@ def _ascii_host(hostname: str) -> str:
 
 
 def wire_path(path: str) -> str:
-    """The path as HTTP clients put it on the request line.
+    """The path as HTTP clients put it on the request line, so sending our URL changes nothing.
 
     Characters that cannot stand in a URL path are percent-encoded (UTF-8), a ``%`` that starts
-    no escape becomes ``%25``, and escapes of unreserved characters are decoded (``%41`` -> ``A``),
-    exactly as requests' ``requote_uri`` does, so that re-preparing our URL changes nothing.
-    Existing escapes such as ``%2F`` are kept: API Gateway does not decode them.
+    no escape becomes ``%25``, escapes of unreserved characters are decoded (``%41`` -> ``A``)
+    and the others written in uppercase hex (``%c3`` -> ``%C3``), and dot segments are removed
+    as RFC 3986 says (``/a/./b/..`` -> ``/a/``): what requests (``requote_uri``, then urllib3)
+    and httpx do to a URL before sending it. Existing escapes such as ``%2F`` are kept: API
+    Gateway does not decode them.
     """
     if not path:
         return "/"
-    if _WIRE_SAFE_PATH.fullmatch(path):
-        return path
-    if "%" in path:
-        path = _STRAY_PERCENT.sub("%25", path)
-        path = _UNRESERVED_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), path)
-    return quote(path, safe=_PATH_SAFE + "%")
+    if not _WIRE_SAFE_PATH.fullmatch(path):
+        if "%" in path:
+            path = _ESCAPE.sub(_wire_escape, _STRAY_PERCENT.sub("%25", path))
+        path = quote(path, safe=_PATH_SAFE + "%")
+    return _without_dot_segments(path) if "/." in path else path
+
+
+def _wire_escape(escape: re.Match[str]) -> str:
+    character = chr(int(escape.group()[1:], 16))
+    return character if character in _UNRESERVED_CHARACTERS else escape.group().upper()
+
+
+def _without_dot_segments(path: str) -> str:
+    """RFC 3986 section 5.2.4 on a path that starts with "/": what clients send for it.
+
+    Not AWS's normalisation (:func:`normalize_path`), which also collapses empty segments and
+    drops a trailing slash the RFC keeps (``/a/b/.`` is ``/a/b/`` here).
+    """
+    kept: list[str] = []
+    for segment in path.split("/")[1:]:
+        if segment == "..":
+            if kept:
+                kept.pop()
+        elif segment != ".":
+            kept.append(segment)
+    if path.endswith(("/.", "/..")):
+        kept.append("")
+    return "/" + "/".join(kept)
 
 
 def normalize_path(path: str) -> str:
