@@ -87,7 +87,7 @@ async def middleware(
         return await _send_unsigned(request, handler)
     body_hash = _known_body_hash(request) or await _read_body_hash(request)
     provider = signer._credentials  # noqa: SLF001 - the adapters' provider
-    if signer._configured_unread:  # noqa: SLF001 - the config files are read off the loop
+    if signer._configured is None:  # noqa: SLF001 - the config files are read off the loop
         await asyncio.to_thread(signer._read_configured_region)  # noqa: SLF001
     credentials = await provider.aget()
     signing = _sign(signer, request, body_hash, credentials, presign=presign, expires=expires)

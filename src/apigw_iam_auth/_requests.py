@@ -38,7 +38,6 @@ _REDIRECTS = frozenset({301, 302, 303, 307, 308})  # requests.status_codes.REDIR
 # Attributes set on the PreparedRequest objects we sign (requests' copy() does not copy them).
 _SIGNING = "_apigw_iam_auth_signing"
 _SKEW_RETRY = "_apigw_iam_auth_skew_retry"
-_SIGNING_HEADER_NAMES = _sigv4.SIGNING_HEADER_NAMES
 
 
 def sign_prepared(
@@ -267,7 +266,7 @@ def _unsign(request: requests.PreparedRequest) -> None:
     request then counts as unsigned: should the caller send it again, the refusal of the
     unsigned request is answered by signing it afresh for its own URL.
     """
-    for name in [name for name in request.headers if name.lower() in _SIGNING_HEADER_NAMES]:
+    for name in [name for name in request.headers if name.lower() in _sigv4.SIGNING_HEADER_NAMES]:
         del request.headers[name]
     with contextlib.suppress(AttributeError):  # a redirect hop we unsigned before
         delattr(request, _SIGNING)

@@ -47,9 +47,6 @@ _PATH_SAFE = "/!$&'()*+,;=:@-._~"
 _WIRE_SAFE_PATH = re.compile(r"[A-Za-z0-9/!$&'()*+,;=:@\-._~]*")  # _PATH_SAFE and alphanumerics
 _STRAY_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
-_UNRESERVED_CHARACTERS = frozenset(
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
-)
 
 
 class Origin(NamedTuple):
@@ -234,7 +231,7 @@ def wire_path(path: str) -> str:
 
 def _wire_escape(escape: re.Match[str]) -> str:
     character = chr(int(escape.group()[1:], 16))
-    return character if character in _UNRESERVED_CHARACTERS else escape.group().upper()
+    return character if _UNRESERVED.fullmatch(character) else escape.group().upper()
 
 
 def _without_dot_segments(path: str) -> str:

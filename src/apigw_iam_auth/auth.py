@@ -177,7 +177,7 @@ class ApiGwIamAuth(_AuthBase):  # type: ignore[misc,valid-type]
         """Sign for an ``httpx.AsyncClient``; credential refreshes run off the event loop."""
         signer = self._signer
         provider = signer._credentials  # noqa: SLF001 - the adapters' provider
-        if signer._configured_unread:  # noqa: SLF001 - the config files are read off the loop
+        if signer._configured is None:  # noqa: SLF001 - the config files are read off the loop
             await asyncio.to_thread(signer._read_configured_region)  # noqa: SLF001
         # An in-memory body (nearly every request) is hashed without a coroutine.
         body_hash = _httpx.small_body_hash(request) or await _httpx.body_hash_async(request)

@@ -863,20 +863,32 @@ def _converts_with_io(value: object) -> bool:
     return hasattr(value, "get_frozen_credentials") or hasattr(value, "get_credentials")
 
 
-def _to_credentials(value: object, origin: str) -> Credentials:
-    """Turn what a provider function returned into one snapshot (may do botocore I/O)."""
-    if value is None:
-        raise _nothing_found(f"{origin} returned None")
+def snapshot_of(value: object) -> Credentials | None:
+    """``value`` as a snapshot if it already is one, without I/O; None for anything else.
+
+    A :class:`Credentials`, botocore's ``ReadOnlyCredentials`` or a ``(key, secret[, token])``
+    tuple; each goes through :class:`Credentials`' checks.
+    """
     if isinstance(value, Credentials):
         return value
-    if hasattr(value, "get_frozen_credentials"):
-        return _BotocoreCredentialsProvider(value).get()
-    if hasattr(value, "get_credentials"):
-        return BotocoreProvider(session=value).get()
     if _is_read_only_credentials(value):
         return Credentials(value.access_key, value.secret_key, value.token)  # type: ignore[attr-defined]
     if _is_key_tuple(value):
         return Credentials(*value)  # type: ignore[misc]
+    return None
+
+
+def _to_credentials(value: object, origin: str) -> Credentials:
+    """Turn what a provider function returned into one snapshot (may do botocore I/O)."""
+    if value is None:
+        raise _nothing_found(f"{origin} returned None")
+    snapshot = snapshot_of(value)
+    if snapshot is not None:
+        return snapshot
+    if hasattr(value, "get_frozen_credentials"):
+        return _BotocoreCredentialsProvider(value).get()
+    if hasattr(value, "get_credentials"):
+        return BotocoreProvider(session=value).get()
     raise InvalidConfigError(
         f"{origin} returned {type(value).__name__}; return (key, secret[, token]), "
         "Credentials, a botocore credentials object or session, or None"

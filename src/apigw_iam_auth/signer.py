@@ -50,7 +50,7 @@ import math
 import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta, timezone
-from typing import Any, Literal, NamedTuple, cast
+from typing import Literal, NamedTuple, cast
 
 from apigw_iam_auth import _sigv4
 from apigw_iam_auth._models import (
@@ -74,7 +74,12 @@ from apigw_iam_auth._uri import (
     parse_origin,
     wire_parts,
 )
-from apigw_iam_auth.credentials import CredentialsProvider, CredentialsSource, resolve_provider
+from apigw_iam_auth.credentials import (
+    CredentialsProvider,
+    CredentialsSource,
+    resolve_provider,
+    snapshot_of,
+)
 from apigw_iam_auth.errors import (
     CredentialsError,
     InvalidConfigError,
@@ -154,7 +159,6 @@ class SigV4Signer:
         "_add_sha256",
         "_clock",
         "_configured",
-        "_configured_unread",
         "_credentials",
         "_epoch_clock",
         "_offset",
@@ -223,9 +227,12 @@ class SigV4Signer:
         self._payload = payload
         self._region_set = _checked_region_set(region_set)
         # The region configured outside the code, as (region, error message), read the first
-        # time a host names no region (see _configured_region); until then None.
-        self._configured: tuple[str | None, str | None] | None = None
-        self._configured_unread = self._region is None and self._region_set is None
+        # time a host names no region (see _configured_region); None until then, and never
+        # read when the signer has a region or a region set of its own.
+        never_needed = self._region is not None or self._region_set is not None
+        self._configured: tuple[str | None, str | None] | None = (
+            (None, None) if never_needed else None
+        )
         self._origins: dict[str, Destination] = {}
         self._clock = clock
         # Correction learned from the server's clock (see correct_clock). A single attribute
@@ -327,7 +334,6 @@ class SigV4Signer:
             self._configured = (configured_region(self._profile), None)
         except InvalidConfigError as exc:
             self._configured = (None, str(exc))
-        self._configured_unread = False
 
     def _origin(self, origin: str) -> Destination:
         """Host, URL prefix and scope of ``scheme://netloc``, kept per origin (see the table)."""
@@ -534,23 +540,19 @@ def _described(item: object) -> str:
 
 
 def _given_credentials(credentials: object) -> Credentials | None:
-    """The snapshot a caller passed: a :class:`Credentials`, or a ``(key, secret[, token])`` tuple.
+    """The snapshot a caller passed, as :func:`snapshot_of` reads it; None asks the provider.
 
-    A tuple, or botocore's ``ReadOnlyCredentials`` (a named tuple), goes through the same checks
-    as any snapshot; anything else is named, never shown, since it may hold a secret.
+    Anything else is named, never shown, since it may hold a secret.
     """
-    if credentials is None or isinstance(credentials, Credentials):
-        return credentials
-    if isinstance(credentials, tuple):
-        if hasattr(credentials, "secret_key"):  # botocore's ReadOnlyCredentials, by name
-            named: Any = credentials
-            return Credentials(named.access_key, named.secret_key, named.token or None)
-        if len(credentials) in (2, 3):
-            return Credentials(*credentials)
-    raise InvalidConfigError(
-        "credentials must be a Credentials snapshot or a (key, secret[, token]) tuple, got "
-        f"{type(credentials).__name__}"
-    )
+    if credentials is None:
+        return None
+    snapshot = snapshot_of(credentials)
+    if snapshot is None:
+        raise InvalidConfigError(
+            "credentials must be a Credentials snapshot or a (key, secret[, token]) tuple, got "
+            f"{type(credentials).__name__}"
+        )
+    return snapshot
 
 
 def _checked_region_set(region_set: str | Iterable[str] | None) -> tuple[str, ...] | None:
