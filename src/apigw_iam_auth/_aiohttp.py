@@ -82,7 +82,7 @@ async def middleware(
     unsigned. A clock-skew refusal corrects the signer's clock and sends the request once
     more; any other 403 is explained at DEBUG.
     """
-    first = _chain_origin(request)
+    first = _chain_origin(request) if _chains else None  # no chain open: a new request
     if first is not None and first != _origin(request.url):
         return await _send_unsigned(request, handler)
     body_hash = _known_body_hash(request) or await _read_body_hash(request)
@@ -155,8 +155,7 @@ def _sign(
     )
     for name in result.stale_headers:  # signing headers of an earlier signature (a retry)
         headers.popall(name, None)
-    for name, value in result.headers:
-        headers[name] = value
+    headers.extend(result.headers)  # none of these names is left: appending is setting them
     if signed_url != url:  # canonical query order, or the presigned query
         request.url = _encoded_url(signed_url)
     return result
