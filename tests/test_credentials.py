@@ -14,6 +14,7 @@ import logging
 import os
 import sys
 import threading
+import traceback
 import urllib.request
 from dataclasses import dataclass
 from datetime import timedelta
@@ -317,14 +318,38 @@ def test_failing_credential_process_is_chained(aws_env):
     assert isinstance(caught.value.__cause__, botocore.exceptions.CredentialRetrievalError)
 
 
-def test_a_failing_credential_process_quoting_secrets_is_redacted(aws_env):
-    """botocore quotes the process's stderr: the reason stays, credential values are masked."""
+def test_a_failing_credential_process_quoting_secrets_is_redacted(aws_env, caplog):
+    """botocore quotes the process's stderr: the reason stays, credential values are masked.
+
+    Also in a logged traceback: botocore's exception, which quotes them in full, is not chained.
+    """
     process_profile(aws_env, "echo")
     with pytest.raises(CredentialsRefreshError, match="sealed; read") as caught:
         resolve_provider(None, profile="proc").get()
-    assert "leaked-secret" not in str(caught.value)
-    assert "leaked-tok" not in str(caught.value)
-    assert "leaked-secret" in str(caught.value.__cause__)  # the chained cause is botocore's own
+    logging.getLogger("app").error("no credentials", exc_info=caught.value)
+    printed = "".join(traceback.format_exception(caught.value)) + caplog.text
+    assert "sealed; read" in printed
+    assert "leaked-secret" not in printed
+    assert "leaked-tok" not in printed
+    assert caught.value.__cause__ is None
+
+
+def test_a_provider_function_whose_error_quotes_a_secret_is_not_chained():
+    """A function's own error is chained for debugging, unless its message holds a secret."""
+
+    def leaky() -> None:
+        raise RuntimeError("vault said: aws_secret_access_key = leaked-secret")
+
+    def plain() -> None:
+        raise RuntimeError("vault sealed")
+
+    with pytest.raises(CredentialsRefreshError, match="RuntimeError") as leaked:
+        CallableProvider(leaky).get()
+    assert "leaked-secret" not in "".join(traceback.format_exception(leaked.value))
+    assert "quotes a secret" in str(leaked.value)
+    with pytest.raises(CredentialsRefreshError, match="see the chained") as chained:
+        CallableProvider(plain).get()
+    assert "vault sealed" in "".join(traceback.format_exception(chained.value))
 
 
 def test_constructing_does_no_io_and_resolution_is_cached(monkeypatch, server):

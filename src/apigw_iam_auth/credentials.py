@@ -164,17 +164,29 @@ def _reason(exc: NoCredentialsError) -> str:
     return reason if isinstance(reason, str) else str(exc)
 
 
-def _describe(exc: BaseException) -> str:
-    """Name a provider's failure without repeating text that might carry a secret.
+def _failure(what: str, exc: BaseException) -> CredentialsRefreshError:
+    """``what`` failed because of ``exc``: the error to raise, with ``exc`` chained as its cause.
 
     botocore's own messages say what to fix (an expired SSO login, a missing profile, an HTTP
     status), so they are kept, but some quote text from outside (a ``credential_process``'s
     stderr, a credential endpoint's body) and pass through ``redact``. Anything else is named by
-    type only (the exception itself stays chained).
+    type only. ``exc`` is not chained when its message holds something ``redact`` masks: a
+    traceback or ``logging.exception`` prints the cause in full, secret and all.
     """
+    text = str(exc)
+    quotes_secret = redact(text) != text
     if type(exc).__module__.startswith("botocore"):
-        return redact(f"{type(exc).__name__}: {exc}")
-    return f"{type(exc).__name__} (see the chained exception)"
+        detail = redact(f"{type(exc).__name__}: {text}")
+    elif quotes_secret:
+        detail = f"{type(exc).__name__} (not chained: its message quotes a secret)"
+    else:
+        detail = f"{type(exc).__name__} (see the chained exception)"
+    error = CredentialsRefreshError(f"{what}: {detail}")
+    if quotes_secret:
+        error.__suppress_context__ = True  # as `raise ... from None` does
+    else:
+        error.__cause__ = exc
+    return error
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
@@ -395,8 +407,8 @@ class _BotocoreCredentialsProvider(CredentialsProvider):
             return self._snapshot(frozen)
         except (NoCredentialsError, InvalidConfigError, BotocoreCompatibilityWarning):
             raise  # the warning only when warnings are errors: as asked, unwrapped
-        except Exception as exc:
-            raise self._failed(exc) from exc
+        except Exception as exc:  # noqa: BLE001 - raised as CredentialsRefreshError
+            raise self._failed(exc)  # noqa: B904 - _failure chains exc
 
     async def aget(self) -> Credentials:
         """The snapshot, read inline unless botocore has a refresh due (then in a thread)."""
@@ -413,14 +425,14 @@ class _BotocoreCredentialsProvider(CredentialsProvider):
                     return memo[1] if memo is not None and memo[0] is frozen else self._pair()
         except (NoCredentialsError, InvalidConfigError, BotocoreCompatibilityWarning):
             raise
-        except Exception as exc:
-            raise self._failed(exc) from exc
+        except Exception as exc:  # noqa: BLE001 - raised as CredentialsRefreshError
+            raise self._failed(exc)  # noqa: B904 - _failure chains exc
         if due:
             return await self._flight.arun(self.get)
         return self.get()  # degraded (warned): botocore lost _frozen_credentials
 
     def _failed(self, exc: Exception) -> CredentialsRefreshError:
-        return CredentialsRefreshError(f"{self!r} could not be refreshed: {_describe(exc)}")
+        return _failure(f"{self!r} could not be refreshed", exc)
 
     def _snapshot(self, frozen: Any) -> Credentials:  # noqa: ANN401 - botocore ReadOnlyCredentials
         """The snapshot of ``frozen`` (just returned by ``get_frozen_credentials``)."""
@@ -654,10 +666,8 @@ class BotocoreProvider(CredentialsProvider):
             found = session.get_credentials()
         except botocore.exceptions.ProfileNotFound as exc:
             raise _nothing_found(f"{exc}; check the profile name") from exc
-        except Exception as exc:
-            raise CredentialsRefreshError(
-                f"{self!r}: botocore's credential chain failed: {_describe(exc)}"
-            ) from exc
+        except Exception as exc:  # noqa: BLE001 - raised as CredentialsRefreshError
+            raise _failure(f"{self!r}: botocore's credential chain failed", exc)  # noqa: B904
         if found is None:
             raise _nothing_found(self._nothing_reason(session))
         return found
@@ -813,8 +823,8 @@ class CallableProvider(CredentialsProvider):
                 value = _run_blocking(value)
         except (NoCredentialsError, InvalidConfigError):
             raise
-        except Exception as exc:
-            raise CredentialsRefreshError(f"{self!r} failed: {_describe(exc)}") from exc
+        except Exception as exc:  # noqa: BLE001 - raised as CredentialsRefreshError
+            raise _failure(f"{self!r} failed", exc)  # noqa: B904 - _failure chains exc
         return self._store(_to_credentials(value, repr(self)))
 
     async def _aload(self) -> Credentials:
@@ -825,8 +835,8 @@ class CallableProvider(CredentialsProvider):
             value = await self._func()  # type: ignore[misc]
         except (NoCredentialsError, InvalidConfigError):
             raise
-        except Exception as exc:
-            raise CredentialsRefreshError(f"{self!r} failed: {_describe(exc)}") from exc
+        except Exception as exc:  # noqa: BLE001 - raised as CredentialsRefreshError
+            raise _failure(f"{self!r} failed", exc)  # noqa: B904 - _failure chains exc
         if _converts_with_io(value):
             return self._store(await asyncio.to_thread(_to_credentials, value, repr(self)))
         return self._store(_to_credentials(value, repr(self)))
