@@ -259,13 +259,27 @@ def test_profiles_from_files_follow_botocore_precedence(aws_env, monkeypatch):
     assert signed_key(signer, {"AKIDDEV": "dev-secret"}) == "AKIDDEV"
 
 
-def test_unknown_profile_is_no_credentials_with_cause(aws_env):
-    """A profile missing from the files raises NoCredentialsError naming it, cause chained."""
+def test_unknown_profile_is_a_config_error_with_cause(aws_env):
+    """A profile missing from the files is a setting to fix: named, with the files read."""
     write_profiles(aws_env)
-    with pytest.raises(NoCredentialsError, match="nope") as caught:
+    missing = "'nope' \\(profile=\\): no such profile"
+    with pytest.raises(InvalidConfigError, match=missing) as caught:
         resolve_provider(None, profile="nope").get()
     assert isinstance(caught.value.__cause__, botocore.exceptions.ProfileNotFound)
-    assert "Configure credentials" in str(caught.value)
+    assert str(aws_env.config) in str(caught.value)
+
+
+def test_a_chain_stops_at_a_mistyped_profile(aws_env, monkeypatch):
+    """A typo in AWS_PROFILE or profile= must not let a chain sign as the next identity."""
+    write_profiles(aws_env)
+    fallback = ("AKIDFALLBACK", "fallback-secret")
+    with pytest.raises(InvalidConfigError, match="'prdo' \\(profile=\\)"):
+        SigV4Signer(credentials=[None, fallback], profile="prdo", region="eu-west-1").sign(
+            "GET", "https://example.com/"
+        )
+    monkeypatch.setenv("AWS_PROFILE", "prdo")
+    with pytest.raises(InvalidConfigError, match="'prdo' \\(from AWS_PROFILE\\)"):
+        asyncio.run(resolve_provider([None, fallback]).aget())
 
 
 PROCESS_SCRIPT = """

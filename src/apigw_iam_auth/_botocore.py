@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from apigw_iam_auth.errors import InvalidConfigError
 
 if TYPE_CHECKING:
+    from botocore.exceptions import ProfileNotFound
     from botocore.session import Session
 
 __all__ = ["RegionData", "profile_region", "region_data"]
@@ -85,9 +86,7 @@ def profile_region(profile: str | None) -> tuple[str, str] | None:
         region = session.get_config_variable("region")
     except botocore.exceptions.ProfileNotFound as exc:
         raise InvalidConfigError(
-            f"cannot read the region of AWS profile {exc.kwargs['profile']!r}"
-            f" ({_profile_origin(profile)}): no such profile in"
-            f" {_path(session, 'config_file')} or {_path(session, 'credentials_file')}."
+            f"cannot read the region of {missing_profile(session, profile_origin(profile), exc)}."
             " Fix the profile name, or pass region= (or set AWS_REGION)"
         ) from exc
     except botocore.exceptions.ConfigParseError as exc:
@@ -111,7 +110,16 @@ def profile_region(profile: str | None) -> tuple[str, str] | None:
     return region, f"the region of profile {name!r} in {_path(session, 'config_file')}"
 
 
-def _profile_origin(profile: str | None) -> str:
+def missing_profile(session: Session, origin: str, exc: ProfileNotFound) -> str:
+    """Name the profile botocore did not find, where it was asked for, and the files read."""
+    return (
+        f"AWS profile {exc.kwargs['profile']!r} ({origin}): no such profile"
+        f" in {_path(session, 'config_file')} or {_path(session, 'credentials_file')}"
+    )
+
+
+def profile_origin(profile: str | None) -> str:
+    """Where the profile botocore reads was named: ``profile=`` or the environment."""
     if profile is not None:
         return "profile="
     # botocore reads AWS_DEFAULT_PROFILE before AWS_PROFILE (configprovider.py, "profile").

@@ -57,6 +57,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, TypeVar, Union
 
+from apigw_iam_auth._botocore import missing_profile, profile_origin
 from apigw_iam_auth._models import Credentials
 from apigw_iam_auth.diagnostics import redact
 from apigw_iam_auth.errors import CredentialsRefreshError, InvalidConfigError, NoCredentialsError
@@ -665,7 +666,11 @@ class BotocoreProvider(CredentialsProvider):
         try:
             found = session.get_credentials()
         except botocore.exceptions.ProfileNotFound as exc:
-            raise _nothing_found(f"{exc}; check the profile name") from exc
+            # Not "nothing found": a chain would go on to another identity past a typo.
+            origin = "session=" if self._session is not None else profile_origin(self._profile)
+            raise InvalidConfigError(
+                f"no AWS credentials: {missing_profile(session, origin, exc)}. Fix the profile name"
+            ) from exc
         except Exception as exc:  # noqa: BLE001 - raised as CredentialsRefreshError
             raise _failure(f"{self!r}: botocore's credential chain failed", exc)  # noqa: B904
         if found is None:
