@@ -17,7 +17,7 @@ import threading
 import traceback
 import urllib.request
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
@@ -452,6 +452,20 @@ def test_callable_result_is_cached_until_its_refresh_window():
     clock.advance(timedelta(minutes=1, seconds=1))
     assert provider.get().access_key == "AKIDCALL2"
     assert len(calls) == 2
+
+
+@pytest.mark.parametrize(
+    ("clock", "returned"),
+    [
+        (lambda: datetime(2026, 1, 1), "datetime without a time zone"),  # noqa: DTZ001
+        (lambda: "2026-01-01T00:00:00Z", "str"),
+        ("not callable", "NoneType"),
+    ],
+)
+def test_a_callable_provider_refuses_a_clock_that_is_not_aware(clock, returned):
+    """A naive clock is refused when built, not by a TypeError at every load past the chain."""
+    with pytest.raises(InvalidConfigError, match=f"aware datetime.*returned {returned}"):
+        CallableProvider(lambda: ("AKIDCLOCK", "secret"), clock=clock)
 
 
 def test_short_lived_callable_results_are_kept_for_half_their_life():

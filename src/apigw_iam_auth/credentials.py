@@ -190,6 +190,18 @@ def _failure(what: str, exc: BaseException) -> CredentialsRefreshError:
     return error
 
 
+def _checked_clock(clock: Callable[[], datetime]) -> Callable[[], datetime]:
+    """``clock``, read once now: compared with aware expiries, a naive time fails each load."""
+    now = clock() if callable(clock) else None
+    if not isinstance(now, datetime) or now.utcoffset() is None:
+        raise InvalidConfigError(
+            "clock must be a function returning an aware datetime, such as "
+            f"lambda: datetime.now(timezone.utc); it returned {type(now).__name__}"
+            + (" without a time zone" if isinstance(now, datetime) else "")
+        )
+    return clock
+
+
 def _running_loop() -> asyncio.AbstractEventLoop | None:
     try:
         return asyncio.get_running_loop()
@@ -781,7 +793,7 @@ class CallableProvider(CredentialsProvider):
             getattr(func, "__call__", None)  # noqa: B004 - an instance with async __call__
         )
         self._window = refresh_window
-        self._clock = clock
+        self._clock = _checked_clock(clock)
         self._name = getattr(func, "__qualname__", type(func).__name__)
         # (snapshot, refresh at or None for never), swapped as one reference
         self._state: tuple[Credentials, datetime | None] | None = None
