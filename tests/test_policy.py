@@ -8,7 +8,7 @@ import pytest
 
 from apigw_iam_auth.errors import InvalidConfigError
 from apigw_iam_auth.server import FailureKind
-from apigw_iam_auth.server._policy import Decision, denial, invoke_arn, parse_policy
+from apigw_iam_auth.server._policy import Decision, api_arn, denial, invoke_arn, parse_policy
 
 ACCOUNT = "111122223333"
 USER = f"arn:aws:iam::{ACCOUNT}:user/AKIDEXAMPLE"
@@ -144,6 +144,39 @@ def test_invalid_or_unsupported_documents_are_refused_when_parsed(document, comp
     with pytest.raises(InvalidConfigError, match="policy") as info:
         parse_policy(document)
     assert complaint in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("shorthand", "expected"),
+    [
+        ("execute-api:/*", Decision.ALLOW),
+        ("execute-api:/prod/GET/pets", Decision.ALLOW),
+        ("execute-api:/*/GET/*", Decision.ALLOW),
+        ("execute-api:/dev/*", Decision.IMPLICIT_DENY),
+    ],
+)
+def test_shorthand_resource_stands_for_the_given_api(shorthand, expected):
+    """execute-api:/... is read as the ARN of the API passed, as API Gateway saves it."""
+    policy = parse_policy(
+        {"Statement": [allow(shorthand)]}, api=api_arn("us-east-1", ACCOUNT, "abc123")
+    )
+    assert policy.decide(resource=PETS, principal_arn=USER, account_id=ACCOUNT) is expected
+    other_api = f"arn:aws:execute-api:us-east-1:{ACCOUNT}:other/prod/GET/pets"
+    assert (
+        policy.decide(resource=other_api, principal_arn=USER, account_id=ACCOUNT)
+        is not Decision.ALLOW
+    )
+
+
+@pytest.mark.parametrize("element", ["Resource", "NotResource"])
+def test_shorthand_without_an_api_is_refused_saying_what_to_pass(element):
+    """Without the API it stands for, the shorthand is an error naming api= rather than a no-op."""
+    statement = {"Effect": "Deny", "Action": "*", element: ["*", "execute-api:/prod/DELETE/*"]}
+    with pytest.raises(InvalidConfigError) as info:
+        parse_policy({"Statement": [allow(), statement]})
+    message = str(info.value)
+    assert f"policy statement 2 {element} 'execute-api:/prod/DELETE/*'" in message
+    assert "pass api=api_arn(region, account_id, api_id) to parse_policy" in message
 
 
 @pytest.mark.parametrize(

@@ -388,6 +388,44 @@ def test_policy_deny_answers_access_denied(guarded):
     }
 
 
+SHORTHAND_POLICY = {
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": "*",
+            "Action": "execute-api:Invoke",
+            "Resource": "execute-api:/*",
+        },
+        {
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "execute-api:Invoke",
+            "Resource": "execute-api:/prod/DELETE/*",
+        },
+    ]
+}
+
+
+@pytest.mark.parametrize(("method", "expected"), [("GET", 200), ("DELETE", 403)])
+def test_policy_shorthand_stands_for_the_servers_api(method, expected):
+    """execute-api:/... resources are expanded with region, account and api id: both apply."""
+    with IamAuthServer(
+        keys=KEYS, clock=clock, policy=SHORTHAND_POLICY, api_id="abc123", account_id=ACCOUNT
+    ) as shorthand:
+        status, _, body = raw(shorthand, *signed_raw(shorthand, method=method, body=b""))
+    assert status == expected
+    if expected == 403:
+        denied = "arn:aws:execute-api:us-east-1:********3333:abc123/prod/DELETE/pets"
+        assert body["Message"].endswith(f"{denied} with an explicit deny")
+
+
+def test_policy_file_may_use_the_shorthand(tmp_path):
+    """load_policy accepts execute-api:/... since the server it is passed to knows the API."""
+    file = tmp_path / "policy.json"
+    file.write_text(json.dumps(SHORTHAND_POLICY), encoding="utf-8")
+    assert load_policy(file) == SHORTHAND_POLICY
+
+
 def test_invalid_policy_fails_at_construction():
     """A policy the server cannot evaluate is refused before anything listens."""
     with pytest.raises(InvalidConfigError, match="Condition"):

@@ -50,7 +50,7 @@ from urllib.parse import urlsplit
 from apigw_iam_auth._sigv4 import payload_hash
 from apigw_iam_auth.diagnostics import redact
 from apigw_iam_auth.errors import InvalidConfigError, NoCredentialsError
-from apigw_iam_auth.server._policy import Decision, denial, invoke_arn, parse_policy
+from apigw_iam_auth.server._policy import Decision, api_arn, denial, invoke_arn, parse_policy
 from apigw_iam_auth.server._verify import (
     BAD_REQUEST,
     DEFAULT_ACCOUNT_ID,
@@ -97,6 +97,9 @@ _CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
 _SECRET_QUERY = frozenset({"X-Amz-Signature", "X-Amz-Security-Token"})
 _POLL_SECONDS = 0.05  # how quickly stop() is noticed by the accept loop
 _IDLE_SECONDS = 60  # idle keep-alive connections are closed after this
+# The API a policy file's execute-api:/... resources stand for is not known until a server
+# uses it: any API, for checking the file alone.
+_ANY_API = api_arn("*", "*", "*")
 
 
 def _key(section: Mapping[str, Any], where: str) -> tuple[str, KnownKey] | None:
@@ -204,7 +207,7 @@ def load_policy(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise InvalidConfigError(f"cannot read policy file {file}: {exc.strerror}") from None
     except ValueError as exc:
         raise InvalidConfigError(f"policy file {file} is not valid JSON: {exc}") from None
-    parse_policy(document)
+    parse_policy(document, api=_ANY_API)
     return cast("dict[str, Any]", document)
 
 
@@ -277,8 +280,10 @@ class IamAuthServer:
     ``keys`` maps access key ids to :class:`KnownKey` (default: :func:`keys_from_env`).
     ``policy`` is an IAM policy document evaluated for ``execute-api:Invoke`` on
     ``arn:aws:execute-api:{region}:{account_id}:{api_id}/{stage}/{METHOD}/{path}``, the stage
-    being the first path segment. ``service`` is the one the server impersonates (its scope and
-    payload rule, see :func:`verify_request`): ``execute-api`` or e.g. ``vpc-lattice-svcs``.
+    being the first path segment; resources written in API Gateway's ``execute-api:/...``
+    shorthand stand for that API, as when API Gateway saves the policy. ``service`` is the one
+    the server impersonates (its scope and payload rule, see :func:`verify_request`):
+    ``execute-api`` or e.g. ``vpc-lattice-svcs``.
     ``clock`` is read once per request; inject one in tests. The last ``max_records`` requests
     answered are kept in :attr:`requests` (and logged, see the module docstring).
     ``port=0`` picks a free port; a port in use raises
@@ -311,7 +316,11 @@ class IamAuthServer:
         if isinstance(max_records, bool) or not isinstance(max_records, int) or max_records < 0:
             raise InvalidConfigError("max_records must be a whole number of requests, 0 or more")
         self._keys = dict(keys) if keys is not None else keys_from_env()
-        self._policy = parse_policy(policy) if policy is not None else None
+        self._policy = (
+            parse_policy(policy, api=api_arn(region, account_id, api_id))
+            if policy is not None
+            else None
+        )
         self._host, self._port = host, port
         self.region = region
         self.service = service

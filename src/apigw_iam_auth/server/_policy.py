@@ -5,6 +5,8 @@ A small, strict subset of IAM: ``Effect``, ``Action`` / ``NotAction``, ``Resourc
 An explicit Deny wins, then any Allow; anything else is denied (IAM's evaluation logic).
 Elements this module cannot evaluate (``Condition``, ``NotPrincipal``, other principal types)
 are refused when the policy is parsed: silently ignoring them would allow or deny more than AWS.
+Resources in API Gateway's ``execute-api:/{stage}/{METHOD}/{path}`` shorthand are expanded to the
+ARN of the API the policy is attached to, as API Gateway does when it saves a resource policy.
 """
 
 from __future__ import annotations
@@ -17,9 +19,13 @@ from functools import lru_cache
 
 from apigw_iam_auth.errors import FailureKind, InvalidConfigError, VerificationError
 
-__all__ = ["INVOKE", "Decision", "Policy", "denial", "invoke_arn", "parse_policy"]
+__all__ = ["INVOKE", "Decision", "Policy", "api_arn", "denial", "invoke_arn", "parse_policy"]
 
 INVOKE = "execute-api:Invoke"
+# API Gateway saves a resource policy's "execute-api:/prod/GET/pets" as
+# "arn:aws:execute-api:{region}:{account_id}:{api_id}/prod/GET/pets" (API Gateway developer guide,
+# "Create and attach an API Gateway resource policy to an API").
+_SHORTHAND = "execute-api:/"
 _EFFECTS = ("Allow", "Deny")
 _KNOWN = frozenset({"Sid", "Effect", "Action", "NotAction", "Resource", "NotResource", "Principal"})
 
@@ -112,7 +118,28 @@ def _principals(statement: Mapping[str, object], where: str) -> tuple[str, ...] 
     )
 
 
-def _statement(raw: object, where: str) -> _Statement:
+def _expanded(resource: str, where: str, api: str | None) -> str:
+    """The shorthand read literally would match no Invoke ARN, so it needs the API it stands for."""
+    if not resource.startswith(_SHORTHAND):
+        return resource
+    if api is None:
+        raise InvalidConfigError(
+            f"{where} {resource!r} is API Gateway's shorthand for the API the policy is attached "
+            "to: pass api=api_arn(region, account_id, api_id) to parse_policy (IamAuthServer "
+            "does), or write the full arn:aws:execute-api:{region}:{account_id}:{api_id}/... ARN"
+        )
+    return api + resource[len(_SHORTHAND) - 1 :]
+
+
+def _resources(
+    statement: Mapping[str, object], where: str, api: str | None
+) -> tuple[tuple[str, ...], bool]:
+    resources, not_resource = _either(statement, "Resource", where)
+    label = f"{where} {'NotResource' if not_resource else 'Resource'}"
+    return tuple(_expanded(resource, label, api) for resource in resources), not_resource
+
+
+def _statement(raw: object, where: str, api: str | None) -> _Statement:
     if not isinstance(raw, Mapping):
         raise InvalidConfigError(f"{where} must be a JSON object")
     unknown = sorted(set(raw) - _KNOWN)
@@ -126,7 +153,7 @@ def _statement(raw: object, where: str) -> _Statement:
     if effect not in _EFFECTS:
         raise InvalidConfigError(f"{where} Effect must be 'Allow' or 'Deny', got {effect!r}")
     actions, not_action = _either(raw, "Action", where)
-    resources, not_resource = _either(raw, "Resource", where)
+    resources, not_resource = _resources(raw, where, api)
     return _Statement(
         allow=effect == "Allow",
         actions=actions,
@@ -137,8 +164,13 @@ def _statement(raw: object, where: str) -> _Statement:
     )
 
 
-def parse_policy(document: object) -> Policy:
-    """Validate a policy document (a decoded JSON object) now, not at the first request."""
+def parse_policy(document: object, *, api: str | None = None) -> Policy:
+    """Validate a policy document (a decoded JSON object) now, not at the first request.
+
+    ``api`` is the ARN of the API the policy is attached to (:func:`api_arn`), which
+    ``execute-api:/...`` resources stand for. Without it such resources are refused: read
+    literally they would match no request, so neither their Allow nor their Deny would apply.
+    """
     if not isinstance(document, Mapping) or "Statement" not in document:
         raise InvalidConfigError('policy must be a JSON object with a "Statement" element')
     raw = document["Statement"]
@@ -146,8 +178,13 @@ def parse_policy(document: object) -> Policy:
     if not isinstance(items, list) or not items:
         raise InvalidConfigError("policy Statement must be an object or a non-empty list")
     return Policy(
-        tuple(_statement(item, f"policy statement {n}") for n, item in enumerate(items, 1))
+        tuple(_statement(item, f"policy statement {n}", api) for n, item in enumerate(items, 1))
     )
+
+
+def api_arn(region: str, account_id: str, api_id: str) -> str:
+    """``arn:aws:execute-api:{region}:{account_id}:{api_id}``: what its Invoke ARNs start with."""
+    return f"arn:aws:execute-api:{region}:{account_id}:{api_id}"
 
 
 def invoke_arn(region: str, account_id: str, api_id: str, method: str, path: str) -> str:
@@ -157,7 +194,7 @@ def invoke_arn(region: str, account_id: str, api_id: str, method: str, path: str
     its leading slash, as in API Gateway's own ARNs (``.../prod/GET/`` for the stage root).
     """
     stage, _, rest = path.lstrip("/").partition("/")
-    return f"arn:aws:execute-api:{region}:{account_id}:{api_id}/{stage}/{method}/{rest}"
+    return f"{api_arn(region, account_id, api_id)}/{stage}/{method}/{rest}"
 
 
 def denial(principal_arn: str, resource: str, decision: Decision) -> VerificationError:
