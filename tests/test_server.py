@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import inspect
 import json
 import logging
 import socket
 import threading
 import urllib.request
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from urllib.error import HTTPError
 from urllib.parse import urlsplit
 
@@ -892,6 +894,71 @@ def test_ini_credentials_file_is_read_like_aws_credentials(tmp_path):
         "AKIDONE": KnownKey("s%cret/1"),
         "ASIATWO": KnownKey("s2", token="tok", account_id="999988887777"),
     }
+
+
+def _ini_example(text: str) -> str:
+    """The INI credentials example of a README section or docstring: [default] to its end."""
+    lines = text[text.index("[default]") :].splitlines()
+    block = []
+    for line in lines:
+        if not line.strip() or line.startswith("```"):
+            break
+        block.append(line.strip())
+    return "\n".join(block) + "\n"
+
+
+@pytest.mark.parametrize(
+    "documented",
+    [
+        pytest.param((Path(__file__).parent.parent / "README.md").read_text("utf-8"), id="README"),
+        pytest.param(inspect.getdoc(load_keys), id="load_keys"),
+    ],
+)
+def test_documented_ini_example_loads_the_values_it_shows(tmp_path, documented):
+    """The INI example as documented loads its token and account, and signed calls match it."""
+    file = tmp_path / "credentials"
+    file.write_text(_ini_example(documented), encoding="utf-8")
+    keys = load_keys(file)
+    assert keys == {"AKIDEXAMPLE": KnownKey(SECRET, token="...", account_id="123456789012")}
+    policy = {
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": "123456789012"},
+                "Action": "execute-api:Invoke",
+                "Resource": "*",
+            }
+        ]
+    }
+    with IamAuthServer(keys=keys, policy=policy) as documented_server:
+        credentials = botocore.credentials.Credentials("AKIDEXAMPLE", SECRET, "...")
+        request = botocore.awsrequest.AWSRequest("GET", f"{documented_server.url}/prod/pets")
+        botocore.auth.SigV4Auth(credentials, "execute-api", "us-east-1").add_auth(request)
+        headers = [("Host", urlsplit(documented_server.url).netloc), *request.headers.items()]
+        status, _, echo = raw(documented_server, "GET", "/prod/pets", headers)
+    assert status == 200
+    assert echo["caller"]["arn"] == "arn:aws:iam::123456789012:user/AKIDEXAMPLE"
+
+
+@pytest.mark.parametrize(
+    ("account", "hint"),
+    [("123456789012    ; optional: used in ARNs", True), ("1234", False), ("12345678901x", False)],
+)
+def test_account_id_that_is_not_12_digits_names_the_key_not_the_secret(tmp_path, account, hint):
+    """A bad aws_account_id is refused at load, naming the key id and, for comments, the fix."""
+    file = tmp_path / "credentials"
+    file.write_text(
+        f"[default]\naws_access_key_id = AKIDONE\naws_secret_access_key = {SECRET}\n"
+        f"aws_account_id = {account}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(InvalidConfigError) as info:
+        load_keys(file)
+    message = str(info.value)
+    assert f"credentials file {file} [default]: aws_account_id of key AKIDONE" in message
+    assert "must be 12 digits" in message
+    assert ("put it on a line of its own" in message) is hint
+    assert SECRET not in message
 
 
 def test_json_credentials_file_is_read_as_object_or_list(tmp_path):

@@ -92,6 +92,7 @@ _MAX_BODY = 10 * 1024 * 1024
 _MAX_RECORDS = 1000  # requests kept in IamAuthServer.requests by default, oldest dropped first
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _DECIMAL = re.compile(r"[0-9]+")
+_ACCOUNT_ID = re.compile(r"[0-9]{12}")
 _MAX_PORT = 65535
 _CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
 _SECRET_QUERY = frozenset({"X-Amz-Signature", "X-Amz-Security-Token"})
@@ -112,7 +113,23 @@ def _key(section: Mapping[str, Any], where: str) -> tuple[str, KnownKey] | None:
     return str(access), KnownKey(
         secret_key=str(secret),
         token=str(section["aws_session_token"]) if section.get("aws_session_token") else None,
-        account_id=str(section.get("aws_account_id") or DEFAULT_ACCOUNT_ID),
+        account_id=_account_id(section.get("aws_account_id"), str(access), where),
+    )
+
+
+def _account_id(value: object, access: str, where: str) -> str:
+    """Checked here: a wrong account id only shows later, in ARNs and unmatched policies."""
+    account = str(value or DEFAULT_ACCOUNT_ID)
+    if _ACCOUNT_ID.fullmatch(account):
+        return account
+    hint = (
+        " (it holds a comment: a '; comment' after a value is part of the value, so put it on "
+        "a line of its own)"
+        if ";" in account or "#" in account
+        else ""
+    )
+    raise InvalidConfigError(
+        f"{where}: aws_account_id of key {access} must be 12 digits, such as 123456789012{hint}"
     )
 
 
@@ -124,14 +141,18 @@ def load_keys(path: str | os.PathLike[str]) -> dict[str, KnownKey]:
         [default]
         aws_access_key_id = AKIDEXAMPLE
         aws_secret_access_key = wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY
-        aws_session_token = ...        ; optional: requests must then carry this token
-        aws_account_id = 123456789012  ; optional: used in ARNs and policy decisions
+        ; optional: requests must then carry this token
+        aws_session_token = ...
+        ; optional: used in ARNs and policy decisions (12 digits)
+        aws_account_id = 123456789012
 
     or JSON with the same field names, as an object of sections or a list::
 
         {"default": {"aws_access_key_id": "AKIDEXAMPLE", "aws_secret_access_key": "..."}}
 
-    Sections without ``aws_access_key_id`` (SSO or role profiles) are skipped.
+    Comments go on lines of their own: like botocore, the parser keeps a ``; comment`` after a
+    value as part of the value. Sections without ``aws_access_key_id`` (SSO or role profiles)
+    are skipped.
     """
     file = Path(path)
     try:
