@@ -762,6 +762,57 @@ def test_errors_speak_in_flags(api, env, args, flag):
         assert spelling not in done.stderr
 
 
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (
+            (
+                "call",
+                "--access_key",
+                ACCESS_KEY,
+                "--secret_key",
+                SECRET_KEY,
+                "--security_token",
+                SESSION_TOKEN,
+                "{api}/pets",
+            ),
+            "--access_key, --secret_key, --security_token: keys never go on the command line",
+        ),
+        (("call", "{api}/login", "--data-raw", "password=hunter2"), "unknown option --data-raw;"),
+        (("call", "{api}/login", "--data-raw=password=hunter2"), "unknown option --data-raw;"),
+        (("presign", "{api}/x", "-uadmin:hunter2"), "unknown option -u;"),
+        (("presign", "{api}/x", "{link}"), "1 unexpected argument (not shown"),
+        (("call", "{api}/x", "--verbose=hunter2"), "argument -v/--verbose takes no value"),
+        (("call", "{api}/x", "--payload", "hunter2"), "must be one of 'signed', 'unsigned'"),
+        (("hunter2", "{api}/x"), "argument COMMAND: must be one of 'call'"),
+    ],
+    ids=[
+        "awscurl-keys",
+        "data-raw",
+        "data-raw=",
+        "short-option",
+        "stray-link",
+        "flag",
+        "choice",
+        "command",
+    ],
+)
+def test_usage_errors_name_options_never_values(token_api, sandbox, args, named):
+    """A usage error is one line naming the options at fault, never a value typed after them."""
+    env = isolated_env(sandbox, token=SESSION_TOKEN)
+    link = run_cli("presign", f"{token_api}/x", "--region", REGION, env=env).stdout.strip()
+    signature = link.rpartition("X-Amz-Signature=")[2]
+    assert len(signature) == 64
+    done = run_cli(*(arg.format(api=token_api, link=link) for arg in args), env=env)
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr.startswith("apigw-iam-auth: error: ")
+    assert done.stderr.count("\n") == 1
+    assert named in done.stderr
+    for value in (SESSION_TOKEN[:20], signature, "hunter2", ACCESS_KEY):
+        assert value not in done.stderr
+
+
 def test_a_link_given_as_the_method_is_not_echoed(token_api, sandbox):
     """call LINK GET exits 2 without printing the link's session token or signature."""
     env = isolated_env(sandbox, token=SESSION_TOKEN)

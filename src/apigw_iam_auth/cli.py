@@ -190,6 +190,79 @@ def _version_line() -> str:
 
 # --- the parser ------------------------------------------------------------------------------
 
+# argparse messages that quote what was typed, and the same said without it.
+_QUOTING_MESSAGES = (
+    (
+        re.compile(r"(?s)(argument \S+?): invalid choice: .*\(choose from (.*)\)"),
+        r"\1: must be one of \2",
+    ),
+    (re.compile(r"(?s)(argument \S+?): ignored explicit argument .*"), r"\1 takes no value"),
+    (re.compile(r"(?s)(argument \S+?): invalid (\S+) value: .*"), r"\1: not a valid \2 value"),
+    (
+        re.compile(r"(?s)ambiguous option: ([^=\s]*).*? could match"),
+        r"ambiguous option \1 could match",
+    ),
+    (re.compile(r"(?s)unrecognized arguments: .*"), "unrecognized arguments (not shown)"),
+)
+# awscurl's spellings (and the like): keys typed on a command line end up in shell history.
+_CREDENTIAL_OPTIONS = frozenset(
+    {"access_key", "secret_key", "security_token", "session_token"}
+    | {"aws_access_key_id", "aws_secret_access_key", "aws_session_token"}
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose errors are one line that never quotes a value typed on the command line.
+
+    argparse's own errors print the usage block, then echo unknown arguments and rejected
+    values verbatim: awscurl's ``--secret_key KEY``, a stray presigned link's signature, curl's
+    ``--data-raw 'password=...'`` would all reach the terminal and its scrollback.
+    """
+
+    def parse_command_line(self, argv: Sequence[str] | None) -> argparse.Namespace:
+        """``parse_args``, but unknown arguments are named by their option names, never values."""
+        args, unknown = self.parse_known_args(argv)
+        if unknown:
+            self.fail(_unknown_arguments(unknown), getattr(args, "command", None))
+        return args
+
+    def error(self, message: str) -> NoReturn:
+        """The hook argparse calls, for this parser and every command's (they share the class)."""
+        for pattern, replacement in _QUOTING_MESSAGES:
+            message = pattern.sub(replacement, message)
+        self.fail(message)
+
+    def fail(self, message: str, command: str | None = None) -> NoReturn:
+        """Exit 2 with one line (no usage block) pointing at the help to read."""
+        helped = f"{self.prog} {command}" if command else self.prog
+        line = " ".join(redact(message).split())
+        self.exit(EXIT_USAGE, f"{PROG}: error: {line}; see '{helped} --help'\n")
+
+
+def _unknown_arguments(words: Sequence[str]) -> str:
+    """What to say of arguments nobody asked for: their option names, and what to use instead."""
+    names = list(dict.fromkeys(_option_name(word) for word in words if _is_option(word)))
+    if not names:
+        count = len(words)
+        return f"{count} unexpected argument{'s' if count > 1 else ''} (not shown: may be secret)"
+    said = f"unknown option{'s' if len(names) > 1 else ''} {', '.join(names)}"
+    if any(name.lstrip("-").replace("-", "_").lower() in _CREDENTIAL_OPTIONS for name in names):
+        said += (
+            ": keys never go on the command line (shell history, ps); set AWS_ACCESS_KEY_ID, "
+            "AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN, or use --profile"
+        )
+    return said
+
+
+def _is_option(word: str) -> bool:
+    return len(word) > 1 and word.startswith("-") and not word[1:2].isspace()
+
+
+def _option_name(word: str) -> str:
+    """``--name=value`` as ``--name``; ``-xVALUE`` as ``-x``: the value may be a secret."""
+    return word.partition("=")[0] if word.startswith("--") else word[:2]
+
+
 _EXIT_STATUSES = """\
 exit status: 0 done; 1 the request failed (HTTP 400 or above, no connection, a timeout);
 2 a usage, configuration or credentials error; 130 interrupted; 141 the output was closed
@@ -236,8 +309,8 @@ Each request is logged on stderr (method, path, status), signatures and tokens r
 """
 
 
-def _aws_options() -> argparse.ArgumentParser:
-    parent = argparse.ArgumentParser(add_help=False)
+def _aws_options() -> _Parser:
+    parent = _Parser(add_help=False)
     group = parent.add_argument_group("AWS options")
     group.add_argument(
         "--region",
@@ -263,11 +336,9 @@ def _aws_options() -> argparse.ArgumentParser:
     return parent
 
 
-def _request_options(
-    *, method_help: str, expires_help: str, verbose_help: str
-) -> argparse.ArgumentParser:
+def _request_options(*, method_help: str, expires_help: str, verbose_help: str) -> _Parser:
     """The request a command signs: the same flags, as curl spells them, for call and presign."""
-    parent = argparse.ArgumentParser(add_help=False)
+    parent = _Parser(add_help=False)
     group = parent.add_argument_group("request options")
     group.add_argument(
         "-X", "--request", "--method", dest="method", metavar="METHOD", help=method_help
@@ -293,9 +364,9 @@ def _request_options(
     return parent
 
 
-def _build_parser() -> argparse.ArgumentParser:
+def _build_parser() -> _Parser:
     aws = _aws_options()
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=PROG,
         description="Call and presign AWS API Gateway APIs protected by IAM (SigV4) auth.",
         epilog=_EXIT_STATUSES,
@@ -402,7 +473,7 @@ def _build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (also the console script entry)."""
     try:
-        args = _build_parser().parse_args(argv)
+        args = _build_parser().parse_command_line(argv)
         with _library_log(verbose=getattr(args, "verbose", False)):
             return _run(args)
     except (_OutputClosedError, BrokenPipeError):  # BrokenPipeError: --help into `| head`
