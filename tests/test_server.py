@@ -500,6 +500,105 @@ def test_stop_closes_idle_keep_alive_connections():
         connection.close()
 
 
+class _Gate:
+    """A clock that holds the next request inside its handler until the test releases it."""
+
+    def __init__(self) -> None:
+        self.armed, self.entered, self.release = (threading.Event() for _ in range(3))
+
+    def __call__(self) -> datetime:
+        if self.armed.is_set():
+            self.armed.clear()
+            self.entered.set()
+            self.release.wait(timeout=10)
+        return T
+
+
+class _Signal(logging.Handler):
+    """Sets an event when a log record's message starts with the given text."""
+
+    def __init__(self, prefix: str) -> None:
+        super().__init__(logging.DEBUG)
+        self.prefix, self.seen = prefix, threading.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage().startswith(self.prefix):
+            self.seen.set()
+
+
+def test_stop_answers_the_request_in_flight_and_ends_idle_connections(caplog):
+    """stop() closes an idle keep-alive connection at once and waits to deliver a busy answer."""
+    gate, stopping = _Gate(), _Signal("stopping:")
+    running = IamAuthServer(keys=KEYS, clock=gate).start()
+    parts = urlsplit(running.url)
+    idle, busy = (http.client.HTTPConnection(parts.hostname, parts.port, timeout=10) for _ in "ab")
+    answers: list[object] = []
+
+    def call_slow() -> None:
+        signed = signer().sign("GET", f"{running.url}/prod/slow", timestamp=T)
+        try:
+            busy.request("GET", "/prod/slow", headers=dict(signed.headers))
+            answers.append(busy.getresponse().status)
+        except (OSError, http.client.HTTPException) as exc:
+            answers.append(repr(exc))
+
+    logging.getLogger("apigw_iam_auth.server").addHandler(stopping)
+    try:
+        with caplog.at_level(logging.DEBUG, logger="apigw_iam_auth.server"):
+            signed = signer().sign("GET", f"{running.url}/prod/idle", timestamp=T)
+            idle.request("GET", "/prod/idle", headers=dict(signed.headers))
+            idle.getresponse().read()
+            gate.armed.set()
+            client = threading.Thread(target=call_slow)
+            client.start()
+            assert gate.entered.wait(timeout=10)
+            stopper = threading.Thread(target=running.stop)
+            stopper.start()
+            assert stopping.seen.wait(timeout=10)
+            assert idle.sock.recv(1) == b""
+            assert stopper.is_alive()
+            gate.release.set()
+            client.join(timeout=10)
+            stopper.join(timeout=10)
+    finally:
+        gate.release.set()
+        logging.getLogger("apigw_iam_auth.server").removeHandler(stopping)
+        idle.close()
+        busy.close()
+        running.stop()
+    assert not stopper.is_alive()
+    assert answers == [200]
+    assert [(r.path, r.status) for r in running.requests] == [
+        ("/prod/idle", 200),
+        ("/prod/slow", 200),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("framing", "sent", "cause"),
+    [
+        ("Content-Length: 7", b'{"a"', "after 4 of 7 body bytes"),
+        ("Transfer-Encoding: chunked", b'7\r\n{"a"', "inside the chunked body"),
+    ],
+)
+def test_body_cut_short_is_answered_as_incomplete_not_verified(server, framing, sent, cause):
+    """A body whose sender stops early gets 400 Incomplete, not a signature mismatch."""
+    method, target, headers, _ = signed_raw(server)
+    head = [f"{method} {target} HTTP/1.1", *(f"{n}: {v}" for n, v in headers), framing]
+    parts = urlsplit(server.url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode() + sent)
+        sock.shutdown(socket.SHUT_WR)
+        with sock.makefile("rb") as replies:
+            reply = replies.read()
+    assert reply.startswith(b"HTTP/1.1 400 ")
+    assert reply.endswith(b'{"message":"Incomplete request body"}')
+    [record] = server.requests
+    assert record.likely_cause == (
+        f"the connection ended {cause}: the client stopped sending, or the server was stopping"
+    )
+
+
 def test_serve_forever_reports_its_url_and_stops_from_another_thread():
     """serve_forever() calls on_ready with the URL, serves, and returns after stop()."""
     server = IamAuthServer(keys=KEYS, clock=clock)

@@ -97,6 +97,7 @@ _MAX_PORT = 65535
 _CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
 _SECRET_QUERY = frozenset({"X-Amz-Signature", "X-Amz-Security-Token"})
 _POLL_SECONDS = 0.05  # how quickly stop() is noticed by the accept loop
+_DRAIN_SECONDS = 5  # how long stop() waits for requests in flight to be answered
 _IDLE_SECONDS = 60  # idle keep-alive connections are closed after this
 # The API a policy file's execute-api:/... resources stand for is not known until a server
 # uses it: any API, for checking the file alone.
@@ -447,7 +448,11 @@ class IamAuthServer:
             self._close(httpd)
 
     def stop(self) -> None:
-        """Stop accepting, close open keep-alive connections, and release the socket."""
+        """Stop accepting, end idle keep-alive connections, answer requests in flight, release.
+
+        Requests in flight get their answers (stop() waits up to 5 s for them, then leaves them
+        to finish in the background); a body still being uploaded ends where it stopped.
+        """
         with self._lock:
             httpd, thread = self._httpd, self._thread
             self._thread = None
@@ -461,6 +466,13 @@ class IamAuthServer:
     def _close(self, httpd: _HttpServer) -> None:
         httpd.close_connections()
         httpd.server_close()
+        busy = httpd.wait_for_connections(_DRAIN_SECONDS)
+        if busy:
+            _log.warning(
+                "stopped with %d connection(s) busy after %d s; they finish in the background",
+                busy,
+                _DRAIN_SECONDS,
+            )
         with self._lock:
             if self._httpd is httpd:
                 self._httpd = None
@@ -634,7 +646,7 @@ class _BadRequestError(Exception):
 
 
 class _HttpServer(ThreadingHTTPServer):
-    """Remembers open connections so that stop() can end idle keep-alive ones at once."""
+    """Remembers open connections: stop() ends idle keep-alive ones and waits for busy ones."""
 
     daemon_threads = True
     request_queue_size = 128  # socketserver's default of 5 refuses bursts of connections
@@ -645,7 +657,7 @@ class _HttpServer(ThreadingHTTPServer):
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self.app = app
         self._open: set[socket.socket] = set()
-        self._open_lock = threading.Lock()
+        self._open_changed = threading.Condition()
         super().__init__((address[0].strip("[]"), address[1]), _Handler)
 
     def server_bind(self) -> None:
@@ -655,21 +667,37 @@ class _HttpServer(ThreadingHTTPServer):
         self.server_name, self.server_port = str(host), int(port)
 
     def process_request(self, request: Any, client_address: Any) -> None:  # noqa: ANN401 - socketserver's signature
-        with self._open_lock:
+        with self._open_changed:
             self._open.add(request)
         super().process_request(request, client_address)
 
     def shutdown_request(self, request: Any) -> None:  # noqa: ANN401 - socketserver's signature
-        with self._open_lock:
-            self._open.discard(request)
-        super().shutdown_request(request)
+        try:
+            super().shutdown_request(request)
+        finally:
+            with self._open_changed:
+                self._open.discard(request)
+                self._open_changed.notify_all()
 
     def close_connections(self) -> None:
-        with self._open_lock:
+        """Shut the read side only, so that idle connections end and busy ones still answer.
+
+        A handler waiting for the next request reads end of file and closes at once; one
+        answering a request can still send its response.
+        """
+        with self._open_changed:
             sockets = list(self._open)
         for sock in sockets:
             with contextlib.suppress(OSError):  # already closed by its handler
-                sock.shutdown(socket.SHUT_RDWR)
+                sock.shutdown(socket.SHUT_RD)
+        if sockets:
+            _log.debug("stopping: %d connection(s) open, waiting for their answers", len(sockets))
+
+    def wait_for_connections(self, timeout: float) -> int:
+        """Wait until every handler has closed its connection; how many are still open."""
+        with self._open_changed:
+            self._open_changed.wait_for(lambda: not self._open, timeout)
+            return len(self._open)
 
     def handle_error(self, request: Any, client_address: Any) -> None:  # noqa: ANN401, ARG002
         _log.debug("connection from %s ended with an error", client_address, exc_info=True)
@@ -741,13 +769,18 @@ class _Handler(BaseHTTPRequestHandler):
         size = int(length)
         if size > _MAX_BODY:
             raise _too_large()
-        return self.rfile.read(size)
+        body = self.rfile.read(size)
+        if len(body) < size:
+            raise _incomplete(f"after {len(body)} of {size} body bytes")
+        return body
 
     def _read_chunked(self) -> bytes:
         chunks: list[bytes] = []
         total = 0
         while True:
             line = self.rfile.readline(1024)
+            if not line:
+                raise _incomplete("inside the chunked body")
             size_field = line.split(b";", 1)[0].strip()
             if not _CHUNK_SIZE.fullmatch(size_field):  # int(x, 16) also takes "-1", "0x3"
                 raise _BadRequestError(
@@ -763,7 +796,10 @@ class _Handler(BaseHTTPRequestHandler):
             total += size
             if total > _MAX_BODY:
                 raise _too_large()
-            chunks.append(self.rfile.read(size))
+            chunk = self.rfile.read(size)
+            if len(chunk) < size:
+                raise _incomplete("inside the chunked body")
+            chunks.append(chunk)
             self.rfile.readline(8)  # the CRLF after each chunk
 
     def _send(self, reply: Reply, request_id: str) -> None:
@@ -804,6 +840,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002, ANN401 - http.server's signature
         _log.debug("%s %s", self.address_string(), _shown(format % args))
+
+
+def _incomplete(where: str) -> _BadRequestError:
+    """A body cut short is answered, not verified: its signature could only seem tampered with."""
+    return _BadRequestError(
+        BAD_REQUEST,
+        "Incomplete request body",
+        f"the connection ended {where}: the client stopped sending, or the server was stopping",
+    )
 
 
 def _too_large() -> _BadRequestError:
