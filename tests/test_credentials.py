@@ -875,6 +875,99 @@ async def test_cancelled_waiter_does_not_cancel_the_shared_refresh(monkeypatch):
     assert server.calls["container"] == 1
 
 
+# --- an async load whose event loop stops first ----------------------------------------------
+
+HANG_GUARD = 30  # seconds: only ends a test that would otherwise hang for good
+
+
+def two_step_function(first_started: threading.Event, calls: list[int]):
+    """An ``async def`` provider function: its first call never ends, its second answers."""
+
+    async def fetch() -> tuple[str, str]:
+        calls.append(1)
+        if len(calls) == 1:
+            first_started.set()
+            await asyncio.Event().wait()  # ended only by its loop going away
+        return (f"AKIDLOAD{len(calls)}", "secret")
+
+    return fetch
+
+
+def get_in_a_thread(provider: CallableProvider) -> Credentials:
+    """``provider.get()`` in a daemon thread: a hang fails the test instead of stopping pytest."""
+    result: concurrent.futures.Future[Credentials] = concurrent.futures.Future()
+    threading.Thread(target=lambda: result.set_result(provider.get()), daemon=True).start()
+    return result.result(timeout=HANG_GUARD)
+
+
+def test_an_async_load_cancelled_before_its_first_step_is_started_again():
+    """``asyncio.run`` cancels a load task it never ran: the next caller loads, not hangs."""
+    calls: list[int] = []
+
+    async def fetch() -> tuple[str, str]:
+        calls.append(1)
+        return ("AKIDWARM", "secret")
+
+    provider = CallableProvider(fetch)
+
+    async def warm_up_and_leave() -> None:
+        asyncio.create_task(provider.aget())  # noqa: RUF006 - left behind on purpose
+
+    asyncio.run(warm_up_and_leave())
+    assert calls == []  # the load task was cancelled before it ran
+    assert get_in_a_thread(provider).access_key == "AKIDWARM"
+    assert calls == [1]
+
+
+def test_an_async_load_left_pending_on_a_closed_loop_is_started_again():
+    """A loop closed by hand with the load pending: later callers, sync or async, load anew."""
+    first_started, calls = threading.Event(), []
+    provider = CallableProvider(two_step_function(first_started, calls))
+    loop = asyncio.new_event_loop()
+
+    async def give_up_once_loading() -> None:
+        waiter = asyncio.ensure_future(provider.aget())
+        assert await asyncio.to_thread(first_started.wait, HANG_GUARD)
+        waiter.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+
+    loop.run_until_complete(give_up_once_loading())
+    load = next(iter(asyncio.all_tasks(loop)))
+    loop.close()  # the load task stays pending for good
+    assert get_in_a_thread(provider).access_key == "AKIDLOAD2"
+    load._log_destroy_pending = False  # asyncio's "destroyed but pending" log line: meant so
+
+
+def test_waiters_of_an_async_load_whose_loop_ends_load_again():
+    """The loop that started a load ends (``asyncio.run`` returns): a task waiting on another
+    loop is not told "cancelled" but loads the credentials itself.
+    """
+    first_started, calls = threading.Event(), []
+    provider = CallableProvider(two_step_function(first_started, calls))
+    other_joined = threading.Event()
+
+    async def start_then_leave() -> None:
+        loading = asyncio.ensure_future(provider.aget())
+        await asyncio.to_thread(other_joined.wait, HANG_GUARD)
+        assert not loading.done()  # asyncio.run cancels it, and the load, on the way out
+
+    async def join_the_load() -> Credentials:
+        waiter = asyncio.ensure_future(provider.aget())
+        await asyncio.sleep(0)  # one step: the waiter has joined the load in flight
+        assert not waiter.done()
+        other_joined.set()
+        return await waiter
+
+    starter = threading.Thread(target=asyncio.run, args=(start_then_leave(),), daemon=True)
+    starter.start()
+    assert first_started.wait(HANG_GUARD)
+    snapshot = asyncio.run(asyncio.wait_for(join_the_load(), HANG_GUARD))
+    starter.join(HANG_GUARD)
+    assert snapshot.access_key == "AKIDLOAD2"
+    assert len(calls) == 2
+
+
 # --- secrets never leak -----------------------------------------------------------------------
 
 

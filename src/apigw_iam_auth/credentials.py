@@ -55,6 +55,7 @@ import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta, timezone
+from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, TypeVar, Union
 
 from apigw_iam_auth._botocore import missing_profile, profile_origin
@@ -213,6 +214,14 @@ _Load = Callable[[], Credentials]
 _AsyncLoad = Callable[[], Awaitable[Credentials]]
 
 
+class _Abandoned(Exception):  # noqa: N818 - not an error: a signal to the waiters of a load
+    """A native load's event loop stopped (or closed) before the load ended: start another."""
+
+
+# Loads a caller starts or joins before giving up, when each one's event loop stops under it.
+_ATTEMPTS = 3
+
+
 class _Flight:
     """At most one load in progress; every thread and task that needs it waits for that one.
 
@@ -221,6 +230,11 @@ class _Flight:
     marked running at once, so a waiter that gets cancelled cannot cancel it for the others.
     Loads store their result in the provider's cache before the flight ends, and re-check that
     cache first (double-checked), so a caller arriving just after a load never repeats it.
+
+    A native async load is a task of the loop of the caller that started it, and that loop may
+    stop first: ``asyncio.run`` ending cancels the task (even before its first step), a loop
+    closed by hand leaves it pending for good. Either way the load is *abandoned*, not failed:
+    its waiters, and the next caller, start a load of their own.
     """
 
     __slots__ = ("_future", "_lock", "_native_loop")
@@ -235,8 +249,11 @@ class _Flight:
         self, native_loop: asyncio.AbstractEventLoop | None = None
     ) -> tuple[concurrent.futures.Future[Credentials], bool]:
         with self._lock:
-            if self._future is not None:
-                return self._future, False
+            current, loop = self._future, self._native_loop
+            if current is not None:
+                if loop is None or not loop.is_closed():
+                    return current, False
+                self._settle_locked(current, None, _Abandoned())  # its loop can never end it
             future: concurrent.futures.Future[Credentials] = concurrent.futures.Future()
             future.set_running_or_notify_cancel()
             self._future, self._native_loop = future, native_loop
@@ -249,7 +266,19 @@ class _Flight:
         error: BaseException | None,
     ) -> None:
         with self._lock:
+            self._settle_locked(future, result, error)
+
+    def _settle_locked(
+        self,
+        future: concurrent.futures.Future[Credentials],
+        result: Credentials | None,
+        error: BaseException | None,
+    ) -> None:
+        """End ``future``'s flight with this outcome, unless it has one already."""
+        if self._future is future:
             self._future, self._native_loop = None, None
+        if future.done():
+            return
         if error is None:
             future.set_result(result)  # type: ignore[arg-type]
         else:
@@ -269,43 +298,68 @@ class _Flight:
         try:
             result = await aload()
         except asyncio.CancelledError:  # the loop is shutting down: free the waiters
-            self._finish(future, None, CredentialsRefreshError("credential load was cancelled"))
+            self._finish(future, None, _Abandoned())
             raise
         except BaseException as exc:  # noqa: BLE001 - handed to every waiter, raised there
             self._finish(future, None, exc)
         else:
             self._finish(future, result, None)
 
+    def _task_done(
+        self, future: concurrent.futures.Future[Credentials], task: asyncio.Task[None]
+    ) -> None:
+        """A native load's task ended; cancelled before its first step, it settled nothing."""
+        _TASKS.discard(task)
+        self._finish(future, None, _Abandoned())
+
     def run(self, load: _Load) -> Credentials:
         """Join the load in flight, or run ``load`` in this thread for everyone."""
-        with self._lock:
-            own_loop = self._native_loop is not None and self._native_loop is _running_loop()
-        if own_loop:
-            # That load is a task of the loop this thread is running: waiting for it here would
-            # block the very loop it needs. Load separately instead.
-            return load()
-        future, owner = self._claim()
-        if owner:
-            self._settle(future, load)
-        return future.result()
+        for _ in range(_ATTEMPTS):
+            with self._lock:
+                own_loop = self._native_loop is not None and self._native_loop is _running_loop()
+            if own_loop:
+                # That load is a task of the loop this thread is running: waiting for it here
+                # would block the very loop it needs. Load separately instead.
+                return load()
+            future, owner = self._claim()
+            if owner:
+                self._settle(future, load)
+            try:
+                return future.result()
+            except _Abandoned:
+                continue
+        raise _kept_stopping()
 
     async def arun(self, load: _Load, aload: _AsyncLoad | None = None) -> Credentials:
         """Join the load in flight, or start one off the loop (thread, or native task)."""
         loop = asyncio.get_running_loop()
-        future, owner = self._claim(loop if aload is not None else None)
-        if owner:
-            if aload is None:
-                # The executor job settles the shared future; its own asyncio future is unused.
-                try:
-                    loop.run_in_executor(None, self._settle, future, load)
-                except BaseException as exc:  # executor shut down: do not strand the waiters
-                    self._finish(future, None, exc)
-                    raise
-            else:
-                task = loop.create_task(self._asettle(future, aload))
-                _TASKS.add(task)
-                task.add_done_callback(_TASKS.discard)
-        return await asyncio.wrap_future(future)
+        for _ in range(_ATTEMPTS):
+            future, owner = self._claim(loop if aload is not None else None)
+            if owner:
+                if aload is None:
+                    # The executor job settles the shared future; its own asyncio future is
+                    # unused.
+                    try:
+                        loop.run_in_executor(None, self._settle, future, load)
+                    except BaseException as exc:  # executor shut down: do not strand waiters
+                        self._finish(future, None, exc)
+                        raise
+                else:
+                    task = loop.create_task(self._asettle(future, aload))
+                    _TASKS.add(task)
+                    task.add_done_callback(partial(self._task_done, future))
+            try:
+                return await asyncio.wrap_future(future)
+            except _Abandoned:
+                continue
+        raise _kept_stopping()
+
+
+def _kept_stopping() -> CredentialsRefreshError:
+    return CredentialsRefreshError(
+        f"credential load abandoned {_ATTEMPTS} times: the event loop running each one "
+        "stopped before it ended"
+    )
 
 
 class StaticProvider(CredentialsProvider):
@@ -765,8 +819,8 @@ class CallableProvider(CredentialsProvider):
     short-lived credentials are reused for a while rather than fetched per signature. Results
     without an expiry are cached for good: return an expiry for anything that rotates.
 
-    ``async def`` functions run on the event loop of the ``aget()`` caller that starts a load;
-    a synchronous ``get()`` runs them with ``asyncio.run`` (in a helper thread if this thread is
+    ``async def`` functions run on the event loop of the ``aget()`` caller that starts a load
+    (should that loop stop or close first, the callers waiting for it load again); a synchronous ``get()`` runs them with ``asyncio.run`` (in a helper thread if this thread is
     already running a loop). Plain functions run in a worker thread for ``aget()``; should one
     return an awaitable (a lambda around a coroutine function), it is run there to completion
     on a loop of its own, so it must not use objects bound to the caller's loop (an
