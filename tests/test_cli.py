@@ -480,12 +480,46 @@ def test_call_body_from_stdin_arrives_byte_for_byte(api, env):
 
 
 def test_call_output_file_gets_the_body(api, env, sandbox):
-    """-o FILE writes the response body to FILE and nothing to stdout."""
+    """-o FILE replaces FILE's content with the response body and writes nothing to stdout."""
     target = sandbox / "response.json"
+    target.write_bytes(b"x" * 100_000)  # longer than the body: nothing of it may remain
     done = run_cli("call", f"{api}/pets", "--region", REGION, "-o", str(target), env=env)
     assert done.returncode == 0, done.stderr
     assert done.stdout == ""
     assert json.loads(target.read_bytes())["path"] == "/prod/pets"
+
+
+def test_unwritable_output_is_refused_before_sending(env, sandbox):
+    """-o naming a directory exits 2 naming -o, and the POST is never sent."""
+    with IamAuthServer(region=REGION, keys={ACCESS_KEY: KnownKey(SECRET_KEY)}) as server:
+        done = run_cli(
+            "call",
+            f"{server.url}/prod/orders",
+            "--region",
+            REGION,
+            "-d",
+            '{"id": 7}',
+            "-o",
+            str(sandbox),
+            env=env,
+        )
+        sent = server.requests
+    assert done.returncode == 2
+    assert f"cannot write -o {sandbox}" in done.stderr
+    assert sent == ()
+
+
+def test_output_file_survives_a_failed_request(env, sandbox):
+    """-o FILE keeps what it held when no answer comes (connection refused), as with curl."""
+    target = sandbox / "kept.json"
+    target.write_bytes(b"earlier answer\n")
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        port = probe.getsockname()[1]  # free now, closed below: nobody listens there
+    done = run_cli(
+        "call", f"http://127.0.0.1:{port}/prod", "--region", REGION, "-o", str(target), env=env
+    )
+    assert done.returncode == 1
+    assert target.read_bytes() == b"earlier answer\n"
 
 
 def test_call_without_requests_sends_with_httpx(api, env):

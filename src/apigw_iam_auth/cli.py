@@ -25,7 +25,7 @@ import sys
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple, NoReturn, Protocol, TextIO
+from typing import TYPE_CHECKING, BinaryIO, NamedTuple, NoReturn, Protocol, TextIO
 
 from apigw_iam_auth._models import SignableRequest, SignatureLocation
 from apigw_iam_auth.diagnostics import (
@@ -612,6 +612,9 @@ class _Output:
             return cls(_TextAsBinary(sys.stdout), name="stdout")
         return cls(buffer, name="stdout")
 
+    def begin(self) -> None:
+        """The body is about to be written (a file drops what it held before)."""
+
     def isatty(self) -> bool:
         try:
             return self._stream.isatty()
@@ -643,6 +646,18 @@ class _Output:
         finally:
             if self._closes:
                 self._stream.close()
+
+
+class _FileOutput(_Output):
+    """-o FILE, opened for appending until the answer arrives: then its old content goes."""
+
+    def __init__(self, stream: BinaryIO, *, name: str) -> None:
+        super().__init__(stream, name=name, closes=True)
+        self._file = stream
+
+    def begin(self) -> None:
+        with contextlib.suppress(OSError):  # a FIFO or a device: nothing of it to drop
+            self._file.truncate(0)  # appending, the next write goes to offset 0
 
 
 class _TextAsBinary:
@@ -850,7 +865,11 @@ def _call(args: argparse.Namespace, out: _Output) -> int:
         out.write(_curl_command(request).encode("utf-8", "surrogateescape") + b"\n")
         out.flush()
         return EXIT_OK
-    return _exchange(args, signer, request, sign, out)
+    out = _open_output(args.output, out)  # an unwritable -o is found before anything is sent
+    try:
+        return _exchange(args, signer, request, sign, out)
+    finally:
+        out.close()
 
 
 def _exchange(
@@ -891,11 +910,11 @@ def _deliver(
     request: _Outgoing,
     response: _Response,
     refused: bytes | None,
-    stdout: _Output,
+    out: _Output,
 ) -> int:
     if args.verbose:
         _show_response(response)
-    out = _open_output(args.output, stdout)
+    out.begin()
     try:
         if args.include:
             out.write(_head(response).encode("latin-1", "replace"))
@@ -907,7 +926,7 @@ def _deliver(
         if out.isatty() and out.last_byte != b"\n":
             out.write(b"\n")  # the prompt on a line of its own
     finally:
-        out.close()
+        out.flush()  # the body before the notes below, on a terminal
     if response.status < _HTTP_ERROR_STATUS:
         location = response.header("location")
         if location is not None and response.status >= _REDIRECT_STATUS:
@@ -928,13 +947,18 @@ def _deliver(
 
 
 def _open_output(path: str | None, stdout: _Output) -> _Output:
+    """Where the body goes, opened before the request is sent.
+
+    A POST must not go out only to find -o unwritable. A file that exists keeps its content
+    until an answer arrives (as with curl): a request that fails does not wipe it.
+    """
     if path is None or path == "-":
         return stdout
     try:
-        stream = Path(path).open("wb")  # noqa: SIM115 - closed by _deliver
+        stream = Path(path).open("ab")  # noqa: SIM115 - closed by _call
     except OSError as exc:
         raise _CliError(f"cannot write -o {path}: {exc.strerror or exc}") from None
-    return _Output(stream, name=path, closes=True)
+    return _FileOutput(stream, name=path)
 
 
 def _write_pretty(out: _Output, chunks: Iterator[bytes]) -> None:
