@@ -96,6 +96,16 @@ def raw(server, method, target, headers, body=b""):
         connection.close()
 
 
+def exchange(server, head: list[bytes], body: bytes = b"") -> bytes:
+    """Send these exact request bytes, end the sending side, and return the whole reply."""
+    parts = urlsplit(server.url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        sock.sendall(b"\r\n".join(head) + b"\r\n\r\n" + body)
+        sock.shutdown(socket.SHUT_WR)
+        with sock.makefile("rb") as replies:
+            return replies.read()
+
+
 def target_of(url: str) -> str:
     parts = urlsplit(url)
     return parts.path + (f"?{parts.query}" if parts.query else "")
@@ -585,12 +595,7 @@ def test_body_cut_short_is_answered_as_incomplete_not_verified(server, framing, 
     """A body whose sender stops early gets 400 Incomplete, not a signature mismatch."""
     method, target, headers, _ = signed_raw(server)
     head = [f"{method} {target} HTTP/1.1", *(f"{n}: {v}" for n, v in headers), framing]
-    parts = urlsplit(server.url)
-    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
-        sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode() + sent)
-        sock.shutdown(socket.SHUT_WR)
-        with sock.makefile("rb") as replies:
-            reply = replies.read()
+    reply = exchange(server, [line.encode() for line in head], sent)
     assert reply.startswith(b"HTTP/1.1 400 ")
     assert reply.endswith(b'{"message":"Incomplete request body"}')
     [record] = server.requests
@@ -882,6 +887,30 @@ def test_max_records_must_be_a_count(limit):
     """max_records must be a whole number of 0 or more."""
     with pytest.raises(InvalidConfigError, match="max_records"):
         IamAuthServer(keys=KEYS, max_records=limit)
+
+
+# --- the request-target as sent -------------------------------------------------------------
+
+
+def test_raw_utf8_path_is_read_as_utf8_like_botocore_signs_it(caplog):
+    """A raw UTF-8 path verifies as botocore signed it; bytes that are not UTF-8 get a 400."""
+    with IamAuthServer(keys=KEYS) as live:
+        request = botocore.awsrequest.AWSRequest("GET", f"{live.url}/prod/café")
+        credentials = botocore.credentials.Credentials(KEY, SECRET)
+        botocore.auth.SigV4Auth(credentials, "execute-api", "us-east-1").add_auth(request)
+        headers = [f"{n}: {v}".encode() for n, v in request.headers.items()]
+        headers.append(f"Host: {urlsplit(live.url).netloc}".encode())
+        with caplog.at_level(logging.INFO, logger=ACCESS):
+            utf8 = exchange(live, [b"GET /prod/caf\xc3\xa9 HTTP/1.1", *headers])
+            latin1 = exchange(live, [b"GET /prod/caf\xe9 HTTP/1.1", *headers])
+    assert utf8.startswith(b"HTTP/1.1 200 ")
+    assert json.loads(utf8.partition(b"\r\n\r\n")[2])["path"] == "/prod/café"
+    assert latin1.startswith(b"HTTP/1.1 400 ")
+    assert latin1.endswith(
+        b'{"message":"The request path is not valid UTF-8; percent-encode its bytes."}'
+    )
+    assert [r.path for r in live.requests] == ["/prod/café", "/prod/caf\\xe9"]
+    assert 'GET /prod/caf\\xe9" 400' in access_lines(caplog)[1][0]
 
 
 # --- the service impersonated ----------------------------------------------------------------

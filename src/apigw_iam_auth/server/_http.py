@@ -90,7 +90,8 @@ _SERVER_ERROR = HTTPStatus.INTERNAL_SERVER_ERROR.value
 # API Gateway's payload limit; larger bodies get its 413 answer instead of filling memory.
 _MAX_BODY = 10 * 1024 * 1024
 _MAX_RECORDS = 1000  # requests kept in IamAuthServer.requests by default, oldest dropped first
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Control characters, and the surrogate escapes U+DC80..U+DCFF of bytes that are not UTF-8.
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f\udc80-\udcff]")
 _DECIMAL = re.compile(r"[0-9]+")
 _ACCOUNT_ID = re.compile(r"[0-9]{12}")
 _MAX_PORT = 65535
@@ -586,7 +587,21 @@ def _path_of(target: str) -> str:
 
 def _shown(text: str) -> str:
     """Text from the request fit for one log line: secrets redacted, control bytes escaped."""
-    return _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", redact(text))
+    return _UNPRINTABLE.sub(_byte_escape, redact(text))
+
+
+def _byte_escape(match: re.Match[str]) -> str:
+    r"""``\xNN`` of the byte a control character or surrogate escape stands for."""
+    return f"\\x{ord(match.group()) & 0xFF:02x}"
+
+
+def _as_sent(target: str) -> str:
+    """The request-target as the client wrote it, from http.server's Latin-1 reading of it.
+
+    Clients send a raw non-ASCII path as UTF-8 (and sign it so); bytes that are not UTF-8 stay
+    surrogate escapes, a path the verifier answers with its 400.
+    """
+    return target.encode("latin-1").decode("utf-8", "surrogateescape")
 
 
 def _where(host: str, port: int) -> str:
@@ -727,10 +742,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self._answer(exc.reply())
             return
+        target = _as_sent(self.path)
         try:
-            reply = self.app.handle(self.command, self.path, list(self.headers.items()), body)
+            reply = self.app.handle(self.command, target, list(self.headers.items()), body)
         except Exception:  # noqa: BLE001 - a bug answers 500 like API Gateway, not a dropped connection
-            _log.exception("internal error while handling %s %s", self.command, _shown(self.path))
+            _log.exception("internal error while handling %s %s", self.command, _shown(target))
             reply = Reply(
                 _SERVER_ERROR,
                 b'{"message":"Internal server error"}',
@@ -742,10 +758,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _answer(self, reply: Reply) -> None:
         """Record and log the request, then send the reply: a client never sees it unrecorded."""
         request_id = str(uuid.uuid4())
+        path: str | None = getattr(self, "path", None)  # None: the request line was unreadable
         self.app._answered(  # noqa: SLF001 - the server's own handler
             self.client_address[0] if self.client_address else "-",
             self.command,
-            getattr(self, "path", None),
+            None if path is None else _as_sent(path),
             reply,
             request_id,
         )
