@@ -412,6 +412,23 @@ def test_call_post_body_arrives(api, env, sandbox, from_file):
     }
 
 
+def test_repeated_data_pieces_are_joined_with_ampersands(api, env, sandbox):
+    """-d, -d @FILE and --data-binary @- given together send their pieces joined by '&', as curl."""
+    path = sandbox / "piece.txt"
+    path.write_bytes(b"type=dog")
+    pieces = ("-d", "name=Rex", "-d", f"@{path}", "--data-binary", "@-")
+    done = run_cli("call", f"{api}/pets", "--region", REGION, *pieces, env=env, stdin=b"age=3")
+    assert done.returncode == 0, done.stderr
+    assert echo(done.stdout)["body"] == body_of(b"name=Rex&type=dog&age=3")
+    dry = run_cli(
+        "call", f"{api}/pets", "--region", REGION, *pieces, "--dry-run", env=env, stdin=b"age=3"
+    )
+    assert dry.returncode == 0, dry.stderr
+    method, url, headers, data = _replayable(dry.stdout)
+    assert data == b"name=Rex&type=dog&age=3"
+    assert open_link(url, headers, method=method, data=data)[0] == 200
+
+
 def test_call_presign_signs_in_the_url(api, env):
     """call --presign is accepted by serve with the signature in the query string."""
     done = run_cli("call", "GET", f"{api}/pets", "--region", REGION, "--presign", env=env)

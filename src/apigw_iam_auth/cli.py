@@ -356,8 +356,10 @@ def _request_options(*, method_help: str, expires_help: str, verbose_help: str) 
         "-d",
         "--data",
         "--data-binary",
+        action="append",
         metavar="DATA",
-        help="the body, sent byte for byte: text, @FILE or @- (stdin); implies POST",
+        help="the body, sent byte for byte: text, @FILE or @- (stdin); implies POST; "
+        "given more than once, the pieces are joined with '&' as curl joins them",
     )
     group.add_argument("--expires", type=_expires, metavar="DURATION", help=expires_help)
     group.add_argument("-v", "--verbose", action="store_true", help=verbose_help)
@@ -699,9 +701,17 @@ class _Outgoing:
     signing: SigningResult | None
 
 
-def _read_body(data: str | None) -> _Body | None:
-    if data is None:
+def _read_body(pieces: list[str] | None) -> _Body | None:
+    """The body -d gives; curl's users expect ``-d a=1 -d b=2`` to send ``a=1&b=2``."""
+    if pieces is None:
         return None
+    bodies = [_read_piece(piece) for piece in pieces]
+    if len(bodies) == 1:
+        return bodies[0]  # keeps the file it came from, for --dry-run's curl command
+    return _Body(b"&".join(body.data for body in bodies))
+
+
+def _read_piece(data: str) -> _Body:
     if data == "@-":
         if sys.stdin is None:
             raise _CliError("-d @- reads the body from stdin, but there is no stdin")
