@@ -913,6 +913,39 @@ def test_raw_utf8_path_is_read_as_utf8_like_botocore_signs_it(caplog):
     assert 'GET /prod/caf\\xe9" 400' in access_lines(caplog)[1][0]
 
 
+def _signed_for_host(url: str, host: str) -> list[bytes]:
+    """Header lines, Host left out, of a GET botocore signed with this Host value."""
+    request = botocore.awsrequest.AWSRequest("GET", url, headers={"host": host})
+    credentials = botocore.credentials.Credentials(KEY, SECRET)
+    botocore.auth.SigV4Auth(credentials, "execute-api", "us-east-1").add_auth(request)
+    return [f"{n}: {v}".encode() for n, v in request.headers.items() if n.lower() != "host"]
+
+
+@pytest.mark.parametrize(
+    ("version", "hosts", "status", "message"),
+    [
+        (b"HTTP/1.1", 0, 400, "Missing Host header"),
+        (b"HTTP/1.1", 2, 400, "Multiple Host headers"),
+        (b"HTTP/1.0", 2, 400, "Multiple Host headers"),
+        (b"HTTP/1.0", 0, 200, None),
+    ],
+)
+def test_host_header_must_be_there_once_in_http_1_1(version, hosts, status, message):
+    """An HTTP/1.1 request without Host, or any with two, gets 400 before any signature check."""
+    with IamAuthServer(keys=KEYS) as live:
+        netloc = urlsplit(live.url).netloc
+        headers = _signed_for_host(f"{live.url}/prod/pets", netloc if hosts else "")
+        headers += [f"Host: {netloc}".encode()] * hosts
+        reply = exchange(live, [b"GET /prod/pets " + version, *headers])
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 %d " % status)
+    if message is not None:
+        assert b"\r\nConnection: close\r\n" in head + b"\r\n"
+        assert json.loads(body) == {"message": message}
+        [record] = live.requests
+        assert (record.status, record.reason) == (400, message)
+
+
 # --- the service impersonated ----------------------------------------------------------------
 
 
@@ -929,7 +962,8 @@ def botocore_signed(url, service, *, body=b"", content_sha256=None):
     request = botocore.awsrequest.AWSRequest("POST", url, headers=headers, data=body)
     botocore.auth.SigV4Auth(credentials, service, "us-east-1").add_auth(request)
     prepared = request.prepare()
-    return "POST", target_of(prepared.url), list(prepared.headers.items()), body
+    headers = [("Host", urlsplit(url).netloc), *prepared.headers.items()]
+    return "POST", target_of(prepared.url), headers, body
 
 
 def test_vpc_lattice_server_accepts_unsigned_payload_over_requests():

@@ -737,6 +737,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _handle(self) -> None:
         try:
+            self._check_host()
             body = self._read_body()
         except _BadRequestError as exc:
             self.close_connection = True
@@ -770,6 +771,27 @@ class _Handler(BaseHTTPRequestHandler):
 
     # http.server dispatches on do_<METHOD>; every method API Gateway routes is handled alike.
     do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _handle  # noqa: N815
+
+    def _check_host(self) -> None:
+        """Refuse a request without exactly one Host header, as API Gateway does.
+
+        RFC 9112 section 3.2: a server MUST answer 400 to an HTTP/1.1 request that lacks Host
+        and to any request with more than one (HTTP/1.0 may omit it).
+        """
+        hosts = self.headers.get_all("Host") or []
+        if len(hosts) > 1:
+            raise _BadRequestError(
+                BAD_REQUEST,
+                "Multiple Host headers",
+                f"the request carries {len(hosts)} Host headers; HTTP allows one",
+            )
+        if not hosts and self.request_version != "HTTP/1.0":
+            raise _BadRequestError(
+                BAD_REQUEST,
+                "Missing Host header",
+                f"an {self.request_version} request must carry a Host header; a raw client "
+                "left it out",
+            )
 
     def _read_body(self) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
