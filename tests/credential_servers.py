@@ -13,7 +13,7 @@ each with its own secret and token, expiring ``lifetime`` after ``clock()``. ``s
 every key handed out to its secret, so a test can check that a signature verifies with the
 secret of the key it names (no torn pairs). ``calls`` counts answers per route;
 ``wait_for_calls`` waits for a count without sleeping. ``delay`` makes each answer take that
-long (cut short when the server stops).
+long (cut short when the server stops); ``hold``, an Event, holds ``/creds`` answers until set.
 
 ``verify`` recomputes a SigV4 header signature with botocore's ``SigV4Auth`` only.
 """
@@ -116,6 +116,7 @@ class CredentialServer:
         self.clock = clock
         self.delay = delay
         self.status = 200  # what /creds answers; anything else is an error body
+        self.hold: threading.Event | None = None  # when set to an Event, /creds waits for it
         self.secrets: dict[str, str] = {}
         self.tokens: dict[str, str] = {}
         self.calls: Counter[str] = Counter()
@@ -197,6 +198,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         owner: CredentialServer = self.server.owner
         owner._pause()
+        if owner.hold is not None:
+            owner.hold.wait()
         if self.path != "/creds":
             self._send(404, b"not found", "text/plain")
             return

@@ -1,6 +1,6 @@
 """Guards for the private botocore attributes the credentials layer reads, and for their loss.
 
-``apigw_iam_auth.credentials`` reads three private attributes of botocore's
+``apigw_iam_auth.credentials`` reads four private attributes of botocore's
 ``RefreshableCredentials`` (see its module docstring), each at one marked place that names the
 tests here. For each:
 
@@ -180,6 +180,21 @@ def test_expiry_time_guard_is_the_current_triples_aware_expiry():
     assert creds._expiry_time <= datetime.now(timezone.utc) + timedelta(minutes=5)
 
 
+def test_mandatory_refresh_timeout_guard_is_where_botocore_callers_start_to_wait():
+    """Seconds before expiry; short of them (the advisory window) a botocore caller that finds
+    a refresh under way goes on with the current triple, as aget() does.
+    """
+    creds, _ = refreshable(timedelta(minutes=12))  # botocore's advisory window, not mandatory
+    seconds = creds._mandatory_refresh_timeout
+    assert isinstance(seconds, (int, float))
+    assert creds.refresh_needed() is True
+    assert creds.refresh_needed(seconds) is False
+    with creds._refresh_lock:  # another caller's refresh under way
+        assert creds.get_frozen_credentials().access_key == "ASIAGEN000001"
+    short, _ = refreshable(timedelta(minutes=5))
+    assert short.refresh_needed(short._mandatory_refresh_timeout) is True
+
+
 def test_public_refresh_needed_answers_for_the_advisory_window_and_for_any_seconds():
     """refresh_needed() is the advisory window; refresh_needed(s): fewer than s seconds left."""
     creds, _ = refreshable(timedelta(minutes=20))
@@ -204,7 +219,7 @@ def test_with_every_attribute_present_nothing_warns():
 def test_advisory_window_is_read_through_public_api_only(monkeypatch):
     """_advisory_refresh_timeout is not read by us: hiding it changes nothing, warns nothing."""
     creds, generations = refreshable()
-    hidden_from_us(monkeypatch, creds, "_advisory_refresh_timeout", "_mandatory_refresh_timeout")
+    hidden_from_us(monkeypatch, creds, "_advisory_refresh_timeout")
     signer = SigV4Signer("us-east-1", credentials=creds)
     with warnings.catch_warnings():
         warnings.simplefilter("error", BotocoreCompatibilityWarning)
@@ -302,6 +317,23 @@ def test_expiry_time_renamed_with_long_lived_credentials_does_not_shorten_links(
     signer = SigV4Signer("us-east-1", credentials=creds)
     with pytest.warns(BotocoreCompatibilityWarning, match="_expiry_time"):
         assert presigned_expires(signer, expires=604_800) == 604_800
+
+
+def test_mandatory_refresh_timeout_renamed_warns_once_and_aget_waits_for_the_refresh(
+    monkeypatch,
+):
+    """Without _mandatory_refresh_timeout: one warning; in the advisory window aget() waits for
+    botocore's refresh (the behaviour before it was read) and gets the new triple.
+    """
+    creds, generations = refreshable(timedelta(minutes=12))
+    hidden_from_us(monkeypatch, creds, "_mandatory_refresh_timeout")
+    provider = resolve_provider(creds)
+    snapshot, messages = warned(lambda: asyncio.run(provider.aget()))
+    assert snapshot.access_key == "ASIAGEN000002"
+    assert len(messages) == 1
+    assert "_mandatory_refresh_timeout" in messages[0]
+    assert "advisory" in messages[0]
+    assert_no_secrets(messages, generations.secret_texts())
 
 
 def test_all_three_gone_warn_each_once_and_still_sign_safely(monkeypatch, caplog):

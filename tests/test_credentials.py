@@ -109,11 +109,16 @@ class CountingExecutor(concurrent.futures.ThreadPoolExecutor):
 
     def __init__(self) -> None:
         super().__init__(max_workers=4)
-        self.submitted = 0
+        self.jobs: list[concurrent.futures.Future[object]] = []
+
+    @property
+    def submitted(self) -> int:
+        return len(self.jobs)
 
     def submit(self, fn, /, *args, **kwargs):
-        self.submitted += 1
-        return super().submit(fn, *args, **kwargs)
+        job = super().submit(fn, *args, **kwargs)
+        self.jobs.append(job)
+        return job
 
 
 def container_credentials(server: CredentialServer, monkeypatch, clock: FakeClock):
@@ -683,7 +688,11 @@ def test_container_credentials_refresh_in_botocore_windows_not_per_signature(mon
 
 @pytest.mark.anyio
 async def test_async_refresh_hops_to_a_thread_only_when_due(monkeypatch):
-    """aget() reads botocore's snapshot inline; when a refresh is due, 100 callers share 1 hop."""
+    """aget() reads botocore's snapshot inline; a refresh due is one hop for 100 callers.
+
+    In botocore's advisory window nobody waits for it (botocore's own threads do not); in the
+    mandatory window everybody does.
+    """
     clock = FakeClock()
     executor = CountingExecutor()
     asyncio.get_running_loop().set_default_executor(executor)
@@ -697,12 +706,20 @@ async def test_async_refresh_hops_to_a_thread_only_when_due(monkeypatch):
 
         assert await batch() == {"ASIAGEN000001"}
         assert executor.submitted == 0
-        clock.advance(timedelta(minutes=46))
+        server.hold = threading.Event()
+        clock.advance(timedelta(minutes=46))  # 14 minutes left: botocore's advisory window
+        try:
+            assert await asyncio.wait_for(batch(), HANG_GUARD) == {"ASIAGEN000001"}
+            assert executor.submitted == 1  # the refresh, started aside and held by the server
+        finally:
+            server.hold.set()
+        await asyncio.wrap_future(executor.jobs[0])
         assert await batch() == {"ASIAGEN000002"}
-        assert executor.submitted == 1
         assert server.calls["container"] == 2
-        assert await batch() == {"ASIAGEN000002"}
-        assert executor.submitted == 1
+        clock.advance(timedelta(minutes=61))  # past the second key's expiry: mandatory
+        assert await batch() == {"ASIAGEN000003"}
+        assert executor.submitted == 2
+        assert server.calls["container"] == 3
 
 
 def test_presigned_url_expiry_is_capped_to_the_credentials_lifetime(monkeypatch):

@@ -20,23 +20,29 @@ again on first use. Each class says what it carries.
 Private couplings to botocore
 -----------------------------
 botocore has no public way to read a credentials object's expiry, or its key triple and expiry
-as one pair. This module reads three private attributes of ``RefreshableCredentials`` for that,
-each at exactly one marked place and each guarded by a test in
-``tests/test_botocore_couplings.py`` that fails when botocore drops or changes it:
+as one pair, or when every caller must wait for a refresh. This module reads four private
+attributes of ``RefreshableCredentials`` for that, each at exactly one marked place and each
+guarded by a test in ``tests/test_botocore_couplings.py`` that fails when botocore drops or
+changes it:
 
-==========================  =====================================  ===========================
-private attribute           what it gives                          if botocore drops it
-==========================  =====================================  ===========================
-``_refresh_lock``           triple and expiry read as one pair     they are read until two
-                            (botocore publishes under it)          reads agree; not cached
-``_frozen_credentials``     the current triple without a clock     ``aget()`` calls
-                            read: ``aget()``'s inline fast path    ``get_frozen_credentials``
-                                                                   on the loop; not cached
-``_expiry_time``            the snapshot's expiry, which caps      the expiry is probed with
-                            presigned URLs                         the public
-                                                                   ``refresh_needed(seconds)``
-                                                                   (a bound, never later)
-==========================  =====================================  ===========================
+==============================  ================================  ============================
+private attribute               what it gives                     if botocore drops it
+==============================  ================================  ============================
+``_refresh_lock``               triple and expiry read as one     they are read until two
+                                pair (botocore publishes under    reads agree; not cached
+                                it)
+``_frozen_credentials``         the current triple without a      ``aget()`` calls
+                                clock read: ``aget()``'s inline   ``get_frozen_credentials``
+                                fast path                         on the loop; not cached
+``_expiry_time``                the snapshot's expiry, which      the expiry is probed with
+                                caps presigned URLs               the public
+                                                                  ``refresh_needed(seconds)``
+                                                                  (a bound, never later)
+``_mandatory_refresh_timeout``  botocore's mandatory window;      ``aget()`` waits for every
+                                before it (the advisory one)      refresh due, advisory ones
+                                ``aget()`` starts the refresh     too
+                                aside and goes on
+==============================  ================================  ============================
 
 A missing one never fails silently: the provider warns once (:class:`BotocoreCompatibilityWarning`,
 naming what is lost) and carries on with the public API. Everything else is public botocore
@@ -312,6 +318,25 @@ class _Flight:
         _TASKS.discard(task)
         self._finish(future, None, _Abandoned())
 
+    def start(self, load: _Load) -> None:
+        """Start ``load`` in a worker thread for everyone, unless one is in flight; no waiting."""
+        future, owner = self._claim()
+        if owner:
+            self._in_thread(asyncio.get_running_loop(), future, load)
+
+    def _in_thread(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        future: concurrent.futures.Future[Credentials],
+        load: _Load,
+    ) -> None:
+        # The executor job settles the shared future; its own asyncio future is unused.
+        try:
+            loop.run_in_executor(None, self._settle, future, load)
+        except BaseException as exc:  # executor shut down: do not strand the waiters
+            self._finish(future, None, exc)
+            raise
+
     def run(self, load: _Load) -> Credentials:
         """Join the load in flight, or run ``load`` in this thread for everyone."""
         for _ in range(_ATTEMPTS):
@@ -337,13 +362,7 @@ class _Flight:
             future, owner = self._claim(loop if aload is not None else None)
             if owner:
                 if aload is None:
-                    # The executor job settles the shared future; its own asyncio future is
-                    # unused.
-                    try:
-                        loop.run_in_executor(None, self._settle, future, load)
-                    except BaseException as exc:  # executor shut down: do not strand waiters
-                        self._finish(future, None, exc)
-                        raise
+                    self._in_thread(loop, future, load)
                 else:
                     task = loop.create_task(self._asettle(future, aload))
                     _TASKS.add(task)
@@ -400,6 +419,10 @@ _LOSSES = {
         "aget() now calls get_frozen_credentials() on the event loop when no refresh is due "
         "(a refresh falling due in that very instant would block the loop), and snapshots are "
         "not cached"
+    ),
+    "_mandatory_refresh_timeout": (
+        "aget() waits for every refresh botocore has due, also in its advisory window, where "
+        "botocore's own callers go on with the current credentials"
     ),
     "_expiry_time": (
         "the credentials' expiry is now probed through the public refresh_needed() on every "
@@ -478,16 +501,23 @@ class _BotocoreCredentialsProvider(CredentialsProvider):
             raise self._failed(exc)  # noqa: B904 - _failure chains exc
 
     async def aget(self) -> Credentials:
-        """The snapshot, read inline unless botocore has a refresh due (then in a thread)."""
+        """The snapshot, read inline unless botocore must refresh first (then in a thread).
+
+        In botocore's advisory window one refresh starts in a worker thread and every caller
+        goes on with the current credentials, still valid, as botocore's own threads do; in
+        its mandatory window every caller waits for that refresh.
+        """
         if not self._refreshable:
             return self.get()  # plain credentials never refresh, so never do I/O
         try:
             due = self._credentials.refresh_needed()  # public: botocore's own advisory window
-            if not due:
+            if not due or not self._mandatory_refresh_due():
                 # Read the current triple directly: get_frozen_credentials() would read the
                 # clock again and, had the advisory window opened since, refresh on the loop.
                 frozen = self._read_frozen()
                 if frozen is not _LOST:
+                    if due:
+                        self._flight.start(self.get)
                     memo = self._memo
                     return memo[1] if memo is not None and memo[0] is frozen else self._pair()
         except (NoCredentialsError, InvalidConfigError, BotocoreCompatibilityWarning):
@@ -579,6 +609,11 @@ class _BotocoreCredentialsProvider(CredentialsProvider):
                 low = middle
         return start + timedelta(seconds=low)
 
+    def _mandatory_refresh_due(self) -> bool:
+        """True inside botocore's mandatory window, where its own callers wait for a refresh."""
+        seconds = self._read_mandatory_timeout()
+        return seconds is _LOST or bool(self._credentials.refresh_needed(seconds))
+
     # The private attributes: each read at exactly one place, below.
 
     def _read_lock(self) -> Any:  # noqa: ANN401 - a threading.Lock
@@ -602,6 +637,14 @@ class _BotocoreCredentialsProvider(CredentialsProvider):
         # guarded by tests/test_botocore_couplings.py::test_expiry_time_*
         expiry = getattr(self._credentials, "_expiry_time", _LOST)
         return self._checked("_expiry_time", expiry, expiry is None or isinstance(expiry, datetime))
+
+    def _read_mandatory_timeout(self) -> Any:  # noqa: ANN401 - seconds, an int or float
+        # private coupling: RefreshableCredentials._mandatory_refresh_timeout, the seconds before
+        # expiry from which every botocore caller waits for a refresh; guarded by
+        # tests/test_botocore_couplings.py::test_mandatory_refresh_timeout_*
+        seconds = getattr(self._credentials, "_mandatory_refresh_timeout", _LOST)
+        usable = isinstance(seconds, (int, float)) and not isinstance(seconds, bool)
+        return self._checked("_mandatory_refresh_timeout", seconds, usable=usable)
 
     def _checked(self, name: str, value: object, usable: bool) -> Any:  # noqa: ANN401
         """``value``, or _LOST when botocore lacks or changed ``name`` (warned once)."""
@@ -820,7 +863,8 @@ class CallableProvider(CredentialsProvider):
     without an expiry are cached for good: return an expiry for anything that rotates.
 
     ``async def`` functions run on the event loop of the ``aget()`` caller that starts a load
-    (should that loop stop or close first, the callers waiting for it load again); a synchronous ``get()`` runs them with ``asyncio.run`` (in a helper thread if this thread is
+    (should that loop stop or close first, the callers waiting for it load again); a
+    synchronous ``get()`` runs them with ``asyncio.run`` (in a helper thread if this thread is
     already running a loop). Plain functions run in a worker thread for ``aget()``; should one
     return an awaitable (a lambda around a coroutine function), it is run there to completion
     on a loop of its own, so it must not use objects bound to the caller's loop (an
