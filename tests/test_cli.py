@@ -9,6 +9,7 @@ is checked for leaked secret keys and for tracebacks: the command line never sho
 from __future__ import annotations
 
 import contextlib
+import gzip
 import hashlib
 import json
 import os
@@ -34,7 +35,7 @@ from apigw_iam_auth.diagnostics import redact
 from apigw_iam_auth.server import IamAuthServer, KnownKey
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Callable, Iterator, Mapping
 
 REGION = "us-east-1"
 MODULE = (sys.executable, "-m", "apigw_iam_auth")
@@ -178,6 +179,44 @@ def serving(
     assert "Traceback" not in logged, logged
     if log is not None:
         log.append(logged)
+
+
+@contextlib.contextmanager
+def raw_server(answer: Callable[[socket.socket], None]) -> Iterator[str]:
+    """A loopback server that reads each request's head, then lets ``answer`` write the reply.
+
+    For replies serve never gives (a compressed body, a body that stalls); yields its URL.
+    """
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:  # shut down: the block has ended
+                return
+            with connection:
+                head = b""
+                while b"\r\n\r\n" not in head and (data := connection.recv(65536)):
+                    head += data
+                answer(connection)
+
+    thread = threading.Thread(target=serve, name="raw server", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        with contextlib.suppress(OSError):
+            listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() above
+        listener.close()
+        thread.join(timeout=RUN_TIMEOUT)
+
+
+def reply(body: bytes, *headers: str) -> Callable[[socket.socket], None]:
+    """An answer of status 200 with these header lines and body, then the connection closes."""
+    head = ["HTTP/1.1 200 OK", f"Content-Length: {len(body)}", "Connection: close", *headers]
+    wire = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
+    return lambda connection: connection.sendall(wire)
 
 
 @pytest.fixture(scope="module")
@@ -559,6 +598,69 @@ def test_call_without_requests_sends_with_httpx(api, env):
     assert body["body"] == body_of(b"hi")
 
 
+BACKENDS = pytest.mark.parametrize("command", [MODULE, WITHOUT_REQUESTS], ids=["requests", "httpx"])
+
+
+@BACKENDS
+def test_call_asks_for_the_body_uncompressed_unless_told(api, env, command):
+    """call sends Accept-Encoding: identity; an Accept-Encoding given with -H replaces it."""
+    plain = run_cli("call", f"{api}/pets", "--region", REGION, env=env, command=command)
+    told = run_cli(
+        "call",
+        f"{api}/pets",
+        "--region",
+        REGION,
+        "-H",
+        "Accept-Encoding: br",
+        env=env,
+        command=command,
+    )
+    for done, expected in ((plain, ["identity"]), (told, ["br"])):
+        assert done.returncode == 0, done.stderr
+        headers = echo(done.stdout)["headers"]
+        assert [value for name, value in headers if name.lower() == "accept-encoding"] == expected
+
+
+@BACKENDS
+@pytest.mark.parametrize(
+    "body",
+    [gzip.compress(b'{"a": 1}\n'), b"\x89PNG\r\n\x1a\n not gzip"],
+    ids=["gzip", "mislabelled"],
+)
+def test_a_content_encoded_body_is_written_as_sent(env, sandbox, command, body):
+    """A body labelled Content-Encoding: gzip reaches stdout and -o as sent, not decoded."""
+    target = sandbox / "encoded.bin"
+    answer = reply(body, "Content-Type: application/json", "Content-Encoding: gzip")
+    with raw_server(answer) as url:
+        piped = run_cli("call", f"{url}/prod", "--region", REGION, env=env, command=command)
+        saved = run_cli(
+            "call", f"{url}/prod", "--region", REGION, "-o", str(target), env=env, command=command
+        )
+    assert piped.returncode == 0, piped.stderr
+    assert piped.raw_stdout == body
+    assert saved.returncode == 0, saved.stderr
+    assert target.read_bytes() == body
+
+
+@BACKENDS
+def test_a_body_that_stalls_names_the_timeout(env, command):
+    """A body cut short by --timeout exits 1 naming --timeout (requests wrapped it otherwise)."""
+    stalled = threading.Event()
+
+    def half_then_stall(connection: socket.socket) -> None:
+        connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n12345")
+        stalled.wait(RUN_TIMEOUT)  # until the client has given up
+
+    with raw_server(half_then_stall) as url:
+        done = run_cli(
+            "call", f"{url}/prod", "--region", REGION, "--timeout", "0.5", env=env, command=command
+        )
+        stalled.set()
+    assert done.returncode == 1
+    assert done.stderr.count("\n") == 1
+    assert "within 0.5s (--timeout)" in done.stderr
+
+
 def test_closed_pipe_ends_quietly(api, env):
     """A reader that stops early (| head -c 10) ends call with status 141 and nothing on stderr."""
     query = "&".join(f"q{n}=1" for n in range(6000))  # an echo of ~230 KB: more than a pipe holds
@@ -918,9 +1020,6 @@ def test_no_credentials_exits_2_naming_how_to_configure(api, sandbox, command):
     assert "--profile" in done.stderr
     for spelling in PYTHON_ARGUMENTS:
         assert spelling not in done.stderr
-
-
-BACKENDS = pytest.mark.parametrize("command", [MODULE, WITHOUT_REQUESTS], ids=["requests", "httpx"])
 
 
 @BACKENDS

@@ -1091,6 +1091,16 @@ def _user_agent() -> str:
     return f"{PROG}/{_installed('apigw-iam-auth') or 'unknown'}"
 
 
+def _default_headers() -> dict[str, str]:
+    """What every request carries unless -H says otherwise.
+
+    ``Accept-Encoding: identity``: the body is written as the server sent it, like curl without
+    --compressed; both backends would otherwise ask for gzip and decode it, so -o would get
+    other bytes than were sent, and a mislabelled body would fail to decode.
+    """
+    return {"User-Agent": _user_agent(), "Accept-Encoding": "identity"}
+
+
 def _joined(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
     """Headers as a dict, repeated names joined with ',' (the same meaning in HTTP and SigV4)."""
     joined: dict[str, str] = {}
@@ -1106,6 +1116,7 @@ def _via_requests(
     on_wire: _OnWire,
 ) -> Iterator[_Response]:
     import requests  # noqa: PLC0415 - optional dependency
+    import urllib3  # noqa: PLC0415 - requests' own transport
 
     def exactly_as_signed(prepared: requests.PreparedRequest) -> requests.PreparedRequest:
         # After requests prepared the URL: it must go out in the form that was signed.
@@ -1114,7 +1125,7 @@ def _via_requests(
         return prepared
 
     with requests.Session() as session:
-        session.headers["User-Agent"] = _user_agent()
+        session.headers.update(_default_headers())
         try:
             response = session.request(
                 request.method,
@@ -1136,7 +1147,10 @@ def _via_requests(
                 {10: "HTTP/1.0", 20: "HTTP/2"}.get(raw_version, "HTTP/1.1"),
                 list(response.raw.headers.items()),
                 _guarded(
-                    response.iter_content(_CHUNK), requests.RequestException, request, timeout
+                    response.raw.stream(_CHUNK, decode_content=False),  # the bytes as sent
+                    (requests.RequestException, urllib3.exceptions.HTTPError),
+                    request,
+                    timeout,
                 ),
             )
 
@@ -1149,7 +1163,7 @@ def _via_httpx(
 ) -> Iterator[_Response]:
     import httpx  # noqa: PLC0415 - only when requests is missing
 
-    with httpx.Client(timeout=timeout, headers={"User-Agent": _user_agent()}) as client:
+    with httpx.Client(timeout=timeout, headers=_default_headers()) as client:
         try:
             built = client.build_request(
                 request.method,
@@ -1167,7 +1181,7 @@ def _via_httpx(
                 response.reason_phrase,
                 response.http_version,
                 response.headers.multi_items(),
-                _guarded(response.iter_bytes(_CHUNK), httpx.HTTPError, request, timeout),
+                _guarded(response.iter_raw(_CHUNK), httpx.HTTPError, request, timeout),
             )
         finally:
             response.close()
@@ -1175,7 +1189,7 @@ def _via_httpx(
 
 def _guarded(
     chunks: Iterator[bytes],
-    errors: type[Exception],
+    errors: type[Exception] | tuple[type[Exception], ...],
     request: _Outgoing,
     timeout: float,
 ) -> Iterator[bytes]:
