@@ -661,6 +661,48 @@ def test_a_body_that_stalls_names_the_timeout(env, command):
     assert "within 0.5s (--timeout)" in done.stderr
 
 
+@BACKENDS
+def test_a_streamed_body_is_written_as_it_arrives(env, command):
+    """Each chunk of a streamed answer is on stdout before the server sends the next."""
+    release = threading.Event()
+
+    def chunk(data: bytes) -> bytes:
+        return b"%x\r\n%s\r\n" % (len(data), data)
+
+    def stream(connection: socket.socket) -> None:
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+        connection.sendall(head + b"Transfer-Encoding: chunked\r\n\r\n" + chunk(b"event 1\n"))
+        release.wait(RUN_TIMEOUT)  # the next event only once the first one was shown
+        connection.sendall(chunk(b"event 2\n") + b"0\r\n\r\n")
+
+    buffered = {name: value for name, value in env.items() if name != "PYTHONUNBUFFERED"}
+    with raw_server(stream) as url:
+        process = subprocess.Popen(  # noqa: S603 - our own interpreter
+            [*command, "call", f"{url}/prod", "--region", REGION],
+            env=buffered,  # stdout as users have it: a pipe is block-buffered
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        assert process.stdout is not None
+        first: list[bytes] = []
+        shown = threading.Event()
+        reader = threading.Thread(
+            target=lambda: (first.append(process.stdout.readline()), shown.set()), daemon=True
+        )
+        reader.start()
+        try:
+            arrived = shown.wait(10)
+        finally:
+            release.set()
+            rest, stderr = process.communicate(timeout=RUN_TIMEOUT)
+            reader.join(timeout=RUN_TIMEOUT)
+    assert arrived, "the first event was held back until the stream ended"
+    assert process.returncode == 0, stderr
+    assert first == [b"event 1\n"]
+    assert rest == b"event 2\n"
+
+
 def test_closed_pipe_ends_quietly(api, env):
     """A reader that stops early (| head -c 10) ends call with status 141 and nothing on stderr."""
     query = "&".join(f"q{n}=1" for n in range(6000))  # an echo of ~230 KB: more than a pipe holds

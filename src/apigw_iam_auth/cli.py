@@ -933,6 +933,7 @@ def _deliver(
         else:
             for chunk in response.chunks:
                 out.write(chunk)
+                out.flush()  # a streamed answer (events, logs) is read as it comes
         if out.isatty() and out.last_byte != b"\n":
             out.write(b"\n")  # the prompt on a line of its own
     finally:
@@ -1181,7 +1182,7 @@ def _via_httpx(
                 response.reason_phrase,
                 response.http_version,
                 response.headers.multi_items(),
-                _guarded(response.iter_raw(_CHUNK), httpx.HTTPError, request, timeout),
+                _guarded(response.iter_raw(), httpx.HTTPError, request, timeout),  # as they arrive
             )
         finally:
             response.close()
