@@ -973,9 +973,12 @@ def test_errors_speak_in_flags(api, env, args, flag):
             ),
             "--access_key, --secret_key, --security_token: keys never go on the command line",
         ),
-        (("call", "{api}/login", "--data-raw", "password=hunter2"), "unknown option --data-raw;"),
-        (("call", "{api}/login", "--data-raw=password=hunter2"), "unknown option --data-raw;"),
-        (("presign", "{api}/x", "-uadmin:hunter2"), "unknown option -u;"),
+        (
+            ("call", "{api}/login", "--data-raw", "password=hunter2"),
+            "unknown option --data-raw (see",
+        ),
+        (("call", "{api}/login", "--data-raw=password=hunter2"), "unknown option --data-raw (see"),
+        (("presign", "{api}/x", "-uadmin:hunter2"), "unknown option -u (see"),
         (("presign", "{api}/x", "{link}"), "1 unexpected argument (not shown"),
         (("call", "{api}/x", "--verbose=hunter2"), "argument -v/--verbose takes no value"),
         (("call", "{api}/x", "--payload", "hunter2"), "must be one of 'signed', 'unsigned'"),
@@ -1284,3 +1287,27 @@ def test_region_set_without_the_servers_region_is_refused(api, env):
     done = run_cli("call", f"{api}/pets", "--region-set", "eu-west-1", env=env)
     assert done.returncode == 1
     assert "Region-Set" in done.stdout + done.stderr
+
+
+def test_region_set_takes_spaces_after_commas(api, env):
+    """--region-set 'us-east-1, eu-west-1' (a space after the comma) signs with SigV4a."""
+    done = run_cli("call", f"{api}/pets", "--region-set", f"{REGION}, eu-west-1", "-v", env=env)
+    assert done.returncode == 0, done.stderr
+    assert f"x-amz-region-set:{REGION},eu-west-1" in done.stderr
+
+
+def test_a_wrong_region_set_name_is_blamed_on_region_set(api, env):
+    """A misspelt name in --region-set exits 2 naming --region-set, not --region."""
+    done = run_cli("call", f"{api}/pets", "--region-set", "us-east1,eu-west-1", env=env)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1
+    assert "argument --region-set: region 'us-east1' is not an AWS region" in done.stderr
+    assert "--region " not in done.stderr
+
+
+@pytest.mark.parametrize("option", ["--head", "-I"])
+def test_curls_head_option_is_not_taken_for_header(api, env, option):
+    """curl's --head (or -I) is an unknown option pointing at -X HEAD, not an abbreviated -H."""
+    done = run_cli("call", option, f"{api}/pets", "--region", REGION, env=env)
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"apigw-iam-auth: error: unknown option {option} (use -X HEAD)")

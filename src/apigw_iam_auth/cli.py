@@ -129,6 +129,29 @@ def _port(text: str) -> int:
     return int(text)
 
 
+def _region_set(text: str) -> list[str]:
+    """``us-east-1,eu-west-1`` (spaces allowed around the commas) or ``*``, each name checked.
+
+    Checked here, so that a wrong name is blamed on --region-set, not on --region.
+    """
+    from apigw_iam_auth._region import check_region  # noqa: PLC0415 - only with --region-set
+    from apigw_iam_auth.errors import InvalidConfigError  # noqa: PLC0415 - its error
+
+    names = [name for name in re.split(r"[\s,]+", text) if name]
+    if not names:
+        msg = "give region names separated by commas ('us-east-1,eu-west-1'), or '*'"
+        raise argparse.ArgumentTypeError(msg)
+    if "*" in names:
+        if len(names) > 1:
+            msg = "'*' already means every region: give it alone"
+            raise argparse.ArgumentTypeError(msg)
+        return names
+    try:
+        return [check_region(name) for name in names]
+    except InvalidConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _header(text: str) -> tuple[str, str]:
     """``Name: value`` (curl's ``Name;`` sends an empty value)."""
     name, sep, value = text.partition(":")
@@ -204,6 +227,8 @@ _QUOTING_MESSAGES = (
     ),
     (re.compile(r"(?s)unrecognized arguments: .*"), "unrecognized arguments (not shown)"),
 )
+# curl's spellings of what this command spells otherwise.
+_CURL_OPTIONS = {"--head": "-X HEAD", "-I": "-X HEAD"}
 # awscurl's spellings (and the like): keys typed on a command line end up in shell history.
 _CREDENTIAL_OPTIONS = frozenset(
     {"access_key", "secret_key", "security_token", "session_token"}
@@ -236,7 +261,7 @@ class _Parser(argparse.ArgumentParser):
         """Exit 2 with one line (no usage block) pointing at the help to read."""
         helped = f"{self.prog} {command}" if command else self.prog
         line = " ".join(redact(message).split())
-        self.exit(EXIT_USAGE, f"{PROG}: error: {line}; see '{helped} --help'\n")
+        self.exit(EXIT_USAGE, f"{PROG}: error: {line} (see '{helped} --help')\n")
 
 
 def _unknown_arguments(words: Sequence[str]) -> str:
@@ -245,7 +270,10 @@ def _unknown_arguments(words: Sequence[str]) -> str:
     if not names:
         count = len(words)
         return f"{count} unexpected argument{'s' if count > 1 else ''} (not shown: may be secret)"
-    said = f"unknown option{'s' if len(names) > 1 else ''} {', '.join(names)}"
+    shown = [
+        f"{name} (use {_CURL_OPTIONS[name]})" if name in _CURL_OPTIONS else name for name in names
+    ]
+    said = f"unknown option{'s' if len(names) > 1 else ''} {', '.join(shown)}"
     if any(name.lstrip("-").replace("-", "_").lower() in _CREDENTIAL_OPTIONS for name in names):
         said += (
             ": keys never go on the command line (shell history, ps); set AWS_ACCESS_KEY_ID, "
@@ -323,6 +351,7 @@ def _aws_options() -> _Parser:
     )
     group.add_argument(
         "--region-set",
+        type=_region_set,
         metavar="REGIONS",
         help="sign with SigV4a for these regions: 'us-east-1,eu-west-1' or '*' "
         "(multi-region APIs; needs the sigv4a extra)",
@@ -370,6 +399,7 @@ def _build_parser() -> _Parser:
     aws = _aws_options()
     parser = _Parser(
         prog=PROG,
+        allow_abbrev=False,  # curl's --head must not be taken for --header
         description="Call and presign AWS API Gateway APIs protected by IAM (SigV4) auth.",
         epilog=_EXIT_STATUSES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -386,6 +416,7 @@ def _build_parser() -> _Parser:
     )
     call = commands.add_parser(
         "call",
+        allow_abbrev=False,
         parents=[request, aws],
         help="send a signed request and print the response, like curl",
         description="Send a SigV4-signed request and print the response body, like curl.",
@@ -423,6 +454,7 @@ def _build_parser() -> _Parser:
 
     presign = commands.add_parser(
         "presign",
+        allow_abbrev=False,
         parents=[
             _request_options(
                 method_help="HTTP method of the link (default: GET, or POST with -d)",
@@ -440,6 +472,7 @@ def _build_parser() -> _Parser:
 
     serve = commands.add_parser(
         "serve",
+        allow_abbrev=False,
         help="run a local server that authenticates like API Gateway with IAM auth",
         description="Run a local server that verifies SigV4 like API Gateway and echoes requests.",
         epilog=_SERVE_EPILOG,
@@ -463,6 +496,7 @@ def _build_parser() -> _Parser:
 
     commands.add_parser(
         "demo",
+        allow_abbrev=False,
         help="run an offline end-to-end demo against an in-process server",
         description="Start a local IAM-auth server and show signed calls accepted and rejected.",
     )
@@ -753,13 +787,12 @@ def _method(given: str | None, body: _Body | None) -> str:
 def _signer(args: argparse.Namespace) -> SigV4Signer:
     from apigw_iam_auth.signer import SigV4Signer  # noqa: PLC0415 - the CLI's one signer
 
-    region_set = args.region_set
     return SigV4Signer(
         region=args.region,
         service=args.service,
         profile=args.profile,
         payload=args.payload,
-        region_set=None if region_set is None else region_set.split(","),
+        region_set=args.region_set,
     )
 
 
