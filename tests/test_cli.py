@@ -724,16 +724,12 @@ def test_closed_pipe_ends_quietly(api, env):
     assert stderr == b""
 
 
-def test_json_is_pretty_on_a_terminal_and_raw_in_a_pipe(api, env):
-    """On a terminal JSON is re-indented with non-ASCII shown; in a pipe the bytes are as sent."""
+def on_terminal(*args: str, env: Mapping[str, str]) -> str:
+    """What the command line shows on a terminal (a pseudo-terminal as its stdout); exit 0."""
     pty = pytest.importorskip("pty")
-    url = f"{api}/pets?name=%C3%A9t%C3%A9"
-    piped = run_cli("call", url, "--region", REGION, env=env)
-    assert piped.returncode == 0, piped.stderr
-    assert '"\\u00e9t\\u00e9"' in piped.stdout  # serve's own escaping, untouched
     terminal, child = pty.openpty()
     process = subprocess.Popen(  # noqa: S603 - our own interpreter
-        [*MODULE, "call", url, "--region", REGION],
+        [*MODULE, *args],
         env=dict(env),
         stdin=subprocess.DEVNULL,
         stdout=child,
@@ -747,10 +743,46 @@ def test_json_is_pretty_on_a_terminal_and_raw_in_a_pipe(api, env):
     os.close(terminal)
     _, stderr = process.communicate(timeout=RUN_TIMEOUT)
     assert process.returncode == 0, stderr
-    text = shown.decode("utf-8").replace("\r\n", "\n")
+    return shown.decode("utf-8").replace("\r\n", "\n")
+
+
+def test_json_is_pretty_on_a_terminal_and_raw_in_a_pipe(api, env):
+    """On a terminal JSON is re-indented with non-ASCII shown; in a pipe the bytes are as sent."""
+    url = f"{api}/pets?name=%C3%A9t%C3%A9"
+    piped = run_cli("call", url, "--region", REGION, env=env)
+    assert piped.returncode == 0, piped.stderr
+    assert '"\\u00e9t\\u00e9"' in piped.stdout  # serve's own escaping, untouched
+    text = on_terminal("call", url, "--region", REGION, env=env)
     assert '"été"' in text
     assert json.loads(text)["path"] == "/prod/pets"
     assert text.endswith("}\n")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"amount": 12345678901234567890.5}',
+        '{"rate": 0.1000000000000000055511151231257827}',
+        '{"max": 1e400}',
+        '{"ratio": NaN}',
+        '{"tag": "a", "tag": "b"}',
+    ],
+    ids=["rounded", "long-decimal", "overflow", "nan", "repeated-key"],
+)
+def test_json_a_terminal_would_misread_is_shown_as_sent(env, body):
+    """JSON whose values Python would change (rounded, Infinity, a key twice) is shown as sent."""
+    with raw_server(reply(body.encode(), "Content-Type: application/json")) as url:
+        text = on_terminal("call", f"{url}/prod", "--region", REGION, env=env)
+    assert text == body + "\n"
+
+
+def test_json_with_exact_numbers_is_still_pretty_on_a_terminal(env):
+    """Numbers a float keeps exactly (0.1, 2.25, -0.0, big integers) are re-indented as before."""
+    body = b'{"a": 0.1, "b": [1, 2.25, -0.0, 123456789012345678901234567890]}'
+    with raw_server(reply(body, "Content-Type: application/json")) as url:
+        text = on_terminal("call", f"{url}/prod", "--region", REGION, env=env)
+    assert text.startswith('{\n  "a": 0.1,\n')
+    assert json.loads(text) == json.loads(body)
 
 
 def _replayable(stdout: str) -> tuple[str, str, dict[str, str], bytes | None]:

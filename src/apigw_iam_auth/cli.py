@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import decimal
 import errno
 import hashlib
 import json
@@ -1016,11 +1017,41 @@ def _write_pretty(out: _Output, chunks: Iterator[bytes]) -> None:
                 out.write(rest)
             return
     try:
-        document = json.loads(body)
+        document = json.loads(
+            body,
+            parse_float=_exact_float,
+            parse_constant=_not_json,
+            object_pairs_hook=_unique_keys,
+        )
     except (ValueError, RecursionError):
         out.write(bytes(body))
         return
     out.write(json.dumps(document, indent=2, ensure_ascii=False).encode("utf-8") + b"\n")
+
+
+# Re-indenting goes through Python values: where one would show the reader another value than
+# the API sent (an amount rounded, a key's first value dropped), the body is shown as it came.
+
+
+def _exact_float(text: str) -> float:
+    """A JSON number as a float, refused when the float would print as another value."""
+    number = float(text)
+    if not math.isfinite(number) or decimal.Decimal(text) != decimal.Decimal(repr(number)):
+        raise ValueError(text)  # 12345678901234567890.5 or 1e400
+    return number
+
+
+def _not_json(constant: str) -> NoReturn:
+    """NaN, Infinity and -Infinity: Python reads them, JSON has no such values."""
+    raise ValueError(constant)
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    """An object whose keys are all different (a dict would keep only a repeated key's last)."""
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        raise ValueError("a repeated key")
+    return document
 
 
 def _head(response: _Response) -> str:
