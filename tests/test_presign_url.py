@@ -15,6 +15,7 @@ from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qs, urlsplit
 
 import botocore.session
+import httpx
 import pytest
 from aws_isolation import isolate_aws
 from credential_servers import running
@@ -35,7 +36,7 @@ from apigw_iam_auth.credentials import (
     resolve_provider,
     shared_provider,
 )
-from apigw_iam_auth.server import KnownKey, verify_request
+from apigw_iam_auth.server import IamAuthServer, KnownKey, verify_request
 
 URL = "https://abc123.execute-api.us-east-1.amazonaws.com/prod/report?id=7"
 FULL_URI = "AWS_CONTAINER_CREDENTIALS_FULL_URI"
@@ -282,3 +283,37 @@ def test_nothing_found_is_the_public_error_with_a_reason_per_provider():
         if name.startswith("_") and isinstance(value, type) and issubclass(value, ApiGwIamAuthError)
     ]
     assert private_errors == []
+
+
+# --- WebSocket APIs ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("host", ["abc123.execute-api.us-east-1.amazonaws.com", "a.example:8443"])
+def test_websocket_links_are_presigned_as_their_https_form(monkeypatch, host):
+    """wss:// (an API Gateway WebSocket API with IAM on $connect, where a browser cannot set
+    headers): the link is the https one with the scheme swapped, and it verifies.
+    """
+    keys = env_keys(monkeypatch, "AKIDSOCKET", "socket-secret")
+    when = datetime.now(timezone.utc).replace(microsecond=0)
+    wss = presign_url(f"wss://{host}/prod?room=7", region="us-east-1", timestamp=when)
+    https = presign_url(f"https://{host}/prod?room=7", region="us-east-1", timestamp=when)
+    assert wss == "wss" + https.removeprefix("https")
+    assert verified_key(wss, keys) == "AKIDSOCKET"
+
+
+def test_a_ws_link_opens_the_handshake_on_the_local_server(monkeypatch):
+    """The WebSocket opening handshake of a ws:// link (an HTTP GET) passes IAM auth."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDSOCKET")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "socket-secret")
+    with IamAuthServer(region="us-east-1") as server:
+        link = presign_url(server.url.replace("http", "ws", 1) + "/prod?room=7", region="us-east-1")
+        handshake = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13"}
+        response = httpx.get("http" + link.removeprefix("ws"), headers=handshake)
+    assert response.status_code == 200, response.text
+    assert server.requests[-1].access_key == "AKIDSOCKET"
+
+
+def test_a_bad_expires_is_refused_before_any_credentials_are_looked_for():
+    """expires=0 names expires, not the credential chain that was never needed."""
+    with pytest.raises(InvalidConfigError, match="expires must be"):
+        presign_url(URL, region="us-east-1", expires=0)

@@ -39,7 +39,7 @@ __all__ = [
     "wire_path",
 ]
 
-DEFAULT_PORTS = {"http": 80, "https": 443}
+DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}  # WebSocket: as HTTP
 
 # RFC 3986 pchar minus "%" (handled apart): what may stand literally in a path on the wire.
 # Anything else (space, raw UTF-8, '"', '<', ...) is percent-encoded, as requests and httpx do.
@@ -145,7 +145,7 @@ def wire_parts(url: str) -> tuple[str, str, str, str]:
 def parse_origin(origin: str) -> Origin:
     """The Host header and the normalised ``scheme://netloc`` of ``scheme://netloc``.
 
-    Refuses what cannot be signed: a scheme other than http(s), no host, a bad port.
+    Refuses what cannot be signed: a scheme other than http(s) or ws(s), no host, a bad port.
     """
     scheme, _, netloc = origin.partition("://")
     scheme = scheme.lower()
@@ -175,7 +175,7 @@ def parse_origin(origin: str) -> Origin:
 
 def _bad_scheme(scheme: str) -> InvalidConfigError:
     return InvalidConfigError(
-        f"url must start with https:// or http://, got "
+        f"url must start with https://, http://, wss:// or ws://, got "
         f"{scheme + ':' if scheme else 'no scheme'} (for example"
         " https://abc123.execute-api.us-east-1.amazonaws.com/prod/pets)"
     )

@@ -519,7 +519,10 @@ class SigV4Signer:
         Whoever opens it needs no credentials, so treat it as one. Only ``host`` is signed
         unless you pass ``headers``, which the user of the link must then send too. The body
         hash is signed as well: a presigned POST works only with exactly that body.
+        ``wss://`` and ``ws://`` URLs (WebSocket APIs) are presigned as their https and http
+        forms are: the scheme is not signed.
         """
+        _sigv4.check_expires(expires)  # before credentials: a typo costs no credential chain
         _, payload_hash = _body_and_hash(body, payload_hash)
         return self._sign_for_wire(
             method,
