@@ -966,6 +966,7 @@ def test_non_ascii_header_is_a_usage_error_naming_h(api, env):
         (("call", "{api}/pets", "--region", REGION, "--expires", "1h"), "--presign"),
         (("call", "GET", "{api}/pets", "--region", REGION, "-X", "PUT"), "-X"),
         (("call", "{api}/pets", "--region", REGION, "-d", "@/no/such/file"), "-d @/no/such/file"),
+        (("call", "{ws}/chat", "--region", REGION), "apigw-iam-auth presign"),
     ],
     ids=[
         "no-region",
@@ -975,11 +976,13 @@ def test_non_ascii_header_is_a_usage_error_naming_h(api, env):
         "expires-without-presign",
         "two-methods",
         "missing-file",
+        "websocket",
     ],
 )
 def test_errors_speak_in_flags(api, env, args, flag):
     """Each usage error is one stderr line naming the flag to fix, never a Python argument."""
-    done = run_cli(*(arg.format(api=api) for arg in args), env=env)
+    ws = api.replace("http", "ws", 1)
+    done = run_cli(*(arg.format(api=api, ws=ws) for arg in args), env=env)
     assert done.returncode == 2
     assert done.stdout == ""
     assert done.stderr.startswith("apigw-iam-auth: error: ")

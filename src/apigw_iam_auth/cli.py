@@ -888,6 +888,11 @@ def _call(args: argparse.Namespace, out: _Output) -> int:
         raise _CliError("--expires is the lifetime of a presigned request: add --presign")
     body = _read_body(args.data)
     method, url = _method_and_url(args, body)
+    if url.lower().startswith(("ws://", "wss://")):
+        raise _CliError(
+            "call sends HTTP requests; for a WebSocket API make a link with "
+            "`apigw-iam-auth presign URL` and open it with a WebSocket client"
+        )
     signer = _signer(args)
 
     def sign() -> _Outgoing:
