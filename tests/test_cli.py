@@ -946,6 +946,15 @@ def test_clock_skew_refusal_is_corrected_and_sent_again(env):
 # --- errors ----------------------------------------------------------------------------------
 
 
+def usage_error(done: Done) -> str:
+    """The one stderr line of a usage error (exit 2, nothing on stdout)."""
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr.startswith("apigw-iam-auth: error: ")
+    assert done.stderr.count("\n") == 1
+    return done.stderr
+
+
 def test_non_ascii_header_is_a_usage_error_naming_h(api, env):
     """A non-ASCII -H value exits 2 with a message about -H, not a UnicodeEncodeError."""
     done = run_cli("call", f"{api}/pets", "--region", REGION, "-H", "X-Name: café", env=env)
@@ -982,14 +991,10 @@ def test_non_ascii_header_is_a_usage_error_naming_h(api, env):
 def test_errors_speak_in_flags(api, env, args, flag):
     """Each usage error is one stderr line naming the flag to fix, never a Python argument."""
     ws = api.replace("http", "ws", 1)
-    done = run_cli(*(arg.format(api=api, ws=ws) for arg in args), env=env)
-    assert done.returncode == 2
-    assert done.stdout == ""
-    assert done.stderr.startswith("apigw-iam-auth: error: ")
-    assert done.stderr.count("\n") == 1
-    assert flag in done.stderr
+    error = usage_error(run_cli(*(arg.format(api=api, ws=ws) for arg in args), env=env))
+    assert flag in error
     for spelling in PYTHON_ARGUMENTS:
-        assert spelling not in done.stderr
+        assert spelling not in error
 
 
 @pytest.mark.parametrize(
@@ -1036,14 +1041,10 @@ def test_usage_errors_name_options_never_values(token_api, sandbox, args, named)
     link = run_cli("presign", f"{token_api}/x", "--region", REGION, env=env).stdout.strip()
     signature = link.rpartition("X-Amz-Signature=")[2]
     assert len(signature) == 64
-    done = run_cli(*(arg.format(api=token_api, link=link) for arg in args), env=env)
-    assert done.returncode == 2
-    assert done.stdout == ""
-    assert done.stderr.startswith("apigw-iam-auth: error: ")
-    assert done.stderr.count("\n") == 1
-    assert named in done.stderr
+    error = usage_error(run_cli(*(arg.format(api=token_api, link=link) for arg in args), env=env))
+    assert named in error
     for value in (SESSION_TOKEN[:20], signature, "hunter2", ACCESS_KEY):
-        assert value not in done.stderr
+        assert value not in error
 
 
 def test_a_link_given_as_the_method_is_not_echoed(token_api, sandbox):
