@@ -6,10 +6,15 @@ import hashlib
 import json
 import logging
 import re
+import sys
 import time
+import traceback
 from datetime import datetime, timezone
+from urllib.parse import quote
 
 import pytest
+from aws_isolation import isolate_aws
+from botocore.credentials import ReadOnlyCredentials
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -22,7 +27,7 @@ from apigw_iam_auth.diagnostics import (
     parse_signature_mismatch,
     redact,
 )
-from apigw_iam_auth.errors import InvalidConfigError
+from apigw_iam_auth.errors import CredentialsRefreshError, InvalidConfigError
 from apigw_iam_auth.server import KnownKey, VerificationError, verify_request
 from apigw_iam_auth.signer import SigV4Signer
 
@@ -203,6 +208,144 @@ def test_plain_text_body_is_read_too():
 def test_redact_masks_tokens_and_signatures_everywhere(text, shown):
     """Header, query, request-line and canonical forms of secrets are all masked."""
     assert redact(text) == shown
+
+
+LEAKED_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+LEAKED_SIGNATURE = "fe5f80f77d5fa3beca038a248ff027d0445342fe2855ddc963176630326f1024"
+STS_CREDENTIALS = (
+    f"<Credentials><AccessKeyId>{KEY}</AccessKeyId>"
+    f"<SecretAccessKey>{LEAKED_SECRET}</SecretAccessKey><SessionToken>{TOKEN}</SessionToken>"
+    "<Expiration>2020-02-11T21:55:29Z</Expiration></Credentials>"
+)
+PRESIGNED = (
+    f"https://{HOST}/prod/p?X-Amz-Algorithm=AWS4-HMAC-SHA256"
+    f"&X-Amz-Credential={KEY}%2F20200211%2Fus-east-1%2Fexecute-api%2Faws4_request"
+    f"&X-Amz-Date=20200211T205529Z&X-Amz-Security-Token={quote(TOKEN, safe='')}"
+    f"&X-Amz-SignedHeaders=host&X-Amz-Signature={LEAKED_SIGNATURE}"
+)
+TWICE_ENCODED = quote(quote(PRESIGNED, safe=""), safe="")
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        pytest.param(
+            f'AWS_SECRET_ACCESS_KEY="{LEAKED_SECRET}"', ["AWS_SECRET_ACCESS_KEY="], id="dotenv"
+        ),
+        pytest.param(
+            f'export AWS_SECRET_ACCESS_KEY="{LEAKED_SECRET}" AWS_SESSION_TOKEN="{TOKEN}"',
+            ['export AWS_SECRET_ACCESS_KEY="', '" AWS_SESSION_TOKEN="'],
+            id="export-double-quoted",
+        ),
+        pytest.param(
+            f"export AWS_SESSION_TOKEN='{TOKEN}'",
+            ["export AWS_SESSION_TOKEN='"],
+            id="export-single-quoted",
+        ),
+        pytest.param(
+            f'$Env:AWS_ACCESS_KEY_ID="{KEY}"\n$Env:AWS_SECRET_ACCESS_KEY="{LEAKED_SECRET}"\n'
+            f'$Env:AWS_SESSION_TOKEN="{TOKEN}"',
+            [
+                f'$Env:AWS_ACCESS_KEY_ID="{KEY}"',
+                "$Env:AWS_SECRET_ACCESS_KEY=",
+                "$Env:AWS_SESSION_TOKEN=",
+            ],
+            id="powershell-export-credentials",
+        ),
+        pytest.param(
+            f'env: {{AWS_ACCESS_KEY_ID: {KEY}, AWS_SECRET_ACCESS_KEY: "{LEAKED_SECRET}"}}',
+            [f"AWS_ACCESS_KEY_ID: {KEY}, AWS_SECRET_ACCESS_KEY: "],
+            id="yaml-inline",
+        ),
+        pytest.param(
+            f'    client = boto3.client("s3", aws_access_key_id="{KEY}", '
+            f'aws_secret_access_key="{LEAKED_SECRET}", aws_session_token="{TOKEN}")',
+            [f'aws_access_key_id="{KEY}", aws_secret_access_key=', "aws_session_token="],
+            id="python-kwargs-in-traceback",
+        ),
+        pytest.param(
+            repr(ReadOnlyCredentials(KEY, LEAKED_SECRET, TOKEN)),
+            [f"ReadOnlyCredentials(access_key='{KEY}', secret_key=", "token="],
+            id="botocore-ReadOnlyCredentials-repr",
+        ),
+        pytest.param(
+            STS_CREDENTIALS,
+            [f"<AccessKeyId>{KEY}</AccessKeyId>", "<Expiration>2020-02-11T21:55:29Z</Expiration>"],
+            id="sts-xml",
+        ),
+        pytest.param(
+            "Response body:\n"
+            + repr(f"<AssumeRoleResult>{STS_CREDENTIALS}</AssumeRoleResult>".encode()),
+            ["Response body:\nb'<AssumeRoleResult>", f"<AccessKeyId>{KEY}</AccessKeyId>"],
+            id="botocore-parsers-debug-of-sts-body",
+        ),
+        pytest.param(
+            f"[(b'host', b'{HOST}'), (b'x-amz-security-token', b'{TOKEN}')]",
+            [f"(b'host', b'{HOST}')", "(b'x-amz-security-token', b'"],
+            id="bytes-header-pairs",
+        ),
+        pytest.param(
+            f"{{'X-Amz-Date': b'20200211T205529Z', 'X-Amz-Security-Token': b'{TOKEN}'}}",
+            ["'X-Amz-Date': b'20200211T205529Z'", "'X-Amz-Security-Token': b'"],
+            id="dict-of-bytes-headers",
+        ),
+        pytest.param(
+            f"https://idp.example/login?next={TWICE_ENCODED}",
+            [f"X-Amz-Credential%253D{KEY}%25252F20200211", "X-Amz-Date%253D20200211T205529Z"],
+            id="presigned-url-encoded-twice-in-another-url",
+        ),
+        pytest.param(
+            f"2020-02-11 20:55:29 DEBUG botocore.auth Signature:\n{LEAKED_SIGNATURE}",
+            ["DEBUG botocore.auth Signature:\n"],
+            id="botocore-auth-signature-debug-line",
+        ),
+        pytest.param(
+            json.dumps(
+                {
+                    "startUrl": "https://example.awsapps.com/start",
+                    "accessToken": TOKEN,
+                    "clientId": "client-id-1",
+                    "clientSecret": LEAKED_SECRET,
+                    "refreshToken": LEAKED_SIGNATURE,
+                }
+            ),
+            ['"startUrl": "https://example.awsapps.com/start"', '"clientId": "client-id-1"'],
+            id="sso-cache-json",
+        ),
+    ],
+)
+def test_redact_masks_quoted_botocore_and_sso_forms(text, kept):
+    """Quoted, repr, XML, bytes, twice-encoded and SSO-cache secrets go; key ids and names stay."""
+    shown = redact(text)
+    for secret in (LEAKED_SECRET, TOKEN, LEAKED_SIGNATURE, quote(TOKEN, safe="")):
+        for encoded in (secret, quote(secret, safe=""), quote(quote(secret, safe=""), safe="")):
+            assert encoded not in shown
+    assert "<redacted>" in shown
+    for context in kept:
+        assert context in shown
+    assert redact(shown) == shown
+
+
+def test_credential_process_quoting_exported_secrets_is_redacted(tmp_path, monkeypatch):
+    """A credential_process echoing quoted exports on stderr: no secret in error or traceback."""
+    isolate_aws(tmp_path, monkeypatch)
+    script = tmp_path / "creds.py"
+    script.write_text(
+        "import sys\n"
+        "sys.stderr.write('vault sealed; last env: "
+        f'export AWS_SECRET_ACCESS_KEY="{LEAKED_SECRET}" AWS_SESSION_TOKEN="{TOKEN}"\')\n'
+        "sys.exit(1)\n"
+    )
+    (tmp_path / "config").write_text(
+        f'[profile broken]\ncredential_process = "{sys.executable}" "{script}"\n'
+    )
+    signer = SigV4Signer("us-east-1", profile="broken")
+    with pytest.raises(CredentialsRefreshError, match="vault sealed") as caught:
+        signer.sign("GET", f"https://{HOST}/prod")
+    printed = "".join(traceback.format_exception(caught.value))
+    assert 'AWS_SECRET_ACCESS_KEY="<redacted>" AWS_SESSION_TOKEN="<redacted>"' in str(caught.value)
+    assert LEAKED_SECRET not in printed
+    assert TOKEN not in printed
 
 
 def test_log_signature_mismatch_logs_the_diff_at_debug(caplog):

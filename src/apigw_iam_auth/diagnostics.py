@@ -48,25 +48,41 @@ _MASKED_NAMES = (
     r"x-amz-security-token|x-amz-signature|aws_session_token|aws_security_token"
     r"|aws_secret_access_key"
 )
-# Keys of the JSON documents that carry credentials (STS, the container and IMDS endpoints).
-_MASKED_KEYS = rf"{_MASKED_NAMES}|sessiontoken|secretaccesskey|token"
+# Keys of the documents that carry credentials: STS (JSON and the XML botocore logs at DEBUG),
+# the container and IMDS endpoints, and the SSO token cache (~/.aws/sso/cache/*.json).
+_MASKED_KEYS = (
+    rf"{_MASKED_NAMES}|sessiontoken|secretaccesskey|token|accesstoken|refreshtoken|clientsecret"
+)
 # Every pattern is linear: a name anchors each match and the value is one run of characters
 # that cannot contain the value's terminator, so no position is ever scanned twice over.
+# "<" ends every value, so a value already "<redacted>" is never matched again (idempotence).
 _SECRETS = (
     # A header or canonical-request line: the whole rest of the line. [^\S\n]: whitespace
     # within the line; a bare \s would let each of n blank lines scan all the lines after it.
     re.compile(rf"(?im)^([^\S\n]*(?:{_MASKED_NAMES})[^\S\n]*:[^\S\n]*)[^\s<].*$"),
-    # name=value or name: value anywhere: a query string (also percent-encoded inside another
-    # URL, up to its %26), an environment assignment, a log line, a "> Header: value" line.
+    # name=value or name: value anywhere: a query string (also percent-encoded once or more
+    # inside another URL, up to its %26 / %2526), an environment or .env assignment (export,
+    # PowerShell's $Env:), a YAML or log line, Python keyword arguments, a "> Header: value"
+    # line. The value may open with a quote (b'' too), which the quote ending it is left with.
+    # The name follows a non-alphanumeric, an encoded delimiter %XX, or one encoded again
+    # (%25XX, which also ends any deeper encoding).
     re.compile(
-        rf"(?i)(?:(?<![A-Za-z0-9])|(?<=%[0-9A-F]{{2}}))"
-        rf"((?:{_MASKED_NAMES})(?:[^\S\n]*[:=][^\S\n]*|%3D))"
-        r"(?:(?!%26)[^&\s'\"<>,;])+"
+        rf"(?i)(?:(?<![A-Za-z0-9])|(?<=%[0-9A-F]{{2}})|(?<=25[0-9A-F]{{2}}))"
+        rf"((?:{_MASKED_NAMES})(?:[^\S\n]*[:=][^\S\n]*(?:b?[\"'])?|%(?:25)*3D))"
+        r"(?:(?!%(?:25)*26)[^&\s'\"<>,;])+"
     ),
-    # JSON, a Python repr or an echoed pair: "SessionToken": "...", ['x-amz-signature', '...'].
-    re.compile(rf"""(?i)(["'](?:{_MASKED_KEYS})["'][^\S\n]*[:,][^\S\n]*["'])[^"'\n<]+"""),
+    # JSON, a Python repr or an echoed pair: "SessionToken": "...", ['x-amz-signature', '...'],
+    # (b'x-amz-security-token', b'...').
+    re.compile(rf"""(?i)(["'](?:{_MASKED_KEYS})["'][^\S\n]*[:,][^\S\n]*b?["'])[^"'\n<]+"""),
+    # botocore's ReadOnlyCredentials repr: secret_key='...', token='...'.
+    re.compile(r"""(?i)(?<![A-Za-z0-9])((?:secret_key|token)[^\S\n]*=[^\S\n]*b?["'])[^"'\n<]+"""),
+    # XML: STS's <SecretAccessKey>...</SecretAccessKey> and <SessionToken>, which botocore
+    # logs at DEBUG with every response body.
+    re.compile(rf"(?i)(<(?:{_MASKED_KEYS})>[^\S\n]*)[^<\s]+"),
     # The Authorization header of SigV4 (also in a canonical or curl form).
     re.compile(r"(?i)(\bSignature=)[0-9a-f]+"),
+    # botocore's DEBUG line of SigV4 (botocore/auth.py): "Signature:\n<64 hex digits>".
+    re.compile(r"(?i)(\bSignature:[^\S\n]*\n?[^\S\n]*)[0-9a-f]{64,}"),
     # Any other Authorization scheme carrying a bearer secret.
     re.compile(
         r"(?i)(\bauthorization[\"']?[^\S\n]*[:=,][^\S\n]*[\"']?(?:bearer|basic|token)[^\S\n]+)"
@@ -104,11 +120,14 @@ def redact(text: str) -> str:
     """Mask session tokens, signatures and secret keys in any text: headers, URLs, logs.
 
     Covers the ``Authorization`` header's ``Signature=``, presigned URLs' ``X-Amz-Signature``
-    and ``X-Amz-Security-Token`` (also percent-encoded inside another URL), header and
-    canonical-request lines, ``aws_session_token`` / ``aws_secret_access_key`` in INI files and
-    the environment, credential JSON (``SessionToken``, ``SecretAccessKey``, ``Token``) and
+    and ``X-Amz-Security-Token`` (also percent-encoded once or twice inside another URL), header
+    and canonical-request lines, ``aws_session_token`` / ``aws_secret_access_key`` in INI files,
+    the environment, ``.env``, shell and PowerShell exports, YAML and keyword arguments (quoted
+    or not), credential JSON and STS XML (``SessionToken``, ``SecretAccessKey``, ``Token``), the
+    SSO token cache (``accessToken``, ``refreshToken``, ``clientSecret``), botocore's
+    ``ReadOnlyCredentials`` repr and ``Signature:`` DEBUG line, header pairs as str or bytes and
     bearer ``Authorization`` values. Each value becomes ``<redacted>``; access key ids, dates
-    and scopes stay readable. Running it twice changes nothing more.
+    and scopes stay readable. Running it twice changes nothing more; time is linear in the text.
 
     >>> redact("https://h/p?X-Amz-Signature=ab12&X-Amz-Date=20240101T000000Z")
     'https://h/p?X-Amz-Signature=<redacted>&X-Amz-Date=20240101T000000Z'
