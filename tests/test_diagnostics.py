@@ -312,6 +312,17 @@ TWICE_ENCODED = quote(quote(PRESIGNED, safe=""), safe="")
             ['"startUrl": "https://example.awsapps.com/start"', '"clientId": "client-id-1"'],
             id="sso-cache-json",
         ),
+        pytest.param(
+            f"<RoleArn>arn:aws:iam::123456789012:role/ci</RoleArn><WebIdentityToken>{TOKEN}"
+            f"</WebIdentityToken><SAMLAssertion>{LEAKED_SECRET}</SAMLAssertion>",
+            ["<RoleArn>arn:aws:iam::123456789012:role/ci</RoleArn>"],
+            id="sts-web-identity-and-saml",
+        ),
+        pytest.param(
+            json.dumps({"WebIdentityToken": TOKEN, "SAMLAssertion": LEAKED_SECRET, "Role": "ci"}),
+            ['"Role": "ci"'],
+            id="web-identity-and-saml-json",
+        ),
     ],
 )
 def test_redact_masks_quoted_botocore_and_sso_forms(text, kept):

@@ -49,9 +49,11 @@ _MASKED_NAMES = (
     r"|aws_secret_access_key"
 )
 # Keys of the documents that carry credentials: STS (JSON and the XML botocore logs at DEBUG),
-# the container and IMDS endpoints, and the SSO token cache (~/.aws/sso/cache/*.json).
+# the container and IMDS endpoints, the SSO token cache (~/.aws/sso/cache/*.json), and the
+# web identity token and SAML assertion that AssumeRoleWith* requests carry.
 _MASKED_KEYS = (
     rf"{_MASKED_NAMES}|sessiontoken|secretaccesskey|token|accesstoken|refreshtoken|clientsecret"
+    r"|webidentitytoken|samlassertion"
 )
 # Every pattern is linear: a name anchors each match and the value is one run of characters
 # that cannot contain the value's terminator, so no position is ever scanned twice over.
