@@ -323,6 +323,11 @@ TWICE_ENCODED = quote(quote(PRESIGNED, safe=""), safe="")
             ['"Role": "ci"'],
             id="web-identity-and-saml-json",
         ),
+        pytest.param(
+            f"Action=AssumeRoleWithWebIdentity&WebIdentityToken={TOKEN}&RoleArn=role-ci",
+            ["Action=AssumeRoleWithWebIdentity&", "&RoleArn=role-ci"],
+            id="sts-form-body",
+        ),
     ],
 )
 def test_redact_masks_quoted_botocore_and_sso_forms(text, kept):

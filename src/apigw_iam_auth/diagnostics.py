@@ -43,17 +43,16 @@ _CANONICAL_INTRO = "The Canonical String for this request should have been\n'"
 _TO_SIGN_INTRO = "'\n\nThe String-to-Sign should have been\n'"
 _REDACTED = "<redacted>"
 # Values that must never reach a log or a terminal: session tokens, signatures and secret keys,
-# wherever they stand. Access key ids, dates and scopes (X-Amz-Credential) are not secret.
+# and the web identity token and SAML assertion of AssumeRoleWith* requests, wherever they
+# stand. Access key ids, dates and scopes (X-Amz-Credential) are not secret.
 _MASKED_NAMES = (
     r"x-amz-security-token|x-amz-signature|aws_session_token|aws_security_token"
-    r"|aws_secret_access_key"
+    r"|aws_secret_access_key|webidentitytoken|samlassertion"
 )
 # Keys of the documents that carry credentials: STS (JSON and the XML botocore logs at DEBUG),
-# the container and IMDS endpoints, the SSO token cache (~/.aws/sso/cache/*.json), and the
-# web identity token and SAML assertion that AssumeRoleWith* requests carry.
+# the container and IMDS endpoints, and the SSO token cache (~/.aws/sso/cache/*.json).
 _MASKED_KEYS = (
     rf"{_MASKED_NAMES}|sessiontoken|secretaccesskey|token|accesstoken|refreshtoken|clientsecret"
-    r"|webidentitytoken|samlassertion"
 )
 # Every pattern is linear: a name anchors each match and the value is one run of characters
 # that cannot contain the value's terminator, so no position is ever scanned twice over.
