@@ -661,19 +661,34 @@ def test_a_body_that_stalls_names_the_timeout(env, command):
     assert "within 0.5s (--timeout)" in done.stderr
 
 
-@BACKENDS
-def test_a_streamed_body_is_written_as_it_arrives(env, command):
-    """Each chunk of a streamed answer is on stdout before the server sends the next."""
-    release = threading.Event()
+def _chunk(data: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(data), data)
 
-    def chunk(data: bytes) -> bytes:
-        return b"%x\r\n%s\r\n" % (len(data), data)
+
+# A body in two pieces, framed three ways: (the head's framing line, piece 1, piece 2).
+_FRAMINGS = {
+    "chunked": (
+        b"Transfer-Encoding: chunked\r\n",
+        _chunk(b"event 1\n"),
+        _chunk(b"event 2\n") + b"0\r\n\r\n",
+    ),
+    "content-length": (b"Content-Length: 16\r\n", b"event 1\n", b"event 2\n"),
+    "close": (b"Connection: close\r\n", b"event 1\n", b"event 2\n"),  # ends as it closes
+}
+
+
+@BACKENDS
+@pytest.mark.parametrize("framing", list(_FRAMINGS))
+def test_a_streamed_body_is_written_as_it_arrives(env, command, framing):
+    """A body chunked, Content-Length or close framed reaches stdout piece by piece as it comes."""
+    release = threading.Event()
+    framed, first_piece, second_piece = _FRAMINGS[framing]
 
     def stream(connection: socket.socket) -> None:
-        head = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
-        connection.sendall(head + b"Transfer-Encoding: chunked\r\n\r\n" + chunk(b"event 1\n"))
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n" + framed + b"\r\n"
+        connection.sendall(head + first_piece)
         release.wait(RUN_TIMEOUT)  # the next event only once the first one was shown
-        connection.sendall(chunk(b"event 2\n") + b"0\r\n\r\n")
+        connection.sendall(second_piece)
 
     buffered = {name: value for name, value in env.items() if name != "PYTHONUNBUFFERED"}
     with raw_server(stream) as url:

@@ -41,6 +41,8 @@ if TYPE_CHECKING:
     from datetime import datetime
     from typing import TypeAlias
 
+    from urllib3.response import BaseHTTPResponse
+
     from apigw_iam_auth._models import SigningResult
     from apigw_iam_auth.signer import SigV4Signer
 
@@ -1217,12 +1219,26 @@ def _via_requests(
                 {10: "HTTP/1.0", 20: "HTTP/2"}.get(raw_version, "HTTP/1.1"),
                 list(response.raw.headers.items()),
                 _guarded(
-                    response.raw.stream(_CHUNK, decode_content=False),  # the bytes as sent
+                    _as_it_arrives(response.raw),
                     (requests.RequestException, urllib3.exceptions.HTTPError),
                     request,
                     timeout,
                 ),
             )
+
+
+def _as_it_arrives(raw: BaseHTTPResponse) -> Iterator[bytes]:
+    """A requests body as the server sent it (not decoded), each piece as soon as it arrives.
+
+    ``stream()`` calls ``read(amt)``, which waits for ``amt`` bytes or the end of a body framed
+    by Content-Length or by closing the connection; ``read1`` (urllib3 2.3 and later) returns
+    what has arrived. Older urllib3 streams as it can: a chunked body chunk by chunk.
+    """
+    if not hasattr(raw, "read1"):  # urllib3 before 2.3
+        yield from raw.stream(_CHUNK, decode_content=False)
+        return
+    while data := raw.read1(_CHUNK, decode_content=False):
+        yield data
 
 
 @contextlib.contextmanager
