@@ -578,6 +578,18 @@ def test_output_file_survives_a_failed_request(env, sandbox):
     assert target.read_bytes() == b"earlier answer\n"
 
 
+def test_output_file_is_not_left_behind_by_a_failed_request(env, sandbox):
+    """-o NEWFILE creates no file when no answer comes (connection refused), as with curl."""
+    target = sandbox / "never-answered.json"
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        port = probe.getsockname()[1]  # free now, closed below: nobody listens there
+    done = run_cli(
+        "call", f"http://127.0.0.1:{port}/prod", "--region", REGION, "-o", str(target), env=env
+    )
+    assert done.returncode == 1
+    assert not target.exists()
+
+
 def test_call_without_requests_sends_with_httpx(api, env):
     """Where requests is not installed, call sends with httpx: same echo, same -i status line."""
     done = run_cli(

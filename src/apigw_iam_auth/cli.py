@@ -688,15 +688,29 @@ class _Output:
 
 
 class _FileOutput(_Output):
-    """-o FILE, opened for appending until the answer arrives: then its old content goes."""
+    """-o FILE, opened for appending until the answer arrives: then its old content goes.
 
-    def __init__(self, stream: BinaryIO, *, name: str) -> None:
+    A file this command created is removed again if no answer arrived (as curl leaves none).
+    """
+
+    def __init__(self, stream: BinaryIO, *, name: str, created: bool) -> None:
         super().__init__(stream, name=name, closes=True)
         self._file = stream
+        self._created = created
+        self._begun = False
 
     def begin(self) -> None:
+        self._begun = True
         with contextlib.suppress(OSError):  # a FIFO or a device: nothing of it to drop
             self._file.truncate(0)  # appending, the next write goes to offset 0
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            if self._created and not self._begun:
+                with contextlib.suppress(OSError):  # gone or moved already: nothing to undo
+                    Path(self._name).unlink()
 
 
 class _TextAsBinary:
@@ -1002,15 +1016,21 @@ def _open_output(path: str | None, stdout: _Output) -> _Output:
     """Where the body goes, opened before the request is sent.
 
     A POST must not go out only to find -o unwritable. A file that exists keeps its content
-    until an answer arrives (as with curl): a request that fails does not wipe it.
+    until an answer arrives (as with curl): a request that fails does not wipe it, and a file
+    created here is removed again.
     """
     if path is None or path == "-":
         return stdout
+    created = True
     try:
-        stream = Path(path).open("ab")  # noqa: SIM115 - closed by _call
+        try:
+            stream = Path(path).open("xb")  # noqa: SIM115 - closed by _call
+        except FileExistsError:
+            created = False
+            stream = Path(path).open("ab")  # noqa: SIM115 - closed by _call
     except OSError as exc:
         raise _CliError(f"cannot write -o {path}: {exc.strerror or exc}") from None
-    return _FileOutput(stream, name=path)
+    return _FileOutput(stream, name=path, created=created)
 
 
 def _write_pretty(out: _Output, chunks: Iterator[bytes]) -> None:
