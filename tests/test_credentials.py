@@ -43,6 +43,7 @@ from apigw_iam_auth.credentials import (
     ChainProvider,
     CredentialsProvider,
     StaticProvider,
+    _Flight,
     resolve_provider,
 )
 
@@ -953,6 +954,59 @@ def test_an_async_load_left_pending_on_a_closed_loop_is_started_again():
     load = next(iter(asyncio.all_tasks(loop)))
     loop.close()  # the load task stays pending for good
     assert get_in_a_thread(provider).access_key == "AKIDLOAD2"
+    load._log_destroy_pending = False  # asyncio's "destroyed but pending" log line: meant so
+
+
+def test_an_async_load_left_pending_on_a_stopped_loop_is_started_again():
+    """A loop stopped by hand (run_until_complete returned, not closed): later callers load."""
+    first_started, calls = threading.Event(), []
+    provider = CallableProvider(two_step_function(first_started, calls))
+    loop = asyncio.new_event_loop()
+
+    async def give_up_once_loading() -> None:
+        waiter = asyncio.ensure_future(provider.aget())
+        assert await asyncio.to_thread(first_started.wait, HANG_GUARD)
+        waiter.cancel()
+
+    try:
+        loop.run_until_complete(give_up_once_loading())
+        assert get_in_a_thread(provider).access_key == "AKIDLOAD2"
+        assert asyncio.run(provider.aget()).access_key == "AKIDLOAD2"
+    finally:
+        pending = asyncio.all_tasks(loop)
+        for task in pending:
+            task.cancel()
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        loop.close()
+
+
+def test_a_thread_already_waiting_when_the_loading_loop_closes_loads_again(monkeypatch):
+    """A thread blocked on a native load notices its loop closed, and loads for itself."""
+    first_started, calls = threading.Event(), []
+    provider = CallableProvider(two_step_function(first_started, calls))
+    waiting = threading.Event()
+    plain_wait = _Flight._wait
+
+    def noted_wait(flight, future):
+        waiting.set()
+        return plain_wait(flight, future)
+
+    monkeypatch.setattr(_Flight, "_wait", noted_wait)
+    result: concurrent.futures.Future[Credentials] = concurrent.futures.Future()
+    loop = asyncio.new_event_loop()
+
+    async def leave_a_thread_waiting() -> None:
+        waiter = asyncio.ensure_future(provider.aget())
+        assert await asyncio.to_thread(first_started.wait, HANG_GUARD)
+        getter = threading.Thread(target=lambda: result.set_result(provider.get()), daemon=True)
+        getter.start()
+        assert await asyncio.to_thread(waiting.wait, HANG_GUARD)
+        waiter.cancel()
+
+    loop.run_until_complete(leave_a_thread_waiting())
+    load = next(iter(asyncio.all_tasks(loop)))
+    loop.close()
+    assert result.result(timeout=HANG_GUARD).access_key == "AKIDLOAD2"
     load._log_destroy_pending = False  # asyncio's "destroyed but pending" log line: meant so
 
 

@@ -226,6 +226,9 @@ class _Abandoned(Exception):  # noqa: N818 - not an error: a signal to the waite
 
 # Loads a caller starts or joins before giving up, when each one's event loop stops under it.
 _ATTEMPTS = 3
+# How often a waiter checks that the loop running a native load still runs (a loop stopped or
+# closed by hand leaves the load pending for good).
+_STRANDED_CHECK_SECONDS = 0.25
 
 
 class _Flight:
@@ -239,8 +242,9 @@ class _Flight:
 
     A native async load is a task of the loop of the caller that started it, and that loop may
     stop first: ``asyncio.run`` ending cancels the task (even before its first step), a loop
-    closed by hand leaves it pending for good. Either way the load is *abandoned*, not failed:
-    its waiters, and the next caller, start a load of their own.
+    stopped or closed by hand leaves it pending. Either way the load is *abandoned*, not
+    failed: its waiters (who check the loop now and then) and the next caller start a load of
+    their own.
     """
 
     __slots__ = ("_future", "_lock", "_native_loop")
@@ -255,15 +259,25 @@ class _Flight:
         self, native_loop: asyncio.AbstractEventLoop | None = None
     ) -> tuple[concurrent.futures.Future[Credentials], bool]:
         with self._lock:
-            current, loop = self._future, self._native_loop
+            current = self._future
             if current is not None:
-                if loop is None or not loop.is_closed():
+                if not self._stranded_locked():
                     return current, False
-                self._settle_locked(current, None, _Abandoned())  # its loop can never end it
+                self._settle_locked(current, None, _Abandoned())
             future: concurrent.futures.Future[Credentials] = concurrent.futures.Future()
             future.set_running_or_notify_cancel()
             self._future, self._native_loop = future, native_loop
             return future, True
+
+    def _stranded_locked(self) -> bool:
+        """The load in flight is a task of a loop that is not running: it may never end."""
+        loop = self._native_loop
+        return loop is not None and (loop.is_closed() or not loop.is_running())
+
+    def _abandon_if_stranded(self, future: concurrent.futures.Future[Credentials]) -> None:
+        with self._lock:
+            if self._future is future and self._stranded_locked():
+                self._settle_locked(future, None, _Abandoned())
 
     def _finish(
         self,
@@ -350,10 +364,18 @@ class _Flight:
             if owner:
                 self._settle(future, load)
             try:
-                return future.result()
+                return self._wait(future)
             except _Abandoned:
                 continue
         raise _kept_stopping()
+
+    def _wait(self, future: concurrent.futures.Future[Credentials]) -> Credentials:
+        """``future``'s result; checked now and then for a native load whose loop stopped."""
+        while True:
+            done, _ = concurrent.futures.wait((future,), timeout=_STRANDED_CHECK_SECONDS)
+            if done:
+                return future.result()
+            self._abandon_if_stranded(future)
 
     async def arun(self, load: _Load, aload: _AsyncLoad | None = None) -> Credentials:
         """Join the load in flight, or start one off the loop (thread, or native task)."""
@@ -368,10 +390,22 @@ class _Flight:
                     _TASKS.add(task)
                     task.add_done_callback(partial(self._task_done, future))
             try:
-                return await asyncio.wrap_future(future)
+                return await self._await(future)
             except _Abandoned:
                 continue
         raise _kept_stopping()
+
+    async def _await(self, future: concurrent.futures.Future[Credentials]) -> Credentials:
+        """As :meth:`_wait`, without blocking the running loop."""
+        waiting = asyncio.wrap_future(future)
+        try:
+            while True:
+                done, _ = await asyncio.wait({waiting}, timeout=_STRANDED_CHECK_SECONDS)
+                if done:
+                    return waiting.result()
+                self._abandon_if_stranded(future)
+        finally:
+            waiting.cancel()  # cancelled while waiting: this task's view only, not the load
 
 
 def _kept_stopping() -> CredentialsRefreshError:
