@@ -328,6 +328,11 @@ TWICE_ENCODED = quote(quote(PRESIGNED, safe=""), safe="")
             ["Action=AssumeRoleWithWebIdentity&", "&RoleArn=role-ci"],
             id="sts-form-body",
         ),
+        pytest.param(
+            f"Credentials(aws_session_token=b'{TOKEN}', X-Amz-Security-Token=b'{TOKEN}')",
+            ["Credentials(aws_session_token=b'"],
+            id="bytes-keyword-arguments",
+        ),
     ],
 )
 def test_redact_masks_quoted_botocore_and_sso_forms(text, kept):

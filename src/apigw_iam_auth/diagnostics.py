@@ -64,12 +64,13 @@ _SECRETS = (
     # name=value or name: value anywhere: a query string (also percent-encoded once or more
     # inside another URL, up to its %26 / %2526), an environment or .env assignment (export,
     # PowerShell's $Env:), a YAML or log line, Python keyword arguments, a "> Header: value"
-    # line. The value may open with a quote (b'' too), which the quote ending it is left with.
+    # line. The value may open with a quote (b'' too), which the quote ending it is left with;
+    # the quote is taken whenever it is there, so a second pass never reads the b as the value.
     # The name follows a non-alphanumeric, an encoded delimiter %XX, or one encoded again
     # (%25XX, which also ends any deeper encoding).
     re.compile(
         rf"(?i)(?:(?<![A-Za-z0-9])|(?<=%[0-9A-F]{{2}})|(?<=25[0-9A-F]{{2}}))"
-        rf"((?:{_MASKED_NAMES})(?:[^\S\n]*[:=][^\S\n]*(?:b?[\"'])?|%(?:25)*3D))"
+        rf"((?:{_MASKED_NAMES})(?:[^\S\n]*[:=][^\S\n]*(?:b?[\"']|(?!b?[\"']))|%(?:25)*3D))"
         r"(?:(?!%(?:25)*26)[^&\s'\"<>,;])+"
     ),
     # JSON, a Python repr or an echoed pair: "SessionToken": "...", ['x-amz-signature', '...'],
