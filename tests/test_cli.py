@@ -1050,6 +1050,19 @@ def test_errors_speak_in_flags(api, env, args, flag):
         (("call", "{api}/x", "--verbose=hunter2"), "argument -v/--verbose takes no value"),
         (("call", "{api}/x", "--payload", "hunter2"), "must be one of 'signed', 'unsigned'"),
         (("hunter2", "{api}/x"), "argument COMMAND: must be one of 'call'"),
+        (("call", "{api}/x", "--timeout", "hunter2"), "argument --timeout: not a duration"),
+        (("call", "{api}/x", "--timeout", "-12"), "argument --timeout: must be more than 0"),
+        (
+            ("call", "{api}/x", "--region-set", "us-east-1,hunter2"),
+            "argument --region-set: name 2 of 2 is not an AWS region",
+        ),
+        (("presign", "{api}/x", "--expires", "hunter2"), "argument --expires: not a duration"),
+        (("presign", "{api}/x", "--expires=12.5"), "argument --expires: must be a whole number"),
+        (("serve", "--port", "hunter2"), "argument --port: must be a port number"),
+        (("serve", "--port", "123456"), "argument --port: must be a port number"),
+        (("call", "hunter 2", "{api}/x"), "the word before the URL is not an HTTP method"),
+        (("call", "{api}/x", "-X", "hunter 2"), "-X takes an HTTP method"),
+        (("call", "GET", "{api}/x", "-X", "hunter2"), "two methods given"),
     ],
     ids=[
         "awscurl-keys",
@@ -1060,6 +1073,16 @@ def test_errors_speak_in_flags(api, env, args, flag):
         "flag",
         "choice",
         "command",
+        "timeout",
+        "timeout-range",
+        "region-set",
+        "expires",
+        "expires-fraction",
+        "port",
+        "port-range",
+        "method-word",
+        "method-option",
+        "two-methods",
     ],
 )
 def test_usage_errors_name_options_never_values(token_api, sandbox, args, named):
@@ -1070,7 +1093,7 @@ def test_usage_errors_name_options_never_values(token_api, sandbox, args, named)
     assert len(signature) == 64
     error = usage_error(run_cli(*(arg.format(api=token_api, link=link) for arg in args), env=env))
     assert named in error
-    for value in (SESSION_TOKEN[:20], signature, "hunter2", ACCESS_KEY):
+    for value in (SESSION_TOKEN[:20], signature, "hunter", ACCESS_KEY, "-12", "12.5", "123456"):
         assert value not in error
 
 
@@ -1364,7 +1387,8 @@ def test_a_wrong_region_set_name_is_blamed_on_region_set(api, env):
     done = run_cli("call", f"{api}/pets", "--region-set", "us-east1,eu-west-1", env=env)
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1
-    assert "argument --region-set: region 'us-east1' is not an AWS region" in done.stderr
+    assert "argument --region-set: name 1 of 2 is not an AWS region" in done.stderr
+    assert "did you mean 'us-east-1'?" in done.stderr
     assert "--region " not in done.stderr
 
 

@@ -95,12 +95,16 @@ class _OutputClosedError(Exception):
 
 
 def _seconds(text: str) -> float:
-    """``900``, ``2.5``, ``90s``, ``15m``, ``1h``, ``7d`` or ``1h30m`` as seconds."""
+    """``900``, ``2.5``, ``90s``, ``15m``, ``1h``, ``7d`` or ``1h30m`` as seconds.
+
+    Here and in every argument type, the message names what is expected, never what was
+    typed: argparse puts the option's name before it, and a value may be a mistyped secret.
+    """
     spoken = text.strip().lower()
     try:
         return float(spoken) if not _DURATION.fullmatch(spoken) else _sum_parts(spoken)
     except ValueError:
-        msg = f"{text!r} is not a duration: give seconds (900) or a number with s, m, h or d "
+        msg = "not a duration: give seconds (900) or a number with s, m, h or d "
         msg += "(90s, 15m, 1h, 7d, 1h30m)"
         raise argparse.ArgumentTypeError(msg) from None
 
@@ -112,7 +116,7 @@ def _sum_parts(text: str) -> float:
 def _expires(text: str) -> int:
     seconds = _seconds(text)
     if not math.isfinite(seconds) or seconds != int(seconds):
-        msg = f"{text!r} is not a whole number of seconds"
+        msg = "must be a whole number of seconds (900, 15m, 1h)"
         raise argparse.ArgumentTypeError(msg)
     return int(seconds)  # the range (1 s to 7 d) is the signer's to check
 
@@ -120,14 +124,14 @@ def _expires(text: str) -> int:
 def _timeout(text: str) -> float:
     seconds = _seconds(text)
     if not 0 < seconds < float("inf"):
-        msg = f"{text!r} must be more than 0 seconds"
+        msg = "must be more than 0 seconds (30, 2.5, 1m)"
         raise argparse.ArgumentTypeError(msg)
     return seconds
 
 
 def _port(text: str) -> int:
     if not text.isascii() or not text.isdigit() or int(text) > 65535:  # noqa: PLR2004 - TCP
-        msg = f"{text!r} is not a port number (0 to 65535; 0 picks a free one)"
+        msg = "must be a port number from 0 to 65535 (0 picks a free one)"
         raise argparse.ArgumentTypeError(msg)
     return int(text)
 
@@ -149,10 +153,15 @@ def _region_set(text: str) -> list[str]:
             msg = "'*' already means every region: give it alone"
             raise argparse.ArgumentTypeError(msg)
         return names
+    checked: list[str] = []
     try:
-        return [check_region(name) for name in names]
+        checked.extend(check_region(name) for name in names)
     except InvalidConfigError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+        # The library quotes the name; said here by its position ("did you mean" stays).
+        hint = str(exc).partition(" is not an AWS region")[2]
+        msg = f"name {len(checked) + 1} of {len(names)} is not an AWS region{hint}"
+        raise argparse.ArgumentTypeError(msg) from None
+    return checked
 
 
 def _header(text: str) -> tuple[str, str]:
@@ -789,15 +798,15 @@ def _method_and_url(args: argparse.Namespace, body: _Body | None) -> tuple[str, 
     if given is not None and "://" in given:  # not quoted: it may be a presigned link
         raise _CliError("a URL stands where the METHOD goes: call [METHOD] URL, one URL")
     if given is not None and not _TOKEN.fullmatch(given):
-        raise _CliError(f"{given!r} is not an HTTP method: call URL -X METHOD")
+        raise _CliError("the word before the URL is not an HTTP method: call [METHOD] URL")
     if given is not None and args.method and given.upper() != args.method.upper():
-        raise _CliError(f"two methods given ({given} and -X {args.method}): keep one")
+        raise _CliError("two methods given (before the URL and with -X): keep one")
     return _method(args.method or given, body), url
 
 
 def _method(given: str | None, body: _Body | None) -> str:
     if given is not None and not _TOKEN.fullmatch(given):
-        raise _CliError(f"-X {given!r} is not an HTTP method")
+        raise _CliError("-X takes an HTTP method, a token such as GET or PATCH")
     return (given or ("POST" if body is not None else "GET")).upper()
 
 
