@@ -28,6 +28,7 @@ import httpx
 import pytest
 from credential_servers import CredentialServer, FakeClock, running, verify
 
+import apigw_iam_auth.credentials
 from apigw_iam_auth import (
     Credentials,
     CredentialsError,
@@ -958,6 +959,9 @@ def test_an_async_load_left_pending_on_a_loop_stopped_by_hand_is_started_again(t
     try:
         assert get_in_a_thread(provider).access_key == "AKIDLOAD2"
         assert asyncio.run(provider.aget()).access_key == "AKIDLOAD2"
+        # The load task is let go once its loop is closed, kept while the loop may run again.
+        kept = [task for task in apigw_iam_auth.credentials._TASKS if task.get_loop() is loop]
+        assert bool(kept) == (then == "stopped")
     finally:
         if then == "closed":
             for task in pending:  # asyncio's "destroyed but pending" log line: meant so

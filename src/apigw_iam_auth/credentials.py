@@ -263,7 +263,7 @@ class _Flight:
             if current is not None:
                 if not self._stranded_locked():
                     return current, False
-                self._settle_locked(current, None, _Abandoned())
+                self._abandon_locked(current)
             future: concurrent.futures.Future[Credentials] = concurrent.futures.Future()
             future.set_running_or_notify_cancel()
             self._future, self._native_loop = future, native_loop
@@ -277,7 +277,12 @@ class _Flight:
     def _abandon_if_stranded(self, future: concurrent.futures.Future[Credentials]) -> None:
         with self._lock:
             if self._future is future and self._stranded_locked():
-                self._settle_locked(future, None, _Abandoned())
+                self._abandon_locked(future)
+
+    def _abandon_locked(self, future: concurrent.futures.Future[Credentials]) -> None:
+        """Give up on the stranded load; tasks of closed loops, which never end, are let go."""
+        self._settle_locked(future, None, _Abandoned())
+        _TASKS.difference_update([task for task in _TASKS if task.get_loop().is_closed()])
 
     def _finish(
         self,
