@@ -59,7 +59,7 @@ import os
 import threading
 import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from datetime import datetime, timedelta, timezone
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, TypeVar, Union
@@ -106,7 +106,7 @@ _PROBE_HORIZON = 7 * 24 * 60 * 60 + 60
 _UNLOCKED_READS = 3
 
 # Background tasks of native async loads: the event loop keeps only weak references to tasks.
-_TASKS: set[asyncio.Task[None]] = set()
+_TASKS: set[asyncio.Task[Credentials]] = set()
 
 
 class SessionLike(Protocol):
@@ -217,7 +217,7 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
 
 
 _Load = Callable[[], Credentials]
-_AsyncLoad = Callable[[], Awaitable[Credentials]]
+_AsyncLoad = Callable[[], Coroutine[Any, Any, Credentials]]
 
 
 class _Abandoned(Exception):  # noqa: N818 - not an error: a signal to the waiters of a load
@@ -317,25 +317,20 @@ class _Flight:
         else:
             self._finish(future, result, None)
 
-    async def _asettle(
-        self, future: concurrent.futures.Future[Credentials], aload: _AsyncLoad
-    ) -> None:
-        try:
-            result = await aload()
-        except asyncio.CancelledError:  # the loop is shutting down: free the waiters
-            self._finish(future, None, _Abandoned())
-            raise
-        except BaseException as exc:  # noqa: BLE001 - handed to every waiter, raised there
-            self._finish(future, None, exc)
-        else:
-            self._finish(future, result, None)
-
     def _task_done(
-        self, future: concurrent.futures.Future[Credentials], task: asyncio.Task[None]
+        self, future: concurrent.futures.Future[Credentials], task: asyncio.Task[Credentials]
     ) -> None:
-        """A native load's task ended; cancelled before its first step, it settled nothing."""
+        """A native load's task ended: its outcome for every waiter.
+
+        Cancelled (its loop shutting down, perhaps before its first step), it is abandoned.
+        """
         _TASKS.discard(task)
-        self._finish(future, None, _Abandoned())
+        if task.cancelled():
+            self._finish(future, None, _Abandoned())
+        elif (error := task.exception()) is not None:
+            self._finish(future, None, error)
+        else:
+            self._finish(future, task.result(), None)
 
     def start(self, load: _Load) -> None:
         """Start ``load`` in a worker thread for everyone, unless one is in flight; no waiting."""
@@ -391,7 +386,7 @@ class _Flight:
                 if aload is None:
                     self._in_thread(loop, future, load)
                 else:
-                    task = loop.create_task(self._asettle(future, aload))
+                    task = loop.create_task(aload())
                     _TASKS.add(task)
                     task.add_done_callback(partial(self._task_done, future))
             try:
