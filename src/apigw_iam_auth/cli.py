@@ -26,7 +26,7 @@ import sys
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, NamedTuple, NoReturn, Protocol, TextIO
+from typing import TYPE_CHECKING, BinaryIO, NamedTuple, NoReturn, Protocol, TextIO, cast
 
 from apigw_iam_auth._models import SignableRequest, SignatureLocation
 from apigw_iam_auth.diagnostics import (
@@ -704,14 +704,13 @@ class _FileOutput(_Output):
 
     def __init__(self, stream: BinaryIO, *, name: str, created: bool) -> None:
         super().__init__(stream, name=name, closes=True)
-        self._file = stream
         self._created = created
         self._begun = False
 
     def begin(self) -> None:
         self._begun = True
         with contextlib.suppress(OSError):  # a FIFO or a device: nothing of it to drop
-            self._file.truncate(0)  # appending, the next write goes to offset 0
+            cast("BinaryIO", self._stream).truncate(0)  # appending: the next write is at 0
 
     def close(self) -> None:
         try:
