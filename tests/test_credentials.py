@@ -720,8 +720,10 @@ async def test_async_refresh_hops_to_a_thread_only_when_due(monkeypatch):
         assert server.calls["container"] == 2
         clock.advance(timedelta(minutes=61))  # past the second key's expiry: mandatory
         assert await batch() == {"ASIAGEN000003"}
-        assert executor.submitted == 2
-        assert server.calls["container"] == 3
+        assert server.calls["container"] == 3  # one load for the 100 waiting callers
+        # One hop for that load; a caller that saw the refresh due just before it was published
+        # may hop once more, to find botocore's new keys without I/O.
+        assert executor.submitted in {2, 3}
 
 
 def test_presigned_url_expiry_is_capped_to_the_credentials_lifetime(monkeypatch):
