@@ -566,26 +566,46 @@ def test_unwritable_output_is_refused_before_sending(env, sandbox):
     assert sent == ()
 
 
-def test_output_file_survives_a_failed_request(env, sandbox):
+@pytest.fixture
+def refused_port() -> Iterator[int]:
+    """A loopback port that refuses connections for the whole test.
+
+    Bound but never listening: connecting is refused, and no other process (another CI cell
+    running beside this one) can take the port meanwhile, as it could a port closed again.
+    """
+    with socket.socket() as unlistened:
+        unlistened.bind(("127.0.0.1", 0))
+        yield unlistened.getsockname()[1]
+
+
+def test_output_file_survives_a_failed_request(env, sandbox, refused_port):
     """-o FILE keeps what it held when no answer comes (connection refused), as with curl."""
     target = sandbox / "kept.json"
     target.write_bytes(b"earlier answer\n")
-    with socket.create_server(("127.0.0.1", 0)) as probe:
-        port = probe.getsockname()[1]  # free now, closed below: nobody listens there
     done = run_cli(
-        "call", f"http://127.0.0.1:{port}/prod", "--region", REGION, "-o", str(target), env=env
+        "call",
+        f"http://127.0.0.1:{refused_port}/prod",
+        "--region",
+        REGION,
+        "-o",
+        str(target),
+        env=env,
     )
     assert done.returncode == 1
     assert target.read_bytes() == b"earlier answer\n"
 
 
-def test_output_file_is_not_left_behind_by_a_failed_request(env, sandbox):
+def test_output_file_is_not_left_behind_by_a_failed_request(env, sandbox, refused_port):
     """-o NEWFILE creates no file when no answer comes (connection refused), as with curl."""
     target = sandbox / "never-answered.json"
-    with socket.create_server(("127.0.0.1", 0)) as probe:
-        port = probe.getsockname()[1]  # free now, closed below: nobody listens there
     done = run_cli(
-        "call", f"http://127.0.0.1:{port}/prod", "--region", REGION, "-o", str(target), env=env
+        "call",
+        f"http://127.0.0.1:{refused_port}/prod",
+        "--region",
+        REGION,
+        "-o",
+        str(target),
+        env=env,
     )
     assert done.returncode == 1
     assert not target.exists()
@@ -1167,14 +1187,12 @@ def test_no_credentials_exits_2_naming_how_to_configure(api, sandbox, command):
 
 @BACKENDS
 @pytest.mark.parametrize("presign", [False, True], ids=["header", "presigned"])
-def test_refused_connection_is_one_line_without_the_url(env, presign, command):
+def test_refused_connection_is_one_line_without_the_url(env, presign, command, refused_port):
     """A port nobody listens on: exit 1, one line naming the origin, no signature, no traceback."""
-    with socket.create_server(("127.0.0.1", 0)) as probe:
-        port = probe.getsockname()[1]  # free now, closed below: nobody listens there
     extra = ("--presign",) if presign else ()
     done = run_cli(
         "call",
-        f"http://127.0.0.1:{port}/prod/pets",
+        f"http://127.0.0.1:{refused_port}/prod/pets",
         "--region",
         REGION,
         *extra,
@@ -1183,7 +1201,7 @@ def test_refused_connection_is_one_line_without_the_url(env, presign, command):
     )
     assert done.returncode == 1
     assert done.stderr == (
-        f"apigw-iam-auth: error: cannot reach http://127.0.0.1:{port}: Connection refused\n"
+        f"apigw-iam-auth: error: cannot reach http://127.0.0.1:{refused_port}: Connection refused\n"
     )
 
 
