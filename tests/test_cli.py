@@ -583,7 +583,7 @@ def test_output_file_is_as_before_after_a_failed_request(env, sandbox, refused_p
     """When no answer comes (connection refused), -o FILE keeps what it held and -o NEWFILE
     creates no file, as with curl.
     """
-    target = sandbox / "out.json"
+    target = sandbox / ("kept.json" if before is not None else "never-answered.json")
     if before is not None:
         target.write_bytes(before)
     done = run_cli(
