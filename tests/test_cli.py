@@ -59,8 +59,13 @@ PYTHON_ARGUMENTS = ("region=", "profile=", "credentials=", "expires=", "ApiGwIam
 
 
 def _generated_key() -> tuple[str, str]:
+    """An access key id and secret shaped as AWS issues them (the secret: 40 base64 characters)."""
     alphabet = string.ascii_uppercase + string.digits
-    return "AKIA" + "".join(secrets.choice(alphabet) for _ in range(16)), secrets.token_urlsafe(30)
+    secret_alphabet = string.ascii_letters + string.digits + "+/"
+    return (
+        "AKIA" + "".join(secrets.choice(alphabet) for _ in range(16)),
+        "".join(secrets.choice(secret_alphabet) for _ in range(40)),
+    )
 
 
 ACCESS_KEY, SECRET_KEY = _generated_key()
@@ -1083,6 +1088,12 @@ def test_errors_speak_in_flags(api, env, args, flag):
         (("call", "hunter 2", "{api}/x"), "the word before the URL is not an HTTP method"),
         (("call", "{api}/x", "-X", "hunter 2"), "-X takes an HTTP method"),
         (("call", "GET", "{api}/x", "-X", "hunter2"), "two methods given"),
+        (
+            ("call", "{api}/x", "--secret_key", "-Hhunter2"),
+            "--secret_key: keys never go on the command line",
+        ),
+        (("call", "{api}/x", "-H", "hunter2"), "argument -H/--header: expected 'Name: value'"),
+        (("call", "{api}/x", "-H", "hunter2/x"), "argument -H/--header: expected 'Name: value'"),
     ],
     ids=[
         "awscurl-keys",
@@ -1103,6 +1114,9 @@ def test_errors_speak_in_flags(api, env, args, flag):
         "method-word",
         "method-option",
         "two-methods",
+        "awscurl-key-like-an-option",
+        "header-without-name",
+        "header-base64",
     ],
 )
 def test_usage_errors_name_options_never_values(token_api, sandbox, args, named):

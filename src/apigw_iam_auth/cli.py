@@ -71,7 +71,9 @@ _ACCESS_LOGGER = "apigw_iam_auth.server.access"
 
 # RFC 9110 5.6.2: a header name or method is a token.
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_LEADING_NAME = re.compile(r"[-0-9A-Za-z_]*")  # what is quoted of a malformed -H
+# What is quoted of a malformed -H: a name followed by a space ("Authorization Bearer ..."),
+# never a lone word, which may be the value itself (a key, a password).
+_LEADING_NAME = re.compile(r"([-0-9A-Za-z_]{1,64})\s")
 _JSON_TYPE = re.compile(r"(?i)^\s*application/(?:[\w.+-]*\+)?json\s*(?:;|$)")
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
 _DURATION = re.compile(r"(?:\d+(?:\.\d+)?[smhd])+")
@@ -171,10 +173,10 @@ def _header(text: str) -> tuple[str, str]:
         name, sep, value = text[:-1], ";", ""
     name, value = name.strip(), value.strip()
     if not sep or not _TOKEN.fullmatch(name):
-        # Only the leading name is quoted: what follows may be a token or a password.
+        # Only a leading name is quoted: what follows may be a token or a password.
         leading = _LEADING_NAME.match(text.strip())
-        msg = f"expected 'Name: value' for the header starting {leading[0] if leading else ''!r}"
-        raise argparse.ArgumentTypeError(msg)
+        where = f" for the header starting {leading[1]!r}" if leading else " (value not shown)"
+        raise argparse.ArgumentTypeError(f"expected 'Name: value'{where}")
     if not value.isascii():
         msg = (
             f"the value of {name!r} is not ASCII: HTTP sends header values as bytes that "
@@ -239,6 +241,7 @@ _QUOTING_MESSAGES = (
     ),
     (re.compile(r"(?s)unrecognized arguments: .*"), "unrecognized arguments (not shown)"),
 )
+_COMMANDS = frozenset({"call", "presign", "serve", "demo"})
 # curl's spellings of what this command spells otherwise.
 _CURL_OPTIONS = {"--head": "-X HEAD", "-I": "-X HEAD"}
 # awscurl's spellings (and the like): keys typed on a command line end up in shell history.
@@ -257,8 +260,19 @@ class _Parser(argparse.ArgumentParser):
     """
 
     def parse_command_line(self, argv: Sequence[str] | None) -> argparse.Namespace:
-        """``parse_args``, but unknown arguments are named by their option names, never values."""
-        args, unknown = self.parse_known_args(argv)
+        """``parse_args``, but unknown arguments are named by their option names, never values.
+
+        awscurl's key options are refused before argparse reads anything: the value typed after
+        one may start with ``-`` and would be parsed as an option of ours (a secret ``-Hxyz``
+        becomes a malformed header, and its text part of an error message).
+        """
+        words = sys.argv[1:] if argv is None else list(argv)
+        given = words[: words.index("--")] if "--" in words else words
+        keys = [word for word in given if _is_credential_option(word)]
+        if keys:
+            command = next((word for word in given if word in _COMMANDS), None)
+            self.fail(_unknown_arguments(keys), command)
+        args, unknown = self.parse_known_args(words)
         if unknown:
             self.fail(_unknown_arguments(unknown), getattr(args, "command", None))
         return args
@@ -286,12 +300,17 @@ def _unknown_arguments(words: Sequence[str]) -> str:
         f"{name} (use {_CURL_OPTIONS[name]})" if name in _CURL_OPTIONS else name for name in names
     ]
     said = f"unknown option{'s' if len(names) > 1 else ''} {', '.join(shown)}"
-    if any(name.lstrip("-").replace("-", "_").lower() in _CREDENTIAL_OPTIONS for name in names):
+    if any(_is_credential_option(name) for name in names):
         said += (
             ": keys never go on the command line (shell history, ps); set AWS_ACCESS_KEY_ID, "
             "AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN, or use --profile"
         )
     return said
+
+
+def _is_credential_option(word: str) -> bool:
+    name = _option_name(word)
+    return name.startswith("--") and name[2:].replace("-", "_").lower() in _CREDENTIAL_OPTIONS
 
 
 def _is_option(word: str) -> bool:
