@@ -69,7 +69,7 @@ def _generated_key() -> tuple[str, str]:
 
 
 ACCESS_KEY, SECRET_KEY = _generated_key()
-WRONG_SECRET = secrets.token_urlsafe(30)
+WRONG_SECRET = _generated_key()[1]
 SESSION_TOKEN = "IQoJb3JpZ2luX2Vj" + secrets.token_urlsafe(60)
 FILE_ACCOUNT = "111122223333"
 _PROXY_VARIABLES = {"http_proxy", "https_proxy", "all_proxy", "no_proxy"}
