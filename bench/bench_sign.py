@@ -52,7 +52,7 @@ import botocore.credentials
 
 from apigw_iam_auth import SignatureLocation, SigV4Signer
 from apigw_iam_auth._models import SignableRequest
-from apigw_iam_auth._uri import parse_url
+from apigw_iam_auth._uri import parse_origin, parse_query, wire_parts
 
 REGION = "ap-northeast-1"
 SERVICE = "execute-api"
@@ -184,12 +184,12 @@ def _signing_key(date: str) -> bytes:
 
 def _canonical_request(case: Case) -> str:
     """Our canonical request for the case: the representative text the floor hashes."""
-    parsed = parse_url(case.url)
+    origin, path, _, raw_query = wire_parts(case.url)
     request = SignableRequest(
         method=case.method,
-        path=parsed.path,
-        query=parsed.query,
-        headers=(("Host", parsed.host), *case.headers),
+        path=path,
+        query=parse_query(raw_query),
+        headers=(("Host", parse_origin(origin).host), *case.headers),
         payload_hash=hashlib.sha256(case.body or b"").hexdigest(),
     )
     location = SignatureLocation.QUERY if case.presign else SignatureLocation.HEADERS

@@ -20,7 +20,6 @@ from apigw_iam_auth.errors import InvalidConfigError
 __all__ = [
     "DEFAULT_PORTS",
     "Origin",
-    "ParsedUrl",
     "canonical_path",
     "canonical_query",
     "encode_query_component",
@@ -32,7 +31,6 @@ __all__ = [
     "normalize_path",
     "parse_origin",
     "parse_query",
-    "parse_url",
     "sorted_plain_query",
     "split_url",
     "wire_parts",
@@ -54,28 +52,6 @@ class Origin(NamedTuple):
 
     host: str
     prefix: str
-
-
-class ParsedUrl(NamedTuple):
-    """An absolute http(s) URL split into what SigV4 needs, path already in wire form.
-
-    ``base`` is ``scheme://netloc/path`` as it will be sent, ready for a query to be appended;
-    ``host`` is the Host header that goes with it; ``raw_query`` is the query as given.
-    """
-
-    host: str
-    path: str
-    query: tuple[tuple[str, str], ...]
-    base: str
-    raw_query: str
-
-
-def parse_url(url: str) -> ParsedUrl:
-    """Split ``url`` and check that it can be signed at all (scheme, host, port)."""
-    origin_text, raw_path, raw_query = split_url(url)
-    origin = parse_origin(origin_text)
-    path = wire_path(raw_path)
-    return ParsedUrl(origin.host, path, parse_query(raw_query), origin.prefix + path, raw_query)
 
 
 _CONTROL = re.compile(r"[\r\n\t\x00]")

@@ -888,14 +888,14 @@ def _presigned_strings(
     link: str,
 ) -> SigningResult | None:
     """The same presigned request signed once more, shown only if it reproduces ``link``."""
-    from apigw_iam_auth._uri import parse_url  # noqa: PLC0415 - the signer's own URL reading
+    from apigw_iam_auth._uri import parse_origin, parse_query, wire_parts  # noqa: PLC0415
 
-    parsed = parse_url(url)
+    origin, path, _, raw_query = wire_parts(url)  # the signer's own URL reading
     request = SignableRequest(
         method,
-        parsed.path,
-        parsed.query,
-        (("Host", parsed.host), *headers),
+        path,
+        parse_query(raw_query),
+        (("Host", parse_origin(origin).host), *headers),
         hashlib.sha256(body or b"").hexdigest(),
     )
     result = signer.sign_request(
