@@ -197,7 +197,8 @@ def canonical_headers(
     """
     merged, _ = _header_map(headers, unsigned, signing=False)
     merged.update(added)
-    return _headers_block(merged)
+    names = sorted(merged)
+    return "".join([f"{name}:{merged[name]}\n" for name in names]), ";".join(names)
 
 
 def _header_map(
@@ -221,21 +222,26 @@ def _header_map(
             raise UnsignableRequestError(
                 f"each header must be a (name, value) pair, got {type(pair).__name__}"
             ) from None
-        key = _header_key(name)
+        text = name if type(name) is str else _text(name)
+        if not HTTP_TOKEN.fullmatch(text):
+            raise UnsignableRequestError(
+                f"header name {text!r} is not a valid HTTP field name; remove or rename it"
+            )
+        key = text.lower()
         if type(value) is not str:
             value = _text(value)
         if not value.isprintable() and _FORBIDDEN_IN_VALUE.search(value):
             raise UnsignableRequestError(
-                f"header {_text(name)!r} has a CR, LF or NUL in its value; HTTP cannot carry it"
+                f"header {text!r} has a CR, LF or NUL in its value; HTTP cannot carry it"
             )
         if signing and key in SIGNING_HEADER_NAMES:
-            stale.append(_text(name))
+            stale.append(text)
             continue
         if key in unsigned:
             continue
         if signing and not value.isascii():
             raise UnsignableRequestError(
-                f"header {_text(name)!r} has a non-ASCII value; percent-encode or base64 it"
+                f"header {text!r} has a non-ASCII value; percent-encode or base64 it"
             )
         folded = " ".join(value.split())
         merged[key] = f"{merged[key]},{folded}" if key in merged else folded
@@ -332,21 +338,6 @@ def _placed_headers(
 _FORBIDDEN_IN_VALUE = re.compile(r"[\r\n\x00]")
 
 
-def _headers_block(merged: dict[str, str]) -> tuple[str, str]:
-    names = sorted(merged)
-    return "".join([f"{name}:{merged[name]}\n" for name in names]), ";".join(names)
-
-
-def _header_key(name: str | bytes) -> str:
-    """Validate a header name (an HTTP token) and lowercase it."""
-    text = name if type(name) is str else _text(name)
-    if not HTTP_TOKEN.fullmatch(text):
-        raise UnsignableRequestError(
-            f"header name {text!r} is not a valid HTTP field name; remove or rename it"
-        )
-    return text.lower()
-
-
 def _text(part: object) -> str:
     """A header name or value; bytes (as requests and httpx hold them) are read as Latin-1."""
     if isinstance(part, str):
@@ -367,19 +358,7 @@ def canonical_request(
     body_hash: str,
 ) -> str:
     """Task 1 of SigV4: the six canonical lines joined with newlines (``path`` as sent)."""
-    return _canonical_lines(
-        method, canonical_path(path), query, headers_block, signed_headers, body_hash
-    )
-
-
-def _canonical_lines(
-    method: str,
-    canonical_uri: str,
-    query: str,
-    headers_block: str,
-    signed_headers: str,
-    body_hash: str,
-) -> str:
+    canonical_uri = canonical_path(path)
     return f"{method}\n{canonical_uri}\n{query}\n{headers_block}\n{signed_headers}\n{body_hash}"
 
 
@@ -587,7 +566,10 @@ def sign_parts(
             block = f"{pieces[0]}{date_time}{pieces[1]}"
         else:
             placed = _placed_headers(config, token, date_time, body_hash)  # the slots' order
-            block = _filled(pieces, placed)
+            values = (
+                f"{value}{piece}" for (_, value), piece in zip(placed, pieces[1:], strict=True)
+            )
+            block = "".join([pieces[0], *values])
         canonical_query_text = query
     else:
         check_expires(expires)
@@ -605,9 +587,7 @@ def sign_parts(
             amz.append(("X-Amz-Security-Token", keys.query_token))
         split = (piece.partition("=") for piece in query.split("&")) if query else ()
         canonical_query_text = join_query([(name, value) for name, _, value in split] + amz)
-    canonical = _canonical_lines(
-        method, canonical_uri, canonical_query_text, block, signed, body_hash
-    )
+    canonical = f"{method}\n{canonical_uri}\n{canonical_query_text}\n{block}\n{signed}\n{body_hash}"
     to_sign = string_to_sign(date_time, keys.scope, canonical, keys.algorithm)
     sig = keys.sign(to_sign)
     if location is SignatureLocation.HEADERS:
@@ -619,12 +599,4 @@ def sign_parts(
     return tuple.__new__(
         SigningResult,
         (to_place, query_text, sig, canonical, to_sign, headers.stale, body_hash),
-    )
-
-
-def _filled(pieces: tuple[str, ...], placed: list[tuple[str, str]]) -> str:
-    """The canonical block: a header set's pieces around the values of ``placed``."""
-    values = [value for _, value in placed]
-    return "".join(
-        [pieces[0], *(f"{value}{piece}" for value, piece in zip(values, pieces[1:], strict=True))]
     )
