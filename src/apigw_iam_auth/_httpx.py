@@ -1,7 +1,7 @@
 """The httpx adapter: sign an ``httpx.Request`` in place, sync or async.
 
 One adapter serves httpx and httpx2 (its continuation, with httpcore2 underneath): both have
-the same API, and :func:`_client_of` finds the package a request belongs to. httpx2 2.16 and
+the same API, and :func:`_package_of` finds the package a request belongs to. httpx2 2.16 and
 httpcore2 2.16 differ from httpx 0.28 and httpcore 1.0 nowhere the adapter looks: the same
 redirect requests (extensions passed on), the same trace event names and ``info``, the same
 header list written after ``send_request_headers.started``, the same absolute-form target
@@ -124,7 +124,7 @@ def _body_source(request: httpx.Request) -> bytes | IO[bytes] | IO[str] | None:
     if is_replayable(request):
         # In memory already; a redirect request carries the stream without ``content`` set.
         return request.read()
-    if not _files_reachable(type(request)):
+    if not _checked_once(_FILES_REACHABLE, type(request), _check_files):
         return None  # read into memory, as any stream (warned once)
     # httpx wraps file content in an iterator stream; reach the file to hash it in chunks
     # and rewind it, so a 100 MiB upload is never held in memory.
@@ -133,11 +133,6 @@ def _body_source(request: httpx.Request) -> bytes | IO[bytes] | IO[str] | None:
     # tests/test_couplings.py::test_file_body_is_reached_in_place
     source = getattr(request.stream, "_stream", None)
     return source if is_seekable(source) else None
-
-
-def _files_reachable(request_type: type) -> bool:
-    """Whether this package keeps a file body at ``request.stream._stream``; warns once if not."""
-    return _checked_once(_FILES_REACHABLE, request_type, _check_files)
 
 
 def _checked_once(
@@ -210,7 +205,7 @@ def sign_request(
     )
     for name in result.stale_headers:  # our own headers from an earlier signature (a retry)
         headers.pop(name, None)
-    if _headers_listed(type(request)):
+    if _checked_once(_HEADERS_LISTED, type(request), _check_header_list):
         # None of these names is among the headers now (stale ones just went): appending is
         # what headers[name] = value does, without its search of the list.
         # private coupling: Headers._list holds (name, lowercase name, value) bytes triples
@@ -244,7 +239,7 @@ def _signed_url(request: httpx.Request, url: str, signed_url: str) -> httpx.URL:
         and _checked_once(_QUERY_SWAPPABLE, type(request), _check_query_swap)
     ):
         return _with_query(current, query)
-    return _client_of(request).URL(signed_url)  # type: ignore[no-any-return]
+    return _package_of(type(request)).URL(signed_url)  # type: ignore[no-any-return]
 
 
 def _with_query(url: httpx.URL, query: str) -> httpx.URL:
@@ -289,11 +284,6 @@ _SIGNER_HEADER_BYTES = {
 }
 
 
-def _headers_listed(request_type: type) -> bool:
-    """Whether this package's ``Headers`` keep their items in ``_list`` (checked once)."""
-    return _checked_once(_HEADERS_LISTED, request_type, _check_header_list)
-
-
 # Request type -> whether its package's Headers take an appended (name, lower, value) triple.
 _HEADERS_LISTED: dict[type, bool] = {}
 
@@ -316,18 +306,14 @@ def _check_header_list(client: Any) -> bool:  # noqa: ANN401 - the httpx or http
         return False
 
 
-def _client_of(request: httpx.Request) -> Any:  # noqa: ANN401 - the httpx or httpx2 module
-    """The package (httpx or httpx2) a request belongs to: both have the same API."""
-    return _package_of(type(request))
-
-
 def _package_of(request_type: type) -> Any:  # noqa: ANN401 - the httpx or httpx2 module
+    """The package (httpx or httpx2) of a request type: both have the same API."""
     return sys.modules[request_type.__module__.partition(".")[0]]
 
 
 def is_replayable(request: httpx.Request) -> bool:
     """True when the body is in memory (a ``ByteStream``), so it can be sent again as signed."""
-    return isinstance(request.stream, _client_of(request).ByteStream)
+    return isinstance(request.stream, _package_of(type(request)).ByteStream)
 
 
 def _guard_proven(request_type: type) -> bool:
