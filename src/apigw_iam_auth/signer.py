@@ -336,19 +336,17 @@ class SigV4Signer:
             self._configured = (None, str(exc))
 
     def _origin(self, origin: str) -> Destination:
-        """Host, URL prefix and scope of ``scheme://netloc``, kept per origin (see the table)."""
-        found = self._origins.get(origin)
-        if found is None:
-            host, prefix = parse_origin(origin)
-            config = self._config_for(host)
-            own = (
-                _sigv4.own_headers(config, None, _HEADERS),
-                _sigv4.own_headers(config, "a session token", _HEADERS),
-            )
-            found = Destination(prefix.partition(":")[0], host, prefix, config, own)
-            if len(self._origins) >= _MAX_ORIGINS:  # bounded: a crawler of many hosts stays flat
-                self._origins.clear()
-            self._origins[origin] = found
+        """The Destination of a ``scheme://netloc`` not kept yet, now kept (see the table)."""
+        host, prefix = parse_origin(origin)
+        config = self._config_for(host)
+        own = (
+            _sigv4.own_headers(config, None, _HEADERS),
+            _sigv4.own_headers(config, "a session token", _HEADERS),
+        )
+        found = Destination(prefix.partition(":")[0], host, prefix, config, own)
+        if len(self._origins) >= _MAX_ORIGINS:  # bounded: a crawler of many hosts stays flat
+            self._origins.clear()
+        self._origins[origin] = found
         return found
 
     def sign_request(
@@ -657,15 +655,6 @@ def _snapshot(headers: HeadersLike) -> HeaderPairs:
     return cast("HeaderPairs", items)
 
 
-def _is_hex_sha256(text: object) -> bool:
-    """64 lowercase hex digits (stripping every hex digit leaves nothing)."""
-    return (
-        isinstance(text, str)
-        and len(text) == _SHA256_HEX_LENGTH
-        and not text.strip("0123456789abcdef")
-    )
-
-
 def _method(method: object) -> str:
     """An HTTP method as signed: the common ones as they are, any other token uppercased."""
     if type(method) is str and method in _COMMON_METHODS:
@@ -684,7 +673,11 @@ def _body_and_hash(body: Body, payload_hash: str | None) -> tuple[bytes | None, 
     raw_body = None if body is None else _body_bytes(body)
     if payload_hash is None:
         return raw_body, _sigv4.payload_hash(raw_body or b"")
-    if not _is_hex_sha256(payload_hash):
+    if (  # 64 lowercase hex digits: stripping every hex digit leaves nothing
+        not isinstance(payload_hash, str)
+        or len(payload_hash) != _SHA256_HEX_LENGTH
+        or payload_hash.strip("0123456789abcdef")
+    ):
         raise UnsignableRequestError(
             "payload_hash must be the lowercase hex SHA-256 of the body (64 characters)"
         )
@@ -720,9 +713,7 @@ def _joined(pairs: HeaderPairs, host: str) -> dict[str, str]:
     return merged
 
 
-def _body_bytes(body: Body) -> bytes | None:
-    if body is None:
-        return None
+def _body_bytes(body: bytes | bytearray | memoryview | str) -> bytes:
     if isinstance(body, bytes):
         return body
     if isinstance(body, str):
