@@ -32,15 +32,10 @@ header_set``)  slots for the signer's own,   (str or bytes), the              Us
                headers in it                 URL's Host
 =============  ============================  =====================  ========  ===================
 
-Memos sit beside the path and hold no request data. Per signer: the region configured outside
-the code (``_configured``, one value, read the first time a host names no region; the async
-adapters read it on a worker thread). Process-wide: botocore's region data
-(``_botocore.region_data``, read once to check region names when a signer is built) and, per
-HTTP client package (at most two entries each: httpx and httpx2), the results of the httpx
-adapter's once-per-package checks of what it relies on (``_httpx``: the redirect guard proved,
-file bodies reachable in place, header triples appendable, a query swappable into a parsed URL),
-and the requests adapter's check that its header mapping keeps a plain dict behind it
-(``_requests._STORE_PROVEN``, one entry per header type).
+Memos sit beside the path and hold no request data; each is described where it lives. Per
+signer: the region configured outside the code (``_configured``). Process-wide: botocore's
+region data (``_botocore.region_data``) and the adapters' once-per-package checks of what
+they rely on (``_httpx._checked_once``, ``_requests._STORE_PROVEN``).
 """
 
 from __future__ import annotations
@@ -151,8 +146,6 @@ class SigV4Signer:
     ``region=None`` reads the region off the host (execute-api, VPC endpoint, Lambda function
     URL, AppSync, VPC Lattice, OpenSearch), else takes ``AWS_REGION`` or the profile's region.
     The object holds no per-request state and may be shared across threads and tasks.
-
-    Every signature is computed, on one route (see the module docstring for its caches).
     """
 
     __slots__ = (
@@ -388,13 +381,11 @@ class SigV4Signer:
     ) -> tuple[str, Destination, str, SigningResult]:
         """The one route from a request to its signature.
 
-        Returns the URL to send, where it goes, the Host signed, and the result. The URL
-        differs from ``url`` only where it must: the path in the form clients put on the wire,
-        a query that could be read two ways rewritten in canonical form, and in query mode the
-        ``X-Amz-*`` parameters. ``result.headers`` are to be set
-        and ``result.stale_headers`` removed. Adapters (requests, httpx, aiohttp) call this,
-        with ``headers`` as the client holds them (a tuple of str or bytes pairs) and the hash
-        of the body they will send.
+        Returns the URL to send (``url`` rewritten only as :meth:`sign` says, and in query mode
+        given the ``X-Amz-*`` parameters), where it goes, the Host signed, and the result, whose
+        ``headers`` are to be set and ``stale_headers`` removed. Adapters (requests, httpx,
+        aiohttp) call this, with ``headers`` as the client holds them (a tuple of str or bytes
+        pairs) and the hash of the body they will send.
         """
         method = _method(method)
         origin_text, path, canonical_uri, raw_query = wire_parts(url)
@@ -439,8 +430,7 @@ class SigV4Signer:
         """The second to sign at (as :func:`_sigv4.epoch_seconds`), and ``expires`` capped.
 
         ``expires`` is capped to the credentials' remaining life. The default clock is read as
-        ``time.time()``: several times cheaper than building and converting a datetime, on a
-        path that runs once per request.
+        ``time.time()`` (why: see ``_epoch_clock`` in ``__init__``).
         """
         if timestamp is None and self._epoch_clock:
             now = time.time() + self._offset  # by the system clock: within X-Amz-Date's years
@@ -541,10 +531,7 @@ def _described(item: object) -> str:
 
 
 def _given_credentials(credentials: object) -> Credentials | None:
-    """The snapshot a caller passed, as :func:`snapshot_of` reads it; None asks the provider.
-
-    Anything else is named, never shown, since it may hold a secret.
-    """
+    """The snapshot passed, or None; anything else is named, never shown: it may hold a secret."""
     if credentials is None:
         return None
     snapshot = snapshot_of(credentials)
