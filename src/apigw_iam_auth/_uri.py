@@ -2,9 +2,9 @@
 
 Two forms of every URL part matter: the *wire* form (the bytes on the request line) and the
 *canonical* form (what goes into the canonical request). This module owns the mapping between
-them. A query is sent as the caller wrote it only when its reading is unambiguous
-(:func:`_plain_pairs`); any other query is sent in its canonical form, so that what API
-Gateway reads is exactly what was signed.
+them. A query is sent as the caller wrote it only when it is *plain*, its reading unambiguous
+(:func:`_plain_pairs` says what that takes); any other query is sent in its canonical form, so
+that what API Gateway reads is exactly what was signed.
 """
 
 from __future__ import annotations
@@ -102,9 +102,8 @@ _PLAIN_URL = re.compile(
 def wire_parts(url: str) -> tuple[str, str, str, str]:
     """``(scheme://netloc, wire path, canonical path, raw query)`` of an absolute URL.
 
-    One regex step for the plain URLs nearly every client sends (a property test proves it
-    equal to the general route); :func:`split_url`, :func:`wire_path` and
-    :func:`canonical_path` for everything else.
+    ``_PLAIN_URL`` in one regex step (a property test proves it equal to the general route),
+    any other URL through :func:`split_url`, :func:`wire_path` and :func:`canonical_path`.
     """
     plain = _PLAIN_URL.fullmatch(url) if type(url) is str else None
     if plain is not None:
@@ -126,7 +125,11 @@ def parse_origin(origin: str) -> Origin:
     scheme, _, netloc = origin.partition("://")
     scheme = scheme.lower()
     if scheme not in DEFAULT_PORTS:
-        raise _bad_scheme(scheme)
+        raise InvalidConfigError(
+            f"url must start with https://, http://, wss:// or ws://, got "
+            f"{scheme + ':' if scheme else 'no scheme'} (for example"
+            " https://abc123.execute-api.us-east-1.amazonaws.com/prod/pets)"
+        )
     plain = _PLAIN_NETLOC.fullmatch(netloc)
     if plain is not None and (plain[2] is None or int(plain[2]) <= _MAX_PORT):
         hostname: str | None = plain[1].lower()
@@ -147,14 +150,6 @@ def parse_origin(origin: str) -> Origin:
         if port is not None:
             netloc = f"{netloc}:{port}"
     return Origin(host_header(scheme, hostname, port), f"{scheme}://{netloc}")
-
-
-def _bad_scheme(scheme: str) -> InvalidConfigError:
-    return InvalidConfigError(
-        f"url must start with https://, http://, wss:// or ws://, got "
-        f"{scheme + ':' if scheme else 'no scheme'} (for example"
-        " https://abc123.execute-api.us-east-1.amazonaws.com/prod/pets)"
-    )
 
 
 def host_header(scheme: str, hostname: str, port: int | None) -> str:
@@ -282,7 +277,7 @@ def parse_query(query: str) -> tuple[tuple[str, str], ...]:
 
 
 def _plain_pairs(raw: str) -> list[tuple[str, str]] | None:
-    """The pairs of a query already canonical but perhaps for its order, else None.
+    """The pairs of a plain query: one already canonical but perhaps for its order; else None.
 
     Such a query may go as written: ``name=value`` pieces of unreserved characters and
     uppercase ``%XX`` escapes of other bytes, at most one ``=`` each, no empty piece or name,
@@ -344,8 +339,8 @@ def join_query(encoded: list[tuple[str, str]]) -> str:
 def encoded_query_of(raw: str) -> tuple[list[tuple[str, str]], bool]:
     """The encoded ``(name, value)`` pairs of a raw query, and whether it may go as written.
 
-    A plain query (:func:`_plain_pairs`) is already encoded canonically, piece by piece: it
-    is split, not decoded and encoded again (the costliest step of signing a URL with a query).
+    A plain query (:func:`_plain_pairs`) is split, not decoded and encoded again (the costliest
+    step of signing a URL with a query).
     """
     if not raw:
         return [], True
@@ -358,12 +353,11 @@ def encoded_query_of(raw: str) -> tuple[list[tuple[str, str]], bool]:
 def sorted_plain_query(raw: str) -> str | None:
     """The canonical query string of a plain query whose every piece is ``name=value``, else None.
 
-    Such a query is canonical piece by piece (:func:`_plain_pairs`), so only its order is
-    left to set, and the pieces are sorted as strings with each ``=`` stood in for by U+0001:
-    that sorts below every character a piece can hold, so a name sorts before any longer name
-    it starts, and the order is exactly :func:`join_query`'s (name, value) order (a property
-    test checks it). A few string operations, and no pairs built; a query already in that
-    order is returned as it is.
+    Only its order is left to set (:func:`_plain_pairs`): the pieces are sorted as strings with
+    each ``=`` stood in for by U+0001, which sorts below every character a piece can hold, so a
+    name sorts before any longer name it starts, and the order is exactly :func:`join_query`'s
+    (name, value) order (a property test checks it). A few string operations, and no pairs
+    built; a query already in that order is returned as it is.
     """
     if not _NAME_VALUE_PIECES.fullmatch(raw) or not _canonical_and_unsigned(raw):
         return None
