@@ -42,7 +42,7 @@ _SKEW_RETRY = "_apigw_iam_auth_skew_retry"
 
 def sign_prepared(
     signer: SigV4Signer, prepared: requests.PreparedRequest, *, presign: bool, expires: int
-) -> SigningResult:
+) -> None:
     """Sign ``prepared`` in place: by header, or by rewriting its URL into presigned form."""
     body_hash = _final_body_hash(prepared)  # first: buffering a stream sets Content-Length
     headers = prepared.headers
@@ -66,7 +66,6 @@ def sign_prepared(
         for name, value in result.headers:
             store[name.lower()] = (name, value)
     setattr(prepared, _SIGNING, result)
-    return result
 
 
 def _store_of(headers: Any) -> dict[Any, tuple[Any, Any]] | None:  # noqa: ANN401 - any mapping
@@ -175,16 +174,11 @@ class ResponseGuard:
     """A response hook for one signed request and the copies requests makes of it.
 
     requests shares a request's hooks with the copies it makes for redirects, so the guard
-    sees every hop of the chain. It (1) strips our headers before a redirect is copied, (2)
-    re-signs a same-origin hop that API Gateway refused, (3) after a clock-skew refusal,
-    corrects the signer's clock from the response and retries once, and (4) logs a redacted
-    diff at DEBUG when API Gateway computed a different signature.
-
-    Requests this library signed carry their signing result in an attribute. requests' own
-    ``copy()`` does not carry it over, which is exactly what tells a redirect copy (or a retry
-    we made) from the request we signed. One guard is built per request, so it stores only
-    two references (the auth object's settings, the URL signed); everything else is worked
-    out when a redirect or a 403 arrives.
+    sees every hop of the chain and does there what the module docstring lists; it also logs a
+    redacted diff at DEBUG when API Gateway computed a different signature. The signing result
+    (``_SIGNING``), which a copy lacks, is what tells a redirect copy from the request we signed.
+    One guard is built per request, so it stores only two references (the auth object's
+    settings, the URL signed); everything else is worked out when a redirect or a 403 arrives.
     """
 
     __slots__ = ("_settings", "_signed_url")
