@@ -271,11 +271,8 @@ def header_set(
 ) -> HeaderSet:
     """The :class:`HeaderSet` of one set of headers, kept (see the table in signer.py).
 
-    A client sends the same headers (User-Agent, Accept, Host...) with every request to an API,
-    so their checks and canonical block are worked out once per set, not once per request.
     ``own`` names the signer's headers (:func:`own_headers`); ``default_host`` is signed when
-    the headers hold no Host (None: the headers must hold one). Unhashable pairs (lists, a
-    bytearray) are worked out uncached.
+    the headers hold no Host (None: the headers must hold one).
     """
     merged, stale = _header_map(headers, unsigned)
     if "host" not in merged:
@@ -419,12 +416,10 @@ def _keys(
 ) -> _Keys:
     """The day's signing key and scope for one set of credentials (see the table in signer.py).
 
-    SigV4 (``region`` given): besides the key itself (four HMACs), the HMAC pads are absorbed
-    once (RFC 2104), so each signature resumes copies of two SHA-256 states, half the work of
+    SigV4 (``region`` given): besides the key itself, the HMAC pads are absorbed once (RFC
+    2104), so each signature resumes copies of two SHA-256 states, half the work of
     ``hmac.new``. SigV4a (``region`` None): the scope names no region and the key is the ECDSA
-    P-256 key derived from the credentials (:mod:`apigw_iam_auth._sigv4a`), derived once. The
-    session token, ~1 KB, is percent-encoded once for presigned URLs. ``day`` counts days
-    from 1970-01-01 (see :func:`epoch_seconds`); its ``YYYYMMDD`` is written here, once a day.
+    P-256 key derived from the credentials (:mod:`apigw_iam_auth._sigv4a`).
     """
     date = _day_stamp(day)
     if region is None:
@@ -510,8 +505,6 @@ def user_query(raw: str) -> tuple[str, bool]:
     An earlier signature's ``X-Amz-*`` parameters are dropped (:func:`_user_query_of`). The
     common plain query is only sorted (:func:`sorted_plain_query`).
     """
-    if not raw:
-        return "", True
     text = sorted_plain_query(raw)
     if text is not None:
         return text, True
