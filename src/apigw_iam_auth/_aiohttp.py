@@ -39,7 +39,7 @@ import weakref
 from typing import TYPE_CHECKING, Any, cast
 
 from apigw_iam_auth import _sigv4
-from apigw_iam_auth._body import IN_PLACE, hash_body, is_seekable
+from apigw_iam_auth._body import IN_PLACE, INLINE_HASH_BYTES, hash_body, is_seekable
 from apigw_iam_auth._models import SignatureLocation
 from apigw_iam_auth._skew import corrected_after_refusal
 from apigw_iam_auth.diagnostics import FORBIDDEN, MAX_REFUSAL_BYTES
@@ -61,8 +61,6 @@ _log = logging.getLogger("apigw_iam_auth")
 
 _HEADERS, _QUERY = SignatureLocation.HEADERS, SignatureLocation.QUERY
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})  # what aiohttp follows (client.py:936)
-# Hashing runs at ~1.5 GB/s: up to 1 MiB costs under a millisecond, less than a thread hop.
-_INLINE_HASH_BYTES = 1024 * 1024
 # The body hash, kept on the payload: redirect hops (307/308) and retries send the same one.
 _HASH_ATTRIBUTE = "_apigw_iam_auth_sha256"
 
@@ -232,7 +230,7 @@ def _known_body_hash(request: ClientRequest) -> str | None:
         )
     if isinstance(body, sys.modules["aiohttp.payload"].BytesPayload):  # imported: aiohttp is
         data = body._value  # noqa: SLF001 - what as_bytes() returns, without a coroutine
-        if isinstance(data, bytes) and len(data) <= _INLINE_HASH_BYTES:
+        if isinstance(data, bytes) and len(data) <= INLINE_HASH_BYTES:
             return _sigv4.payload_hash(_cut(data, _content_length(request, len(data))))
     known = getattr(body, _HASH_ATTRIBUTE, None)
     return known if isinstance(known, str) else None
@@ -296,7 +294,7 @@ def _cut(data: bytes | bytearray | memoryview, limit: int | None) -> bytes | byt
 
 async def _hash_bytes(data: bytes | bytearray | memoryview, limit: int | None) -> str:
     data = _cut(data, limit)
-    if len(data) <= _INLINE_HASH_BYTES:
+    if len(data) <= INLINE_HASH_BYTES:
         return _sigv4.payload_hash(data)
     return await asyncio.to_thread(_sigv4.payload_hash, data)
 
@@ -343,7 +341,7 @@ class _HashingWriter:
         self._digest = hashlib.sha256()
 
     async def write(self, chunk: bytes | bytearray | memoryview) -> None:
-        if len(chunk) > _INLINE_HASH_BYTES:  # hashlib releases the GIL: hash big parts aside
+        if len(chunk) > INLINE_HASH_BYTES:  # hashlib releases the GIL: hash big parts aside
             await asyncio.to_thread(self._digest.update, chunk)
         else:
             self._digest.update(chunk)

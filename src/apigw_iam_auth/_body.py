@@ -9,10 +9,20 @@ from typing import IO, TypeGuard
 from apigw_iam_auth._sigv4 import payload_hash
 from apigw_iam_auth.errors import UnsignableRequestError
 
-__all__ = ["BYTES_LIKE", "CHUNK_SIZE", "IN_PLACE", "hash_body", "hash_seekable", "is_seekable"]
+__all__ = [
+    "BYTES_LIKE",
+    "CHUNK_SIZE",
+    "INLINE_HASH_BYTES",
+    "IN_PLACE",
+    "hash_body",
+    "hash_seekable",
+    "is_seekable",
+]
 
 # Large enough that hashlib releases the GIL and runs at full speed, small enough for memory.
 CHUNK_SIZE = 1024 * 1024
+# Hashing runs at ~1.5 GB/s: up to 1 MiB costs under a millisecond, less than a thread hop.
+INLINE_HASH_BYTES = 1024 * 1024
 # Type tuples, not ``bytes | bytearray``: isinstance with a union built per call costs 4x more.
 IN_PLACE = (bytes, bytearray)  # what hashlib reads where it lies
 BYTES_LIKE = (bytes, bytearray, memoryview)
