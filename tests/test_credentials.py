@@ -1077,3 +1077,61 @@ def test_no_secret_or_token_in_messages_reprs_or_logs(aws_env, monkeypatch, capl
     assert any("method='container-role'" in message for message in ours)  # logging did run
     for secret in secrets:
         assert secret not in everything
+
+
+class FlakyFetch:
+    """A credentials function that hands out numbered keys, or fails while told to."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+        self.failing = False
+        self.calls = 0
+
+    def keys(self) -> Credentials:
+        self.calls += 1
+        if self.failing:
+            raise ConnectionError("vault unreachable")
+        number = self.calls
+        return Credentials(f"AKIDFLAKY{number}", f"flaky-{number}", None, self.clock() + HOUR)
+
+    async def akeys(self) -> Credentials:
+        return self.keys()
+
+
+HOUR = timedelta(hours=1)
+FLAKY_SECRETS = {f"AKIDFLAKY{number}": f"flaky-{number}" for number in range(1, 10)}
+
+
+@pytest.mark.parametrize("native", [False, True], ids=["function", "async-def"])
+@pytest.mark.anyio
+async def test_a_failed_refresh_keeps_the_cached_keys_for_half_the_window(caplog, native):
+    """As botocore's advisory window: a refresh that fails early on is retried, not raised.
+
+    Keys of one hour, window 5 minutes: the refresh is due at 55 minutes. Failing at 55 and at
+    57:29 (more than half the window left) the cached keys sign, with a warning; at 57:31 the
+    failure is raised; once the function answers again its new keys sign.
+    """
+    clock = FakeClock()
+    fetch = FlakyFetch(clock)
+    provider = CallableProvider(fetch.akeys if native else fetch.keys, clock=clock)
+    auth = ApiGwIamAuth(region="us-east-1", credentials=provider)
+    assert await async_signed_key(auth, FLAKY_SECRETS) == "AKIDFLAKY1"
+    fetch.failing = True
+    for offset in (timedelta(minutes=55), timedelta(minutes=2, seconds=29)):
+        clock.advance(offset)
+        with caplog.at_level(logging.WARNING, logger="apigw_iam_auth"):
+            caplog.clear()
+            assert await async_signed_key(auth, FLAKY_SECRETS) == "AKIDFLAKY1"
+            assert signed_key(auth.signer, FLAKY_SECRETS) == "AKIDFLAKY1"
+        warned = [record.getMessage() for record in caplog.records]
+        assert warned
+        assert all("ConnectionError" in text and "keeping the keys" in text for text in warned)
+    clock.advance(timedelta(seconds=2))
+    with pytest.raises(CredentialsRefreshError, match=r"FlakyFetch.*ConnectionError"):
+        provider.get()
+    with pytest.raises(CredentialsRefreshError, match=r"FlakyFetch.*ConnectionError"):
+        await provider.aget()
+    fetch.failing = False
+    calls = fetch.calls
+    assert await async_signed_key(auth, FLAKY_SECRETS) == f"AKIDFLAKY{calls + 1}"
+    assert signed_key(auth.signer, FLAKY_SECRETS) == f"AKIDFLAKY{calls + 1}"

@@ -896,6 +896,11 @@ class CallableProvider(CredentialsProvider):
     short-lived credentials are reused for a while rather than fetched per signature. Results
     without an expiry are cached for good: return an expiry for anything that rotates.
 
+    A refresh that fails in the first half of the window keeps the cached keys, still valid for
+    at least half the window, and logs a WARNING; the next call tries again (botocore's advisory
+    window, for the same reason: a vault or endpoint down for a minute costs no request). A
+    failure in the second half is raised.
+
     ``async def`` functions run on the event loop of the ``aget()`` caller that starts a load
     (should that loop stop or close first, the callers waiting for it load again); a
     synchronous ``get()`` runs them with ``asyncio.run`` (in a helper thread if this thread is
@@ -927,8 +932,8 @@ class CallableProvider(CredentialsProvider):
         self._window = refresh_window
         self._clock = _checked_clock(clock)
         self._name = getattr(func, "__qualname__", type(func).__name__)
-        # (snapshot, refresh at or None for never), swapped as one reference
-        self._state: tuple[Credentials, datetime | None] | None = None
+        # (snapshot, refresh at, kept until if refreshes fail) or None; swapped as one reference
+        self._state: tuple[Credentials, datetime | None, datetime | None] | None = None
         self._flight = _Flight()
 
     def __repr__(self) -> str:
@@ -957,7 +962,7 @@ class CallableProvider(CredentialsProvider):
         state = self._state
         if state is None:
             return None
-        snapshot, refresh_at = state
+        snapshot, refresh_at, _ = state
         if refresh_at is None or self._clock() < refresh_at:
             return snapshot
         return None
@@ -973,7 +978,7 @@ class CallableProvider(CredentialsProvider):
         except (NoCredentialsError, InvalidConfigError):
             raise
         except Exception as exc:  # noqa: BLE001 - raised as CredentialsRefreshError
-            raise _failure(f"{self!r} failed", exc)  # noqa: B904 - _failure chains exc
+            return self._kept(_failure(f"{self!r} failed", exc))
         return self._store(_to_credentials(value, repr(self)))
 
     async def _aload(self) -> Credentials:
@@ -985,13 +990,26 @@ class CallableProvider(CredentialsProvider):
         except (NoCredentialsError, InvalidConfigError):
             raise
         except Exception as exc:  # noqa: BLE001 - raised as CredentialsRefreshError
-            raise _failure(f"{self!r} failed", exc)  # noqa: B904 - _failure chains exc
+            return self._kept(_failure(f"{self!r} failed", exc))
         if _converts_with_io(value):
             return self._store(await asyncio.to_thread(_to_credentials, value, repr(self)))
         return self._store(_to_credentials(value, repr(self)))
 
+    def _kept(self, error: CredentialsRefreshError) -> Credentials:
+        """The cached snapshot while a failed refresh may keep it, else ``error`` raised."""
+        snapshot, _, kept_until = self._state or (None, None, None)
+        if snapshot is None or kept_until is None or self._clock() >= kept_until:
+            raise error
+        _log.warning(
+            "%s; keeping the keys it has until %s (tried again on each request)",
+            error,
+            kept_until.isoformat(),
+            exc_info=error,
+        )
+        return snapshot
+
     def _store(self, snapshot: Credentials) -> Credentials:
-        refresh_at = None
+        refresh_at = kept_until = None
         if snapshot.expiry is not None:
             remaining = snapshot.expiry - self._clock()
             if remaining <= timedelta(0):
@@ -999,8 +1017,9 @@ class CallableProvider(CredentialsProvider):
                     f"{self!r} returned credentials that expired at "
                     f"{snapshot.expiry.isoformat()}; it must return fresh ones"
                 )
-            refresh_at = snapshot.expiry - min(self._window, remaining / 2)
-        self._state = (snapshot, refresh_at)
+            window = min(self._window, remaining / 2)
+            refresh_at, kept_until = snapshot.expiry - window, snapshot.expiry - window / 2
+        self._state = (snapshot, refresh_at, kept_until)
         _log.debug("credentials from %r cached until %s", self, refresh_at or "replaced")
         return snapshot
 
