@@ -1135,3 +1135,39 @@ async def test_a_failed_refresh_keeps_the_cached_keys_for_half_the_window(caplog
     calls = fetch.calls
     assert await async_signed_key(auth, FLAKY_SECRETS) == f"AKIDFLAKY{calls + 1}"
     assert signed_key(auth.signer, FLAKY_SECRETS) == f"AKIDFLAKY{calls + 1}"
+
+
+def test_in_the_first_half_of_the_window_only_the_refreshing_caller_waits():
+    """While a slow refresh runs, others sign with the cached keys; past half the window, wait.
+
+    The function holds its second call until released. Meanwhile a thread and a task find the
+    refresh in flight at 55:00 and go on with the cached keys; at 57:31 a caller waits for it,
+    and gets the new keys.
+    """
+    clock = FakeClock()
+    started, release = threading.Event(), threading.Event()
+    calls = []
+
+    def fetch() -> Credentials:
+        calls.append(1)
+        if len(calls) > 1:
+            started.set()
+            assert release.wait(30)
+        number = len(calls)
+        return Credentials(f"AKIDSLOW{number}", f"slow-{number}", None, clock() + HOUR)
+
+    provider = CallableProvider(fetch, clock=clock)
+    assert provider.get().access_key == "AKIDSLOW1"
+    clock.advance(timedelta(minutes=55))
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:
+        refreshing = pool.submit(provider.get)
+        assert started.wait(30)
+        assert pool.submit(provider.get).result(timeout=30).access_key == "AKIDSLOW1"
+        meanwhile = pool.submit(asyncio.run, provider.aget())
+        assert meanwhile.result(timeout=30).access_key == "AKIDSLOW1"
+        clock.advance(timedelta(minutes=2, seconds=31))
+        waiting = pool.submit(provider.get)
+        release.set()
+        assert refreshing.result(timeout=30).access_key == "AKIDSLOW2"
+        assert waiting.result(timeout=30).access_key == "AKIDSLOW2"
+    assert len(calls) == 2

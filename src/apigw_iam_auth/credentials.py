@@ -269,6 +269,10 @@ class _Flight:
             self._future, self._native_loop = future, native_loop
             return future, True
 
+    def busy(self) -> bool:
+        """A load is in flight (read without the lock: a hint, as good as the moment it is read)."""
+        return self._future is not None
+
     def _stranded_locked(self) -> bool:
         """The load in flight is a task of a loop that is not running: it may never end."""
         loop = self._native_loop
@@ -896,10 +900,12 @@ class CallableProvider(CredentialsProvider):
     short-lived credentials are reused for a while rather than fetched per signature. Results
     without an expiry are cached for good: return an expiry for anything that rotates.
 
-    A refresh that fails in the first half of the window keeps the cached keys, still valid for
-    at least half the window, and logs a WARNING; the next call tries again (botocore's advisory
-    window, for the same reason: a vault or endpoint down for a minute costs no request). A
-    failure in the second half is raised.
+    In the first half of the window the cached keys, still valid for at least half the window,
+    stand in for the refresh: callers that find it in flight go on with them instead of waiting
+    (the caller that started it waits), and a refresh that fails keeps them and logs a WARNING;
+    the next call tries again. This is botocore's advisory window, for the same reasons: a slow
+    vault holds up one request, not all, and one down for a minute costs none. In the second
+    half everyone waits, and a failure is raised.
 
     ``async def`` functions run on the event loop of the ``aget()`` caller that starts a load
     (should that loop stop or close first, the callers waiting for it load again); a
@@ -947,11 +953,11 @@ class CallableProvider(CredentialsProvider):
 
     def get(self) -> Credentials:
         """The cached snapshot, or one call of the function shared by all waiting threads."""
-        return self._fresh() or self._flight.run(self._load)
+        return self._fresh() or self._meanwhile() or self._flight.run(self._load)
 
     async def aget(self) -> Credentials:
         """The cached snapshot, or one off-loop call shared by all waiting tasks and threads."""
-        fresh = self._fresh()
+        fresh = self._fresh() or self._meanwhile()
         if fresh is not None:
             return fresh
         if self._is_async:
@@ -966,6 +972,20 @@ class CallableProvider(CredentialsProvider):
         if refresh_at is None or self._clock() < refresh_at:
             return snapshot
         return None
+
+    def _keepable(self) -> tuple[Credentials, datetime] | None:
+        """The cached snapshot and until when, while it may stand in for a refresh."""
+        snapshot, _, kept_until = self._state or (None, None, None)
+        if snapshot is None or kept_until is None or self._clock() >= kept_until:
+            return None
+        return snapshot, kept_until
+
+    def _meanwhile(self) -> Credentials | None:
+        """The cached snapshot for a caller that finds a refresh in flight it need not wait for."""
+        if not self._flight.busy():
+            return None
+        keepable = self._keepable()
+        return None if keepable is None else keepable[0]
 
     def _load(self) -> Credentials:
         fresh = self._fresh()
@@ -997,9 +1017,10 @@ class CallableProvider(CredentialsProvider):
 
     def _kept(self, error: CredentialsRefreshError) -> Credentials:
         """The cached snapshot while a failed refresh may keep it, else ``error`` raised."""
-        snapshot, _, kept_until = self._state or (None, None, None)
-        if snapshot is None or kept_until is None or self._clock() >= kept_until:
+        keepable = self._keepable()
+        if keepable is None:
             raise error
+        snapshot, kept_until = keepable
         _log.warning(
             "%s; keeping the keys it has until %s (tried again on each request)",
             error,
