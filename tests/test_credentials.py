@@ -1171,3 +1171,97 @@ def test_in_the_first_half_of_the_window_only_the_refreshing_caller_waits():
         assert refreshing.result(timeout=30).access_key == "AKIDSLOW2"
         assert waiting.result(timeout=30).access_key == "AKIDSLOW2"
     assert len(calls) == 2
+
+
+@pytest.mark.parametrize("then", ["closed", "stopped"])
+def test_a_refresh_stranded_on_a_stopped_loop_is_started_again_in_the_window(then):
+    """A refresh left pending on a loop stopped by hand is not taken for one in flight.
+
+    In the first half of the window callers that find a refresh running go on with the cached
+    keys; one whose loop will never run it again is dropped, and the next caller refreshes.
+    """
+    clock = FakeClock()
+    started, calls = threading.Event(), []
+
+    async def fetch() -> Credentials:
+        calls.append(1)
+        if len(calls) == 2:
+            started.set()
+            await asyncio.Event().wait()  # a refresh that only its loop could end
+        number = len(calls)
+        return Credentials(f"AKIDSTRAND{number}", f"strand-{number}", None, clock() + HOUR)
+
+    provider = CallableProvider(fetch, clock=clock)
+    loop = asyncio.new_event_loop()
+    assert loop.run_until_complete(provider.aget()).access_key == "AKIDSTRAND1"
+    clock.advance(timedelta(minutes=55))
+
+    async def give_up_once_refreshing() -> None:
+        waiter = asyncio.ensure_future(provider.aget())
+        assert await asyncio.to_thread(started.wait, HANG_GUARD)
+        waiter.cancel()
+
+    loop.run_until_complete(give_up_once_refreshing())
+    pending = asyncio.all_tasks(loop)
+    if then == "closed":
+        loop.close()
+    try:
+        assert get_in_a_thread(provider).access_key == "AKIDSTRAND3"
+        assert asyncio.run(provider.aget()).access_key == "AKIDSTRAND3"
+        assert len(calls) == 3
+    finally:
+        if then == "closed":
+            for task in pending:  # asyncio's "destroyed but pending" log line: meant so
+                task._log_destroy_pending = False
+        else:
+            for task in pending:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            loop.close()
+
+
+def test_a_refresh_returning_expired_keys_keeps_the_cached_ones_in_the_window(caplog):
+    """Expired keys handed back by a refresh are a failed refresh: kept as any other failure."""
+    clock = FakeClock()
+    calls = []
+
+    def fetch() -> Credentials:
+        calls.append(1)
+        expiry = clock() + (HOUR if len(calls) == 1 else -timedelta(seconds=1))
+        return Credentials("AKIDEXPIRY", "expiry-secret", None, expiry)
+
+    provider = CallableProvider(fetch, clock=clock)
+    provider.get()
+    clock.advance(timedelta(minutes=55))
+    with caplog.at_level(logging.WARNING, logger="apigw_iam_auth"):
+        assert provider.get().expiry > clock()
+    assert "returned credentials that expired" in caplog.text
+    clock.advance(timedelta(minutes=3))
+    with pytest.raises(CredentialsRefreshError, match="returned credentials that expired"):
+        provider.get()
+
+
+def test_a_secret_chained_behind_a_failure_reaches_no_log_or_traceback(caplog):
+    """``raise ... from KeyError(body)``: the cause quotes the credentials, so it is not chained."""
+    clock = FakeClock()
+    failing = []
+    secret = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"  # AWS documentation example
+
+    def fetch() -> Credentials:
+        if failing:
+            body = f'{{"AccessKeyId": "AKIDCHAIN", "SecretAccessKey": "{secret}", "Exp'
+            raise RuntimeError("the vault answered garbage") from KeyError(body)
+        return Credentials("AKIDCHAIN", "chain-secret", None, clock() + HOUR)
+
+    provider = CallableProvider(fetch, clock=clock)
+    provider.get()
+    failing.append(1)
+    clock.advance(timedelta(minutes=55))
+    with caplog.at_level(logging.DEBUG, logger="apigw_iam_auth"):
+        assert provider.get().access_key == "AKIDCHAIN"  # kept, with a warning
+    clock.advance(timedelta(minutes=3))
+    with pytest.raises(CredentialsRefreshError, match="not chained") as raised:
+        provider.get()
+    printed = "".join(traceback.format_exception(raised.value)) + caplog.text
+    assert "RuntimeError" in printed
+    assert secret not in printed

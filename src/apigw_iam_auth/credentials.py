@@ -179,10 +179,11 @@ def _failure(what: str, exc: BaseException) -> CredentialsRefreshError:
     status), so they are kept, but some quote text from outside (a ``credential_process``'s
     stderr, a credential endpoint's body) and pass through ``redact``. Anything else is named by
     type only. ``exc`` is not chained when its message holds something ``redact`` masks: a
-    traceback or ``logging.exception`` prints the cause in full, secret and all.
+    traceback or ``logging.exception`` prints the cause in full, secret and all; nor when an
+    exception chained behind it does (``raise ... from KeyError(body)``).
     """
     text = str(exc)
-    quotes_secret = redact(text) != text
+    quotes_secret = any(redact(str(link)) != str(link) for link in _chain(exc))
     if type(exc).__module__.startswith("botocore"):
         detail = redact(f"{type(exc).__name__}: {text}")
     elif quotes_secret:
@@ -195,6 +196,16 @@ def _failure(what: str, exc: BaseException) -> CredentialsRefreshError:
     else:
         error.__cause__ = exc
     return error
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and every exception a traceback of it would print (causes and contexts)."""
+    chain: list[BaseException] = []
+    link: BaseException | None = exc
+    while link is not None and not any(link is seen for seen in chain):
+        chain.append(link)
+        link = link.__cause__ or (None if link.__suppress_context__ else link.__context__)
+    return chain
 
 
 def _checked_clock(clock: Callable[[], datetime]) -> Callable[[], datetime]:
@@ -270,8 +281,11 @@ class _Flight:
             return future, True
 
     def busy(self) -> bool:
-        """A load is in flight (read without the lock: a hint, as good as the moment it is read)."""
-        return self._future is not None
+        """A load is in flight that may still end (not one whose loop has stopped)."""
+        if self._future is None:  # the common case, read without the lock
+            return False
+        with self._lock:
+            return self._future is not None and not self._stranded_locked()
 
     def _stranded_locked(self) -> bool:
         """The load in flight is a task of a loop that is not running: it may never end."""
@@ -999,7 +1013,10 @@ class CallableProvider(CredentialsProvider):
             raise
         except Exception as exc:  # noqa: BLE001 - raised as CredentialsRefreshError
             return self._kept(_failure(f"{self!r} failed", exc))
-        return self._store(_to_credentials(value, repr(self)))
+        try:
+            return self._store(_to_credentials(value, repr(self)))
+        except CredentialsRefreshError as error:  # expired keys, a broken session returned
+            return self._kept(error)
 
     async def _aload(self) -> Credentials:
         fresh = self._fresh()
@@ -1011,9 +1028,12 @@ class CallableProvider(CredentialsProvider):
             raise
         except Exception as exc:  # noqa: BLE001 - raised as CredentialsRefreshError
             return self._kept(_failure(f"{self!r} failed", exc))
-        if _converts_with_io(value):
-            return self._store(await asyncio.to_thread(_to_credentials, value, repr(self)))
-        return self._store(_to_credentials(value, repr(self)))
+        try:
+            if _converts_with_io(value):
+                return self._store(await asyncio.to_thread(_to_credentials, value, repr(self)))
+            return self._store(_to_credentials(value, repr(self)))
+        except CredentialsRefreshError as error:  # expired keys, a broken session returned
+            return self._kept(error)
 
     def _kept(self, error: CredentialsRefreshError) -> Credentials:
         """The cached snapshot while a failed refresh may keep it, else ``error`` raised."""
