@@ -1094,6 +1094,10 @@ def test_errors_speak_in_flags(api, env, args, flag):
         ),
         (("call", "{api}/x", "-H", "hunter2"), "argument -H/--header: expected 'Name: value'"),
         (("call", "{api}/x", "-H", "hunter2/x"), "argument -H/--header: expected 'Name: value'"),
+        (
+            ("call", "{api}/x", "-H", "wJalrXUtnFEMIK7MDENGbPxRfiCYhunter2 x"),
+            "argument -H/--header: expected 'Name: value' (value not shown)",
+        ),
     ],
     ids=[
         "awscurl-keys",
@@ -1117,6 +1121,7 @@ def test_errors_speak_in_flags(api, env, args, flag):
         "awscurl-key-like-an-option",
         "header-without-name",
         "header-base64",
+        "header-key-and-space",
     ],
 )
 def test_usage_errors_name_options_never_values(token_api, sandbox, args, named):

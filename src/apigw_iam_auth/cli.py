@@ -72,8 +72,9 @@ _ACCESS_LOGGER = "apigw_iam_auth.server.access"
 # RFC 9110 5.6.2: a header name or method is a token.
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # What is quoted of a malformed -H: a name followed by a space ("Authorization Bearer ..."),
-# never a lone word, which may be the value itself (a key, a password).
-_LEADING_NAME = re.compile(r"([-0-9A-Za-z_]{1,64})\s")
+# shaped as header names are (words of letters joined by hyphens, X-Api-Key, Content-MD5), never
+# a lone word or one with digits inside, which may be the value itself (a key, a password).
+_LEADING_NAME = re.compile(r"([A-Za-z]{1,32}(?:-[A-Za-z][A-Za-z0-9]{0,31}){0,4})\s")
 _JSON_TYPE = re.compile(r"(?i)^\s*application/(?:[\w.+-]*\+)?json\s*(?:;|$)")
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
 _DURATION = re.compile(r"(?:\d+(?:\.\d+)?[smhd])+")
