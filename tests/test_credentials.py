@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import json
 import logging
 import os
@@ -49,6 +50,7 @@ from apigw_iam_auth.credentials import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import Path
 
 # Every test runs isolated from the developer's ~/.aws and AWS_* environment.
@@ -940,18 +942,19 @@ def test_an_async_load_cancelled_before_its_first_step_is_started_again():
     assert calls == [1]
 
 
-@pytest.mark.parametrize("then", ["closed", "stopped"])
-def test_an_async_load_left_pending_on_a_loop_stopped_by_hand_is_started_again(then):
-    """run_until_complete returned with the load pending, and the loop was closed or is only
-    stopped: later callers, sync or async, load anew instead of waiting for good.
+@contextlib.contextmanager
+def load_left_pending(
+    provider: CallableProvider, loop: asyncio.AbstractEventLoop, started: threading.Event, then: str
+) -> Iterator[None]:
+    """An ``aget()`` given up once its load has started; the loop then closed or only stopped.
+
+    On exit the pending load task is cancelled on a stopped loop (and the loop closed), or
+    left to be destroyed with a closed one.
     """
-    first_started, calls = threading.Event(), []
-    provider = CallableProvider(two_step_function(first_started, calls))
-    loop = asyncio.new_event_loop()
 
     async def give_up_once_loading() -> None:
         waiter = asyncio.ensure_future(provider.aget())
-        assert await asyncio.to_thread(first_started.wait, HANG_GUARD)
+        assert await asyncio.to_thread(started.wait, HANG_GUARD)
         waiter.cancel()
 
     loop.run_until_complete(give_up_once_loading())
@@ -959,11 +962,7 @@ def test_an_async_load_left_pending_on_a_loop_stopped_by_hand_is_started_again(t
     if then == "closed":
         loop.close()
     try:
-        assert get_in_a_thread(provider).access_key == "AKIDLOAD2"
-        assert asyncio.run(provider.aget()).access_key == "AKIDLOAD2"
-        # The load task is let go once its loop is closed, kept while the loop may run again.
-        kept = [task for task in apigw_iam_auth.credentials._TASKS if task.get_loop() is loop]
-        assert bool(kept) == (then == "stopped")
+        yield
     finally:
         if then == "closed":
             for task in pending:  # asyncio's "destroyed but pending" log line: meant so
@@ -973,6 +972,22 @@ def test_an_async_load_left_pending_on_a_loop_stopped_by_hand_is_started_again(t
                 task.cancel()
             loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             loop.close()
+
+
+@pytest.mark.parametrize("then", ["closed", "stopped"])
+def test_an_async_load_left_pending_on_a_loop_stopped_by_hand_is_started_again(then):
+    """run_until_complete returned with the load pending, and the loop was closed or is only
+    stopped: later callers, sync or async, load anew instead of waiting for good.
+    """
+    first_started, calls = threading.Event(), []
+    provider = CallableProvider(two_step_function(first_started, calls))
+    loop = asyncio.new_event_loop()
+    with load_left_pending(provider, loop, first_started, then):
+        assert get_in_a_thread(provider).access_key == "AKIDLOAD2"
+        assert asyncio.run(provider.aget()).access_key == "AKIDLOAD2"
+        # The load task is let go once its loop is closed, kept while the loop may run again.
+        kept = [task for task in apigw_iam_auth.credentials._TASKS if task.get_loop() is loop]
+        assert bool(kept) == (then == "stopped")
 
 
 def test_a_thread_already_waiting_when_the_loading_loop_closes_loads_again(monkeypatch):
@@ -1195,29 +1210,10 @@ def test_a_refresh_stranded_on_a_stopped_loop_is_started_again_in_the_window(the
     loop = asyncio.new_event_loop()
     assert loop.run_until_complete(provider.aget()).access_key == "AKIDSTRAND1"
     clock.advance(timedelta(minutes=55))
-
-    async def give_up_once_refreshing() -> None:
-        waiter = asyncio.ensure_future(provider.aget())
-        assert await asyncio.to_thread(started.wait, HANG_GUARD)
-        waiter.cancel()
-
-    loop.run_until_complete(give_up_once_refreshing())
-    pending = asyncio.all_tasks(loop)
-    if then == "closed":
-        loop.close()
-    try:
+    with load_left_pending(provider, loop, started, then):
         assert get_in_a_thread(provider).access_key == "AKIDSTRAND3"
         assert asyncio.run(provider.aget()).access_key == "AKIDSTRAND3"
         assert len(calls) == 3
-    finally:
-        if then == "closed":
-            for task in pending:  # asyncio's "destroyed but pending" log line: meant so
-                task._log_destroy_pending = False
-        else:
-            for task in pending:
-                task.cancel()
-            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-            loop.close()
 
 
 def test_a_refresh_returning_expired_keys_keeps_the_cached_ones_in_the_window(caplog):
