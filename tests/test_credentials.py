@@ -1123,8 +1123,9 @@ async def test_a_failed_refresh_keeps_the_cached_keys_for_half_the_window(caplog
     """As botocore's advisory window: a refresh that fails early on is retried, not raised.
 
     Keys of one hour, window 5 minutes: the refresh is due at 55 minutes. Failing at 55 and at
-    57:29 (more than half the window left) the cached keys sign, with a warning; at 57:31 the
-    failure is raised; once the function answers again its new keys sign.
+    57:29 (more than half the window left) the cached keys sign, with a warning, and the
+    function is not called again for 10 seconds; at 57:31 the failure is raised; once the
+    function answers again its new keys sign.
     """
     clock = FakeClock()
     fetch = FlakyFetch(clock)
@@ -1132,15 +1133,25 @@ async def test_a_failed_refresh_keeps_the_cached_keys_for_half_the_window(caplog
     auth = ApiGwIamAuth(region="us-east-1", credentials=provider)
     assert await async_signed_key(auth, FLAKY_SECRETS) == "AKIDFLAKY1"
     fetch.failing = True
-    for offset in (timedelta(minutes=55), timedelta(minutes=2, seconds=29)):
+    # 55:00, then 57:29 (2:19 after the second try, at 55:10).
+    for offset in (timedelta(minutes=55), timedelta(minutes=2, seconds=19)):
         clock.advance(offset)
         with caplog.at_level(logging.WARNING, logger="apigw_iam_auth"):
             caplog.clear()
             assert await async_signed_key(auth, FLAKY_SECRETS) == "AKIDFLAKY1"
             assert signed_key(auth.signer, FLAKY_SECRETS) == "AKIDFLAKY1"
         warned = [record.getMessage() for record in caplog.records]
-        assert warned
-        assert all("ConnectionError" in text and "keeping the keys" in text for text in warned)
+        assert len(warned) == 1  # one try, then a pause: the second signature did not call it
+        assert "ConnectionError" in warned[0]
+        assert "keeping the keys" in warned[0]
+        if offset == timedelta(minutes=55):
+            calls = fetch.calls
+            clock.advance(timedelta(seconds=9))
+            assert signed_key(auth.signer, FLAKY_SECRETS) == "AKIDFLAKY1"
+            assert fetch.calls == calls
+            clock.advance(timedelta(seconds=1))
+            assert signed_key(auth.signer, FLAKY_SECRETS) == "AKIDFLAKY1"
+            assert fetch.calls == calls + 1  # tried again after the pause
     clock.advance(timedelta(seconds=2))
     with pytest.raises(CredentialsRefreshError, match=r"FlakyFetch.*ConnectionError"):
         provider.get()

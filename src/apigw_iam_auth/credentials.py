@@ -240,6 +240,8 @@ _ATTEMPTS = 3
 # How often a waiter checks that the loop running a native load still runs (a loop stopped or
 # closed by hand leaves the load pending for good).
 _STRANDED_CHECK_SECONDS = 0.25
+# How long a provider function's cached keys stand in after a failed refresh before the next try.
+_RETRY_PAUSE = timedelta(seconds=10)
 
 
 class _Flight:
@@ -917,9 +919,10 @@ class CallableProvider(CredentialsProvider):
     In the first half of the window the cached keys, still valid for at least half the window,
     stand in for the refresh: callers that find it in flight go on with them instead of waiting
     (the caller that started it waits), and a refresh that fails keeps them and logs a WARNING;
-    the next call tries again. This is botocore's advisory window, for the same reasons: a slow
-    vault holds up one request, not all, and one down for a minute costs none. In the second
-    half everyone waits, and a failure is raised.
+    the first call 10 seconds later tries again (not every call: a function that fails slowly
+    would hold up each request). This is botocore's advisory window, for the same reasons: a
+    slow vault holds up one request, not all, and one down for a minute costs none. In the
+    second half everyone waits, and a failure is raised.
 
     ``async def`` functions run on the event loop of the ``aget()`` caller that starts a load
     (should that loop stop or close first, the callers waiting for it load again); a
@@ -1041,10 +1044,13 @@ class CallableProvider(CredentialsProvider):
         if keepable is None:
             raise error
         snapshot, kept_until = keepable
+        retry_at = min(self._clock() + _RETRY_PAUSE, kept_until)
+        self._state = (snapshot, retry_at, kept_until)  # cached again until the next try
         _log.warning(
-            "%s; keeping the keys it has until %s (tried again on each request)",
+            "%s; keeping the keys it has until %s (tried again from %s)",
             error,
             kept_until.isoformat(),
+            retry_at.isoformat(),
             exc_info=error,
         )
         return snapshot
