@@ -1087,6 +1087,11 @@ def test_errors_speak_in_flags(api, env, args, flag):
         (("serve", "--port", "123456"), "argument --port: must be a port number"),
         (("call", "hunter 2", "{api}/x"), "the word before the URL is not an HTTP method"),
         (("call", "{api}/x", "-X", "hunter 2"), "-X takes an HTTP method"),
+        (("call", "{api}/x", "-X", "hunter2"), "-X takes an HTTP method"),
+        (
+            ("call", "wJalrXUtnFEMIK7MDENGbPxRfiCYhunter2", "{api}/x"),
+            "the word before the URL is not an HTTP method",
+        ),
         (("call", "GET", "{api}/x", "-X", "hunter2"), "two methods given"),
         (
             ("call", "{api}/x", "--secret_key", "-Hhunter2"),
@@ -1117,6 +1122,8 @@ def test_errors_speak_in_flags(api, env, args, flag):
         "port-range",
         "method-word",
         "method-option",
+        "method-option-with-digits",
+        "method-word-with-digits",
         "two-methods",
         "awscurl-key-like-an-option",
         "header-without-name",

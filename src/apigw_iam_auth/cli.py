@@ -71,6 +71,10 @@ _ACCESS_LOGGER = "apigw_iam_auth.server.access"
 
 # RFC 9110 5.6.2: a header name or method is a token.
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# A method as typed on a command line: letters, perhaps joined by hyphens (every registered
+# method, VERSION-CONTROL included). Any other token may be a key or password typed in the
+# wrong place, and a method is sent on the request line.
+_METHOD_WORD = re.compile(r"[A-Za-z]{1,32}(?:-[A-Za-z]{1,32}){0,3}")
 # What is quoted of a malformed -H: a name followed by a space ("Authorization Bearer ..."),
 # shaped as header names are (words of letters joined by hyphens, X-Api-Key, Content-MD5), never
 # a lone word or one with digits inside, which may be the value itself (a key, a password).
@@ -816,7 +820,7 @@ def _method_and_url(args: argparse.Namespace, body: _Body | None) -> tuple[str, 
     url = words[-1]
     if given is not None and "://" in given:  # not quoted: it may be a presigned link
         raise _CliError("a URL stands where the METHOD goes: call [METHOD] URL, one URL")
-    if given is not None and not _TOKEN.fullmatch(given):
+    if given is not None and not _METHOD_WORD.fullmatch(given):
         raise _CliError("the word before the URL is not an HTTP method: call [METHOD] URL")
     if given is not None and args.method and given.upper() != args.method.upper():
         raise _CliError("two methods given (before the URL and with -X): keep one")
@@ -824,8 +828,8 @@ def _method_and_url(args: argparse.Namespace, body: _Body | None) -> tuple[str, 
 
 
 def _method(given: str | None, body: _Body | None) -> str:
-    if given is not None and not _TOKEN.fullmatch(given):
-        raise _CliError("-X takes an HTTP method, a token such as GET or PATCH")
+    if given is not None and not _METHOD_WORD.fullmatch(given):
+        raise _CliError("-X takes an HTTP method, letters such as GET or PATCH")
     return (given or ("POST" if body is not None else "GET")).upper()
 
 
