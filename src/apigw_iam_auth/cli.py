@@ -37,7 +37,7 @@ from apigw_iam_auth.diagnostics import (
 from apigw_iam_auth.errors import ApiGwIamAuthError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator, Sequence
+    from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
     from datetime import datetime
     from typing import TypeAlias
 
@@ -246,7 +246,6 @@ _QUOTING_MESSAGES = (
     ),
     (re.compile(r"(?s)unrecognized arguments: .*"), "unrecognized arguments (not shown)"),
 )
-_COMMANDS = frozenset({"call", "presign", "serve", "demo"})
 # curl's spellings of what this command spells otherwise.
 _CURL_OPTIONS = {"--head": "-X HEAD", "-I": "-X HEAD"}
 # awscurl's spellings (and the like): keys typed on a command line end up in shell history.
@@ -264,6 +263,9 @@ class _Parser(argparse.ArgumentParser):
     ``--data-raw 'password=...'`` would all reach the terminal and its scrollback.
     """
 
+    # The top parser's command names (its subparsers' ``choices``), filled as each is added.
+    commands: Collection[str] = ()
+
     def parse_command_line(self, argv: Sequence[str] | None) -> argparse.Namespace:
         """``parse_args``, but unknown arguments are named by their option names, never values.
 
@@ -275,7 +277,7 @@ class _Parser(argparse.ArgumentParser):
         given = words[: words.index("--")] if "--" in words else words
         keys = [word for word in given if _is_credential_option(word)]
         if keys:
-            command = next((word for word in given if word in _COMMANDS), None)
+            command = next((word for word in given if word in self.commands), None)
             self.fail(_unknown_arguments(keys), command)
         args, unknown = self.parse_known_args(words)
         if unknown:
@@ -442,6 +444,7 @@ def _build_parser() -> _Parser:
     )
     parser.add_argument("--version", action=_VersionAction)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.commands = commands.choices
 
     request = _request_options(
         method_help="HTTP method (default: GET, or POST with -d)",
