@@ -10,7 +10,7 @@ import sys
 import time
 import traceback
 from datetime import datetime, timezone
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote
 
 import pytest
 from aws_isolation import isolate_aws
@@ -332,6 +332,29 @@ TWICE_ENCODED = quote(quote(PRESIGNED, safe=""), safe="")
             f"Credentials(aws_session_token=b'{TOKEN}', X-Amz-Security-Token=b'{TOKEN}')",
             ["Credentials(aws_session_token=b'"],
             id="bytes-keyword-arguments",
+        ),
+        pytest.param(
+            json.dumps(
+                {
+                    "message": "The request signature we calculated does not match the "
+                    "signature you provided.\n\nThe Canonical String for this request should "
+                    "have been\n'GET\n/prod/pets\n\nhost:h\nx-amz-date:20240101T000000Z\n"
+                    f"x-amz-security-token:{TOKEN}\n\nhost;x-amz-date;x-amz-security-token\n"
+                    f"e3b0'\n\nThe String-to-Sign should have been\n'AWS4-HMAC-SHA256\n'"
+                }
+            ),
+            ["\\nhost;x-amz-date;x-amz-security-token\\ne3b0'", "x-amz-date:20240101T000000Z"],
+            id="api-gateway-403-body-as-text",
+        ),
+        pytest.param(
+            repr(
+                parse_qs(
+                    f"X-Amz-Security-Token={quote(TOKEN, safe='')}&X-Amz-Signature="
+                    f"{LEAKED_SIGNATURE}&X-Amz-Credential=AKID%2F20240101"
+                )
+            ),
+            ["'X-Amz-Credential': ['AKID/20240101']"],
+            id="parse-qs-of-a-presigned-query",
         ),
     ],
 )

@@ -66,16 +66,18 @@ _SECRETS = (
     # PowerShell's $Env:), a YAML or log line, Python keyword arguments, a "> Header: value"
     # line. The value may open with a quote (b'' too), which the quote ending it is left with;
     # the quote is taken whenever it is there, so a second pass never reads the b as the value.
-    # The name follows a non-alphanumeric, an encoded delimiter %XX, or one encoded again
-    # (%25XX, which also ends any deeper encoding).
+    # The name follows a non-alphanumeric, an encoded delimiter %XX, one encoded again
+    # (%25XX, which also ends any deeper encoding), or a newline escaped in a JSON string: API
+    # Gateway's 403 body quotes its canonical request, token line included, as "...\nname:value".
+    # A value ends at a backslash too (no token, signature or secret holds one).
     re.compile(
-        rf"(?i)(?:(?<![A-Za-z0-9])|(?<=%[0-9A-F]{{2}})|(?<=25[0-9A-F]{{2}}))"
+        rf"(?i)(?:(?<![A-Za-z0-9])|(?<=%[0-9A-F]{{2}})|(?<=25[0-9A-F]{{2}})|(?<=\\n))"
         rf"((?:{_MASKED_NAMES})(?:[^\S\n]*[:=][^\S\n]*(?:b?[\"']|(?!b?[\"']))|%(?:25)*3D))"
-        r"(?:(?!%(?:25)*26)[^&\s'\"<>,;])+"
+        r"(?:(?!%(?:25)*26)[^&\s'\"<>,;\\])+"
     ),
     # JSON, a Python repr or an echoed pair: "SessionToken": "...", ['x-amz-signature', '...'],
-    # (b'x-amz-security-token', b'...').
-    re.compile(rf"""(?i)(["'](?:{_MASKED_KEYS})["'][^\S\n]*[:,][^\S\n]*b?["'])[^"'\n<]+"""),
+    # (b'x-amz-security-token', b'...'), and parse_qs's {'X-Amz-Signature': ['...']}.
+    re.compile(rf"""(?i)(["'](?:{_MASKED_KEYS})["'][^\S\n]*[:,][^\S\n]*[\[(]?b?["'])[^"'\n<]+"""),
     # botocore's ReadOnlyCredentials repr: secret_key='...', token='...'.
     re.compile(r"""(?i)(?<![A-Za-z0-9])((?:secret_key|token)[^\S\n]*=[^\S\n]*b?["'])[^"'\n<]+"""),
     # XML: STS's <SecretAccessKey>...</SecretAccessKey> and <SessionToken>, which botocore
