@@ -185,12 +185,18 @@ def test_shorthand_without_an_api_is_refused_saying_what_to_pass(element):
         ("/prod/pets/1", f"{API}/prod/GET/pets/1"),
         ("/prod", f"{API}/prod/GET/"),
         ("/prod/", f"{API}/prod/GET/"),
-        ("/Prod/test//", f"{API}/Prod/GET/test//"),
+        ("/Prod/test//", f"{API}/Prod/GET/test/"),
         ("/prod/a%20b", f"{API}/prod/GET/a%20b"),
+        ("/prod/a%2fb", f"{API}/prod/GET/a%2Fb"),
+        ("/prod//admin", f"{API}/prod/GET/admin"),
+        ("/prod/x/../admin", f"{API}/prod/GET/admin"),
+        ("/prod/./admin", f"{API}/prod/GET/admin"),
+        ("/prod/%61dmin", f"{API}/prod/GET/admin"),
+        ("/prod/%2E%2E/prod/admin", f"{API}/prod/GET/admin"),
     ],
 )
 def test_invoke_arn_uses_the_first_segment_as_stage(path, arn):
-    """The ARN is {api}/{stage}/{METHOD}/{rest of the path}, as API Gateway writes it."""
+    """The ARN is {api}/{stage}/{METHOD}/{path}, the path normalised as the signature covers it."""
     assert invoke_arn("us-east-1", ACCOUNT, "abc123", "GET", path) == arn
 
 

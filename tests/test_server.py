@@ -431,6 +431,30 @@ def test_policy_shorthand_stands_for_the_servers_api(method, expected):
         assert body["Message"].endswith(f"{denied} with an explicit deny")
 
 
+@pytest.mark.parametrize(
+    "path",
+    ["/prod/admin", "/prod//admin", "/prod/x/../admin", "/prod/%61dmin", "/prod/./admin"],
+)
+def test_policy_deny_covers_every_spelling_the_signature_covers(path):
+    """Spellings of a denied path that verify with its signature are denied too, not let by."""
+    policy = {
+        "Statement": [
+            SHORTHAND_POLICY["Statement"][0],
+            {**SHORTHAND_POLICY["Statement"][1], "Resource": "execute-api:/prod/GET/admin"},
+        ]
+    }
+    with IamAuthServer(keys=KEYS, policy=policy, account_id=ACCOUNT, api_id="abc123") as live:
+        netloc = urlsplit(live.url).netloc
+        headers = _signed_for_host(f"{live.url}{path}", netloc)
+        reply = exchange(
+            live, [f"GET {path} HTTP/1.1".encode(), f"Host: {netloc}".encode(), *headers]
+        )
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 403 "), reply
+    denied = "arn:aws:execute-api:us-east-1:********3333:abc123/prod/GET/admin"
+    assert json.loads(body)["Message"].endswith(f"{denied} with an explicit deny")
+
+
 def test_policy_file_may_use_the_shorthand(tmp_path):
     """load_policy accepts execute-api:/... since the server it is passed to knows the API."""
     file = tmp_path / "policy.json"

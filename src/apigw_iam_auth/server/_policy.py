@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
+from apigw_iam_auth._uri import normalize_path
 from apigw_iam_auth.errors import FailureKind, InvalidConfigError, VerificationError
 
 __all__ = ["INVOKE", "Decision", "Policy", "api_arn", "denial", "invoke_arn", "parse_policy"]
@@ -28,6 +29,8 @@ INVOKE = "execute-api:Invoke"
 _SHORTHAND = "execute-api:/"
 _EFFECTS = ("Allow", "Deny")
 _KNOWN = frozenset({"Sid", "Effect", "Action", "NotAction", "Resource", "NotResource", "Principal"})
+_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
+_UNRESERVED = re.compile(r"[A-Za-z0-9\-._~]")
 
 
 class Decision(enum.Enum):
@@ -190,11 +193,31 @@ def api_arn(region: str, account_id: str, api_id: str) -> str:
 def invoke_arn(region: str, account_id: str, api_id: str, method: str, path: str) -> str:
     """``arn:aws:execute-api:{region}:{account}:{api-id}/{stage}/{METHOD}/{resource-path}``.
 
-    The stage is the first path segment; the rest of the wire path follows the method without
-    its leading slash, as in API Gateway's own ARNs (``.../prod/GET/`` for the stage root).
+    The stage is the first path segment; the rest of the path follows the method without its
+    leading slash, as in API Gateway's own ARNs (``.../prod/GET/`` for the stage root).
+
+    ``path`` is the wire path, but the ARN is built from the path the signature covers: escapes
+    of unreserved characters decoded (``%61`` -> ``a``), then dot and empty segments removed as
+    in the canonical URI. ``/prod//admin``, ``/prod/x/../admin`` and ``/prod/%61dmin`` verify
+    with the same signature as ``/prod/admin``, so a Deny on that resource must match them all.
     """
-    stage, _, rest = path.lstrip("/").partition("/")
+    stage, _, rest = _resource_path(path).lstrip("/").partition("/")
     return f"{api_arn(region, account_id, api_id)}/{stage}/{method}/{rest}"
+
+
+def _resource_path(path: str) -> str:
+    """The wire path as the resource it names: unreserved escapes decoded, then normalised.
+
+    Decoding comes first (RFC 3986 section 6.2.2), so ``%2E`` segments are dot segments too.
+    Other escapes stay, in uppercase hex: API Gateway does not decode ``%2F`` into a slash.
+    """
+    decoded = _ESCAPE.sub(_unescape, path) if "%" in path else path
+    return normalize_path(decoded)
+
+
+def _unescape(escape: re.Match[str]) -> str:
+    character = chr(int(escape.group()[1:], 16))
+    return character if _UNRESERVED.fullmatch(character) else escape.group().upper()
 
 
 def denial(principal_arn: str, resource: str, decision: Decision) -> VerificationError:
