@@ -484,6 +484,30 @@ def test_invalid_content_length_is_a_bad_request(server, length):
     assert body == {"message": "Invalid Content-Length"}
 
 
+@pytest.mark.parametrize("digits", [4301, 5000, 60_000])  # http.server takes lines to 64 KiB
+def test_content_length_of_thousands_of_digits_is_too_large_not_a_dropped_connection(
+    server, digits
+):
+    """A length int() refuses to convert is answered 413 and recorded, like any too long body."""
+    host = urlsplit(server.url).netloc
+    sent = [("Host", host), ("Content-Length", "9" * digits)]
+    status, headers, body = raw(server, "POST", "/prod", sent)
+    assert status == 413
+    assert headers["Connection"] == "close"
+    assert body == {"message": "Request Too Long"}
+    [record] = server.requests
+    assert (record.status, record.reason) == (413, "Request Too Long")
+
+
+def test_content_length_with_leading_zeros_is_its_number(server):
+    """Zeros before the digits change nothing: the body is read and verified as usual."""
+    method, target, headers, body = signed_raw(server)
+    headers = [*headers, ("Content-Length", "0" * 5000 + str(len(body)))]
+    status, _, echo = raw(server, method, target, headers, body)
+    assert status == 200
+    assert echo["body"]["length"] == len(body)
+
+
 @pytest.mark.parametrize("size", [b"zz", b"-1", b"0x5", b"+5"])
 def test_malformed_chunked_body_is_a_bad_request(server, size):
     """A chunk size that is not plain hexadecimal gets 400 instead of a hung connection."""

@@ -805,9 +805,12 @@ class _Handler(BaseHTTPRequestHandler):
                 "Invalid Content-Length",
                 "the Content-Length header is not a plain decimal number",
             )
-        size = int(length)
-        if size > _MAX_BODY:
+        digits = length.strip().lstrip("0")
+        # int() refuses over 4300 digits (ValueError, a dropped connection): any number longer
+        # than the limit's is over it, so the length is compared before it is converted.
+        if len(digits) > len(str(_MAX_BODY)) or int(digits or "0") > _MAX_BODY:
             raise _too_large()
+        size = int(digits or "0")
         body = self.rfile.read(size)
         if len(body) < size:
             raise _incomplete(f"after {len(body)} of {size} body bytes")
