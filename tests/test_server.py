@@ -508,6 +508,57 @@ def test_content_length_with_leading_zeros_is_its_number(server):
     assert echo["body"]["length"] == len(body)
 
 
+SMUGGLED = b"GET /prod/smuggled HTTP/1.1\r\nHost: h\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    ("framing", "message"),
+    [
+        (
+            [b"Content-Length: 0", b"Content-Length: %d" % len(SMUGGLED)],
+            "Multiple Content-Length values",
+        ),
+        ([b"Content-Length: 0, %d" % len(SMUGGLED)], "Multiple Content-Length values"),
+        ([b"Transfer-Encoding: gzip", b"Content-Length: 0"], "Invalid Transfer-Encoding"),
+        ([b"Transfer-Encoding: chunked, identity"], "Invalid Transfer-Encoding"),
+        ([b"Transfer-Encoding: chunked", b"Transfer-Encoding: gzip"], "Invalid Transfer-Encoding"),
+        ([b"Transfer-Encoding: xchunked"], "Invalid Transfer-Encoding"),
+    ],
+)
+def test_ambiguous_body_framing_is_refused_so_no_request_hides_in_the_body(
+    server, framing, message
+):
+    """Framing a proxy could read otherwise gets one 400 and a closed connection (RFC 9112 6.3)."""
+    host = urlsplit(server.url).netloc.encode()
+    reply = exchange(server, [b"POST /prod/x HTTP/1.1", b"Host: " + host, *framing], SMUGGLED)
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert reply.count(b"HTTP/1.1 ") == 1
+    assert head.startswith(b"HTTP/1.1 400 ")
+    assert b"\r\nConnection: close\r\n" in head + b"\r\n"
+    assert json.loads(body) == {"message": message}
+    assert [(r.path, r.status, r.reason) for r in server.requests] == [("/prod/x", 400, message)]
+
+
+def test_repeated_identical_content_length_is_one_length(server):
+    """The same value sent twice is no conflict: the body is read and verified."""
+    method, target, headers, body = signed_raw(server)
+    length = ("Content-Length", str(len(body)))
+    status, _, echo = raw(server, method, target, [*headers, length, length], body)
+    assert status == 200
+    assert echo["body"]["length"] == len(body)
+
+
+def test_chunked_body_with_content_length_is_read_chunked_and_the_connection_closed(server):
+    """Transfer-Encoding wins over Content-Length; the connection is not reused after it."""
+    method, target, headers, body = signed_raw(server)
+    framing = [("Transfer-Encoding", "chunked"), ("Content-Length", "0")]
+    chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+    status, reply_headers, echo = raw(server, method, target, [*headers, *framing], chunked)
+    assert status == 200
+    assert echo["body"]["length"] == len(body)
+    assert reply_headers["Connection"] == "close"
+
+
 @pytest.mark.parametrize("size", [b"zz", b"-1", b"0x5", b"+5"])
 def test_malformed_chunked_body_is_a_bad_request(server, size):
     """A chunk size that is not plain hexadecimal gets 400 instead of a hung connection."""

@@ -794,18 +794,51 @@ class _Handler(BaseHTTPRequestHandler):
             )
 
     def _read_body(self) -> bytes:
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+        """The body, framed as RFC 9112 section 6.3 says, or a 400 that closes the connection.
+
+        Where the framing is ambiguous, the end of this request (and so the start of the next
+        on the connection) depends on which header a proxy in front believes: a request could
+        hide in the body. So conflicting Content-Length values, and a Transfer-Encoding whose
+        last coding is not chunked, are refused; a request with both Transfer-Encoding and
+        Content-Length is read by the former and its connection closed after the answer.
+        """
+        codings = [
+            coding.strip().lower()
+            for line in self.headers.get_all("Transfer-Encoding") or []
+            for coding in line.split(",")
+        ]
+        lengths = {
+            value.strip()
+            for line in self.headers.get_all("Content-Length") or []
+            for value in line.split(",")
+        }
+        if codings:
+            if codings[-1] != "chunked":
+                raise _BadRequestError(
+                    BAD_REQUEST,
+                    "Invalid Transfer-Encoding",
+                    f"the last transfer coding is {codings[-1]!r}, not chunked: the body's end "
+                    "cannot be found",
+                )
+            if lengths:
+                self.close_connection = True
             return self._read_chunked()
-        length = self.headers.get("Content-Length")
-        if length is None:
+        if len(lengths) > 1:
+            raise _BadRequestError(
+                BAD_REQUEST,
+                "Multiple Content-Length values",
+                "the request carries different Content-Length values; HTTP allows one",
+            )
+        if not lengths:
             return b""
-        if not _DECIMAL.fullmatch(length.strip()):  # not isdigit(): "²" is a digit to it
+        (length,) = lengths
+        if not _DECIMAL.fullmatch(length):  # not isdigit(): "²" is a digit to it
             raise _BadRequestError(
                 BAD_REQUEST,
                 "Invalid Content-Length",
                 "the Content-Length header is not a plain decimal number",
             )
-        digits = length.strip().lstrip("0")
+        digits = length.lstrip("0")
         # int() refuses over 4300 digits (ValueError, a dropped connection): any number longer
         # than the limit's is over it, so the length is compared before it is converted.
         if len(digits) > len(str(_MAX_BODY)) or int(digits or "0") > _MAX_BODY:
