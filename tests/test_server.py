@@ -7,6 +7,7 @@ import http.client
 import inspect
 import json
 import logging
+import re
 import socket
 import threading
 import urllib.request
@@ -462,6 +463,27 @@ def test_policy_file_may_use_the_shorthand(tmp_path):
     assert load_policy(file) == SHORTHAND_POLICY
 
 
+@pytest.mark.parametrize(
+    ("settings", "complaint"),
+    [
+        ({"keys": {KEY: SECRET}}, "keys['AKIDEXAMPLE'] must be a KnownKey"),
+        ({"keys": [(KEY, KEYS[KEY])]}, "keys must map access key ids to KnownKey"),
+        ({"keys": {"": KEYS[KEY]}}, "access key ids"),
+        ({"max_skew": timedelta(minutes=-1)}, "max_skew must be a timedelta of zero or more"),
+        ({"max_skew": 300}, "max_skew must be a timedelta"),
+        ({"clock": lambda: T.replace(tzinfo=None)}, "clock must return an aware datetime"),
+        ({"clock": T}, "clock must be a callable"),
+        ({"account_id": "my-account"}, "account_id must be 12 digits"),
+        ({"account_id": 111122223333}, "account_id must be 12 digits"),
+    ],
+)
+def test_bad_settings_fail_at_construction_not_as_a_500_per_request(settings, complaint):
+    """Keys, max_skew, clock and account_id are checked before anything listens."""
+    with pytest.raises(InvalidConfigError, match=re.escape(complaint)) as raised:
+        IamAuthServer(**{"keys": KEYS, "clock": clock, **settings})
+    assert SECRET not in str(raised.value)
+
+
 def test_invalid_policy_fails_at_construction():
     """A policy the server cannot evaluate is refused before anything listens."""
     with pytest.raises(InvalidConfigError, match="Condition"):
@@ -579,9 +601,19 @@ def test_oversized_body_is_refused_before_reading(server):
     assert body == {"message": "Request Too Long"}
 
 
+def server_whose_clock_turns_naive() -> IamAuthServer:
+    """A server whose clock is aware when checked at construction and naive from then on."""
+    constructed = threading.Event()
+    server = IamAuthServer(
+        keys=KEYS, clock=lambda: T.replace(tzinfo=None) if constructed.is_set() else T
+    )
+    constructed.set()
+    return server
+
+
 def test_server_fault_answers_500_and_logs(caplog):
-    """A failure inside the server (here a naive clock) answers 500, never a dropped socket."""
-    broken = IamAuthServer(keys=KEYS, clock=lambda: T.replace(tzinfo=None))
+    """A failure inside the server (here a clock gone naive) answers 500, not a dropped socket."""
+    broken = server_whose_clock_turns_naive()
     with broken, caplog.at_level(logging.ERROR, logger="apigw_iam_auth.server"):
         status, _, body = raw(broken, *signed_raw(broken))
     assert status == 500
@@ -908,7 +940,7 @@ def test_http_server_refusals_answer_json_and_are_recorded(server):
 
 def test_server_fault_is_recorded_as_failed(caplog):
     """A 500 is logged as a failure pointing at the traceback on the server logger."""
-    broken = IamAuthServer(keys=KEYS, clock=lambda: T.replace(tzinfo=None))
+    broken = server_whose_clock_turns_naive()
     with broken, caplog.at_level(logging.INFO, logger="apigw_iam_auth.server"):
         raw(broken, *signed_raw(broken))
     [(message, record)] = access_lines(caplog)

@@ -37,8 +37,9 @@ import socket
 import threading
 import uuid
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timezone
+from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -63,8 +64,7 @@ from apigw_iam_auth.server._verify import (
 from apigw_iam_auth.signer import utc_now
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
-    from datetime import datetime, timedelta
+    from collections.abc import Callable
     from types import TracebackType
 
     from typing_extensions import Self  # typing.Self needs Python 3.11
@@ -307,7 +307,8 @@ class IamAuthServer:
     shorthand stand for that API, as when API Gateway saves the policy. ``service`` is the one
     the server impersonates (its scope and payload rule, see :func:`verify_request`):
     ``execute-api`` or e.g. ``vpc-lattice-svcs``.
-    ``clock`` is read once per request; inject one in tests. The last ``max_records`` requests
+    ``clock`` is read once per request (and once at construction, to check it returns an aware
+    datetime); inject one in tests. The last ``max_records`` requests
     answered are kept in :attr:`requests` (and logged, see the module docstring).
     ``port=0`` picks a free port; a port in use raises
     :class:`~apigw_iam_auth.errors.InvalidConfigError` naming it.
@@ -338,7 +339,8 @@ class IamAuthServer:
         _check_address(host, port)
         if isinstance(max_records, bool) or not isinstance(max_records, int) or max_records < 0:
             raise InvalidConfigError("max_records must be a whole number of requests, 0 or more")
-        self._keys = dict(keys) if keys is not None else keys_from_env()
+        self._keys = _checked_keys(keys) if keys is not None else keys_from_env()
+        _check_settings(account_id, clock, max_skew)
         self._policy = (
             parse_policy(policy, api=api_arn(region, account_id, api_id))
             if policy is not None
@@ -602,6 +604,44 @@ def _as_sent(target: str) -> str:
     surrogate escapes, a path the verifier answers with its 400.
     """
     return target.encode("latin-1").decode("utf-8", "surrogateescape")
+
+
+def _checked_keys(keys: object) -> dict[str, KnownKey]:
+    """The keys as a dict; anything but access key ids mapped to KnownKey fails here.
+
+    Checked now: the verifier's lookup only meets a wrong value at a request, as a 500.
+    """
+    if not isinstance(keys, Mapping):
+        raise InvalidConfigError(
+            f"keys must map access key ids to KnownKey, got {type(keys).__name__}"
+        )
+    for access, known in keys.items():
+        if not isinstance(access, str) or not access:
+            raise InvalidConfigError("keys must map access key ids (non-empty str) to KnownKey")
+        if not isinstance(known, KnownKey):
+            # The value's type only: a plain secret in its place must not reach an error message.
+            raise InvalidConfigError(
+                f"keys[{access!r}] must be a KnownKey, such as KnownKey(secret_key), "
+                f"got {type(known).__name__}"
+            )
+    return dict(keys)
+
+
+def _check_settings(account_id: object, clock: object, max_skew: object) -> None:
+    """Settings every request depends on: wrong ones would answer each request with a 500."""
+    if not isinstance(account_id, str) or not _ACCOUNT_ID.fullmatch(account_id):
+        raise InvalidConfigError(
+            f"account_id must be 12 digits, such as 123456789012, got {account_id!r}"
+        )
+    if not isinstance(max_skew, timedelta) or max_skew < timedelta(0):
+        raise InvalidConfigError(f"max_skew must be a timedelta of zero or more, got {max_skew!r}")
+    if not callable(clock):
+        raise InvalidConfigError("clock must be a callable returning an aware datetime")
+    now = clock()
+    if not isinstance(now, datetime) or now.utcoffset() is None:
+        raise InvalidConfigError(
+            f"clock must return an aware datetime (e.g. datetime.now(timezone.utc)), got {now!r}"
+        )
 
 
 def _where(host: str, port: int) -> str:
