@@ -1,8 +1,8 @@
 """The pytest plugin: its fixtures serve real signed calls and record what they refused.
 
-Each test runs an inner pytest session with ``pytester``, loading the plugin explicitly with
-``-p`` and with entry-point autoloading off, so the result does not depend on whether the
-package's ``pytest11`` entry point is installed.
+Each test runs an inner pytest session with ``pytester`` in a subprocess, loading the plugin
+explicitly with ``-p`` and with entry-point autoloading off, so the result does not depend on
+whether the package's ``pytest11`` entry point is installed.
 """
 
 from __future__ import annotations
@@ -26,7 +26,11 @@ def run(pytester, monkeypatch):
 
     def run_inner(source: str, *args: str):
         pytester.makepyfile(test_inner=source)
-        return pytester.runpytest("-p", PLUGIN, "-p", "no:cacheprovider", "-W", "error", *args)
+        # In a subprocess: in-process, pytester drops the modules an inner run imported, and
+        # the next run's fresh copies of the package's modules would meet the first run's.
+        return pytester.runpytest_subprocess(
+            "-p", PLUGIN, "-p", "no:cacheprovider", "-W", "error", *args
+        )
 
     return run_inner
 
@@ -247,4 +251,17 @@ def test_importing_the_plugin_loads_nothing_heavy():
 def test_plugin_is_registered_as_a_pytest11_entry_point():
     """The installed package registers the plugin, so pytest loads it without -p."""
     found = {ep.name: ep.value for ep in importlib.metadata.entry_points(group="pytest11")}
-    assert found.get("apigw_iam_auth") == PLUGIN
+    assert found.get(PLUGIN) == PLUGIN
+
+
+def test_plugin_named_in_a_conftest_loads_beside_the_entry_point(pytester, monkeypatch):
+    """``pytest_plugins = [PLUGIN]`` (kept for runs with autoload off) works with autoload on.
+
+    pytest registers an entry point's module under the entry point's name, and a conftest's
+    under the module's: the two names must agree, or pytest refuses the second registration.
+    """
+    monkeypatch.delenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", raising=False)
+    pytester.makeconftest(f"pytest_plugins = [{PLUGIN!r}]")
+    pytester.makepyfile(test_inner="def test_served(iam_server):\n    assert iam_server.url\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-W", "error")
+    result.assert_outcomes(passed=1)
