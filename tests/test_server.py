@@ -835,6 +835,41 @@ def test_access_log_never_contains_signatures_or_tokens(server, caplog):
         assert secret not in text
 
 
+@pytest.mark.parametrize(
+    ("swapped_secret", "reason"),
+    [
+        ("wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY12", "The security token included"),
+        (SECRET, "Credential must have exactly 5 slash-delimited elements"),
+    ],
+)
+def test_secret_sent_as_the_access_key_id_is_not_logged(caplog, swapped_secret, reason):
+    """A client that swapped key id and secret gets its 403; no log line quotes the secret."""
+    with IamAuthServer(keys=KEYS) as live:  # the real clock, as botocore signs with it
+        request = botocore.awsrequest.AWSRequest("GET", f"{live.url}/prod/pets")
+        credentials = botocore.credentials.Credentials(swapped_secret, KEY)  # ours refuses it
+        botocore.auth.SigV4Auth(credentials, "execute-api", "us-east-1").add_auth(request)
+        headers = [("Host", urlsplit(live.url).netloc), *request.headers.items()]
+        with caplog.at_level(logging.INFO, logger=ACCESS):
+            status, _, _ = raw(live, "GET", "/prod/pets", headers)
+    assert status == 403
+    [(line, record)] = access_lines(caplog)
+    assert record.reason.startswith(reason)
+    assert "swapped" in record.likely_cause
+    assert swapped_secret not in line
+    assert swapped_secret not in repr(record)
+
+
+def test_unknown_access_key_id_is_still_named_in_the_log(server, caplog):
+    """A value shaped like an access key id is quoted: it is what the operator needs to see."""
+    with caplog.at_level(logging.INFO, logger=ACCESS):
+        raw(server, *signed_raw(server, credentials=("AKIAIOSFODNN7EXAMPLE", SECRET)))
+    [(line, record)] = access_lines(caplog)
+    assert record.likely_cause == (
+        "access key 'AKIAIOSFODNN7EXAMPLE' is not one of the keys this server knows"
+    )
+    assert "AKIAIOSFODNN7EXAMPLE" in line
+
+
 def test_mismatch_line_names_the_cause_the_signature_confirms(server, caplog):
     """A body changed after signing is logged as such, the signature strings are not."""
     method, target, headers, _ = signed_raw(server, body=b"")

@@ -95,6 +95,12 @@ _SHOWN_VALUE = 40  # longest x-amz-content-sha256 value quoted in a log line (ST
 _AMZ_DATE = re.compile(r"[0-9]{8}T[0-9]{6}Z")
 _EXPIRES = re.compile(r"[0-9]{1,10}")
 _PAYLOAD_HASH = re.compile(r"[0-9a-f]{64}")
+# What an access key id looks like (AKIA..., ASIA..., AKIDEXAMPLE): uppercase letters and digits.
+# A secret key is mixed-case base64 with '/' and '+', so a value of another shape may be one,
+# sent in the key id's place by a client that swapped the two: log lines do not quote it.
+_KEY_ID_SHAPE = re.compile(r"[A-Z][A-Z0-9]{3,127}")
+# A Credential quoted in a log line: a key id, then scope elements (lowercase, digits, '-', '_').
+_CREDENTIAL_SHAPE = re.compile(r"[A-Z][A-Z0-9]{3,127}(?:/[a-z0-9_-]{0,64}){0,8}")
 _AUTH_SPLIT = re.compile(r"[,\s]+")
 _AUTH_PARAMS = ("Credential", "Signature", "SignedHeaders")
 _ALGORITHMS = frozenset({_sigv4.ALGORITHM, ALGORITHM_V4A})
@@ -625,9 +631,18 @@ def _check_scope(claim: _Claim, config: SigningConfig) -> tuple[str, str]:
     parts = credential.split("/")
     if len(parts) != (4 if v4a else 5):
         shape = "keyid/date/service/term" if v4a else "keyid/date/region/service/term"
-        raise _incomplete(
+        message = (
             f"Credential must have exactly {4 if v4a else 5} slash-delimited elements, "
-            f"e.g. {shape}, got '{credential}'"
+            f"e.g. {shape}, got "
+        )
+        shown = credential if _CREDENTIAL_SHAPE.fullmatch(credential) else "<redacted>"
+        raise _incomplete(
+            f"{message}'{credential}'",
+            f"{message}'{shown}'",
+            None
+            if shown == credential
+            else "the Credential does not start with an access key id: the client may have "
+            "swapped the access key id and the secret key",
         )
     if v4a:
         access_key, date, service, terminator = parts
@@ -693,10 +708,14 @@ def _check_key(
     Only the log-safe ``likely_cause`` tells them apart (an access key id is not a secret).
     """
     if known is None:
+        unknown = (
+            f"access key {access_key!r} is not one of the keys this server knows"
+            if _KEY_ID_SHAPE.fullmatch(access_key)
+            else "the access key id sent is not one of the keys this server knows, nor shaped "
+            "like one (not quoted: it may be the secret key, swapped with the key id)"
+        )
         raise VerificationError(
-            FailureKind.UNRECOGNIZED_CLIENT,
-            _INVALID_TOKEN,
-            likely_cause=f"access key {access_key!r} is not one of the keys this server knows",
+            FailureKind.UNRECOGNIZED_CLIENT, _INVALID_TOKEN, likely_cause=unknown
         )
     cause = None
     if known.token is None:
