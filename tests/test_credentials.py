@@ -150,6 +150,28 @@ def test_key_tuples_and_credentials_become_static_providers():
     assert resolve_provider(provider) is provider
 
 
+SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"  # AWS's documentation example
+
+
+@pytest.mark.parametrize(
+    "given",
+    [("AKIDTUPLE", SECRET), ("AKIDTUPLE", SECRET, "tok"), Credentials("AKIDTUPLE", SECRET)],
+)
+def test_static_provider_takes_what_credentials_takes(given):
+    """StaticProvider((key, secret)) works as credentials=(key, secret) does; repr names the key."""
+    provider = StaticProvider(given)
+    assert provider.get().access_key == "AKIDTUPLE"
+    assert repr(provider) == "StaticProvider(access_key='AKIDTUPLE')"
+
+
+@pytest.mark.parametrize("given", [SECRET, {"AKIDDICT": SECRET}, ("AKIDONLY",), None])
+def test_static_provider_refuses_anything_else_now_without_showing_it(given):
+    """Not a snapshot: refused when the provider is made, by type; the value is never quoted."""
+    with pytest.raises(InvalidConfigError, match="StaticProvider takes") as refused:
+        StaticProvider(given)
+    assert SECRET not in str(refused.value)
+
+
 def test_botocore_read_only_credentials_are_accepted():
     """The namedtuple get_frozen_credentials() returns works as a fixed snapshot."""
     # Three fields: botocore 1.34.0 has no account_id (later releases default it to None).

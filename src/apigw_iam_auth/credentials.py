@@ -444,9 +444,19 @@ class StaticProvider(CredentialsProvider):
     keys, use ``credentials=None`` (or ``profile=``) and let that process resolve its own.
     """
 
-    def __init__(self, credentials: Credentials) -> None:
-        """Wrap an already validated snapshot."""
-        self._credentials = credentials
+    def __init__(self, credentials: Credentials | tuple[str, ...]) -> None:
+        """Wrap a snapshot, checked now rather than at the first signature.
+
+        :class:`Credentials`, a ``(key, secret[, token])`` tuple or botocore's
+        ``ReadOnlyCredentials``: what ``credentials=`` takes as fixed keys.
+        """
+        snapshot = snapshot_of(credentials)
+        if snapshot is None:  # named, never shown: it may hold a secret
+            raise InvalidConfigError(
+                "StaticProvider takes Credentials or a (key, secret[, token]) tuple, got "
+                f"{type(credentials).__name__}"
+            )
+        self._credentials = snapshot
 
     def __repr__(self) -> str:
         """Name the key id only."""
@@ -1266,7 +1276,7 @@ def _resolve(  # noqa: PLR0911
     if callable(getattr(credentials, "get_credentials", None)):
         return BotocoreProvider(session=credentials)
     if _is_read_only_credentials(credentials) or _is_key_tuple(credentials):
-        return StaticProvider(_to_credentials(credentials, "credentials="))
+        return StaticProvider(credentials)  # type: ignore[arg-type]
     if isinstance(credentials, (list, tuple)):
         if depth > _MAX_CHAIN_DEPTH:  # checked before descending: no RecursionError
             raise _too_deep()
