@@ -14,7 +14,7 @@ import urllib.request
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from urllib.error import HTTPError
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import botocore.auth
 import botocore.awsrequest
@@ -868,6 +868,23 @@ def test_unknown_access_key_id_is_still_named_in_the_log(server, caplog):
         "access key 'AKIAIOSFODNN7EXAMPLE' is not one of the keys this server knows"
     )
     assert "AKIAIOSFODNN7EXAMPLE" in line
+
+
+def test_token_and_signature_under_encoded_names_are_redacted_too(server, caplog):
+    """Names are decoded before the verifier reads them, so every spelling is redacted."""
+    url = signer((TEMP_KEY, TEMP_SECRET, TOKEN)).presign("GET", f"{server.url}/prod/t", timestamp=T)
+    url = url.replace("X-Amz-Security-Token=", "X-Amz-Security%2DToken=")
+    url = url.replace("X-Amz-Signature=", "X%2dAmz-Signature=")
+    signature = parse_qs(urlsplit(url).query)["X-Amz-Signature"][0]
+    with caplog.at_level(logging.INFO, logger=ACCESS):
+        status, _, _ = urlopen("GET", url)
+    assert status == 200
+    [(line, record)] = access_lines(caplog)
+    assert "X-Amz-Security%2DToken=<redacted>&" in record.target
+    assert "X%2dAmz-Signature=<redacted>" in record.target
+    for secret in (signature, quote(TOKEN, safe=""), TOKEN):
+        assert secret not in line
+        assert secret not in record.target
 
 
 def test_mismatch_line_names_the_cause_the_signature_confirms(server, caplog):

@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
 from apigw_iam_auth._sigv4 import payload_hash
+from apigw_iam_auth._uri import parse_query
 from apigw_iam_auth.diagnostics import redact
 from apigw_iam_auth.errors import InvalidConfigError, NoCredentialsError
 from apigw_iam_auth.server._policy import Decision, api_arn, denial, invoke_arn, parse_policy
@@ -386,7 +387,7 @@ class IamAuthServer:
         self, client: str, method: str | None, target: str | None, reply: Reply, request_id: str
     ) -> None:
         """Record one answered request and write its access-log line."""
-        shown = _shown(target or "-")
+        shown = _shown_target(target or "-")
         record = RequestRecord(
             method=method or "-",
             path=_shown(_path_of(target)) if target else "-",
@@ -592,6 +593,25 @@ def _shown(text: str) -> str:
     return _UNPRINTABLE.sub(_byte_escape, redact(text))
 
 
+def _shown_target(target: str) -> str:
+    """A request-target for the log: :func:`_shown`, after the query's secrets are redacted.
+
+    The verifier decodes parameter names, so it takes a token or signature under any spelling
+    of its name (``X-Amz-Security%2DToken``), which :func:`redact` does not know: each query
+    parameter whose decoded name is a secret's has its value redacted here first.
+    """
+    path, mark, query = target.partition("?")
+    if not mark:
+        return _shown(target)
+    pieces = []
+    for piece in query.split("&"):
+        name, equals, _ = piece.partition("=")
+        decoded = parse_query(name)  # () for an empty name
+        secret = bool(equals and decoded) and decoded[0][0] in _SECRET_QUERY
+        pieces.append(f"{name}=<redacted>" if secret else piece)
+    return _shown(f"{path}?{'&'.join(pieces)}")
+
+
 def _byte_escape(match: re.Match[str]) -> str:
     r"""``\xNN`` of the byte a control character or surrogate escape stands for."""
     return f"\\x{ord(match.group()) & 0xFF:02x}"
@@ -787,7 +807,9 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             reply = self.app.handle(self.command, target, list(self.headers.items()), body)
         except Exception:  # noqa: BLE001 - a bug answers 500 like API Gateway, not a dropped connection
-            _log.exception("internal error while handling %s %s", self.command, _shown(target))
+            _log.exception(
+                "internal error while handling %s %s", self.command, _shown_target(target)
+            )
             reply = Reply(
                 _SERVER_ERROR,
                 b'{"message":"Internal server error"}',
