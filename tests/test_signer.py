@@ -319,3 +319,29 @@ def test_a_per_call_secret_with_a_newline_is_refused_unseen():
     with pytest.raises(InvalidConfigError, match="printable ASCII") as caught:
         signer.sign("GET", API, credentials=("AKIDEXAMPLE", "s3cr3t-value\n"))
     assert "s3cr3t-value" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "given", ["us-east-1,eu-west-1", "us-east-1, eu-west-1", ("us-east-1", "eu-west-1")]
+)
+def test_region_set_string_is_read_as_its_header_writes_it(given):
+    """region_set="us-east-1,eu-west-1" is the set of two, as the list form and --region-set."""
+    sigv4a = SigV4Signer(region_set=given, credentials=("AKIDEXAMPLE", SECRET_KEY))
+    signed = sigv4a.sign("GET", "https://h.example/p", timestamp=NOW)
+    assert signed.headers["X-Amz-Region-Set"] == "us-east-1,eu-west-1"
+    assert signed.headers["Authorization"].startswith("AWS4-ECDSA-P256-SHA256 ")
+
+
+@pytest.mark.parametrize(
+    ("given", "refused"),
+    [
+        ("us-east-1,hunter2", "region 'hunter2' is not an AWS region"),
+        ("*,us-east-1", "already means every region"),
+        (" , ", "non-empty list of region names"),
+        (42, r"region_set must be '\*' or a list of region names, got int"),
+    ],
+)
+def test_region_set_names_what_is_wrong(given, refused):
+    """Each name of a region set is checked; '*' stands alone; an empty set is refused."""
+    with pytest.raises(InvalidConfigError, match=refused):
+        SigV4Signer(region_set=given, credentials=("AKIDEXAMPLE", SECRET_KEY))

@@ -43,6 +43,7 @@ __all__ = [
     "check_region",
     "configured_region",
     "infer_scope",
+    "region_names",
     "service_defaults",
 ]
 
@@ -144,6 +145,14 @@ _MAX_WARNED_HOSTS = 256
 # How alike (difflib ratio) a listed region must be to be suggested; difflib's own default.
 _MIN_SIMILARITY = 0.6
 _WARNED_HOSTS: set[str] = set()
+
+
+def region_names(text: str) -> list[str]:
+    """The names of a SigV4a region set written as its header is: ``us-east-1,eu-west-1``.
+
+    Spaces around the commas are allowed (``--region-set "us-east-1, eu-west-1"``).
+    """
+    return [name for name in re.split(r"[\s,]+", text) if name]
 
 
 def check_region(region: str) -> str:

@@ -148,10 +148,10 @@ def _region_set(text: str) -> list[str]:
 
     Checked here, so that a wrong name is blamed on --region-set, not on --region.
     """
-    from apigw_iam_auth._region import check_region  # noqa: PLC0415 - only with --region-set
+    from apigw_iam_auth._region import check_region, region_names  # noqa: PLC0415
     from apigw_iam_auth.errors import InvalidConfigError  # noqa: PLC0415 - its error
 
-    names = [name for name in re.split(r"[\s,]+", text) if name]
+    names = region_names(text)
     if not names:
         msg = "give region names separated by commas ('us-east-1,eu-west-1'), or '*'"
         raise argparse.ArgumentTypeError(msg)

@@ -61,6 +61,7 @@ from apigw_iam_auth._region import (
     check_region,
     configured_region,
     infer_scope,
+    region_names,
     service_defaults,
 )
 from apigw_iam_auth._sigv4 import _text
@@ -467,8 +468,8 @@ class SigV4Signer:
 
         ``body`` is bytes or str (UTF-8); for large or streamed bodies pass ``payload_hash``,
         the hex SHA-256 you computed in chunks. Signing headers among ``headers``
-        (``Authorization``, ``X-Amz-Date``, ``X-Amz-Security-Token``, ``X-Amz-Content-SHA256``)
-        are dropped and replaced by fresh ones; ``add_content_sha256_header=True`` sends the
+        (``Authorization``, ``X-Amz-Date``, ``X-Amz-Security-Token``, ``X-Amz-Content-SHA256``,
+        ``X-Amz-Region-Set``) are dropped and replaced by fresh ones; ``add_content_sha256_header=True`` sends the
         body hash. The returned URL is the one to send: the path as clients put it on the
         wire, and a query that could be read two ways rewritten in canonical form.
         ``credentials`` is a snapshot fetched elsewhere (the async adapter fetches it off the
@@ -544,10 +545,13 @@ def _given_credentials(credentials: object) -> Credentials | None:
 
 
 def _checked_region_set(region_set: str | Iterable[str] | None) -> tuple[str, ...] | None:
-    """The SigV4a region set as a tuple: ``"*"``, or real region names (each checked)."""
+    """The SigV4a region set as a tuple: ``"*"``, or real region names (each checked).
+
+    A string is read as the header writes the set: ``"us-east-1,eu-west-1"``.
+    """
     if region_set is None:
         return None
-    regions = (region_set,) if isinstance(region_set, str) else region_set
+    regions = region_names(region_set) if isinstance(region_set, str) else region_set
     try:
         names = tuple(regions)
     except TypeError:
