@@ -158,9 +158,10 @@ def region_names(text: str) -> list[str]:
 def check_region(region: str) -> str:
     """Return ``region`` unchanged if it names a region of some AWS partition, else refuse it.
 
-    A region is accepted when a partition lists it or it matches a partition's
-    ``regionRegex`` (botocore's endpoints data; so regions newer than the installed botocore
-    are accepted when their partition's pattern covers them). Anything else raises
+    A region is accepted when a partition lists it, it matches a partition's ``regionRegex``
+    (botocore's endpoints data), or it is shaped like a region name (``xx-west-1``): a region or
+    partition newer than the installed botocore must not be refused, so a typo of that shape
+    (``ue-west-1``) gets through to AWS. Anything else raises
     :class:`InvalidConfigError` naming the closest listed region, e.g. ``region 'us-east1' is
     not an AWS region; did you mean 'us-east-1'?``. Called when a signer is built, so a typo
     fails there rather than as a 403 later.
