@@ -469,9 +469,10 @@ class SigV4Signer:
         ``body`` is bytes or str (UTF-8); for large or streamed bodies pass ``payload_hash``,
         the hex SHA-256 you computed in chunks. Signing headers among ``headers``
         (``Authorization``, ``X-Amz-Date``, ``X-Amz-Security-Token``, ``X-Amz-Content-SHA256``,
-        ``X-Amz-Region-Set``) are dropped and replaced by fresh ones; ``add_content_sha256_header=True`` sends the
-        body hash. The returned URL is the one to send: the path as clients put it on the
-        wire, and a query that could be read two ways rewritten in canonical form.
+        ``X-Amz-Region-Set``) are dropped and replaced by fresh ones;
+        ``add_content_sha256_header=True`` sends the body hash. The returned URL is the one to
+        send: the path as clients put it on the wire, and a query that could be read two ways
+        rewritten in canonical form.
         ``credentials`` is a snapshot fetched elsewhere (the async adapter fetches it off the
         event loop); None asks the provider.
         """
