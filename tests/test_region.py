@@ -589,3 +589,18 @@ async def test_async_clients_read_the_configured_region_off_the_event_loop(
     assert statuses == [200, 200, 200]  # signed for ca-west-1, the server's region
     assert len(reads) == 1
     assert reads[0] != threading.get_ident()
+
+
+def test_an_empty_aws_default_region_is_named_when_no_region_is_found(tmp_path, monkeypatch):
+    """AWS_DEFAULT_REGION='' hides the profile's region from botocore: the error says so."""
+    write_config(tmp_path, "[default]\nregion = ap-south-1\n")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "")
+    assert configured_region(None) is None  # as botocore: its answer is the empty variable
+    signer = SigV4Signer(credentials=("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"))
+    with pytest.raises(InvalidConfigError, match="AWS_DEFAULT_REGION is set but empty"):
+        signer.sign("GET", "https://api.example.com/prod/pets")
+    write_config(tmp_path, "[default]\noutput = json\n")
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    with pytest.raises(InvalidConfigError, match="no region is configured") as refused:
+        SigV4Signer(credentials=("AKIDEXAMPLE", "x" * 40)).sign("GET", "https://api.example.com/")
+    assert "AWS_DEFAULT_REGION is set" not in str(refused.value)

@@ -237,12 +237,16 @@ def infer_scope(
     configured = fallback_region()
     if configured:
         return configured, service
+    hidden = ""
+    if os.environ.get("AWS_DEFAULT_REGION") == "":  # botocore's answer: the profile is not read
+        hidden = "; AWS_DEFAULT_REGION is set but empty, which hides the profile's (unset it)"
     raise InvalidConfigError(
         f"cannot tell the AWS region for host {hostname!r}: it is not an execute-api, Lambda "
         "function URL, AppSync, VPC Lattice or OpenSearch hostname (a custom domain or "
         "proxy?), and no region is configured (AWS_REGION, AWS_DEFAULT_REGION, or `region` "
-        "in the profile's section of ~/.aws/config). Pass region='<the API's region>', e.g. "
-        "ApiGwIamAuth(region='us-east-1') (--region on the command line), or set AWS_REGION"
+        f"in the profile's section of ~/.aws/config{hidden}). Pass region='<the API's "
+        "region>', e.g. ApiGwIamAuth(region='us-east-1') (--region on the command line), or "
+        "set AWS_REGION"
     )
 
 
