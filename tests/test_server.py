@@ -1129,6 +1129,79 @@ def test_host_header_must_be_there_once_in_http_1_1(version, hosts, status, mess
         assert (record.status, record.reason) == (400, message)
 
 
+# --- SigV4a region sets ----------------------------------------------------------------------
+
+
+def crt_signed_v4a(server, region_set: str) -> list[tuple[str, str]]:
+    """Headers of a GET /prod/pets awscrt signed with SigV4a for this (unchecked) region set."""
+    crt_auth = pytest.importorskip("awscrt.auth")
+    crt_http = pytest.importorskip("awscrt.http")
+    netloc = urlsplit(server.url).netloc
+    request = crt_http.HttpRequest("GET", "/prod/pets", crt_http.HttpHeaders([("Host", netloc)]))
+    config = crt_auth.AwsSigningConfig(
+        algorithm=crt_auth.AwsSigningAlgorithm.V4_ASYMMETRIC,
+        credentials_provider=crt_auth.AwsCredentialsProvider.new_static(KEY, SECRET),
+        region=region_set,
+        service="execute-api",
+        date=T,
+    )
+    return list(crt_auth.aws_sign_request(request, config).result(10).headers)
+
+
+@pytest.mark.parametrize(
+    ("region_set", "status"),
+    [("us-*", 200), ("*", 200), ("us-east-?", 403), ("[u]s-east-1", 403), ("[!x]*", 403)],
+)
+def test_region_set_wildcard_is_only_the_star(server, region_set, status):
+    """``*`` matches any run of characters; ``?`` and ``[...]`` are literal, not patterns."""
+    reply_status, _, body = raw(server, "GET", "/prod/pets", crt_signed_v4a(server, region_set))
+    assert reply_status == status, body
+    if status == 403:
+        assert body["message"] == (
+            f"The X-Amz-Region-Set of this request ('{region_set}') does not include this "
+            "endpoint's region 'us-east-1'. "
+        )
+
+
+def test_region_set_split_over_two_header_lines_is_read_whole(server):
+    """A proxy may split the header in two lines: the signature covers both, so the check does."""
+    headers = crt_signed_v4a(server, "eu-west-1,us-east-1")
+    assert ("X-Amz-Region-Set", "eu-west-1,us-east-1") in headers
+    split = [pair for pair in headers if pair[0] != "X-Amz-Region-Set"]
+    split += [("X-Amz-Region-Set", "eu-west-1"), ("X-Amz-Region-Set", "us-east-1")]
+    status, _, body = raw(server, "GET", "/prod/pets", split)
+    assert status == 200, body
+
+
+@pytest.mark.parametrize(
+    ("change", "message", "cause"),
+    [
+        (
+            lambda headers: [
+                (n, v.replace(";x-amz-region-set", "") if n == "Authorization" else v)
+                for n, v in headers
+            ],
+            "X-Amz-Region-Set must be a SignedHeader in the AWS Authorization. ",
+            "the client sent X-Amz-Region-Set without signing it",
+        ),
+        (
+            lambda headers: [(n, v) for n, v in headers if n != "X-Amz-Region-Set"],
+            "X-Amz-Region-Set is named in SignedHeaders but was not sent. ",
+            "the signed X-Amz-Region-Set header did not arrive",
+        ),
+    ],
+)
+def test_region_set_sent_unsigned_or_signed_unsent_says_so(server, change, message, cause):
+    """Not a region missing from the set: the refusal names what is wrong with the header."""
+    headers = crt_signed_v4a(server, "us-east-1")
+    assert any(n == "Authorization" and "x-amz-region-set" in v for n, v in headers)
+    status, _, body = raw(server, "GET", "/prod/pets", change(headers))
+    assert status == 403
+    assert body["message"] == message
+    [record] = server.requests
+    assert record.likely_cause.startswith(cause)
+
+
 # --- the service impersonated ----------------------------------------------------------------
 
 

@@ -29,7 +29,6 @@ The canonical request's payload line depends on the service (:data:`UNSIGNED_PAY
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import hmac
 import re
@@ -412,6 +411,17 @@ def _first(items: Iterable[tuple[str, str]], name: str, *, fold: bool) -> str | 
     return None
 
 
+def _joined(items: Iterable[tuple[str, str]], name: str, *, fold: bool) -> str | None:
+    """Every value of a repeated field joined with ``,``, as the canonical request joins them.
+
+    A proxy may split ``X-Amz-Region-Set: a,b`` into two field lines (RFC 9110 section 5.3);
+    the signature covers both, so the region set checked must be both too, not the first.
+    """
+    wanted = name.lower() if fold else name
+    values = [value for key, value in items if (key.lower() if fold else key) == wanted]
+    return ",".join(values) if values else None
+
+
 def _read_claim(headers: list[tuple[str, str]], pairs: tuple[tuple[str, str], ...]) -> _Claim:
     """Find the signature in the Authorization header or the query, and check it is complete."""
     authorization = _first(headers, "authorization", fold=True)
@@ -474,7 +484,7 @@ def _header_claim(
         raise _incomplete(f"Unsupported AWS 'algorithm': '{algorithm}'.")
     return _Claim(
         algorithm=algorithm,
-        region_set=_first(headers, "x-amz-region-set", fold=True),
+        region_set=_joined(headers, "x-amz-region-set", fold=True),
         location=SignatureLocation.HEADERS,
         credential=params["Credential"],
         signature=params["Signature"],
@@ -499,7 +509,7 @@ def _query_claim(pairs: tuple[tuple[str, str], ...]) -> _Claim:
         raise _incomplete(f"Unsupported AWS 'algorithm': '{values['X-Amz-Algorithm']}'.")
     return _Claim(
         algorithm=values["X-Amz-Algorithm"] or "",
-        region_set=_first(pairs, "X-Amz-Region-Set", fold=False),
+        region_set=_joined(pairs, "X-Amz-Region-Set", fold=False),
         location=SignatureLocation.QUERY,
         credential=values["X-Amz-Credential"] or "",
         signature=values["X-Amz-Signature"] or "",
@@ -646,18 +656,14 @@ def _check_scope(claim: _Claim, config: SigningConfig) -> tuple[str, str]:
         )
     if v4a:
         access_key, date, service, terminator = parts
-        region = config.region if _region_set_covers(claim, config.region) else None
+        region = config.region
     else:
         access_key, date, region, service, terminator = parts
     problems, causes = [], []
-    if region is None:
-        problems.append(
-            f"The X-Amz-Region-Set of this request ('{claim.region_set}') does not include "
-            f"this endpoint's region '{config.region}'. "
-        )
-        causes.append(
-            f"the SigV4a region set does not include {config.region!r}: add it to region_set"
-        )
+    region_set_problem = _region_set_problem(claim, config.region) if v4a else None
+    if region_set_problem is not None:
+        problems.append(region_set_problem[0])
+        causes.append(region_set_problem[1])
     elif region != config.region:
         problems.append(f"Credential should be scoped to a valid region, not '{region}'. ")
         causes.append(
@@ -688,15 +694,54 @@ def _check_scope(claim: _Claim, config: SigningConfig) -> tuple[str, str]:
     return access_key, "/".join(parts[1:])
 
 
-def _region_set_covers(claim: _Claim, region: str) -> bool:
-    """True if the signed region set names ``region``, or matches it with ``*`` wildcards."""
-    if claim.region_set is None or (
-        "x-amz-region-set" not in claim.signed_headers
-        and (claim.location is SignatureLocation.HEADERS)
-    ):
-        return False  # an unsigned region set proves nothing
+def _region_set_problem(claim: _Claim, region: str) -> tuple[str, str] | None:
+    """Why the request's region set does not cover ``region`` (message, cause), or None.
+
+    The region set must be signed (a header named in SignedHeaders; the query is always
+    signed): an unsigned one proves nothing. Each case is said apart, so that a client that
+    forgot to sign the header, or a proxy that dropped it, is not told its set lacks a region
+    it names. The wording is ours: no captured AWS answer for these cases was found.
+    """
+    header_mode = claim.location is SignatureLocation.HEADERS
+    signed = not header_mode or "x-amz-region-set" in claim.signed_headers
+    if claim.region_set is None:
+        if header_mode and signed:
+            return (
+                "X-Amz-Region-Set is named in SignedHeaders but was not sent. ",
+                (
+                    "the signed X-Amz-Region-Set header did not arrive: a proxy or the client "
+                    "dropped it after signing"
+                ),
+            )
+        return (
+            "SigV4a requires the X-Amz-Region-Set of the request, which it does not carry. ",
+            f"the SigV4a request names no region set: sign with a region set including {region!r}",
+        )
+    if not signed:
+        return (
+            "X-Amz-Region-Set must be a SignedHeader in the AWS Authorization. ",
+            "the client sent X-Amz-Region-Set without signing it: add it to SignedHeaders",
+        )
+    if _region_set_covers(claim.region_set, region):
+        return None
+    return (
+        (
+            f"The X-Amz-Region-Set of this request ('{claim.region_set}') does not include "
+            f"this endpoint's region '{region}'. "
+        ),
+        f"the SigV4a region set does not include {region!r}: add it to region_set",
+    )
+
+
+def _region_set_covers(region_set: str, region: str) -> bool:
+    """True if the region set names ``region``, or matches it with ``*`` wildcards.
+
+    ``*`` is the only wildcard SigV4a defines; fnmatch would also read ``?`` and ``[...]`` as
+    patterns, so each ``*`` is turned into ``.*`` and everything else matched literally.
+    """
     return any(
-        fnmatch.fnmatchcase(region, pattern.strip()) for pattern in claim.region_set.split(",")
+        re.fullmatch(".*".join(map(re.escape, pattern.strip().split("*"))), region)
+        for pattern in region_set.split(",")
     )
 
 
