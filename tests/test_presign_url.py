@@ -36,7 +36,7 @@ from apigw_iam_auth.credentials import (
     resolve_provider,
     shared_provider,
 )
-from apigw_iam_auth.server import IamAuthServer, KnownKey, verify_request
+from apigw_iam_auth.server import IamAuthServer, KnownKey, VerificationError, verify_request
 
 URL = "https://abc123.execute-api.us-east-1.amazonaws.com/prod/report?id=7"
 FULL_URI = "AWS_CONTAINER_CREDENTIALS_FULL_URI"
@@ -317,3 +317,35 @@ def test_a_bad_expires_is_refused_before_any_credentials_are_looked_for():
     """expires=0 names expires, not the credential chain that was never needed."""
     with pytest.raises(InvalidConfigError, match="expires must be"):
         presign_url(URL, region="us-east-1", expires=0)
+
+
+@pytest.mark.parametrize("region_set", [["us-east-1", "eu-west-1"], "us-east-1,eu-west-1"])
+def test_region_set_makes_a_sigv4a_link_for_each_region(monkeypatch, region_set):
+    """presign_url(region_set=...) links verify in every region of the set, and in no other."""
+    keys = env_keys(monkeypatch, "AKIDMULTI", "multi-region-secret")
+    links = [presign_url(URL, region_set=region_set, expires=60 + n) for n in range(3)]
+    for link in links:
+        query = query_of(link)
+        assert query["X-Amz-Algorithm"] == "AWS4-ECDSA-P256-SHA256"
+        assert query["X-Amz-Region-Set"] == "us-east-1,eu-west-1"
+        assert verified_key(link, keys, "us-east-1") == "AKIDMULTI"
+        assert verified_key(link, keys, "eu-west-1") == "AKIDMULTI"
+        with pytest.raises(VerificationError):
+            verified_key(link, keys, "ap-south-1")
+    plain = query_of(presign_url(URL, region="us-east-1"))  # the same settings less the set
+    assert plain["X-Amz-Algorithm"] == "AWS4-HMAC-SHA256"
+
+
+def test_a_region_set_link_opens_on_the_local_server():
+    """A SigV4a link made with explicit keys is accepted over HTTP by the shipped server."""
+    token = "FwoGZXIvYXdzEXAMPLESESSIONTOKEN/+="
+    keys = {"ASIAMULTI": KnownKey("multi-region-secret", token=token)}
+    with IamAuthServer(region="eu-west-1", keys=keys) as server:
+        link = presign_url(
+            f"{server.url}/prod/report?id=7",
+            region_set=("us-east-1", "eu-west-1"),
+            credentials=("ASIAMULTI", "multi-region-secret", token),
+        )
+        response = httpx.get(link)
+    assert response.status_code == 200, response.text
+    assert server.requests[-1].access_key == "ASIAMULTI"

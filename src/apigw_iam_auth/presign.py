@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from apigw_iam_auth.credentials import BotocoreProvider, shared_provider
 from apigw_iam_auth.signer import Body, CredentialsSource, HeadersLike, SigV4Signer
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from datetime import datetime
 
 __all__ = ["presign_url"]
 
-# Signers presign_url keeps for the default chain, per (region, service, profile): a signer is
-# stateless but for its per-origin cache (host, URL prefix, scope), which is worth keeping too.
-# The entry holds the shared provider it was built with, so reset_shared_providers() is seen.
-_SIGNERS_KEPT = 64  # distinct (region, service, profile) settings; the oldest goes first
-_signers: dict[tuple[str | None, str, str | None], tuple[BotocoreProvider, SigV4Signer]] = {}
+# Signers presign_url keeps for the default chain, per (region, service, profile, region set):
+# a signer is stateless but for its per-origin cache (host, URL prefix, scope), which is worth
+# keeping too. The entry holds the shared provider it was built with, so
+# reset_shared_providers() is seen.
+_SIGNERS_KEPT = 64  # distinct settings; the oldest goes first
+_Settings = tuple[str | None, str, str | None, str | tuple[str, ...] | None]
+_signers: dict[_Settings, tuple[BotocoreProvider, SigV4Signer]] = {}
 _signers_lock = threading.Lock()
 
 
@@ -33,6 +36,7 @@ def presign_url(
     profile: str | None = None,
     body: Body = None,
     timestamp: datetime | None = None,
+    region_set: str | Iterable[str] | None = None,
 ) -> str:
     """Return ``url`` presigned for ``method``, valid ``expires`` seconds (1 to 604800).
 
@@ -40,6 +44,8 @@ def presign_url(
     With temporary credentials the link dies with the session, so ``expires`` is capped to the
     credentials' remaining lifetime. ``headers`` are signed and must be sent by the link's user;
     ``body`` is hashed into the signature (a presigned POST only accepts exactly that body).
+    ``region_set`` (``["us-east-1", "eu-west-1"]``, ``"us-east-1,eu-west-1"`` or ``"*"``) makes
+    a SigV4a link, valid in each of those regions (a multi-region API).
 
     With ``credentials=None`` (botocore's default chain) every call shares one provider per
     ``profile`` for the whole process, like boto3's default session: the chain is resolved on
@@ -58,32 +64,57 @@ def presign_url(
     >>> "X-Amz-Expires=3600" in link and "X-Amz-Signature=" in link
     True
     """
-    if credentials is None and _plain_settings(region, service, profile):
-        signer = _shared_signer(region, service, profile)
+    settings = _plain_settings(region, service, profile, region_set)
+    if credentials is None and settings is not None:
+        signer = _shared_signer(settings)
     else:  # anything unusual is checked, and refused, by SigV4Signer itself
-        signer = SigV4Signer(region, service=service, credentials=credentials, profile=profile)
+        signer = SigV4Signer(
+            region,
+            service=service,
+            credentials=credentials,
+            profile=profile,
+            region_set=region_set,
+        )
     return signer.presign(
         method, url, headers=headers, expires=expires, timestamp=timestamp, body=body
     )
 
 
-def _plain_settings(region: object, service: object, profile: object) -> bool:
-    """Settings that can key the cache: exact str (or None) values, hashable and comparable."""
-    return (
+def _plain_settings(
+    region: object, service: object, profile: object, region_set: object
+) -> _Settings | None:
+    """Settings that can key the cache: exact str (or None) values, hashable and comparable.
+
+    A region set given as a list or tuple of str keys it as a tuple; None: not cacheable.
+    """
+    names: str | tuple[str, ...] | None
+    if type(region_set) in (list, tuple):
+        names = tuple(cast("Iterable[str]", region_set))
+        if not all(type(name) is str for name in names):
+            return None
+    elif region_set is None or type(region_set) is str:
+        names = region_set
+    else:
+        return None
+    if (
         (region is None or type(region) is str)
         and type(service) is str
         and (profile is None or type(profile) is str)
-    )
+    ):
+        return region, service, profile, names
+    return None
 
 
-def _shared_signer(region: str | None, service: str, profile: str | None) -> SigV4Signer:
+def _shared_signer(key: _Settings) -> SigV4Signer:
     """The kept signer for these settings, over the process's shared default-chain provider."""
+    region, service, profile, region_set = key
     provider = shared_provider(profile)
-    key = (region, service, profile)
     kept = _signers.get(key)
     if kept is not None and kept[0] is provider:
         return kept[1]
-    signer = SigV4Signer(region, service=service, credentials=provider, profile=profile)
+    signer = SigV4Signer(
+        region, service=service, credentials=provider, profile=profile, region_set=region_set
+    )
     with _signers_lock:
         if key not in _signers and len(_signers) >= _SIGNERS_KEPT:
             del _signers[next(iter(_signers))]
