@@ -22,6 +22,8 @@ import botocore.credentials
 import httpx
 import pytest
 import requests
+from awscrt import auth as crt_auth
+from awscrt import http as crt_http
 
 from apigw_iam_auth.errors import InvalidConfigError, NoCredentialsError
 from apigw_iam_auth.server import (
@@ -1134,8 +1136,7 @@ def test_host_header_must_be_there_once_in_http_1_1(version, hosts, status, mess
 
 def crt_signed_v4a(server, region_set: str) -> list[tuple[str, str]]:
     """Headers of a GET /prod/pets awscrt signed with SigV4a for this (unchecked) region set."""
-    crt_auth = pytest.importorskip("awscrt.auth")
-    crt_http = pytest.importorskip("awscrt.http")
+
     netloc = urlsplit(server.url).netloc
     request = crt_http.HttpRequest("GET", "/prod/pets", crt_http.HttpHeaders([("Host", netloc)]))
     config = crt_auth.AwsSigningConfig(
