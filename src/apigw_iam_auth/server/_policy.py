@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from apigw_iam_auth._uri import normalize_path
+from apigw_iam_auth._uri import normalize_path, wire_path
 from apigw_iam_auth.errors import FailureKind, InvalidConfigError, VerificationError
 
 __all__ = ["INVOKE", "Decision", "Policy", "api_arn", "denial", "invoke_arn", "parse_policy"]
@@ -29,8 +29,6 @@ INVOKE = "execute-api:Invoke"
 _SHORTHAND = "execute-api:/"
 _EFFECTS = ("Allow", "Deny")
 _KNOWN = frozenset({"Sid", "Effect", "Action", "NotAction", "Resource", "NotResource", "Principal"})
-_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
-_UNRESERVED = re.compile(r"[A-Za-z0-9\-._~]")
 
 
 class Decision(enum.Enum):
@@ -208,16 +206,10 @@ def invoke_arn(region: str, account_id: str, api_id: str, method: str, path: str
 def _resource_path(path: str) -> str:
     """The wire path as the resource it names: unreserved escapes decoded, then normalised.
 
-    Decoding comes first (RFC 3986 section 6.2.2), so ``%2E`` segments are dot segments too.
-    Other escapes stay, in uppercase hex: API Gateway does not decode ``%2F`` into a slash.
+    :func:`wire_path` decodes them first (RFC 3986 section 6.2.2), so ``%2E`` segments are dot
+    segments too; other escapes stay, in uppercase hex: API Gateway does not decode ``%2F``.
     """
-    decoded = _ESCAPE.sub(_unescape, path) if "%" in path else path
-    return normalize_path(decoded)
-
-
-def _unescape(escape: re.Match[str]) -> str:
-    character = chr(int(escape.group()[1:], 16))
-    return character if _UNRESERVED.fullmatch(character) else escape.group().upper()
+    return normalize_path(wire_path(path))
 
 
 def denial(principal_arn: str, resource: str, decision: Decision) -> VerificationError:
