@@ -88,12 +88,12 @@ def _plain_settings(
     A region set given as a list or tuple of str keys it as a tuple; None: not cacheable.
     """
     names: str | tuple[str, ...] | None
-    if type(region_set) in (list, tuple):
+    if region_set is None or type(region_set) is str:  # the common case first
+        names = region_set
+    elif type(region_set) in (list, tuple):
         names = tuple(cast("Iterable[str]", region_set))
         if not all(type(name) is str for name in names):
             return None
-    elif region_set is None or type(region_set) is str:
-        names = region_set
     else:
         return None
     if (
