@@ -760,6 +760,23 @@ def test_serve_forever_reports_its_url_and_stops_from_another_thread():
     assert not thread.is_alive()
 
 
+def test_stop_of_serve_forever_returns_once_the_server_is_closed():
+    """After stop() returns, the socket is released and the same object starts again at once."""
+    server = IamAuthServer(keys=KEYS, clock=clock)
+    ready = threading.Event()
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"on_ready": lambda _: ready.set()}
+    )
+    thread.start()
+    assert ready.wait(timeout=10)
+    server.stop()
+    with server:  # raised "already running" while serve_forever's thread was still closing
+        url = signer().presign("GET", f"{server.url}/prod/x", timestamp=T)
+        assert urlopen("GET", url)[0] == 200
+    thread.join(timeout=10)
+    assert not thread.is_alive()
+
+
 def test_url_and_lifecycle_errors():
     """url needs a listening server; starting twice is refused; stopping twice is harmless."""
     server = IamAuthServer(keys=KEYS)

@@ -356,6 +356,8 @@ class IamAuthServer:
         self._max_skew = max_skew
         self._httpd: _HttpServer | None = None
         self._thread: threading.Thread | None = None
+        # Set once serve_forever() has closed the server it ran: stop() waits for it.
+        self._served: threading.Event | None = None
         self._lock = threading.Lock()
         self._records: deque[RequestRecord] = deque(maxlen=max_records)
         self._records_lock = threading.Lock()
@@ -444,12 +446,14 @@ class IamAuthServer:
             if self._httpd is not None:
                 raise RuntimeError("the server is already running")
             httpd = self._bind()
+            served = self._served = threading.Event()
         try:
             if on_ready is not None:
                 on_ready(self.url)
             httpd.serve_forever(poll_interval=_POLL_SECONDS)
         finally:
             self._close(httpd)
+            served.set()
 
     def stop(self) -> None:
         """Stop accepting, end idle keep-alive connections, answer requests in flight, release.
@@ -458,14 +462,16 @@ class IamAuthServer:
         to finish in the background); a body still being uploaded ends where it stopped.
         """
         with self._lock:
-            httpd, thread = self._httpd, self._thread
-            self._thread = None
+            httpd, thread, served = self._httpd, self._thread, self._served
+            self._thread = self._served = None
         if httpd is None:
             return
         httpd.shutdown()
         if thread is not None:
             thread.join()
             self._close(httpd)
+        elif served is not None:  # serve_forever() closes it in its own thread: wait for that
+            served.wait()
 
     def _close(self, httpd: _HttpServer) -> None:
         httpd.close_connections()
