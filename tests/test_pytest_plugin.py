@@ -178,6 +178,31 @@ def test_marker_with_an_unknown_option_fails_setup_naming_it(run):
     result.stdout.fnmatch_lines(["*does not know regoin; it takes *region*"])
 
 
+def test_marker_on_a_test_using_only_the_session_server_fails_setup(run):
+    """The session server cannot take per-test settings: the marker is refused, not ignored.
+
+    A marker on a class reaches tests that use no server, or iam_server too: those run.
+    """
+    result = run(
+        """
+        import pytest
+
+        @pytest.mark.iam_server(region="eu-west-1")
+        class TestMarked:
+            def test_session_only(self, iam_server_session):
+                pass
+
+            def test_both(self, iam_server, iam_server_session):
+                assert iam_server.region == "eu-west-1"
+
+            def test_none(self):
+                pass
+        """
+    )
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(["*configures the iam_server fixture, but this test uses*"])
+
+
 def test_failed_test_report_shows_the_access_log(run):
     """When a test using the fixture fails, its report includes the server's access log."""
     result = run(

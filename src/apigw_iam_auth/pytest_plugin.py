@@ -114,6 +114,22 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Refuse a marker that would be ignored: the session server keeps its default settings."""
+    fixtures = getattr(item, "fixturenames", ())
+    if (
+        item.get_closest_marker(_MARKER) is not None
+        and "iam_server_session" in fixtures
+        and "iam_server" not in fixtures
+    ):
+        pytest.fail(
+            f"@pytest.mark.{_MARKER} configures the iam_server fixture, but this test uses "
+            "iam_server_session, one server with default settings for the whole session: "
+            "use iam_server for per-test settings",
+            pytrace=False,
+        )
+
+
 # An old-style wrapper: the plugin is loaded in every session of every project that installs
 # the package, and new-style ones (wrapper=True) would break the session on pytest 7.
 @pytest.hookimpl(hookwrapper=True)
