@@ -5,6 +5,7 @@ Every refusal is checked against API Gateway's exact 403 wording and x-amzn-Erro
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import hmac
 import json
@@ -28,6 +29,7 @@ from apigw_iam_auth.server import (
     KnownKey,
     VerificationError,
     VerifiedRequest,
+    _verify,
     verify_request,
 )
 from apigw_iam_auth.signer import SigV4Signer
@@ -1122,3 +1124,13 @@ def test_every_failure_kind_has_a_default_cause():
     """A VerificationError built without a cause still says what most likely happened."""
     for kind in FailureKind:
         assert VerificationError(kind, "message").likely_cause
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    pattern=st.text(alphabet="ab-1*", max_size=12),
+    name=st.text(alphabet="ab-1", max_size=12),
+)
+def test_region_set_star_patterns_match_as_fnmatch_does(pattern, name):
+    """The linear star-only match agrees with fnmatch wherever fnmatch has only stars to read."""
+    assert _verify._glob_matches(pattern, name) == fnmatch.fnmatchcase(name, pattern)

@@ -59,6 +59,7 @@ from apigw_iam_auth.server._verify import (
     DEFAULT_MAX_SKEW,
     KnownKey,
     VerificationError,
+    is_key_id_shaped,
     signing_config,
     verify_request,
 )
@@ -604,7 +605,8 @@ def _shown_target(target: str) -> str:
 
     The verifier decodes parameter names, so it takes a token or signature under any spelling
     of its name (``X-Amz-Security%2DToken``), which :func:`redact` does not know: each query
-    parameter whose decoded name is a secret's has its value redacted here first.
+    parameter whose decoded name is a secret's has its value redacted here first. So is an
+    ``X-Amz-Credential`` that does not start with an access key id (a swapped secret key).
     """
     path, mark, query = target.partition("?")
     if not mark:
@@ -612,8 +614,14 @@ def _shown_target(target: str) -> str:
     pieces = []
     for piece in query.split("&"):
         name, equals, _ = piece.partition("=")
-        decoded = parse_query(name)  # () for an empty name
-        secret = bool(equals and decoded) and decoded[0][0] in _SECRET_QUERY
+        decoded = parse_query(piece) if equals else ()  # () for an empty name
+        secret = bool(decoded) and (
+            decoded[0][0] in _SECRET_QUERY
+            or (
+                decoded[0][0] == "X-Amz-Credential"
+                and not is_key_id_shaped(decoded[0][1].partition("/")[0])
+            )
+        )
         pieces.append(f"{name}=<redacted>" if secret else piece)
     return _shown(f"{path}?{'&'.join(pieces)}")
 

@@ -734,15 +734,39 @@ def _region_set_problem(claim: _Claim, region: str) -> tuple[str, str] | None:
 
 
 def _region_set_covers(region_set: str, region: str) -> bool:
-    """True if the region set names ``region``, or matches it with ``*`` wildcards.
+    """True if the region set names ``region``, or matches it with ``*`` wildcards."""
+    return any(_glob_matches(pattern.strip(), region) for pattern in region_set.split(","))
 
-    ``*`` is the only wildcard SigV4a defines; fnmatch would also read ``?`` and ``[...]`` as
-    patterns, so each ``*`` is turned into ``.*`` and everything else matched literally.
+
+def _glob_matches(pattern: str, name: str) -> bool:
+    """``name`` matches ``pattern``, where ``*`` stands for any run of characters.
+
+    ``*`` is the only wildcard SigV4a defines (fnmatch would also read ``?`` and ``[...]``).
+    Linear in the pattern: the pieces between stars are found in order, leftmost first, which
+    is exact for star-only patterns; a regex of ``.*`` runs would backtrack exponentially on a
+    client's ``****...z``, before any key or signature is checked.
     """
-    return any(
-        re.fullmatch(".*".join(map(re.escape, pattern.strip().split("*"))), region)
-        for pattern in region_set.split(",")
-    )
+    if "*" not in pattern:
+        return pattern == name
+    first, *middle, last = pattern.split("*")
+    if len(first) + len(last) > len(name) or not (name.startswith(first) and name.endswith(last)):
+        return False
+    position, end = len(first), len(name) - len(last)
+    for piece in middle:
+        found = name.find(piece, position, end)
+        if found < 0:
+            return False
+        position = found + len(piece)
+    return True
+
+
+def is_key_id_shaped(text: str) -> bool:
+    """Whether ``text`` looks like an access key id, which a log line may quote.
+
+    A value of another shape may be the secret key, sent in the key id's place by a client
+    that swapped the two.
+    """
+    return _KEY_ID_SHAPE.fullmatch(text) is not None
 
 
 def _check_key(
@@ -755,7 +779,7 @@ def _check_key(
     if known is None:
         unknown = (
             f"access key {access_key!r} is not one of the keys this server knows"
-            if _KEY_ID_SHAPE.fullmatch(access_key)
+            if is_key_id_shaped(access_key)
             else "the access key id sent is not one of the keys this server knows, nor shaped "
             "like one (not quoted: it may be the secret key, swapped with the key id)"
         )
