@@ -370,6 +370,20 @@ def test_redact_masks_quoted_botocore_and_sso_forms(text, kept):
     assert redact(shown) == shown
 
 
+def test_redact_masks_the_whole_value_where_json_escapes_its_slashes():
+    """Some JSON writers put \\/ for every "/": the value runs on through them to its end."""
+    text = json.dumps(
+        {
+            "env": f"aws_secret_access_key={LEAKED_SECRET}",
+            "line": f"X-Amz-Security-Token: {TOKEN}/x",
+        }
+    ).replace("/", "\\/")
+    assert (
+        redact(text)
+        == '{"env": "aws_secret_access_key=<redacted>", "line": "X-Amz-Security-Token: <redacted>"}'
+    )
+
+
 def test_credential_process_quoting_exported_secrets_is_redacted(tmp_path, monkeypatch):
     """A credential_process echoing quoted exports on stderr: no secret in error or traceback."""
     isolate_aws(tmp_path, monkeypatch)

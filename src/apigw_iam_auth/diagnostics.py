@@ -69,11 +69,12 @@ _SECRETS = (
     # The name follows a non-alphanumeric, an encoded delimiter %XX, one encoded again
     # (%25XX, which also ends any deeper encoding), or a newline escaped in a JSON string: API
     # Gateway's 403 body quotes its canonical request, token line included, as "...\nname:value".
-    # A value ends at a backslash too (no token, signature or secret holds one).
+    # A value also ends at a JSON escape that ends a line or string (\n \r \t \"), but not at
+    # \/, which some JSON writers put for every "/" of a token or secret key.
     re.compile(
         rf"(?i)(?:(?<![A-Za-z0-9])|(?<=%[0-9A-F]{{2}})|(?<=25[0-9A-F]{{2}})|(?<=\\n))"
         rf"((?:{_MASKED_NAMES})(?:[^\S\n]*[:=][^\S\n]*(?:b?[\"']|(?!b?[\"']))|%(?:25)*3D))"
-        r"(?:(?!%(?:25)*26)[^&\s'\"<>,;\\])+"
+        r"(?:(?!%(?:25)*26|\\[nrt\"])[^&\s'\"<>,;])+"
     ),
     # JSON, a Python repr or an echoed pair: "SessionToken": "...", ['x-amz-signature', '...'],
     # (b'x-amz-security-token', b'...'), and parse_qs's {'X-Amz-Signature': ['...']}.
