@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
 import inspect
@@ -563,11 +564,25 @@ def test_ambiguous_body_framing_is_refused_so_no_request_hides_in_the_body(
     assert [(r.path, r.status, r.reason) for r in server.requests] == [("/prod/x", 400, message)]
 
 
-def test_repeated_identical_content_length_is_one_length(server):
-    """The same value sent twice is no conflict: the body is read and verified."""
+@pytest.mark.parametrize("second", ["{n}", "0{n}", " {n}, {n}"])
+def test_repeated_identical_content_length_is_one_length(server, second):
+    """The same value sent twice (or with a leading zero, or as a list) is no conflict."""
     method, target, headers, body = signed_raw(server)
-    length = ("Content-Length", str(len(body)))
-    status, _, echo = raw(server, method, target, [*headers, length, length], body)
+    lengths = [("Content-Length", str(len(body))), ("Content-Length", second.format(n=len(body)))]
+    status, _, echo = raw(server, method, target, [*headers, *lengths], body)
+    assert status == 200
+    assert echo["body"]["length"] == len(body)
+
+
+@pytest.mark.parametrize(
+    "framing",
+    [[("Transfer-Encoding", "chunked, ")], [("Transfer-Encoding", ", chunked")]],
+)
+def test_empty_transfer_coding_elements_are_ignored(server, framing):
+    """A list's empty elements count for nothing (RFC 9110 section 5.6.1): still chunked."""
+    method, target, headers, body = signed_raw(server)
+    chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+    status, _, echo = raw(server, method, target, [*headers, *framing], chunked)
     assert status == 200
     assert echo["body"]["length"] == len(body)
 
@@ -775,6 +790,37 @@ def test_stop_of_serve_forever_returns_once_the_server_is_closed():
         assert urlopen("GET", url)[0] == 200
     thread.join(timeout=10)
     assert not thread.is_alive()
+
+
+def test_stop_called_twice_at_once_returns_in_both_once_the_server_is_closed():
+    """Two threads stopping a serve_forever() server: each returns only after it is closed."""
+    for _ in range(20):  # the window is a thread switch wide: try it many times
+        server = IamAuthServer(keys=KEYS, clock=clock)
+        ready = threading.Event()
+        serving = threading.Thread(
+            target=server.serve_forever, kwargs={"on_ready": lambda _, ready=ready: ready.set()}
+        )
+        serving.start()
+        assert ready.wait(timeout=10)
+        together = threading.Barrier(2)
+        still_open: list[str] = []
+
+        def stop(server=server, together=together, still_open=still_open) -> None:
+            together.wait()
+            server.stop()
+            with contextlib.suppress(RuntimeError):  # "not listening": closed, as it should be
+                still_open.append(server.url)
+
+        stoppers = [threading.Thread(target=stop) for _ in range(2)]
+        for thread in stoppers:
+            thread.start()
+        for thread in stoppers:
+            thread.join(timeout=10)
+        assert still_open == []  # a stop() returned while the server was still listening
+        server.start()
+        server.stop()
+        serving.join(timeout=10)
+        assert not serving.is_alive()
 
 
 def test_url_and_lifecycle_errors():

@@ -454,6 +454,9 @@ class IamAuthServer:
             httpd.serve_forever(poll_interval=_POLL_SECONDS)
         finally:
             self._close(httpd)
+            with self._lock:
+                if self._served is served:
+                    self._served = None
             served.set()
 
     def stop(self) -> None:
@@ -464,7 +467,7 @@ class IamAuthServer:
         """
         with self._lock:
             httpd, thread, served = self._httpd, self._thread, self._served
-            self._thread = self._served = None
+            self._thread = None  # _served stays until closed: every stop() call waits for it
         if httpd is None:
             return
         httpd.shutdown()
@@ -878,13 +881,14 @@ class _Handler(BaseHTTPRequestHandler):
         last coding is not chunked, are refused; a request with both Transfer-Encoding and
         Content-Length is read by the former and its connection closed after the answer.
         """
-        codings = [
+        codings = [  # a list's empty elements are ignored (RFC 9110 section 5.6.1)
             coding.strip().lower()
             for line in self.headers.get_all("Transfer-Encoding") or []
             for coding in line.split(",")
+            if coding.strip()
         ]
-        lengths = {
-            value.strip()
+        lengths = {  # "04" and "4" are one length
+            _number_text(value)
             for line in self.headers.get_all("Content-Length") or []
             for value in line.split(",")
         }
@@ -1008,3 +1012,9 @@ def _too_large() -> _BadRequestError:
         "Request Too Long",
         f"the body is over API Gateway's limit of {_MAX_BODY // 2**20} MiB",
     )
+
+
+def _number_text(value: str) -> str:
+    """A Content-Length element without spaces and leading zeros (any other text as it is)."""
+    value = value.strip()
+    return (value.lstrip("0") or "0") if _DECIMAL.fullmatch(value) else value
