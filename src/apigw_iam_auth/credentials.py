@@ -1269,14 +1269,13 @@ def _resolve(  # noqa: PLR0911
         return BotocoreProvider(profile)
     if isinstance(credentials, CredentialsProvider):
         return credentials
-    if isinstance(credentials, Credentials):
-        return StaticProvider(credentials)
+    snapshot = snapshot_of(credentials)  # Credentials, ReadOnlyCredentials, a key tuple
+    if snapshot is not None:
+        return StaticProvider(snapshot)
     if hasattr(credentials, "get_frozen_credentials"):
         return _BotocoreCredentialsProvider(credentials)
     if callable(getattr(credentials, "get_credentials", None)):
         return BotocoreProvider(session=credentials)
-    if _is_read_only_credentials(credentials) or _is_key_tuple(credentials):
-        return StaticProvider(credentials)  # type: ignore[arg-type]
     if isinstance(credentials, (list, tuple)):
         if depth > _MAX_CHAIN_DEPTH:  # checked before descending: no RecursionError
             raise _too_deep()
