@@ -99,7 +99,7 @@ _PAYLOAD_HASH = re.compile(r"[0-9a-f]{64}")
 # sent in the key id's place by a client that swapped the two: log lines do not quote it.
 _KEY_ID_SHAPE = re.compile(r"[A-Z][A-Z0-9]{3,127}")
 # A Credential quoted in a log line: a key id, then scope elements (lowercase, digits, '-', '_').
-_CREDENTIAL_SHAPE = re.compile(r"[A-Z][A-Z0-9]{3,127}(?:/[a-z0-9_-]{0,64}){0,8}")
+_CREDENTIAL_SHAPE = re.compile(_KEY_ID_SHAPE.pattern + r"(?:/[a-z0-9_-]{0,64}){0,8}")
 _AUTH_SPLIT = re.compile(r"[,\s]+")
 _AUTH_PARAMS = ("Credential", "Signature", "SignedHeaders")
 _ALGORITHMS = frozenset({_sigv4.ALGORITHM, ALGORITHM_V4A})
