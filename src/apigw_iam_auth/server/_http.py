@@ -911,19 +911,18 @@ class _Handler(BaseHTTPRequestHandler):
             )
         if not lengths:
             return b""
-        (length,) = lengths
+        (length,) = lengths  # without leading zeros (_number_text)
         if not _DECIMAL.fullmatch(length):  # not isdigit(): "²" is a digit to it
             raise _BadRequestError(
                 BAD_REQUEST,
                 "Invalid Content-Length",
                 "the Content-Length header is not a plain decimal number",
             )
-        digits = length.lstrip("0")
         # int() refuses over 4300 digits (ValueError, a dropped connection): any number longer
         # than the limit's is over it, so the length is compared before it is converted.
-        if len(digits) > len(str(_MAX_BODY)) or int(digits or "0") > _MAX_BODY:
+        if len(length) > len(str(_MAX_BODY)) or int(length) > _MAX_BODY:
             raise _too_large()
-        size = int(digits or "0")
+        size = int(length)
         body = self.rfile.read(size)
         if len(body) < size:
             raise _incomplete(f"after {len(body)} of {size} body bytes")
