@@ -429,15 +429,20 @@ def test_sign_and_presign_with_odd_types(argument, value, headers, presign):
         works_or_ours(signer.sign, **kwargs)
 
 
+# Temporary credentials: a presigned link's expiry is capped to theirs, from the timestamp.
+_EXPIRING = Credentials("AKIDEXAMPLE", "secret", "token", expiry=T + timedelta(hours=1))
+
+
 @HOSTILE
-@given(timestamp=TIMESTAMPS | ODD, presign=st.booleans())
-def test_timestamps_naive_aware_extreme_or_odd(timestamp, presign):
+@given(timestamp=TIMESTAMPS | ODD, presign=st.booleans(), expiring=st.booleans())
+def test_timestamps_naive_aware_extreme_or_odd(timestamp, presign, expiring):
     """Any naive, aware (any offset, year 1 to 9999) or non-datetime timestamp: works or ours."""
     signer = _signer()
+    credentials = _EXPIRING if expiring else None
     if presign:
-        works_or_ours(signer.presign, "GET", URL, timestamp=timestamp)
+        works_or_ours(signer.presign, "GET", URL, timestamp=timestamp, credentials=credentials)
     else:
-        works_or_ours(signer.sign, "GET", URL, timestamp=timestamp)
+        works_or_ours(signer.sign, "GET", URL, timestamp=timestamp, credentials=credentials)
 
 
 @HOSTILE

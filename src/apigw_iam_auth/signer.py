@@ -449,9 +449,10 @@ class SigV4Signer:
             raise InvalidConfigError(
                 f"timestamp must be an aware datetime or None, got {type(when).__name__}"
             )
+        epoch = _sigv4.epoch_seconds(when)  # first: it refuses a naive time, which cannot be capped
         if location is _QUERY:
             expires = _capped_expiry(expires, credentials, when)
-        return _sigv4.epoch_seconds(when), expires
+        return epoch, expires
 
     def sign(
         self,
