@@ -18,7 +18,7 @@ import threading
 import traceback
 import urllib.request
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
@@ -240,6 +240,33 @@ def test_unusable_credentials_values_are_refused_at_construction():
         resolve_provider(("AKID", ""))
     with pytest.raises(InvalidConfigError, match="profile= or session="):
         BotocoreProvider("dev", session=botocore.session.Session())
+
+
+@pytest.mark.parametrize(
+    ("given", "problem"),
+    [
+        ((None, None), r"access key and secret key in credentials=\(key, secret\) are None"),
+        (("AKIDSET", None), r"^the secret key in credentials=\(key, secret\) is None; is its env"),
+        ([None, SECRET, "tok"], r"the access key in credentials=\(key, secret, token\) is None"),
+        (("AKIDSET", SECRET, "tok", datetime.now(timezone.utc)), r"str as item 1 of 4.*expiry"),
+        (("AKIDSET",), r"str as item 1 of 1, and a str is not a provider"),
+        ([("AKIDSET", None), None], r"the secret key in credentials=\(key, secret\) is None"),
+    ],
+)
+def test_a_key_tuple_with_an_unset_item_is_refused_not_read_as_a_chain(monkeypatch, given, problem):
+    """(os.getenv(key), os.getenv(secret)) with one unset never signs with the ambient identity.
+
+    None in a list is botocore's default chain, which here would find the environment's keys.
+    """
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDAMBIENT")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "ambient-secret")
+    with pytest.raises(InvalidConfigError, match=problem) as refused:
+        SigV4Signer(region="us-east-1", credentials=given)
+    assert SECRET not in str(refused.value)
+    assert "AKIDSET" not in str(refused.value)
+    chain = resolve_provider([("AKIDSET", SECRET), None])  # a real list of providers still is one
+    assert isinstance(chain, ChainProvider)
+    assert chain.get().access_key == "AKIDSET"
 
 
 def test_provider_function_returning_garbage_is_a_config_error():

@@ -101,6 +101,8 @@ _MAX_CHAIN_DEPTH = 8
 # Longest lifetime the expiry probe resolves (seconds): a presigned URL's maximum, 7 days,
 # and a minute, so the time the probe and the signing take never shortens a week-long link.
 _PROBE_HORIZON = 7 * 24 * 60 * 60 + 60
+# The lengths of a key tuple: (key, secret) and (key, secret, token).
+_KEY_TUPLE_LENGTHS = (2, 3)
 # Reads of a triple and its expiry without botocore's lock, before giving up: each retry means
 # a refresh was published in between, and refreshes take a network round trip each.
 _UNLOCKED_READS = 3
@@ -1214,10 +1216,42 @@ def _is_read_only_credentials(value: object) -> bool:
 def _is_key_tuple(value: object) -> bool:
     return (
         isinstance(value, (tuple, list))
-        and len(value) in {2, 3}
+        and len(value) in _KEY_TUPLE_LENGTHS
         and isinstance(value[0], str)
         and isinstance(value[1], str)
     )
+
+
+def _refuse_broken_key_tuple(items: Sequence[object]) -> None:
+    """Refuse a list that is a key tuple gone wrong, before it is read as a list of providers.
+
+    ``credentials=(os.getenv("KEY"), os.getenv("SECRET"))`` with a variable unset holds None,
+    and None in a list is botocore's default chain: read as a chain, that tuple would sign with
+    whatever identity the chain finds (an instance role, a developer's profile), not fail. A
+    str is never a provider, so a list holding one is a key tuple too, of the wrong length (a
+    key alone, an expiry added). Items are named by position, never shown.
+    """
+    if len(items) in _KEY_TUPLE_LENGTHS and all(
+        item is None or isinstance(item, str) for item in items
+    ):
+        parts = zip(("access key", "secret key"), items[:2], strict=True)
+        missing = [name for name, item in parts if item is None]
+        shape = ", ".join(("key", "secret", "token")[: len(items)])
+        raise InvalidConfigError(
+            f"the {' and '.join(missing)} in credentials=({shape}) "
+            + (
+                "is None; is its environment variable set?"
+                if len(missing) == 1
+                else "are None; are their environment variables set?"
+            )
+        )
+    strings = [number for number, item in enumerate(items, 1) if isinstance(item, str)]
+    if strings:
+        raise InvalidConfigError(
+            f"credentials holds a str as item {strings[0]} of {len(items)}, and a str is not a "
+            "provider: keys go in a (key, secret) or (key, secret, token) tuple, "
+            "and with an expiry in Credentials(key, secret, token, expiry)"
+        )
 
 
 def resolve_provider(
@@ -1279,6 +1313,7 @@ def _resolve(  # noqa: PLR0911
     if isinstance(credentials, (list, tuple)):
         if depth > _MAX_CHAIN_DEPTH:  # checked before descending: no RecursionError
             raise _too_deep()
+        _refuse_broken_key_tuple(credentials)
         return ChainProvider([_resolve(item, profile, depth + 1) for item in credentials])
     if callable(credentials) and not isinstance(credentials, type):
         return CallableProvider(credentials)
