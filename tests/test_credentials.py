@@ -1321,3 +1321,32 @@ def test_a_secret_chained_behind_a_failure_reaches_no_log_or_traceback(caplog):
     printed = "".join(traceback.format_exception(raised.value)) + caplog.text
     assert "RuntimeError" in printed
     assert secret not in printed
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="TaskGroup and add_note are Python 3.11+")
+@pytest.mark.parametrize("where", ["task-group-member", "note"])
+def test_a_secret_in_an_exception_group_or_a_note_reaches_no_log_or_traceback(caplog, where):
+    """A TaskGroup's failed task or a note quoting the vault's answer: the error is not chained."""
+    secret = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"  # AWS documentation example
+    body = f'{{"AccessKeyId": "AKIDGROUP", "SecretAccessKey": "{secret}", "Expiration": "x"}}'
+
+    async def call_vault() -> None:
+        raise ValueError(f"could not parse the vault's answer: {body}")
+
+    async def in_a_task_group() -> Credentials:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(call_vault())
+        raise AssertionError  # the group raised
+
+    def noted() -> Credentials:
+        error = RuntimeError("could not parse the vault's answer")
+        error.add_note(body)
+        raise error
+
+    provider = CallableProvider(in_a_task_group if where == "task-group-member" else noted)
+    with pytest.raises(CredentialsRefreshError, match="not chained") as raised:
+        asyncio.run(provider.aget())
+    logging.getLogger("app").error("signing failed", exc_info=raised.value)
+    printed = "".join(traceback.format_exception(raised.value)) + caplog.text
+    assert "CallableProvider" in printed
+    assert secret not in printed

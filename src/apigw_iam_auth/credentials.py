@@ -59,7 +59,7 @@ import os
 import threading
 import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from datetime import datetime, timedelta, timezone
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, TypeVar, Union
@@ -181,15 +181,17 @@ def _failure(what: str, exc: BaseException) -> CredentialsRefreshError:
     status), so they are kept, but some quote text from outside (a ``credential_process``'s
     stderr, a credential endpoint's body) and pass through ``redact``. Anything else is named by
     type only. ``exc`` is not chained when its message holds something ``redact`` masks: a
-    traceback or ``logging.exception`` prints the cause in full, secret and all; nor when an
-    exception chained behind it does (``raise ... from KeyError(body)``).
+    traceback or ``logging.exception`` prints the cause in full, secret and all; nor when
+    anything else such a traceback prints does: an exception chained behind it (``raise ...
+    from KeyError(body)``), a member of an exception group (an ``asyncio.TaskGroup``'s failed
+    task), a note (``add_note(body)``).
     """
     text = str(exc)
-    quotes_secret = any(redact(str(link)) != str(link) for link in _chain(exc))
+    quotes_secret = any(redact(printed) != printed for printed in _printed(exc))
     if type(exc).__module__.startswith("botocore"):
         detail = redact(f"{type(exc).__name__}: {text}")
     elif quotes_secret:
-        detail = f"{type(exc).__name__} (not chained: its message quotes a secret)"
+        detail = f"{type(exc).__name__} (not chained: what its traceback prints quotes a secret)"
     else:
         detail = f"{type(exc).__name__} (see the chained exception)"
     error = CredentialsRefreshError(f"{what}: {detail}")
@@ -200,14 +202,29 @@ def _failure(what: str, exc: BaseException) -> CredentialsRefreshError:
     return error
 
 
-def _chain(exc: BaseException) -> list[BaseException]:
-    """``exc`` and every exception a traceback of it would print (causes and contexts)."""
-    chain: list[BaseException] = []
-    link: BaseException | None = exc
-    while link is not None and not any(link is seen for seen in chain):
-        chain.append(link)
-        link = link.__cause__ or (None if link.__suppress_context__ else link.__context__)
-    return chain
+def _printed(exc: BaseException) -> Iterator[str]:
+    """The texts a traceback of ``exc`` prints besides its frames' source lines.
+
+    Each exception's message and notes, for ``exc``, every exception chained behind it (causes,
+    and contexts not suppressed) and every member of an exception group, nested or chained.
+    """
+    seen: set[int] = set()  # ids of exceptions the traversal holds: alive, so never reused
+    pending = [exc]
+    while pending:
+        link = pending.pop()
+        if id(link) in seen:
+            continue
+        seen.add(id(link))
+        yield str(link)
+        notes = getattr(link, "__notes__", None)
+        if isinstance(notes, (list, tuple)):
+            yield from (note if isinstance(note, str) else repr(note) for note in notes)
+        members = getattr(link, "exceptions", None)  # BaseExceptionGroup, or its 3.10 backport
+        if isinstance(members, tuple):
+            pending += [member for member in members if isinstance(member, BaseException)]
+        behind = link.__cause__ or (None if link.__suppress_context__ else link.__context__)
+        if behind is not None:
+            pending.append(behind)
 
 
 def _checked_clock(clock: Callable[[], datetime]) -> Callable[[], datetime]:
