@@ -1098,6 +1098,51 @@ def test_waiters_of_an_async_load_whose_loop_ends_load_again():
     assert len(calls) == 2
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX only")
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+@pytest.mark.parametrize("source", ["function", "default-chain"])
+def test_a_forked_child_loads_again_instead_of_waiting_for_its_parents_load(source):
+    """A load in flight in a parent thread at fork time (gunicorn --preload, multiprocessing's
+    fork): the child, which has no such thread, loads for itself instead of waiting for good.
+    """
+    started, release = threading.Event(), threading.Event()
+    calls: list[int] = []
+
+    def fetch() -> botocore.credentials.Credentials:
+        calls.append(1)
+        if len(calls) == 1:  # the parent's load, held until the child has ended
+            started.set()
+            assert release.wait(2 * HANG_GUARD)  # outlasts the child's own guard
+        return botocore.credentials.Credentials(f"AKIDFORK{len(calls)}", "fork-secret")
+
+    class Session:
+        def get_credentials(self) -> botocore.credentials.Credentials:
+            return fetch()
+
+    provider = (
+        CallableProvider(fetch) if source == "function" else BotocoreProvider(session=Session())
+    )
+    parent_load = threading.Thread(target=provider.get, daemon=True)
+    parent_load.start()
+    assert started.wait(HANG_GUARD)
+    pid = os.fork()
+    if pid == 0:  # the child: its exit status is the outcome, and it never returns to pytest
+        status = 3
+        try:
+            threading.Timer(HANG_GUARD, os._exit, (2,)).start()  # hung: fail, not hang pytest
+            status = 0 if provider.get().access_key == "AKIDFORK2" else 1
+        finally:
+            os._exit(status)
+    try:
+        _, status = os.waitpid(pid, 0)
+    finally:
+        release.set()
+        parent_load.join(HANG_GUARD)
+    assert os.waitstatus_to_exitcode(status) == 0  # 2: the child waited for its parent's load
+    assert provider.get().access_key == "AKIDFORK1"  # the parent's own load, unaffected
+    assert len(calls) == 1
+
+
 # --- secrets never leak -----------------------------------------------------------------------
 
 

@@ -58,6 +58,7 @@ import logging
 import os
 import threading
 import warnings
+import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from datetime import datetime, timedelta, timezone
@@ -109,6 +110,8 @@ _UNLOCKED_READS = 3
 
 # Background tasks of native async loads: the event loop keeps only weak references to tasks.
 _TASKS: set[asyncio.Task[Credentials]] = set()
+# Every single-flight guard of this process, for a forked child to reset.
+_FLIGHTS: weakref.WeakSet[_Flight] = weakref.WeakSet()
 
 
 class SessionLike(Protocol):
@@ -277,11 +280,19 @@ class _Flight:
     stopped or closed by hand leaves it pending. Either way the load is *abandoned*, not
     failed: its waiters (who check the loop now and then) and the next caller start a load of
     their own.
+
+    A forked child has none of its parent's threads, so a load one of them ran at fork time
+    would never end there: the child forgets every flight, and loads again when it must.
     """
 
-    __slots__ = ("_future", "_lock", "_native_loop")
+    __slots__ = ("__weakref__", "_future", "_lock", "_native_loop")
 
     def __init__(self) -> None:
+        self._forget()
+        _FLIGHTS.add(self)
+
+    def _forget(self) -> None:
+        """No load in flight, and a new lock (also in a forked child: see _reset_after_fork)."""
         self._lock = threading.Lock()
         self._future: concurrent.futures.Future[Credentials] | None = None
         # The loop running a native async load, if that is what is in flight.
@@ -925,10 +936,17 @@ def reset_shared_providers() -> None:
 
 
 def _reset_after_fork() -> None:
-    """In a forked child: no shared providers, and a lock no parent thread can be holding."""
+    """In a forked child: no shared providers, no loads in flight, locks no thread is holding.
+
+    A load in flight at fork time ran in a parent thread the child does not have: waiting for
+    it would hang the child for good. Its future is left alone (a parent thread may have held
+    its lock too); the child's callers start loads of their own.
+    """
     global _shared_lock  # noqa: PLW0603 - the parent's lock may have been held at fork time
     _shared_lock = threading.Lock()
     _shared.clear()
+    for flight in list(_FLIGHTS):
+        flight._forget()  # noqa: SLF001 - this module's own class
 
 
 if hasattr(os, "register_at_fork"):  # not on Windows, which does not fork
