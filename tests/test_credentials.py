@@ -1342,6 +1342,53 @@ def test_a_refresh_returning_expired_keys_keeps_the_cached_ones_in_the_window(ca
         provider.get()
 
 
+@pytest.mark.parametrize("native", [False, True], ids=["function", "async-def"])
+@pytest.mark.parametrize(
+    "returned", [("AKIDBAD", ""), {"error": "vault sealed"}, None], ids=["empty", "dict", "none"]
+)
+def test_a_refresh_returning_what_cannot_sign_keeps_the_cached_keys_in_the_window(
+    caplog, native, returned
+):
+    """A refresh result that cannot sign is a failed refresh, as a raised error is: the cached
+    keys sign with a WARNING, the function is tried again 10 seconds later (not per call), and
+    past half the window the result's own error is raised.
+    """
+    clock = FakeClock()
+    calls = []
+
+    def fetch() -> object:
+        calls.append(1)
+        return (
+            Credentials("AKIDGOOD", "good-secret", None, clock() + HOUR)
+            if calls == [1]
+            else returned
+        )
+
+    async def afetch() -> object:
+        return fetch()
+
+    provider = CallableProvider(afetch if native else fetch, clock=clock)
+
+    def get() -> Credentials:
+        return asyncio.run(provider.aget()) if native else provider.get()
+
+    get()
+    clock.advance(timedelta(minutes=55))
+    with caplog.at_level(logging.WARNING, logger="apigw_iam_auth"):
+        assert get().access_key == "AKIDGOOD"
+        assert get().access_key == "AKIDGOOD"
+    assert len(calls) == 2  # one try, then a pause
+    assert "CallableProvider" in caplog.text
+    assert "keeping the keys" in caplog.text
+    clock.advance(timedelta(seconds=10))
+    assert get().access_key == "AKIDGOOD"
+    assert len(calls) == 3  # tried again after the pause
+    clock.advance(timedelta(minutes=3))
+    with pytest.raises((InvalidConfigError, NoCredentialsError), match="CallableProvider"):
+        get()
+    assert "good-secret" not in caplog.text
+
+
 def test_a_secret_chained_behind_a_failure_reaches_no_log_or_traceback(caplog):
     """``raise ... from KeyError(body)``: the cause quotes the credentials, so it is not chained."""
     clock = FakeClock()

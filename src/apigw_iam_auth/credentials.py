@@ -68,7 +68,12 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, TypeVar, Union
 from apigw_iam_auth._botocore import missing_profile, profile_origin
 from apigw_iam_auth._models import Credentials
 from apigw_iam_auth.diagnostics import redact
-from apigw_iam_auth.errors import CredentialsRefreshError, InvalidConfigError, NoCredentialsError
+from apigw_iam_auth.errors import (
+    CredentialsError,
+    CredentialsRefreshError,
+    InvalidConfigError,
+    NoCredentialsError,
+)
 
 if TYPE_CHECKING:
     import botocore.credentials
@@ -965,9 +970,10 @@ class CallableProvider(CredentialsProvider):
 
     In the first half of the window the cached keys, still valid for at least half the window,
     stand in for the refresh: callers that find it in flight go on with them instead of waiting
-    (the caller that started it waits), and a refresh that fails keeps them and logs a WARNING;
-    the first call 10 seconds later tries again (not every call: a function that fails slowly
-    would hold up each request). This is botocore's advisory window, for the same reasons: a
+    (the caller that started it waits), and a refresh that fails (raises, or returns what cannot
+    sign: keys ``Credentials`` refuses, expired ones, None) keeps them and logs a WARNING; the
+    first call 10 seconds later tries again (not every call: a function that fails slowly would
+    hold up each request). This is botocore's advisory window, for the same reasons: a
     slow vault holds up one request, not all, and one down for a minute costs none. In the
     second half everyone waits, and a failure is raised.
 
@@ -1065,7 +1071,7 @@ class CallableProvider(CredentialsProvider):
             return self._kept(_failure(f"{self!r} failed", exc))
         try:
             return self._store(_to_credentials(value, repr(self)))
-        except CredentialsRefreshError as error:  # expired keys, a broken session returned
+        except _UNUSABLE as error:
             return self._kept(error)
 
     async def _aload(self) -> Credentials:
@@ -1082,11 +1088,15 @@ class CallableProvider(CredentialsProvider):
             if _converts_with_io(value):
                 return self._store(await asyncio.to_thread(_to_credentials, value, repr(self)))
             return self._store(_to_credentials(value, repr(self)))
-        except CredentialsRefreshError as error:  # expired keys, a broken session returned
+        except _UNUSABLE as error:
             return self._kept(error)
 
-    def _kept(self, error: CredentialsRefreshError) -> Credentials:
-        """The cached snapshot while a failed refresh may keep it, else ``error`` raised."""
+    def _kept(self, error: CredentialsError | InvalidConfigError) -> Credentials:
+        """The cached snapshot while a failed refresh may keep it, else ``error`` raised.
+
+        A refresh fails by raising, or by returning what cannot sign (see ``_UNUSABLE``): a
+        vault's passing glitch either way, while the keys it gave last are still good.
+        """
         keepable = self._keepable()
         if keepable is None:
             raise error
@@ -1116,6 +1126,12 @@ class CallableProvider(CredentialsProvider):
         self._state = (snapshot, refresh_at, kept_until)
         _log.debug("credentials from %r cached until %s", self, refresh_at or "replaced")
         return snapshot
+
+
+# What a provider function's result raises when it cannot sign: keys refused by Credentials,
+# an expiry already past, None ("nothing here"), a type not taken, a returned session whose
+# chain fails. The first load raises it; a refresh in the keep window keeps the cached keys.
+_UNUSABLE = (CredentialsError, InvalidConfigError)
 
 
 def _run_blocking(awaitable: Awaitable[object]) -> object:
@@ -1154,7 +1170,10 @@ def _to_credentials(value: object, origin: str) -> Credentials:
     """Turn what a provider function returned into one snapshot (may do botocore I/O)."""
     if value is None:
         raise _nothing_found(f"{origin} returned None")
-    snapshot = snapshot_of(value)
+    try:
+        snapshot = snapshot_of(value)
+    except InvalidConfigError as exc:  # Credentials' checks name the field, never its value
+        raise InvalidConfigError(f"{origin} returned keys that cannot sign: {exc}") from None
     if snapshot is not None:
         return snapshot
     if hasattr(value, "get_frozen_credentials"):
