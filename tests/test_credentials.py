@@ -1143,6 +1143,31 @@ def test_a_forked_child_loads_again_instead_of_waiting_for_its_parents_load(sour
     assert len(calls) == 1
 
 
+@pytest.mark.parametrize("call", ["aget", "get"])
+def test_an_async_provider_cancelled_from_inside_fails_once_as_itself(call):
+    """A function whose own await is cancelled (an inner task someone cancelled) fails, once,
+    saying so: not a load abandoned by its stopping loop and tried twice more.
+    """
+    if call == "aget" and sys.version_info < (3, 11):
+        pytest.skip("Task.cancelling() is Python 3.11+: 3.10 takes this for its loop stopping")
+    calls = []
+
+    async def fetch() -> Credentials:
+        calls.append(1)
+        inner = asyncio.ensure_future(asyncio.Event().wait())
+        inner.cancel()
+        await inner  # raises CancelledError in fetch: its own, its loop runs on
+        raise AssertionError  # not reached
+
+    provider = CallableProvider(fetch)
+    with pytest.raises(
+        CredentialsRefreshError, match=r"fetch\) was cancelled by something"
+    ) as failed:
+        asyncio.run(provider.aget()) if call == "aget" else provider.get()
+    assert isinstance(failed.value.__cause__, asyncio.CancelledError)
+    assert calls == [1]
+
+
 # --- secrets never leak -----------------------------------------------------------------------
 
 

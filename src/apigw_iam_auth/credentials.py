@@ -377,7 +377,8 @@ class _Flight:
     ) -> None:
         """A native load's task ended: its outcome for every waiter.
 
-        Cancelled (its loop shutting down, perhaps before its first step), it is abandoned.
+        Cancelled (its loop shutting down, perhaps before its first step), it is abandoned. A
+        load cancelled from inside is not cancelled here: it raised a failure of its own.
         """
         _TASKS.discard(task)
         if task.cancelled():
@@ -1069,6 +1070,8 @@ class CallableProvider(CredentialsProvider):
             raise
         except Exception as exc:  # noqa: BLE001 - raised as CredentialsRefreshError
             return self._kept(_failure(f"{self!r} failed", exc))
+        except asyncio.CancelledError as exc:  # no one cancels sync code: it is the function's
+            return self._kept(self._cancelled(exc))
         try:
             return self._store(_to_credentials(value, repr(self)))
         except _UNUSABLE as error:
@@ -1084,12 +1087,22 @@ class CallableProvider(CredentialsProvider):
             raise
         except Exception as exc:  # noqa: BLE001 - raised as CredentialsRefreshError
             return self._kept(_failure(f"{self!r} failed", exc))
+        except asyncio.CancelledError as exc:
+            if _cancelled_from_outside():
+                raise  # its loop shutting down, or someone's cancel(): the load is abandoned
+            return self._kept(self._cancelled(exc))
         try:
             if _converts_with_io(value):
                 return self._store(await asyncio.to_thread(_to_credentials, value, repr(self)))
             return self._store(_to_credentials(value, repr(self)))
         except _UNUSABLE as error:
             return self._kept(error)
+
+    def _cancelled(self, exc: asyncio.CancelledError) -> CredentialsRefreshError:
+        """The function was cancelled from inside: a failure, not its loop stopping."""
+        return _failure(
+            f"{self!r} was cancelled by something it awaited (its event loop ran on)", exc
+        )
 
     def _kept(self, error: CredentialsError | InvalidConfigError) -> Credentials:
         """The cached snapshot while a failed refresh may keep it, else ``error`` raised.
@@ -1132,6 +1145,18 @@ class CallableProvider(CredentialsProvider):
 # an expiry already past, None ("nothing here"), a type not taken, a returned session whose
 # chain fails. The first load raises it; a refresh in the keep window keeps the cached keys.
 _UNUSABLE = (CredentialsError, InvalidConfigError)
+
+
+def _cancelled_from_outside() -> bool:
+    """The running task was cancelled by a ``cancel()`` call, not only by what it awaited.
+
+    From outside: ``asyncio.run`` ending, a server shutting down, a caller. From inside: a
+    CancelledError that came up from something it awaited (an inner task someone cancelled).
+    Python 3.10 has no ``Task.cancelling()`` to tell them apart: there every cancellation
+    counts as from outside.
+    """
+    cancelling = getattr(asyncio.current_task(), "cancelling", None)
+    return cancelling is None or cancelling() > 0
 
 
 def _run_blocking(awaitable: Awaitable[object]) -> object:
