@@ -424,6 +424,31 @@ def test_a_provider_function_whose_error_quotes_a_secret_is_not_chained():
     assert "vault sealed" in "".join(traceback.format_exception(chained.value))
 
 
+def test_botocores_own_builtin_errors_keep_their_message():
+    """botocore's RuntimeError "refreshed credentials are still expired" keeps its message; a
+    refresh function's own RuntimeError, raised through botocore, is still named by type only.
+    """
+    expired_at = botocore.credentials._local_now() - HOUR
+
+    def stale() -> dict[str, str]:
+        return {
+            "access_key": "AKIDSTALE",
+            "secret_key": "stale-secret",
+            "token": "stale-token",
+            "expiry_time": expired_at.isoformat(),
+        }
+
+    def failing() -> dict[str, str]:
+        raise RuntimeError("vault said: sealed")
+
+    create = botocore.credentials.RefreshableCredentials.create_from_metadata
+    with pytest.raises(CredentialsRefreshError, match="refreshed credentials are still expired"):
+        resolve_provider(create(stale(), stale, "custom-stale")).get()
+    with pytest.raises(CredentialsRefreshError, match=r"RuntimeError \(see the chained") as own:
+        resolve_provider(create(stale(), failing, "custom-failing")).get()
+    assert "vault said" not in str(own.value)
+
+
 def test_constructing_does_no_io_and_resolution_is_cached(monkeypatch, server):
     """Building a signer calls nothing; the first signature resolves once; later ones reuse it."""
     monkeypatch.setenv(FULL_URI, server.container_url)

@@ -186,9 +186,10 @@ def _failure(what: str, exc: BaseException) -> CredentialsRefreshError:
     """``what`` failed because of ``exc``: the error to raise, with ``exc`` chained as its cause.
 
     botocore's own messages say what to fix (an expired SSO login, a missing profile, an HTTP
-    status), so they are kept, but some quote text from outside (a ``credential_process``'s
-    stderr, a credential endpoint's body) and pass through ``redact``. Anything else is named by
-    type only. ``exc`` is not chained when its message holds something ``redact`` masks: a
+    status, refreshed credentials still expired), so they are kept, also when botocore raised
+    a builtin type, but some quote text from outside (a ``credential_process``'s stderr, a
+    credential endpoint's body) and pass through ``redact``. Anything else is named by type
+    only. ``exc`` is not chained when its message holds something ``redact`` masks: a
     traceback or ``logging.exception`` prints the cause in full, secret and all; nor when
     anything else such a traceback prints does: an exception chained behind it (``raise ...
     from KeyError(body)``), a member of an exception group (an ``asyncio.TaskGroup``'s failed
@@ -196,7 +197,7 @@ def _failure(what: str, exc: BaseException) -> CredentialsRefreshError:
     """
     text = str(exc)
     quotes_secret = any(redact(printed) != printed for printed in _printed(exc))
-    if type(exc).__module__.startswith("botocore"):
+    if type(exc).__module__.startswith("botocore") or _raised_in_botocore(exc):
         detail = redact(f"{type(exc).__name__}: {text}")
     elif quotes_secret:
         detail = f"{type(exc).__name__} (not chained: what its traceback prints quotes a secret)"
@@ -208,6 +209,17 @@ def _failure(what: str, exc: BaseException) -> CredentialsRefreshError:
     else:
         error.__cause__ = exc
     return error
+
+
+def _raised_in_botocore(exc: BaseException) -> bool:
+    """``exc``'s innermost frame is botocore's: botocore raised it, not a function it called."""
+    frame = exc.__traceback__
+    if frame is None:
+        return False
+    while frame.tb_next is not None:
+        frame = frame.tb_next
+    module = frame.tb_frame.f_globals.get("__name__")
+    return isinstance(module, str) and module.partition(".")[0] == "botocore"
 
 
 def _printed(exc: BaseException) -> Iterator[str]:
