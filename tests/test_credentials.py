@@ -289,6 +289,19 @@ def test_default_chain_reads_env_vars(monkeypatch):
     assert signer.sign("GET", URL).headers["X-Amz-Security-Token"] == "env-token"
 
 
+def test_unusable_keys_from_botocores_chain_name_the_provider_they_came_from(monkeypatch):
+    """A stray newline in AWS_SECRET_ACCESS_KEY is refused naming botocore's env provider."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDENV")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "env-secret-NEWLINE\n")
+    with pytest.raises(InvalidConfigError, match=r"method='env'\) holds keys that cannot sign: "):
+        SigV4Signer(region="us-east-1").sign("GET", URL)
+    plain = botocore.credentials.Credentials("AKID PASTED", "plain-secret")
+    with pytest.raises(
+        InvalidConfigError, match=r"method='explicit'\) holds keys.*access key must be"
+    ):
+        resolve_provider(plain).get()
+
+
 def write_profiles(files: AwsFiles) -> None:
     files.credentials.write_text(
         "[default]\naws_access_key_id = AKIDDEFAULT\naws_secret_access_key = default-secret\n"
@@ -667,6 +680,34 @@ async def test_custom_provider_gets_a_thread_for_aget_by_default():
 
     assert (await Vault().aget()).access_key == "AKIDVAULT"
     assert executor.submitted == 1
+
+
+@pytest.mark.anyio
+async def test_a_custom_provider_returning_a_key_tuple_signs_and_anything_else_is_named():
+    """A CredentialsProvider subclass whose get() returns (key, secret) signs with those keys;
+    one returning another type is refused naming its class, not an AttributeError at signing.
+    """
+
+    class TupleVault(CredentialsProvider):
+        def get(self) -> Credentials:
+            return ("AKIDTUPLEVAULT", "tuple-secret")  # type: ignore[return-value]
+
+    class DictVault(CredentialsProvider):
+        def get(self) -> Credentials:
+            return {"AccessKeyId": "AKIDDICTVAULT", "SecretAccessKey": SECRET}  # type: ignore[return-value]
+
+    auth = ApiGwIamAuth(region="us-east-1", credentials=TupleVault())
+    secrets = {"AKIDTUPLEVAULT": "tuple-secret"}
+    assert signed_key(auth.signer, secrets) == "AKIDTUPLEVAULT"
+    assert await async_signed_key(auth, secrets) == "AKIDTUPLEVAULT"
+    assert "TupleVault" in repr(auth.signer)
+    refusing = SigV4Signer(region="us-east-1", credentials=DictVault())
+    for call in (refusing.sign, refusing.presign):
+        with pytest.raises(
+            InvalidConfigError, match=r"DictVault\.get\(\) returned dict"
+        ) as refused:
+            call("GET", URL)
+        assert SECRET not in str(refused.value)
 
 
 def test_sync_function_returning_botocore_objects(aws_env):

@@ -646,7 +646,7 @@ class _BotocoreCredentialsProvider(CredentialsProvider):
     def _snapshot(self, frozen: Any) -> Credentials:  # noqa: ANN401 - botocore ReadOnlyCredentials
         """The snapshot of ``frozen`` (just returned by ``get_frozen_credentials``)."""
         if not self._refreshable:
-            snapshot = Credentials(frozen.access_key, frozen.secret_key, frozen.token)
+            snapshot = self._as_credentials(frozen, None)
             self._memo = (frozen, snapshot)
             return snapshot
         return self._pair()
@@ -665,7 +665,7 @@ class _BotocoreCredentialsProvider(CredentialsProvider):
             finally:
                 lock.release()
             if frozen is not _LOST and expiry is not _LOST:
-                snapshot = _as_credentials(frozen, expiry)
+                snapshot = self._as_credentials(frozen, expiry)
                 self._memo = (frozen, snapshot)
                 _log.debug("credentials from %r expire at %s", self, snapshot.expiry)
                 return snapshot
@@ -690,10 +690,21 @@ class _BotocoreCredentialsProvider(CredentialsProvider):
             if expiry is _LOST:
                 expiry = self._probe_expiry()
             if self._current_triple() == first:
-                return _as_credentials(first, expiry)
+                return self._as_credentials(first, expiry)
         raise CredentialsRefreshError(
             f"{self!r} changed {_UNLOCKED_READS} times while being read; try again"
         )
+
+    def _as_credentials(self, frozen: Any, expiry: datetime | None) -> Credentials:  # noqa: ANN401
+        """The triple and its expiry as one snapshot; refused keys are named with their source.
+
+        botocore passes on what its providers read (a stray newline in AWS_SECRET_ACCESS_KEY,
+        in a profile file); the method in this provider's name says which one that was.
+        """
+        try:
+            return Credentials(frozen.access_key, frozen.secret_key, frozen.token, _utc(expiry))
+        except InvalidConfigError as exc:  # Credentials' checks name the field, never its value
+            raise InvalidConfigError(f"{self!r} holds keys that cannot sign: {exc}") from None
 
     def _current_triple(self) -> Any:  # noqa: ANN401 - botocore ReadOnlyCredentials
         frozen = self._read_frozen()
@@ -780,10 +791,6 @@ def _botocore_version() -> str:
     except ImportError:  # pragma: no cover - botocore is a dependency
         return "botocore (not importable)"
     return f"botocore {getattr(botocore, '__version__', '(unknown version)')}"
-
-
-def _as_credentials(frozen: Any, expiry: datetime | None) -> Credentials:  # noqa: ANN401
-    return Credentials(frozen.access_key, frozen.secret_key, frozen.token, _utc(expiry))
 
 
 _T = TypeVar("_T")
@@ -1292,6 +1299,53 @@ class ChainProvider(CredentialsProvider):
             _log.debug("credentials chain: %r supplies the credentials", provider)
 
 
+class _CheckedProvider(CredentialsProvider):
+    """A user's own :class:`CredentialsProvider`, whose results are checked before signing.
+
+    The signer reads a snapshot's fields unchecked, so a ``get()`` returning a key tuple would
+    be an AttributeError deep in signing. What ``credentials=`` takes as fixed keys (a
+    ``(key, secret[, token])`` tuple, botocore's ``ReadOnlyCredentials``) is taken here too;
+    anything else is refused naming the provider's class, never showing the value. Only
+    providers from outside this module are wrapped: the library's own cost nothing more.
+    Pickling carries the wrapped provider.
+    """
+
+    def __init__(self, provider: CredentialsProvider) -> None:
+        """Wrap ``provider``; nothing is called yet."""
+        self._provider = provider
+
+    def __repr__(self) -> str:
+        """The wrapped provider's own name."""
+        return repr(self._provider)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Carry the wrapped provider (as it pickles)."""
+        return (_rebuild, (type(self), (self._provider,), {}))
+
+    def get(self) -> Credentials:
+        """The wrapped provider's ``get()``, checked."""
+        return self._checked(self._provider.get(), "get")
+
+    async def aget(self) -> Credentials:
+        """The wrapped provider's ``aget()``, checked."""
+        return self._checked(await self._provider.aget(), "aget")
+
+    def _checked(self, value: object, method: str) -> Credentials:
+        if isinstance(value, Credentials):
+            return value
+        origin = f"{type(self._provider).__qualname__}.{method}()"
+        try:
+            snapshot = snapshot_of(value)
+        except InvalidConfigError as exc:  # Credentials' checks name the field, never its value
+            raise InvalidConfigError(f"{origin} returned keys that cannot sign: {exc}") from None
+        if snapshot is None:
+            raise InvalidConfigError(
+                f"{origin} returned {type(value).__name__}; a CredentialsProvider returns "
+                "Credentials(key, secret, token, expiry)"
+            )
+        return snapshot
+
+
 def _tried(reasons: list[str]) -> str:
     lines = "".join(f"\n  {number}. {reason}" for number, reason in enumerate(reasons, 1))
     return f"tried {len(reasons)} providers in order:{lines}\n"
@@ -1393,7 +1447,9 @@ def _resolve(  # noqa: PLR0911
     if credentials is None:
         return BotocoreProvider(profile)
     if isinstance(credentials, CredentialsProvider):
-        return credentials
+        if type(credentials).__module__ == __name__:  # the library's own: results are sound
+            return credentials
+        return _CheckedProvider(credentials)
     snapshot = snapshot_of(credentials)  # Credentials, ReadOnlyCredentials, a key tuple
     if snapshot is not None:
         return StaticProvider(snapshot)
