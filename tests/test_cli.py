@@ -1305,6 +1305,20 @@ def test_serve_reads_keys_from_credentials_file(sandbox, env, source):
     assert caller["account_id"] == FILE_ACCOUNT  # read from the file, not the default
 
 
+def test_serve_with_a_malformed_credentials_file_names_the_line_not_the_secret(sandbox):
+    """A key line without '=' in --credentials FILE: exit 2, one line naming the line number."""
+    credentials = sandbox / "malformed-keys.ini"
+    credentials.write_text(
+        f"[default]\naws_access_key_id = {ACCESS_KEY}\naws_secret_access_key {SECRET_KEY}\n",
+        encoding="utf-8",
+    )
+    done = run_cli(
+        "serve", "--port", "0", "--credentials", str(credentials), env=isolated_env(sandbox)
+    )
+    error = usage_error(done)  # run_cli has checked that the secret key is not in it
+    assert f"credentials file {credentials} is not valid INI: line 3 is not" in error
+
+
 def test_serve_without_known_keys_exits_2(sandbox):
     """serve with neither --credentials nor AWS keys in its environment exits 2, saying why."""
     done = run_cli("serve", "--port", "0", env=isolated_env(sandbox, secret=None))

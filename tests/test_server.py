@@ -1510,6 +1510,67 @@ def test_bad_credentials_files_are_refused_without_echoing_secrets(tmp_path, con
     assert str(file) in str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("content", "complaint"),
+    [
+        (
+            f"[default]\naws_access_key_id = AKIDONE\naws_secret_access_key {SECRET}\n",
+            "not valid INI: line 3 is not 'name = value'",
+        ),
+        (
+            f"[default]\n{SECRET}\naws_access_key_id = AKIDONE\n{SECRET}=\n  x\n{SECRET}\n",
+            "not valid INI: lines 2, 6 are not 'name = value'",
+        ),
+        (f"aws_secret_access_key = {SECRET}\n[default]\n", "line 1 comes before any [section]"),
+        (
+            f"[default]\naws_secret_access_key = {SECRET}\naws_secret_access_key = {SECRET}\n",
+            "line 3 repeats a name already set",
+        ),
+        (f'{{"default": {{"aws_secret_access_key": "{SECRET}"\n', "not valid JSON: Expecting"),
+    ],
+    ids=["no-equals", "lines", "no-section", "repeated", "json"],
+)
+def test_malformed_credentials_file_names_lines_never_their_text(tmp_path, content, complaint):
+    """A file the parsers refuse is named with line numbers, in one line, without its secret."""
+    file = tmp_path / "credentials"
+    file.write_text(content, encoding="utf-8")
+    with pytest.raises(InvalidConfigError) as info:
+        load_keys(file)
+    message = str(info.value)
+    assert message.startswith(f"credentials file {file} is not valid ")
+    assert complaint in message
+    assert "\n" not in message
+    assert SECRET not in message
+    assert SECRET[:8] not in message
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "[default]\naws_access_key_id = AKIDONE\naws_secret_access_key = s1\n",
+        json.dumps({"default": {"aws_access_key_id": "AKIDONE", "aws_secret_access_key": "s1"}}),
+    ],
+    ids=["ini", "json"],
+)
+def test_credentials_file_with_a_byte_order_mark_loads(tmp_path, content):
+    """A UTF-8 file an editor began with a byte order mark loads as without it, INI or JSON."""
+    file = tmp_path / "credentials"
+    file.write_bytes(b"\xef\xbb\xbf" + content.encode("utf-8"))
+    assert load_keys(file) == {"AKIDONE": KnownKey("s1")}
+
+
+def test_credentials_or_policy_file_not_in_utf8_names_the_line(tmp_path):
+    """A file in another encoding is refused as not UTF-8, naming its first such line."""
+    file = tmp_path / "credentials"
+    file.write_bytes(b"[default]\naws_access_key_id = AKIDONE\n# caf\xe9\n")
+    with pytest.raises(
+        InvalidConfigError, match=r"credentials file .* is not UTF-8 text \(line 3\)"
+    ):
+        load_keys(file)
+    with pytest.raises(InvalidConfigError, match=r"policy file .* is not UTF-8 text \(line 3\)"):
+        load_policy(file)
+
+
 def test_missing_credentials_file_is_a_config_error(tmp_path):
     """A path that does not exist is reported as such."""
     with pytest.raises(InvalidConfigError, match="cannot read credentials file"):

@@ -585,8 +585,10 @@ def _explained(exc: Exception) -> tuple[str, int]:
 
 
 def _error(message: str) -> None:
+    """One line, whatever the message holds (a library's text may span several)."""
+    line = " ".join(message.split())
     with contextlib.suppress(OSError, ValueError):  # stderr closed too: nothing left to tell
-        print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
+        print(f"{PROG}: error: {line}", file=sys.stderr, flush=True)
 
 
 def _note(text: str) -> None:

@@ -25,6 +25,7 @@ message and the likely cause comes from the verifier (:attr:`VerificationError.l
 
 from __future__ import annotations
 
+import codecs
 import configparser
 import contextlib
 import errno
@@ -159,16 +160,13 @@ def load_keys(path: str | os.PathLike[str]) -> dict[str, KnownKey]:
     are skipped.
     """
     file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InvalidConfigError(f"cannot read credentials file {file}: {exc.strerror}") from None
+    text = _read_text(file, "credentials file")
     sections: list[tuple[str, Mapping[str, Any]]]
     try:
         data = json.loads(text)
     except ValueError as exc:
         if text.lstrip().startswith("{"):
-            raise InvalidConfigError(f"credentials file {file} is not valid JSON: {exc}") from None
+            raise _json_error(exc, f"credentials file {file}") from None
         data = None  # an INI file never parses as JSON
     if data is not None:
         sections = _json_sections(data, file)
@@ -177,7 +175,7 @@ def load_keys(path: str | os.PathLike[str]) -> dict[str, KnownKey]:
         try:
             parser.read_string(text, source=str(file))
         except configparser.Error as exc:
-            raise InvalidConfigError(f"credentials file {file} is not valid INI: {exc}") from None
+            raise _ini_error(exc, f"credentials file {file}") from None
         sections = [(name, parser[name]) for name in parser.sections()]
     keys = dict(
         found
@@ -187,6 +185,52 @@ def load_keys(path: str | os.PathLike[str]) -> dict[str, KnownKey]:
     if not keys:
         raise InvalidConfigError(f"credentials file {file} holds no aws_access_key_id entries")
     return keys
+
+
+def _read_text(file: Path, what: str) -> str:
+    """A file's text as UTF-8, with or without the byte order mark some editors write first."""
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise InvalidConfigError(f"cannot read {what} {file}: {exc.strerror}") from None
+    data = data.removeprefix(codecs.BOM_UTF8)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise InvalidConfigError(
+            f"{what} {file} is not UTF-8 text (line {line}): save it as UTF-8"
+        ) from None
+
+
+# The parsers' own messages quote the offending line, and in a credentials file that line may
+# hold a secret key ("aws_secret_access_key wJalr..." without its "="): only line numbers are
+# said, with what is wrong there.
+
+
+def _json_error(exc: ValueError, where: str) -> InvalidConfigError:
+    if not isinstance(exc, json.JSONDecodeError):
+        return InvalidConfigError(f"{where} is not valid JSON")
+    problem = exc.msg.partition(":")[0]  # "Invalid \\escape: 'x'" quotes what it read
+    return InvalidConfigError(
+        f"{where} is not valid JSON: {problem} at line {exc.lineno} column {exc.colno}"
+    )
+
+
+def _ini_error(exc: configparser.Error, where: str) -> InvalidConfigError:
+    if isinstance(exc, configparser.MissingSectionHeaderError):
+        said = f"line {exc.lineno} comes before any [section] header"
+    elif isinstance(exc, configparser.ParsingError):
+        numbers = ", ".join(str(number) for number, _ in exc.errors)
+        lines = f"lines {numbers} are" if len(exc.errors) > 1 else f"line {numbers} is"
+        said = f"{lines} not 'name = value' or '[section]' (not shown: may hold a secret)"
+    elif isinstance(exc, configparser.DuplicateSectionError):
+        said = f"line {exc.lineno} repeats a [section] header given before"
+    elif isinstance(exc, configparser.DuplicateOptionError):
+        said = f"line {exc.lineno} repeats a name already set in its section"
+    else:
+        said = type(exc).__name__
+    return InvalidConfigError(f"{where} is not valid INI: {said}")
 
 
 def _json_sections(data: object, file: Path) -> list[tuple[str, Mapping[str, Any]]]:
@@ -226,12 +270,11 @@ def keys_from_env(environ: Mapping[str, str] | None = None) -> dict[str, KnownKe
 def load_policy(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read and validate an IAM policy document (JSON) for the server's ``policy=``."""
     file = Path(path)
+    text = _read_text(file, "policy file")
     try:
-        document = json.loads(file.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InvalidConfigError(f"cannot read policy file {file}: {exc.strerror}") from None
+        document = json.loads(text)
     except ValueError as exc:
-        raise InvalidConfigError(f"policy file {file} is not valid JSON: {exc}") from None
+        raise _json_error(exc, f"policy file {file}") from None
     parse_policy(document, api=_ANY_API)
     return cast("dict[str, Any]", document)
 
