@@ -1220,6 +1220,24 @@ def test_refused_connection_is_one_line_without_the_url(env, presign, command, r
 
 
 @BACKENDS
+@pytest.mark.parametrize(
+    ("host", "why"),
+    [
+        ("abc123..execute-api.us-east-1.amazonaws.com", "an empty label"),
+        (".example.com", "an empty label"),
+        (f"{'a' * 70}.execute-api.us-east-1.amazonaws.com", "a label longer than 63 characters"),
+    ],
+    ids=["two-dots", "leading-dot", "long-label"],
+)
+def test_a_host_no_client_can_look_up_is_a_usage_error(env, command, host, why):
+    """A host name with an empty or over-long label exits 2 saying so (both clients refuse it)."""
+    error = usage_error(
+        run_cli("call", f"https://{host}/prod/x", "--region", REGION, env=env, command=command)
+    )
+    assert f"the URL cannot be sent: its host {host} has {why}" in error
+
+
+@BACKENDS
 def test_server_hanging_up_is_one_line(env, command):
     """A server that closes the connection unanswered: exit 1, one line saying so."""
     with socket.create_server(("127.0.0.1", 0)) as listener:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, NamedTuple, NoReturn, Protocol, TextIO, cast
+from urllib.parse import urlsplit
 
 from apigw_iam_auth._models import SignableRequest, SignatureLocation
 from apigw_iam_auth.diagnostics import (
@@ -67,6 +68,7 @@ _REDIRECT_STATUS = 300
 _FORBIDDEN = 403
 _CHUNK = 64 * 1024
 _MAX_PRETTY = 8 * 1024 * 1024  # larger JSON goes to the terminal as it comes
+_MAX_LABEL = 63  # RFC 1035 2.3.4: octets in one label of a host name
 _ACCESS_LOGGER = "apigw_iam_auth.server.access"
 
 # RFC 9110 5.6.2: a header name or method is a token.
@@ -832,6 +834,28 @@ def _method_and_url(args: argparse.Namespace, body: _Body | None) -> tuple[str, 
     return _method(args.method or given, body), url
 
 
+def _check_host(url: str) -> None:
+    """Refuse a host name no client can look up (``abc..execute-api``, a label over 63 letters).
+
+    Both clients find out only when connecting, each with an error of its own (urllib3's
+    LocationParseError, the 'idna' codec's UnicodeError).
+    """
+    try:
+        host = urlsplit(url.strip()).hostname
+    except ValueError:  # the signer says what is wrong with this URL
+        return
+    if not host or ":" in host or not host.isascii():  # IPv6; a Unicode name the signer checks
+        return
+    labels = host.removesuffix(".").split(".")  # "example.com." is a name written in full
+    why = None
+    if "" in labels:
+        why = "an empty label (two dots in a row, or a dot first)"
+    elif any(len(label) > _MAX_LABEL for label in labels):
+        why = f"a label longer than {_MAX_LABEL} characters"
+    if why is not None:
+        raise _CliError(f"the URL cannot be sent: its host {host} has {why}")
+
+
 def _method(given: str | None, body: _Body | None) -> str:
     if given is not None and not _METHOD_WORD.fullmatch(given):
         raise _CliError("-X takes an HTTP method, letters such as GET or PATCH")
@@ -946,6 +970,7 @@ def _call(args: argparse.Namespace, out: _Output) -> int:
             "call sends HTTP requests; for a WebSocket API make a link with "
             "`apigw-iam-auth presign URL` and open it with a WebSocket client"
         )
+    _check_host(url)
     signer = _signer(args)
 
     def sign() -> _Outgoing:
@@ -1266,7 +1291,7 @@ def _via_requests(
                 allow_redirects=False,
                 stream=True,
             )
-        except requests.RequestException as exc:
+        except (requests.RequestException, urllib3.exceptions.LocationValueError) as exc:
             raise _failure(exc, request.url, timeout) from None
         with response:
             raw_version = getattr(response.raw, "version", 11)
@@ -1316,7 +1341,8 @@ def _via_httpx(
             )
             on_wire(built.method, str(built.url), built.headers.multi_items())
             response = client.send(built, stream=True)
-        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+        except (httpx.HTTPError, httpx.InvalidURL, UnicodeError) as exc:
+            # UnicodeError: a host name the 'idna' codec refuses when connecting
             raise _failure(exc, request.url, timeout) from None
         try:
             yield _Response(
@@ -1351,7 +1377,7 @@ def _failure(exc: Exception, url: str, timeout: float) -> _CliError:
     if "Timeout" in name:  # requests' and httpx's ConnectTimeout, ReadTimeout, ...
         doing = "connect to" if "Connect" in name else "get a response from"
         return _CliError(f"could not {doing} {origin} within {timeout:g}s (--timeout)", EXIT_FAILED)
-    if name in {"InvalidURL", "MissingSchema", "InvalidSchema", "UnsupportedProtocol"}:
+    if name in _UNSENDABLE or isinstance(exc, UnicodeError):
         return _CliError(f"the URL cannot be sent: {redact(str(exc))}", EXIT_USAGE)
     chain = _causes(exc)
     root = chain[-1]
@@ -1365,6 +1391,11 @@ def _failure(exc: Exception, url: str, timeout: float) -> _CliError:
     return _CliError(f"the request to {origin} failed: {reason}", EXIT_FAILED)
 
 
+# A URL the client refuses to send (requests', urllib3's and httpx's names).
+_UNSENDABLE = frozenset(
+    {"InvalidURL", "MissingSchema", "InvalidSchema", "UnsupportedProtocol"}
+    | {"LocationParseError", "LocationValueError"}
+)
 # Failures before a connection existed (requests/urllib3's and httpx's names for them).
 _NOT_CONNECTED = frozenset(
     {"ConnectError", "NewConnectionError", "NameResolutionError", "ConnectionRefusedError"}
