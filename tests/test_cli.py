@@ -571,6 +571,14 @@ def test_unwritable_output_is_refused_before_sending(env, sandbox):
     assert sent == ()
 
 
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full (Linux, BSDs)")
+def test_output_file_that_is_full_is_one_line_exit_2(api, env):
+    """-o onto a full device (/dev/full) exits 2 naming it, as stdout redirected there does."""
+    done = run_cli("call", f"{api}/pets", "--region", REGION, "-o", "/dev/full", env=env)
+    error = usage_error(done)
+    assert error == "apigw-iam-auth: error: cannot write to /dev/full: No space left on device\n"
+
+
 @pytest.fixture
 def refused_port() -> Iterator[int]:
     """A loopback port that refuses connections for the whole test.

@@ -703,28 +703,30 @@ class _Output:
     def write(self, data: bytes) -> None:
         if not data:
             return
-        try:
+        with self._writing():
             self._stream.write(data)
-        except BrokenPipeError:
-            raise _OutputClosedError from None
-        except OSError as exc:
-            raise _CliError(f"cannot write to {self._name}: {exc.strerror or exc}") from None
         self.last_byte = data[-1:]
 
     def flush(self) -> None:
-        try:
+        with self._writing():
             self._stream.flush()
-        except BrokenPipeError:
-            raise _OutputClosedError from None
-        except OSError as exc:
-            raise _CliError(f"cannot write to {self._name}: {exc.strerror or exc}") from None
 
     def close(self) -> None:
         try:
             self.flush()
         finally:
             if self._closes:
-                self._stream.close()
+                with self._writing():  # a file closes by writing what it still holds
+                    self._stream.close()
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        try:
+            yield
+        except BrokenPipeError:
+            raise _OutputClosedError from None
+        except OSError as exc:
+            raise _CliError(f"cannot write to {self._name}: {exc.strerror or exc}") from None
 
 
 class _FileOutput(_Output):
