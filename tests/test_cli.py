@@ -1085,6 +1085,8 @@ def test_errors_speak_in_flags(api, env, args, flag):
         (("hunter2", "{api}/x"), "argument COMMAND: must be one of 'call'"),
         (("call", "{api}/x", "--timeout", "hunter2"), "argument --timeout: not a duration"),
         (("call", "{api}/x", "--timeout", "-12"), "argument --timeout: must be more than 0"),
+        (("call", "{api}/x", "--timeout", "1e10"), "argument --timeout: must be more than 0"),
+        (("call", "{api}/x", "--timeout", "1d1s"), "and at most 1d"),
         (
             ("call", "{api}/x", "--region-set", "us-east-1,hunter2"),
             "argument --region-set: name 2 of 2 is not an AWS region",
@@ -1123,6 +1125,8 @@ def test_errors_speak_in_flags(api, env, args, flag):
         "command",
         "timeout",
         "timeout-range",
+        "timeout-overflow",
+        "timeout-over-a-day",
         "region-set",
         "expires",
         "expires-fraction",

@@ -63,6 +63,9 @@ EXIT_OUTPUT_CLOSED = 141  # 128 + SIGPIPE, what a shell reports for a writer `he
 
 DEFAULT_EXPIRES = 900
 DEFAULT_TIMEOUT = 60.0  # seconds; API Gateway's own integration timeout is 29 s by default
+# A day: a wait per connect or read, plenty for a long poll, and far from what the clients'
+# deadlines overflow at (a platform's time_t: 1e10 s raised OverflowError).
+MAX_TIMEOUT = 86400.0
 _HTTP_ERROR_STATUS = 400
 _REDIRECT_STATUS = 300
 _FORBIDDEN = 403
@@ -132,8 +135,8 @@ def _expires(text: str) -> int:
 
 def _timeout(text: str) -> float:
     seconds = _seconds(text)
-    if not 0 < seconds < float("inf"):
-        msg = "must be more than 0 seconds (30, 2.5, 1m)"
+    if not 0 < seconds <= MAX_TIMEOUT:
+        msg = "must be more than 0 seconds and at most 1d (30, 2.5, 1m)"
         raise argparse.ArgumentTypeError(msg)
     return seconds
 
@@ -477,7 +480,8 @@ def _build_parser() -> _Parser:
         type=_timeout,
         default=DEFAULT_TIMEOUT,
         metavar="DURATION",
-        help=f"give up on connecting or on a read after this long (default {DEFAULT_TIMEOUT:g}s)",
+        help="give up on connecting or on a read after this long "
+        f"(default {DEFAULT_TIMEOUT:g}s, at most 1d)",
     )
     sending.add_argument(
         "--dry-run",
