@@ -826,11 +826,14 @@ def test_json_is_pretty_on_a_terminal_and_raw_in_a_pipe(api, env):
         '{"max": 1e400}',
         '{"ratio": NaN}',
         '{"tag": "a", "tag": "b"}',
+        '{"a": "\\ud800"}',
     ],
-    ids=["rounded", "long-decimal", "overflow", "nan", "repeated-key"],
+    ids=["rounded", "long-decimal", "overflow", "nan", "repeated-key", "lone-surrogate"],
 )
 def test_json_a_terminal_would_misread_is_shown_as_sent(env, body):
-    """JSON whose values Python would change (rounded, Infinity, a key twice) is shown as sent."""
+    """JSON whose values Python would change (rounded, Infinity, a key twice) or could not
+    write (a lone surrogate escape) is shown as sent.
+    """
     with raw_server(reply(body.encode(), "Content-Type: application/json")) as url:
         text = on_terminal("call", f"{url}/prod", "--region", REGION, env=env)
     assert text == body + "\n"

@@ -1118,10 +1118,11 @@ def _write_pretty(out: _Output, chunks: Iterator[bytes]) -> None:
             parse_constant=_not_json,
             object_pairs_hook=_unique_keys,
         )
-    except (ValueError, RecursionError):
+        pretty = json.dumps(document, indent=2, ensure_ascii=False).encode("utf-8")
+    except (ValueError, RecursionError):  # UnicodeEncodeError too: a lone "\ud800" escape
         out.write(bytes(body))
         return
-    out.write(json.dumps(document, indent=2, ensure_ascii=False).encode("utf-8") + b"\n")
+    out.write(pretty + b"\n")
 
 
 # Re-indenting goes through Python values: where one would show the reader another value than
