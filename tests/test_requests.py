@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import threading
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -158,6 +159,14 @@ def _file(tmp_path, stack, *, offset=0):
     return handle
 
 
+def _pipe(stack, data=b"piped body"):
+    """The read end of a pipe holding ``data``: a stream that can be read once, never rewound."""
+    read_end, write_end = os.pipe()
+    os.write(write_end, data)
+    os.close(write_end)
+    return stack.enter_context(os.fdopen(read_end, "rb"))
+
+
 # id -> (kwargs for session.request, made from tmp= a directory and stack= an ExitStack; the
 # bytes that must arrive, or None when only requests knows them, as with a multipart boundary).
 BODIES = {
@@ -178,6 +187,7 @@ BODIES = {
         lambda **_: {"data": (chunk for chunk in (b"ab", b"", b"cd", TEXT.encode()))},
         b"abcd" + TEXT.encode(),
     ),
+    "pipe": (lambda stack, **_: {"data": _pipe(stack)}, b"piped body"),
 }
 
 
@@ -281,7 +291,7 @@ def test_same_origin_redirect_arrives_signed(aws_server, session, status, presig
 
 
 @pytest.mark.parametrize("status", [307, 308])
-@pytest.mark.parametrize("body", ["bytes", "seekable-file", "generator"], indirect=True)
+@pytest.mark.parametrize("body", ["bytes", "seekable-file", "generator", "pipe"], indirect=True)
 def test_same_origin_redirect_resends_the_body_signed(server, session, body, status):
     """A 307/308 keeps method and body: the body is sent again, whole, under a new signature."""
     kwargs, expected = body

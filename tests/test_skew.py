@@ -1,5 +1,6 @@
 """Clock-skew correction: a wrong local clock is corrected from API Gateway's refusal, once."""
 
+import os
 from datetime import datetime, timedelta, timezone
 
 import httpx
@@ -98,6 +99,24 @@ def test_sync_generator_body_with_httpx_is_not_retried():
         response = client.post(server.url("/prod/a"), content=iter([b"a", b"b"]))
         count = server.request_count
     assert (response.status_code, count) == (200, 2)
+
+
+def test_requests_body_read_from_a_pipe_is_buffered_and_replayed():
+    """A stream read once (a pipe, stdin) is buffered for its hash: the retry sends the copy."""
+    read_end, write_end = os.pipe()
+    os.write(write_end, b"piped body")
+    os.close(write_end)
+    auth = make_auth()
+    with (
+        os.fdopen(read_end, "rb") as pipe,
+        running_server(clock_offset=timedelta(minutes=10)) as server,
+        requests.Session() as session,
+    ):
+        session.trust_env = False
+        response = session.post(server.url("/prod/a"), data=pipe, auth=auth, timeout=10)
+        statuses = [record.status for record in server.requests]
+    assert (response.status_code, statuses) == (200, [403, 200])
+    assert response.json()["body_length"] == len(b"piped body")
 
 
 def test_retry_happens_at_most_once_per_request():

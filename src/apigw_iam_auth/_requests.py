@@ -150,7 +150,11 @@ def _drain(body: Any) -> bytes:  # noqa: ANN401 - whatever requests accepted as 
 
 
 def _replace_body(prepared: requests.PreparedRequest, body: bytes) -> None:
+    """Send ``body`` (bytes) in place of what requests prepared, as if it had been given."""
     prepared.body = body
+    # requests marks a stream it could not tell the position of as one to rewind before a
+    # redirect or retry (and then fails): bytes need no rewinding, as for a body given as bytes.
+    prepared._body_position = None  # type: ignore[attr-defined]  # noqa: SLF001
     prepared.headers.pop("Transfer-Encoding", None)
     prepared.headers["Content-Length"] = str(len(body))
 
