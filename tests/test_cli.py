@@ -786,6 +786,13 @@ def test_closed_pipe_ends_quietly(api, env):
 
 def on_terminal(*args: str, env: Mapping[str, str]) -> str:
     """What the command line shows on a terminal (a pseudo-terminal as its stdout); exit 0."""
+    returncode, shown, stderr = run_on_terminal(*args, env=env)
+    assert returncode == 0, stderr
+    return shown.decode("utf-8").replace("\r\n", "\n")
+
+
+def run_on_terminal(*args: str, env: Mapping[str, str]) -> tuple[int, bytes, str]:
+    """Exit status, what the terminal was sent (bytes, as the pty gave them) and stderr."""
     pty = pytest.importorskip("pty")
     terminal, child = pty.openpty()
     process = subprocess.Popen(  # noqa: S603 - our own interpreter
@@ -802,8 +809,10 @@ def on_terminal(*args: str, env: Mapping[str, str]) -> str:
             shown += chunk
     os.close(terminal)
     _, stderr = process.communicate(timeout=RUN_TIMEOUT)
-    assert process.returncode == 0, stderr
-    return shown.decode("utf-8").replace("\r\n", "\n")
+    text = stderr.decode("utf-8", "replace")
+    assert_no_secret(text)
+    assert "Traceback" not in text, text
+    return process.returncode, bytes(shown), text
 
 
 def test_json_is_pretty_on_a_terminal_and_raw_in_a_pipe(api, env):
@@ -846,6 +855,33 @@ def test_json_with_exact_numbers_is_still_pretty_on_a_terminal(env):
         text = on_terminal("call", f"{url}/prod", "--region", REGION, env=env)
     assert text.startswith('{\n  "a": 0.1,\n')
     assert json.loads(text) == json.loads(body)
+
+
+BINARY = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x1b[31m\x1b]0;title\x07"
+
+
+def test_a_binary_body_is_kept_off_a_terminal(env):
+    """A body holding NUL bytes is not written to a terminal: exit 2, one line naming -o."""
+    with raw_server(reply(BINARY, "Content-Type: image/png")) as url:
+        returncode, shown, stderr = run_on_terminal(
+            "call", f"{url}/prod", "--region", REGION, env=env
+        )
+    assert returncode == 2
+    assert b"\x1b" not in shown
+    assert stderr.count("\n") == 1
+    assert stderr.startswith("apigw-iam-auth: error: the body is binary")
+    assert "-o FILE" in stderr
+    assert "-o -" in stderr
+
+
+def test_a_binary_body_reaches_a_terminal_with_dash_o_dash(env):
+    """-o - writes a binary body to the terminal all the same, byte for byte, as curl's does."""
+    with raw_server(reply(BINARY, "Content-Type: image/png")) as url:
+        returncode, shown, stderr = run_on_terminal(
+            "call", f"{url}/prod", "--region", REGION, "-o", "-", env=env
+        )
+    assert returncode == 0, stderr
+    assert BINARY.replace(b"\n", b"\r\n") in shown  # the terminal's line discipline adds \r
 
 
 def _replayable(stdout: str) -> tuple[str, str, dict[str, str], bytes | None]:

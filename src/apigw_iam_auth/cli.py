@@ -1,10 +1,11 @@
 """The ``apigw-iam-auth`` command: signed calls like curl, presigned links, a local server.
 
 Exit status: 0 success; 1 the request failed (an HTTP error status, no connection, a timeout)
-or a ``demo`` step failed; 2 a usage, configuration or credentials error; 70 a bug (reported in
-one line, please send it to us); 130 interrupted (Ctrl-C); 141 the output was closed early
-(``| head``), as if ended by SIGPIPE. Errors are one line on stderr, in terms of this command's
-flags, with tokens and signatures redacted; never a traceback.
+or a ``demo`` step failed; 2 a usage, configuration or credentials error, or output that cannot
+be written (a full disk; a binary body, which curl too keeps off a terminal unless told ``-o -``);
+70 a bug (reported in one line, please send it to us); 130 interrupted (Ctrl-C); 141 the output
+was closed early (``| head``), as if ended by SIGPIPE. Errors are one line on stderr, in terms of
+this command's flags, with tokens and signatures redacted; never a traceback.
 """
 
 from __future__ import annotations
@@ -336,8 +337,9 @@ def _option_name(word: str) -> str:
 
 _EXIT_STATUSES = """\
 exit status: 0 done; 1 the request failed (HTTP 400 or above, no connection, a timeout);
-2 a usage, configuration or credentials error; 130 interrupted; 141 the output was closed
-early (| head). Run 'apigw-iam-auth COMMAND --help' for each command's options.
+2 a usage, configuration or credentials error, or output that cannot be written (a full disk,
+a binary body to a terminal); 130 interrupted; 141 the output was closed early (| head).
+Run 'apigw-iam-auth COMMAND --help' for each command's options.
 """
 
 _CALL_EXAMPLES = """\
@@ -350,7 +352,9 @@ examples:
 The region comes from --region, else the API's hostname, else AWS_REGION, else the profile's
 region. Credentials come from botocore's chain: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY,
 --profile or AWS_PROFILE (aws configure, aws sso login), or an instance, task or pod role.
-JSON is pretty-printed on a terminal and passed through byte for byte elsewhere.
+JSON is pretty-printed on a terminal and passed through byte for byte elsewhere. A binary body
+(one holding a NUL byte) is not written to a terminal, as with curl: the command stops, exit 2;
+save it with -o FILE, or show it anyway with -o -.
 """
 
 _PRESIGN_EXAMPLES = """\
@@ -1051,14 +1055,7 @@ def _deliver(
     try:
         if args.include:
             out.write(_head(response).encode("latin-1", "replace"))
-        if out.isatty() and _JSON_TYPE.match(response.header("content-type") or ""):
-            _write_pretty(out, response.chunks)
-        else:
-            for chunk in response.chunks:
-                out.write(chunk)
-                out.flush()  # a streamed answer (events, logs) is read as it comes
-        if out.isatty() and out.last_byte != b"\n":
-            out.write(b"\n")  # the prompt on a line of its own
+        _write_body(out, response, shown_as_asked=args.output is not None)
     finally:
         out.flush()  # the body before the notes below, on a terminal
     if response.status < _HTTP_ERROR_STATUS:
@@ -1078,6 +1075,36 @@ def _deliver(
             explained = explain_signature_mismatch(refused, request.signing)
         _note(explained or f"{PROG}: -v shows what was signed, and where it differs")
     return EXIT_FAILED
+
+
+def _write_body(out: _Output, response: _Response, *, shown_as_asked: bool) -> None:
+    """The body to ``out``; on a terminal JSON re-indented and, unless -o - asked, no binary."""
+    chunks = response.chunks
+    if out.isatty() and not shown_as_asked:  # -o - shows anything, as with curl
+        chunks = _text_only(chunks)
+    if out.isatty() and _JSON_TYPE.match(response.header("content-type") or ""):
+        _write_pretty(out, chunks)
+    else:
+        for chunk in chunks:
+            out.write(chunk)
+            out.flush()  # a streamed answer (events, logs) is read as it comes
+    if out.isatty() and out.last_byte != b"\n":
+        out.write(b"\n")  # the prompt on a line of its own
+
+
+def _text_only(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """The body's chunks, stopped at the first holding a NUL byte: binary, not for a terminal.
+
+    curl's rule (its "Binary output can mess up your terminal"): control sequences in a binary
+    body can reprogram the terminal, and its bytes are of no use read there.
+    """
+    for chunk in chunks:
+        if b"\0" in chunk:
+            raise _CliError(
+                "the body is binary: not written to the terminal; save it with -o FILE, "
+                "or show it anyway with -o -"
+            )
+        yield chunk
 
 
 def _open_output(path: str | None, stdout: _Output) -> _Output:
