@@ -119,6 +119,25 @@ def test_requests_body_read_from_a_pipe_is_buffered_and_replayed():
     assert response.json()["body_length"] == len(b"piped body")
 
 
+def test_httpx_file_body_refused_for_the_clock_corrects_it_for_the_next_request(tmp_path):
+    """A file httpx streams cannot be sent twice: its refusal is returned, but the clock is
+    corrected, so the next upload is signed right the first time."""
+    path = tmp_path / "upload.bin"
+    path.write_bytes(b"0123456789")
+    auth = make_auth()
+    with (
+        running_server(clock_offset=timedelta(minutes=10)) as server,
+        httpx.Client(auth=auth, trust_env=False) as client,
+    ):
+        with path.open("rb") as file:
+            first = client.put(server.url("/prod/a"), content=file)
+        with path.open("rb") as file:
+            second = client.put(server.url("/prod/b"), content=file)
+        statuses = [record.status for record in server.requests]
+    assert (first.status_code, second.status_code, statuses) == (403, 200, [403, 200])
+    assert abs(auth.signer.clock_offset - timedelta(minutes=10)) < timedelta(seconds=5)
+
+
 def test_retry_happens_at_most_once_per_request():
     """If the corrected retry is refused again, the refusal is returned: no loop."""
     auth = make_auth()

@@ -91,7 +91,7 @@ async def middleware(
     signing = _sign(signer, request, body_hash, credentials, presign=presign, expires=expires)
     response = await handler(request)
     if response.status == FORBIDDEN and await _clock_corrected(
-        signer, response, signing, retry=correct_clock_skew and _replayable(request)
+        signer, response, signing, correct=correct_clock_skew, resend=_replayable(request)
     ):
         response.release()
         credentials = await provider.aget()
@@ -111,16 +111,23 @@ async def _send_unsigned(request: ClientRequest, handler: ClientHandlerType) -> 
 
 
 async def _clock_corrected(
-    signer: SigV4Signer, response: ClientResponse, signing: SigningResult, *, retry: bool
+    signer: SigV4Signer,
+    response: ClientResponse,
+    signing: SigningResult,
+    *,
+    correct: bool,
+    resend: bool,
 ) -> bool:
-    """After a 403: True when it was a clock-skew refusal and the clock is now corrected.
+    """After a 403: True when it was a clock-skew refusal, now corrected, to be sent again.
 
     Any other refusal is explained at DEBUG. The body read stays readable for the caller.
     """
     length = response.content_length
     body = b"" if length is not None and length > MAX_REFUSAL_BYTES else await response.read()
     date = response.headers.get("Date")
-    return corrected_after_refusal(signer, FORBIDDEN, body, date, signing, retry=retry)
+    return corrected_after_refusal(
+        signer, FORBIDDEN, body, date, signing, correct=correct, resend=resend
+    )
 
 
 # --- applying a signature ------------------------------------------------------------------

@@ -214,18 +214,14 @@ class ResponseGuard:
         request = response.request
         signing = getattr(request, _SIGNING)
         _warn_if_body_changed(request, signing)
-        retry = (
-            self._settings.correct_clock_skew
-            and not getattr(request, _SKEW_RETRY, False)
-            and _replayable(request)
-        )
         if corrected_after_refusal(
             self._settings.signer,
             response.status_code,
             response.content,
             response.headers.get("Date"),
             signing,
-            retry=retry,
+            correct=self._settings.correct_clock_skew,
+            resend=not getattr(request, _SKEW_RETRY, False) and _replayable(request),
         ):
             return self._resend_signed(response, send_kwargs, skew_retry=True)
         return response

@@ -9,6 +9,7 @@ wrong can correct itself and sign again.
 
 from __future__ import annotations
 
+import logging
 import re
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
     from apigw_iam_auth.signer import SigV4Signer
 
 __all__ = ["corrected_after_refusal", "server_time_from_refusal"]
+
+_log = logging.getLogger("apigw_iam_auth")
 
 _SKEW_REFUSAL = re.compile(
     r"Signature (?:expired: \d{8}T\d{6}Z is now earlier than"
@@ -62,16 +65,24 @@ def corrected_after_refusal(
     date_header: str | None,
     signing: SigningResult,
     *,
-    retry: bool,
+    correct: bool,
+    resend: bool,
 ) -> bool:
-    """After a 403 to a request we signed: True when the clock was corrected for a retry.
+    """After a 403 to a request we signed: True when it is to be signed and sent once more.
 
-    A refusal that is not about the clock is explained at DEBUG instead.
+    A clock-skew refusal corrects the signer's clock when ``correct`` (the auth's
+    ``correct_clock_skew``), also when the request itself cannot be sent again (``resend``
+    False: a body streamed from a file or generator, or a retry already made): the refusal
+    is then returned, and the next request is signed at the server's time. A refusal that is
+    not about the clock is explained at DEBUG instead.
     """
     server_time = server_time_from_refusal(status, body, date_header)
     if server_time is None:
         log_signature_mismatch(status, body, signing)
         return False
-    if retry:
-        signer.correct_clock(server_time)
-    return retry
+    if not correct:
+        return False
+    signer.correct_clock(server_time)
+    if not resend:
+        _log.info("the refused request cannot be sent again; the next one uses the corrected clock")
+    return resend

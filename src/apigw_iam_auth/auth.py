@@ -233,14 +233,14 @@ class ApiGwIamAuth(_AuthBase):  # type: ignore[misc,valid-type]
             return response.request
         if not _refused_by_origin(response, request):
             return None
-        replayable = _httpx.is_replayable(request)
         if corrected_after_refusal(
             self._signer,
             response.status_code,
             response.content,
             response.headers.get("Date"),
             signing,
-            retry=skew_retry and replayable,
+            correct=self._correct_clock_skew,
+            resend=skew_retry and _httpx.is_replayable(request),
         ):
             return request
         return None
