@@ -7,6 +7,7 @@ import httpx
 import pytest
 import requests
 from aws_server import ACCESS_KEY, SECRET_KEY, running_server
+from integration_cases import redirect_url
 
 from apigw_iam_auth import ApiGwIamAuth
 from apigw_iam_auth._skew import server_time_from_refusal
@@ -26,16 +27,16 @@ def make_auth(**kwargs) -> ApiGwIamAuth:
 
 
 async def call(client: str, auth: ApiGwIamAuth, url: str, **kwargs):
-    """Send one POST with the named client; return (status, number of responses in history)."""
+    """Send one POST with the named client, redirects followed; return (status, history length)."""
     if client == "requests":
         with requests.Session() as session:
             session.trust_env = False
             response = session.post(url, auth=auth, timeout=10, **kwargs)
     elif client == "httpx":
-        with httpx.Client(auth=auth, trust_env=False) as session:
+        with httpx.Client(auth=auth, trust_env=False, follow_redirects=True) as session:
             response = session.post(url, **kwargs)
     else:
-        async with httpx.AsyncClient(auth=auth, trust_env=False) as session:
+        async with httpx.AsyncClient(auth=auth, trust_env=False, follow_redirects=True) as session:
             response = await session.post(url, **kwargs)
     return response.status_code, len(response.history)
 
@@ -135,6 +136,21 @@ def test_httpx_file_body_refused_for_the_clock_corrects_it_for_the_next_request(
             second = client.put(server.url("/prod/b"), content=file)
         statuses = [record.status for record in server.requests]
     assert (first.status_code, second.status_code, statuses) == (403, 200, [403, 200])
+    assert abs(auth.signer.clock_offset - timedelta(minutes=10)) < timedelta(seconds=5)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("client", CLIENTS)
+async def test_same_origin_redirect_hop_refused_for_the_clock_is_corrected(client):
+    """An open route redirects to a signed one: the hop, signed for its URL, is refused for the
+    clock; the clock is corrected and the hop sent once more."""
+    auth = make_auth()
+    with running_server(clock_offset=timedelta(minutes=10)) as server:
+        start = redirect_url(server, server.url("/prod/dest"), 302, "redirect-unsigned")
+        status, _ = await call(client, auth, start)
+        statuses = [record.status for record in server.requests]
+    assert status == 200
+    assert statuses == [302, 403, 403, 200]  # unsigned hop, signed hop (clock), corrected
     assert abs(auth.signer.clock_offset - timedelta(minutes=10)) < timedelta(seconds=5)
 
 

@@ -244,8 +244,10 @@ class ResponseGuard:
         _ = response.content  # release the connection of the refused attempt
         response.close()
         resent: requests.Response = response.connection.send(retry, **send_kwargs)
-        resent.history.append(response)
+        resent.history = [*response.history, response]
         resent.request = retry
+        if resent.status_code == FORBIDDEN:  # sent past the hooks: what they would have done
+            return self._after_refusal(resent, send_kwargs)
         if resent.is_redirect:
             # requests builds the next hop from the request it was given, not from ours: that
             # one must carry nothing of ours either (after a clock-skew retry it still did).
