@@ -477,6 +477,28 @@ async def test_async_iterator_is_read_once_even_when_sent_twice(aws_server):
     assert [record.verified for record in aws_server.requests] == [True, True]
 
 
+async def test_a_payload_sent_again_after_it_changed_is_hashed_again(server):
+    """The hash kept on a payload serves the hops of one call, not the caller's next call,
+    which may send the same object with other contents (a part added, a buffer rewritten)."""
+    form = aiohttp.MultipartWriter("form-data")
+    form.append(b"one")
+    buffer = io.BytesIO(b"abc")
+    in_memory = aiohttp.payload.BytesIOPayload(buffer)
+    async with aiohttp.ClientSession(middlewares=(adapter(make_auth()),)) as session:
+        for payload in (form, in_memory):
+            async with session.post(server.url("/prod/a"), data=payload) as response:
+                assert response.status == 200, await response.text()
+        form.append(b"two")
+        buffer.seek(0)
+        buffer.write(b"xyz")
+        buffer.seek(0)
+        for payload in (form, in_memory):
+            async with session.post(server.url("/prod/b"), data=payload) as response:
+                reply = await read(response)
+            assert reply.status == 200, reply.text
+    assert echo(reply).body_sha256 == sha256(b"xyz")
+
+
 @pytest.mark.filterwarnings("ignore:Sending a large body directly:ResourceWarning")
 async def test_multipart_with_big_and_streamed_parts_verifies(server):
     """Multipart parts over a mebibyte, or from an async iterator, are hashed as written."""

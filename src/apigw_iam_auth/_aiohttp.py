@@ -61,7 +61,8 @@ _log = logging.getLogger("apigw_iam_auth")
 
 _HEADERS, _QUERY = SignatureLocation.HEADERS, SignatureLocation.QUERY
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})  # what aiohttp follows (client.py:936)
-# The body hash, kept on the payload: redirect hops (307/308) and retries send the same one.
+# The body hash, kept on the payload with the call it was made for: that call's redirect hops
+# (307/308) send the same body.
 _HASH_ATTRIBUTE = "_apigw_iam_auth_sha256"
 
 
@@ -240,13 +241,17 @@ def _known_body_hash(request: ClientRequest) -> str | None:
         if isinstance(data, bytes) and len(data) <= INLINE_HASH_BYTES:
             return _sigv4.payload_hash(_cut(data, _content_length(request, len(data))))
     known = getattr(body, _HASH_ATTRIBUTE, None)
-    return known if isinstance(known, str) else None
+    if isinstance(known, tuple) and known[0] is request._traces:  # noqa: SLF001 - a hop of its call
+        return cast("str", known[1])
+    return None
 
 
 async def _read_body_hash(request: ClientRequest) -> str:
     """SHA-256 of the payload aiohttp will write, read as it will be written.
 
-    Kept on the payload, which aiohttp reuses for 307/308 hops and retries.
+    Kept on the payload, which aiohttp reuses for the 307/308 hops of this call, with the call's
+    tracer list (see :func:`_chain_origin`): the caller may send the same payload object again
+    in a later call, changed (a part added, a buffer rewritten), and that is hashed afresh.
     """
     body = cast("Payload", request.body)  # not b"": _known_body_hash answered for that
     payload = sys.modules["aiohttp.payload"]  # imported: aiohttp built this request
@@ -258,7 +263,7 @@ async def _read_body_hash(request: ClientRequest) -> str:
         digest = await _payload_hash(request, body)
     # Not contextlib.suppress: entering a context manager costs about as much as hashing 1 KiB.
     try:  # noqa: SIM105
-        setattr(body, _HASH_ATTRIBUTE, digest)
+        setattr(body, _HASH_ATTRIBUTE, (request._traces, digest))  # noqa: SLF001
     except AttributeError:  # a payload with __slots__: hashed per hop
         pass
     return digest
@@ -324,9 +329,12 @@ async def _hash_written(body: Payload, limit: int | None) -> str:
         for part, _, _ in body:
             if isinstance(part, payload.AsyncIterablePayload):
                 await part.as_bytes()  # read once and kept, so it can be written twice
+    # aiohttp also marks a payload consumed when it closes it after a call; one sent again in a
+    # later call still writes itself. Only a payload the hashing itself used up is refused.
+    consumed_before = body.consumed
     hasher = _HashingWriter()
     await body.write_with_length(_as_writer(hasher), limit)
-    if body.consumed:
+    if body.consumed and not consumed_before:
         raise UnsignableRequestError(
             f"this {type(body).__name__} body can be read only once, so it cannot be both "
             "hashed and sent; pass bytes, a file opened in 'rb' mode, or an async iterator"
