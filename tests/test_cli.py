@@ -656,6 +656,53 @@ def test_call_asks_for_the_body_uncompressed_unless_told(api, env, command):
 
 
 @BACKENDS
+def test_header_with_nothing_after_the_colon_is_left_out(api, env, command):
+    """-H 'Accept:' leaves out a header the client sends by default, as curl does; -H 'X;' sends
+    X empty (and signed).
+    """
+    done = run_cli(
+        "call",
+        f"{api}/pets",
+        "--region",
+        REGION,
+        *("-H", "Accept:", "-H", "User-Agent:", "-H", "Accept-Encoding:", "-H", "X-Empty;"),
+        env=env,
+        command=command,
+    )
+    assert done.returncode == 0, done.stderr
+    sent = {name.lower(): value for name, value in echo(done.stdout)["headers"]}
+    assert "accept" not in sent
+    assert "user-agent" not in sent
+    assert "accept-encoding" not in sent
+    assert sent["x-empty"] == ""
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (("call", "{api}/pets", "-H", "Host:"), "'Host:' cannot leave Host out"),
+        (("call", "{api}/pets", "-H", "Authorization:"), "-H 'Authorization:' leaves out a"),
+        (("call", "{api}/pets", "-H", "X-A: 1", "-H", "x-a:"), "-H 'x-a:' leaves out a header"),
+        (("presign", "{api}/pets", "-H", "Accept:"), "presign sends none"),
+    ],
+    ids=["host", "signature-header", "given-too", "presign"],
+)
+def test_header_that_cannot_be_left_out_is_a_usage_error(api, env, args, said):
+    """-H 'Name:' for Host, a header the signature adds or one given a value too exits 2."""
+    error = usage_error(
+        run_cli(*(arg.format(api=api) for arg in args), "--region", REGION, env=env)
+    )
+    assert said in error
+
+
+def test_dry_run_leaves_out_what_h_leaves_out(api, env):
+    """--dry-run's curl command leaves out a header -H 'Name:' leaves out (curl's own Accept)."""
+    done = run_cli("call", f"{api}/pets", "--region", REGION, "-H", "Accept:", "--dry-run", env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.rstrip().endswith("-H Accept:")
+
+
+@BACKENDS
 @pytest.mark.parametrize(
     "body",
     [gzip.compress(b'{"a": 1}\n'), b"\x89PNG\r\n\x1a\n not gzip"],

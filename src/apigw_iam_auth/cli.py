@@ -177,8 +177,11 @@ def _region_set(text: str) -> list[str]:
     return checked
 
 
-def _header(text: str) -> tuple[str, str]:
-    """``Name: value`` (curl's ``Name;`` sends an empty value)."""
+def _header(text: str) -> tuple[str, str | None]:
+    """``Name: value``; as with curl, ``Name;`` sends an empty value and ``Name:`` (nothing
+    after the colon) none at all: a header the client sends by default (Accept, User-Agent,
+    Accept-Encoding, Connection) is left out. That one comes back with the value None.
+    """  # noqa: D205 - the summary is the three forms
     name, sep, value = text.partition(":")
     if not sep and text.endswith(";"):
         name, sep, value = text[:-1], ";", ""
@@ -197,6 +200,14 @@ def _header(text: str) -> tuple[str, str]:
     if any((ch < " " and ch != "\t") or ch == "\x7f" for ch in value):
         msg = f"the value of {name!r} contains a control character"
         raise argparse.ArgumentTypeError(msg)
+    if sep == ":" and not value:
+        if name.lower() == "host":
+            msg = (
+                "'Host:' cannot leave Host out: it is always sent and signed "
+                "('Host: NAME' sends another)"
+            )
+            raise argparse.ArgumentTypeError(msg)
+        return name, None
     return name, value
 
 
@@ -426,7 +437,8 @@ def _request_options(*, method_help: str, expires_help: str, verbose_help: str) 
         action="append",
         default=[],
         metavar="'NAME: VALUE'",
-        help="a header to send and sign (repeatable)",
+        help="a header to send and sign (repeatable); as with curl, 'NAME;' sends it empty and "
+        "'NAME:' leaves out one sent by default (Accept, User-Agent)",
     )
     group.add_argument(
         "-d",
@@ -799,6 +811,7 @@ class _Outgoing:
     headers: tuple[tuple[str, str], ...]
     body: _Body | None
     signing: SigningResult | None
+    left_out: tuple[str, ...] = ()  # -H 'Name:': a client's default header not to send
 
 
 def _read_body(pieces: list[str] | None) -> _Body | None:
@@ -884,6 +897,15 @@ def _signer(args: argparse.Namespace) -> SigV4Signer:
     )
 
 
+def _headers_and_left_out(
+    given: list[tuple[str, str | None]],
+) -> tuple[list[tuple[str, str]], tuple[str, ...]]:
+    """-H's headers to send, and the names given as ``Name:``, to leave out."""
+    headers = [(name, value) for name, value in given if value is not None]
+    left_out = tuple(dict.fromkeys(name for name, value in given if value is None))
+    return headers, left_out
+
+
 def _sign(
     signer: SigV4Signer,
     method: str,
@@ -894,13 +916,26 @@ def _sign(
     presign: bool,
     expires: int,
     explain: bool,
+    left_out: tuple[str, ...] = (),
 ) -> _Outgoing:
     data = body.data if body is not None else None
     if presign:
         link, signing = _presigned(signer, method, url, headers, data, expires, explain=explain)
-        return _Outgoing(method, link, tuple(headers), body, signing)
+        return _Outgoing(method, link, tuple(headers), body, signing, left_out)
     signed = signer.sign(method, url, headers=headers, body=data)
-    return _Outgoing(signed.method, signed.url, tuple(signed.headers.items()), body, signed.signing)
+    sent = tuple(signed.headers.items())
+    return _Outgoing(signed.method, signed.url, sent, body, signed.signing, left_out)
+
+
+def _check_left_out(request: _Outgoing) -> None:
+    """A name given as ``Name:`` that the request itself sends: signed, or given with a value."""
+    sent = {name.lower(): name for name, _ in request.headers}
+    for name in request.left_out:
+        if name.lower() in sent:
+            raise _CliError(
+                f"-H '{name}:' leaves out a header this request sends (the signature's, or "
+                "given with another -H): keep one"
+            )
 
 
 def _presigned(
@@ -952,13 +987,19 @@ def _presigned_strings(
 
 
 def _presign(args: argparse.Namespace, out: _Output) -> int:
+    headers, left_out = _headers_and_left_out(args.header)
+    if left_out:
+        raise _CliError(
+            f"-H '{left_out[0]}:' leaves a header out of a request, and presign sends none: "
+            f"give it a value, or drop that -H"
+        )
     body = _read_body(args.data)
     signer = _signer(args)
     link, signing = _presigned(
         signer,
         _method(args.method, body),
         args.url,
-        args.header,
+        headers,
         body.data if body is not None else None,
         DEFAULT_EXPIRES if args.expires is None else args.expires,
         explain=args.verbose,
@@ -981,6 +1022,7 @@ def _call(args: argparse.Namespace, out: _Output) -> int:
             "`apigw-iam-auth presign URL` and open it with a WebSocket client"
         )
     _check_host(url)
+    headers, left_out = _headers_and_left_out(args.header)
     signer = _signer(args)
 
     def sign() -> _Outgoing:
@@ -988,14 +1030,16 @@ def _call(args: argparse.Namespace, out: _Output) -> int:
             signer,
             method,
             url,
-            args.header,
+            headers,
             body,
             presign=args.presign,
             expires=DEFAULT_EXPIRES if args.expires is None else args.expires,
             explain=args.verbose,
+            left_out=left_out,
         )
 
     request = sign()
+    _check_left_out(request)
     if args.verbose:
         _show_signing(request.signing)
     if args.dry_run:
@@ -1228,9 +1272,10 @@ def _curl_command(request: _Outgoing) -> str:
     elif request.method != inferred:
         words += ["-X", request.method]
     lines = [" ".join([*words, shlex.quote(request.url)])]
-    names = {name.lower() for name, _ in request.headers}
+    names = {name.lower() for name, _ in request.headers} | {n.lower() for n in request.left_out}
     for name, value in request.headers:
         lines.append(f"-H {shlex.quote(f'{name}: {value}' if value else f'{name};')}")
+    lines += [f"-H {shlex.quote(f'{name}:')}" for name in request.left_out]
     if body is not None:
         if "content-type" not in names:
             lines.append("-H 'Content-Type:'")  # curl would add a form type of its own
@@ -1305,20 +1350,28 @@ def _via_requests(
 ) -> Iterator[_Response]:
     import requests  # noqa: PLC0415 - optional dependency
     import urllib3  # noqa: PLC0415 - requests' own transport
+    from urllib3.util import SKIP_HEADER  # noqa: PLC0415 - requests' own transport
 
     def exactly_as_signed(prepared: requests.PreparedRequest) -> requests.PreparedRequest:
         # After requests prepared the URL: it must go out in the form that was signed.
         prepared.url = request.url
-        on_wire(prepared.method or request.method, request.url, prepared.headers.items())
+        sent = [(name, value) for name, value in prepared.headers.items() if value != SKIP_HEADER]
+        on_wire(prepared.method or request.method, request.url, sent)
         return prepared
 
+    # -H 'Name:': None drops a session default; urllib3 adds Accept-Encoding and User-Agent
+    # itself unless told to skip them.
+    left_out: dict[str, str | None] = {
+        name: SKIP_HEADER if name.lower() in {"accept-encoding", "user-agent"} else None
+        for name in request.left_out
+    }
     with requests.Session() as session:
         session.headers.update(_default_headers())
         try:
             response = session.request(
                 request.method,
                 request.url,
-                headers=_joined(request.headers),
+                headers={**_joined(request.headers), **left_out},
                 data=request.body.data if request.body is not None else None,
                 auth=exactly_as_signed,  # also keeps ~/.netrc from replacing Authorization
                 timeout=timeout,
@@ -1373,6 +1426,8 @@ def _via_httpx(
                 headers=list(request.headers),
                 content=request.body.data if request.body is not None else None,
             )
+            for name in request.left_out:  # -H 'Name:'
+                built.headers.pop(name, None)
             on_wire(built.method, str(built.url), built.headers.multi_items())
             response = client.send(built, stream=True)
         except (httpx.HTTPError, httpx.InvalidURL, UnicodeError) as exc:
