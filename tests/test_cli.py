@@ -695,6 +695,30 @@ def test_header_that_cannot_be_left_out_is_a_usage_error(api, env, args, said):
     assert said in error
 
 
+@pytest.mark.parametrize(
+    "header", ["Transfer-Encoding: chunked", "Content-Length: 3", "content-length;"]
+)
+def test_framing_headers_given_with_h_are_refused(api, env, header):
+    """-H Transfer-Encoding or Content-Length exits 2 naming it (sent beside the client's own
+    framing, the request hung until --timeout).
+    """
+    done = run_cli(
+        "call",
+        f"{api}/pets",
+        "--region",
+        REGION,
+        "-H",
+        header,
+        "-d",
+        "abc",
+        "--timeout",
+        "5",
+        env=env,
+    )
+    name = re.split("[:;]", header)[0]
+    assert f"argument -H/--header: {name} is worked out from -d" in usage_error(done)
+
+
 def test_dry_run_leaves_out_what_h_leaves_out(api, env):
     """--dry-run's curl command leaves out a header -H 'Name:' leaves out (curl's own Accept)."""
     done = run_cli("call", f"{api}/pets", "--region", REGION, "-H", "Accept:", "--dry-run", env=env)

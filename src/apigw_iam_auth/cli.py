@@ -85,6 +85,8 @@ _METHOD_WORD = re.compile(r"[A-Za-z]{1,32}(?:-[A-Za-z]{1,32}){0,3}")
 # shaped as header names are (words of letters joined by hyphens, X-Api-Key, Content-MD5), never
 # a lone word or one with digits inside, which may be the value itself (a key, a password).
 _LEADING_NAME = re.compile(r"([A-Za-z]{1,32}(?:-[A-Za-z][A-Za-z0-9]{0,31}){0,4})\s")
+# How a body is framed on the wire (RFC 9112 6): the HTTP client's to write, never -H's.
+_FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding"})
 _JSON_TYPE = re.compile(r"(?i)^\s*application/(?:[\w.+-]*\+)?json\s*(?:;|$)")
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
 _DURATION = re.compile(r"(?:\d+(?:\.\d+)?[smhd])+")
@@ -199,6 +201,10 @@ def _header(text: str) -> tuple[str, str | None]:
         raise argparse.ArgumentTypeError(msg)
     if any((ch < " " and ch != "\t") or ch == "\x7f" for ch in value):
         msg = f"the value of {name!r} contains a control character"
+        raise argparse.ArgumentTypeError(msg)
+    if name.lower() in _FRAMING_HEADERS:
+        # Sent as given, beside the client's own framing, it made the request wait forever.
+        msg = f"{name} is worked out from -d (how the body is framed): leave it out"
         raise argparse.ArgumentTypeError(msg)
     if sep == ":" and not value:
         if name.lower() == "host":
