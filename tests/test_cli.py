@@ -1097,6 +1097,27 @@ def test_verbose_explains_a_signature_mismatch(api, sandbox):
     )
 
 
+def test_verbose_names_an_unsigned_payload_as_the_cause(api, env):
+    """-v after execute-api refused --payload unsigned names UNSIGNED-PAYLOAD as the cause."""
+    done = run_cli(
+        "call",
+        f"{api}/pets",
+        "--region",
+        REGION,
+        "-d",
+        "abc",
+        "--payload",
+        "unsigned",
+        "-v",
+        env=env,
+    )
+    assert done.returncode == 1
+    assert (
+        "likely cause: UNSIGNED-PAYLOAD was signed but the service hashed the body" in done.stderr
+    )
+    assert "the body hash differs" not in done.stderr
+
+
 def test_clock_skew_refusal_is_corrected_and_sent_again(env):
     """A server 20 minutes ahead refuses the first signature; call corrects its clock, gets 200."""
     ahead = timedelta(minutes=20)

@@ -45,14 +45,16 @@ MISMATCH = (
 )
 
 
-def sign(method="POST", path="/prod/pets", query=(), headers=(), body=b"{}", secret=SECRET):
-    """Our SigningResult plus the request as it goes on the wire."""
+def sign(
+    method="POST", path="/prod/pets", query=(), headers=(), body=b"{}", secret=SECRET, payload=None
+):
+    """Our SigningResult plus the request as it goes on the wire (``payload``: the hash signed)."""
     request = SignableRequest(
         method,
         path,
         tuple(query),
         (("Host", HOST), ("Content-Type", "application/json"), *headers),
-        _sigv4.payload_hash(body),
+        _sigv4.payload_hash(body) if payload is None else payload,
     )
     signer = SigV4Signer("us-east-1", credentials=(KEY, secret, TOKEN))
     result = signer.sign_request(request, timestamp=T)
@@ -103,6 +105,20 @@ def test_body_hash_difference_is_explained_and_the_token_redacted():
     assert text.endswith(
         "likely cause: the body hash differs: the body sent is not the body signed "
         "(re-encoded JSON, compression, a consumed stream, a proxy)"
+    )
+
+
+def test_unsigned_payload_refused_is_explained_as_such():
+    """UNSIGNED-PAYLOAD signed for execute-api is named as the cause, not a changed body."""
+    body = b'{"a": 1}'
+    result, request = sign(body=body, payload=_sigv4.UNSIGNED_PAYLOAD)
+    text = explain_signature_mismatch(api_gateway(*request), result)
+    assert text is not None
+    assert f"  - {_sigv4.payload_hash(body)}\n  + UNSIGNED-PAYLOAD" in text
+    assert text.endswith(
+        "likely cause: UNSIGNED-PAYLOAD was signed but the service hashed the body instead: "
+        "API Gateway (execute-api) never accepts an unsigned payload; sign the body's SHA-256 "
+        "(execute-api's default)"
     )
 
 

@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, field
 
 from apigw_iam_auth._models import SigningResult
+from apigw_iam_auth._sigv4 import UNSIGNED_PAYLOAD
 from apigw_iam_auth.errors import InvalidConfigError
 
 __all__ = [
@@ -110,6 +111,13 @@ _HINTS = {
         "(re-encoded JSON, compression, a consumed stream, a proxy)"
     ),
 }
+# The payload hash line differs because none was signed: the service hashed the body it
+# received. API Gateway (execute-api) never takes UNSIGNED-PAYLOAD, whatever the body.
+_UNSIGNED_HINT = (
+    f"{UNSIGNED_PAYLOAD} was signed but the service hashed the body instead: API Gateway "
+    "(execute-api) never accepts an unsigned payload; sign the body's SHA-256 (execute-api's "
+    "default)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,10 +235,12 @@ def _diff(expected: list[str], ours: list[str]) -> tuple[list[str], int | None]:
     return out, first
 
 
-def _hint(roles: list[str], first: int | None) -> str:
+def _hint(roles: list[str], first: int | None, ours: list[str]) -> str:
     if first is None or first >= len(roles):
         return "a line was added or dropped at the end of the canonical request"
     role = roles[first]
+    if role == "payload hash" and ours[-1] == UNSIGNED_PAYLOAD:
+        return _UNSIGNED_HINT
     if role.startswith("header "):
         return (
             f"{role} differs: it was changed after signing (by the HTTP client or a proxy) "
@@ -261,13 +271,13 @@ def explain_signature_mismatch(response_body: str | bytes, signed: SigningResult
             "request. What we signed:\n"
             + "\n".join(f"    {redact(line)}" for line in signed.canonical_request.split("\n"))
         )
-    theirs = expected.canonical_request.split("\n")
-    canonical, first = _diff(theirs, signed.canonical_request.split("\n"))
+    theirs, ours = expected.canonical_request.split("\n"), signed.canonical_request.split("\n")
+    canonical, first = _diff(theirs, ours)
     to_sign, first_sts = _diff(
         expected.string_to_sign.split("\n"), signed.string_to_sign.split("\n")
     )
     if first is not None:
-        verdict = _hint(_roles(theirs), first)
+        verdict = _hint(_roles(theirs), first, ours)
     elif first_sts is not None:
         verdict = (
             "the canonical requests agree but the string to sign differs: check the date, "
