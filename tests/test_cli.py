@@ -418,6 +418,16 @@ def test_presign_verbose_shows_the_signing_strings(api, env):
     assert open_link(done.stdout.strip())[0] == 200
 
 
+def test_presign_verbose_shows_the_host_given_with_h(api, env):
+    """presign -v -H 'Host: NAME' shows the strings signed with that Host, and only that one."""
+    done = run_cli(
+        "presign", f"{api}/pets", "--region", REGION, "-v", "-H", "Host: example.com", env=env
+    )
+    assert done.returncode == 0, done.stderr
+    assert "could not be reproduced" not in done.stderr
+    assert "&X-Amz-SignedHeaders=host\n*   host:example.com\n*\n*   host\n" in done.stderr
+
+
 # --- call ------------------------------------------------------------------------------------
 
 

@@ -976,11 +976,13 @@ def _presigned_strings(
     from apigw_iam_auth._uri import parse_origin, parse_query, wire_parts  # noqa: PLC0415
 
     origin, path, _, raw_query = wire_parts(url)  # the signer's own URL reading
+    given_host = any(name.lower() == "host" for name, _ in headers)  # -H 'Host: ...' is signed
+    host = () if given_host else (("Host", parse_origin(origin).host),)
     request = SignableRequest(
         method,
         path,
         parse_query(raw_query),
-        (("Host", parse_origin(origin).host), *headers),
+        (*host, *headers),
         hashlib.sha256(body or b"").hexdigest(),
     )
     result = signer.sign_request(
