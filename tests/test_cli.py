@@ -589,6 +589,48 @@ def test_output_file_that_is_full_is_one_line_exit_2(api, env):
     assert error == "apigw-iam-auth: error: cannot write to /dev/full: No space left on device\n"
 
 
+@pytest.mark.parametrize(
+    ("redirect", "args", "said"),
+    [
+        (">&-", ("call", "{api}/pets", "--region", REGION), "it is closed; give -o FILE"),
+        (">&-", ("presign", "{api}/pets", "--region", REGION), "it is closed"),
+        (">&-", ("--version",), "it is closed"),
+        ("> /dev/full", ("--version",), "No space left on device"),
+        (">&-", ("demo",), "it is closed"),
+        ("> /dev/full", ("demo",), "No space left on device"),
+    ],
+    ids=[
+        "call-closed",
+        "presign-closed",
+        "version-closed",
+        "version-full",
+        "demo-closed",
+        "demo-full",
+    ],
+)
+def test_stdout_closed_or_full_is_one_line_exit_2(api, env, redirect, args, said):
+    """Started without stdout (>&-) or with it on a full device, a command exits 2 saying so."""
+    if "full" in redirect and not Path("/dev/full").exists():
+        pytest.skip("no /dev/full (Linux, BSDs)")
+    shell = shutil.which("sh")
+    assert shell is not None
+    redirected = (shell, "-c", f'exec "$@" {redirect}', "sh", *MODULE)
+    done = run_cli(*(arg.format(api=api) for arg in args), env=env, command=redirected)
+    assert usage_error(done) == f"apigw-iam-auth: error: cannot write to stdout: {said}\n"
+
+
+def test_output_file_needs_no_stdout(api, env, sandbox):
+    """Started without stdout (>&-), call -o FILE writes the body to FILE and exits 0."""
+    target = sandbox / "no-stdout.json"
+    shell = shutil.which("sh")
+    assert shell is not None
+    redirected = (shell, "-c", 'exec "$@" >&-', "sh", *MODULE)
+    args = ("call", f"{api}/pets", "--region", REGION, "-o", str(target))
+    done = run_cli(*args, env=env, command=redirected)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(target.read_bytes())["path"] == "/prod/pets"
+
+
 @pytest.fixture
 def refused_port() -> Iterator[int]:
     """A loopback port that refuses connections for the whole test.

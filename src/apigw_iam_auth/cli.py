@@ -232,8 +232,28 @@ class _VersionAction(argparse.Action):
         option_string: str | None = None,
     ) -> NoReturn:
         del namespace, values, option_string
-        print(_version_line(), flush=True)
+        with _writing_stdout():
+            print(_version_line(), file=_stdout(), flush=True)
         parser.exit()
+
+
+def _stdout() -> TextIO:
+    """sys.stdout, which is None when the command was started without one (``>&-``)."""
+    if sys.stdout is None:
+        raise _CliError("cannot write to stdout: it is closed")
+    return sys.stdout
+
+
+@contextlib.contextmanager
+def _writing_stdout() -> Iterator[None]:
+    """Text printed to stdout; a failure to write it (a full disk) said in one line."""
+    try:
+        yield
+    except BrokenPipeError:
+        raise  # the reader went away: main() ends quietly
+    except OSError as exc:
+        _silence_stdout()  # what is left in its buffer must not fail again at exit
+        raise _CliError(f"cannot write to stdout: {exc.strerror or exc}") from None
 
 
 def _installed(distribution: str) -> str | None:
@@ -712,10 +732,18 @@ class _Output:
 
     @classmethod
     def stdout(cls) -> _Output:
+        """Standard output; started without one (``>&-``), what is written to it fails."""
+        if sys.stdout is None:
+            return cls(_NoStdout(), name="stdout")
         buffer = getattr(sys.stdout, "buffer", None)
         if buffer is None:  # a text-only stdout (an embedding program's StringIO)
             return cls(_TextAsBinary(sys.stdout), name="stdout")
         return cls(buffer, name="stdout")
+
+    @property
+    def missing(self) -> bool:
+        """True for the stdout of a command started without one."""
+        return isinstance(self._stream, _NoStdout)
 
     def begin(self) -> None:
         """The body is about to be written (a file drops what it held before)."""
@@ -778,6 +806,23 @@ class _FileOutput(_Output):
             if self._created and not self._begun:
                 with contextlib.suppress(OSError):  # gone or moved already: nothing to undo
                     Path(self._name).unlink()
+
+
+class _NoStdout:
+    """The stdout of a command started without one: writing fails, as to a closed file."""
+
+    def write(self, data: bytes, /) -> object:
+        del data
+        raise OSError(errno.EBADF, "it is closed")
+
+    def flush(self) -> object:
+        return None
+
+    def isatty(self) -> bool:
+        return False
+
+    def close(self) -> object:
+        return None
 
 
 class _TextAsBinary:
@@ -1167,6 +1212,8 @@ def _open_output(path: str | None, stdout: _Output) -> _Output:
     created here is removed again.
     """
     if path is None or path == "-":
+        if stdout.missing:
+            raise _CliError("cannot write to stdout: it is closed; give -o FILE")
         return stdout
     created = True
     try:
@@ -1589,4 +1636,6 @@ def _access_log(*, enabled: bool) -> Iterator[None]:
 def _demo() -> int:
     from apigw_iam_auth.server._demo import run_demo  # noqa: PLC0415 - the server side
 
-    return EXIT_OK if run_demo(sys.stdout) else EXIT_FAILED
+    with _writing_stdout():
+        passed = run_demo(_stdout())
+    return EXIT_OK if passed else EXIT_FAILED
