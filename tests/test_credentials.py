@@ -1433,9 +1433,20 @@ def test_a_refresh_returning_expired_keys_keeps_the_cached_ones_in_the_window(ca
         provider.get()
 
 
+def _BUILT_BAD() -> Credentials:  # noqa: N802 - a case id, as the values beside it
+    """The function builds the snapshot itself from what its vault handed over: a bad secret."""
+    return Credentials("AKIDBAD", "vault-secret\n", None)
+
+
+def _SAID_NOTHING() -> Credentials:  # noqa: N802
+    raise NoCredentialsError("the vault had nothing for this role")
+
+
 @pytest.mark.parametrize("native", [False, True], ids=["function", "async-def"])
 @pytest.mark.parametrize(
-    "returned", [("AKIDBAD", ""), {"error": "vault sealed"}, None], ids=["empty", "dict", "none"]
+    "returned",
+    [("AKIDBAD", ""), {"error": "vault sealed"}, None, _BUILT_BAD, _SAID_NOTHING],
+    ids=["empty", "dict", "none", "built-refused", "raised-nothing-found"],
 )
 def test_a_refresh_returning_what_cannot_sign_keeps_the_cached_keys_in_the_window(
     caplog, native, returned
@@ -1449,11 +1460,9 @@ def test_a_refresh_returning_what_cannot_sign_keeps_the_cached_keys_in_the_windo
 
     def fetch() -> object:
         calls.append(1)
-        return (
-            Credentials("AKIDGOOD", "good-secret", None, clock() + HOUR)
-            if calls == [1]
-            else returned
-        )
+        if calls == [1]:
+            return Credentials("AKIDGOOD", "good-secret", None, clock() + HOUR)
+        return returned() if callable(returned) else returned
 
     async def afetch() -> object:
         return fetch()
@@ -1475,7 +1484,11 @@ def test_a_refresh_returning_what_cannot_sign_keeps_the_cached_keys_in_the_windo
     assert get().access_key == "AKIDGOOD"
     assert len(calls) == 3  # tried again after the pause
     clock.advance(timedelta(minutes=3))
-    with pytest.raises((InvalidConfigError, NoCredentialsError), match="CallableProvider"):
+    raised_by_the_function = callable(returned)
+    with pytest.raises(
+        (InvalidConfigError, NoCredentialsError),
+        match="vault|secret key" if raised_by_the_function else "CallableProvider",
+    ):
         get()
     assert "good-secret" not in caplog.text
 

@@ -1085,10 +1085,8 @@ class CallableProvider(CredentialsProvider):
             value = self._func()
             if inspect.isawaitable(value):
                 value = _run_blocking(value)
-        except (NoCredentialsError, InvalidConfigError):
-            raise
-        except Exception as exc:  # noqa: BLE001 - raised as CredentialsRefreshError
-            return self._kept(_failure(f"{self!r} failed", exc))
+        except Exception as exc:  # noqa: BLE001 - raised as a failure of this provider
+            return self._kept(self._raised(exc))
         except asyncio.CancelledError as exc:  # no one cancels sync code: it is the function's
             return self._kept(self._cancelled(exc))
         try:
@@ -1102,10 +1100,8 @@ class CallableProvider(CredentialsProvider):
             return fresh
         try:
             value = await self._func()  # type: ignore[misc]
-        except (NoCredentialsError, InvalidConfigError):
-            raise
-        except Exception as exc:  # noqa: BLE001 - raised as CredentialsRefreshError
-            return self._kept(_failure(f"{self!r} failed", exc))
+        except Exception as exc:  # noqa: BLE001 - raised as a failure of this provider
+            return self._kept(self._raised(exc))
         except asyncio.CancelledError as exc:
             if _cancelled_from_outside():
                 raise  # its loop shutting down, or someone's cancel(): the load is abandoned
@@ -1116,6 +1112,14 @@ class CallableProvider(CredentialsProvider):
             return self._store(_to_credentials(value, repr(self)))
         except _UNUSABLE as error:
             return self._kept(error)
+
+    def _raised(self, exc: Exception) -> CredentialsError | InvalidConfigError:
+        """The failure the function's exception is: one of ours as it is, any other named.
+
+        Ours: ``Credentials`` refusing the keys the function built from a vault's answer, or
+        its own ``NoCredentialsError``.
+        """
+        return exc if isinstance(exc, _UNUSABLE) else _failure(f"{self!r} failed", exc)
 
     def _cancelled(self, exc: asyncio.CancelledError) -> CredentialsRefreshError:
         """The function was cancelled from inside: a failure, not its loop stopping."""
@@ -1136,8 +1140,9 @@ class CallableProvider(CredentialsProvider):
         retry_at = min(self._clock() + _RETRY_PAUSE, kept_until)
         self._state = (snapshot, retry_at, kept_until)  # cached again until the next try
         _log.warning(
-            "%s; keeping the keys it has until %s (tried again from %s)",
+            "%s; keeping the keys %r has until %s (tried again from %s)",
             error,
+            self,
             kept_until.isoformat(),
             retry_at.isoformat(),
             exc_info=error,
@@ -1162,7 +1167,9 @@ class CallableProvider(CredentialsProvider):
 
 # What a provider function's result raises when it cannot sign: keys refused by Credentials,
 # an expiry already past, None ("nothing here"), a type not taken, a returned session whose
-# chain fails. The first load raises it; a refresh in the keep window keeps the cached keys.
+# chain fails; or what the function raised of ours itself (it built Credentials from what a
+# vault handed over). The first load raises it; a refresh in the keep window keeps the cached
+# keys.
 _UNUSABLE = (CredentialsError, InvalidConfigError)
 
 
