@@ -1527,8 +1527,16 @@ def test_bad_credentials_files_are_refused_without_echoing_secrets(tmp_path, con
             "line 3 repeats a name already set",
         ),
         (f'{{"default": {{"aws_secret_access_key": "{SECRET}"\n', "not valid JSON: Expecting"),
+        (
+            f'{{"default": {{"aws_secret_access_key": "{SECRET}\t"}}}}',
+            "not valid JSON: Invalid control character at line 1 column",
+        ),
+        (
+            f'{{"default": {{"aws_secret_access_key": "{SECRET}',
+            "not valid JSON: Unterminated string starting at line 1 column",
+        ),
     ],
-    ids=["no-equals", "lines", "no-section", "repeated", "json"],
+    ids=["no-equals", "lines", "no-section", "repeated", "json", "json-control", "json-cut"],
 )
 def test_malformed_credentials_file_names_lines_never_their_text(tmp_path, content, complaint):
     """A file the parsers refuse is named with line numbers, in one line, without its secret."""

@@ -211,7 +211,8 @@ def _read_text(file: Path, what: str) -> str:
 def _json_error(exc: ValueError, where: str) -> InvalidConfigError:
     if not isinstance(exc, json.JSONDecodeError):
         return InvalidConfigError(f"{where} is not valid JSON")
-    problem = exc.msg.partition(":")[0]  # "Invalid \\escape: 'x'" quotes what it read
+    # "Invalid \\escape: 'x'" quotes what it read; "Invalid control character at" ends in "at"
+    problem = exc.msg.partition(":")[0].removesuffix(" at")
     return InvalidConfigError(
         f"{where} is not valid JSON: {problem} at line {exc.lineno} column {exc.colno}"
     )
