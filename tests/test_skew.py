@@ -1,5 +1,6 @@
 """Clock-skew correction: a wrong local clock is corrected from API Gateway's refusal, once."""
 
+import logging
 import os
 from datetime import datetime, timedelta, timezone
 
@@ -154,15 +155,23 @@ async def test_same_origin_redirect_hop_refused_for_the_clock_is_corrected(clien
     assert abs(auth.signer.clock_offset - timedelta(minutes=10)) < timedelta(seconds=5)
 
 
-def test_retry_happens_at_most_once_per_request():
-    """If the corrected retry is refused again, the refusal is returned: no loop."""
+@pytest.mark.anyio
+@pytest.mark.parametrize("client", CLIENTS)
+async def test_retry_happens_at_most_once_per_request(client, caplog):
+    """If the corrected retry is refused again, the refusal is returned: no loop, and no
+    second correction (nor a note that the request could not be sent again: it was)."""
     auth = make_auth()
-    with running_server(clock=_runaway_clock()) as server, requests.Session() as session:
-        session.trust_env = False
-        response = session.get(server.url("/prod/a"), auth=auth, timeout=10)
+    with (
+        running_server(clock=_runaway_clock()) as server,
+        caplog.at_level(logging.INFO, logger="apigw_iam_auth"),
+    ):
+        status = await call(client, auth, server.url("/prod/a"))
         count = server.request_count
-    assert response.status_code == 403
+    assert status == (403, 1)
     assert count == 2
+    corrections = [r for r in caplog.records if "clock skew" in r.getMessage()]
+    assert len(corrections) == 1
+    assert "cannot be sent again" not in caplog.text
 
 
 def _runaway_clock():

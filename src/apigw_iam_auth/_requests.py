@@ -220,8 +220,9 @@ class ResponseGuard:
             response.content,
             response.headers.get("Date"),
             signing,
-            correct=self._settings.correct_clock_skew,
-            resend=not getattr(request, _SKEW_RETRY, False) and _replayable(request),
+            # once per request: the retry itself refused for the clock is returned as it is
+            correct=self._settings.correct_clock_skew and not getattr(request, _SKEW_RETRY, False),
+            resend=_replayable(request),
         ):
             return self._resend_signed(response, send_kwargs, skew_retry=True)
         return response

@@ -71,10 +71,10 @@ def corrected_after_refusal(
     """After a 403 to a request we signed: True when it is to be signed and sent once more.
 
     A clock-skew refusal corrects the signer's clock when ``correct`` (the auth's
-    ``correct_clock_skew``), also when the request itself cannot be sent again (``resend``
-    False: a body streamed from a file or generator, or a retry already made): the refusal
-    is then returned, and the next request is signed at the server's time. A refusal that is
-    not about the clock is explained at DEBUG instead.
+    ``correct_clock_skew``, and no retry made for the clock yet), also when the request itself
+    cannot be sent again (``resend`` False: a body streamed from a file or generator): the
+    refusal is then returned, and the next request is signed at the server's time. A refusal
+    that is not about the clock is explained at DEBUG instead.
     """
     server_time = server_time_from_refusal(status, body, date_header)
     if server_time is None:

@@ -239,8 +239,8 @@ class ApiGwIamAuth(_AuthBase):  # type: ignore[misc,valid-type]
             response.content,
             response.headers.get("Date"),
             signing,
-            correct=self._correct_clock_skew,
-            resend=skew_retry and _httpx.is_replayable(request),
+            correct=skew_retry,  # correct_clock_skew, and no retry made for the clock yet
+            resend=_httpx.is_replayable(request),
         ):
             return request
         return None
