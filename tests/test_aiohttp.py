@@ -499,6 +499,24 @@ async def test_a_payload_sent_again_after_it_changed_is_hashed_again(server):
     assert echo(reply).body_sha256 == sha256(b"xyz")
 
 
+async def test_a_read_once_part_added_to_a_form_sent_before_is_refused(aws_server):
+    """A form aiohttp closed after its first call, sent again with a pipe added: hashing reads
+    the pipe, which could then not be sent, so it is refused as in a new form."""
+    form = aiohttp.MultipartWriter("form-data")
+    form.append(b"one")
+    read_end, write_end = os.pipe()
+    os.write(write_end, b"piped")
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        async with aiohttp.ClientSession(middlewares=(adapter(make_auth()),)) as session:
+            async with session.post(aws_server.url("/prod/a"), data=form) as response:
+                assert response.status == 200
+            form.append(pipe)
+            with pytest.raises(UnsignableRequestError, match="can be read only once"):
+                await session.post(aws_server.url("/prod/b"), data=form)
+    assert aws_server.request_count == 1
+
+
 @pytest.mark.filterwarnings("ignore:Sending a large body directly:ResourceWarning")
 async def test_multipart_with_big_and_streamed_parts_verifies(server):
     """Multipart parts over a mebibyte, or from an async iterator, are hashed as written."""

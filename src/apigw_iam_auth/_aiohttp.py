@@ -330,16 +330,24 @@ async def _hash_written(body: Payload, limit: int | None) -> str:
             if isinstance(part, payload.AsyncIterablePayload):
                 await part.as_bytes()  # read once and kept, so it can be written twice
     # aiohttp also marks a payload consumed when it closes it after a call; one sent again in a
-    # later call still writes itself. Only a payload the hashing itself used up is refused.
-    consumed_before = body.consumed
+    # later call still writes itself. Only a payload (or a part) the hashing used up is refused.
+    before = _used_up(body)
     hasher = _HashingWriter()
     await body.write_with_length(_as_writer(hasher), limit)
-    if body.consumed and not consumed_before:
+    if any(now and not then for then, now in zip(before, _used_up(body), strict=True)):
         raise UnsignableRequestError(
             f"this {type(body).__name__} body can be read only once, so it cannot be both "
             "hashed and sent; pass bytes, a file opened in 'rb' mode, or an async iterator"
         )
     return hasher.hexdigest()
+
+
+def _used_up(body: Payload) -> tuple[bool, ...]:
+    """Whether the payload, and each part of a multipart body, can no longer be written."""
+    from aiohttp import MultipartWriter  # noqa: PLC0415 - see _payload_hash
+
+    parts = body if isinstance(body, MultipartWriter) else ()
+    return (body.consumed, *(part.consumed for part, _, _ in parts))
 
 
 def _as_writer(hasher: _HashingWriter) -> AbstractStreamWriter:
