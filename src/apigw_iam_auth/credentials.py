@@ -1418,6 +1418,8 @@ def resolve_provider(
     ``profile`` applies only to botocore's default chain (None, alone or inside a chain), or
     accompanies a :class:`BotocoreProvider` of that same profile (as :func:`shared_provider`
     makes), whose settings the caller may read too (a signer: the profile's region).
+    A :class:`CredentialsProvider` of your own comes back wrapped, its results checked before
+    they are signed with (see ``_CheckedProvider``); the library's own come back as they are.
     """
     if (
         profile is not None
