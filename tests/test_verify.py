@@ -601,6 +601,25 @@ def test_unsupported_algorithm_is_named():
     assert error.message == "Unsupported AWS 'algorithm': 'AWS4-HMAC-SHA512'."
 
 
+@pytest.mark.parametrize("separator", [",", "\t"])
+def test_unsupported_algorithm_that_runs_into_the_credentials_is_redacted_from_str(separator):
+    """Without a space after it, the "algorithm" is the whole header: str() must not quote it."""
+    secret_as_key = SECRET  # a caller who swapped key id and secret
+    authorization = (
+        f"AWS4-HMAC-SHA256{separator}Credential={secret_as_key}/20150830/us-east-1/execute-api/"
+        f"aws4_request,SignedHeaders=host;x-amz-date,Signature={'f' * 64}"
+    )
+    headers = [("Host", HOST), ("X-Amz-Date", "20150830T123600Z"), ("Authorization", authorization)]
+    error = refused(("GET", "/prod", headers, b""))
+    assert error.message == f"Unsupported AWS 'algorithm': '{authorization}'."
+    assert str(error) == "Unsupported AWS 'algorithm': '<redacted>'."
+    method, target, headers, body = presigned()
+    target = target.replace("AWS4-HMAC-SHA256", quote(SECRET, safe=""))
+    error = refused((method, target, headers, body))
+    assert error.message == f"Unsupported AWS 'algorithm': '{SECRET}'."
+    assert str(error) == "Unsupported AWS 'algorithm': '<redacted>'."
+
+
 def test_incomplete_presigned_query_lists_missing_parameters():
     """A query with X-Amz-Algorithm but missing parts lists each, as AWS does."""
     error = refused(("GET", "/prod?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Date=x", [], b""))

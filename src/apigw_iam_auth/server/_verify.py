@@ -403,6 +403,22 @@ def _incomplete(
     )
 
 
+def _unsupported(algorithm: str) -> VerificationError:
+    """API Gateway's refusal of an algorithm, which quotes it; ``str()`` quotes a name only.
+
+    The algorithm is what precedes the first space: with a comma or tab there instead, it is
+    the whole header, credentials and signature included.
+    """
+    shown = algorithm if _ALGORITHM_NAME.fullmatch(algorithm) else "<redacted>"
+    return _incomplete(
+        f"Unsupported AWS 'algorithm': '{algorithm}'.", f"Unsupported AWS 'algorithm': '{shown}'."
+    )
+
+
+# What an algorithm's name looks like (AWS4-HMAC-SHA256); a key or signature never does.
+_ALGORITHM_NAME = re.compile(r"[A-Z0-9-]{1,32}")
+
+
 def _first(items: Iterable[tuple[str, str]], name: str, *, fold: bool) -> str | None:
     wanted = name.lower() if fold else name
     for key, value in items:
@@ -446,7 +462,7 @@ def _header_claim(
 ) -> _Claim:
     algorithm, _, rest = authorization.strip().partition(" ")
     if algorithm.startswith("AWS4-") and algorithm not in _ALGORITHMS:
-        raise _incomplete(f"Unsupported AWS 'algorithm': '{algorithm}'.")
+        raise _unsupported(algorithm)
     params: dict[str, str] = {}
     for piece in _AUTH_SPLIT.split(rest):
         if not piece:
@@ -481,7 +497,7 @@ def _header_claim(
             "".join(missing) + f"Authorization={shown}",
         )
     if algorithm not in _ALGORITHMS:
-        raise _incomplete(f"Unsupported AWS 'algorithm': '{algorithm}'.")
+        raise _unsupported(algorithm)
     return _Claim(
         algorithm=algorithm,
         region_set=_joined(headers, "x-amz-region-set", fold=True),
@@ -506,7 +522,7 @@ def _query_claim(pairs: tuple[tuple[str, str], ...]) -> _Claim:
     if missing:
         raise _incomplete("".join(missing) + "Re-examine the query-string parameters.")
     if values["X-Amz-Algorithm"] not in _ALGORITHMS:
-        raise _incomplete(f"Unsupported AWS 'algorithm': '{values['X-Amz-Algorithm']}'.")
+        raise _unsupported(values["X-Amz-Algorithm"])
     return _Claim(
         algorithm=values["X-Amz-Algorithm"] or "",
         region_set=_joined(pairs, "X-Amz-Region-Set", fold=False),
