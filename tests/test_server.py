@@ -247,6 +247,41 @@ def test_head_request_gets_headers_only(server):
     assert int(response.headers["Content-Length"]) > 0
 
 
+def _botocore_signed_head(live: IamAuthServer, headers: dict[str, str]) -> list[bytes]:
+    """A GET's request line and header lines, signed by botocore at the real clock, as text."""
+    request = botocore.awsrequest.AWSRequest("GET", f"{live.url}/prod/pets", headers=headers)
+    botocore.auth.SigV4Auth(
+        botocore.credentials.Credentials(KEY, SECRET), "execute-api", "us-east-1"
+    ).add_auth(request)
+    host = urlsplit(live.url).netloc
+    lines = [f"{name}: {value}" for name, value in request.headers.items()]
+    return [b"GET /prod/pets HTTP/1.1", f"Host: {host}".encode(), b"Connection: close"] + [
+        line.encode() for line in lines
+    ]
+
+
+def test_folded_header_value_is_verified_as_one_line():
+    """A value folded over several lines (obs-fold) is read as one, as the signer saw it.
+
+    AWS's vector get-header-value-multiline signs such a value as ``value1 value2 value3``.
+    """
+    with IamAuthServer(keys=KEYS) as live:  # the real clock, as botocore signs with it
+        head = _botocore_signed_head(live, {"My-Header1": "value1 value2 value3"})
+        folded = [
+            b"My-Header1: value1\r\n  value2\r\n     value3" if line.startswith(b"My-") else line
+            for line in head
+        ]
+        reply = exchange(live, folded)
+    assert reply.startswith(b"HTTP/1.1 200 "), reply
+
+
+def test_header_value_of_utf8_bytes_is_verified_over_those_bytes():
+    """A value sent as UTF-8 bytes verifies when signed over that text, as botocore signs it."""
+    with IamAuthServer(keys=KEYS) as live:
+        reply = exchange(live, _botocore_signed_head(live, {"X-Meta": "caf\u00e9 \u2713"}))
+    assert reply.startswith(b"HTTP/1.1 200 "), reply
+
+
 # --- each tampering of a valid request is refused with API Gateway's status and message -----
 
 MISMATCH = "The request signature we calculated does not match the signature you provided."

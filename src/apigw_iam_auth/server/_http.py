@@ -68,6 +68,7 @@ from apigw_iam_auth.signer import utc_now
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from email.message import Message
     from types import TracebackType
 
     from typing_extensions import Self  # typing.Self needs Python 3.11
@@ -687,6 +688,22 @@ def _as_sent(target: str) -> str:
     return target.encode("latin-1").decode("utf-8", "surrogateescape")
 
 
+def _as_received(headers: Message) -> list[tuple[str, str]]:
+    """The header fields as the client wrote them, from http.server's reading of them.
+
+    http.server reads field lines as Latin-1 and keeps a folded value's line breaks. A fold
+    becomes one space (RFC 9112 section 5.2 allows it; AWS's own vector signs it so), and the
+    bytes are read as UTF-8, as the request-target is (:func:`_as_sent`), so a value signed
+    over its UTF-8 bytes verifies.
+    """
+    return [
+        (_as_sent(name), _as_sent(_OBS_FOLD.sub(" ", value))) for name, value in headers.items()
+    ]
+
+
+_OBS_FOLD = re.compile(r"\r?\n[ \t]+")
+
+
 def _checked_keys(keys: object) -> dict[str, KnownKey]:
     """The keys as a dict; anything but access key ids mapped to KnownKey fails here.
 
@@ -866,7 +883,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         target = _as_sent(self.path)
         try:
-            reply = self.app.handle(self.command, target, list(self.headers.items()), body)
+            reply = self.app.handle(self.command, target, _as_received(self.headers), body)
         except Exception:  # noqa: BLE001 - a bug answers 500 like API Gateway, not a dropped connection
             _log.exception(
                 "internal error while handling %s %s", self.command, _shown_target(target)
