@@ -644,6 +644,43 @@ def test_malformed_chunked_body_is_a_bad_request(server, size):
     assert body == {"message": "Invalid chunked encoding"}
 
 
+@pytest.mark.parametrize(
+    ("chunked", "message"),
+    [
+        pytest.param(
+            b"5\r\nhelloXXXXXX\r\n0\r\n\r\n",
+            b'{"message":"Invalid chunked encoding"}',
+            id="data-not-followed-by-CRLF",
+        ),
+        pytest.param(  # read in part, the line's end "hello" was taken as the chunk's data
+            b"5;" + b"a" * 1022 + b"hello\r\n0\r\n\r\n",
+            b'{"message":"Incomplete request body"}',  # the 5 bytes after the line, then EOF
+            id="size-line-over-1024-bytes",
+        ),
+        pytest.param(
+            b"5;" + b"a" * 9000 + b"\r\nhello\r\n0\r\n\r\n",
+            b'{"message":"Invalid chunked encoding"}',
+            id="size-line-too-long",
+        ),
+        pytest.param(
+            b"0\r\nX-Trailer: " + b"a" * 9000 + b"\r\n\r\n",
+            b'{"message":"Invalid chunked encoding"}',
+            id="trailer-too-long",
+        ),
+    ],
+)
+def test_chunked_framing_is_read_whole_and_strictly(server, chunked, message):
+    """No body is taken from a line read in part, or from data not followed by CRLF.
+
+    Either would let this server and a proxy in front disagree on where the body ends.
+    """
+    host = urlsplit(server.url).netloc
+    head = [b"POST /prod HTTP/1.1", f"Host: {host}".encode(), b"Transfer-Encoding: chunked"]
+    reply = exchange(server, head, chunked)
+    assert reply.startswith(b"HTTP/1.1 400 "), reply
+    assert reply.endswith(message)
+
+
 def test_oversized_body_is_refused_before_reading(server):
     """A body over API Gateway's 10 MB limit gets 413 without being read."""
     host = urlsplit(server.url).netloc

@@ -100,6 +100,8 @@ _DECIMAL = re.compile(r"[0-9]+")
 _ACCOUNT_ID = re.compile(r"[0-9]{12}")
 _MAX_PORT = 65535
 _CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
+# The longest chunk-size or trailer line read (chunk extensions and trailers are not verified).
+_MAX_CHUNK_LINE = 8192
 _SECRET_QUERY = frozenset({"X-Amz-Signature", "X-Amz-Security-Token"})
 _POLL_SECONDS = 0.05  # how quickly stop() is noticed by the accept loop
 _DRAIN_SECONDS = 5  # how long stop() waits for requests in flight to be answered
@@ -990,32 +992,43 @@ class _Handler(BaseHTTPRequestHandler):
         return body
 
     def _read_chunked(self) -> bytes:
+        """The chunks of a chunked body, framed strictly (RFC 9112 section 7.1).
+
+        A line read in part, or data not followed by CRLF, would let this server and a proxy
+        in front disagree on where the body ends: both are refused.
+        """
         chunks: list[bytes] = []
         total = 0
         while True:
-            line = self.rfile.readline(1024)
-            if not line:
-                raise _incomplete("inside the chunked body")
-            size_field = line.split(b";", 1)[0].strip()
+            size_field = self._chunk_line().split(b";", 1)[0].strip()
             if not _CHUNK_SIZE.fullmatch(size_field):  # int(x, 16) also takes "-1", "0x3"
-                raise _BadRequestError(
-                    BAD_REQUEST,
-                    "Invalid chunked encoding",
-                    "a chunk size of the chunked body is not plain hexadecimal",
-                )
+                raise _bad_chunking("a chunk size of the chunked body is not plain hexadecimal")
             size = int(size_field, 16)
             if size == 0:
-                while self.rfile.readline(8192) not in {b"\r\n", b"\n", b""}:
+                while self._chunk_line() not in {b"\r\n", b"\n"}:
                     pass  # trailer fields carry nothing we verify
                 return b"".join(chunks)
             total += size
             if total > _MAX_BODY:
                 raise _too_large()
             chunk = self.rfile.read(size)
-            if len(chunk) < size:
+            end = self.rfile.read(2)
+            if len(chunk) < size or len(end) < 2:  # noqa: PLR2004 - CR and LF
                 raise _incomplete("inside the chunked body")
+            if end != b"\r\n":
+                raise _bad_chunking("a chunk's data is not followed by CRLF")
             chunks.append(chunk)
-            self.rfile.readline(8)  # the CRLF after each chunk
+
+    def _chunk_line(self) -> bytes:
+        """One whole line of chunked framing (a size, a trailer field), read to its LF."""
+        line = self.rfile.readline(_MAX_CHUNK_LINE + 1)
+        if not line.endswith(b"\n"):
+            if len(line) > _MAX_CHUNK_LINE:
+                raise _bad_chunking(
+                    f"a line of the chunked framing is over {_MAX_CHUNK_LINE} bytes"
+                )
+            raise _incomplete("inside the chunked body")
+        return line
 
     def _send(self, reply: Reply, request_id: str) -> None:
         self.send_response(reply.status)
@@ -1064,6 +1077,10 @@ def _incomplete(where: str) -> _BadRequestError:
         "Incomplete request body",
         f"the connection ended {where}: the client stopped sending, or the server was stopping",
     )
+
+
+def _bad_chunking(why: str) -> _BadRequestError:
+    return _BadRequestError(BAD_REQUEST, "Invalid chunked encoding", why)
 
 
 def _too_large() -> _BadRequestError:
