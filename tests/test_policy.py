@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from apigw_iam_auth.errors import InvalidConfigError
 from apigw_iam_auth.server import FailureKind
-from apigw_iam_auth.server._policy import Decision, api_arn, denial, invoke_arn, parse_policy
+from apigw_iam_auth.server._policy import (
+    Decision,
+    _matches,
+    api_arn,
+    denial,
+    invoke_arn,
+    parse_policy,
+)
 
 ACCOUNT = "111122223333"
 USER = f"arn:aws:iam::{ACCOUNT}:user/AKIDEXAMPLE"
@@ -68,6 +78,31 @@ def test_explicit_deny_wins_over_allow():
 def test_resource_wildcards(pattern, resource, expected):
     """'*' spans any characters (slashes too), '?' exactly one; ARNs are case-sensitive."""
     assert decide({"Statement": [allow(pattern)]}, resource=resource) is expected
+
+
+def _as_regex(pattern: str, *, ignore_case: bool) -> re.Pattern[str]:
+    """IAM's wildcards read as a regex: the plain reading, which backtracks on long values."""
+    body = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.compile(body, re.DOTALL | (re.IGNORECASE if ignore_case else 0))
+
+
+@given(
+    pattern=st.text(alphabet="ab/*?", max_size=12),
+    value=st.text(alphabet="abAB/", max_size=16),
+    ignore_case=st.booleans(),
+)
+def test_wildcards_match_as_their_regex_reading_does(pattern, value, ignore_case):
+    """The linear matcher agrees with ``*`` read as ``.*`` and ``?`` as ``.``, case rules too."""
+    expected = _as_regex(pattern, ignore_case=ignore_case).fullmatch(value) is not None
+    assert _matches((pattern,), value, ignore_case=ignore_case) is expected
+
+
+def test_wildcards_on_a_long_path_are_matched_in_one_pass():
+    """A 60 KB path a client chose, against several stars, is answered (a regex backtracks)."""
+    path = f"{API}/prod/GET/" + "a/" * 30_000
+    document = {"Statement": [allow(f"{API}/*/GET/*/*/*/*/public")]}
+    assert decide(document, resource=path) is Decision.IMPLICIT_DENY
+    assert decide(document, resource=path + "public") is Decision.ALLOW
 
 
 @pytest.mark.parametrize(

@@ -39,15 +39,48 @@ class Decision(enum.Enum):
     IMPLICIT_DENY = "implicit_deny"
 
 
-@lru_cache(maxsize=256)
-def _pattern(text: str, *, ignore_case: bool) -> re.Pattern[str]:
-    """IAM wildcards: ``*`` any run of characters (``/`` and ``:`` included), ``?`` one."""
-    body = "".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in text)
-    return re.compile(body, re.DOTALL | (re.IGNORECASE if ignore_case else 0))
+# One piece of an IAM wildcard between two ``*``s: a regex matching exactly ``length`` chars.
+_Piece = tuple[re.Pattern[str], int]
+
+
+@lru_cache(maxsize=256)  # the policy's own patterns: a few per statement
+def _pieces(text: str, *, ignore_case: bool) -> tuple[_Piece, ...]:
+    """An IAM wildcard split at its ``*``s; in each piece ``?`` stands for one character."""
+    flags = re.DOTALL | (re.IGNORECASE if ignore_case else 0)
+    return tuple(
+        (
+            re.compile("".join("." if ch == "?" else re.escape(ch) for ch in piece), flags),
+            len(piece),
+        )
+        for piece in text.split("*")
+    )
 
 
 def _matches(patterns: tuple[str, ...], value: str, *, ignore_case: bool) -> bool:
-    return any(_pattern(p, ignore_case=ignore_case).fullmatch(value) for p in patterns)
+    return any(_wildcard_match(_pieces(p, ignore_case=ignore_case), value) for p in patterns)
+
+
+def _wildcard_match(pieces: tuple[_Piece, ...], value: str) -> bool:
+    """IAM wildcards: ``*`` any run of characters (``/`` and ``:`` included), ``?`` one.
+
+    The pieces between stars are found in order, each leftmost, which is exact because each
+    has a fixed length; one regex of ``.*`` runs would backtrack polynomially on a long path
+    a client chose (seconds for ``*/*/*/x`` against a 2 KB path).
+    """
+    (first, first_length), *rest = pieces
+    if not rest:
+        return first.fullmatch(value) is not None
+    *middle, (last, last_length) = rest
+    end = len(value) - last_length
+    if end < first_length or not (first.match(value) and last.fullmatch(value, end)):
+        return False
+    position = first_length
+    for piece, _ in middle:
+        found = piece.search(value, position, end)
+        if found is None:
+            return False
+        position = found.end()
+    return True
 
 
 @dataclass(frozen=True, slots=True)
