@@ -1044,6 +1044,31 @@ def test_token_and_signature_under_encoded_names_are_redacted_too(server, caplog
         assert secret not in record.target
 
 
+@pytest.mark.parametrize("end", [" HTTP/1.1", "\x01 HTTP/1.1"])
+def test_token_in_a_request_line_the_server_cannot_read_is_not_logged(server, caplog, end):
+    """http.server quotes a bad request line in its refusal; the log quotes no token from it."""
+    line = f"GET /p?X-Amz-Security%2DToken={quote(TOKEN, safe='')}&a=b c{end}"
+    with caplog.at_level(logging.INFO, logger=ACCESS):
+        reply = exchange(server, [line.encode(), b"Host: x"])
+    assert reply.startswith(b"HTTP/1.1 400 ")
+    [(shown, record)] = access_lines(caplog)
+    assert "Bad request" in shown
+    for secret in (quote(TOKEN, safe=""), TOKEN):
+        assert secret not in shown
+        assert secret not in repr(record)
+
+
+def test_unreadable_request_line_is_not_logged_with_the_previous_requests_path(server, caplog):
+    """On a keep-alive connection, a bad request line after a good request has no path."""
+    host = urlsplit(server.url).netloc.encode()
+    first = b"GET /prod/first HTTP/1.1\r\nHost: " + host + b"\r\n\r\n"
+    with caplog.at_level(logging.INFO, logger=ACCESS):
+        exchange(server, [first + b"BROKEN REQUEST LINE WITH WORDS", b"Host: x"])
+    (_, good), (_, bad) = access_lines(caplog)
+    assert (good.path, good.status) == ("/prod/first", 403)
+    assert (bad.path, bad.status) == ("-", 400)
+
+
 def test_mismatch_line_names_the_cause_the_signature_confirms(server, caplog):
     """A body changed after signing is logged as such, the signature strings are not."""
     method, target, headers, _ = signed_raw(server, body=b"")

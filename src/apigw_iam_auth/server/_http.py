@@ -650,6 +650,20 @@ def _shown(text: str) -> str:
     return _UNPRINTABLE.sub(_byte_escape, redact(text))
 
 
+def _without_query_secrets(text: str, request_line: str) -> str:
+    """http.server's refusal of a request line, which quotes it: its query's secrets redacted.
+
+    :func:`redact` alone misses a token under an encoded name (see :func:`_shown_target`).
+    A line quoted with escapes (a control character in it) is not quoted at all.
+    """
+    if "?" not in request_line:
+        return text
+    if request_line not in text:
+        return text.partition(" (")[0]
+    words = request_line.split(" ")
+    return text.replace(request_line, " ".join(_shown_target(word) for word in words))
+
+
 def _shown_target(target: str) -> str:
     """A request-target for the log: :func:`_shown`, after the query's secrets are redacted.
 
@@ -1058,10 +1072,19 @@ class _Handler(BaseHTTPRequestHandler):
             Reply(
                 int(code),
                 body,
-                reason=text,
+                reason=_without_query_secrets(text, getattr(self, "requestline", "")),
                 likely_cause="the request line or headers are not HTTP/1.1 this server can read",
             )
         )
+
+    def handle_one_request(self) -> None:
+        """http.server's, without the previous request's path left for an unreadable line.
+
+        http.server sets ``path`` only once it has read a request line; a line it cannot read
+        on a keep-alive connection would otherwise be logged with the previous request's path.
+        """
+        vars(self).pop("path", None)
+        super().handle_one_request()
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         """Nothing: each request gets its access-log line from IamAuthServer instead."""
