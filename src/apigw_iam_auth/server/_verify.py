@@ -522,7 +522,7 @@ def _query_claim(pairs: tuple[tuple[str, str], ...]) -> _Claim:
     if missing:
         raise _incomplete("".join(missing) + "Re-examine the query-string parameters.")
     if values["X-Amz-Algorithm"] not in _ALGORITHMS:
-        raise _unsupported(values["X-Amz-Algorithm"])
+        raise _unsupported(values["X-Amz-Algorithm"] or "")
     return _Claim(
         algorithm=values["X-Amz-Algorithm"] or "",
         region_set=_joined(pairs, "X-Amz-Region-Set", fold=False),
