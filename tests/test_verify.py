@@ -284,10 +284,23 @@ def test_our_presigned_url_with_session_token_verifies():
     assert verified.access_key == TEMP_KEY
 
 
-def test_absolute_form_request_target_verifies():
+@pytest.mark.parametrize(
+    "origin",
+    [f"http://{HOST}", f"https://{HOST}:443", f"http://{HOST.upper()}:80", f"http://u@{HOST}"],
+)
+def test_absolute_form_request_target_verifies(origin):
     """A proxy-style absolute-form request-target is verified on its path and query."""
     method, target, headers, body = ours()
-    assert check((method, f"http://{HOST}{target}", headers, body)).path == "/prod/pets/a%20b"
+    assert check((method, f"{origin}{target}", headers, body)).path == "/prod/pets/a%20b"
+
+
+@pytest.mark.parametrize("origin", ["http://other.example", f"http://{HOST}:8443", "http://[::1]"])
+def test_absolute_form_target_naming_another_host_than_the_signed_one_is_a_bad_request(origin):
+    """A server uses the target's host, not Host (RFC 9112 3.2.2): the two must agree."""
+    method, target, headers, body = ours()
+    error = refused((method, f"{origin}{target}", headers, body))
+    assert error.status == 400
+    assert error.message == "The request-target names another host than the Host header."
 
 
 def test_payload_hash_stands_in_for_the_body():

@@ -43,7 +43,7 @@ from urllib.parse import urlsplit
 from apigw_iam_auth import _sigv4, _sigv4a
 from apigw_iam_auth._models import SignatureLocation, SigningConfig
 from apigw_iam_auth._sigv4a import ALGORITHM_V4A
-from apigw_iam_auth._uri import canonical_query, is_utf8, parse_query
+from apigw_iam_auth._uri import canonical_query, host_header, is_utf8, parse_query
 from apigw_iam_auth.errors import (
     FailureKind,
     InvalidConfigError,
@@ -225,7 +225,7 @@ def verify_request(
         # RFC 9110 9.1: a method is a token. API Gateway answers such a request line before
         # it looks at any signature; canonicalising it would mean hashing bytes of no method.
         raise _bad_request("The request method is not a valid HTTP method token.")
-    path, raw_query = _split_target(target)
+    path, raw_query = _split_target(target, header_list)
     pairs = parse_query(raw_query)
     claim = _read_claim(header_list, pairs)
     signed_at = _parse_date(claim.date)
@@ -375,15 +375,25 @@ def _bad_request(message: str) -> VerificationError:
     )
 
 
-def _split_target(target: str) -> tuple[str, str]:
-    """Path and raw query of an origin-form (``/p?q``) or absolute-form request-target."""
+def _split_target(target: str, headers: list[tuple[str, str]]) -> tuple[str, str]:
+    """Path and raw query of an origin-form (``/p?q``) or absolute-form request-target.
+
+    An absolute-form target names the host itself, which RFC 9112 section 3.2.2 has a server
+    use instead of the Host header: one naming another host than the Host signed is refused.
+    """
     if target.startswith("/"):
         path, _, query = target.partition("?")
     else:
         try:
             parts = urlsplit(target)
-        except ValueError:  # e.g. an unclosed IPv6 bracket in the authority
+            named = host_header(parts.scheme.lower(), parts.hostname or "", parts.port)
+            host = _first(headers, "host", fold=True) or ""
+            sent = urlsplit(f"{parts.scheme}://{host}")
+            signed = host_header(parts.scheme.lower(), sent.hostname or "", sent.port)
+        except (ValueError, InvalidConfigError):  # an unclosed IPv6 bracket, a bad port...
             raise _bad_request("The request-target is not a valid URI.") from None
+        if named != signed:
+            raise _bad_request("The request-target names another host than the Host header.")
         path, query = parts.path or "/", parts.query
     if not is_utf8(path):
         # Bytes that are not UTF-8 (surrogate-escaped by the server): SigV4 canonicalises the
