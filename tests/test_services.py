@@ -11,10 +11,11 @@ from datetime import datetime, timezone
 
 import botocore.auth
 import pytest
+import requests
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials as BotoCredentials
 
-from apigw_iam_auth import ApiGwIamAuth, SigV4Signer
+from apigw_iam_auth import ApiGwIamAuth, InvalidConfigError, SigV4Signer
 
 KEY, SECRET, TOKEN = "AKIDSERVICES", "services/secret+EXAMPLE", "services-token"
 WHEN = datetime(2026, 3, 4, 5, 6, 7, tzinfo=timezone.utc)
@@ -113,6 +114,27 @@ def test_payload_choice_overrides_the_service_default():
     assert signed.headers["X-Amz-Content-SHA256"] == "UNSIGNED-PAYLOAD"
     assert signed.signing is not None
     assert signed.signing.canonical_request.endswith("\nUNSIGNED-PAYLOAD")
+
+
+LATTICE = "https://svc-0123456789abcdef0.7d67968.vpc-lattice-svcs.us-west-2.on.aws/x"
+
+
+@pytest.mark.parametrize(
+    ("url", "payload"),
+    [(LATTICE, None), ("https://abc.execute-api.us-east-1.amazonaws.com/p", "unsigned")],
+)
+def test_unsigned_payload_is_not_presigned_into_a_link_no_service_can_verify(url, payload):
+    """UNSIGNED-PAYLOAD is declared only in a header: a link signing it would never verify.
+
+    aws-c-auth signs that header in query mode for VPC Lattice, so the link's user must send it
+    too; no shareable link can, so presigning is refused, saying what works instead.
+    """
+    signer = SigV4Signer(credentials=(KEY, SECRET), payload=payload)
+    with pytest.raises(InvalidConfigError, match=r"sign with headers instead \(presign=False\)"):
+        signer.presign("GET", url, timestamp=WHEN)
+    auth = ApiGwIamAuth(credentials=(KEY, SECRET), payload=payload, presign=True)
+    with pytest.raises(InvalidConfigError, match="UNSIGNED-PAYLOAD"):
+        requests.Request("GET", url, auth=auth).prepare()
 
 
 def test_auth_object_takes_the_same_payload_choice():

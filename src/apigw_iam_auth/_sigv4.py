@@ -565,6 +565,12 @@ def sign_parts(
             block = "".join([pieces[0], *values])
         canonical_query_text = query
     else:
+        if config.unsigned_payload:
+            raise InvalidConfigError(
+                f"a link cannot be presigned with an unsigned payload: {config.service} learns "
+                "of UNSIGNED-PAYLOAD only from the x-amz-content-sha256 header, which a URL "
+                "does not carry; sign with headers instead (presign=False)"
+            )
         check_expires(expires)
         block = headers.pieces[0]
         amz = [
