@@ -9,6 +9,7 @@ import traceback
 import aiohttp
 import botocore.loaders
 import pytest
+import requests
 from integration_cases import NEEDS_PY311
 
 from apigw_iam_auth import ApiGwIamAuth, InvalidConfigError, SigV4Signer, _region
@@ -544,6 +545,50 @@ def test_a_broken_profile_fails_only_the_hosts_that_need_it(monkeypatch):
             signer.sign("GET", "https://api.example.com/prod/pets")
     signed = signer.sign("GET", "https://abc.execute-api.eu-west-3.amazonaws.com/prod/pets")
     assert "/eu-west-3/execute-api/aws4_request" in signed.headers["Authorization"]
+
+
+VPC_ENDPOINT = "https://vpce-0123456789abcdef0-abcdefgh.execute-api.us-east-1.vpce.amazonaws.com"
+
+
+def scope_of(signed) -> str:
+    return signed.headers["Authorization"].split("Credential=AKIDEXAMPLE/")[1].split(",")[0]
+
+
+def test_host_header_naming_an_aws_host_scopes_a_url_that_names_none():
+    """An API called at an address with its own Host header is signed for the Host's region."""
+    signer = SigV4Signer(credentials=("AKIDEXAMPLE", "secret"))
+    host = {"Host": "abc123.execute-api.eu-west-1.amazonaws.com"}
+    signed = signer.sign("GET", "https://10.0.0.5/prod/pets", headers=host)
+    assert scope_of(signed).endswith("/eu-west-1/execute-api/aws4_request")
+    with pytest.raises(InvalidConfigError, match=r"region for host '10\.0\.0\.5'"):
+        signer.sign("GET", "https://10.0.0.5/prod/pets")  # no Host header: no region
+    with pytest.raises(InvalidConfigError, match=r"for host '10\.0\.0\.5'"):
+        signer.sign("GET", "https://10.0.0.5/prod/pets", headers={"Host": "10.0.0.5"})
+
+
+def test_custom_host_header_takes_the_region_of_the_vpc_endpoint_it_is_sent_to(monkeypatch):
+    """A private custom domain sent as Host to a VPC endpoint: the endpoint's region, not
+    AWS_REGION's (which would sign for another region, a certain 403)."""
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    signer = SigV4Signer(credentials=("AKIDEXAMPLE", "secret"))
+    custom = {"Host": "api.internal.example.com"}
+    signed = signer.sign("GET", f"{VPC_ENDPOINT}/prod/pets", headers=custom)
+    assert scope_of(signed).endswith("/us-east-1/execute-api/aws4_request")
+    aws_host = {"Host": "abc123.execute-api.ap-south-1.amazonaws.com"}  # names its own region
+    signed = signer.sign("GET", f"{VPC_ENDPOINT}/prod/pets", headers=aws_host)
+    assert scope_of(signed).endswith("/ap-south-1/execute-api/aws4_request")
+
+
+def test_api_called_at_its_address_with_its_host_is_accepted_over_loopback():
+    """requests to 127.0.0.1 with the API's Host, no region configured: the server accepts it."""
+    keys = {"AKIDEXAMPLE": KnownKey("secret")}
+    with IamAuthServer(keys=keys, region="eu-west-1") as server:
+        auth = ApiGwIamAuth(credentials=("AKIDEXAMPLE", "secret"))
+        host = {"Host": "abc123.execute-api.eu-west-1.amazonaws.com"}
+        with requests.Session() as session:
+            session.trust_env = False
+            response = session.get(f"{server.url}/prod/pets", headers=host, auth=auth)
+    assert response.status_code == 200, response.text
 
 
 @pytest.fixture

@@ -43,6 +43,7 @@ __all__ = [
     "check_region",
     "configured_region",
     "infer_scope",
+    "names_scope",
     "region_names",
     "service_defaults",
 ]
@@ -281,6 +282,11 @@ def _closest(region: str, names: tuple[str, ...]) -> str | None:
         if ratio > best:
             closest, best = name, ratio
     return closest
+
+
+def names_scope(host: str) -> bool:
+    """Whether ``host`` (a Host header value) is a hostname AWS documents, naming its region."""
+    return _read_host(_hostname(host)) != (None, None)
 
 
 def _hostname(host: str) -> str:

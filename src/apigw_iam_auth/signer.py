@@ -13,10 +13,10 @@ exactly three caches, for values shared by many requests:
 cache          holds                         key                    bound     why it pays
 =============  ============================  =====================  ========  ===================
 origins        Host header, URL prefix,      ``scheme://netloc`` as 256 per   all calls to an API
-(``_origin``)  scope (region, service) and   written in the URL     signer,   share them; a host
-               the names of the headers the                         cleared   parse and its region
-               signer adds                                          when full cost more than the
-                                                                              whole core
+(``_origin``)  scope (region, service) or    written in the URL     signer,   share them; a host
+               why there is none, and the                           cleared   parse and its region
+               names of the headers the                             when full cost more than the
+               signer adds                                                    whole core
 keys           the day's signing key, its    access key, secret,    64, LRU   four HMACs and the
 (``_sigv4.     HMAC pads, its YYYYMMDD and   token, day (counted              pads once a day, not
 _keys``)       scope strings, and the        from 1970), region,              per signature; the
@@ -61,6 +61,7 @@ from apigw_iam_auth._region import (
     check_region,
     configured_region,
     infer_scope,
+    names_scope,
     region_names,
     service_defaults,
 )
@@ -130,10 +131,13 @@ class Destination(NamedTuple):
     scheme: str
     host: str
     prefix: str
-    config: SigningConfig
+    # None where the host names no region and none is configured: a Host header may still
+    # name one (why not, in ``unscoped``).
+    config: SigningConfig | None
     # The signer's own headers in header mode (:func:`_sigv4.own_headers`), without and with
     # a session token.
     own: tuple[tuple[str, ...], tuple[str, ...]]
+    unscoped: str = ""
 
 
 class SigV4Signer:
@@ -304,6 +308,16 @@ class SigV4Signer:
             self._region_set,
         )
 
+    def _host_config(self, host: str, url_config: SigningConfig | None) -> SigningConfig:
+        """The scope for a Host header naming another host than the URL.
+
+        A Host that AWS documents names its own region and service; another (a private API's
+        custom domain sent to its VPC endpoint) takes the URL's, read off the endpoint's name.
+        """
+        if url_config is None or names_scope(host):
+            return self._config_for(host)
+        return url_config
+
     def _configured_region(self) -> str | None:
         """``AWS_REGION`` or the profile's region, for hosts that name none; read once.
 
@@ -332,12 +346,19 @@ class SigV4Signer:
     def _origin(self, origin: str) -> Destination:
         """The Destination of a ``scheme://netloc`` not kept yet, now kept (see the table)."""
         host, prefix = parse_origin(origin)
-        config = self._config_for(host)
-        own = (
-            _sigv4.own_headers(config, None, _HEADERS),
-            _sigv4.own_headers(config, "a session token", _HEADERS),
-        )
-        found = Destination(prefix.partition(":")[0], host, prefix, config, own)
+        config: SigningConfig | None = None
+        own: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
+        unscoped = ""
+        try:
+            config = self._config_for(host)
+        except InvalidConfigError as exc:  # no region: raised unless a Host header names one
+            unscoped = str(exc)
+        else:
+            own = (
+                _sigv4.own_headers(config, None, _HEADERS),
+                _sigv4.own_headers(config, "a session token", _HEADERS),
+            )
+        found = Destination(prefix.partition(":")[0], host, prefix, config, own, unscoped)
         if len(self._origins) >= _MAX_ORIGINS:  # bounded: a crawler of many hosts stays flat
             self._origins.clear()
         self._origins[origin] = found
@@ -392,6 +413,8 @@ class SigV4Signer:
         origin_text, path, canonical_uri, raw_query = wire_parts(url)
         origin = self._origins.get(origin_text) or self._origin(origin_text)
         config = origin.config
+        if config is None and _given_host(headers) is None:  # before credentials are read
+            raise InvalidConfigError(origin.unscoped)
         snapshot = self._credentials.get() if credentials is None else credentials
         if timestamp is None and self._epoch_clock and location is _HEADERS:
             epoch = int(time.time() + self._offset)  # as _time_to_sign, without the call
@@ -400,10 +423,12 @@ class SigV4Signer:
         query_text, plain = _sigv4.user_query(raw_query) if raw_query else ("", True)
         own = origin.own[snapshot.token is not None] if location is _HEADERS else ()
         header_set = _sigv4.headers_to_sign(headers, self._unsigned, own, origin.host)
-        if header_set.host != origin.host:  # the caller's Host names another host: its scope
-            config = self._config_for(header_set.host)
+        if header_set.host != origin.host:  # the caller's Host names another host
+            config = self._host_config(header_set.host, config)
             own = _sigv4.own_headers(config, snapshot.token, location)
             header_set = _sigv4.headers_to_sign(headers, self._unsigned, own, origin.host)
+        elif config is None:  # a Host header naming the URL's own host
+            raise InvalidConfigError(origin.unscoped)
         result = _sigv4.sign_parts(
             method,
             canonical_uri,
