@@ -59,8 +59,15 @@ def isolated_aws_env(monkeypatch, tmp_path):
 
 
 @pytest.mark.usefixtures("isolated_aws_env")
-def test_python_examples_run_in_order():
-    """Every python block of the README runs, in order, against the local server it starts."""
+@pytest.mark.parametrize("token", [None, "readme-session-token"])
+def test_python_examples_run_in_order(monkeypatch, token):
+    """Every python block of the README runs, in order, against the local server it starts.
+
+    Also with temporary keys (AWS_SESSION_TOKEN set, as SSO and assume-role leave it), which
+    the server then expects with every signature.
+    """
+    if token is not None:
+        monkeypatch.setenv("AWS_SESSION_TOKEN", token)
     blocks = _blocks("python")
     assert len(blocks) >= 8
     namespace: dict[str, object] = {"__name__": "readme"}
