@@ -21,6 +21,7 @@ import socket
 import string
 import subprocess
 import sys
+import textwrap
 import threading
 import urllib.request
 from datetime import datetime, timedelta, timezone
@@ -33,7 +34,7 @@ import pytest
 import urllib3
 
 from apigw_iam_auth.diagnostics import redact
-from apigw_iam_auth.server import IamAuthServer, KnownKey
+from apigw_iam_auth.server import IamAuthServer, KnownKey, load_keys
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
@@ -321,6 +322,17 @@ def test_serve_help_documents_the_key_file_format(env):
     for text in ("aws_access_key_id", "aws_secret_access_key", "aws_session_token", "JSON"):
         assert text in done.stdout
     assert "--quiet" in done.stdout
+
+
+def test_serve_help_key_file_example_loads_as_shown(env, tmp_path):
+    """The INI example of serve --help, copied as shown, is a key file serve accepts."""
+    help_text = run_cli("serve", "--help", env=env).stdout
+    example = help_text.split("~/.aws/credentials:\n", 1)[1].split("\nor JSON", 1)[0]
+    path = tmp_path / "credentials"
+    path.write_text(textwrap.dedent(example), encoding="utf-8")
+    [(key, known)] = load_keys(path).items()
+    assert (key, known.account_id) == ("AKIDEXAMPLE", "123456789012")
+    assert known.token == "..."
 
 
 # --- presign ---------------------------------------------------------------------------------

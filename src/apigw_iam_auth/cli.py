@@ -409,8 +409,10 @@ known keys (--credentials FILE), an INI file like ~/.aws/credentials:
   [default]
   aws_access_key_id = AKIDEXAMPLE
   aws_secret_access_key = wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY
-  aws_session_token = ...          ; optional: requests must then carry this token
-  aws_account_id = 123456789012    ; optional: used in ARNs and policy decisions
+  ; optional: requests must then carry this token
+  aws_session_token = ...
+  ; optional: used in ARNs and policy decisions (12 digits)
+  aws_account_id = 123456789012
 or JSON with the same fields, an object of sections or a list:
   {"default": {"aws_access_key_id": "AKIDEXAMPLE", "aws_secret_access_key": "..."}}
 Sections without aws_access_key_id (SSO or role profiles) are skipped. Without --credentials the
