@@ -7,6 +7,7 @@ import requests
 from aws_server import SESSION_ACCESS_KEY, SESSION_SECRET_KEY, SESSION_TOKEN
 
 from apigw_iam_auth import ApiGwIamAuth
+from apigw_iam_auth.server import IamAuthServer, KnownKey
 
 REGION = "us-east-1"
 
@@ -102,4 +103,17 @@ def test_requests_unchanged_body_refused_for_another_reason_is_not_blamed(aws_se
         session.trust_env = False
         response = session.post(aws_server.url("/prod/pets"), data=b"x", auth=wrong_secret)
     assert response.status_code == 403
+    assert "body was changed" not in caplog.text
+
+
+def test_requests_unsigned_payload_refused_is_not_blamed_on_the_body(caplog):
+    """An UNSIGNED-PAYLOAD refusal (execute-api never takes it) signed no body to have changed."""
+    caplog.set_level(logging.WARNING, logger="apigw_iam_auth")
+    auth = ApiGwIamAuth(region=REGION, credentials=("AKIDEXAMPLE", "secret"), payload="unsigned")
+    with IamAuthServer(keys={"AKIDEXAMPLE": KnownKey("secret")}) as server, requests.Session() as s:
+        s.trust_env = False
+        response = s.post(f"{server.url}/prod/pets", data=b"abc", auth=auth, timeout=10)
+        [record] = server.requests
+    assert response.status_code == 403
+    assert "UNSIGNED-PAYLOAD" in record.likely_cause
     assert "body was changed" not in caplog.text

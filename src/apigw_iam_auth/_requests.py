@@ -275,6 +275,8 @@ def _warn_if_body_changed(request: requests.PreparedRequest, signing: SigningRes
     requests has no hook between auth and sending, so a body replaced on the prepared request
     afterwards cannot be stopped; the refusal that follows must at least name the cause.
     """
+    if signing.payload_hash == _sigv4.UNSIGNED_PAYLOAD:
+        return  # no body was signed, so none can have changed
     body: Any = request.body
     if isinstance(body, str):
         body = body.encode("utf-8")
