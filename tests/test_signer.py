@@ -258,6 +258,32 @@ def test_sign_request_takes_pairs_as_lists_too():
     )
 
 
+def test_sign_request_checks_method_and_payload_hash_as_sign_does():
+    """A lowercase method is signed uppercase (as botocore and the clients send it); a method
+    with a line break or a hash that is no SHA-256 is refused, not written into the canonical
+    request."""
+    wire = signer()
+    lower = SignableRequest("get", "/p", (), (("Host", "h.example"),), EMPTY)
+    result = wire.sign_request(lower, timestamp=NOW)
+    assert result.canonical_request.startswith("GET\n/p\n")
+    assert (
+        result.signature == wire.sign_request(lower._replace(method="GET"), timestamp=NOW).signature
+    )
+    with pytest.raises(InvalidConfigError, match="method must be an HTTP method"):
+        wire.sign_request(lower._replace(method="GET\nX"), timestamp=NOW)
+    for bad in ("not-a-hash", EMPTY.upper(), EMPTY + "0"):
+        with pytest.raises(UnsignableRequestError, match="payload_hash must be the lowercase hex"):
+            wire.sign_request(lower._replace(payload_hash=bad), timestamp=NOW)
+
+
+@pytest.mark.parametrize("location", ["headers", "HEADERS", None, 0])
+def test_sign_request_refuses_a_location_that_is_not_one(location):
+    """Anything but a SignatureLocation is refused, not taken as presigning."""
+    request = SignableRequest("GET", "/p", (), (("Host", "h.example"),), EMPTY)
+    with pytest.raises(InvalidConfigError, match="location must be SignatureLocation"):
+        signer().sign_request(request, location=location, timestamp=NOW)
+
+
 def test_changing_a_signed_requests_headers_does_not_reach_the_next_signature():
     """The headers dict of a SignedRequest is the caller's own copy."""
     wire = signer()

@@ -171,7 +171,7 @@ class SignableRequest(NamedTuple):
 
     ``path`` is the percent-encoded path of the request line; ``query`` holds the decoded
     ``(name, value)`` pairs in their original order; ``headers`` includes ``host``.
-    ``payload_hash`` is the lowercase hex SHA-256 of the body.
+    ``payload_hash`` is the lowercase hex SHA-256 of the body, or ``UNSIGNED-PAYLOAD``.
     """
 
     method: str

@@ -379,7 +379,11 @@ class SigV4Signer:
         In query mode, ``expires`` is capped to the credentials' remaining lifetime: a link
         must not promise more than its session token can keep.
         """
-        request = _as_tuples(request)
+        request = _checked_request(request)
+        if not isinstance(location, SignatureLocation):
+            raise InvalidConfigError(
+                f"location must be SignatureLocation.HEADERS or .QUERY, got {location!r}"
+            )
         host = _given_host(request.headers)
         if host is None:
             raise UnsignableRequestError("request has no Host header; SigV4 always signs host")
@@ -614,10 +618,17 @@ def _capped_expiry(expires: int, credentials: Credentials, now: datetime) -> int
     return expires
 
 
-def _as_tuples(request: SignableRequest) -> SignableRequest:
-    """The request with its pairs as tuples (callers may build it with lists)."""
+def _checked_request(request: SignableRequest) -> SignableRequest:
+    """The request as signed, its pairs as tuples (callers may build it with lists).
+
+    Method and payload hash are checked as :meth:`SigV4Signer.sign` checks them.
+    """
     if not isinstance(request, SignableRequest):
         raise InvalidConfigError(f"request must be a SignableRequest, got {type(request).__name__}")
+    payload_hash = request.payload_hash
+    if payload_hash != _sigv4.UNSIGNED_PAYLOAD:
+        payload_hash = _checked_hash(payload_hash)
+    request = request._replace(method=_method(request.method), payload_hash=payload_hash)
     query, headers = request.query, request.headers
     if type(query) is tuple and type(headers) is tuple:
         return request
@@ -691,7 +702,12 @@ def _body_and_hash(body: Body, payload_hash: str | None) -> tuple[bytes | None, 
     raw_body = None if body is None else _body_bytes(body)
     if payload_hash is None:
         return raw_body, _sigv4.payload_hash(raw_body or b"")
-    if (  # 64 lowercase hex digits: stripping every hex digit leaves nothing
+    return raw_body, _checked_hash(payload_hash)
+
+
+def _checked_hash(payload_hash: object) -> str:
+    """A payload hash given by the caller: 64 lowercase hex digits, as SigV4 signs it."""
+    if (  # stripping every hex digit leaves nothing
         not isinstance(payload_hash, str)
         or len(payload_hash) != _SHA256_HEX_LENGTH
         or payload_hash.strip("0123456789abcdef")
@@ -699,7 +715,7 @@ def _body_and_hash(body: Body, payload_hash: str | None) -> tuple[bytes | None, 
         raise UnsignableRequestError(
             "payload_hash must be the lowercase hex SHA-256 of the body (64 characters)"
         )
-    return raw_body, payload_hash
+    return payload_hash
 
 
 def _joined(pairs: HeaderPairs, host: str) -> dict[str, str]:
