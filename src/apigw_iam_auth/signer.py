@@ -74,6 +74,7 @@ from apigw_iam_auth._uri import (
 from apigw_iam_auth.credentials import (
     CredentialsProvider,
     CredentialsSource,
+    KeyTuple,
     resolve_provider,
     snapshot_of,
 )
@@ -260,9 +261,10 @@ class SigV4Signer:
         """Sign from now on at the server's idea of the time (after a skew refusal).
 
         The offset is measured against the raw clock every time, so a correction is undone
-        once the machine's clock is right again (NTP caught up). A difference within the
-        server's one-second ``Date`` resolution means the clocks agree: the refused request
-        was merely old (re-sent long after signing), and the offset goes back to zero.
+        once the machine's clock is right again (NTP caught up). A difference within 2 seconds
+        (``Date`` has whole seconds, and reading it takes time) means the clocks agree: the
+        refused request was merely old (re-sent long after signing), and the offset goes back
+        to zero.
         """
         if not isinstance(server_time, datetime) or server_time.utcoffset() is None:
             raise InvalidConfigError("server_time must be an aware datetime")
@@ -371,7 +373,7 @@ class SigV4Signer:
         location: SignatureLocation = SignatureLocation.HEADERS,
         expires: int = 900,
         timestamp: datetime | None = None,
-        credentials: Credentials | None = None,
+        credentials: Credentials | KeyTuple | None = None,
     ) -> SigningResult:
         """Sign a request already split into its wire parts, as SigV4 reads them.
 
@@ -492,7 +494,7 @@ class SigV4Signer:
         body: Body = None,
         timestamp: datetime | None = None,
         payload_hash: str | None = None,
-        credentials: Credentials | None = None,
+        credentials: Credentials | KeyTuple | None = None,
     ) -> SignedRequest:
         """Sign with an ``Authorization`` header; send the result's url, headers and body.
 
@@ -532,7 +534,7 @@ class SigV4Signer:
         timestamp: datetime | None = None,
         body: Body = None,
         payload_hash: str | None = None,
-        credentials: Credentials | None = None,
+        credentials: Credentials | KeyTuple | None = None,
     ) -> str:
         """Return ``url`` with the signature in its query string (a presigned URL).
 

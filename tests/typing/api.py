@@ -56,6 +56,9 @@ def signer() -> None:
     result: SigningResult | None = signed.signing
     request = SignableRequest("GET", "/prod", (), (("Host", "h"),), "0" * 64)
     signer.sign_request(request, location=SignatureLocation.QUERY, timestamp=NOW)
+    signer.sign("GET", URL, credentials=("AKIDEXAMPLE", "secret", "token"))  # a snapshot per call
+    signer.presign("GET", URL, credentials=Credentials("AKIDEXAMPLE", "secret"))
+    signer.sign("GET", URL, credentials="AKIDEXAMPLE")  # type: ignore[arg-type]
     signer.sign("GET", URL, {"A": "b"})  # type: ignore[call-arg]
     signer.presign("GET", URL, None, 60)  # type: ignore[call-arg]
     SigV4Signer(credentials=StaticProvider(Credentials("AKIDEXAMPLE", "secret")))
