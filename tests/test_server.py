@@ -913,6 +913,24 @@ def test_repr_never_shows_keys():
     assert "keys=2" in text
 
 
+def test_repr_of_a_server_whose_construction_failed_is_still_a_repr(monkeypatch):
+    """A traceback shows the half-built object: its repr must not raise in turn."""
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID", raising=False)
+    seen = []
+
+    def keeping_self(self, *args, **kwargs):
+        seen.append(self)
+        original(self, *args, **kwargs)
+
+    original = IamAuthServer.__init__
+    monkeypatch.setattr(IamAuthServer, "__init__", keeping_self)
+    with pytest.raises(NoCredentialsError, match=r"keys= in Python, --credentials FILE"):
+        IamAuthServer()
+    assert repr(seen[0]) == (
+        "IamAuthServer(url=None, region='?', service='?', keys=?, policy=False)"
+    )
+
+
 # --- access log and request records --------------------------------------------------------
 
 ACCESS = "apigw_iam_auth.server.access"

@@ -266,7 +266,7 @@ def keys_from_env(environ: Mapping[str, str] | None = None) -> dict[str, KnownKe
     if found is None:
         raise NoCredentialsError(
             "no known keys: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY for the server, "
-            "or pass a credentials file"
+            "or give it keys (keys= in Python, --credentials FILE on the command line)"
         )
     return dict([found])
 
@@ -411,11 +411,18 @@ class IamAuthServer:
         self._records_lock = threading.Lock()
 
     def __repr__(self) -> str:
-        """Settings only; never keys."""
+        """Settings only; never keys.
+
+        ``?`` stands for what a construction that failed never set: a traceback shows the
+        half-built object too.
+        """
+        state = vars(self)
+        keys = state.get("_keys")
         return (
-            f"IamAuthServer(url={self._url_or_none()!r}, region={self.region!r}, "
-            f"service={self.service!r}, keys={len(self._keys)}, "
-            f"policy={self._policy is not None})"
+            f"IamAuthServer(url={self._url_or_none() if '_httpd' in state else None!r}, "
+            f"region={state.get('region', '?')!r}, service={state.get('service', '?')!r}, "
+            f"keys={'?' if keys is None else len(keys)}, "
+            f"policy={state.get('_policy') is not None})"
         )
 
     @property
