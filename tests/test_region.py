@@ -8,6 +8,7 @@ import traceback
 
 import aiohttp
 import botocore.loaders
+import httpx
 import pytest
 import requests
 from integration_cases import NEEDS_PY311
@@ -564,6 +565,26 @@ def test_host_header_naming_an_aws_host_scopes_a_url_that_names_none():
         signer.sign("GET", "https://10.0.0.5/prod/pets")  # no Host header: no region
     with pytest.raises(InvalidConfigError, match=r"for host '10\.0\.0\.5'"):
         signer.sign("GET", "https://10.0.0.5/prod/pets", headers={"Host": "10.0.0.5"})
+
+
+@pytest.mark.parametrize("host", [None, "10.0.0.5", "api.example.com"])
+def test_a_missing_region_is_said_before_credentials_are_loaded(host):
+    """No region anywhere: that is the error, raised before any credentials are loaded (a
+    botocore chain may take seconds: SSO, instance metadata), whatever Host is sent."""
+    loads = []
+
+    def credentials():
+        loads.append(1)
+        return ("AKIDEXAMPLE", "secret")
+
+    signer = SigV4Signer(credentials=credentials)
+    headers = {} if host is None else {"Host": host}
+    with pytest.raises(InvalidConfigError, match="cannot tell the AWS region"):
+        signer.sign("GET", "https://10.0.0.5/prod/pets", headers=headers)
+    client = httpx.Client(auth=ApiGwIamAuth(credentials=credentials))  # it always sends Host
+    with client, pytest.raises(InvalidConfigError, match="cannot tell the AWS region"):
+        client.get("https://10.0.0.5/prod/pets", headers=headers)
+    assert loads == []
 
 
 def test_custom_host_header_takes_the_region_of_the_vpc_endpoint_it_is_sent_to(monkeypatch):

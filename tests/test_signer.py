@@ -14,6 +14,7 @@ from apigw_iam_auth import (
 )
 from apigw_iam_auth._models import SignableRequest, SigningConfig
 from apigw_iam_auth._sigv4 import amz_date, sign_at
+from apigw_iam_auth.server import KnownKey, verify_request
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
 EMPTY = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
@@ -259,21 +260,32 @@ def test_sign_request_takes_pairs_as_lists_too():
 
 
 def test_sign_request_checks_method_and_payload_hash_as_sign_does():
-    """A lowercase method is signed uppercase (as botocore and the clients send it); a method
-    with a line break or a hash that is no SHA-256 is refused, not written into the canonical
-    request."""
+    """A method with a line break or a hash that is no SHA-256 is refused, not written into the
+    canonical request; a lowercase custom method is signed as it goes on the wire."""
     wire = signer()
-    lower = SignableRequest("get", "/p", (), (("Host", "h.example"),), EMPTY)
-    result = wire.sign_request(lower, timestamp=NOW)
-    assert result.canonical_request.startswith("GET\n/p\n")
-    assert (
-        result.signature == wire.sign_request(lower._replace(method="GET"), timestamp=NOW).signature
-    )
+    lower = SignableRequest("mkcol", "/p", (), (("Host", "h.example"),), EMPTY)
+    assert wire.sign_request(lower, timestamp=NOW).canonical_request.startswith("mkcol\n/p\n")
     with pytest.raises(InvalidConfigError, match="method must be an HTTP method"):
         wire.sign_request(lower._replace(method="GET\nX"), timestamp=NOW)
     for bad in ("not-a-hash", EMPTY.upper(), EMPTY + "0"):
         with pytest.raises(UnsignableRequestError, match="payload_hash must be the lowercase hex"):
             wire.sign_request(lower._replace(payload_hash=bad), timestamp=NOW)
+
+
+def test_sign_request_wire_parts_verify_with_a_lowercase_custom_method():
+    """The server hashes the method as received: the signature over the same parts verifies."""
+    request = SignableRequest("mkcol", "/p", (), (("Host", "h.example"),), EMPTY)
+    result = signer().sign_request(request, timestamp=NOW)
+    verified = verify_request(
+        "mkcol",
+        "/p",
+        [("Host", "h.example"), *result.headers],
+        b"",
+        lookup={"AKIDEXAMPLE": KnownKey(SECRET_KEY)}.get,
+        region="us-east-1",
+        now=NOW,
+    )
+    assert verified.access_key == "AKIDEXAMPLE"
 
 
 @pytest.mark.parametrize("location", ["headers", "HEADERS", None, 0])

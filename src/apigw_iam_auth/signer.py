@@ -419,7 +419,7 @@ class SigV4Signer:
         origin_text, path, canonical_uri, raw_query = wire_parts(url)
         origin = self._origins.get(origin_text) or self._origin(origin_text)
         config = origin.config
-        if config is None and _given_host(headers) is None:  # before credentials are read
+        if config is None and not _names_aws_host(headers):  # before credentials are read
             raise InvalidConfigError(origin.unscoped)
         snapshot = self._credentials.get() if credentials is None else credentials
         if timestamp is None and self._epoch_clock and location is _HEADERS:
@@ -623,14 +623,17 @@ def _capped_expiry(expires: int, credentials: Credentials, now: datetime) -> int
 def _checked_request(request: SignableRequest) -> SignableRequest:
     """The request as signed, its pairs as tuples (callers may build it with lists).
 
-    Method and payload hash are checked as :meth:`SigV4Signer.sign` checks them.
+    The method must be an HTTP token and is signed as given (these are the wire parts: a
+    lowercase custom method goes out lowercase); the payload hash is checked as
+    :meth:`SigV4Signer.sign` checks it.
     """
     if not isinstance(request, SignableRequest):
         raise InvalidConfigError(f"request must be a SignableRequest, got {type(request).__name__}")
-    payload_hash = request.payload_hash
+    method, payload_hash = request.method, request.payload_hash
+    if type(method) is not str or method not in _COMMON_METHODS:
+        _method(method)  # the same refusals as sign(); the case stays as sent
     if payload_hash != _sigv4.UNSIGNED_PAYLOAD:
-        payload_hash = _checked_hash(payload_hash)
-    request = request._replace(method=_method(request.method), payload_hash=payload_hash)
+        _checked_hash(payload_hash)
     query, headers = request.query, request.headers
     if type(query) is tuple and type(headers) is tuple:
         return request
@@ -643,6 +646,12 @@ def _checked_request(request: SignableRequest) -> SignableRequest:
         raise UnsignableRequestError(
             "a SignableRequest holds (name, value) pairs in its query and headers"
         ) from None
+
+
+def _names_aws_host(headers: HeaderPairs) -> bool:
+    """Whether a Host header names an AWS host, whose scope signs a URL that names none."""
+    host = _given_host(headers)
+    return host is not None and names_scope(host.strip())
 
 
 def _given_host(headers: HeaderPairs) -> str | None:
