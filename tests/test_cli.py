@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import hashlib
+import hmac
 import json
 import os
 import re
@@ -436,8 +437,26 @@ def test_presign_verbose_shows_the_host_given_with_h(api, env):
         "presign", f"{api}/pets", "--region", REGION, "-v", "-H", "Host: example.com", env=env
     )
     assert done.returncode == 0, done.stderr
-    assert "could not be reproduced" not in done.stderr
     assert "&X-Amz-SignedHeaders=host\n*   host:example.com\n*\n*   host\n" in done.stderr
+
+
+def test_presign_verbose_shows_the_strings_of_the_link_printed(env):
+    """A custom domain sent as Host to a VPC endpoint takes the endpoint's region; -v shows the
+    very strings the printed link was signed from (its scope, its signature)."""
+    endpoint = "https://vpce-0123456789abcdef0-abcdefgh.execute-api.eu-west-3.vpce.amazonaws.com"
+    done = run_cli("presign", f"{endpoint}/prod/pets", "-v", "-H", "Host: api.example.com", env=env)
+    assert done.returncode == 0, done.stderr
+    link = done.stdout.strip()
+    assert "%2Feu-west-3%2Fexecute-api%2Faws4_request" in link
+    shown = done.stderr.split("* string to sign:\n", 1)[1].splitlines()[:4]
+    to_sign = [line.removeprefix("*   ") for line in shown]
+    day, region, service, terminator = to_sign[2].split("/")
+    assert (region, service) == ("eu-west-3", "execute-api")
+    key = ("AWS4" + env["AWS_SECRET_ACCESS_KEY"]).encode()
+    for part in (day, region, service, terminator):  # SigV4's key derivation, by hand
+        key = hmac.new(key, part.encode(), "sha256").digest()
+    signature = hmac.new(key, "\n".join(to_sign).encode(), "sha256").hexdigest()
+    assert link.endswith(f"&X-Amz-Signature={signature}")
 
 
 # --- call ------------------------------------------------------------------------------------

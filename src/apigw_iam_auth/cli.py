@@ -14,7 +14,6 @@ import argparse
 import contextlib
 import decimal
 import errno
-import hashlib
 import json
 import logging
 import math
@@ -30,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, NamedTuple, NoReturn, Protocol, TextIO, cast
 from urllib.parse import urlsplit
 
-from apigw_iam_auth._models import SignableRequest, SignatureLocation
+from apigw_iam_auth._models import SignatureLocation
 from apigw_iam_auth.diagnostics import (
     explain_signature_mismatch,
     parse_signature_mismatch,
@@ -40,7 +39,6 @@ from apigw_iam_auth.errors import ApiGwIamAuthError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
-    from datetime import datetime
     from typing import TypeAlias
 
     from urllib3.response import BaseHTTPResponse
@@ -1001,41 +999,23 @@ def _presigned(
     *,
     explain: bool,
 ) -> tuple[str, SigningResult | None]:
-    """The presigned URL, and with ``explain`` the strings it was signed from (for -v)."""
-    when = signer.now() if explain else None
-    link = signer.presign(method, url, headers=headers, expires=expires, body=body, timestamp=when)
-    if when is None:
-        return link, None
-    return link, _presigned_strings(signer, method, url, headers, body, expires, when, link)
+    """The presigned URL, and with ``explain`` the strings it was signed from (for -v).
 
+    One signature, on the signer's own route (as :meth:`SigV4Signer.presign` makes it): the
+    strings shown are those of the link printed.
+    """
+    from apigw_iam_auth._sigv4 import check_expires, payload_hash  # noqa: PLC0415
 
-def _presigned_strings(
-    signer: SigV4Signer,
-    method: str,
-    url: str,
-    headers: list[tuple[str, str]],
-    body: bytes | None,
-    expires: int,
-    when: datetime,
-    link: str,
-) -> SigningResult | None:
-    """The same presigned request signed once more, shown only if it reproduces ``link``."""
-    from apigw_iam_auth._uri import parse_origin, parse_query, wire_parts  # noqa: PLC0415
-
-    origin, path, _, raw_query = wire_parts(url)  # the signer's own URL reading
-    given_host = any(name.lower() == "host" for name, _ in headers)  # -H 'Host: ...' is signed
-    host = () if given_host else (("Host", parse_origin(origin).host),)
-    request = SignableRequest(
+    check_expires(expires)  # before credentials, as presign(): a typo costs no chain
+    link, _, _, signing = signer._sign_for_wire(  # noqa: SLF001 - the adapters' route
         method,
-        path,
-        parse_query(raw_query),
-        (*host, *headers),
-        hashlib.sha256(body or b"").hexdigest(),
+        url,
+        tuple(headers),
+        payload_hash(body or b""),
+        location=SignatureLocation.QUERY,
+        expires=expires,
     )
-    result = signer.sign_request(
-        request, location=SignatureLocation.QUERY, expires=expires, timestamp=when
-    )
-    return result if f"X-Amz-Signature={result.signature}" in link else None
+    return link, signing if explain else None
 
 
 # --- the commands ----------------------------------------------------------------------------
@@ -1289,7 +1269,7 @@ def _head(response: _Response) -> str:
 
 def _show_signing(signing: SigningResult | None) -> None:
     if signing is None:
-        _note("* (the signing strings of this presigned URL could not be reproduced)")
+        _note("* (no signing strings to show)")
         return
     lines = ["* canonical request:"]
     lines += [f"*   {redact(line)}".rstrip() for line in signing.canonical_request.split("\n")]
