@@ -8,6 +8,7 @@ own ``SigV4Auth``, given the request as sent, must compute the very same signatu
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from urllib.parse import urlsplit
 
 import botocore.auth
 import pytest
@@ -15,7 +16,8 @@ import requests
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials as BotoCredentials
 
-from apigw_iam_auth import ApiGwIamAuth, InvalidConfigError, SigV4Signer
+from apigw_iam_auth import ApiGwIamAuth, InvalidConfigError, SignatureLocation, SigV4Signer
+from apigw_iam_auth._models import SignableRequest
 
 KEY, SECRET, TOKEN = "AKIDSERVICES", "services/secret+EXAMPLE", "services-token"
 WHEN = datetime(2026, 3, 4, 5, 6, 7, tzinfo=timezone.utc)
@@ -130,11 +132,17 @@ def test_unsigned_payload_is_not_presigned_into_a_link_no_service_can_verify(url
     too; no shareable link can, so presigning is refused, saying what works instead.
     """
     signer = SigV4Signer(credentials=(KEY, SECRET), payload=payload)
-    with pytest.raises(InvalidConfigError, match=r"sign with headers instead \(presign=False\)"):
+    with pytest.raises(InvalidConfigError, match=r"sign with headers instead \(presign=False;"):
         signer.presign("GET", url, timestamp=WHEN)
     auth = ApiGwIamAuth(credentials=(KEY, SECRET), payload=payload, presign=True)
     with pytest.raises(InvalidConfigError, match="UNSIGNED-PAYLOAD"):
         requests.Request("GET", url, auth=auth).prepare()
+    host = urlsplit(url).hostname
+    given = SignableRequest("GET", "/x", (), (("Host", host),), "UNSIGNED-PAYLOAD")
+    with pytest.raises(InvalidConfigError, match="UNSIGNED-PAYLOAD"):
+        SigV4Signer(credentials=(KEY, SECRET)).sign_request(
+            given, location=SignatureLocation.QUERY, timestamp=WHEN
+        )
 
 
 def test_auth_object_takes_the_same_payload_choice():

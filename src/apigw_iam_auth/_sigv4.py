@@ -565,11 +565,12 @@ def sign_parts(
             block = "".join([pieces[0], *values])
         canonical_query_text = query
     else:
-        if config.unsigned_payload:
+        if body_hash == UNSIGNED_PAYLOAD:  # the service's rule, payload="unsigned", or given
             raise InvalidConfigError(
                 f"a link cannot be presigned with an unsigned payload: {config.service} learns "
                 "of UNSIGNED-PAYLOAD only from the x-amz-content-sha256 header, which a URL "
-                "does not carry; sign with headers instead (presign=False)"
+                "does not carry; sign with headers instead (presign=False; on the command "
+                "line, call without --presign)"
             )
         check_expires(expires)
         block = headers.pieces[0]
