@@ -667,6 +667,11 @@ def test_malformed_chunked_body_is_a_bad_request(server, size):
             b'{"message":"Invalid chunked encoding"}',
             id="trailer-too-long",
         ),
+        pytest.param(
+            b"0\r\n" + b"X-Trailer: a\r\n" * 101 + b"\r\n",
+            b'{"message":"Invalid chunked encoding"}',
+            id="too-many-trailers",
+        ),
     ],
 )
 def test_chunked_framing_is_read_whole_and_strictly(server, chunked, message):
@@ -679,6 +684,23 @@ def test_chunked_framing_is_read_whole_and_strictly(server, chunked, message):
     reply = exchange(server, head, chunked)
     assert reply.startswith(b"HTTP/1.1 400 "), reply
     assert reply.endswith(message)
+
+
+@pytest.mark.parametrize(
+    "chunked",
+    [
+        pytest.param(b"5\nhello\n0\n\n", id="bare-LF"),
+        pytest.param(b"5\r\nhello\n0\r\n\r\n", id="bare-LF-after-data"),
+        pytest.param(b"0\r\n" + b"X-Trailer: a\r\n" * 100 + b"\r\n", id="100-trailers"),
+    ],
+)
+def test_chunked_framing_with_bare_lf_line_ends_is_read(server, chunked):
+    """A bare LF ends a framing line wherever CRLF does (this body then reaches the verifier)."""
+    host = urlsplit(server.url).netloc
+    head = [b"POST /prod HTTP/1.1", f"Host: {host}".encode(), b"Transfer-Encoding: chunked"]
+    reply = exchange(server, head, chunked)
+    assert reply.startswith(b"HTTP/1.1 403 "), reply
+    assert reply.endswith(b'{"message":"Missing Authentication Token"}')
 
 
 def test_oversized_body_is_refused_before_reading(server):

@@ -102,6 +102,7 @@ _MAX_PORT = 65535
 _CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
 # The longest chunk-size or trailer line read (chunk extensions and trailers are not verified).
 _MAX_CHUNK_LINE = 8192
+_MAX_TRAILERS = 100  # as http.server's limit of header fields
 _SECRET_QUERY = frozenset({"X-Amz-Signature", "X-Amz-Security-Token"})
 _POLL_SECONDS = 0.05  # how quickly stop() is noticed by the accept loop
 _DRAIN_SECONDS = 5  # how long stop() waits for requests in flight to be answered
@@ -1015,8 +1016,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _read_chunked(self) -> bytes:
         """The chunks of a chunked body, framed strictly (RFC 9112 section 7.1).
 
-        A line read in part, or data not followed by CRLF, would let this server and a proxy
-        in front disagree on where the body ends: both are refused.
+        A line read in part, or data not followed by a line end, would let this server and a
+        proxy in front disagree on where the body ends: both are refused. A bare LF ends a line
+        anywhere a CRLF does.
         """
         chunks: list[bytes] = []
         total = 0
@@ -1026,19 +1028,33 @@ class _Handler(BaseHTTPRequestHandler):
                 raise _bad_chunking("a chunk size of the chunked body is not plain hexadecimal")
             size = int(size_field, 16)
             if size == 0:
-                while self._chunk_line() not in {b"\r\n", b"\n"}:
-                    pass  # trailer fields carry nothing we verify
+                self._skip_trailers()
                 return b"".join(chunks)
             total += size
             if total > _MAX_BODY:
                 raise _too_large()
             chunk = self.rfile.read(size)
-            end = self.rfile.read(2)
-            if len(chunk) < size or len(end) < 2:  # noqa: PLR2004 - CR and LF
+            if len(chunk) < size:
                 raise _incomplete("inside the chunked body")
-            if end != b"\r\n":
-                raise _bad_chunking("a chunk's data is not followed by CRLF")
+            self._line_end()
             chunks.append(chunk)
+
+    def _line_end(self) -> None:
+        """The line end after a chunk's data: CRLF, or a bare LF as the framing lines take."""
+        end = self.rfile.read(1)
+        if end == b"\r":
+            end = self.rfile.read(1)
+        if not end:
+            raise _incomplete("inside the chunked body")
+        if end != b"\n":
+            raise _bad_chunking("a chunk's data is not followed by CRLF")
+
+    def _skip_trailers(self) -> None:
+        """The trailer fields after the last chunk: they carry nothing we verify."""
+        for _ in range(_MAX_TRAILERS + 1):
+            if self._chunk_line() in {b"\r\n", b"\n"}:
+                return
+        raise _bad_chunking(f"the chunked body ends with over {_MAX_TRAILERS} trailer fields")
 
     def _chunk_line(self) -> bytes:
         """One whole line of chunked framing (a size, a trailer field), read to its LF."""
