@@ -819,6 +819,27 @@ def test_path_with_bytes_that_are_not_utf8_is_a_bad_request():
     assert error.message == "The request path is not valid UTF-8; percent-encode its bytes."
 
 
+@pytest.mark.parametrize(
+    "host", [f"evil.example@{HOST}", f"{HOST}/evil", f"{HOST}:abc", f"{HOST}:70000", "a b"]
+)
+def test_absolute_form_target_with_a_host_header_that_is_no_host_is_a_bad_request(host):
+    """Host = uri-host [":" port] (RFC 9112 3.2): anything else is a 400, never read leniently."""
+    method, target, headers, body = ours()
+    sent = [(n, host if n.lower() == "host" else v) for n, v in headers]
+    error = refused((method, f"http://{HOST}{target}", sent, body))
+    assert error.status == 400
+    assert error.message == "The Host header is not a valid host."
+
+
+def test_absolute_form_target_without_a_host_header_is_refused_for_its_unsigned_host():
+    """HTTP/1.0 may leave Host out; the signature then covers no host, as the verifier says."""
+    method, target, headers, body = ours()
+    sent = [(n, v) for n, v in headers if n.lower() != "host"]
+    error = refused((method, f"http://{HOST}{target}", sent, body))
+    assert error.status == 403
+    assert "host" in error.message.lower()
+
+
 def test_absolute_form_target_that_is_no_uri_is_a_bad_request():
     """An absolute-form target urlsplit cannot read (an open IPv6 bracket) is a 400."""
     method, _, headers, body = ours()

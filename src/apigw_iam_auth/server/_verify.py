@@ -386,13 +386,13 @@ def _split_target(target: str, headers: list[tuple[str, str]]) -> tuple[str, str
     else:
         try:
             parts = urlsplit(target)
-            named = host_header(parts.scheme.lower(), parts.hostname or "", parts.port)
-            host = _first(headers, "host", fold=True) or ""
-            sent = urlsplit(f"{parts.scheme}://{host}")
-            signed = host_header(parts.scheme.lower(), sent.hostname or "", sent.port)
+            scheme = parts.scheme.lower()
+            named = host_header(scheme, parts.hostname or "", parts.port)
         except (ValueError, InvalidConfigError):  # an unclosed IPv6 bracket, a bad port...
             raise _bad_request("The request-target is not a valid URI.") from None
-        if named != signed:
+        host = _first(headers, "host", fold=True)
+        if host is not None and named != _host_value(scheme, host.strip()):
+            # None: an HTTP/1.0 request may omit Host; "host must be signed" answers it.
             raise _bad_request("The request-target names another host than the Host header.")
         path, query = parts.path or "/", parts.query
     if not is_utf8(path):
@@ -400,6 +400,25 @@ def _split_target(target: str, headers: list[tuple[str, str]]) -> tuple[str, str
         # path as UTF-8 text, so there is no canonical URI to check a signature against.
         raise _bad_request("The request path is not valid UTF-8; percent-encode its bytes.")
     return path, query
+
+
+def _host_value(scheme: str, host: str) -> str:
+    """A Host header's value as :func:`host_header` writes it; a 400 if it is not a host."""
+    shape = _HOST_FIELD.fullmatch(host)
+    try:
+        port = None if shape is None or not shape["port"] else int(shape["port"])
+        if shape is not None and (port is None or port <= _MAX_PORT):
+            return host_header(scheme, shape["name"].strip("[]"), port)
+    except InvalidConfigError:  # a name IDNA refuses
+        pass
+    raise _bad_request("The Host header is not a valid host.")
+
+
+_MAX_PORT = 65535
+# RFC 9112 section 3.2: Host = uri-host [ ":" port ], an IP literal bracketed.
+_HOST_FIELD = re.compile(
+    r"(?P<name>\[[0-9A-Fa-f:.]+\]|[^\s@/?#\[\]\\:]+)(?::(?P<port>[0-9]{1,5}))?"
+)
 
 
 def _incomplete(
