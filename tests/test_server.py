@@ -282,6 +282,28 @@ def test_header_value_of_utf8_bytes_is_verified_over_those_bytes():
     assert reply.startswith(b"HTTP/1.1 200 "), reply
 
 
+def test_header_signed_as_text_but_sent_as_latin1_is_named_as_the_cause():
+    """urllib3 sends str header values as Latin-1; botocore signed their UTF-8: the log says so."""
+    with IamAuthServer(keys=KEYS) as live:
+        head = _botocore_signed_head(live, {"X-Meta": "caf\u00e9"})
+        latin1 = [b"X-Meta: caf\xe9" if line.startswith(b"X-Meta") else line for line in head]
+        reply = exchange(live, latin1)
+        [record] = live.requests
+    assert reply.startswith(b"HTTP/1.1 403 "), reply
+    assert record.likely_cause.startswith("header 'x-meta' was signed as text but sent as Latin-1")
+
+
+def test_echo_shows_header_bytes_that_are_not_utf8_escaped_in_valid_json():
+    """An unsigned header of raw bytes is echoed escaped: strict JSON parsers read the echo."""
+    with IamAuthServer(keys=KEYS) as live:
+        reply = exchange(live, [*_botocore_signed_head(live, {}), b"X-Raw: caf\xe9"])
+    assert reply.startswith(b"HTTP/1.1 200 "), reply
+    echo = json.loads(reply.partition(b"\r\n\r\n")[2])
+    assert ["X-Raw", "caf\\xe9"] in echo["headers"]
+    echo_text = json.dumps(echo, ensure_ascii=False)
+    echo_text.encode("utf-8")  # no lone surrogate left
+
+
 # --- each tampering of a valid request is refused with API Gateway's status and message -----
 
 MISMATCH = "The request signature we calculated does not match the signature you provided."

@@ -638,9 +638,10 @@ class IamAuthServer:
 
 
 def _shown_header(name: str, value: str) -> str:
+    """A header value for the echo; bytes that are not UTF-8 are shown escaped, as valid text."""
     if name.lower() == "x-amz-security-token":
         return "<redacted>"
-    return redact(value)
+    return redact(value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace"))
 
 
 def _path_of(target: str) -> str:

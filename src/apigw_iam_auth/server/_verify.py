@@ -926,6 +926,10 @@ def _signature_check(
     return hmac_check
 
 
+# A byte that is not UTF-8, as the server hands it over (surrogate-escaped).
+_NOT_UTF8 = re.compile("[\udc80-\udcff]")
+
+
 @dataclass(frozen=True, slots=True)
 class _Probe:
     """After a mismatch: which usual mistake, if any, the signature received was made with.
@@ -958,6 +962,15 @@ class _Probe:
                 f"the client signed the path as sent (encoded once, S3 style); {service} "
                 "encodes the received path again (%20 -> %2520) and removes dot segments"
             )
+        for index, line in enumerate(self.canonical.split("\n")):
+            if _NOT_UTF8.search(line):  # a header value of raw bytes
+                as_latin1 = line.encode("utf-8", "surrogateescape").decode("latin-1")
+                if self._with_line(index, as_latin1):
+                    return (
+                        f"header {line.partition(':')[0]!r} was signed as text but sent as "
+                        "Latin-1 bytes (http.client and urllib3 send str values so): send "
+                        "header values in ASCII (percent-encode or base64 them)"
+                    )
         return FailureKind.SIGNATURE_MISMATCH.default_cause
 
 
