@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import importlib
 import io
+import logging
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
@@ -259,6 +260,19 @@ def test_redirect_guard_is_proven_for_each_client(package):
     assert _httpx_redirects._redirect_problem(client) is None
     assert _httpx_redirects._core_problem(_module(CORE[package])) is None
     assert _httpx._guard_proven(client.Request) is True
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_the_guards_self_check_logs_no_request(package, caplog):
+    """The self-check's requests never happened: the client's INFO log shows only the
+    request that ran it."""
+    client = _module(package)
+    caplog.set_level(logging.INFO, logger=package)
+    transport = client.MockTransport(lambda _request: client.Response(200))
+    with client.Client(auth=make_auth(), transport=transport, trust_env=False) as session:
+        session.get("http://127.0.0.1:9/prod/pets")  # the first request proves the guard
+    lines = [record.getMessage() for record in caplog.records if record.name == package]
+    assert lines == ['HTTP Request: GET http://127.0.0.1:9/prod/pets "HTTP/1.1 200 OK"']
 
 
 def _trace_patch(monkeypatch: pytest.MonkeyPatch, kind: Kind, change: Callable[..., Any]) -> None:

@@ -48,7 +48,9 @@ redirects to another origin are as safe as that transport makes them.
 from __future__ import annotations
 
 import importlib
+import logging
 import sys
+import threading
 import warnings
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -288,11 +290,28 @@ def _redirect_problem(client: Any) -> str | None:  # noqa: ANN401 - the httpx or
         return client.Response(204)
 
     transport = client.MockTransport(answer)
-    with client.Client(transport=transport, follow_redirects=True, trust_env=False) as probe:
-        probe.get("http://a.invalid/", extensions={"trace": _probe_trace})
+    log = logging.getLogger(client.__name__)  # where the client logs each request, at INFO
+    unlogged = _ThisThreadOff()
+    log.addFilter(unlogged)
+    try:
+        with client.Client(transport=transport, follow_redirects=True, trust_env=False) as probe:
+            probe.get("http://a.invalid/", extensions={"trace": _probe_trace})
+    finally:
+        log.removeFilter(unlogged)
     if traces != [_probe_trace, _probe_trace]:
         return f"{named(client)} does not pass a request's trace hook on to its redirects"
     return None
+
+
+class _ThisThreadOff(logging.Filter):
+    """Drops the records of the thread that made it: the self-check's requests never happened."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._thread = threading.get_ident()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.thread != self._thread
 
 
 def _core_problem(core: Any) -> str | None:  # noqa: ANN401 - the httpcore module
