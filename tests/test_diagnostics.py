@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import re
@@ -12,13 +13,15 @@ import traceback
 from datetime import datetime, timezone
 from urllib.parse import parse_qs, quote
 
+import httpx
 import pytest
+import requests
 from aws_isolation import isolate_aws
 from botocore.credentials import ReadOnlyCredentials
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from apigw_iam_auth import _sigv4
+from apigw_iam_auth import ApiGwIamAuth, RedactingFilter, _sigv4
 from apigw_iam_auth._models import SignableRequest
 from apigw_iam_auth.diagnostics import (
     ExpectedSigning,
@@ -28,7 +31,7 @@ from apigw_iam_auth.diagnostics import (
     redact,
 )
 from apigw_iam_auth.errors import CredentialsRefreshError, InvalidConfigError
-from apigw_iam_auth.server import KnownKey, VerificationError, verify_request
+from apigw_iam_auth.server import IamAuthServer, KnownKey, VerificationError, verify_request
 from apigw_iam_auth.signer import SigV4Signer
 
 T = datetime(2020, 2, 11, 20, 55, 29, tzinfo=timezone.utc)
@@ -570,3 +573,51 @@ def test_redact_is_linear_on_many_lines(filler):
     shown = redact(text)
     assert time.perf_counter() - started < 0.5
     assert shown == "X-Amz-Security-Token: <redacted>\n" + filler * 20_000
+
+
+# --- RedactingFilter: other libraries' log lines ---------------------------------------------
+
+
+@pytest.mark.parametrize("package", ["httpx", "requests"])
+def test_redacting_filter_masks_presigned_urls_in_client_logs_and_tracebacks(package):
+    """httpx logs each URL at INFO, urllib3 at DEBUG, and both quote it in their exceptions:
+    with presign=True and temporary keys, a handler with the filter writes neither the
+    signature nor the token."""
+    token = "FQoGZXIvYXdzEJr//session+token=="
+    keys = {"ASIAREDACTFILTER": KnownKey("filter-secret", token=token)}
+    auth = ApiGwIamAuth(
+        region="us-east-1",
+        credentials=("ASIAREDACTFILTER", "not-the-secret", token),  # a 403, to raise on
+        presign=True,
+    )
+    written = io.StringIO()
+    handler = logging.StreamHandler(written)
+    handler.addFilter(RedactingFilter())
+    handler.setFormatter(logging.Formatter("%(name)s %(message)s"))
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        with IamAuthServer(keys=keys) as server:
+            url = f"{server.url}/prod/pets"
+            try:
+                if package == "httpx":
+                    with httpx.Client(auth=auth, trust_env=False) as client:
+                        client.get(url).raise_for_status()
+                else:
+                    with requests.Session() as session:
+                        session.trust_env = False
+                        session.get(url, auth=auth).raise_for_status()
+            except (httpx.HTTPStatusError, requests.HTTPError):
+                logging.getLogger("my_app").exception("the report service refused us")
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old_level)
+    text = written.getvalue()
+    assert "X-Amz-Signature=<redacted>" in text  # the client's own line, masked
+    assert "the report service refused us" in text
+    assert "Traceback" in text
+    assert quote(token, safe="") not in text
+    assert token not in text
+    assert not re.search(r"X-Amz-Signature=[0-9a-f]{64}", text)

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
         StaticProvider,
         reset_shared_providers,
     )
-    from apigw_iam_auth.diagnostics import explain_signature_mismatch, redact
+    from apigw_iam_auth.diagnostics import RedactingFilter, explain_signature_mismatch, redact
     from apigw_iam_auth.presign import presign_url
     from apigw_iam_auth.signer import Body, Clock, HeadersLike, Payload, SigV4Signer
 
@@ -66,6 +66,7 @@ __all__ = [
     "KeyTuple",
     "NoCredentialsError",
     "Payload",
+    "RedactingFilter",
     "SessionLike",
     "SigV4Signer",
     "SignableRequest",
@@ -97,6 +98,7 @@ _MODULES = {
     "HeadersLike": "signer",
     "KeyTuple": "credentials",
     "Payload": "signer",
+    "RedactingFilter": "diagnostics",
     "SessionLike": "credentials",
     "SigV4Signer": "signer",
     "SignableRequest": "_models",

@@ -23,6 +23,7 @@ __all__ = [
     "FORBIDDEN",
     "MAX_REFUSAL_BYTES",
     "ExpectedSigning",
+    "RedactingFilter",
     "explain_signature_mismatch",
     "log_signature_mismatch",
     "parse_signature_mismatch",
@@ -148,6 +149,32 @@ def redact(text: str) -> str:
     for pattern in _SECRETS:
         text = pattern.sub(rf"\g<1>{_REDACTED}", text)
     return text
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that lets every record through with its text :func:`redact`-ed.
+
+    httpx logs each request's URL at INFO, urllib3 at DEBUG, and both clients quote it in
+    their exceptions: a presigned URL (``presign=True``) carries the signature and the session
+    token. Add it to your handlers (``handler.addFilter(RedactingFilter())``): a handler's
+    filters see every record it writes, a logger's only the records logged on that logger.
+    The message and a logged exception's traceback are masked; the record is otherwise kept.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Mask the record's message and traceback text; never drop it."""
+        message = record.getMessage()
+        shown = redact(message)
+        if shown != message:
+            record.msg, record.args = shown, None
+        if record.exc_info and not record.exc_text:  # formatters reuse the text set here
+            record.exc_text = _TRACEBACKS.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        return True
+
+
+_TRACEBACKS = logging.Formatter()  # only its formatException, as every formatter's
 
 
 def _message(body: str | bytes) -> str | None:
