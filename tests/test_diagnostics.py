@@ -621,3 +621,41 @@ def test_redacting_filter_masks_presigned_urls_in_client_logs_and_tracebacks(pac
     assert quote(token, safe="") not in text
     assert token not in text
     assert not re.search(r"X-Amz-Signature=[0-9a-f]{64}", text)
+
+
+class _JsonishFormatter(logging.Formatter):
+    """Formats the exception itself from exc_info, as JSON log formatters do."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        trace = self.formatException(record.exc_info) if record.exc_info else record.exc_text
+        return f"{record.getMessage()} | {trace} | {record.stack_info}"
+
+
+def test_redacting_filter_leaves_bad_formats_to_logging_and_masks_every_traceback(capsys):
+    """A bad format still reaches logging's own error report (no exception from the call);
+    stack_info and a formatter reading exc_info itself are masked too."""
+    secret = "X-Amz-Signature=" + "ab" * 32
+    written = io.StringIO()
+    handler = logging.StreamHandler(written)
+    handler.addFilter(RedactingFilter())
+    handler.setFormatter(_JsonishFormatter())
+    log = logging.getLogger("test_redacting_filter")
+    log.addHandler(handler)
+    log.propagate = False
+    try:
+        log.warning("value %d", "not a number")  # logging prints "--- Logging error ---"
+        try:
+            int(f"https://h/p?{secret}")
+        except ValueError:
+            log.exception("failed at %s", f"https://h/p?{secret}", stack_info=True)
+    finally:
+        log.removeHandler(handler)
+    assert "--- Logging error ---" in capsys.readouterr().err
+    text = written.getvalue()
+    assert "failed at https://h/p?X-Amz-Signature=<redacted>" in text
+    assert (
+        "ValueError: invalid literal for int() with base 10: 'https://h/p?X-Amz-Signature=<redacted>'"
+        in text
+    )
+    assert "Stack (most recent call last)" in text
+    assert secret not in text

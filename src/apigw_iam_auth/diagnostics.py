@@ -158,19 +158,27 @@ class RedactingFilter(logging.Filter):
     their exceptions: a presigned URL (``presign=True``) carries the signature and the session
     token. Add it to your handlers (``handler.addFilter(RedactingFilter())``): a handler's
     filters see every record it writes, a logger's only the records logged on that logger.
-    The message and a logged exception's traceback are masked; the record is otherwise kept.
+    The message, a logged exception's traceback and ``stack_info`` are masked: the traceback
+    is rendered here (as ``logging.Formatter`` renders it) and the exception itself taken off
+    the record, so no formatter can render it again unmasked.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        """Mask the record's message and traceback text; never drop it."""
-        message = record.getMessage()
+        """Mask the record's message and tracebacks; never drop it."""
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a bad format: logging reports it, as without us
+            return True
         shown = redact(message)
         if shown != message:
             record.msg, record.args = shown, None
-        if record.exc_info and not record.exc_text:  # formatters reuse the text set here
+        if record.exc_info and not record.exc_text:
             record.exc_text = _TRACEBACKS.formatException(record.exc_info)
+        record.exc_info = None
         if record.exc_text:
             record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
         return True
 
 
