@@ -293,6 +293,17 @@ def test_header_signed_as_text_but_sent_as_latin1_is_named_as_the_cause():
     assert record.likely_cause.startswith("header 'x-meta' was signed as text but sent as Latin-1")
 
 
+def test_every_header_signed_as_text_but_sent_as_latin1_is_named_in_one_check():
+    """Two such headers are named together: one signature check reads all of them as Latin-1."""
+    with IamAuthServer(keys=KEYS) as live:
+        head = _botocore_signed_head(live, {"X-Name": "M\u00fcller", "X-City": "Z\u00fcrich"})
+        latin1 = [line.decode("utf-8").encode("latin-1") for line in head]
+        reply = exchange(live, latin1)
+        [record] = live.requests
+    assert reply.startswith(b"HTTP/1.1 403 "), reply
+    assert record.likely_cause.startswith("headers 'x-city', 'x-name' were signed as text")
+
+
 def test_echo_shows_header_bytes_that_are_not_utf8_escaped_in_valid_json():
     """An unsigned header of raw bytes is echoed escaped: strict JSON parsers read the echo."""
     with IamAuthServer(keys=KEYS) as live:
@@ -302,6 +313,15 @@ def test_echo_shows_header_bytes_that_are_not_utf8_escaped_in_valid_json():
     assert ["X-Raw", "caf\\xe9"] in echo["headers"]
     echo_text = json.dumps(echo, ensure_ascii=False)
     echo_text.encode("utf-8")  # no lone surrogate left
+
+
+def test_echo_shows_query_bytes_that_are_not_utf8_escaped_in_valid_json(server):
+    """A query value percent-encoding bytes that are not UTF-8 is echoed escaped too."""
+    signed = signer().sign("GET", f"{server.url}/prod/q?a=%FF&b=caf%E9", timestamp=T)
+    status, _, echo = raw(server, "GET", target_of(signed.url), list(signed.headers.items()))
+    assert status == 200
+    assert echo["query"] == [["a", "\\xff"], ["b", "caf\\xe9"]]
+    json.dumps(echo, ensure_ascii=False).encode("utf-8")  # no lone surrogate left
 
 
 # --- each tampering of a valid request is refused with API Gateway's status and message -----

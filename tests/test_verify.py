@@ -820,7 +820,15 @@ def test_path_with_bytes_that_are_not_utf8_is_a_bad_request():
 
 
 @pytest.mark.parametrize(
-    "host", [f"evil.example@{HOST}", f"{HOST}/evil", f"{HOST}:abc", f"{HOST}:70000", "a b"]
+    "host",
+    [
+        f"evil.example@{HOST}",
+        f"{HOST}/evil",
+        f"{HOST}:abc",
+        f"{HOST}:70000",
+        "a b",
+        f"{HOST}\u3000",
+    ],
 )
 def test_absolute_form_target_with_a_host_header_that_is_no_host_is_a_bad_request(host):
     """Host = uri-host [":" port] (RFC 9112 3.2): anything else is a 400, never read leniently."""
@@ -829,6 +837,22 @@ def test_absolute_form_target_with_a_host_header_that_is_no_host_is_a_bad_reques
     error = refused((method, f"http://{HOST}{target}", sent, body))
     assert error.status == 400
     assert error.message == "The Host header is not a valid host."
+
+
+@pytest.mark.parametrize(
+    ("origin", "host"),
+    [
+        (f"http://{HOST}:", f"{HOST}:"),  # port = *DIGIT: empty is the default
+        (f"http://{HOST}:0080", f"{HOST}:080"),
+        ("http://[fe80::1%25eth0]:8080", "[fe80::1%25eth0]:8080"),  # an IPv6 zone (RFC 6874)
+    ],
+)
+def test_absolute_form_target_and_host_written_differently_pass_the_host_check(origin, host):
+    """Spellings of the same host pass to the signature check (signed for another Host: 403)."""
+    method, target, headers, body = ours()
+    sent = [(n, host if n.lower() == "host" else v) for n, v in headers]
+    error = refused((method, f"{origin}{target}", sent, body))
+    assert (error.status, error.kind) == (403, FailureKind.SIGNATURE_MISMATCH)
 
 
 def test_absolute_form_target_without_a_host_header_is_refused_for_its_unsigned_host():

@@ -619,7 +619,7 @@ class IamAuthServer:
             "method": method,
             "path": verified.path,
             "query": [
-                [name, "<redacted>" if name in _SECRET_QUERY else value]
+                [_as_text(name), "<redacted>" if name in _SECRET_QUERY else _as_text(value)]
                 for name, value in verified.query
             ],
             "headers": [[name, _shown_header(name, value)] for name, value in headers],
@@ -638,10 +638,14 @@ class IamAuthServer:
 
 
 def _shown_header(name: str, value: str) -> str:
-    """A header value for the echo; bytes that are not UTF-8 are shown escaped, as valid text."""
     if name.lower() == "x-amz-security-token":
         return "<redacted>"
-    return redact(value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace"))
+    return redact(_as_text(value))
+
+
+def _as_text(received: str) -> str:
+    r"""Text for the echo: bytes that are not UTF-8 shown escaped (``\xe9``), valid JSON text."""
+    return received.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _path_of(target: str) -> str:

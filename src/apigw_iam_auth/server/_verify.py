@@ -391,7 +391,7 @@ def _split_target(target: str, headers: list[tuple[str, str]]) -> tuple[str, str
         except (ValueError, InvalidConfigError):  # an unclosed IPv6 bracket, a bad port...
             raise _bad_request("The request-target is not a valid URI.") from None
         host = _first(headers, "host", fold=True)
-        if host is not None and named != _host_value(scheme, host.strip()):
+        if host is not None and named != _host_value(scheme, host.strip(" \t")):
             # None: an HTTP/1.0 request may omit Host; "host must be signed" answers it.
             raise _bad_request("The request-target names another host than the Host header.")
         path, query = parts.path or "/", parts.query
@@ -406,7 +406,7 @@ def _host_value(scheme: str, host: str) -> str:
     """A Host header's value as :func:`host_header` writes it; a 400 if it is not a host."""
     shape = _HOST_FIELD.fullmatch(host)
     try:
-        port = None if shape is None or not shape["port"] else int(shape["port"])
+        port = None if shape is None or not shape["port"] else int(shape["port"])  # "h:": none
         if shape is not None and (port is None or port <= _MAX_PORT):
             return host_header(scheme, shape["name"].strip("[]"), port)
     except InvalidConfigError:  # a name IDNA refuses
@@ -416,8 +416,10 @@ def _host_value(scheme: str, host: str) -> str:
 
 _MAX_PORT = 65535
 # RFC 9112 section 3.2: Host = uri-host [ ":" port ], an IP literal bracketed.
+# port = *DIGIT (leading zeros allowed); an IPv6 literal may carry a zone (RFC 6874: %25eth0).
 _HOST_FIELD = re.compile(
-    r"(?P<name>\[[0-9A-Fa-f:.]+\]|[^\s@/?#\[\]\\:]+)(?::(?P<port>[0-9]{1,5}))?"
+    r"(?P<name>\[[0-9A-Fa-f:.]+(?:%25[A-Za-z0-9._~-]+)?\]|[^\s@/?#\[\]\\:]+)"
+    r"(?::(?P<port>[0-9]{0,16}))?"
 )
 
 
@@ -962,16 +964,20 @@ class _Probe:
                 f"the client signed the path as sent (encoded once, S3 style); {service} "
                 "encodes the received path again (%20 -> %2520) and removes dot segments"
             )
-        for index, line in enumerate(self.canonical.split("\n")):
-            if _NOT_UTF8.search(line):  # a header value of raw bytes
-                as_latin1 = line.encode("utf-8", "surrogateescape").decode("latin-1")
-                if self._with_line(index, as_latin1):
-                    return (
-                        f"header {line.partition(':')[0]!r} was signed as text but sent as "
-                        "Latin-1 bytes (http.client and urllib3 send str values so): send "
-                        "header values in ASCII (percent-encode or base64 them)"
-                    )
+        raw = [line for line in self.canonical.split("\n") if _NOT_UTF8.search(line)]
+        if raw and self.check(_as_latin1(self.canonical)):  # one check for every such header
+            names = ", ".join(repr(line.partition(":")[0]) for line in raw)
+            which = f"header {names} was" if len(raw) == 1 else f"headers {names} were"
+            return (
+                f"{which} signed as text but sent as Latin-1 bytes (http.client and urllib3 "
+                "send str values so): send header values in ASCII (percent-encode or base64 them)"
+            )
         return FailureKind.SIGNATURE_MISMATCH.default_cause
+
+
+def _as_latin1(canonical: str) -> str:
+    """The canonical request with each raw (non-UTF-8) byte read as its Latin-1 character."""
+    return _NOT_UTF8.sub(lambda byte: chr(ord(byte[0]) - 0xDC00), canonical)
 
 
 def _canonical_request(
