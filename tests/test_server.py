@@ -282,26 +282,22 @@ def test_header_value_of_utf8_bytes_is_verified_over_those_bytes():
     assert reply.startswith(b"HTTP/1.1 200 "), reply
 
 
-def test_header_signed_as_text_but_sent_as_latin1_is_named_as_the_cause():
-    """urllib3 sends str header values as Latin-1; botocore signed their UTF-8: the log says so."""
+@pytest.mark.parametrize(
+    ("headers", "cause"),
+    [
+        ({"X-Meta": "caf\u00e9"}, "header 'x-meta' was"),
+        ({"X-Name": "M\u00fcller", "X-City": "Z\u00fcrich"}, "headers 'x-city', 'x-name' were"),
+    ],
+)
+def test_headers_signed_as_text_but_sent_as_latin1_are_named_as_the_cause(headers, cause):
+    """urllib3 sends str header values as Latin-1, botocore signed their UTF-8: the log names
+    every such header (one signature check reads them all as Latin-1)."""
     with IamAuthServer(keys=KEYS) as live:
-        head = _botocore_signed_head(live, {"X-Meta": "caf\u00e9"})
-        latin1 = [b"X-Meta: caf\xe9" if line.startswith(b"X-Meta") else line for line in head]
-        reply = exchange(live, latin1)
+        head = _botocore_signed_head(live, headers)
+        reply = exchange(live, [line.decode("utf-8").encode("latin-1") for line in head])
         [record] = live.requests
     assert reply.startswith(b"HTTP/1.1 403 "), reply
-    assert record.likely_cause.startswith("header 'x-meta' was signed as text but sent as Latin-1")
-
-
-def test_every_header_signed_as_text_but_sent_as_latin1_is_named_in_one_check():
-    """Two such headers are named together: one signature check reads all of them as Latin-1."""
-    with IamAuthServer(keys=KEYS) as live:
-        head = _botocore_signed_head(live, {"X-Name": "M\u00fcller", "X-City": "Z\u00fcrich"})
-        latin1 = [line.decode("utf-8").encode("latin-1") for line in head]
-        reply = exchange(live, latin1)
-        [record] = live.requests
-    assert reply.startswith(b"HTTP/1.1 403 "), reply
-    assert record.likely_cause.startswith("headers 'x-city', 'x-name' were signed as text")
+    assert record.likely_cause.startswith(f"{cause} signed as text but sent as Latin-1")
 
 
 def test_echo_shows_header_bytes_that_are_not_utf8_escaped_in_valid_json():
