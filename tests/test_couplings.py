@@ -24,7 +24,7 @@ from aws_server import running_server
 from integration_cases import BLOB, SESSION, leaked, make_auth, redirect_url, sha256
 from test_httpx import KINDS, PACKAGES, send
 
-from apigw_iam_auth import ApiGwIamAuth, _httpx, _httpx_redirects, _requests
+from apigw_iam_auth import ApiGwIamAuth, InvalidConfigError, _httpx, _httpx_redirects, _requests
 from apigw_iam_auth.server import IamAuthServer, KnownKey
 
 if TYPE_CHECKING:
@@ -273,6 +273,22 @@ def test_the_guards_self_check_logs_no_request(package, caplog):
         session.get("http://127.0.0.1:9/prod/pets")  # the first request proves the guard
     lines = [record.getMessage() for record in caplog.records if record.name == package]
     assert lines == ['HTTP Request: GET http://127.0.0.1:9/prod/pets "HTTP/1.1 200 OK"']
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_an_unsigned_payload_with_an_unproven_guard_says_why_it_was_presigned(package, monkeypatch):
+    """Where the guard is unproven, requests are presigned: VPC Lattice's unsigned payload then
+    cannot be signed, and the error says why the query was used although presign=False."""
+    client = _module(package)
+    monkeypatch.setattr(_httpx, "_GUARD_PROVEN", {client.Request: False})
+    lattice = "https://svc-0123456789abcdef0.7d67968.vpc-lattice-svcs.us-west-2.on.aws/x"
+    auth = ApiGwIamAuth(credentials=("AKIDEXAMPLE", "secret"))
+    transport = client.MockTransport(lambda _request: client.Response(200))
+    with (
+        client.Client(auth=auth, transport=transport) as session,
+        pytest.raises(InvalidConfigError, match="redirects cannot be guarded with this"),
+    ):
+        session.get(lattice)
 
 
 def _trace_patch(monkeypatch: pytest.MonkeyPatch, kind: Kind, change: Callable[..., Any]) -> None:

@@ -45,7 +45,7 @@ from apigw_iam_auth import _sigv4
 from apigw_iam_auth._body import INLINE_HASH_BYTES, hash_body, is_seekable
 from apigw_iam_auth._httpx_redirects import install_guard, named, prove_guard
 from apigw_iam_auth._models import SignatureLocation
-from apigw_iam_auth.errors import UnsignableRequestError
+from apigw_iam_auth.errors import InvalidConfigError, UnsignableRequestError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -186,19 +186,27 @@ def sign_request(
     Where the guard is not proven to work with this client package, the request is signed in
     the query string whatever ``presign`` says (see the module docstring).
     """
-    if not presign and not _guard_proven(type(request)):
-        presign = True
+    unguarded = not presign and not _guard_proven(type(request))
     headers = request.headers
     url = str(request.url)
-    signed_url, destination, _, result = signer._sign_for_wire(  # noqa: SLF001 - adapters' route
-        request.method,
-        url,
-        tuple(headers.raw),
-        body_hash,
-        location=SignatureLocation.QUERY if presign else SignatureLocation.HEADERS,
-        expires=expires,
-        credentials=credentials,
-    )
+    try:
+        signed_url, destination, _, result = signer._sign_for_wire(  # noqa: SLF001
+            request.method,
+            url,
+            tuple(headers.raw),
+            body_hash,
+            location=SignatureLocation.QUERY if presign or unguarded else SignatureLocation.HEADERS,
+            expires=expires,
+            credentials=credentials,
+        )
+    except InvalidConfigError as exc:
+        if not unguarded:
+            raise
+        raise InvalidConfigError(
+            f"{exc} (this request is signed in the query string although presign=False: "
+            f"redirects cannot be guarded with this {named(_package_of(type(request)))}, see "
+            "the RuntimeWarning)"
+        ) from None
     for name in result.stale_headers:  # our own headers from an earlier signature (a retry)
         headers.pop(name, None)
     if _checked_once(_HEADERS_LISTED, type(request), _check_header_list):
