@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
+import sys
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -276,3 +278,21 @@ async def test_presigned_clock_skew_retry_keeps_one_region_set(client):
     assert first.status == 403
     assert first.target.count("X-Amz-Region-Set=") == 1
     assert retry.target.count("X-Amz-Region-Set=") == 1
+
+
+def test_server_without_cryptography_names_the_extra(server, monkeypatch, caplog):
+    """A server that cannot verify SigV4a says which extra it needs, not "a bug in the server"."""
+    signed = SigV4Signer(region_set=REGION_SET, credentials=LONG_TERM).sign(
+        "GET", server.url + "/prod/pets"
+    )
+    for name in [name for name in sys.modules if name.partition(".")[0] == "cryptography"]:
+        monkeypatch.setitem(sys.modules, name, None)
+    monkeypatch.setitem(sys.modules, "cryptography", None)
+    with caplog.at_level(logging.ERROR, logger="apigw_iam_auth.server"):
+        response = requests.get(signed.url, headers=signed.headers, timeout=TIMEOUT)
+    assert response.status_code == 500
+    record = server.requests[-1]
+    assert record.status == 500
+    assert "pip install 'apigw-iam-auth[sigv4a]'" in record.outcome
+    assert "bug" not in record.outcome
+    assert not [entry for entry in caplog.records if entry.exc_info]  # a setup, not a bug

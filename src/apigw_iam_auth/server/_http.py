@@ -91,6 +91,7 @@ _access = logging.getLogger(ACCESS_LOGGER)
 _OK = HTTPStatus.OK.value
 _TOO_LARGE = HTTPStatus.REQUEST_ENTITY_TOO_LARGE.value
 _SERVER_ERROR = HTTPStatus.INTERNAL_SERVER_ERROR.value
+_INTERNAL_ERROR_BODY = b'{"message":"Internal server error"}'  # API Gateway's own 500
 # API Gateway's payload limit; larger bodies get its 413 answer instead of filling memory.
 _MAX_BODY = 10 * 1024 * 1024
 _MAX_RECORDS = 1000  # requests kept in IamAuthServer.requests by default, oldest dropped first
@@ -615,6 +616,14 @@ class IamAuthServer:
                 reason=str(exc).splitlines()[0],
                 likely_cause=exc.likely_cause,
             )
+        except InvalidConfigError as exc:  # the server's setup: SigV4a without its extra
+            _log.error("cannot verify a request: %s", exc)
+            return Reply(
+                _SERVER_ERROR,
+                _INTERNAL_ERROR_BODY,
+                reason="Internal server error",
+                likely_cause=f"the server's setup: {exc}",
+            )
         echo = {
             "method": method,
             "path": verified.path,
@@ -919,7 +928,7 @@ class _Handler(BaseHTTPRequestHandler):
             )
             reply = Reply(
                 _SERVER_ERROR,
-                b'{"message":"Internal server error"}',
+                _INTERNAL_ERROR_BODY,
                 reason="Internal server error",
                 likely_cause=f"a bug in the server: see the traceback logged on {_log.name}",
             )
