@@ -750,19 +750,24 @@ def test_oversized_body_is_refused_before_reading(server):
     assert body == {"message": "Request Too Long"}
 
 
-def server_whose_clock_turns_naive() -> IamAuthServer:
-    """A server whose clock is aware when checked at construction and naive from then on."""
-    constructed = threading.Event()
-    server = IamAuthServer(
-        keys=KEYS, clock=lambda: T.replace(tzinfo=None) if constructed.is_set() else T
-    )
+def server_whose_clock_breaks() -> IamAuthServer:
+    """A server whose clock raises once, when a request is verified (then dates the answer)."""
+    constructed, broke = threading.Event(), threading.Event()
+
+    def clock() -> datetime:
+        if constructed.is_set() and not broke.is_set():
+            broke.set()
+            raise RuntimeError("the clock broke")
+        return T
+
+    server = IamAuthServer(keys=KEYS, clock=clock)
     constructed.set()
     return server
 
 
 def test_server_fault_answers_500_and_logs(caplog):
-    """A failure inside the server (here a clock gone naive) answers 500, not a dropped socket."""
-    broken = server_whose_clock_turns_naive()
+    """A failure inside the server (here a broken clock) answers 500, not a dropped socket."""
+    broken = server_whose_clock_breaks()
     with broken, caplog.at_level(logging.ERROR, logger="apigw_iam_auth.server"):
         status, _, body = raw(broken, *signed_raw(broken))
     assert status == 500
@@ -1252,7 +1257,7 @@ def test_http_server_refusals_answer_json_and_are_recorded(server):
 
 def test_server_fault_is_recorded_as_failed(caplog):
     """A 500 is logged as a failure pointing at the traceback on the server logger."""
-    broken = server_whose_clock_turns_naive()
+    broken = server_whose_clock_breaks()
     with broken, caplog.at_level(logging.INFO, logger="apigw_iam_auth.server"):
         raw(broken, *signed_raw(broken))
     [(message, record)] = access_lines(caplog)
