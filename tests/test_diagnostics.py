@@ -348,6 +348,22 @@ TWICE_ENCODED = quote(quote(PRESIGNED, safe=""), safe="")
             id="sts-form-body",
         ),
         pytest.param(
+            "Credentials:\n  AccessKeyId: AKIDEXAMPLE\n"
+            f"  SecretAccessKey: {LEAKED_SECRET}\n  SessionToken: {TOKEN}\n",
+            ["  AccessKeyId: AKIDEXAMPLE\n", "  SecretAccessKey: <redacted>\n"],
+            id="aws-cli-yaml-output",
+        ),
+        pytest.param(
+            f"SecretAccessKey={LEAKED_SECRET} SessionToken={TOKEN} AccessKeyId=AKIDEXAMPLE",
+            ["AccessKeyId=AKIDEXAMPLE"],
+            id="name-equals-value-log-line",
+        ),
+        pytest.param(
+            f"secret_access_key: {LEAKED_SECRET}\nsession-token: {TOKEN}\nregion: eu-west-1",
+            ["region: eu-west-1"],
+            id="snake-and-kebab-case-fields",
+        ),
+        pytest.param(
             f"Credentials(aws_session_token=b'{TOKEN}', X-Amz-Security-Token=b'{TOKEN}')",
             ["Credentials(aws_session_token=b'"],
             id="bytes-keyword-arguments",

@@ -56,6 +56,13 @@ _MASKED_NAMES = (
 _MASKED_KEYS = (
     rf"{_MASKED_NAMES}|sessiontoken|secretaccesskey|token|accesstoken|refreshtoken|clientsecret"
 )
+# The same keys as fields of a YAML document (the AWS CLI's --output yaml), a log line or a
+# program's arguments, in any case and with "_" or "-" between words or none; not as an
+# option's name ("--security_token: keys never go on the command line").
+_MASKED_FIELDS = (
+    r"secret[_-]?access[_-]?key|session[_-]?token|security[_-]?token|access[_-]?token"
+    r"|refresh[_-]?token|client[_-]?secret"
+)
 # Every pattern is linear: a name anchors each match and the value is one run of characters
 # that cannot contain the value's terminator, so no position is ever scanned twice over.
 # "<" ends every value, so a value already "<redacted>" is never matched again (idempotence).
@@ -75,7 +82,7 @@ _SECRETS = (
     # \/, which some JSON writers put for every "/" of a token or secret key.
     re.compile(
         rf"(?i)(?:(?<![A-Za-z0-9])|(?<=%[0-9A-F]{{2}})|(?<=25[0-9A-F]{{2}})|(?<=\\n))"
-        rf"((?:{_MASKED_NAMES})(?:[^\S\n]*[:=][^\S\n]*(?:b?[\"']|(?!b?[\"']))|%(?:25)*3D))"
+        rf"((?:{_MASKED_NAMES}|(?<!-)(?:{_MASKED_FIELDS}))(?:[^\S\n]*[:=][^\S\n]*(?:b?[\"']|(?!b?[\"']))|%(?:25)*3D))"
         r"(?:(?!%(?:25)*26|\\[nrt\"])[^&\s'\"<>,;])+"
     ),
     # JSON, a Python repr or an echoed pair: "SessionToken": "...", ['x-amz-signature', '...'],
