@@ -33,6 +33,12 @@ NEEDS_PY311 = pytest.mark.skipif(sys.version_info < (3, 11), reason="httpx2 need
 REGION = "us-east-1"  # the verifying server's default scope; loopback hosts imply no region
 LONG_TERM = (ACCESS_KEY, SECRET_KEY)
 SESSION = (SESSION_ACCESS_KEY, SESSION_SECRET_KEY, SESSION_TOKEN)
+# Someone else's presigned link (an S3 download a redirect may point to): not ours to touch.
+FOREIGN_LINK = (
+    "/bucket/report.csv?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAOTHER%2F20260101"
+    "%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20260101T000000Z&X-Amz-Expires=300"
+    f"&X-Amz-SignedHeaders=host&X-Amz-Signature={'0' * 64}"
+)
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 MODES = (pytest.param(False, id="header"), pytest.param(True, id="presigned"))

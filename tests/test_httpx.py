@@ -21,6 +21,7 @@ import requests
 from aws_server import INVALID_SIGNATURE, SESSION_ACCESS_KEY, running_server
 from integration_cases import (
     BLOB,
+    FOREIGN_LINK,
     LONG_TERM,
     METHODS,
     MODES,
@@ -443,3 +444,14 @@ async def test_one_async_client_shared_by_fifty_tasks(aws_server, package):
         assert (echo(response)["path"], echo(response)["body_sha256"]) == (path, sha256(payload))
     assert aws_server.request_count == 50
     assert all(record.verified for record in aws_server.requests)
+
+
+@pytest.mark.parametrize("presign", MODES)
+async def test_redirect_to_a_foreign_presigned_link_keeps_its_query(aws_server, kind, presign):
+    """A Location holding someone else's presigned URL (an S3 link) is followed as written."""
+    auth = make_auth(credentials=SESSION, presign=presign)
+    with running_server() as other:
+        start = redirect_url(aws_server, other.url(FOREIGN_LINK), 302)
+        await send(kind, "GET", start, auth=auth, follow_redirects=True)
+        arrived = other.requests
+    assert [record.target for record in arrived] == [FOREIGN_LINK]

@@ -21,6 +21,7 @@ from aws_server import (
 )
 from integration_cases import (
     BLOB,
+    FOREIGN_LINK,
     LONG_TERM,
     METHODS,
     MODES,
@@ -391,3 +392,13 @@ def test_one_auth_shared_by_eight_threads(aws_server):
     for path, payload, response in outcomes:
         assert (echo(response)["path"], echo(response)["body_sha256"]) == (path, sha256(payload))
     assert all(record.verified for record in aws_server.requests)
+
+
+@pytest.mark.parametrize("presign", MODES)
+def test_redirect_to_a_foreign_presigned_link_keeps_its_query(aws_server, session, presign):
+    """A Location holding someone else's presigned URL (an S3 link) is followed as written."""
+    with running_server() as other:
+        start = redirect_url(aws_server, other.url(FOREIGN_LINK), 302)
+        session.get(start, auth=make_auth(credentials=SESSION, presign=presign))
+        arrived = other.requests
+    assert [record.target for record in arrived] == [FOREIGN_LINK]
