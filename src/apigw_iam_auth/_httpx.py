@@ -78,11 +78,16 @@ def small_body_hash(request: httpx.Request) -> str | None:
     return _sigv4.payload_hash(content) if len(content) <= INLINE_HASH_BYTES else None
 
 
-def body_hash_sync(request: httpx.Request) -> str:
-    """Hash the body httpx will send; a seekable file is hashed in chunks, not buffered."""
+def body_hash_sync(request: httpx.Request, signer: SigV4Signer) -> str:
+    """Hash the body httpx will send; a seekable file is hashed in chunks, not buffered.
+
+    A stream is not read at all where no hash is signed (``UNSIGNED-PAYLOAD``).
+    """
     in_memory = small_body_hash(request)
     if in_memory is not None:
         return in_memory
+    if signer._signs_unsigned_payload(str(request.url)):  # noqa: SLF001
+        return _sigv4.UNSIGNED_PAYLOAD
     source = _body_source(request)
     if source is None:
         try:
@@ -92,12 +97,14 @@ def body_hash_sync(request: httpx.Request) -> str:
     return hash_body(source)
 
 
-async def body_hash_async(request: httpx.Request) -> str:
+async def body_hash_async(request: httpx.Request, signer: SigV4Signer) -> str:
     """Like :func:`body_hash_sync`, without blocking the event loop on a large body.
 
     An async stream is buffered once with ``aread``; a file, or bytes above 1 MiB, is hashed
     in a worker thread.
     """
+    if signer._signs_unsigned_payload(str(request.url)):  # noqa: SLF001
+        return _sigv4.UNSIGNED_PAYLOAD
     source = _body_source(request)
     if source is None:
         try:

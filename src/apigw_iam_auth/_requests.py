@@ -44,7 +44,7 @@ def sign_prepared(
     signer: SigV4Signer, prepared: requests.PreparedRequest, *, presign: bool, expires: int
 ) -> None:
     """Sign ``prepared`` in place: by header, or by rewriting its URL into presigned form."""
-    body_hash = _final_body_hash(prepared)  # first: buffering a stream sets Content-Length
+    body_hash = _final_body_hash(prepared, signer)  # first: buffering sets Content-Length
     headers = prepared.headers
     store = _store_of(headers)
     url, _, _, result = signer._sign_for_wire(  # noqa: SLF001 - the adapters' route
@@ -114,15 +114,22 @@ def _check_store(headers_type: type) -> bool:
         return False
 
 
-def _final_body_hash(prepared: requests.PreparedRequest) -> str:
-    """Hash the bytes requests will send, buffering only bodies that cannot be re-read."""
+def _final_body_hash(prepared: requests.PreparedRequest, signer: SigV4Signer) -> str:
+    """Hash the bytes requests will send, buffering only bodies that cannot be re-read.
+
+    A file or stream is not read at all where no hash is signed (``UNSIGNED-PAYLOAD``).
+    """
     body: Any = prepared.body
     if body is None or body in (b"", ""):
         return _sigv4.EMPTY_SHA256
     if isinstance(body, str):
         body = body.encode("utf-8")
         _replace_body(prepared, body)
-    if isinstance(body, BYTES_LIKE) or is_seekable(body):
+    if isinstance(body, BYTES_LIKE):
+        return hash_body(body)
+    if signer._signs_unsigned_payload(prepared.url or ""):  # noqa: SLF001
+        return _sigv4.UNSIGNED_PAYLOAD
+    if is_seekable(body):
         return hash_body(body)
     if isinstance(body, Iterable) or callable(getattr(body, "read", None)):
         # A generator or an unseekable stream can be read only once: read it here, send the

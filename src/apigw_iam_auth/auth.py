@@ -153,7 +153,7 @@ class ApiGwIamAuth(_AuthBase):  # type: ignore[misc,valid-type]
         self, request: httpx.Request
     ) -> Generator[httpx.Request, httpx.Response, None]:
         """Sign for a sync ``httpx.Client``; credentials are resolved on this thread."""
-        body_hash = _httpx.body_hash_sync(request)
+        body_hash = _httpx.body_hash_sync(request, self._signer)
         signing = self._sign_httpx(request, body_hash, None, is_async=False)
         response = yield request
         skew_retry = self._correct_clock_skew
@@ -166,7 +166,7 @@ class ApiGwIamAuth(_AuthBase):  # type: ignore[misc,valid-type]
             if retry is request:  # the clock was corrected: once per call
                 skew_retry = False
             else:  # a redirect hop of the same origin, refused unsigned
-                body_hash = _httpx.body_hash_sync(retry)
+                body_hash = _httpx.body_hash_sync(retry, self._signer)
             signing = self._sign_httpx(retry, body_hash, None, is_async=False)
             request = retry
             response = yield retry
@@ -180,7 +180,7 @@ class ApiGwIamAuth(_AuthBase):  # type: ignore[misc,valid-type]
         if signer._configured is None:  # noqa: SLF001 - the config files are read off the loop
             await asyncio.to_thread(signer._read_configured_region)  # noqa: SLF001
         # An in-memory body (nearly every request) is hashed without a coroutine.
-        body_hash = _httpx.small_body_hash(request) or await _httpx.body_hash_async(request)
+        body_hash = _httpx.small_body_hash(request) or await _httpx.body_hash_async(request, signer)
         signing = self._sign_httpx(request, body_hash, await provider.aget(), is_async=True)
         response = yield request
         skew_retry = self._correct_clock_skew
@@ -193,7 +193,7 @@ class ApiGwIamAuth(_AuthBase):  # type: ignore[misc,valid-type]
             if retry is request:
                 skew_retry = False
             else:
-                body_hash = await _httpx.body_hash_async(retry)
+                body_hash = await _httpx.body_hash_async(retry, signer)
             signing = self._sign_httpx(retry, body_hash, await provider.aget(), is_async=True)
             request = retry
             response = yield retry

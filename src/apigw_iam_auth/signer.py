@@ -366,6 +366,21 @@ class SigV4Signer:
         self._origins[origin] = found
         return found
 
+    def _signs_unsigned_payload(self, url: str) -> bool:
+        """Whether a request to ``url`` signs ``UNSIGNED-PAYLOAD``, so its body need not be read.
+
+        The adapters ask before reading a stream to hash it (VPC Lattice uploads go out as they
+        are streamed). A URL that cannot be signed says False: signing it reports why.
+        """
+        if self._payload is not None:
+            return self._payload == "unsigned"
+        try:
+            origin_text = wire_parts(url)[0]
+            config = (self._origins.get(origin_text) or self._origin(origin_text)).config
+        except (InvalidConfigError, UnsignableRequestError):
+            return False
+        return config is not None and config.unsigned_payload
+
     def sign_request(
         self,
         request: SignableRequest,
