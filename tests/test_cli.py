@@ -1700,3 +1700,18 @@ def test_curls_head_option_is_not_taken_for_header(api, env, option):
     done = run_cli("call", option, f"{api}/pets", "--region", REGION, env=env)
     assert done.returncode == 2
     assert done.stderr.startswith(f"apigw-iam-auth: error: unknown option {option} (use -X HEAD)")
+
+
+@BACKENDS
+def test_redirect_is_printed_whole_and_not_followed(env, command):
+    """A 3xx answer is shown as the server sent it, its body too, and not followed (as curl)."""
+    body = b'{"moved": "/new"}'
+    head = ["HTTP/1.1 302 Found", "Location: /new", f"Content-Length: {len(body)}"]
+    wire = ("\r\n".join([*head, "Connection: close"]) + "\r\n\r\n").encode("latin-1") + body
+    with raw_server(lambda connection: connection.sendall(wire)) as url:
+        done = run_cli("call", f"{url}/old", "--region", REGION, "-i", env=env, command=command)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("HTTP/1.1 302 Found\n")
+    assert "location: /new\n" in done.stdout.lower()
+    assert done.stdout.endswith(body.decode())
+    assert f"not following it to {url}/new (" in done.stderr  # a URL to call as it is

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, NamedTuple, NoReturn, Protocol, TextIO, cast
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from apigw_iam_auth._models import SignatureLocation
 from apigw_iam_auth.diagnostics import (
@@ -1142,7 +1142,8 @@ def _deliver(
         if location is not None and response.status >= _REDIRECT_STATUS:
             _note(
                 f"{PROG}: HTTP {response.status} {response.reason}: not following it to "
-                f"{redact(location)} (a new URL needs a new signature: call it)"
+                f"{redact(urljoin(request.url, location))} (a new URL needs a new signature: "
+                "call it)"
             )
         return EXIT_OK
     error_type = response.header("x-amzn-errortype")
@@ -1402,7 +1403,18 @@ def _via_requests(
         name: SKIP_HEADER if name.lower() in {"accept-encoding", "user-agent"} else None
         for name in request.left_out
     }
-    with requests.Session() as session:
+
+    class NoRedirects(requests.Session):
+        """A session that never follows a redirect, so it leaves a 3xx's body unread.
+
+        Even with ``allow_redirects=False``, requests reads a redirect's body (looking for the
+        next hop) before returning it, and ``raw`` is then empty.
+        """
+
+        def resolve_redirects(self, *_: object, **__: object) -> Iterator[requests.Response]:
+            yield from ()
+
+    with NoRedirects() as session:
         session.headers.update(_default_headers())
         try:
             response = session.request(
