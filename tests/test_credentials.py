@@ -1210,6 +1210,59 @@ def test_a_forked_child_loads_again_instead_of_waiting_for_its_parents_load(sour
     assert len(calls) == 1
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX only")
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_a_forked_child_refreshes_although_a_parent_thread_held_botocores_refresh_lock():
+    """botocore's refreshable credentials refresh under a lock: held by a parent thread at fork
+    time, it would be held in the child for good, and the child's first refresh would hang.
+    """
+    started, release = threading.Event(), threading.Event()
+    calls: list[int] = []
+
+    def refresh() -> dict[str, str]:
+        calls.append(1)
+        if len(calls) == 1:  # the parent's refresh, holding the lock until the child has ended
+            started.set()
+            assert release.wait(2 * HANG_GUARD)
+        expiry = datetime.now(timezone.utc) + timedelta(hours=1)
+        return {
+            "access_key": f"AKIDFORK{len(calls)}",
+            "secret_key": "fork-secret",
+            "token": "fork-token",
+            "expiry_time": expiry.isoformat(),
+        }
+
+    soon = datetime.now(timezone.utc) + timedelta(minutes=1)  # in botocore's mandatory window
+    metadata = {
+        "access_key": "AKIDFORK0",
+        "secret_key": "s",
+        "token": "t",
+        "expiry_time": soon.isoformat(),
+    }
+    credentials = botocore.credentials.RefreshableCredentials.create_from_metadata(
+        metadata, refresh, "custom-process"
+    )
+    provider = resolve_provider(credentials)
+    parent_refresh = threading.Thread(target=provider.get, daemon=True)
+    parent_refresh.start()
+    assert started.wait(HANG_GUARD)
+    pid = os.fork()
+    if pid == 0:  # the child: its exit status is the outcome, and it never returns to pytest
+        status = 3
+        try:
+            threading.Timer(HANG_GUARD, os._exit, (2,)).start()  # hung: fail, not hang pytest
+            status = 0 if provider.get().access_key == "AKIDFORK2" else 1
+        finally:
+            os._exit(status)
+    try:
+        _, status = os.waitpid(pid, 0)
+    finally:
+        release.set()
+        parent_refresh.join(HANG_GUARD)
+    assert os.waitstatus_to_exitcode(status) == 0  # 2: the child waited on its parent's lock
+    assert provider.get().access_key == "AKIDFORK1"  # the parent's own refresh, unaffected
+
+
 @pytest.mark.parametrize("call", ["aget", "get"])
 def test_an_async_provider_cancelled_from_inside_fails_once_as_itself(call):
     """A function whose own await is cancelled (an inner task someone cancelled) fails, once,

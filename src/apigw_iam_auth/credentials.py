@@ -29,8 +29,9 @@ changes it:
 private attribute               what it gives                     if botocore drops it
 ==============================  ================================  ============================
 ``_refresh_lock``               triple and expiry read as one     they are read until two
-                                pair (botocore publishes under    reads agree; not cached
-                                it)
+                                pair (botocore publishes under    reads agree; not cached;
+                                it); replaced in a forked child   a child forked mid-refresh
+                                where a parent thread held it     hangs at its next refresh
 ``_frozen_credentials``         the current triple without a      ``aget()`` calls
                                 clock read: ``aget()``'s inline   ``get_frozen_credentials``
                                 fast path                         on the loop; not cached
@@ -115,8 +116,9 @@ _UNLOCKED_READS = 3
 
 # Background tasks of native async loads: the event loop keeps only weak references to tasks.
 _TASKS: set[asyncio.Task[Credentials]] = set()
-# Every single-flight guard of this process, for a forked child to reset.
+# Every single-flight guard, and every wrapped botocore object, for a forked child to reset.
 _FLIGHTS: weakref.WeakSet[_Flight] = weakref.WeakSet()
+_BOTOCORE_OBJECTS: weakref.WeakSet[_BotocoreCredentialsProvider] = weakref.WeakSet()
 
 
 class SessionLike(Protocol):
@@ -574,6 +576,18 @@ class _BotocoreCredentialsProvider(CredentialsProvider):
         self._memo: tuple[object, Credentials] | None = None
         self._flight = _Flight()
         self._lost: set[str] = set()  # private attributes found missing, each warned once
+        _BOTOCORE_OBJECTS.add(self)
+
+    def _after_fork(self) -> None:
+        """In a forked child: free botocore's refresh lock if a parent thread held it.
+
+        The thread refreshing at fork time does not exist in the child, so it would never
+        release the lock, and the child's next refresh would wait for good.
+        """
+        lock = self._read_lock()
+        if lock is not _LOST and callable(getattr(lock, "locked", None)) and lock.locked():
+            # private coupling: RefreshableCredentials._refresh_lock (see _read_lock)
+            self._credentials._refresh_lock = threading.Lock()  # noqa: SLF001
 
     def __repr__(self) -> str:
         """Name botocore's method ('env', 'container-role', 'assume-role'...), never values."""
@@ -963,6 +977,8 @@ def reset_shared_providers() -> None:
 def _reset_after_fork() -> None:
     """In a forked child: no shared providers, no loads in flight, locks no thread is holding.
 
+    botocore's own refresh locks included (:meth:`_BotocoreCredentialsProvider._after_fork`).
+
     A load in flight at fork time ran in a parent thread the child does not have: waiting for
     it would hang the child for good. Its future is left alone (a parent thread may have held
     its lock too); the child's callers start loads of their own.
@@ -972,6 +988,8 @@ def _reset_after_fork() -> None:
     _shared.clear()
     for flight in list(_FLIGHTS):
         flight._forget()  # noqa: SLF001 - this module's own class
+    for wrapped in list(_BOTOCORE_OBJECTS):
+        wrapped._after_fork()  # noqa: SLF001 - this module's own class
 
 
 if hasattr(os, "register_at_fork"):  # not on Windows, which does not fork
