@@ -226,6 +226,34 @@ def test_a_forked_child_resolves_its_own_credentials(monkeypatch):
     assert done.stdout.split() == ["AKIDPARENT", "AKIDCHILD", "AKIDPARENT"]
 
 
+HELD_LOCK_SCRIPT = """
+import os, threading
+from apigw_iam_auth import presign, presign_url
+
+URL = "https://abc123.execute-api.us-east-1.amazonaws.com/prod/x"
+presign._signers_lock.acquire()  # as a parent thread keeping a new signer at fork time
+pid = os.fork()
+if pid == 0:
+    threading.Timer(20, os._exit, (2,)).start()  # hung: exit 2 rather than hang the test
+    presign_url(URL, region="eu-west-1")
+    os._exit(0)
+print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+"""
+
+
+def test_a_forked_child_keeps_signers_although_a_parent_thread_held_the_lock(monkeypatch):
+    """The lock guarding the kept signers is new in a child: no parent thread can release it."""
+    env_keys(monkeypatch, "AKIDPARENT", "parent-secret")
+    done = subprocess.run(  # noqa: S603 - our script; forking pytest's threads is not safe
+        [sys.executable, "-c", textwrap.dedent(HELD_LOCK_SCRIPT)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert done.stdout.split() == ["0"]  # 2: the child waited for the parent's lock
+
+
 # --- credentials= as presign_url (and every signer) takes it ----------------------------------
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import TYPE_CHECKING, cast
 
@@ -22,6 +23,16 @@ _SIGNERS_KEPT = 64  # distinct settings; the oldest goes first
 _Settings = tuple[str | None, str, str | None, str | tuple[str, ...] | None]
 _signers: dict[_Settings, tuple[BotocoreProvider, SigV4Signer]] = {}
 _signers_lock = threading.Lock()
+
+
+def _reset_after_fork() -> None:
+    """In a forked child: a new lock, which no parent thread (absent here) can be holding."""
+    global _signers_lock  # noqa: PLW0603 - the parent's lock may have been held at fork time
+    _signers_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, which does not fork
+    os.register_at_fork(after_in_child=_reset_after_fork)
 
 
 def presign_url(
