@@ -648,6 +648,26 @@ def test_async_provider_works_from_sync_code():
     assert asyncio.run(inside_a_loop()).access_key == "AKIDASYNCSYNC"
 
 
+def test_async_provider_from_sync_code_leaves_the_threads_event_loop_set():
+    """A sync app that set an event loop for its thread still has it after a signature."""
+
+    async def fetch():
+        return ("AKIDASYNCSYNC", "secret")
+
+    def in_a_thread() -> bool:
+        loop = asyncio.new_event_loop()
+        try:
+            asyncio.set_event_loop(loop)
+            CallableProvider(fetch).get()
+            return asyncio.get_event_loop() is loop
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        assert pool.submit(in_a_thread).result(timeout=HANG_GUARD)
+
+
 @pytest.mark.anyio
 async def test_sync_get_on_the_loop_thread_does_not_wait_for_that_loops_own_load():
     """get() on a loop's thread while that loop runs the async load loads separately, no hang."""

@@ -1210,10 +1210,23 @@ def _run_blocking(awaitable: Awaitable[object]) -> object:
         return await awaitable
 
     if _running_loop() is None:
-        return asyncio.run(wait())
+        return _run_on_a_new_loop(wait())
     # This thread already runs a loop, which cannot be re-entered: use a helper thread's loop.
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, wait()).result()
+        return pool.submit(_run_on_a_new_loop, wait()).result()
+
+
+def _run_on_a_new_loop(coroutine: Coroutine[object, None, object]) -> object:
+    """``asyncio.run``, but leaving the thread's event loop as it was (``run`` unsets it)."""
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(coroutine)
+    finally:
+        try:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())
+        finally:
+            loop.close()
 
 
 def _converts_with_io(value: object) -> bool:
