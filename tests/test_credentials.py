@@ -731,6 +731,46 @@ async def test_a_custom_provider_returning_a_key_tuple_signs_and_anything_else_i
         assert SECRET not in str(refused.value)
 
 
+def test_a_hand_built_chain_checks_its_providers_as_a_list_does():
+    """ChainProvider([...]) holds custom providers to the same checks as credentials=[...]; an
+    item that is no provider is refused when the chain is built, naming its place.
+    """
+
+    class TupleVault(CredentialsProvider):
+        def get(self) -> Credentials:
+            return ("AKIDTUPLEVAULT", "tuple-secret")  # type: ignore[return-value]
+
+    assert ChainProvider([TupleVault()]).get().access_key == "AKIDTUPLEVAULT"
+    with pytest.raises(InvalidConfigError, match=r"item 2 is a tuple") as refused:
+        ChainProvider([TupleVault(), ("AKIDPLAIN", SECRET)])  # type: ignore[list-item]
+    assert SECRET not in str(refused.value)
+
+
+@pytest.mark.anyio
+async def test_a_custom_provider_that_fails_or_returns_expired_keys_raises_our_error():
+    """A CredentialsProvider subclass is held to a provider function's rules: its failure is a
+    CredentialsRefreshError (the original chained), expired keys are refused, not signed.
+    """
+
+    class Unreachable(CredentialsProvider):
+        def get(self) -> Credentials:
+            raise ConnectionError("vault unreachable")
+
+    class Stale(CredentialsProvider):
+        def get(self) -> Credentials:
+            expired = datetime.now(timezone.utc) - timedelta(minutes=1)
+            return Credentials("AKIDSTALE", SECRET, "token", expired)
+
+    for call in (resolve_provider(Unreachable()).get, resolve_provider(Unreachable()).aget):
+        with pytest.raises(CredentialsRefreshError, match=r"Unreachable.*failed") as failed:
+            await call() if call.__name__ == "aget" else call()
+        assert isinstance(failed.value.__cause__, ConnectionError)
+    with pytest.raises(
+        CredentialsRefreshError, match=r"Stale\.get\(\) returned credentials that expired"
+    ):
+        SigV4Signer(region="us-east-1", credentials=Stale()).sign("GET", URL)
+
+
 def test_sync_function_returning_botocore_objects(aws_env):
     """A provider function may return a botocore session or credentials object."""
     write_profiles(aws_env)

@@ -1279,8 +1279,20 @@ class ChainProvider(CredentialsProvider):
     """
 
     def __init__(self, providers: Sequence[CredentialsProvider]) -> None:
-        """Keep the providers in order; nothing is tried yet."""
-        self._providers = tuple(providers)
+        """Keep the providers in order; nothing is tried yet.
+
+        Custom providers are checked as ``credentials=[...]`` checks them (see
+        :func:`_own_or_checked`); anything else is refused here, named by its place.
+        """
+        given = tuple(providers)
+        for place, provider in enumerate(given, 1):
+            if not isinstance(provider, CredentialsProvider):
+                raise InvalidConfigError(
+                    f"ChainProvider takes CredentialsProvider objects, but item {place} is a "
+                    f"{type(provider).__name__}; pass credentials=[...] to chain any form "
+                    "credentials= takes"
+                )
+        self._providers = tuple(map(_own_or_checked, given))
         if not self._providers:
             raise InvalidConfigError("a credentials chain needs at least one provider")
         self._depth: int = 1 + max(
@@ -1343,8 +1355,10 @@ class _CheckedProvider(CredentialsProvider):
     The signer reads a snapshot's fields unchecked, so a ``get()`` returning a key tuple would
     be an AttributeError deep in signing. What ``credentials=`` takes as fixed keys (a
     ``(key, secret[, token])`` tuple, botocore's ``ReadOnlyCredentials``) is taken here too;
-    anything else is refused naming the provider's class, never showing the value. Only
-    providers from outside this module are wrapped: the library's own cost nothing more.
+    anything else is refused naming the provider's class, never showing the value. As for a
+    provider function, expired credentials are refused and a failure is raised as
+    :class:`CredentialsRefreshError` with the original chained. Only providers from outside
+    this module are wrapped: the library's own cost nothing more.
     Pickling carries the wrapped provider.
     """
 
@@ -1362,16 +1376,33 @@ class _CheckedProvider(CredentialsProvider):
 
     def get(self) -> Credentials:
         """The wrapped provider's ``get()``, checked."""
-        return self._checked(self._provider.get(), "get")
+        try:
+            value = self._provider.get()
+        except (CredentialsError, InvalidConfigError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - raised as CredentialsRefreshError
+            raise _failure(f"{self!r} failed", exc)  # noqa: B904 - _failure chains exc
+        return self._checked(value, "get")
 
     async def aget(self) -> Credentials:
         """The wrapped provider's ``aget()``, checked."""
-        return self._checked(await self._provider.aget(), "aget")
+        try:
+            value = await self._provider.aget()
+        except (CredentialsError, InvalidConfigError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - raised as CredentialsRefreshError
+            raise _failure(f"{self!r} failed", exc)  # noqa: B904 - _failure chains exc
+        return self._checked(value, "aget")
 
     def _checked(self, value: object, method: str) -> Credentials:
-        if isinstance(value, Credentials):
-            return value
         origin = f"{type(self._provider).__qualname__}.{method}()"
+        if isinstance(value, Credentials):
+            if value.expiry is not None and value.expiry <= datetime.now(timezone.utc):
+                raise CredentialsRefreshError(
+                    f"{origin} returned credentials that expired at "
+                    f"{value.expiry.isoformat()}; it must return fresh ones"
+                )
+            return value
         try:
             snapshot = snapshot_of(value)
         except InvalidConfigError as exc:  # Credentials' checks name the field, never its value
@@ -1382,6 +1413,11 @@ class _CheckedProvider(CredentialsProvider):
                 "Credentials(key, secret, token, expiry)"
             )
         return snapshot
+
+
+def _own_or_checked(provider: CredentialsProvider) -> CredentialsProvider:
+    """The library's own providers as they are (their results are sound), others checked."""
+    return provider if type(provider).__module__ == __name__ else _CheckedProvider(provider)
 
 
 def _tried(reasons: list[str]) -> str:
@@ -1487,9 +1523,7 @@ def _resolve(  # noqa: PLR0911
     if credentials is None:
         return BotocoreProvider(profile)
     if isinstance(credentials, CredentialsProvider):
-        if type(credentials).__module__ == __name__:  # the library's own: results are sound
-            return credentials
-        return _CheckedProvider(credentials)
+        return _own_or_checked(credentials)
     snapshot = snapshot_of(credentials)  # Credentials, ReadOnlyCredentials, a key tuple
     if snapshot is not None:
         return StaticProvider(snapshot)
