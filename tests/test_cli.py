@@ -802,6 +802,28 @@ def test_framing_headers_given_with_h_are_refused(api, env, header):
     assert f"argument -H/--header: {name} is worked out from -d" in usage_error(done)
 
 
+@pytest.mark.parametrize(
+    ("header", "advice"),
+    [
+        ("Authorization: Bearer not-shown-1", "the signature this command writes"),
+        ("X-Amz-Content-Sha256: UNSIGNED-PAYLOAD", "--payload unsigned"),
+        ("x-amz-date: 20200101T000000Z", "the time of signing"),
+        ("X-Amz-Security-Token: not-shown-2", "AWS_SESSION_TOKEN"),
+        ("X-Amz-Region-Set: us-east-1", "--region-set"),
+    ],
+)
+def test_signing_headers_given_with_h_are_refused(env, header, advice):
+    """-H for a header the signer writes exits 2 saying where it comes from (it was dropped
+    without a word), never showing the value.
+    """
+    done = run_cli("call", "https://api.example.com/x", "--dry-run", "-H", header, env=env)
+    error = usage_error(done)
+    name = header.partition(":")[0]
+    assert f"argument -H/--header: {name} is written by the signer" in error
+    assert advice in error
+    assert "not-shown" not in error
+
+
 def test_dry_run_leaves_out_what_h_leaves_out(api, env):
     """--dry-run's curl command leaves out a header -H 'Name:' leaves out (curl's own Accept)."""
     done = run_cli("call", f"{api}/pets", "--region", REGION, "-H", "Accept:", "--dry-run", env=env)

@@ -85,6 +85,16 @@ _METHOD_WORD = re.compile(r"[A-Za-z]{1,32}(?:-[A-Za-z]{1,32}){0,3}")
 _LEADING_NAME = re.compile(r"([A-Za-z]{1,32}(?:-[A-Za-z][A-Za-z0-9]{0,31}){0,4})\s")
 # How a body is framed on the wire (RFC 9112 6): the HTTP client's to write, never -H's.
 _FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding"})
+# Headers the signer writes (and drops from -H): where each comes from instead.
+_SIGNING_HEADER_SOURCES = {
+    "authorization": "it is the signature this command writes (no other scheme goes with it)",
+    "x-amz-date": "it is the time of signing",
+    "x-amz-security-token": "it comes with the credentials (AWS_SESSION_TOKEN, or --profile)",
+    "x-amz-content-sha256": (
+        "it is the body's hash (or UNSIGNED-PAYLOAD, with --payload unsigned)"
+    ),
+    "x-amz-region-set": "it names the regions of --region-set",
+}
 _JSON_TYPE = re.compile(r"(?i)^\s*application/(?:[\w.+-]*\+)?json\s*(?:;|$)")
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
 _DURATION = re.compile(r"(?:\d+(?:\.\d+)?[smhd])+")
@@ -199,6 +209,10 @@ def _header(text: str) -> tuple[str, str | None]:
         raise argparse.ArgumentTypeError(msg)
     if any((ch < " " and ch != "\t") or ch == "\x7f" for ch in value):
         msg = f"the value of {name!r} contains a control character"
+        raise argparse.ArgumentTypeError(msg)
+    source = _SIGNING_HEADER_SOURCES.get(name.lower())
+    if source is not None and (sep != ":" or value):  # 'Name:' is refused where it is read
+        msg = f"{name} is written by the signer: leave it out; {source}"
         raise argparse.ArgumentTypeError(msg)
     if name.lower() in _FRAMING_HEADERS:
         # Sent as given, beside the client's own framing, it made the request wait forever.
