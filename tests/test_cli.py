@@ -674,6 +674,20 @@ def refused_port() -> Iterator[int]:
         yield unlistened.getsockname()[1]
 
 
+@pytest.mark.parametrize(
+    "args", [("call", "{refused}", "--region", REGION), ("call", "{refused}", "--bad-flag")]
+)
+def test_errors_with_stderr_closed_never_reach_stdout(env, refused_port, args):
+    """With stderr closed (2>&-), errors are not told at all: stdout carries only bodies."""
+    shell = shutil.which("sh")
+    assert shell is not None
+    redirected = (shell, "-c", 'exec "$@" 2>&-', "sh", *MODULE)
+    refused = f"http://127.0.0.1:{refused_port}/prod"
+    done = run_cli(*(arg.format(refused=refused) for arg in args), env=env, command=redirected)
+    assert done.returncode in {1, 2}
+    assert done.stdout == ""
+
+
 @pytest.mark.parametrize("before", [b"earlier answer\n", None], ids=["existing", "new"])
 def test_output_file_is_as_before_after_a_failed_request(env, sandbox, refused_port, before):
     """When no answer comes (connection refused), -o FILE keeps what it held and -o NEWFILE

@@ -648,13 +648,14 @@ def _explained(exc: Exception) -> tuple[str, int]:
 
 def _error(message: str) -> None:
     """One line, whatever the message holds (a library's text may span several)."""
-    line = " ".join(message.split())
-    with contextlib.suppress(OSError, ValueError):  # stderr closed too: nothing left to tell
-        print(f"{PROG}: error: {line}", file=sys.stderr, flush=True)
+    _note(f"{PROG}: error: {' '.join(message.split())}")
 
 
 def _note(text: str) -> None:
-    with contextlib.suppress(OSError, ValueError):
+    """A line on stderr; none at all where stderr is closed (print would take stdout)."""
+    if sys.stderr is None:
+        return
+    with contextlib.suppress(OSError, ValueError):  # stderr closed: nothing left to tell
         print(text, file=sys.stderr, flush=True)
 
 
