@@ -445,7 +445,10 @@ def _aws_options() -> _Parser:
     )
     group.add_argument("--profile", help="profile of ~/.aws/config (default: AWS_PROFILE)")
     group.add_argument(
-        "--service", default="execute-api", help="signing name (default: execute-api)"
+        "--service",
+        default="execute-api",
+        help="signing name (default: the service the hostname names, e.g. lambda for a "
+        "function URL, else execute-api)",
     )
     group.add_argument(
         "--region-set",
