@@ -1751,3 +1751,70 @@ def test_redirect_is_printed_whole_and_not_followed(env, command):
     assert "location: /new\n" in done.stdout.lower()
     assert done.stdout.endswith(body.decode())
     assert f"not following it to {url}/new (" in done.stderr  # a URL to call as it is
+
+
+def test_library_advice_keeps_its_command_line_half(env, sandbox):
+    """Where the library names both spellings, the command line keeps its own, not neither."""
+    no_keys = isolated_env(sandbox, secret=None)
+    keys_error = usage_error(run_cli("serve", "--port", "0", env=no_keys))
+    assert "give it keys (--credentials FILE)" in keys_error
+    unsigned = run_cli(
+        "presign", "https://api.example.com/x", "--region", REGION, "--payload", "unsigned", env=env
+    )
+    assert "sign with headers instead (call without --presign)" in usage_error(unsigned)
+    for error in (keys_error, unsigned.stderr):
+        for spelling in (*PYTHON_ARGUMENTS, "presign=", "keys="):
+            assert spelling not in error
+
+
+def test_a_default_chain_failure_names_no_profile_none(sandbox):
+    """Only AWS_ACCESS_KEY_ID set, no --profile: botocore's reason, not '--profile None:'."""
+    partial = {**isolated_env(sandbox, secret=None), "AWS_ACCESS_KEY_ID": ACCESS_KEY}
+    error = usage_error(
+        run_cli("call", "https://api.example.com/x", "--region", REGION, "--dry-run", env=partial)
+    )
+    assert "PartialCredentialsError" in error
+    assert "None" not in error
+
+
+def test_library_warnings_speak_in_flags(env):
+    """A warning of the library (a --region contradicting the host) names flags too."""
+    done = run_cli(
+        "call",
+        "https://abc123.execute-api.eu-west-1.amazonaws.com/prod",
+        "--region",
+        REGION,
+        "--dry-run",
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "--region us-east-1 contradicts host" in done.stderr
+    assert "drop --region to use the host's" in done.stderr
+    for spelling in PYTHON_ARGUMENTS:
+        assert spelling not in done.stderr
+
+
+def test_a_failing_credential_process_says_what_failed(sandbox):
+    """The chained exception the library points to is not shown on the command line: its type
+    and message are, in its place.
+    """
+    process = sandbox / "not-json.sh"
+    process.write_text('#!/bin/sh\necho "{not json"\n')
+    process.chmod(0o755)
+    config = sandbox / "process-config"
+    config.write_text(f"[profile broken]\ncredential_process = {process}\n")
+    env = {**isolated_env(sandbox, secret=None), "AWS_CONFIG_FILE": str(config)}
+    error = usage_error(
+        run_cli(
+            "call",
+            "https://api.example.com/x",
+            "--region",
+            REGION,
+            "--profile",
+            "broken",
+            "--dry-run",
+            env=env,
+        )
+    )
+    assert "see the chained exception" not in error
+    assert "failed: JSONDecodeError: Expecting property name" in error

@@ -637,12 +637,24 @@ def _run(args: argparse.Namespace) -> int:
     return _demo()
 
 
+def _with_cause(exc: ApiGwIamAuthError) -> str:
+    """The message, the chained exception it points to said in place (no traceback here)."""
+    message, cause = str(exc), exc.__cause__
+    if cause is None:
+        return message
+    named = type(cause).__name__
+    pointer = f"{named} (see the chained exception)"
+    if not message.endswith(pointer):
+        return message
+    return f"{message[: -len(pointer)]}{named}: {redact(str(cause))}"
+
+
 def _explained(exc: Exception) -> tuple[str, int]:
     """The one line to print for an error, and the exit status."""
     if isinstance(exc, _CliError):  # may quote what was typed: a presigned URL, a header
         return redact(str(exc)), exc.status
     if isinstance(exc, ApiGwIamAuthError):
-        return _in_flags(str(exc)), EXIT_USAGE
+        return _in_flags(_with_cause(exc)), EXIT_USAGE
     return (
         f"unexpected {type(exc).__name__}: {redact(str(exc))} (a bug: please report it)",
         EXIT_BUG,
@@ -675,7 +687,7 @@ def _library_log(*, verbose: bool) -> Iterator[None]:
     """The library's warnings (INFO too with -v) on stderr, prefixed like our own messages."""
     logger = logging.getLogger("apigw_iam_auth")
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(f"{PROG}: %(message)s"))
+    handler.setFormatter(_FlagsFormatter(f"{PROG}: %(message)s"))
     previous = logger.level
     logger.addHandler(handler)
     logger.setLevel(logging.INFO if verbose else logging.WARNING)
@@ -684,6 +696,13 @@ def _library_log(*, verbose: bool) -> Iterator[None]:
     finally:
         logger.removeHandler(handler)
         logger.setLevel(previous)
+
+
+class _FlagsFormatter(logging.Formatter):
+    """The library's log lines as :func:`_in_flags` words its errors."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+        return _in_flags(super().formatMessage(record))
 
 
 # The library speaks to Python callers; on the command line the same advice names flags.
@@ -702,15 +721,17 @@ _CREDENTIALS_ARGUMENT = re.compile(
     r",?\s*(?:or\s+)?(?:pass\s+)?credentials=\([^)]*\)(?:\s+or\s+a\s+provider\s+function)?"
 )
 _CALL_FORM = re.compile(rf"\b[A-Za-z_]\w*\(((?:{_ARGUMENT_NAMES})=[^()]*)\)")
-_ARGUMENT = re.compile(rf"(?<![\w-])({_ARGUMENT_NAMES})=('<[^>]*>'|'[^']*'|\"[^\"]*\"|[^\s,;)]*)")
+_ARGUMENT = re.compile(rf"(?<![\w-])({_ARGUMENT_NAMES})=('<[^>]*>'|'[^']*'|\"[^\"]*\"|[^\s,;:)]*)")
 # "region must be ...", "region 'x' is not ...": the subject of the sentence is the flag.
 _ARGUMENT_SUBJECT = re.compile(rf"(?<![\w-])({_ARGUMENT_NAMES})(?= must\b| '[^']*' is\b)")
-_COMMAND_LINE_ASIDE = re.compile(r"\s*\([^()]*\bon the command line\)")
+# "(keys= in Python, --credentials FILE on the command line)", "(presign=False; on the command
+# line, call without --presign)", or "(--region on the command line)" beside a Python call.
+_COMMAND_LINE_ASIDE = re.compile(r"\s*\(([^()]*)\bon the command line\b([^()]*)\)")
 
 
 def _in_flags(message: str) -> str:
     """A library message with its Python arguments (``region=``...) turned into our flags."""
-    message = _COMMAND_LINE_ASIDE.sub("", message)
+    message = _COMMAND_LINE_ASIDE.sub(_command_line_half, message)
     if "AWS_ACCESS_KEY_ID" in message:
         message = _CREDENTIALS_ARGUMENT.sub("", message)
     else:
@@ -724,8 +745,19 @@ def _in_flags(message: str) -> str:
     return redact(message)
 
 
+def _command_line_half(aside: re.Match[str]) -> str:
+    """What an aside says for the command line; nothing where the flag is named beside it."""
+    before, after = aside[1].strip(), aside[2].strip(" ,;")
+    if after:
+        return f" ({after})"
+    shell = re.split(r"[,;]\s*", before)[-1]
+    return "" if shell == before else f" ({shell})"
+
+
 def _flag_and_value(match: re.Match[str]) -> str:
     value = match[2].strip("'\"")
+    if value == "None" and match[1] == "profile":  # BotocoreProvider(profile=None): no flag
+        return "the default profile"
     return f"{_FLAGS[match[1]]} {value}" if value and value != "None" else _FLAGS[match[1]]
 
 
