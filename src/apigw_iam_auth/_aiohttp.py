@@ -316,10 +316,14 @@ async def _hash_bytes(data: bytes | bytearray | memoryview, limit: int | None) -
 
 
 async def _buffer_unseekable(request: ClientRequest, body: Payload, limit: int | None) -> str:
-    """A file that cannot be rewound is read once and sent from memory."""
-    data = await body.as_bytes()
-    await request.update_body(data)
-    return await _hash_bytes(data, limit)
+    """A file that cannot be rewound is read once and sent from memory.
+
+    What is sent is cut as aiohttp would cut the file (to the caller's ``Content-Length``):
+    ``update_body`` sets the length of what it is given.
+    """
+    data = _cut(await body.as_bytes(), limit)
+    await request.update_body(bytes(data))
+    return await _hash_bytes(data, None)
 
 
 async def _hash_written(body: Payload, limit: int | None) -> str:
