@@ -523,9 +523,24 @@ async def test_a_read_once_part_added_to_a_form_sent_before_is_refused(aws_serve
             async with session.post(aws_server.url("/prod/a"), data=form) as response:
                 assert response.status == 200
             form.append(pipe)
-            with pytest.raises(UnsignableRequestError, match="can be read only once"):
+            with pytest.raises(UnsignableRequestError, match="can be read only once") as refused:
                 await session.post(aws_server.url("/prod/b"), data=form)
     assert aws_server.request_count == 1
+    assert "a part of this multipart body" in str(refused.value)
+    assert "read that part into bytes" in str(refused.value)
+
+
+async def test_an_async_iterator_in_a_nested_multipart_is_read_once_and_verifies(server):
+    """A streamed part one multipart down is buffered like a top-level one: hashed, then sent."""
+    outer, inner = aiohttp.MultipartWriter("mixed"), aiohttp.MultipartWriter("mixed")
+    inner.append(_chunks())
+    outer.append(b"first")
+    outer.append(inner)
+    reply = await send(
+        "POST", server.url("/prod/nested"), middleware=adapter(make_auth()), data=outer
+    )
+    assert reply.status == 200, reply.text
+    assert echo(reply).body_length > len(b"first" + b"abcd" + TEXT.encode())
 
 
 @pytest.mark.filterwarnings("ignore:Sending a large body directly:ResourceWarning")

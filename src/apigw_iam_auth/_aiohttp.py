@@ -331,31 +331,44 @@ async def _hash_written(body: Payload, limit: int | None) -> str:
 
     Files inside are read in chunks off the loop by aiohttp and rewound before sending.
     """
-    from aiohttp import MultipartWriter, payload  # noqa: PLC0415 - see _payload_hash
-
-    if isinstance(body, MultipartWriter):
-        for part, _, _ in body:
-            if isinstance(part, payload.AsyncIterablePayload):
-                await part.as_bytes()  # read once and kept, so it can be written twice
+    await _buffer_streamed_parts(body)
     # aiohttp also marks a payload consumed when it closes it after a call; one sent again in a
     # later call still writes itself. Only a payload (or a part) the hashing used up is refused.
     before = _used_up(body)
     hasher = _HashingWriter()
     await body.write_with_length(_as_writer(hasher), limit)
-    if any(now and not then for then, now in zip(before, _used_up(body), strict=True)):
+    after = _used_up(body)
+    if after[0] and not before[0]:
         raise UnsignableRequestError(
             f"this {type(body).__name__} body can be read only once, so it cannot be both "
             "hashed and sent; pass bytes, a file opened in 'rb' mode, or an async iterator"
         )
+    if any(now and not then for then, now in zip(before, after, strict=True)):
+        raise UnsignableRequestError(
+            "a part of this multipart body can be read only once (a pipe, a socket), so it "
+            "cannot be both hashed and sent; read that part into bytes first"
+        )
     return hasher.hexdigest()
 
 
+async def _buffer_streamed_parts(body: Payload) -> None:
+    """Read each async-iterator part, at any depth, once: kept, it is written twice."""
+    from aiohttp import MultipartWriter, payload  # noqa: PLC0415 - see _payload_hash
+
+    if isinstance(body, MultipartWriter):
+        for part, _, _ in body:
+            if isinstance(part, payload.AsyncIterablePayload):
+                await part.as_bytes()
+            else:
+                await _buffer_streamed_parts(part)
+
+
 def _used_up(body: Payload) -> tuple[bool, ...]:
-    """Whether the payload, and each part of a multipart body, can no longer be written."""
+    """Whether the payload, and each part of a multipart body at any depth, is used up."""
     from aiohttp import MultipartWriter  # noqa: PLC0415 - see _payload_hash
 
     parts = body if isinstance(body, MultipartWriter) else ()
-    return (body.consumed, *(part.consumed for part, _, _ in parts))
+    return (body.consumed, *(used for part, _, _ in parts for used in _used_up(part)))
 
 
 def _as_writer(hasher: _HashingWriter) -> AbstractStreamWriter:
