@@ -224,6 +224,46 @@ def test_failed_test_report_shows_the_access_log(run):
     )
 
 
+def test_access_log_is_shown_for_setup_failures_and_dynamic_use(run):
+    """The log is there too when a fixture built on iam_server fails in setup, and when the
+    test asked for the server through request.getfixturevalue.
+    """
+    result = run(
+        """
+        import httpx
+        import pytest
+
+        @pytest.fixture
+        def seeded(iam_server):
+            with httpx.Client(trust_env=False) as client:
+                client.post(f"{iam_server.url}/prod/seed").raise_for_status()  # forgot auth
+
+        def test_setup_failure(seeded):
+            pass
+
+        def test_dynamic(request):
+            server = request.getfixturevalue("iam_server")
+            with httpx.Client(trust_env=False) as client:
+                assert client.get(f"{server.url}/prod/dynamic").status_code == 200
+        """
+    )
+    result.assert_outcomes(failed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at setup of test_setup_failure*",
+            "*iam_server access log*",
+            '127.0.0.1 "POST /prod/seed" 403 * refused MissingAuthenticationTokenException:*',
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "*_ test_dynamic _*",
+            "*iam_server access log*",
+            '127.0.0.1 "GET /prod/dynamic" 403 * refused MissingAuthenticationTokenException:*',
+        ]
+    )
+
+
 def test_session_fixture_is_one_server_for_all_tests(run):
     """iam_server_session is shared: same URL and keys in every test, one request log."""
     result = run(

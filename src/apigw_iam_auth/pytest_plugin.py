@@ -47,6 +47,9 @@ if TYPE_CHECKING:
 __all__ = ["IamServerFixture", "iam_server", "iam_server_session"]
 
 _FIXTURES = ("iam_server", "iam_server_session")
+# The iam_server a test set up, however it asked (an argument, another fixture, or
+# request.getfixturevalue), for its report when setup or the test fails.
+_TEST_SERVER = pytest.StashKey["IamServerFixture"]()
 _MARKER = "iam_server"
 # What the marker may set: the server's settings, and temporary= for a key with a session token.
 _OPTIONS = frozenset(
@@ -136,14 +139,15 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, Result[pytest.TestReport], None]:
-    """A failed test that used the server gets its access log in the report."""
+    """A test that used the server and failed (or errored in setup) gets its access log."""
     del call
     outcome = yield
     report = outcome.get_result()
-    if report.when == "call" and report.failed:
+    if report.when in {"setup", "call"} and report.failed:
         values = getattr(item, "funcargs", {})
+        used = {"iam_server": item.stash.get(_TEST_SERVER, None)}
         for name in _FIXTURES:
-            fixture = values.get(name)
+            fixture = used.get(name) or values.get(name)
             if isinstance(fixture, IamServerFixture):
                 report.sections.append((f"{name} access log", fixture.access_log() or "(none)"))
 
@@ -212,7 +216,9 @@ def iam_server(request: pytest.FixtureRequest) -> Iterator[IamServerFixture]:
     Set ``@pytest.mark.iam_server(region=..., service=..., policy=..., temporary=True, ...)``
     to configure it.
     """
-    yield from _running(_options(request.node))
+    for fixture in _running(_options(request.node)):
+        request.node.stash[_TEST_SERVER] = fixture
+        yield fixture
 
 
 @pytest.fixture(scope="session")
