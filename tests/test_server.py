@@ -1808,3 +1808,36 @@ def test_policy_file_is_loaded_and_validated(tmp_path):
         load_policy(bad)
     with pytest.raises(InvalidConfigError, match="cannot read policy file"):
         load_policy(tmp_path / "absent.json")
+
+
+@pytest.mark.parametrize(
+    ("region", "partition"),
+    [("cn-north-1", "aws-cn"), ("us-gov-west-1", "aws-us-gov"), ("eu-west-1", "aws")],
+)
+def test_arns_name_the_partition_of_the_servers_region(region, partition):
+    """China and GovCloud ARNs are arn:aws-cn / arn:aws-us-gov: a policy copied from such an
+    account matches, and the caller is named in the same partition.
+    """
+    policy = {
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:{partition}:iam::{ACCOUNT}:root"},
+                "Action": "execute-api:Invoke",
+                "Resource": f"arn:{partition}:execute-api:{region}:*:*/prod/GET/pets",
+            }
+        ]
+    }
+    with IamAuthServer(region=region, keys=KEYS, policy=policy) as server:
+        in_region = signer(region=region)
+        allowed = requests.get(**_signed_call(in_region, f"{server.url}/prod/pets"), timeout=10)
+        denied = requests.get(**_signed_call(in_region, f"{server.url}/prod/other"), timeout=10)
+    assert allowed.status_code == 200, allowed.text
+    assert allowed.json()["caller"]["arn"] == f"arn:{partition}:iam::{ACCOUNT}:user/{KEY}"
+    assert denied.status_code == 403
+    assert f"on resource: arn:{partition}:execute-api:{region}:" in denied.text
+
+
+def _signed_call(signer: SigV4Signer, url: str) -> dict[str, object]:
+    signed = signer.sign("GET", url)
+    return {"url": signed.url, "headers": signed.headers}

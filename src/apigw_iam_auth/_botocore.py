@@ -5,7 +5,7 @@ functions, so importing the library costs nothing until a region has to be check
 
 * :func:`region_data` reads botocore's own ``endpoints`` data (``botocore/data/endpoints.json``
   through ``botocore.loaders``, honouring ``AWS_DATA_PATH`` as botocore sessions do): each
-  partition's ``regionRegex`` and the region names it lists. It is loaded once per process (a
+  partition's id, ``regionRegex`` and the region names it lists. It is loaded once per process (a
   memo of one value, kept off the per-request path: it is read when a signer is built and when a
   host's region is first resolved).
 * :func:`profile_region` asks a fresh ``botocore.session.Session(profile=...)`` for
@@ -44,6 +44,8 @@ class RegionData(NamedTuple):
     """Each partition's ``regionRegex`` (ASCII, to be used with ``fullmatch``)."""
     names: tuple[str, ...]
     """Every region a partition lists, sorted (``us-east-1``, ``cn-north-1``...)."""
+    partitions: tuple[tuple[str, re.Pattern[str] | None, frozenset[str]], ...]
+    """Each partition's id (``aws``, ``aws-cn``...), ``regionRegex`` and listed regions."""
 
 
 @functools.cache  # one value per process: botocore's data does not change under us
@@ -59,13 +61,17 @@ def region_data() -> RegionData:
     loader = botocore.loaders.create_loader(os.environ.get("AWS_DATA_PATH"))
     endpoints: dict[str, Any] = loader.load_data("endpoints")
     partitions: list[dict[str, Any]] = endpoints["partitions"]
-    patterns = tuple(
-        re.compile(partition["regionRegex"], re.ASCII)
+    described = tuple(
+        (
+            str(partition.get("partition", "aws")),
+            re.compile(partition["regionRegex"], re.ASCII) if "regionRegex" in partition else None,
+            frozenset(partition.get("regions", {})),
+        )
         for partition in partitions
-        if "regionRegex" in partition
     )
-    names = sorted({name for partition in partitions for name in partition.get("regions", {})})
-    return RegionData(patterns, tuple(names))
+    patterns = tuple(pattern for _, pattern, _ in described if pattern is not None)
+    names = sorted({name for _, _, listed in described for name in listed})
+    return RegionData(patterns, tuple(names), described)
 
 
 def profile_region(profile: str | None) -> tuple[str, str] | None:

@@ -44,6 +44,7 @@ __all__ = [
     "configured_region",
     "infer_scope",
     "names_scope",
+    "partition_of",
     "region_names",
     "service_defaults",
 ]
@@ -249,6 +250,22 @@ def infer_scope(
         "region>', e.g. ApiGwIamAuth(region='us-east-1') (--region on the command line), or "
         "set AWS_REGION"
     )
+
+
+def partition_of(region: str) -> str:
+    """The partition whose ARNs name ``region``: ``aws``, ``aws-cn``, ``aws-us-gov``...
+
+    The partition that lists the region, else the first whose ``regionRegex`` matches it, else
+    ``aws`` (a region newer than the installed botocore, or ``*``).
+    """
+    partitions = _botocore.region_data().partitions
+    for name, _, listed in partitions:
+        if region in listed:
+            return name
+    for name, pattern, _ in partitions:
+        if pattern is not None and pattern.fullmatch(region):
+            return name
+    return "aws"
 
 
 def _checked(region: str, source: str) -> str:

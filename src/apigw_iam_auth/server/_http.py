@@ -110,7 +110,7 @@ _DRAIN_SECONDS = 5  # how long stop() waits for requests in flight to be answere
 _IDLE_SECONDS = 60  # idle keep-alive connections are closed after this
 # The API a policy file's execute-api:/... resources stand for is not known until a server
 # uses it: any API, for checking the file alone.
-_ANY_API = api_arn("*", "*", "*")
+_ANY_API = api_arn("*", "*", "*", partition="*")
 
 
 def _key(section: Mapping[str, Any], where: str) -> tuple[str, KnownKey] | None:

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
+from apigw_iam_auth._region import partition_of
 from apigw_iam_auth._uri import normalize_path, wire_path
 from apigw_iam_auth.errors import FailureKind, InvalidConfigError, VerificationError
 
@@ -100,7 +101,8 @@ class _Statement:
             return False
         if self.principals is None:
             return True
-        accepted = {"*", principal_arn, account_id, f"arn:aws:iam::{account_id}:root"}
+        partition = principal_arn.split(":")[1]  # the caller's: arn:aws-cn:iam::...
+        accepted = {"*", principal_arn, account_id, f"arn:{partition}:iam::{account_id}:root"}
         return any(p in accepted for p in self.principals)
 
 
@@ -216,9 +218,13 @@ def parse_policy(document: object, *, api: str | None = None) -> Policy:
     )
 
 
-def api_arn(region: str, account_id: str, api_id: str) -> str:
-    """``arn:aws:execute-api:{region}:{account_id}:{api_id}``: what its Invoke ARNs start with."""
-    return f"arn:aws:execute-api:{region}:{account_id}:{api_id}"
+def api_arn(region: str, account_id: str, api_id: str, partition: str | None = None) -> str:
+    """``arn:aws:execute-api:{region}:{account_id}:{api_id}``: what its Invoke ARNs start with.
+
+    The partition is the region's (``arn:aws-cn:...`` in China) unless given.
+    """
+    partition = partition_of(region) if partition is None else partition
+    return f"arn:{partition}:execute-api:{region}:{account_id}:{api_id}"
 
 
 def invoke_arn(region: str, account_id: str, api_id: str, method: str, path: str) -> str:

@@ -42,6 +42,7 @@ from urllib.parse import urlsplit
 
 from apigw_iam_auth import _sigv4, _sigv4a
 from apigw_iam_auth._models import SignatureLocation, SigningConfig
+from apigw_iam_auth._region import partition_of
 from apigw_iam_auth._sigv4a import ALGORITHM_V4A
 from apigw_iam_auth._uri import canonical_query, host_header, is_utf8, parse_query
 from apigw_iam_auth.errors import (
@@ -169,11 +170,12 @@ class VerifiedRequest:
     path: str
     query: tuple[tuple[str, str], ...]
     expires: int | None = None
+    partition: str = "aws"  # of the region verified for: arn:aws-cn:... in China
 
     @property
     def principal_arn(self) -> str:
         """The caller as IAM names it in policy decisions and denial messages."""
-        return f"arn:aws:iam::{self.account_id}:user/{self.access_key}"
+        return f"arn:{self.partition}:iam::{self.account_id}:user/{self.access_key}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,6 +268,7 @@ def verify_request(
         path=path,
         query=pairs,
         expires=claim.expires,
+        partition=partition_of(region),
     )
 
 
