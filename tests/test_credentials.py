@@ -731,6 +731,13 @@ async def test_a_custom_provider_returning_a_key_tuple_signs_and_anything_else_i
         assert SECRET not in str(refused.value)
 
 
+@pytest.mark.parametrize("build", [SigV4Signer, ApiGwIamAuth], ids=["signer", "auth"])
+def test_a_profile_that_is_not_a_str_is_refused_when_built(build):
+    """profile=5 fails where it is written, not at the first signature."""
+    with pytest.raises(InvalidConfigError, match="profile must be a str or None, got int"):
+        build(region="us-east-1", profile=5)
+
+
 def test_a_hand_built_chain_checks_its_providers_as_a_list_does():
     """ChainProvider([...]) holds custom providers to the same checks as credentials=[...]; an
     item that is no provider is refused when the chain is built, naming its place.

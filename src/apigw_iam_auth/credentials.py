@@ -1488,6 +1488,8 @@ def resolve_provider(
     A :class:`CredentialsProvider` of your own comes back wrapped, its results checked before
     they are signed with (see ``_CheckedProvider``); the library's own come back as they are.
     """
+    if profile is not None and not isinstance(profile, str):
+        raise InvalidConfigError(f"profile must be a str or None, got {type(profile).__name__}")
     if (
         profile is not None
         and credentials is not None
