@@ -18,6 +18,7 @@ import sys
 import threading
 import traceback
 import urllib.request
+import warnings
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
@@ -1328,6 +1329,28 @@ def test_a_forked_child_refreshes_although_a_parent_thread_held_botocores_refres
         parent_refresh.join(HANG_GUARD)
     assert os.waitstatus_to_exitcode(status) == 0  # 2: the child waited on its parent's lock
     assert provider.get().access_key == "AKIDFORK1"  # the parent's own refresh, unaffected
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX only")
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_a_forked_child_of_plain_botocore_credentials_warns_nothing():
+    """Plain (never refreshing) botocore credentials have no refresh lock to free in a child:
+    forking warns nothing (no false "please report this").
+    """
+    provider = resolve_provider(botocore.credentials.Credentials("AKIDPLAIN", SECRET))
+    assert provider.get().access_key == "AKIDPLAIN"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        pid = os.fork()
+        if pid == 0:  # the child: its exit status is the outcome
+            status = 3
+            try:
+                signed = provider.get().access_key == "AKIDPLAIN"
+                status = 0 if signed and not caught else 1
+            finally:
+                os._exit(status)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0  # 1: the child was warned
 
 
 @pytest.mark.parametrize("call", ["aget", "get"])

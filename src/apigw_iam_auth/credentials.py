@@ -584,9 +584,12 @@ class _BotocoreCredentialsProvider(CredentialsProvider):
         The thread refreshing at fork time does not exist in the child, so it would never
         release the lock, and the child's next refresh would wait for good.
         """
-        lock = self._read_lock()
-        if lock is not _LOST and callable(getattr(lock, "locked", None)) and lock.locked():
-            # private coupling: RefreshableCredentials._refresh_lock (see _read_lock)
+        if not self._refreshable:  # plain credentials never refresh: no lock to free
+            return
+        # private coupling: RefreshableCredentials._refresh_lock (see _read_lock); read
+        # plainly, as a missing one is warned about where it is needed, not in every child
+        locked = getattr(getattr(self._credentials, "_refresh_lock", None), "locked", None)
+        if callable(locked) and locked():
             self._credentials._refresh_lock = threading.Lock()  # noqa: SLF001
 
     def __repr__(self) -> str:
