@@ -1047,3 +1047,32 @@ def split_target(target: str) -> tuple[str, list[tuple[str, str]]]:
     """A request target's path and its decoded query pairs."""
     path, _, query = target.partition("?")
     return path, parse_qsl(query)
+
+
+async def test_the_configured_region_is_read_off_the_event_loop_for_streamed_bodies(
+    monkeypatch, tmp_path
+):
+    """No region= and a host naming none: AWS_REGION and the config files are read in a worker
+    thread, also when a streamed body makes the adapter ask for the host's scope first.
+    """
+    import apigw_iam_auth.signer  # noqa: PLC0415 - the module whose lookup is watched
+
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "absent"))
+    read_on: list[int] = []
+    real = apigw_iam_auth.signer.configured_region
+
+    def watched(profile: str | None) -> str | None:
+        read_on.append(threading.get_ident())
+        return real(profile)
+
+    monkeypatch.setattr(apigw_iam_auth.signer, "configured_region", watched)
+    auth = ApiGwIamAuth(credentials=LONG_TERM)
+    with IamAuthServer(keys={LONG_TERM[0]: KnownKey(LONG_TERM[1])}) as server:
+        async with (
+            aiohttp.ClientSession(middlewares=(auth,)) as session,
+            session.post(f"{server.url}/prod/x", data=_chunks()) as response,
+        ):
+            assert response.status == 200, await response.text()
+    assert read_on
+    assert threading.get_ident() not in read_on

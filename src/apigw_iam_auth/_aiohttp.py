@@ -84,14 +84,14 @@ async def middleware(
     first = _chain_origin(request) if _chains else None  # no chain open: a new request
     if first is not None and first != _origin(request.url):
         return await _send_unsigned(request, handler)
+    if signer._configured is None:  # noqa: SLF001 - the config files are read off the loop
+        await asyncio.to_thread(signer._read_configured_region)  # noqa: SLF001
     body_hash = _known_body_hash(request) or (
         _sigv4.UNSIGNED_PAYLOAD  # a stream goes out as it comes: no hash is signed
         if signer._signs_unsigned_payload(str(request.url))  # noqa: SLF001
         else await _read_body_hash(request)
     )
     provider = signer._credentials  # noqa: SLF001 - the adapters' provider
-    if signer._configured is None:  # noqa: SLF001 - the config files are read off the loop
-        await asyncio.to_thread(signer._read_configured_region)  # noqa: SLF001
     credentials = await provider.aget()
     signing = _sign(signer, request, body_hash, credentials, presign=presign, expires=expires)
     response = await handler(request)
