@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -21,7 +22,7 @@ import requests
 from integration_cases import LONG_TERM, NEEDS_PY311
 
 from apigw_iam_auth import ApiGwIamAuth
-from apigw_iam_auth.server import IamAuthServer, KnownKey
+from apigw_iam_auth.server import IamAuthServer, KnownKey, verify_request
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
@@ -156,3 +157,25 @@ async def test_aiohttp_streams_the_body_as_it_comes(lattice, payload):
     assert events[:2] == [SENT, CHUNKS[0].decode()]
     assert headers.get("transfer-encoding") == "chunked"
     assert body_sha256 == hashlib.sha256(BODY).hexdigest()
+
+
+def test_a_host_header_naming_another_service_decides_whether_the_stream_is_read():
+    """A Lattice URL sent with an execute-api Host is signed for execute-api, which signs the
+    body's hash: the stream is read to hash it, and API Gateway's verifier accepts it.
+    """
+    url = "https://svc-0123456789abcdef0.7d67968.vpc-lattice-svcs.us-west-2.on.aws/prod/upload"
+    host = "abc123.execute-api.us-west-2.amazonaws.com"
+    now = datetime.now(timezone.utc)
+    prepared = requests.Request("POST", url, data=chunks([]), headers={"Host": host}).prepare()
+    ApiGwIamAuth(credentials=LONG_TERM, clock=lambda: now)(prepared)
+    assert prepared.body == BODY  # read (and buffered) to be hashed
+    verified = verify_request(
+        "POST",
+        prepared.path_url,
+        list(prepared.headers.items()),
+        BODY,
+        lookup={LONG_TERM[0]: KnownKey(LONG_TERM[1])}.get,
+        region="us-west-2",
+        now=now,
+    )
+    assert verified.access_key == LONG_TERM[0]

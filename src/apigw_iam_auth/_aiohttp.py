@@ -88,7 +88,7 @@ async def middleware(
         await asyncio.to_thread(signer._read_configured_region)  # noqa: SLF001
     body_hash = _known_body_hash(request) or (
         _sigv4.UNSIGNED_PAYLOAD  # a stream goes out as it comes: no hash is signed
-        if signer._signs_unsigned_payload(str(request.url))  # noqa: SLF001
+        if signer._signs_unsigned_payload(str(request.url), request.headers.get("Host"))  # noqa: SLF001
         else await _read_body_hash(request)
     )
     provider = signer._credentials  # noqa: SLF001 - the adapters' provider

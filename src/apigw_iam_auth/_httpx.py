@@ -86,7 +86,7 @@ def body_hash_sync(request: httpx.Request, signer: SigV4Signer) -> str:
     in_memory = small_body_hash(request)
     if in_memory is not None:
         return in_memory
-    if signer._signs_unsigned_payload(str(request.url)):  # noqa: SLF001
+    if signer._signs_unsigned_payload(str(request.url), request.headers.get("Host")):  # noqa: SLF001
         return _sigv4.UNSIGNED_PAYLOAD
     source = _body_source(request)
     if source is None:
@@ -103,7 +103,7 @@ async def body_hash_async(request: httpx.Request, signer: SigV4Signer) -> str:
     An async stream is buffered once with ``aread``; a file, or bytes above 1 MiB, is hashed
     in a worker thread.
     """
-    if signer._signs_unsigned_payload(str(request.url)):  # noqa: SLF001
+    if signer._signs_unsigned_payload(str(request.url), request.headers.get("Host")):  # noqa: SLF001
         return _sigv4.UNSIGNED_PAYLOAD
     source = _body_source(request)
     if source is None:

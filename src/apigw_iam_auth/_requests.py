@@ -127,7 +127,7 @@ def _final_body_hash(prepared: requests.PreparedRequest, signer: SigV4Signer) ->
         _replace_body(prepared, body)
     if isinstance(body, BYTES_LIKE):
         return hash_body(body)
-    if signer._signs_unsigned_payload(prepared.url or ""):  # noqa: SLF001
+    if signer._signs_unsigned_payload(prepared.url or "", prepared.headers.get("Host")):  # noqa: SLF001
         return _sigv4.UNSIGNED_PAYLOAD
     if is_seekable(body):
         return hash_body(body)

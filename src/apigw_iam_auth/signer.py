@@ -366,17 +366,22 @@ class SigV4Signer:
         self._origins[origin] = found
         return found
 
-    def _signs_unsigned_payload(self, url: str) -> bool:
-        """Whether a request to ``url`` signs ``UNSIGNED-PAYLOAD``, so its body need not be read.
+    def _signs_unsigned_payload(self, url: str, host: str | bytes | None = None) -> bool:
+        """Whether a request signs ``UNSIGNED-PAYLOAD``, so its body need not be read.
 
         The adapters ask before reading a stream to hash it (VPC Lattice uploads go out as they
-        are streamed). A URL that cannot be signed says False: signing it reports why.
+        are streamed), passing the Host header the client holds, which decides the scope as in
+        :meth:`_sign_for_wire`. A request that cannot be signed says False: signing reports why.
         """
         if self._payload is not None:
             return self._payload == "unsigned"
         try:
             origin_text = wire_parts(url)[0]
-            config = (self._origins.get(origin_text) or self._origin(origin_text)).config
+            origin = self._origins.get(origin_text) or self._origin(origin_text)
+            config = origin.config
+            given = None if host is None else " ".join(_text(host).split())
+            if given is not None and given != origin.host:  # another host's scope
+                config = self._host_config(given, config)
         except (InvalidConfigError, UnsignableRequestError):
             return False
         return config is not None and config.unsigned_payload
