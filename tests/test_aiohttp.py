@@ -530,6 +530,25 @@ async def test_a_read_once_part_added_to_a_form_sent_before_is_refused(aws_serve
     assert "read that part into bytes" in str(refused.value)
 
 
+@pytest.mark.parametrize("depth", [1, 2], ids=["part", "nested-part"])
+async def test_a_pipe_in_a_new_form_is_refused_naming_the_part(aws_server, depth):
+    """A read-once part of a form never sent before: the part is named, not the whole body."""
+    read_end, write_end = os.pipe()
+    os.write(write_end, b"piped")
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        form = aiohttp.MultipartWriter("form-data")
+        form.append(b"one")
+        inner = form if depth == 1 else aiohttp.MultipartWriter("mixed")
+        inner.append(pipe)
+        if depth == 2:
+            form.append(inner)
+        async with aiohttp.ClientSession(middlewares=(adapter(make_auth()),)) as session:
+            with pytest.raises(UnsignableRequestError, match="a part of this multipart body"):
+                await session.post(aws_server.url("/prod/b"), data=form)
+    assert aws_server.request_count == 0
+
+
 async def test_an_async_iterator_in_a_nested_multipart_is_read_once_and_verifies(server):
     """A streamed part one multipart down is buffered like a top-level one: hashed, then sent."""
     outer, inner = aiohttp.MultipartWriter("mixed"), aiohttp.MultipartWriter("mixed")

@@ -337,16 +337,16 @@ async def _hash_written(body: Payload, limit: int | None) -> str:
     before = _used_up(body)
     hasher = _HashingWriter()
     await body.write_with_length(_as_writer(hasher), limit)
-    after = _used_up(body)
-    if after[0] and not before[0]:
-        raise UnsignableRequestError(
-            f"this {type(body).__name__} body can be read only once, so it cannot be both "
-            "hashed and sent; pass bytes, a file opened in 'rb' mode, or an async iterator"
-        )
-    if any(now and not then for then, now in zip(before, after, strict=True)):
+    used = [now and not then for then, now in zip(before, _used_up(body), strict=True)]
+    if any(used[1:]):  # a part, which also marks the multipart body itself used up
         raise UnsignableRequestError(
             "a part of this multipart body can be read only once (a pipe, a socket), so it "
             "cannot be both hashed and sent; read that part into bytes first"
+        )
+    if used[0]:
+        raise UnsignableRequestError(
+            f"this {type(body).__name__} body can be read only once, so it cannot be both "
+            "hashed and sent; pass bytes, a file opened in 'rb' mode, or an async iterator"
         )
     return hasher.hexdigest()
 
