@@ -755,28 +755,29 @@ def test_a_hand_built_chain_checks_its_providers_as_a_list_does():
 
 
 @pytest.mark.anyio
-async def test_a_custom_provider_that_fails_or_returns_expired_keys_raises_our_error():
-    """A CredentialsProvider subclass is held to a provider function's rules: its failure is a
-    CredentialsRefreshError (the original chained), expired keys are refused, not signed.
+async def test_a_custom_provider_that_fails_raises_our_error():
+    """A CredentialsProvider subclass's failure is a CredentialsRefreshError, as a provider
+    function's is, with the original chained. Its keys' expiry is judged by the signer's
+    clock: keys valid at an injected time sign.
     """
 
     class Unreachable(CredentialsProvider):
         def get(self) -> Credentials:
             raise ConnectionError("vault unreachable")
 
-    class Stale(CredentialsProvider):
+    class Issued2015(CredentialsProvider):
         def get(self) -> Credentials:
-            expired = datetime.now(timezone.utc) - timedelta(minutes=1)
-            return Credentials("AKIDSTALE", SECRET, "token", expired)
+            return Credentials(
+                "AKIDOLD", SECRET, "token", datetime(2015, 8, 30, 13, tzinfo=timezone.utc)
+            )
 
     for call in (resolve_provider(Unreachable()).get, resolve_provider(Unreachable()).aget):
         with pytest.raises(CredentialsRefreshError, match=r"Unreachable.*failed") as failed:
             await call() if call.__name__ == "aget" else call()
         assert isinstance(failed.value.__cause__, ConnectionError)
-    with pytest.raises(
-        CredentialsRefreshError, match=r"Stale\.get\(\) returned credentials that expired"
-    ):
-        SigV4Signer(region="us-east-1", credentials=Stale()).sign("GET", URL)
+    then = datetime(2015, 8, 30, 12, 36, tzinfo=timezone.utc)
+    signer = SigV4Signer(region="us-east-1", credentials=Issued2015(), clock=lambda: then)
+    assert signer.sign("GET", URL).headers["X-Amz-Date"] == "20150830T123600Z"
 
 
 def test_sync_function_returning_botocore_objects(aws_env):

@@ -1359,9 +1359,9 @@ class _CheckedProvider(CredentialsProvider):
     be an AttributeError deep in signing. What ``credentials=`` takes as fixed keys (a
     ``(key, secret[, token])`` tuple, botocore's ``ReadOnlyCredentials``) is taken here too;
     anything else is refused naming the provider's class, never showing the value. As for a
-    provider function, expired credentials are refused and a failure is raised as
-    :class:`CredentialsRefreshError` with the original chained. Only providers from outside
-    this module are wrapped: the library's own cost nothing more.
+    provider function, a failure is raised as :class:`CredentialsRefreshError` with the
+    original chained. Only providers from outside this module are wrapped: the library's own
+    cost nothing more.
     Pickling carries the wrapped provider.
     """
 
@@ -1398,14 +1398,9 @@ class _CheckedProvider(CredentialsProvider):
         return self._checked(value, "aget")
 
     def _checked(self, value: object, method: str) -> Credentials:
-        origin = f"{type(self._provider).__qualname__}.{method}()"
-        if isinstance(value, Credentials):
-            if value.expiry is not None and value.expiry <= datetime.now(timezone.utc):
-                raise CredentialsRefreshError(
-                    f"{origin} returned credentials that expired at "
-                    f"{value.expiry.isoformat()}; it must return fresh ones"
-                )
+        if isinstance(value, Credentials):  # its expiry is the signer's to judge, by its clock
             return value
+        origin = f"{type(self._provider).__qualname__}.{method}()"
         try:
             snapshot = snapshot_of(value)
         except InvalidConfigError as exc:  # Credentials' checks name the field, never its value
