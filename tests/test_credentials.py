@@ -669,6 +669,28 @@ def test_async_provider_from_sync_code_leaves_the_threads_event_loop_set():
         assert pool.submit(in_a_thread).result(timeout=HANG_GUARD)
 
 
+def test_async_provider_from_sync_code_cancels_the_tasks_it_left():
+    """A task the function started and left running is cancelled when its loop ends, as
+    asyncio.run cancels it, not destroyed pending.
+    """
+    ended: list[str] = []
+
+    async def keep_alive() -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            ended.append("cancelled")
+            raise
+
+    async def fetch():
+        asyncio.get_running_loop().create_task(keep_alive())
+        await asyncio.sleep(0)
+        return ("AKIDASYNCSYNC", "secret")
+
+    assert CallableProvider(fetch).get().access_key == "AKIDASYNCSYNC"
+    assert ended == ["cancelled"]
+
+
 @pytest.mark.anyio
 async def test_sync_get_on_the_loop_thread_does_not_wait_for_that_loops_own_load():
     """get() on a loop's thread while that loop runs the async load loads separately, no hang."""

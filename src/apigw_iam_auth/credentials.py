@@ -1226,6 +1226,11 @@ def _run_on_a_new_loop(coroutine: Coroutine[object, None, object]) -> object:
         return loop.run_until_complete(coroutine)
     finally:
         try:
+            left = asyncio.all_tasks(loop)  # started by the function and left: cancelled
+            if left:  # as asyncio.run does (gather() of nothing would look for a loop)
+                for task in left:
+                    task.cancel()
+                loop.run_until_complete(asyncio.gather(*left, return_exceptions=True))
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.run_until_complete(loop.shutdown_default_executor())
         finally:
