@@ -359,6 +359,11 @@ TWICE_ENCODED = quote(quote(PRESIGNED, safe=""), safe="")
             id="name-equals-value-log-line",
         ),
         pytest.param(
+            f"vault login --client-secret={LEAKED_SECRET} --session_token={TOKEN} --ttl=1h",
+            ["vault login --client-secret=", "--ttl=1h"],
+            id="option-equals-value",
+        ),
+        pytest.param(
             f"secret_access_key: {LEAKED_SECRET}\nsession-token: {TOKEN}\nregion: eu-west-1",
             ["region: eu-west-1"],
             id="snake-and-kebab-case-fields",

@@ -57,8 +57,9 @@ _MASKED_KEYS = (
     rf"{_MASKED_NAMES}|sessiontoken|secretaccesskey|token|accesstoken|refreshtoken|clientsecret"
 )
 # The same keys as fields of a YAML document (the AWS CLI's --output yaml), a log line or a
-# program's arguments, in any case and with "_" or "-" between words or none; not as an
-# option's name ("--security_token: keys never go on the command line").
+# program's arguments, in any case and with "_" or "-" between words or none; an option's
+# name is masked before "=" (--client-secret=...), not before ":" ("--security_token: keys
+# never go on the command line").
 _MASKED_FIELDS = (
     r"secret[_-]?access[_-]?key|session[_-]?token|security[_-]?token|access[_-]?token"
     r"|refresh[_-]?token|client[_-]?secret"
@@ -82,7 +83,8 @@ _SECRETS = (
     # \/, which some JSON writers put for every "/" of a token or secret key.
     re.compile(
         rf"(?i)(?:(?<![A-Za-z0-9])|(?<=%[0-9A-F]{{2}})|(?<=25[0-9A-F]{{2}})|(?<=\\n))"
-        rf"((?:{_MASKED_NAMES}|(?<!-)(?:{_MASKED_FIELDS}))(?:[^\S\n]*[:=][^\S\n]*(?:b?[\"']|(?!b?[\"']))|%(?:25)*3D))"
+        rf"((?:{_MASKED_NAMES}|(?:{_MASKED_FIELDS})(?=[^\S\n]*=)|(?<!-)(?:{_MASKED_FIELDS}))"
+        rf"(?:[^\S\n]*[:=][^\S\n]*(?:b?[\"']|(?!b?[\"']))|%(?:25)*3D))"
         r"(?:(?!%(?:25)*26|\\[nrt\"])[^&\s'\"<>,;])+"
     ),
     # JSON, a Python repr or an echoed pair: "SessionToken": "...", ['x-amz-signature', '...'],
