@@ -222,6 +222,14 @@ def test_plain_text_body_is_read_too():
         ),
         ("X-Amz-Security-Token: abc/def==\nHost: h", "X-Amz-Security-Token: <redacted>\nHost: h"),
         ("host:h\nx-amz-security-token:abc\n", "host:h\nx-amz-security-token:<redacted>\n"),
+        (
+            "cookie:session=abc\nhost:h\nx-api-key:k3y\nProxy-Authorization: Basic dXNlcg==",
+            "cookie:<redacted>\nhost:h\nx-api-key:<redacted>\nProxy-Authorization: <redacted>",
+        ),
+        (
+            "[('X-Api-Key', 'k3y'), ('Cookie', 'a=b')]",
+            "[('X-Api-Key', '<redacted>'), ('Cookie', '<redacted>')]",
+        ),
     ],
 )
 def test_redact_masks_tokens_and_signatures_everywhere(text, shown):

@@ -51,6 +51,9 @@ _MASKED_NAMES = (
     r"x-amz-security-token|x-amz-signature|aws_session_token|aws_security_token"
     r"|aws_secret_access_key|webidentitytoken|samlassertion"
 )
+# Other signed headers whose values are secrets of their own: an API key (API Gateway's usage
+# plans), session cookies, a proxy's credentials.
+_MASKED_HEADERS = r"x-api-key|cookie|set-cookie|proxy-authorization"
 # Keys of the documents that carry credentials: STS (JSON and the XML botocore logs at DEBUG),
 # the container and IMDS endpoints, and the SSO token cache (~/.aws/sso/cache/*.json).
 _MASKED_KEYS = (
@@ -70,7 +73,7 @@ _MASKED_FIELDS = (
 _SECRETS = (
     # A header or canonical-request line: the whole rest of the line. [^\S\n]: whitespace
     # within the line; a bare \s would let each of n blank lines scan all the lines after it.
-    re.compile(rf"(?im)^([^\S\n]*(?:{_MASKED_NAMES})[^\S\n]*:[^\S\n]*)[^\s<].*$"),
+    re.compile(rf"(?im)^([^\S\n]*(?:{_MASKED_NAMES}|{_MASKED_HEADERS})[^\S\n]*:[^\S\n]*)[^\s<].*$"),
     # name=value or name: value anywhere: a query string (also percent-encoded once or more
     # inside another URL, up to its %26 / %2526), an environment or .env assignment (export,
     # PowerShell's $Env:), a YAML or log line, Python keyword arguments, a "> Header: value"
@@ -89,7 +92,10 @@ _SECRETS = (
     ),
     # JSON, a Python repr or an echoed pair: "SessionToken": "...", ['x-amz-signature', '...'],
     # (b'x-amz-security-token', b'...'), and parse_qs's {'X-Amz-Signature': ['...']}.
-    re.compile(rf"""(?i)(["'](?:{_MASKED_KEYS})["'][^\S\n]*[:,][^\S\n]*[\[(]?b?["'])[^"'\n<]+"""),
+    re.compile(
+        rf"""(?i)(["'](?:{_MASKED_KEYS}|{_MASKED_HEADERS})["'][^\S\n]*[:,][^\S\n]*[\[(]?b?["'])"""
+        r"""[^"'\n<]+"""
+    ),
     # botocore's ReadOnlyCredentials repr: secret_key='...', token='...'.
     re.compile(r"""(?i)(?<![A-Za-z0-9])((?:secret_key|token)[^\S\n]*=[^\S\n]*b?["'])[^"'\n<]+"""),
     # XML: STS's <SecretAccessKey>...</SecretAccessKey> and <SessionToken>, which botocore
@@ -148,9 +154,11 @@ def redact(text: str) -> str:
     the environment, ``.env``, shell and PowerShell exports, YAML and keyword arguments (quoted
     or not), credential JSON and STS XML (``SessionToken``, ``SecretAccessKey``, ``Token``), the
     SSO token cache (``accessToken``, ``refreshToken``, ``clientSecret``), botocore's
-    ``ReadOnlyCredentials`` repr and ``Signature:`` DEBUG line, header pairs as str or bytes and
-    bearer ``Authorization`` values. Each value becomes ``<redacted>``; access key ids, dates
-    and scopes stay readable. Running it twice changes nothing more; time is linear in the text.
+    ``ReadOnlyCredentials`` repr and ``Signature:`` DEBUG line, header pairs as str or bytes,
+    bearer ``Authorization`` values, and the values of signed headers that are secrets of their
+    own (``x-api-key``, ``cookie``, ``proxy-authorization``). Each value becomes
+    ``<redacted>``; access key ids, dates and scopes stay readable. Running it twice changes
+    nothing more; time is linear in the text.
 
     >>> redact("https://h/p?X-Amz-Signature=ab12&X-Amz-Date=20240101T000000Z")
     'https://h/p?X-Amz-Signature=<redacted>&X-Amz-Date=20240101T000000Z'
