@@ -42,7 +42,7 @@ from apigw_iam_auth import _sigv4
 from apigw_iam_auth._body import IN_PLACE, INLINE_HASH_BYTES, hash_body, is_seekable
 from apigw_iam_auth._models import SignatureLocation
 from apigw_iam_auth._skew import corrected_after_refusal
-from apigw_iam_auth.diagnostics import FORBIDDEN, MAX_REFUSAL_BYTES
+from apigw_iam_auth.diagnostics import FORBIDDEN, readable_refusal
 from apigw_iam_auth.errors import UnsignableRequestError
 
 if TYPE_CHECKING:
@@ -127,8 +127,8 @@ async def _clock_corrected(
 
     Any other refusal is explained at DEBUG. The body read stays readable for the caller.
     """
-    length = response.content_length
-    body = b"" if length is not None and length > MAX_REFUSAL_BYTES else await response.read()
+    readable = readable_refusal(response.headers.get("Content-Length"))
+    body = await response.read() if readable else b""
     date = response.headers.get("Date")
     return corrected_after_refusal(
         signer, FORBIDDEN, body, date, signing, correct=correct, resend=resend

@@ -21,7 +21,7 @@ from apigw_iam_auth._body import BYTES_LIKE, hash_body, is_seekable
 from apigw_iam_auth._models import SignatureLocation
 from apigw_iam_auth._skew import corrected_after_refusal
 from apigw_iam_auth._uri import DEFAULT_PORTS
-from apigw_iam_auth.diagnostics import FORBIDDEN
+from apigw_iam_auth.diagnostics import FORBIDDEN, readable_refusal
 from apigw_iam_auth.errors import UnsignableRequestError
 
 if TYPE_CHECKING:
@@ -224,7 +224,7 @@ class ResponseGuard:
         if corrected_after_refusal(
             self._settings.signer,
             response.status_code,
-            response.content,
+            response.content if _readable(response) else b"",
             response.headers.get("Date"),
             signing,
             # once per request: the retry itself refused for the clock is returned as it is
@@ -249,7 +249,8 @@ class ResponseGuard:
         settings = self._settings
         sign_prepared(settings.signer, retry, presign=settings.presign, expires=settings.expires)
         setattr(retry, _SKEW_RETRY, skew_retry)
-        _ = response.content  # release the connection of the refused attempt
+        if _readable(response):
+            _ = response.content  # drained, the connection of the refused attempt is reused
         response.close()
         resent: requests.Response = response.connection.send(retry, **send_kwargs)
         resent.history = [*response.history, response]
@@ -261,6 +262,10 @@ class ResponseGuard:
             # one must carry nothing of ours either (after a clock-skew retry it still did).
             _unsign(response.request)
         return resent
+
+
+def _readable(response: requests.Response) -> bool:
+    return readable_refusal(response.headers.get("Content-Length"))
 
 
 def _unsign(request: requests.PreparedRequest) -> None:

@@ -13,7 +13,7 @@ from apigw_iam_auth._httpx_redirects import needs_resign
 from apigw_iam_auth._models import DEFAULT_UNSIGNED_HEADERS
 from apigw_iam_auth._sigv4 import check_expires
 from apigw_iam_auth._skew import corrected_after_refusal
-from apigw_iam_auth.diagnostics import FORBIDDEN
+from apigw_iam_auth.diagnostics import FORBIDDEN, readable_refusal
 from apigw_iam_auth.signer import Clock, CredentialsSource, Payload, SigV4Signer, utc_now
 
 if TYPE_CHECKING:
@@ -158,7 +158,7 @@ class ApiGwIamAuth(_AuthBase):  # type: ignore[misc,valid-type]
         response = yield request
         skew_retry = self._correct_clock_skew
         for _ in range(_MAX_SIGNED_AGAIN):
-            if _refused_by_origin(response, request):
+            if _refused_by_origin(response, request) and _readable(response):
                 response.read()
             retry = self._retry(response, request, signing, skew_retry=skew_retry)
             if retry is None:
@@ -185,7 +185,7 @@ class ApiGwIamAuth(_AuthBase):  # type: ignore[misc,valid-type]
         response = yield request
         skew_retry = self._correct_clock_skew
         for _ in range(_MAX_SIGNED_AGAIN):
-            if _refused_by_origin(response, request):
+            if _refused_by_origin(response, request) and _readable(response):
                 await response.aread()
             retry = self._retry(response, request, signing, skew_retry=skew_retry)
             if retry is None:
@@ -236,7 +236,7 @@ class ApiGwIamAuth(_AuthBase):  # type: ignore[misc,valid-type]
         if corrected_after_refusal(
             self._signer,
             response.status_code,
-            response.content,
+            response.content if _readable(response) else b"",
             response.headers.get("Date"),
             signing,
             correct=skew_retry,  # correct_clock_skew, and no retry made for the clock yet
@@ -248,6 +248,10 @@ class ApiGwIamAuth(_AuthBase):  # type: ignore[misc,valid-type]
 
 # Hops signed again within one call, at most: httpx's own default limit of redirects.
 _MAX_SIGNED_AGAIN = 20
+
+
+def _readable(response: httpx.Response) -> bool:
+    return readable_refusal(response.headers.get("Content-Length"))
 
 
 def _refused_by_origin(response: httpx.Response, request: httpx.Request) -> bool:

@@ -199,6 +199,21 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+def readable_refusal(content_length: str | None) -> bool:
+    """Whether an adapter may read a refusal's body: its ``Content-Length`` says it is small.
+
+    API Gateway's refusals carry a length of a few hundred bytes. A body without one (chunked:
+    an event stream, a streaming function URL) may never end, and reading a large one buffers
+    it all: such a refusal is handed back unread, neither explained nor retried for the clock.
+    """
+    text = (content_length or "").strip()
+    return (
+        0 < len(text) <= len(str(MAX_REFUSAL_BYTES))
+        and text.isdigit()
+        and (int(text) <= MAX_REFUSAL_BYTES)
+    )
+
+
 _TRACEBACKS = logging.Formatter()  # only its formatException, as every formatter's
 
 
