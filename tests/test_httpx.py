@@ -41,7 +41,7 @@ from integration_cases import (
     user_query,
 )
 
-from apigw_iam_auth import ApiGwIamAuth, InvalidConfigError, presign_url
+from apigw_iam_auth import ApiGwIamAuth, InvalidConfigError, UnsignableRequestError, presign_url
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -455,3 +455,30 @@ async def test_redirect_to_a_foreign_presigned_link_keeps_its_query(aws_server, 
         await send(kind, "GET", start, auth=auth, follow_redirects=True)
         arrived = other.requests
     assert [record.target for record in arrived] == [FOREIGN_LINK]
+
+
+async def _async_pieces():
+    yield b"async "
+    yield b"pieces"
+
+
+# What each client cannot send, as content=: a sync Client an async iterator, an AsyncClient a
+# sync iterator (httpx takes a bytearray for one, too).
+MISMATCHED_BODIES = {
+    False: {"async-iterator": (_async_pieces, "an async iterator")},
+    True: {
+        "sync-iterator": (lambda: iter([b"sync ", b"pieces"]), "a sync iterator"),
+        "bytearray": (lambda: bytearray(b"mutable"), "a sync iterator"),
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("kind", "body"),
+    [kind_param(kind, body) for kind in KIND_VALUES for body in MISMATCHED_BODIES[kind.is_async]],
+)
+async def test_a_body_the_client_cannot_send_is_refused_saying_which_goes_where(server, kind, body):
+    """Our error says which body goes with which client, not a bare AssertionError of httpx."""
+    make_body, named = MISMATCHED_BODIES[kind.is_async][body]
+    with pytest.raises(UnsignableRequestError, match=f"this body is {named}"):
+        await send(kind, "POST", server.url("/prod/x"), auth=make_auth(), content=make_body())

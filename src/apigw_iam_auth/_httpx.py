@@ -39,6 +39,7 @@ import io
 import sys
 import threading
 import warnings
+from collections.abc import AsyncIterable, Iterable
 from typing import IO, TYPE_CHECKING, Any
 
 from apigw_iam_auth import _sigv4
@@ -90,6 +91,11 @@ def body_hash_sync(request: httpx.Request, signer: SigV4Signer) -> str:
         return _sigv4.UNSIGNED_PAYLOAD
     source = _body_source(request)
     if source is None:
+        if not isinstance(request.stream, Iterable):  # httpx would fail an assert in read()
+            raise UnsignableRequestError(
+                "this body is an async iterator, which a sync Client cannot send: use an "
+                "AsyncClient, or pass bytes or a sync iterator"
+            )
         try:
             source = request.read()
         except TypeError as exc:
@@ -107,6 +113,11 @@ async def body_hash_async(request: httpx.Request, signer: SigV4Signer) -> str:
         return _sigv4.UNSIGNED_PAYLOAD
     source = _body_source(request)
     if source is None:
+        if not isinstance(request.stream, AsyncIterable):  # httpx would fail an assert in aread()
+            raise UnsignableRequestError(
+                "this body is a sync iterator (httpx takes a bytearray for one), which an "
+                "AsyncClient cannot send: pass bytes or an async iterator"
+            )
         try:
             source = await request.aread()
         except TypeError as exc:
