@@ -1,7 +1,7 @@
 """SigV4a cryptography (``apigw_iam_auth._sigv4a``): key derivation, signing and verification.
 
 Three independent references check the derivation: the aws-c-auth SigV4a vectors
-(``../shared/sigv4-test-suite/v4a``: every case's ``public-key.json`` and both of its given
+(``tests/vectors/sigv4-test-suite/v4a``: every case's ``public-key.json`` and both of its given
 signatures), aws-c-auth's own known-answer test (``tests/key_derivation_tests.c``), and awscrt
 itself, whose signatures for random credentials must verify under the key we derive.
 ``APIGW_SIGV4A_TEST_SUITE`` may point at another ``v4a`` folder; a missing suite fails, never
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import string
 import subprocess
@@ -24,8 +23,9 @@ import sys
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import cache
-from pathlib import Path
+from typing import TYPE_CHECKING
 
+import aws_vectors
 import pytest
 from awscrt import auth as crt_auth
 from awscrt import http as crt_http
@@ -48,12 +48,10 @@ from apigw_iam_auth._sigv4a import (
 )
 from apigw_iam_auth.errors import InvalidConfigError, SigningError
 
-SUITE_ENV = "APIGW_SIGV4A_TEST_SUITE"
-SUITE = (
-    Path(os.environ[SUITE_ENV])
-    if os.environ.get(SUITE_ENV)
-    else Path(__file__).resolve().parents[2] / "shared" / "sigv4-test-suite" / "v4a"
-)
+if TYPE_CHECKING:
+    from pathlib import Path
+
+SUITE = aws_vectors.V4A
 EXPECTED_CASE_COUNT = 38
 # Folders of the suite that hold no expected outputs, so there is nothing to verify.
 WITHOUT_OUTPUTS = {
@@ -89,11 +87,7 @@ CASES = _case_names() or [_MISSING]
 
 
 def _require_suite() -> None:
-    if not SUITE.is_dir():
-        pytest.fail(
-            f"AWS SigV4a test suite not found at {SUITE}. Put a copy of shared/ beside the "
-            f"repository (../shared/sigv4-test-suite/v4a) or set {SUITE_ENV} to its v4a folder."
-        )
+    aws_vectors.require("v4a")
 
 
 @dataclass(frozen=True)

@@ -5,10 +5,9 @@ presigned query) and each stage is asserted on its own -- canonical request, str
 signature, signed request -- so a failure names the step that broke. A second layer runs the same
 cases through the public ``SigV4Signer`` from a URL, as users call it.
 
-The suite lives outside the repository (``../shared/sigv4-test-suite/v4``; CI places a copy of
-``shared/`` beside the clone). ``APIGW_SIGV4_TEST_SUITE`` may point at another ``v4`` folder.
-A missing suite fails every test here with a message saying where it was looked for: a vector
-test that silently skips proves nothing.
+The suite is the copy in ``tests/vectors`` (or another, see ``aws_vectors``); a missing suite
+fails every test here with a message saying where it was looked for: a vector test that
+silently skips proves nothing.
 """
 
 from __future__ import annotations
@@ -16,15 +15,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+import aws_vectors
 import pytest
 import urllib3
 
@@ -33,12 +31,7 @@ from apigw_iam_auth._models import SignableRequest, SigningConfig, SigningResult
 from apigw_iam_auth._sigv4 import sign
 from apigw_iam_auth._uri import parse_query
 
-SUITE_ENV = "APIGW_SIGV4_TEST_SUITE"
-SUITE = (
-    Path(os.environ[SUITE_ENV])
-    if os.environ.get(SUITE_ENV)
-    else Path(__file__).resolve().parents[2] / "shared" / "sigv4-test-suite" / "v4"
-)
+SUITE = aws_vectors.V4
 EXPECTED_CASE_COUNT = 38
 
 # aws-c-auth's s_skipped_headers (source/aws_signing.c; listed in SIGV4_NOTES.md section 3): the
@@ -108,11 +101,7 @@ SIGNER_CASES = [name for name in CASES if name not in WIRE_UNREPRESENTABLE]
 
 
 def _require_suite() -> None:
-    if not SUITE.is_dir():
-        pytest.fail(
-            f"AWS SigV4 test suite not found at {SUITE}. Put a copy of shared/ beside the "
-            f"repository (../shared/sigv4-test-suite/v4) or set {SUITE_ENV} to its v4 folder."
-        )
+    aws_vectors.require("v4")
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,9 +9,9 @@ from the case's credentials has exactly that public point (and verifies our sign
 suite's own signatures verify over *our* string to sign, and a string to sign changed by one
 character is refused. What we would send is compared with the suite's signed request.
 
-The suite lives outside the repository (``../shared/sigv4-test-suite/v4a``);
-``APIGW_SIGV4A_TEST_SUITE`` may point at another ``v4a`` folder. A missing suite fails every
-test here with a message saying where it was looked for: a vector test that skips proves nothing.
+The suite is the copy in ``tests/vectors`` (or another, see ``aws_vectors``); a missing suite
+fails every test here with a message saying where it was looked for: a vector test that skips
+proves nothing.
 
 Count: 40 folders upstream. Two ship no expected files (``WITHOUT_OUTPUTS``); eight describe
 S3/IoT rules that execute-api never applies (``EXCLUDED``: the seven ``normalize: false`` cases
@@ -26,16 +26,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import aws_vectors
 import pytest
 from test_vectors import (
     AWS_C_AUTH_SKIPPED_HEADERS,
@@ -57,12 +56,7 @@ from apigw_iam_auth._sigv4a import (
 )
 from apigw_iam_auth._uri import parse_query
 
-SUITE_ENV = "APIGW_SIGV4A_TEST_SUITE"
-SUITE = (
-    Path(os.environ[SUITE_ENV])
-    if os.environ.get(SUITE_ENV)
-    else Path(__file__).resolve().parents[2] / "shared" / "sigv4-test-suite" / "v4a"
-)
+SUITE = aws_vectors.V4A
 EXPECTED_FOLDER_COUNT = 40
 # Applicable cases per placement (module docstring); times two placements is the check count.
 EXPECTED_CHECKS_PER_PLACEMENT = 30
@@ -115,11 +109,7 @@ URL_CASES = [name for name in CASES if name not in WIRE_UNREPRESENTABLE]
 
 
 def _require_suite() -> None:
-    if not SUITE.is_dir():
-        pytest.fail(
-            f"AWS SigV4a test suite not found at {SUITE}. Put a copy of shared/ beside the "
-            f"repository (../shared/sigv4-test-suite/v4a) or set {SUITE_ENV} to its v4a folder."
-        )
+    aws_vectors.require("v4a")
 
 
 @dataclass(frozen=True, slots=True)
