@@ -358,7 +358,9 @@ class _Parser(argparse.ArgumentParser):
         """Exit 2 with one line (no usage block) pointing at the help to read."""
         helped = f"{self.prog} {command}" if command else self.prog
         line = " ".join(redact(message).split())
-        self.exit(EXIT_USAGE, f"{PROG}: error: {line} (see '{helped} --help')\n")
+        # Not through argparse's exit(message): on Python 3.10 it fails where stderr is closed.
+        _note(f"{PROG}: error: {line} (see '{helped} --help')")
+        self.exit(EXIT_USAGE)
 
 
 def _unknown_arguments(words: Sequence[str]) -> str:
