@@ -398,7 +398,8 @@ def _option_name(word: str) -> str:
 _EXIT_STATUSES = """\
 exit status: 0 done; 1 the request failed (HTTP 400 or above, no connection, a timeout);
 2 a usage, configuration or credentials error, or output that cannot be written (a full disk,
-a binary body to a terminal); 130 interrupted; 141 the output was closed early (| head).
+a binary body to a terminal); 70 a bug (reported in one line: please report it); 130
+interrupted; 141 the output was closed early (| head).
 Run 'apigw-iam-auth COMMAND --help' for each command's options.
 """
 
