@@ -482,3 +482,26 @@ async def test_a_body_the_client_cannot_send_is_refused_saying_which_goes_where(
     make_body, named = MISMATCHED_BODIES[kind.is_async][body]
     with pytest.raises(UnsignableRequestError, match=f"this body is {named}"):
         await send(kind, "POST", server.url("/prod/x"), auth=make_auth(), content=make_body())
+
+
+async def test_a_same_origin_chain_longer_than_httpx_default_is_signed_to_its_end(aws_server, kind):
+    """Each refused same-origin hop is signed again for as long as the client follows them
+    (max_redirects=40 here): httpx's own limit ends a chain, not one of ours.
+    """
+    url = aws_server.url("/prod/end")
+    for _ in range(22):  # each /redirect answers only a request whose signature verifies
+        url = redirect_url(aws_server, url, 302)
+    settings = {"auth": make_auth(), "trust_env": False, "follow_redirects": True}
+    package = kind.client
+    if kind.is_async:
+        async with package.AsyncClient(max_redirects=40, **settings) as client:
+            response = await client.get(url)
+    else:
+
+        def call() -> Any:
+            with package.Client(max_redirects=40, **settings) as client:
+                return client.get(url)
+
+        response = await anyio.to_thread.run_sync(call)
+    assert response.status_code == 200, response.text
+    assert echo(response)["path"] == "/prod/end"

@@ -157,7 +157,7 @@ class ApiGwIamAuth(_AuthBase):  # type: ignore[misc,valid-type]
         signing = self._sign_httpx(request, body_hash, None, is_async=False)
         response = yield request
         skew_retry = self._correct_clock_skew
-        for _ in range(_MAX_SIGNED_AGAIN):
+        while True:  # each turn sends a new hop: httpx's max_redirects ends a chain
             if _refused_by_origin(response, request) and _readable(response):
                 response.read()
             retry = self._retry(response, request, signing, skew_retry=skew_retry)
@@ -184,7 +184,7 @@ class ApiGwIamAuth(_AuthBase):  # type: ignore[misc,valid-type]
         signing = self._sign_httpx(request, body_hash, await provider.aget(), is_async=True)
         response = yield request
         skew_retry = self._correct_clock_skew
-        for _ in range(_MAX_SIGNED_AGAIN):
+        while True:  # each turn sends a new hop: httpx's max_redirects ends a chain
             if _refused_by_origin(response, request) and _readable(response):
                 await response.aread()
             retry = self._retry(response, request, signing, skew_retry=skew_retry)
@@ -244,10 +244,6 @@ class ApiGwIamAuth(_AuthBase):  # type: ignore[misc,valid-type]
         ):
             return request
         return None
-
-
-# Hops signed again within one call, at most: httpx's own default limit of redirects.
-_MAX_SIGNED_AGAIN = 20
 
 
 def _readable(response: httpx.Response) -> bool:
