@@ -302,7 +302,7 @@ _QUOTING_MESSAGES = (
     (re.compile(r"(?s)unrecognized arguments: .*"), "unrecognized arguments (not shown)"),
 )
 # argparse's word for curl-style clustered flags (-vk) where a letter is no flag of ours.
-_FLAG_CLUSTER = re.compile(r"argument (-[A-Za-z])/\S+: ignored explicit argument '([A-Za-z]{1,4})'")
+_FLAG_CLUSTER = re.compile(r"argument -[A-Za-z]/\S+: ignored explicit argument '([A-Za-z]{1,4})'")
 # curl's spellings of what this command spells otherwise.
 _CURL_OPTIONS = {"--head": "-X HEAD", "-I": "-X HEAD"}
 # awscurl's spellings (and the like): keys typed on a command line end up in shell history.
@@ -345,11 +345,10 @@ class _Parser(argparse.ArgumentParser):
         """The hook argparse calls, for this parser and every command's (they share the class)."""
         cluster = _FLAG_CLUSTER.fullmatch(message)
         if cluster is not None:  # -vk: the unknown -k is to blame, not -v
-            flag, rest = cluster[1], cluster[2]
             known = self._option_string_actions
-            unknown = [f"-{letter}" for letter in rest if f"-{letter}" not in known]
+            unknown = [f"-{letter}" for letter in cluster[1] if f"-{letter}" not in known]
             if unknown:
-                self.fail(f"{_unknown_arguments(unknown)} (in {flag}{rest})")
+                self.fail(_unknown_arguments(unknown))
         for pattern, replacement in _QUOTING_MESSAGES:
             message = pattern.sub(replacement, message)
         self.fail(message)
