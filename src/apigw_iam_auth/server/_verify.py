@@ -170,12 +170,17 @@ class VerifiedRequest:
     path: str
     query: tuple[tuple[str, str], ...]
     expires: int | None = None
-    partition: str = "aws"  # of the region verified for: arn:aws-cn:... in China
+    region: str = "us-east-1"  # verified for; its partition names the caller (arn:aws-cn:...)
 
     @property
     def principal_arn(self) -> str:
-        """The caller as IAM names it in policy decisions and denial messages."""
-        return f"arn:{self.partition}:iam::{self.account_id}:user/{self.access_key}"
+        """The caller as IAM names it in policy decisions and denial messages.
+
+        Worked out when asked: the partition comes from botocore's data, which verifying a
+        request never reads.
+        """
+        partition = partition_of(self.region)
+        return f"arn:{partition}:iam::{self.account_id}:user/{self.access_key}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,7 +273,7 @@ def verify_request(
         path=path,
         query=pairs,
         expires=claim.expires,
-        partition=partition_of(region),
+        region=region,
     )
 
 
