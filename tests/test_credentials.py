@@ -1280,6 +1280,16 @@ def test_a_forked_child_loads_again_instead_of_waiting_for_its_parents_load(sour
     provider = (
         CallableProvider(fetch) if source == "function" else BotocoreProvider(session=Session())
     )
+    assert_a_forked_child_loads_for_itself(provider, started, release)
+    assert len(calls) == 1
+
+
+def assert_a_forked_child_loads_for_itself(
+    provider: CredentialsProvider, started: threading.Event, release: threading.Event
+) -> None:
+    """Fork while a parent thread is inside ``provider.get()``, which its source holds until
+    ``release``: the child gets AKIDFORK2 by loading itself; the parent thread gets AKIDFORK1.
+    """
     parent_load = threading.Thread(target=provider.get, daemon=True)
     parent_load.start()
     assert started.wait(HANG_GUARD)
@@ -1298,7 +1308,6 @@ def test_a_forked_child_loads_again_instead_of_waiting_for_its_parents_load(sour
         parent_load.join(HANG_GUARD)
     assert os.waitstatus_to_exitcode(status) == 0  # 2: the child waited for its parent's load
     assert provider.get().access_key == "AKIDFORK1"  # the parent's own load, unaffected
-    assert len(calls) == 1
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX only")
@@ -1333,25 +1342,7 @@ def test_a_forked_child_refreshes_although_a_parent_thread_held_botocores_refres
     credentials = botocore.credentials.RefreshableCredentials.create_from_metadata(
         metadata, refresh, "custom-process"
     )
-    provider = resolve_provider(credentials)
-    parent_refresh = threading.Thread(target=provider.get, daemon=True)
-    parent_refresh.start()
-    assert started.wait(HANG_GUARD)
-    pid = os.fork()
-    if pid == 0:  # the child: its exit status is the outcome, and it never returns to pytest
-        status = 3
-        try:
-            threading.Timer(HANG_GUARD, os._exit, (2,)).start()  # hung: fail, not hang pytest
-            status = 0 if provider.get().access_key == "AKIDFORK2" else 1
-        finally:
-            os._exit(status)
-    try:
-        _, status = os.waitpid(pid, 0)
-    finally:
-        release.set()
-        parent_refresh.join(HANG_GUARD)
-    assert os.waitstatus_to_exitcode(status) == 0  # 2: the child waited on its parent's lock
-    assert provider.get().access_key == "AKIDFORK1"  # the parent's own refresh, unaffected
+    assert_a_forked_child_loads_for_itself(resolve_provider(credentials), started, release)
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX only")

@@ -216,14 +216,21 @@ print(parent, os.read(reader, 100).decode(), key(presign_url(URL, region="us-eas
 def test_a_forked_child_resolves_its_own_credentials(monkeypatch):
     """A child forked after the first link resolves the chain itself; the parent keeps its own."""
     env_keys(monkeypatch, "AKIDPARENT", "parent-secret")
-    done = subprocess.run(  # noqa: S603 - our script; forking pytest's threads is not safe
-        [sys.executable, "-c", textwrap.dedent(FORK_SCRIPT)],
+    assert printed_by(FORK_SCRIPT) == ["AKIDPARENT", "AKIDCHILD", "AKIDPARENT"]
+
+
+def printed_by(script: str) -> list[str]:
+    """The words a script prints, run in a fresh interpreter (it forks: pytest's threads must
+    not be forked).
+    """
+    done = subprocess.run(  # noqa: S603 - our own interpreter and script
+        [sys.executable, "-c", textwrap.dedent(script)],
         capture_output=True,
         text=True,
         check=True,
         timeout=60,
     )
-    assert done.stdout.split() == ["AKIDPARENT", "AKIDCHILD", "AKIDPARENT"]
+    return done.stdout.split()
 
 
 HELD_LOCK_SCRIPT = """
@@ -244,14 +251,7 @@ print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
 def test_a_forked_child_keeps_signers_although_a_parent_thread_held_the_lock(monkeypatch):
     """The lock guarding the kept signers is new in a child: no parent thread can release it."""
     env_keys(monkeypatch, "AKIDPARENT", "parent-secret")
-    done = subprocess.run(  # noqa: S603 - our script; forking pytest's threads is not safe
-        [sys.executable, "-c", textwrap.dedent(HELD_LOCK_SCRIPT)],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    assert done.stdout.split() == ["0"]  # 2: the child waited for the parent's lock
+    assert printed_by(HELD_LOCK_SCRIPT) == ["0"]  # 2: the child waited for the parent's lock
 
 
 # --- credentials= as presign_url (and every signer) takes it ----------------------------------
