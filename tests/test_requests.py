@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import threading
@@ -41,7 +42,13 @@ from integration_cases import (
 )
 from requests.adapters import HTTPAdapter
 
-from apigw_iam_auth import ApiGwIamAuth, InvalidConfigError, SigV4Signer, presign_url
+from apigw_iam_auth import (
+    ApiGwIamAuth,
+    InvalidConfigError,
+    SigV4Signer,
+    UnsignableRequestError,
+    presign_url,
+)
 
 NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -402,3 +409,36 @@ def test_redirect_to_a_foreign_presigned_link_keeps_its_query(aws_server, sessio
         session.get(start, auth=make_auth(credentials=SESSION, presign=presign))
         arrived = other.requests
     assert [record.target for record in arrived] == [FOREIGN_LINK]
+
+
+def _views_of_one_buffer(data: bytes, size: int = 4):
+    """Chunks as zero-copy readers yield them: views of one buffer, refilled between chunks."""
+    source, buffer = io.BytesIO(data), bytearray(size)
+    view = memoryview(buffer)
+    while filled := source.readinto(buffer):
+        yield view[:filled]
+
+
+def test_a_generator_reusing_one_buffer_is_sent_as_it_yielded(server, session):
+    """Each chunk is copied when it is drawn: views of a buffer refilled later keep their bytes."""
+    data = b"AAAABBBBCC"
+    received = echo(
+        session.post(server.url("/prod/x"), data=_views_of_one_buffer(data), auth=make_auth())
+    )
+    assert (received["body_length"], received["body_sha256"]) == (len(data), sha256(data))
+
+
+def test_a_generator_of_ints_is_refused_not_sent_as_zero_bytes(server, session):
+    """bytes(104) is 104 NUL bytes: a chunk that is no bytes or str is refused by name."""
+    with pytest.raises(UnsignableRequestError, match="yield bytes or str chunks"):
+        session.post(server.url("/prod/x"), data=iter([104, 105]), auth=make_auth())
+
+
+@pytest.mark.parametrize("kind", [bytearray, memoryview])
+def test_bytearray_and_memoryview_bodies_are_sent_again_after_a_skew_refusal(kind, session):
+    """In-memory bodies of every bytes-like type are replayable: the skew retry sends them."""
+    with running_server(clock_offset=timedelta(minutes=20)) as ahead:
+        response = session.post(ahead.url("/prod/x"), data=kind(b"payload"), auth=make_auth())
+        statuses = [record.status for record in ahead.requests]
+    assert statuses == [403, 200]
+    assert echo(response)["body_sha256"] == sha256(b"payload")

@@ -144,16 +144,23 @@ def _final_body_hash(prepared: requests.PreparedRequest, signer: SigV4Signer) ->
 
 
 def _drain(body: Any) -> bytes:  # noqa: ANN401 - whatever requests accepted as data
+    """The body's bytes, each chunk copied as it is drawn: a generator may refill one buffer."""
     try:
-        chunks = [body.read()] if callable(getattr(body, "read", None)) else list(body)
-        return b"".join(
-            chunk.encode("utf-8") if isinstance(chunk, str) else bytes(chunk) for chunk in chunks
-        )
+        chunks = [body.read()] if callable(getattr(body, "read", None)) else body
+        return b"".join(map(_chunk_bytes, chunks))
     except (TypeError, ValueError, UnicodeError) as exc:
         raise UnsignableRequestError(
             f"the request body could not be read as bytes ({type(exc).__name__}); "
             "yield bytes or str chunks, or pass bytes"
         ) from exc
+
+
+def _chunk_bytes(chunk: object) -> bytes:
+    if isinstance(chunk, str):
+        return chunk.encode("utf-8")
+    if isinstance(chunk, BYTES_LIKE):  # not bytes(int), which is that many NUL bytes
+        return bytes(chunk)
+    raise TypeError(f"a chunk of type {type(chunk).__name__}")
 
 
 def _replace_body(prepared: requests.PreparedRequest, body: bytes) -> None:
@@ -292,7 +299,7 @@ def _warn_if_body_changed(request: requests.PreparedRequest, signing: SigningRes
     body: Any = request.body
     if isinstance(body, str):
         body = body.encode("utf-8")
-    if not isinstance(body, bytes | type(None)):
+    if not isinstance(body, (*BYTES_LIKE, type(None))):
         return  # a file or stream: what was sent cannot be read again here
     if _sigv4.payload_hash(body or b"") != signing.payload_hash:
         _log.warning(
@@ -304,6 +311,6 @@ def _warn_if_body_changed(request: requests.PreparedRequest, signing: SigningRes
 def _replayable(request: requests.PreparedRequest) -> bool:
     """True when the refused request's body can be sent again as it was signed."""
     body: Any = request.body
-    if body is None or isinstance(body, bytes | str):
+    if body is None or isinstance(body, (*BYTES_LIKE, str)):  # in memory
         return True
     return getattr(request, "_body_position", None) is not None
