@@ -55,3 +55,20 @@ def test_requests_through_a_forward_proxy_sends_the_signature(server):
             timeout=10,
         )
     assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize("presign", [False, True], ids=["header", "presigned"])
+def test_requests_to_an_explicit_default_port_through_a_proxy_verifies(server, presign):
+    """http://host:80/ is signed for Host "host" and sent as http://host/: through a proxy,
+    urllib3 writes the Host of the URL as given, which must be the one signed.
+    """
+    with requests.Session() as session:
+        session.trust_env = False
+        response = session.get(
+            "http://api.example.test:80/prod/pets",
+            auth=_auth(presign=presign),
+            proxies={"http": server.url},
+            timeout=10,
+        )
+    assert response.status_code == 200, response.text
+    assert server.requests[-1].target.startswith("http://api.example.test/prod/pets")

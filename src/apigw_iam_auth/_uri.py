@@ -120,6 +120,9 @@ def wire_parts(url: str) -> tuple[str, str, str, str]:
 def parse_origin(origin: str) -> Origin:
     """The Host header and the normalised ``scheme://netloc`` of ``scheme://netloc``.
 
+    The netloc keeps what the caller wrote but for a default port, which is dropped: a client
+    writes the Host of a proxied request from the URL, and the signed Host has no default port.
+
     Refuses what cannot be signed: a scheme other than http(s) or ws(s), no host, a bad port.
     """
     scheme, _, netloc = origin.partition("://")
@@ -149,6 +152,8 @@ def parse_origin(origin: str) -> Origin:
         netloc = f"[{ascii_host}]" if ":" in ascii_host else ascii_host
         if port is not None:
             netloc = f"{netloc}:{port}"
+    if port == DEFAULT_PORTS[scheme]:  # host:443 goes out as host, which Host names as signed
+        netloc = netloc.rpartition(":")[0]
     return Origin(host_header(scheme, hostname, port), f"{scheme}://{netloc}")
 
 
