@@ -442,3 +442,16 @@ def test_bytearray_and_memoryview_bodies_are_sent_again_after_a_skew_refusal(kin
         statuses = [record.status for record in ahead.requests]
     assert statuses == [403, 200]
     assert echo(response)["body_sha256"] == sha256(b"payload")
+
+
+@pytest.mark.parametrize("server_ahead", [timedelta(0), timedelta(minutes=20)], ids=["", "skew"])
+def test_a_same_origin_redirect_chain_is_signed_hop_by_hop(session, server_ahead):
+    """Each hop of a same-origin chain, refused unsigned, is signed for its own URL; after a
+    clock-skew retry of the first request too.
+    """
+    with running_server(clock_offset=server_ahead) as origin:
+        url = origin.url("/prod/end")
+        for _ in range(3):  # each /redirect answers only a request whose signature verifies
+            url = redirect_url(origin, url, 302)
+        response = session.get(url, auth=make_auth())
+    assert echo(response)["path"] == "/prod/end"
