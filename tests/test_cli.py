@@ -1253,6 +1253,24 @@ def test_clock_skew_refusal_is_corrected_and_sent_again(env):
     assert echo(done.stdout)["path"] == "/prod/pets"
 
 
+def test_a_head_refused_for_clock_skew_is_corrected_too(env):
+    """A HEAD's 403 has no body to say "Signature expired": its Date tells the skew instead."""
+    ahead = timedelta(minutes=20)
+    with IamAuthServer(
+        host="127.0.0.1",
+        port=0,
+        region=REGION,
+        keys={ACCESS_KEY: KnownKey(SECRET_KEY)},
+        clock=lambda: datetime.now(timezone.utc) + ahead,
+    ) as server:
+        url = f"{server.url}/prod/pets"
+        done = run_cli("call", "-X", "HEAD", url, "--region", REGION, "-i", "-v", env=env)
+        statuses = [record.status for record in server.requests]
+    assert done.returncode == 0, done.stderr
+    assert statuses == [403, 200]
+    assert done.stdout.startswith("HTTP/1.1 200 OK\n")
+
+
 # --- errors ----------------------------------------------------------------------------------
 
 

@@ -230,3 +230,40 @@ def test_correction_is_undone_once_the_local_clock_is_fixed():
     assert (first.status_code, second.status_code, third.status_code) == (200, 200, 200)
     assert statuses == [403, 200, 403, 200, 200]
     assert auth.signer.clock_offset == timedelta(0)
+
+
+async def head(client: str, auth: ApiGwIamAuth, url: str) -> int:
+    """Send one HEAD with the named client; return the final status."""
+    if client == "requests":
+        with requests.Session() as session:
+            session.trust_env = False
+            return session.head(url, auth=auth, timeout=10).status_code
+    if client == "httpx":
+        with httpx.Client(auth=auth, trust_env=False) as session:
+            return session.head(url).status_code
+    async with httpx.AsyncClient(auth=auth, trust_env=False) as session:
+        return (await session.head(url)).status_code
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("skew", SKEWS, ids=["server-ahead", "server-behind"])
+@pytest.mark.parametrize("client", CLIENTS)
+async def test_a_head_request_is_corrected_although_its_refusal_has_no_body(client, skew):
+    """A HEAD's 403 cannot quote "Signature expired": its Date, more than 5 minutes from the
+    time signed, says the clock is off all the same.
+    """
+    auth = make_auth()
+    with running_server(clock_offset=skew) as server:
+        status = await head(client, auth, server.url("/prod/a"))
+        statuses = [record.status for record in server.requests]
+    assert status == 200
+    assert statuses == [403, 200]
+    assert abs(auth.signer.clock_offset - skew) < timedelta(seconds=5)
+
+
+def test_an_empty_refusal_within_the_window_is_not_skew():
+    """An empty 403 whose Date is within 5 minutes of the time signed is another refusal."""
+    signed_at = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
+    date = "Thu, 01 Jan 2026 12:04:00 GMT"
+    assert server_time_from_refusal(403, b"", date, signed_at) is None
+    assert server_time_from_refusal(403, b"", date) is None  # nothing signed to compare with

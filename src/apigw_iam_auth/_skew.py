@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING
 
@@ -18,12 +19,10 @@ from apigw_iam_auth._sigv4 import parse_amz_date
 from apigw_iam_auth.diagnostics import FORBIDDEN, MAX_REFUSAL_BYTES, log_signature_mismatch
 
 if TYPE_CHECKING:
-    from datetime import datetime
-
     from apigw_iam_auth._models import SigningResult
     from apigw_iam_auth.signer import SigV4Signer
 
-__all__ = ["corrected_after_refusal", "server_time_from_refusal"]
+__all__ = ["corrected_after_refusal", "server_time_from_refusal", "signed_time"]
 
 _log = logging.getLogger("apigw_iam_auth")
 
@@ -35,27 +34,47 @@ _SKEW_REFUSAL = re.compile(
 
 
 def server_time_from_refusal(
-    status: int, body: str | bytes, date_header: str | None
+    status: int, body: str | bytes, date_header: str | None, signed_at: datetime | None = None
 ) -> datetime | None:
     """The server's time if this response refused a signature for clock skew, else None.
 
     The ``Date`` header is preferred (the issue's contract, and set by every API Gateway
     response); the time quoted in the message is the fallback when ``Date`` is missing or bad.
+    A refusal without a body (the answer to a HEAD) quotes nothing: it counts as one for the
+    clock when its ``Date`` is further than API Gateway's 5 minutes from ``signed_at``.
     """
     if status != FORBIDDEN or len(body) > MAX_REFUSAL_BYTES:  # API Gateway's refusals are tiny
         return None
+    if not body:
+        server_time = _parsed_date(date_header)
+        if server_time is None or signed_at is None or abs(server_time - signed_at) <= _WINDOW:
+            return None
+        return server_time
     text = body.decode("utf-8", "replace") if isinstance(body, bytes | bytearray) else body
     found = _SKEW_REFUSAL.search(text)
     if found is None:
         return None
-    if date_header:
-        try:
-            parsed = parsedate_to_datetime(date_header)
-        except (TypeError, ValueError):
-            parsed = None
-        if parsed is not None and parsed.utcoffset() is not None:
-            return parsed
-    return parse_amz_date(found["now"])
+    return _parsed_date(date_header) or parse_amz_date(found["now"])
+
+
+def signed_time(signing: SigningResult) -> datetime:
+    """The time a request was signed at: the X-Amz-Date in its string to sign."""
+    return parse_amz_date(signing.string_to_sign.split("\n", 2)[1])
+
+
+# How far from its clock API Gateway accepts a signature's time.
+_WINDOW = timedelta(minutes=5)
+
+
+def _parsed_date(date_header: str | None) -> datetime | None:
+    """An HTTP ``Date`` as an aware datetime; None when missing or unreadable."""
+    if not date_header:
+        return None
+    try:
+        parsed = parsedate_to_datetime(date_header)
+    except (TypeError, ValueError):
+        return None
+    return parsed if parsed.utcoffset() is not None else None
 
 
 def corrected_after_refusal(
@@ -76,7 +95,9 @@ def corrected_after_refusal(
     refusal is then returned, and the next request is signed at the server's time. A refusal
     that is not about the clock is explained at DEBUG instead.
     """
-    server_time = server_time_from_refusal(status, body, date_header)
+    server_time = server_time_from_refusal(
+        status, body, date_header, None if body else signed_time(signing)
+    )
     if server_time is None:
         log_signature_mismatch(status, body, signing)
         return False

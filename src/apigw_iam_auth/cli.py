@@ -1157,7 +1157,10 @@ def _exchange(
     out: _Output,
 ) -> int:
     """Send; after a clock-skew refusal, correct the clock and send once more, like the adapters."""
-    from apigw_iam_auth._skew import server_time_from_refusal  # noqa: PLC0415 - adapters' rule
+    from apigw_iam_auth._skew import (  # noqa: PLC0415 - the adapters' rule
+        server_time_from_refusal,
+        signed_time,
+    )
 
     send = _backend()
     on_wire = _show_request if args.verbose else _ignore_request
@@ -1166,8 +1169,9 @@ def _exchange(
             refused: bytes | None = None
             if response.status == _FORBIDDEN:
                 refused = b"".join(response.chunks)
+                signed_at = None if request.signing is None else signed_time(request.signing)
                 server_time = server_time_from_refusal(
-                    response.status, refused, response.header("date")
+                    response.status, refused, response.header("date"), signed_at
                 )
                 if server_time is not None and attempt == 1:
                     signer.correct_clock(server_time)
