@@ -97,7 +97,7 @@ def body_hash_sync(request: httpx.Request, signer: SigV4Signer) -> str:
                 "AsyncClient, or pass bytes or a sync iterator"
             )
         try:
-            source = request.read()
+            source = _buffered(request, b"".join([bytes(chunk) for chunk in request.stream]))
         except TypeError as exc:
             raise _unreadable(exc) from exc
     return hash_body(source)
@@ -119,12 +119,25 @@ async def body_hash_async(request: httpx.Request, signer: SigV4Signer) -> str:
                 "AsyncClient cannot send: pass bytes or an async iterator"
             )
         try:
-            source = await request.aread()
+            chunks = [bytes(chunk) async for chunk in request.stream]
         except TypeError as exc:
             raise _unreadable(exc) from exc
+        source = _buffered(request, b"".join(chunks))
     if isinstance(source, bytes) and len(source) <= INLINE_HASH_BYTES:
         return _sigv4.payload_hash(source)
     return await asyncio.to_thread(hash_body, source)
+
+
+def _buffered(request: httpx.Request, content: bytes) -> bytes:
+    """Send ``content``, a stream read once to be hashed, as the request's body from now on.
+
+    The stream's chunks are copied as they are drawn (a generator may refill one buffer,
+    which ``Request.read()`` would join only at the end); the request then holds them as
+    ``read()`` leaves it: its ``content`` and a ``ByteStream``, so redirects and the skew
+    retry send it again.
+    """
+    request.stream = _package_of(type(request)).ByteStream(content)
+    return request.read()
 
 
 def _unreadable(exc: TypeError) -> UnsignableRequestError:
