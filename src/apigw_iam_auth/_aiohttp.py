@@ -259,12 +259,13 @@ async def _read_body_hash(request: ClientRequest) -> str:
     """
     body = cast("Payload", request.body)  # not b"": _known_body_hash answered for that
     payload = sys.modules["aiohttp.payload"]  # imported: aiohttp built this request
-    if isinstance(body, (payload.BytesPayload, payload.AsyncIterablePayload)):
-        # Large bytes; an async iterator is read once here, and the payload keeps the chunks
-        # and writes them from memory when sent.
+    if isinstance(body, payload.BytesPayload):  # bytes over the inline size
         digest = await _hash_bytes(await body.as_bytes(), _content_length(request))
+    elif isinstance(body, payload.AsyncIterablePayload):  # read once, then sent from memory
+        digest = await _buffered(request, body, _content_length(request))
     else:
         digest = await _payload_hash(request, body)
+    body = cast("Payload", request.body)  # the buffer sent in its place, if it was read once
     # Not contextlib.suppress: entering a context manager costs about as much as hashing 1 KiB.
     try:  # noqa: SIM105
         setattr(body, _HASH_ATTRIBUTE, (request._traces, digest))  # noqa: SLF001
@@ -284,7 +285,7 @@ async def _payload_hash(request: ClientRequest, body: Payload) -> str:
             with source.getbuffer() as buffer, buffer[source.tell() :] as rest:
                 return await _hash_bytes(rest, limit)
         if not is_seekable(source):
-            return await _buffer_unseekable(request, body, limit)
+            return await _buffered(request, body, limit)
         size = body.size
         if limit is None or (size is not None and limit >= size):  # the file to its end:
             return await asyncio.to_thread(hash_body, source)  # 1 MiB chunks, off the loop
@@ -315,14 +316,18 @@ async def _hash_bytes(data: bytes | bytearray | memoryview, limit: int | None) -
     return await asyncio.to_thread(_sigv4.payload_hash, data)
 
 
-async def _buffer_unseekable(request: ClientRequest, body: Payload, limit: int | None) -> str:
-    """A file that cannot be rewound is read once and sent from memory.
+async def _buffered(request: ClientRequest, body: Payload, limit: int | None) -> str:
+    """A payload that can be read only once (a pipe, an async iterator), read to send from memory.
 
-    What is sent is cut as aiohttp would cut the file (to the caller's ``Content-Length``):
-    ``update_body`` sets the length of what it is given.
+    Each chunk is copied as the payload writes it (a generator may yield views of one buffer
+    it refills, which a list of the chunks joined at the end would get wrong), and cut as
+    aiohttp would cut it to the caller's ``Content-Length``: ``update_body`` sets the length of
+    what it is given.
     """
-    data = _cut(await body.as_bytes(), limit)
-    await request.update_body(bytes(data))
+    copier = _CopyingWriter()
+    await body.write_with_length(_as_writer(copier), limit)
+    data = b"".join(copier.chunks)
+    await request.update_body(data)
     return await _hash_bytes(data, None)
 
 
@@ -371,9 +376,21 @@ def _used_up(body: Payload) -> tuple[bool, ...]:
     return (body.consumed, *(used for part, _, _ in parts for used in _used_up(part)))
 
 
-def _as_writer(hasher: _HashingWriter) -> AbstractStreamWriter:
+def _as_writer(stand_in: _HashingWriter | _CopyingWriter) -> AbstractStreamWriter:
     # Payloads only call write(): a stand-in needs no more of the stream writer's interface.
-    return hasher  # type: ignore[return-value]
+    return stand_in  # type: ignore[return-value]
+
+
+class _CopyingWriter:
+    """Stands in for aiohttp's stream writer: keeps a copy of each chunk a payload writes."""
+
+    __slots__ = ("chunks",)
+
+    def __init__(self) -> None:
+        self.chunks: list[bytes] = []
+
+    async def write(self, chunk: bytes | bytearray | memoryview) -> None:
+        self.chunks.append(bytes(chunk))
 
 
 class _HashingWriter:
