@@ -8,6 +8,7 @@ that server's verdict and echo, never by recomputing anything with our own code.
 from __future__ import annotations
 
 import hashlib
+import io
 import sys
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, quote, unquote, urlencode
@@ -24,6 +25,8 @@ from aws_server import (
 from apigw_iam_auth import ApiGwIamAuth
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterator
+
     from aws_server import AwsServer, RequestRecord
 
 # httpx2 installs only on Python 3.11+ (its own requirement): its cases are skipped on 3.10
@@ -118,6 +121,23 @@ def sha256(data: bytes) -> str:
 def user_query(query: str) -> str:
     """A received query as the server reads it, without the X-Amz-* pieces of a presigned URL."""
     return as_read("&".join(piece for piece in query.split("&") if not piece.startswith("X-Amz-")))
+
+
+def views_of_one_buffer(data: bytes, size: int = 4) -> Iterator[memoryview]:
+    """Chunks as zero-copy readers yield them: views of one buffer, refilled between chunks.
+
+    Each view is right only until the next is drawn: a client must copy them as they come.
+    """
+    source, buffer = io.BytesIO(data), bytearray(size)
+    view = memoryview(buffer)
+    while filled := source.readinto(buffer):
+        yield view[:filled]
+
+
+async def async_views_of_one_buffer(data: bytes, size: int = 4) -> AsyncIterator[memoryview]:
+    """:func:`views_of_one_buffer` as an async iterator."""
+    for view in views_of_one_buffer(data, size):
+        yield view
 
 
 def redirect_url(server: AwsServer, target: str, status: int, route: str = "redirect") -> str:

@@ -53,6 +53,7 @@ from integration_cases import (
     REGION,
     SESSION,
     TEXT,
+    async_views_of_one_buffer,
     leaked,
     make_auth,
     redirect_url,
@@ -1097,14 +1098,6 @@ async def test_the_configured_region_is_read_off_the_event_loop_for_streamed_bod
     assert threading.get_ident() not in read_on
 
 
-async def _views_of_one_buffer(data: bytes, size: int = 4):
-    """Chunks as zero-copy readers yield them: views of one buffer, refilled between chunks."""
-    source, buffer = io.BytesIO(data), bytearray(size)
-    view = memoryview(buffer)
-    while filled := source.readinto(buffer):
-        yield view[:filled]
-
-
 async def test_an_async_iterator_reusing_one_buffer_is_sent_as_it_yielded(server):
     """Each chunk is copied as it is read to be hashed: views of a refilled buffer keep their
     bytes, as aiohttp sends them without the middleware.
@@ -1114,6 +1107,6 @@ async def test_an_async_iterator_reusing_one_buffer_is_sent_as_it_yielded(server
         "POST",
         server.url("/prod/x"),
         middleware=adapter(make_auth()),
-        data=_views_of_one_buffer(data),
+        data=async_views_of_one_buffer(data),
     )
     assert (echo(reply).body_length, echo(reply).body_sha256) == (len(data), sha256(data))

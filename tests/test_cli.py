@@ -1237,16 +1237,20 @@ def test_verbose_names_an_unsigned_payload_as_the_cause(api, env):
     assert "the body hash differs" not in done.stderr
 
 
-def test_clock_skew_refusal_is_corrected_and_sent_again(env):
-    """A server 20 minutes ahead refuses the first signature; call corrects its clock, gets 200."""
-    ahead = timedelta(minutes=20)
-    with IamAuthServer(
+def server_ahead() -> IamAuthServer:
+    """The shipped server, its clock 20 minutes ahead: the first signature is refused as old."""
+    return IamAuthServer(
         host="127.0.0.1",
         port=0,
         region=REGION,
         keys={ACCESS_KEY: KnownKey(SECRET_KEY)},
-        clock=lambda: datetime.now(timezone.utc) + ahead,
-    ) as server:
+        clock=lambda: datetime.now(timezone.utc) + timedelta(minutes=20),
+    )
+
+
+def test_clock_skew_refusal_is_corrected_and_sent_again(env):
+    """A server 20 minutes ahead refuses the first signature; call corrects its clock, gets 200."""
+    with server_ahead() as server:
         done = run_cli("call", f"{server.url}/prod/pets", "--region", REGION, "-v", env=env)
     assert done.returncode == 0, done.stderr
     assert "refused for clock skew: signed again" in done.stderr
@@ -1255,14 +1259,7 @@ def test_clock_skew_refusal_is_corrected_and_sent_again(env):
 
 def test_a_head_refused_for_clock_skew_is_corrected_too(env):
     """A HEAD's 403 has no body to say "Signature expired": its Date tells the skew instead."""
-    ahead = timedelta(minutes=20)
-    with IamAuthServer(
-        host="127.0.0.1",
-        port=0,
-        region=REGION,
-        keys={ACCESS_KEY: KnownKey(SECRET_KEY)},
-        clock=lambda: datetime.now(timezone.utc) + ahead,
-    ) as server:
+    with server_ahead() as server:
         url = f"{server.url}/prod/pets"
         done = run_cli("call", "-X", "HEAD", url, "--region", REGION, "-i", "-v", env=env)
         statuses = [record.status for record in server.requests]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
-import io
 import ssl
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -35,11 +34,13 @@ from integration_cases import (
     REGION,
     SESSION,
     TEXT,
+    async_views_of_one_buffer,
     leaked,
     make_auth,
     redirect_url,
     sha256,
     user_query,
+    views_of_one_buffer,
 )
 
 from apigw_iam_auth import ApiGwIamAuth, InvalidConfigError, UnsignableRequestError, presign_url
@@ -508,25 +509,12 @@ async def test_a_same_origin_chain_longer_than_httpx_default_is_signed_to_its_en
     assert echo(response)["path"] == "/prod/end"
 
 
-def _views_of_one_buffer(data: bytes, size: int = 4):
-    """Chunks as zero-copy readers yield them: views of one buffer, refilled between chunks."""
-    source, buffer = io.BytesIO(data), bytearray(size)
-    view = memoryview(buffer)
-    while filled := source.readinto(buffer):
-        yield view[:filled]
-
-
-async def _async_views_of_one_buffer(data: bytes, size: int = 4):
-    for view in _views_of_one_buffer(data, size):
-        yield view
-
-
 async def test_a_stream_reusing_one_buffer_is_sent_as_it_yielded(server, kind):
     """Each chunk is copied when it is drawn to be hashed: views of a refilled buffer keep
     their bytes, as httpx sends them without the auth.
     """
     data = b"AAAABBBBCC"
-    chunks = (_async_views_of_one_buffer if kind.is_async else _views_of_one_buffer)(data)
+    chunks = (async_views_of_one_buffer if kind.is_async else views_of_one_buffer)(data)
     response = await send(kind, "POST", server.url("/prod/x"), auth=make_auth(), content=chunks)
     received = echo(response)
     assert (received["body_length"], received["body_sha256"]) == (len(data), sha256(data))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import os
 import threading
@@ -39,6 +38,7 @@ from integration_cases import (
     redirect_url,
     sha256,
     user_query,
+    views_of_one_buffer,
 )
 from requests.adapters import HTTPAdapter
 
@@ -411,19 +411,11 @@ def test_redirect_to_a_foreign_presigned_link_keeps_its_query(aws_server, sessio
     assert [record.target for record in arrived] == [FOREIGN_LINK]
 
 
-def _views_of_one_buffer(data: bytes, size: int = 4):
-    """Chunks as zero-copy readers yield them: views of one buffer, refilled between chunks."""
-    source, buffer = io.BytesIO(data), bytearray(size)
-    view = memoryview(buffer)
-    while filled := source.readinto(buffer):
-        yield view[:filled]
-
-
 def test_a_generator_reusing_one_buffer_is_sent_as_it_yielded(server, session):
     """Each chunk is copied when it is drawn: views of a buffer refilled later keep their bytes."""
     data = b"AAAABBBBCC"
     received = echo(
-        session.post(server.url("/prod/x"), data=_views_of_one_buffer(data), auth=make_auth())
+        session.post(server.url("/prod/x"), data=views_of_one_buffer(data), auth=make_auth())
     )
     assert (received["body_length"], received["body_sha256"]) == (len(data), sha256(data))
 
