@@ -39,7 +39,7 @@ import weakref
 from typing import TYPE_CHECKING, Any, cast
 
 from apigw_iam_auth import _sigv4
-from apigw_iam_auth._body import IN_PLACE, INLINE_HASH_BYTES, hash_body, is_seekable
+from apigw_iam_auth._body import IN_PLACE, INLINE_HASH_BYTES, copied, hash_body, is_seekable
 from apigw_iam_auth._models import SignatureLocation
 from apigw_iam_auth._skew import corrected_after_refusal
 from apigw_iam_auth.diagnostics import FORBIDDEN, readable_refusal
@@ -390,7 +390,7 @@ class _CopyingWriter:
         self.chunks: list[bytes] = []
 
     async def write(self, chunk: bytes | bytearray | memoryview) -> None:
-        self.chunks.append(bytes(chunk))
+        self.chunks.append(copied(chunk))
 
 
 class _HashingWriter:

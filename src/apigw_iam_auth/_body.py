@@ -14,6 +14,7 @@ __all__ = [
     "CHUNK_SIZE",
     "INLINE_HASH_BYTES",
     "IN_PLACE",
+    "copied",
     "hash_body",
     "hash_seekable",
     "is_seekable",
@@ -26,6 +27,18 @@ INLINE_HASH_BYTES = 1024 * 1024
 # Type tuples, not ``bytes | bytearray``: isinstance with a union built per call costs 4x more.
 IN_PLACE = (bytes, bytearray)  # what hashlib reads where it lies
 BYTES_LIKE = (bytes, bytearray, memoryview)
+
+
+def copied(chunk: object) -> bytes:
+    """A chunk of a stream, copied as it is drawn, so that it keeps its bytes.
+
+    A generator may refill one buffer it yields views of: chunks kept uncopied and joined at
+    the end would all read its last contents. Only bytes-like chunks: ``bytes(104)`` would be
+    104 NUL bytes (TypeError, as the clients refuse them when they send a stream themselves).
+    """
+    if isinstance(chunk, BYTES_LIKE):
+        return bytes(chunk)
+    raise TypeError(f"a chunk of type {type(chunk).__name__}")
 
 
 def is_seekable(body: object) -> TypeGuard[IO[bytes] | IO[str]]:

@@ -43,7 +43,7 @@ from collections.abc import AsyncIterable, Iterable
 from typing import IO, TYPE_CHECKING, Any
 
 from apigw_iam_auth import _sigv4
-from apigw_iam_auth._body import INLINE_HASH_BYTES, hash_body, is_seekable
+from apigw_iam_auth._body import INLINE_HASH_BYTES, copied, hash_body, is_seekable
 from apigw_iam_auth._httpx_redirects import install_guard, named, prove_guard
 from apigw_iam_auth._models import SignatureLocation
 from apigw_iam_auth.errors import InvalidConfigError, UnsignableRequestError
@@ -97,7 +97,7 @@ def body_hash_sync(request: httpx.Request, signer: SigV4Signer) -> str:
                 "AsyncClient, or pass bytes or a sync iterator"
             )
         try:
-            source = _buffered(request, b"".join([bytes(chunk) for chunk in request.stream]))
+            source = _buffered(request, b"".join([copied(chunk) for chunk in request.stream]))
         except TypeError as exc:
             raise _unreadable(exc) from exc
     return hash_body(source)
@@ -119,7 +119,7 @@ async def body_hash_async(request: httpx.Request, signer: SigV4Signer) -> str:
                 "AsyncClient cannot send: pass bytes or an async iterator"
             )
         try:
-            chunks = [bytes(chunk) async for chunk in request.stream]
+            chunks = [copied(chunk) async for chunk in request.stream]
         except TypeError as exc:
             raise _unreadable(exc) from exc
         source = _buffered(request, b"".join(chunks))

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlsplit
 
 from apigw_iam_auth import _sigv4
-from apigw_iam_auth._body import BYTES_LIKE, hash_body, is_seekable
+from apigw_iam_auth._body import BYTES_LIKE, copied, hash_body, is_seekable
 from apigw_iam_auth._models import SignatureLocation
 from apigw_iam_auth._skew import corrected_after_refusal
 from apigw_iam_auth._uri import DEFAULT_PORTS
@@ -147,20 +147,14 @@ def _drain(body: Any) -> bytes:  # noqa: ANN401 - whatever requests accepted as 
     """The body's bytes, each chunk copied as it is drawn: a generator may refill one buffer."""
     try:
         chunks = [body.read()] if callable(getattr(body, "read", None)) else body
-        return b"".join(map(_chunk_bytes, chunks))
+        return b"".join(
+            chunk.encode("utf-8") if isinstance(chunk, str) else copied(chunk) for chunk in chunks
+        )
     except (TypeError, ValueError, UnicodeError) as exc:
         raise UnsignableRequestError(
             f"the request body could not be read as bytes ({type(exc).__name__}); "
             "yield bytes or str chunks, or pass bytes"
         ) from exc
-
-
-def _chunk_bytes(chunk: object) -> bytes:
-    if isinstance(chunk, str):
-        return chunk.encode("utf-8")
-    if isinstance(chunk, BYTES_LIKE):  # not bytes(int), which is that many NUL bytes
-        return bytes(chunk)
-    raise TypeError(f"a chunk of type {type(chunk).__name__}")
 
 
 def _replace_body(prepared: requests.PreparedRequest, body: bytes) -> None:
