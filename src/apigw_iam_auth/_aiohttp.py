@@ -127,8 +127,7 @@ async def _clock_corrected(
 
     Any other refusal is explained at DEBUG. The body read stays readable for the caller.
     """
-    readable = readable_refusal(response.headers.get("Content-Length"))
-    body = await response.read() if readable else b""
+    body = await response.read() if readable_refusal(response.headers) else b""
     date = response.headers.get("Date")
     return corrected_after_refusal(
         signer, FORBIDDEN, body, date, signing, correct=correct, resend=resend

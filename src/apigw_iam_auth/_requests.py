@@ -225,7 +225,7 @@ class ResponseGuard:
         if corrected_after_refusal(
             self._settings.signer,
             response.status_code,
-            response.content if _readable(response) else b"",
+            response.content if readable_refusal(response.headers) else b"",
             response.headers.get("Date"),
             signing,
             # once per request: the retry itself refused for the clock is returned as it is
@@ -250,7 +250,7 @@ class ResponseGuard:
         settings = self._settings
         sign_prepared(settings.signer, retry, presign=settings.presign, expires=settings.expires)
         setattr(retry, _SKEW_RETRY, skew_retry)
-        if _readable(response):
+        if readable_refusal(response.headers):
             _ = response.content  # drained, the connection of the refused attempt is reused
         response.close()
         resent: requests.Response = response.connection.send(retry, **send_kwargs)
@@ -263,10 +263,6 @@ class ResponseGuard:
             # one must carry nothing of ours either (after a clock-skew retry it still did).
             _unsign(response.request)
         return resent
-
-
-def _readable(response: requests.Response) -> bool:
-    return readable_refusal(response.headers.get("Content-Length"))
 
 
 def _unsign(request: requests.PreparedRequest) -> None:

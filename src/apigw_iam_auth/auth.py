@@ -158,7 +158,7 @@ class ApiGwIamAuth(_AuthBase):  # type: ignore[misc,valid-type]
         response = yield request
         skew_retry = self._correct_clock_skew
         while True:  # each turn sends a new hop: httpx's max_redirects ends a chain
-            if _refused_by_origin(response, request) and _readable(response):
+            if _refused_by_origin(response, request) and readable_refusal(response.headers):
                 response.read()
             retry = self._retry(response, request, signing, skew_retry=skew_retry)
             if retry is None:
@@ -185,7 +185,7 @@ class ApiGwIamAuth(_AuthBase):  # type: ignore[misc,valid-type]
         response = yield request
         skew_retry = self._correct_clock_skew
         while True:  # each turn sends a new hop: httpx's max_redirects ends a chain
-            if _refused_by_origin(response, request) and _readable(response):
+            if _refused_by_origin(response, request) and readable_refusal(response.headers):
                 await response.aread()
             retry = self._retry(response, request, signing, skew_retry=skew_retry)
             if retry is None:
@@ -236,7 +236,7 @@ class ApiGwIamAuth(_AuthBase):  # type: ignore[misc,valid-type]
         if corrected_after_refusal(
             self._signer,
             response.status_code,
-            response.content if _readable(response) else b"",
+            response.content if readable_refusal(response.headers) else b"",
             response.headers.get("Date"),
             signing,
             correct=skew_retry,  # correct_clock_skew, and no retry made for the clock yet
@@ -244,10 +244,6 @@ class ApiGwIamAuth(_AuthBase):  # type: ignore[misc,valid-type]
         ):
             return request
         return None
-
-
-def _readable(response: httpx.Response) -> bool:
-    return readable_refusal(response.headers.get("Content-Length"))
 
 
 def _refused_by_origin(response: httpx.Response, request: httpx.Request) -> bool:

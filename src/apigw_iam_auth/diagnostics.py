@@ -14,10 +14,14 @@ import json
 import logging
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from apigw_iam_auth._models import SigningResult
 from apigw_iam_auth._sigv4 import UNSIGNED_PAYLOAD
 from apigw_iam_auth.errors import InvalidConfigError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 __all__ = [
     "FORBIDDEN",
@@ -199,14 +203,16 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-def readable_refusal(content_length: str | None) -> bool:
+def readable_refusal(headers: Mapping[str, str]) -> bool:
     """Whether an adapter may read a refusal's body: its ``Content-Length`` says it is small.
+
+    ``headers`` are the response's, as the client holds them (any case-insensitive mapping).
 
     API Gateway's refusals carry a length of a few hundred bytes. A body without one (chunked:
     an event stream, a streaming function URL) may never end, and reading a large one buffers
     it all: such a refusal is handed back unread, neither explained nor retried for the clock.
     """
-    text = (content_length or "").strip()
+    text = (headers.get("Content-Length") or "").strip()
     return (
         0 < len(text) <= len(str(MAX_REFUSAL_BYTES))
         and text.isdigit()
