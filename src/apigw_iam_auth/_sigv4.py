@@ -73,6 +73,8 @@ EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 # Presigned URLs live at most seven days (SigV4 query auth limit; botocore, JS and Ruby SDKs).
 MAX_EXPIRES = 7 * 24 * 60 * 60
+# API Gateway accepts a header-signed request dated up to this far either side of its clock.
+SIGNATURE_WINDOW = timedelta(minutes=5)
 
 # Headers the signer itself owns. Stale copies from an earlier attempt (a retry, a redirect)
 # are dropped before signing, as botocore does, so a request can be re-signed any number of times.

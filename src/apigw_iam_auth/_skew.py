@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING
 
-from apigw_iam_auth._sigv4 import parse_amz_date
+from apigw_iam_auth._sigv4 import SIGNATURE_WINDOW, parse_amz_date
 from apigw_iam_auth.diagnostics import FORBIDDEN, MAX_REFUSAL_BYTES, log_signature_mismatch
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from apigw_iam_auth._models import SigningResult
     from apigw_iam_auth.signer import SigV4Signer
 
@@ -47,9 +48,9 @@ def server_time_from_refusal(
         return None
     if not body:
         server_time = _parsed_date(date_header)
-        if server_time is None or signed_at is None or abs(server_time - signed_at) <= _WINDOW:
+        if server_time is None or signed_at is None:
             return None
-        return server_time
+        return server_time if abs(server_time - signed_at) > SIGNATURE_WINDOW else None
     text = body.decode("utf-8", "replace") if isinstance(body, bytes | bytearray) else body
     found = _SKEW_REFUSAL.search(text)
     if found is None:
@@ -60,10 +61,6 @@ def server_time_from_refusal(
 def signed_time(signing: SigningResult) -> datetime:
     """The time a request was signed at: the X-Amz-Date in its string to sign."""
     return parse_amz_date(signing.string_to_sign.split("\n", 2)[1])
-
-
-# How far from its clock API Gateway accepts a signature's time.
-_WINDOW = timedelta(minutes=5)
 
 
 def _parsed_date(date_header: str | None) -> datetime | None:

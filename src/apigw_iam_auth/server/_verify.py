@@ -66,8 +66,7 @@ __all__ = [
     "verify_request",
 ]
 
-# API Gateway accepts header-signed requests dated up to 5 minutes either side of its clock.
-DEFAULT_MAX_SKEW = timedelta(minutes=5)
+DEFAULT_MAX_SKEW = _sigv4.SIGNATURE_WINDOW
 # The account id of AWS's documentation examples; used where no account is configured.
 DEFAULT_ACCOUNT_ID = "123456789012"
 # API Gateway answers every authentication and authorization refusal with 403 Forbidden; the one
