@@ -1107,6 +1107,8 @@ async def test_cancelled_waiter_does_not_cancel_the_shared_refresh(monkeypatch):
 
 # --- an async load whose event loop stops first ----------------------------------------------
 
+# Forking tests run wherever os.fork exists (Linux and macOS, so every CI cell); not on Windows.
+NEEDS_FORK = pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX only")
 HANG_GUARD = 30  # seconds: only ends a test that would otherwise hang for good
 
 
@@ -1256,7 +1258,7 @@ def test_waiters_of_an_async_load_whose_loop_ends_load_again():
     assert len(calls) == 2
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX only")
+@NEEDS_FORK
 @pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 @pytest.mark.parametrize("source", ["function", "default-chain"])
 def test_a_forked_child_loads_again_instead_of_waiting_for_its_parents_load(source):
@@ -1310,7 +1312,7 @@ def assert_a_forked_child_loads_for_itself(
     assert provider.get().access_key == "AKIDFORK1"  # the parent's own load, unaffected
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX only")
+@NEEDS_FORK
 @pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_a_forked_child_refreshes_although_a_parent_thread_held_botocores_refresh_lock():
     """botocore's refreshable credentials refresh under a lock: held by a parent thread at fork
@@ -1345,7 +1347,7 @@ def test_a_forked_child_refreshes_although_a_parent_thread_held_botocores_refres
     assert_a_forked_child_loads_for_itself(resolve_provider(credentials), started, release)
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX only")
+@NEEDS_FORK
 @pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_a_forked_child_of_plain_botocore_credentials_warns_nothing():
     """Plain (never refreshing) botocore credentials have no refresh lock to free in a child:
