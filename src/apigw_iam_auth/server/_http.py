@@ -49,6 +49,7 @@ from socketserver import TCPServer
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
+from apigw_iam_auth._region import partition_of
 from apigw_iam_auth._sigv4 import payload_hash
 from apigw_iam_auth._uri import parse_query
 from apigw_iam_auth.diagnostics import redact
@@ -392,8 +393,10 @@ class IamAuthServer:
             raise InvalidConfigError("max_records must be a whole number of requests, 0 or more")
         self._keys = _checked_keys(keys) if keys is not None else keys_from_env()
         _check_settings(account_id, clock, max_skew)
+        # Worked out here, where reading botocore's partition data costs no request anything.
+        self._partition = partition_of(region)
         self._policy = (
-            parse_policy(policy, api=api_arn(region, account_id, api_id))
+            parse_policy(policy, api=api_arn(region, account_id, api_id, self._partition))
             if policy is not None
             else None
         )
@@ -600,7 +603,14 @@ class IamAuthServer:
                 max_skew=self._max_skew,
             )
             if self._policy is not None:
-                arn = invoke_arn(self.region, self.account_id, self.api_id, method, verified.path)
+                arn = invoke_arn(
+                    self.region,
+                    self.account_id,
+                    self.api_id,
+                    method,
+                    verified.path,
+                    self._partition,
+                )
                 decision = self._policy.decide(
                     resource=arn,
                     principal_arn=verified.principal_arn,

@@ -227,8 +227,17 @@ def api_arn(region: str, account_id: str, api_id: str, partition: str | None = N
     return f"arn:{partition}:execute-api:{region}:{account_id}:{api_id}"
 
 
-def invoke_arn(region: str, account_id: str, api_id: str, method: str, path: str) -> str:
+def invoke_arn(
+    region: str,
+    account_id: str,
+    api_id: str,
+    method: str,
+    path: str,
+    partition: str | None = None,
+) -> str:
     """``arn:aws:execute-api:{region}:{account}:{api-id}/{stage}/{METHOD}/{resource-path}``.
+
+    The partition is the region's unless given (as :func:`api_arn`).
 
     The stage is the first path segment; the rest of the path follows the method without its
     leading slash, as in API Gateway's own ARNs (``.../prod/GET/`` for the stage root).
@@ -239,7 +248,7 @@ def invoke_arn(region: str, account_id: str, api_id: str, method: str, path: str
     with the same signature as ``/prod/admin``, so a Deny on that resource must match them all.
     """
     stage, _, rest = _resource_path(path).lstrip("/").partition("/")
-    return f"{api_arn(region, account_id, api_id)}/{stage}/{method}/{rest}"
+    return f"{api_arn(region, account_id, api_id, partition)}/{stage}/{method}/{rest}"
 
 
 def _resource_path(path: str) -> str:
