@@ -816,6 +816,13 @@ def test_framing_headers_given_with_h_are_refused(api, env, header):
     assert f"argument -H/--header: {name} is worked out from -d" in usage_error(done)
 
 
+def test_every_header_the_signer_writes_has_its_refusal():
+    """-H refuses exactly the signer's own headers, each with where it comes from."""
+    from apigw_iam_auth import _sigv4, cli  # noqa: PLC0415 - the two lists compared
+
+    assert set(cli._SIGNING_HEADER_SOURCES) == _sigv4.SIGNING_HEADER_NAMES
+
+
 @pytest.mark.parametrize(
     ("header", "advice"),
     [

@@ -35,7 +35,7 @@ from apigw_iam_auth.diagnostics import (
     parse_signature_mismatch,
     redact,
 )
-from apigw_iam_auth.errors import ApiGwIamAuthError
+from apigw_iam_auth.errors import SEE_CAUSE, ApiGwIamAuthError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
@@ -654,7 +654,7 @@ def _with_cause(exc: ApiGwIamAuthError) -> str:
     if cause is None:
         return message
     named = type(cause).__name__
-    pointer = f"{named} (see the chained exception)"
+    pointer = f"{named} {SEE_CAUSE}"
     if not message.endswith(pointer):
         return message
     return f"{message[: -len(pointer)]}{named}: {redact(str(cause))}"

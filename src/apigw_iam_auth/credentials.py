@@ -70,6 +70,7 @@ from apigw_iam_auth._botocore import missing_profile, profile_origin
 from apigw_iam_auth._models import Credentials
 from apigw_iam_auth.diagnostics import redact
 from apigw_iam_auth.errors import (
+    SEE_CAUSE,
     CredentialsError,
     CredentialsRefreshError,
     InvalidConfigError,
@@ -204,7 +205,7 @@ def _failure(what: str, exc: BaseException) -> CredentialsRefreshError:
     elif quotes_secret:
         detail = f"{type(exc).__name__} (not chained: what its traceback prints quotes a secret)"
     else:
-        detail = f"{type(exc).__name__} (see the chained exception)"
+        detail = f"{type(exc).__name__} {SEE_CAUSE}"
     error = CredentialsRefreshError(f"{what}: {detail}")
     if quotes_secret:
         error.__suppress_context__ = True  # as `raise ... from None` does

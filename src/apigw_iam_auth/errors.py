@@ -39,6 +39,9 @@ __all__ = [
 
 # API Gateway's status for every refused signature (and for IAM denials).
 _FORBIDDEN = 403
+# How a message names the exception chained as its cause, after its type; the command line,
+# which prints no traceback, says that cause in its place.
+SEE_CAUSE = "(see the chained exception)"
 
 
 class ApiGwIamAuthError(Exception):
