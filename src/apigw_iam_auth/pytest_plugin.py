@@ -145,9 +145,10 @@ def pytest_runtest_makereport(
     report = outcome.get_result()
     if report.when in {"setup", "call"} and report.failed:
         values = getattr(item, "funcargs", {})
-        used = {"iam_server": item.stash.get(_TEST_SERVER, None)}
         for name in _FIXTURES:
-            fixture = used.get(name) or values.get(name)
+            fixture = (
+                item.stash.get(_TEST_SERVER, None) if name == "iam_server" else values.get(name)
+            )
             if isinstance(fixture, IamServerFixture):
                 report.sections.append((f"{name} access log", fixture.access_log() or "(none)"))
 
