@@ -40,12 +40,12 @@ __all__ = ["RegionData", "profile_region", "region_data"]
 class RegionData(NamedTuple):
     """Region names of every AWS partition, as botocore's endpoints data states them."""
 
-    patterns: tuple[re.Pattern[str], ...]
-    """Each partition's ``regionRegex`` (ASCII, to be used with ``fullmatch``)."""
-    names: tuple[str, ...]
-    """Every region a partition lists, sorted (``us-east-1``, ``cn-north-1``...)."""
     partitions: tuple[tuple[str, re.Pattern[str] | None, frozenset[str]], ...]
-    """Each partition's id (``aws``, ``aws-cn``...), ``regionRegex`` and listed regions."""
+    """Each partition's id (``aws``, ``aws-cn``...), ``regionRegex`` (ASCII, to be used with
+    ``fullmatch``; None where it has none) and listed regions."""
+    names: tuple[str, ...]
+    """Every region a partition lists, sorted (``us-east-1``, ``cn-north-1``...): the
+    candidates a misspelt region's closest match is picked from."""
 
 
 @functools.cache  # one value per process: botocore's data does not change under us
@@ -69,9 +69,8 @@ def region_data() -> RegionData:
         )
         for partition in partitions
     )
-    patterns = tuple(pattern for _, pattern, _ in described if pattern is not None)
     names = sorted({name for _, _, listed in described for name in listed})
-    return RegionData(patterns, tuple(names), described)
+    return RegionData(described, tuple(names))
 
 
 def profile_region(profile: str | None) -> tuple[str, str] | None:

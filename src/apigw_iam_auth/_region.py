@@ -255,9 +255,13 @@ def infer_scope(
 def partition_of(region: str) -> str:
     """The partition whose ARNs name ``region``: ``aws``, ``aws-cn``, ``aws-us-gov``...
 
-    The partition that lists the region, else the first whose ``regionRegex`` matches it, else
-    ``aws`` (a region newer than the installed botocore, or ``*``).
+    ``aws`` where no partition of botocore's data names it (a newer region, or ``*``).
     """
+    return _partition_naming(region) or "aws"
+
+
+def _partition_naming(region: str) -> str | None:
+    """The partition that lists ``region``, else the first whose ``regionRegex`` matches it."""
     partitions = _botocore.region_data().partitions
     for name, _, listed in partitions:
         if region in listed:
@@ -265,12 +269,12 @@ def partition_of(region: str) -> str:
     for name, pattern, _ in partitions:
         if pattern is not None and pattern.fullmatch(region):
             return name
-    return "aws"
+    return None
 
 
 def _checked(region: str, source: str) -> str:
     data = _botocore.region_data()
-    if region in data.names or any(pattern.fullmatch(region) for pattern in data.patterns):
+    if _partition_naming(region) is not None:
         return region
     if _REGION_SHAPE.fullmatch(region):
         # A well-formed name the installed botocore does not know yet (a region or partition
