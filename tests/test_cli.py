@@ -915,16 +915,23 @@ URLLIB3_READS_WHAT_ARRIVED = hasattr(urllib3.response.HTTPResponse, "read1")
 
 @BACKENDS
 @pytest.mark.parametrize("framing", list(_FRAMINGS))
-def test_a_streamed_body_is_written_as_it_arrives(env, command, framing):
+@pytest.mark.parametrize("status", [b"200 OK", b"403 Forbidden"])
+def test_a_streamed_body_is_written_as_it_arrives(env, command, framing, status):
     """A body chunked, Content-Length or close framed reaches stdout piece by piece as it comes
     (through requests with an older urllib3: a chunked one; the others whole, at their end).
+
+    A refusal too: only one whose Content-Length says it is small is read whole first (to be
+    explained, or to find the server's clock); one without may never end.
     """
-    streams = command is not MODULE or framing == "chunked" or URLLIB3_READS_WHAT_ARRIVED
+    refused = status.startswith(b"403")
+    streams = (command is not MODULE or framing == "chunked" or URLLIB3_READS_WHAT_ARRIVED) and (
+        not refused or framing != "content-length"
+    )
     release = threading.Event()
     framed, first_piece, second_piece = _FRAMINGS[framing]
 
     def stream(connection: socket.socket) -> None:
-        head = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n" + framed + b"\r\n"
+        head = b"HTTP/1.1 " + status + b"\r\nContent-Type: text/event-stream\r\n" + framed + b"\r\n"
         connection.sendall(head + first_piece)
         release.wait(RUN_TIMEOUT)  # the next event only once the first one was shown
         connection.sendall(second_piece)
@@ -955,7 +962,7 @@ def test_a_streamed_body_is_written_as_it_arrives(env, command, framing):
                 stderr = process.stderr.read()
             process.wait(timeout=RUN_TIMEOUT)
     assert arrived or not streams, "the first event was held back until the stream ended"
-    assert process.returncode == 0, stderr
+    assert process.returncode == (1 if refused else 0), stderr
     assert first == [b"event 1\n"]
     assert rest == b"event 2\n"
 

@@ -33,6 +33,7 @@ from apigw_iam_auth._models import SignatureLocation
 from apigw_iam_auth.diagnostics import (
     explain_signature_mismatch,
     parse_signature_mismatch,
+    readable_refusal,
     redact,
 )
 from apigw_iam_auth.errors import SEE_CAUSE, ApiGwIamAuthError
@@ -1167,7 +1168,8 @@ def _exchange(
     for attempt in (1, 2):
         with send(request, args.timeout, on_wire) as response:
             refused: bytes | None = None
-            if response.status == _FORBIDDEN:
+            # An endless or large refusal (no small Content-Length) streams out as any body.
+            if response.status == _FORBIDDEN and _small_refusal(response):
                 refused = b"".join(response.chunks)
                 signed_at = None if request.signing is None else signed_time(request.signing)
                 server_time = server_time_from_refusal(
@@ -1184,6 +1186,12 @@ def _exchange(
                 return _deliver(args, request, replayed, refused, out)
             return _deliver(args, request, response, refused, out)
     raise AssertionError  # pragma: no cover - the second attempt always returns
+
+
+def _small_refusal(response: _Response) -> bool:
+    """Whether a 403's body is read whole, to explain it or find the server's clock."""
+    length = response.header("content-length")
+    return readable_refusal({} if length is None else {"Content-Length": length})
 
 
 def _deliver(
