@@ -629,6 +629,9 @@ def test_output_file_that_is_full_is_one_line_exit_2(api, env):
         ("> /dev/full", ("--version",), "No space left on device"),
         (">&-", ("demo",), "it is closed"),
         ("> /dev/full", ("demo",), "No space left on device"),
+        (">&-", ("--help",), "it is closed"),
+        ("> /dev/full", ("--help",), "No space left on device"),
+        ("> /dev/full", ("call", "--help"), "No space left on device"),
     ],
     ids=[
         "call-closed",
@@ -637,6 +640,9 @@ def test_output_file_that_is_full_is_one_line_exit_2(api, env):
         "version-full",
         "demo-closed",
         "demo-full",
+        "help-closed",
+        "help-full",
+        "call-help-full",
     ],
 )
 def test_stdout_closed_or_full_is_one_line_exit_2(api, env, redirect, args, said):

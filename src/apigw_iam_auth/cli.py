@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
     from typing import TypeAlias
 
+    from _typeshed import SupportsWrite
     from urllib3.response import BaseHTTPResponse
 
     from apigw_iam_auth._models import SigningResult
@@ -353,6 +354,17 @@ class _Parser(argparse.ArgumentParser):
         for pattern, replacement in _QUOTING_MESSAGES:
             message = pattern.sub(replacement, message)
         self.fail(message)
+
+    def print_help(self, file: SupportsWrite[str] | None = None) -> None:
+        """The help, written here since argparse ignores a failure to write it (exit 2 then).
+
+        ``--help > /dev/full`` would otherwise exit 0 having shown nothing, and with stdout
+        closed (``>&-``) argparse sends the help to stderr instead.
+        """
+        with _writing_stdout():
+            (_stdout() if file is None else file).write(self.format_help())
+            if file is None:
+                _stdout().flush()  # where a full device says so
 
     def fail(self, message: str, command: str | None = None) -> NoReturn:
         """Exit 2 with one line (no usage block) pointing at the help to read."""
