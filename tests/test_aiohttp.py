@@ -21,9 +21,10 @@ import subprocess
 import sys
 import threading
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 from urllib.parse import parse_qsl, quote
 
 import aiohttp
@@ -59,6 +60,7 @@ from integration_cases import (
     redirect_url,
     sha256,
     user_query,
+    views_of_one_buffer,
 )
 from yarl import URL
 
@@ -1098,15 +1100,33 @@ async def test_the_configured_region_is_read_off_the_event_loop_for_streamed_bod
     assert threading.get_ident() not in read_on
 
 
-async def test_an_async_iterator_reusing_one_buffer_is_sent_as_it_yielded(server):
+@pytest.mark.parametrize("depth", [0, 1, 2], ids=["body", "part", "nested-part"])
+async def test_an_async_iterator_reusing_one_buffer_is_sent_as_it_yielded(server, depth):
     """Each chunk is copied as it is read to be hashed: views of a refilled buffer keep their
-    bytes, as aiohttp sends them without the middleware.
+    bytes, as aiohttp sends them without the middleware. In a multipart body, at any depth,
+    the body sent is the one a generator of fresh bytes chunks gives.
     """
     data = b"AAAABBBBCC"
-    reply = await send(
-        "POST",
-        server.url("/prod/x"),
-        middleware=adapter(make_auth()),
-        data=async_views_of_one_buffer(data),
-    )
-    assert (echo(reply).body_length, echo(reply).body_sha256) == (len(data), sha256(data))
+
+    def body(chunks: Any) -> Any:
+        for level in range(depth):
+            form = aiohttp.MultipartWriter("mixed", boundary=f"level-{level}")
+            form.append(b"before")
+            form.append(chunks)
+            chunks = form
+        return chunks
+
+    async def fresh_chunks() -> AsyncIterator[bytes]:
+        for view in views_of_one_buffer(data):
+            yield bytes(view)
+
+    async def sent(chunks: Any) -> Echo:
+        reply = await send(
+            "POST", server.url("/prod/x"), middleware=adapter(make_auth()), data=body(chunks)
+        )
+        return echo(reply)
+
+    reused, fresh = await sent(async_views_of_one_buffer(data)), await sent(fresh_chunks())
+    assert (reused.body_length, reused.body_sha256) == (fresh.body_length, fresh.body_sha256)
+    if depth == 0:
+        assert (reused.body_length, reused.body_sha256) == (len(data), sha256(data))

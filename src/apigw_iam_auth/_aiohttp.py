@@ -46,6 +46,8 @@ from apigw_iam_auth.diagnostics import FORBIDDEN, readable_refusal
 from apigw_iam_auth.errors import UnsignableRequestError
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
     from aiohttp import ClientRequest, ClientResponse
     from aiohttp.abc import AbstractStreamWriter
     from aiohttp.client_middlewares import ClientHandlerType
@@ -362,9 +364,21 @@ async def _buffer_streamed_parts(body: Payload) -> None:
     if isinstance(body, MultipartWriter):
         for part, _, _ in body:
             if isinstance(part, payload.AsyncIterablePayload):
+                # as_bytes() keeps each chunk as drawn, and a generator may refill one buffer
+                # it yields views of: it is handed copies. _iter is what as_bytes() drains
+                # (aiohttp 3.12-3.14); guarded by tests/test_aiohttp.py::
+                # test_an_async_iterator_reusing_one_buffer_is_sent_as_it_yielded
+                drawn = getattr(part, "_iter", None)
+                if drawn is not None:
+                    part._iter = _copies(drawn)  # noqa: SLF001
                 await part.as_bytes()
             else:
                 await _buffer_streamed_parts(part)
+
+
+async def _copies(chunks: AsyncIterator[Any]) -> AsyncIterator[bytes]:
+    async for chunk in chunks:
+        yield copied(chunk)
 
 
 def _used_up(body: Payload) -> tuple[bool, ...]:
