@@ -179,3 +179,18 @@ def test_a_host_header_naming_another_service_decides_whether_the_stream_is_read
         now=now,
     )
     assert verified.access_key == LONG_TERM[0]
+
+
+@pytest.mark.parametrize("payload", PAYLOADS)
+async def test_aiohttp_compresses_a_body_no_hash_is_signed_for(lattice, payload):
+    """compress= changes the bytes after signing, which only matters where their hash is
+    signed (refused there: tests/test_aiohttp.py): Lattice gets the compressed body.
+    """
+    async with (
+        aiohttp.ClientSession(middlewares=(lattice_auth(payload),)) as session,
+        session.post(f"{lattice.url}/upload", data=BODY * 100, compress="deflate") as response,
+    ):
+        assert response.status == 200, await response.text()
+        headers, body_sha256 = received(await response.json())
+    assert headers.get("content-encoding") == "deflate"
+    assert body_sha256 != hashlib.sha256(BODY * 100).hexdigest()  # sent compressed

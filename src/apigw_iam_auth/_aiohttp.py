@@ -236,11 +236,8 @@ def _known_body_hash(request: ClientRequest) -> str | None:
     body = request.body
     if isinstance(body, IN_PLACE):  # b"": no body at all
         return _sigv4.EMPTY_SHA256
-    if request.compress:
-        raise UnsignableRequestError(
-            "aiohttp compresses this body after it is signed (compress=); compress it "
-            "yourself, send the bytes, and set Content-Encoding"
-        )
+    if request.compress:  # the bytes sent are not these: to be read as written, or refused
+        return None
     if isinstance(body, sys.modules["aiohttp.payload"].BytesPayload):  # imported: aiohttp is
         data = body._value  # noqa: SLF001 - what as_bytes() returns, without a coroutine
         if isinstance(data, bytes) and len(data) <= INLINE_HASH_BYTES:
@@ -258,6 +255,11 @@ async def _read_body_hash(request: ClientRequest) -> str:
     tracer list (see :func:`_chain_origin`): the caller may send the same payload object again
     in a later call, changed (a part added, a buffer rewritten), and that is hashed afresh.
     """
+    if request.compress:  # a hash is signed (UNSIGNED-PAYLOAD would need none)
+        raise UnsignableRequestError(
+            "aiohttp compresses this body after it is signed (compress=); compress it "
+            "yourself, send the bytes, and set Content-Encoding"
+        )
     body = cast("Payload", request.body)  # not b"": _known_body_hash answered for that
     payload = sys.modules["aiohttp.payload"]  # imported: aiohttp built this request
     if isinstance(body, payload.BytesPayload):  # bytes over the inline size
