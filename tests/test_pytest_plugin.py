@@ -289,6 +289,43 @@ def test_session_fixture_is_one_server_for_all_tests(run):
     result.assert_outcomes(passed=2)
 
 
+def test_session_server_report_shows_the_failing_tests_own_requests(run):
+    """The session server shares one log: a failing test's report shows the requests answered
+    while it ran, whether it named the fixture or asked for it through getfixturevalue.
+    """
+    result = run(
+        """
+        import httpx
+
+        def call(server, path):
+            with httpx.Client(trust_env=False) as client:
+                return client.get(f"{server.url}{path}", auth=server.auth).status_code
+
+        def test_first(iam_server_session):
+            assert call(iam_server_session, "/prod/earlier") == 200
+
+        def test_named(iam_server_session):
+            assert call(iam_server_session, "/prod/named") == 404
+
+        def test_dynamic(request):
+            server = request.getfixturevalue("iam_server_session")
+            assert call(server, "/prod/dynamic") == 404
+        """
+    )
+    result.assert_outcomes(passed=1, failed=2)
+    output = result.stdout.str()
+    named = output.partition("_ test_named _")[2].partition("_ test_dynamic _")[0]
+    dynamic = output.partition("_ test_dynamic _")[2]
+    heading = "iam_server_session access log, this test's requests"
+    assert heading in named
+    assert heading in dynamic
+    assert '"GET /prod/named" 200' in named
+    assert '"GET /prod/dynamic" 200' in dynamic
+    assert "/prod/dynamic" not in named
+    assert "/prod/named" not in dynamic
+    assert "/prod/earlier" not in output
+
+
 def test_importing_the_plugin_loads_nothing_heavy():
     """Importing the plugin adds no HTTP library, botocore or server to what the package loads.
 

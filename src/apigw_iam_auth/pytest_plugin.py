@@ -20,7 +20,8 @@ a ready :class:`~apigw_iam_auth.ApiGwIamAuth`, and the log of requests received 
 
 ``iam_server_session`` is one server for the whole session with the default settings; its
 request log is shared, call :meth:`IamServerFixture.clear` where that matters. When a test
-using either fixture fails, its report shows the server's access log.
+using either fixture fails, its report shows the server's access log (the session server's:
+the requests it answered while that test ran).
 
 Importing this module (which pytest does in every run) adds nothing to what importing
 :mod:`apigw_iam_auth` loads but pytest and the standard library: the server, the signer's
@@ -46,10 +47,13 @@ if TYPE_CHECKING:
 
 __all__ = ["IamServerFixture", "iam_server", "iam_server_session"]
 
-_FIXTURES = ("iam_server", "iam_server_session")
 # The iam_server a test set up, however it asked (an argument, another fixture, or
 # request.getfixturevalue), for its report when setup or the test fails.
 _TEST_SERVER = pytest.StashKey["IamServerFixture"]()
+# The session's iam_server_session once started (in the config's stash), and the last request
+# it had answered when a test's setup began (in the test's): what came after is that test's.
+_SESSION_SERVER = pytest.StashKey["IamServerFixture"]()
+_SESSION_LOG_BEFORE = pytest.StashKey["RequestRecord | None"]()
 _MARKER = "iam_server"
 # What the marker may set: the server's settings, and temporary= for a key with a session token.
 _OPTIONS = frozenset(
@@ -118,7 +122,14 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    """Refuse a marker that would be ignored: the session server keeps its default settings."""
+    """Note where the session server's log stands; refuse a marker that would be ignored.
+
+    The session server keeps its default settings.
+    """
+    shared = item.config.stash.get(_SESSION_SERVER, None)
+    if shared is not None:
+        answered = shared.server.requests
+        item.stash[_SESSION_LOG_BEFORE] = answered[-1] if answered else None
     fixtures = getattr(item, "fixturenames", ())
     if (
         item.get_closest_marker(_MARKER) is not None
@@ -139,18 +150,36 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, Result[pytest.TestReport], None]:
-    """A test that used the server and failed (or errored in setup) gets its access log."""
+    """A test that used a server and failed (or errored in setup) gets its access log.
+
+    Of the session server, the requests it answered while the test ran: it shares one log.
+    """
     del call
     outcome = yield
     report = outcome.get_result()
-    if report.when in {"setup", "call"} and report.failed:
-        values = getattr(item, "funcargs", {})
-        for name in _FIXTURES:
-            fixture = (
-                item.stash.get(_TEST_SERVER, None) if name == "iam_server" else values.get(name)
-            )
-            if isinstance(fixture, IamServerFixture):
-                report.sections.append((f"{name} access log", fixture.access_log() or "(none)"))
+    if report.when not in {"setup", "call"} or not report.failed:
+        return
+    own = item.stash.get(_TEST_SERVER, None)
+    if own is not None:
+        report.sections.append(("iam_server access log", own.access_log() or "(none)"))
+    shared = item.config.stash.get(_SESSION_SERVER, None)
+    if shared is not None:
+        answered = _answered_since(
+            shared.server.requests, item.stash.get(_SESSION_LOG_BEFORE, None)
+        )
+        if answered or "iam_server_session" in getattr(item, "fixturenames", ()):
+            log = "\n".join(str(record) for record in answered) or "(none)"
+            report.sections.append(("iam_server_session access log, this test's requests", log))
+
+
+def _answered_since(
+    answered: tuple[RequestRecord, ...], before: RequestRecord | None
+) -> tuple[RequestRecord, ...]:
+    """The records after ``before``; all of them where it is gone (cleared, or rotated out)."""
+    for index in range(len(answered) - 1, -1, -1):
+        if answered[index] is before:
+            return answered[index + 1 :]
+    return answered
 
 
 def _generated_key(*, temporary: bool) -> tuple[str, str, str | None]:
@@ -223,6 +252,9 @@ def iam_server(request: pytest.FixtureRequest) -> Iterator[IamServerFixture]:
 
 
 @pytest.fixture(scope="session")
-def iam_server_session() -> Iterator[IamServerFixture]:
+def iam_server_session(request: pytest.FixtureRequest) -> Iterator[IamServerFixture]:
     """One local IAM-auth server for the whole session (default settings, shared request log)."""
-    yield from _running({})
+    for fixture in _running({}):
+        request.config.stash[_SESSION_SERVER] = fixture
+        yield fixture
+        del request.config.stash[_SESSION_SERVER]
