@@ -172,6 +172,14 @@ def test_resource_policy_principals(principal, expected):
         ({"Statement": [allow(Condition={"IpAddress": {}})]}, "Condition"),
         ({"Statement": [allow(NotPrincipal={"AWS": "*"})]}, "NotPrincipal"),
         ({"Statement": [allow(Principal={"Service": "x"})]}, "Principal must be"),
+        (
+            {"Statement": [allow("arn:aws:execute-api:*:${aws:PrincipalAccount}:*/*")]},
+            "statement 1 Resource uses the policy variable ${aws:PrincipalAccount}",
+        ),
+        (
+            {"Statement": [{"Effect": "Deny", "Action": "*", "NotResource": "arn:*:${*}"}]},
+            "NotResource uses the policy variable ${*}",
+        ),
     ],
 )
 def test_invalid_or_unsupported_documents_are_refused_when_parsed(document, complaint):

@@ -3,8 +3,9 @@
 A small, strict subset of IAM: ``Effect``, ``Action`` / ``NotAction``, ``Resource`` /
 ``NotResource`` and ``Principal`` (``"*"`` or ``{"AWS": ...}``), with ``*`` and ``?`` wildcards.
 An explicit Deny wins, then any Allow; anything else is denied (IAM's evaluation logic).
-Elements this module cannot evaluate (``Condition``, ``NotPrincipal``, other principal types)
-are refused when the policy is parsed: silently ignoring them would allow or deny more than AWS.
+Elements this module cannot evaluate (``Condition``, ``NotPrincipal``, other principal types,
+policy variables such as ``${aws:PrincipalAccount}``) are refused when the policy is parsed:
+silently ignoring them would allow or deny more than AWS.
 Resources in API Gateway's ``execute-api:/{stage}/{METHOD}/{path}`` shorthand are expanded to the
 ARN of the API the policy is attached to, as API Gateway does when it saves a resource policy.
 """
@@ -137,7 +138,19 @@ def _either(statement: Mapping[str, object], name: str, where: str) -> tuple[tup
     if has == has_not:
         raise InvalidConfigError(f"{where} needs exactly one of {name} or Not{name}")
     key = name if has else f"Not{name}"
-    return _strings(statement[key], f"{where} {key}"), has_not
+    values = _strings(statement[key], f"{where} {key}")
+    variable = next((match for value in values if (match := _VARIABLE.search(value))), None)
+    if variable is not None:
+        raise InvalidConfigError(
+            f"{where} {key} uses the policy variable {variable[0]}, which the local server "
+            "does not evaluate (read as text, it would match nothing); write its value instead "
+            "for local testing"
+        )
+    return values, has_not
+
+
+# An IAM policy variable (${aws:username}, ${*}...): IAM substitutes it per request.
+_VARIABLE = re.compile(r"\$\{[^}]*\}?")
 
 
 def _principals(statement: Mapping[str, object], where: str) -> tuple[str, ...] | None:
