@@ -1394,6 +1394,25 @@ def test_host_header_must_be_there_once_in_http_1_1(version, hosts, status, mess
         assert (record.status, record.reason) == (400, message)
 
 
+@pytest.mark.parametrize("line", [b"no colon here", b"X-Bad Name: v"])
+def test_a_header_line_that_is_not_name_colon_value_gets_400(line):
+    """Such a line would end the head for http.server, the signed headers after it unseen:
+    400 (RFC 9112 section 5), the connection closed, where a 403 would blame the signature.
+    """
+    with IamAuthServer(keys=KEYS) as live:
+        netloc = urlsplit(live.url).netloc
+        signed = _signed_for_host(f"{live.url}/prod/pets", netloc)
+        reply = exchange(
+            live, [b"GET /prod/pets HTTP/1.1", f"Host: {netloc}".encode(), line, *signed]
+        )
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 ")
+    assert b"\r\nConnection: close\r\n" in head + b"\r\n"
+    assert json.loads(body) == {"message": "Invalid header line"}
+    [record] = live.requests
+    assert (record.status, record.reason) == (400, "Invalid header line")
+
+
 # --- SigV4a region sets ----------------------------------------------------------------------
 
 

@@ -923,6 +923,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _handle(self) -> None:
         try:
+            self._check_header_lines()
             self._check_host()
             body = self._read_body()
         except _BadRequestError as exc:
@@ -959,6 +960,20 @@ class _Handler(BaseHTTPRequestHandler):
 
     # http.server dispatches on do_<METHOD>; every method API Gateway routes is handled alike.
     do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _handle  # noqa: N815
+
+    def _check_header_lines(self) -> None:
+        """Refuse a header line that is not ``name: value`` (RFC 9112 section 5: answer 400).
+
+        http.server's parser stops at such a line and reads the rest of the head as the start
+        of the body: the headers after it (Authorization among them) would go unseen.
+        """
+        if self.headers.defects:
+            raise _BadRequestError(
+                BAD_REQUEST,
+                "Invalid header line",
+                "a header line is not 'name: value' (no colon, or a space in the name); the "
+                "headers after it could not be read",
+            )
 
     def _check_host(self) -> None:
         """Refuse a request without exactly one Host header, as API Gateway does.
