@@ -13,6 +13,7 @@ import socket
 import threading
 import urllib.request
 from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
 from urllib.error import HTTPError
 from urllib.parse import parse_qs, quote, urlsplit
@@ -751,12 +752,11 @@ def test_oversized_body_is_refused_before_reading(server):
 
 
 def server_whose_clock_breaks() -> IamAuthServer:
-    """A server whose clock raises once, when a request is verified (then dates the answer)."""
-    constructed, broke = threading.Event(), threading.Event()
+    """A server whose clock raises at every reading once it is constructed."""
+    constructed = threading.Event()
 
     def clock() -> datetime:
-        if constructed.is_set() and not broke.is_set():
-            broke.set()
+        if constructed.is_set():
             raise RuntimeError("the clock broke")
         return T
 
@@ -766,13 +766,34 @@ def server_whose_clock_breaks() -> IamAuthServer:
 
 
 def test_server_fault_answers_500_and_logs(caplog):
-    """A failure inside the server (here a broken clock) answers 500, not a dropped socket."""
+    """A failure inside the server (here a broken clock) answers 500, not a dropped socket;
+    its Date is the system's time.
+    """
     broken = server_whose_clock_breaks()
+    before = datetime.now(timezone.utc).replace(microsecond=0)
     with broken, caplog.at_level(logging.ERROR, logger="apigw_iam_auth.server"):
-        status, _, body = raw(broken, *signed_raw(broken))
+        status, headers, body = raw(broken, *signed_raw(broken))
     assert status == 500
     assert body == {"message": "Internal server error"}
+    assert parsedate_to_datetime(headers["Date"]) >= before
     assert "internal error" in caplog.text
+
+
+def test_the_clock_is_read_once_per_request_and_dates_its_answer():
+    """A request is verified at the reading its Date header shows: one reading per request."""
+    readings: list[datetime] = []
+
+    def ticking() -> datetime:  # a second later at each reading
+        readings.append(T + timedelta(seconds=len(readings)))
+        return readings[-1]
+
+    with IamAuthServer(keys=KEYS, clock=ticking) as live:
+        before = len(readings)
+        answers = [raw(live, *signed_raw(live)) for _ in range(3)]
+    assert [status for status, _, _ in answers] == [200, 200, 200]
+    assert len(readings) - before == 3
+    dates = [headers["Date"] for _, headers, _ in answers]
+    assert dates == [format_datetime(reading, usegmt=True) for reading in readings[before:]]
 
 
 # --- lifecycle and logs -----------------------------------------------------------------------

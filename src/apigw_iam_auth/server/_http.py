@@ -585,9 +585,19 @@ class IamAuthServer:
         return httpd
 
     def handle(
-        self, method: str, target: str, headers: list[tuple[str, str]], body: bytes
+        self,
+        method: str,
+        target: str,
+        headers: list[tuple[str, str]],
+        body: bytes,
+        *,
+        now: datetime | None = None,
     ) -> Reply:
-        """Authenticate and authorize one received request; the HTTP layer only transports."""
+        """Authenticate and authorize one received request; the HTTP layer only transports.
+
+        ``now`` is the clock's reading for this request (the HTTP layer's, which its ``Date``
+        header also shows); None reads the clock.
+        """
         body_hash = payload_hash(body)  # hashed once: verified against, then echoed
         try:
             verified = verify_request(
@@ -599,7 +609,7 @@ class IamAuthServer:
                 lookup=self._keys.get,
                 region=self.region,
                 service=self.service,
-                now=self.clock(),
+                now=self.clock() if now is None else now,
                 max_skew=self._max_skew,
             )
             if self._policy is not None:
@@ -916,6 +926,9 @@ class _Handler(BaseHTTPRequestHandler):
         return self.server_version
 
     timeout = _IDLE_SECONDS
+    # The clock's reading for the request being answered: what it is verified at and what its
+    # Date header says (the clock is read once per request).
+    _now: datetime | None = None
 
     @property
     def app(self) -> IamAuthServer:
@@ -932,7 +945,10 @@ class _Handler(BaseHTTPRequestHandler):
             return
         target = _as_sent(self.path)
         try:
-            reply = self.app.handle(self.command, target, _as_received(self.headers), body)
+            self._now = self.app.clock()
+            reply = self.app.handle(
+                self.command, target, _as_received(self.headers), body, now=self._now
+            )
         except Exception:  # noqa: BLE001 - a bug answers 500 like API Gateway, not a dropped connection
             _log.exception(
                 "internal error while handling %s %s", self.command, _shown_target(target)
@@ -1120,9 +1136,19 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(reply.body)
 
     def date_time_string(self, timestamp: float | None = None) -> str:
-        """The Date header from the server's clock, the one signatures are judged by."""
+        """The Date header from the server's clock, the one signatures are judged by.
+
+        The reading the request was verified at; where the clock failed (answered 500), the
+        system's time.
+        """
         del timestamp
-        return format_datetime(self.app.clock().astimezone(timezone.utc), usegmt=True)
+        now = self._now
+        if now is None:
+            try:
+                now = self.app.clock()
+            except Exception:  # noqa: BLE001 - logged where the request was handled
+                now = datetime.now(timezone.utc)
+        return format_datetime(now.astimezone(timezone.utc), usegmt=True)
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """http.server's own refusals (bad request line, 414, unknown method) as JSON, logged."""
@@ -1140,12 +1166,13 @@ class _Handler(BaseHTTPRequestHandler):
         )
 
     def handle_one_request(self) -> None:
-        """http.server's, without the previous request's path left for an unreadable line.
+        """http.server's, with nothing of the previous request's left: its path, its clock.
 
         http.server sets ``path`` only once it has read a request line; a line it cannot read
         on a keep-alive connection would otherwise be logged with the previous request's path.
         """
         vars(self).pop("path", None)
+        self._now = None
         super().handle_one_request()
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
