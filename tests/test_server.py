@@ -1162,6 +1162,18 @@ def test_token_in_a_request_line_the_server_cannot_read_is_not_logged(server, ca
         assert secret not in repr(record)
 
 
+@pytest.mark.parametrize(("line", "status"), [(b"GARBAGE", 400), (b"PRI * HTTP/2.0", 505)])
+def test_a_request_line_http_server_cannot_read_is_refused_with_a_status_line(server, line, status):
+    """A line http.server takes for HTTP/0.9 (one word, HTTP/2's preface) is still answered
+    as HTTP/1.1: a status line and headers, not a bare body the client cannot read.
+    """
+    reply = exchange(server, [line, b"Host: x"])
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 %d " % status), reply
+    assert b"\r\nContent-Type: application/json" in head
+    assert "message" in json.loads(body)
+
+
 def test_unreadable_request_line_is_not_logged_with_the_previous_requests_path(server, caplog):
     """On a keep-alive connection, a bad request line after a good request has no path."""
     host = urlsplit(server.url).netloc.encode()

@@ -870,6 +870,17 @@ def test_absolute_form_target_without_a_host_header_is_refused_for_its_unsigned_
     assert "host" in error.message.lower()
 
 
+@pytest.mark.parametrize("target", ["prod/pets", "?a=1", "*", "ftp://h/prod/pets", "http:/p"])
+def test_a_target_neither_a_path_nor_an_absolute_url_is_a_bad_request_saying_so(target):
+    """Neither origin-form nor absolute-form (RFC 9112 3.2): a 400 that names the forms."""
+    method, _, headers, body = ours()
+    error = refused((method, target, headers, body))
+    assert error.status == 400
+    assert error.message == (
+        "The request-target must be a path starting with '/' or an absolute http(s) URL."
+    )
+
+
 def test_absolute_form_target_that_is_no_uri_is_a_bad_request():
     """An absolute-form target urlsplit cannot read (an open IPv6 bracket) is a 400."""
     method, _, headers, body = ours()

@@ -1151,9 +1151,15 @@ class _Handler(BaseHTTPRequestHandler):
         return format_datetime(now.astimezone(timezone.utc), usegmt=True)
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
-        """http.server's own refusals (bad request line, 414, unknown method) as JSON, logged."""
+        """http.server's own refusals (bad request line, 414, unknown method) as JSON, logged.
+
+        A line http.server could not read leaves it taking the client for HTTP/0.9, which gets
+        no status line: the refusal is written as HTTP/1.1, which the client speaks.
+        """
         del explain
         self.close_connection = True
+        if self.request_version == "HTTP/0.9":
+            self.request_version = self.protocol_version
         text = message or HTTPStatus(code).phrase
         body = json.dumps({"message": text}, separators=(",", ":")).encode()
         self._answer(

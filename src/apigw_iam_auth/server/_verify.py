@@ -394,6 +394,11 @@ def _split_target(target: str, headers: list[tuple[str, str]]) -> tuple[str, str
         try:
             parts = urlsplit(target)
             scheme = parts.scheme.lower()
+            if scheme not in {"http", "https"} or not parts.netloc:  # "prod/pets", "*", "?a"
+                raise _bad_request(
+                    "The request-target must be a path starting with '/' or an absolute "
+                    "http(s) URL."
+                )
             named = host_header(scheme, parts.hostname or "", parts.port)
         except (ValueError, InvalidConfigError):  # an unclosed IPv6 bracket, a bad port...
             raise _bad_request("The request-target is not a valid URI.") from None
