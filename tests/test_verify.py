@@ -580,6 +580,37 @@ def test_unsigned_request_is_missing_authentication_token():
     assert error.to_json() == '{"message":"Missing Authentication Token"}'
 
 
+@pytest.mark.parametrize(
+    ("edit", "cause"),
+    [
+        (
+            lambda query: "&".join(
+                piece for piece in query.split("&") if not piece.startswith("X-Amz-Algorithm=")
+            ),
+            (
+                "the query carries X-Amz-Credential, X-Amz-Date, X-Amz-Expires, "
+                "X-Amz-Signature, X-Amz-SignedHeaders but no X-Amz-Algorithm"
+            ),
+        ),
+        (
+            lambda query: query.replace("X-Amz-Algorithm", "x-amz-algorithm"),
+            "the query's X-Amz-Algorithm parameter is not spelled X-Amz-Algorithm",
+        ),
+    ],
+    ids=["dropped", "lowercased"],
+)
+def test_a_presigned_query_without_its_algorithm_says_so_as_the_likely_cause(edit, cause):
+    """Without X-Amz-Algorithm (exactly so spelled) a presigned link is unsigned to API
+    Gateway: Missing Authentication Token, its likely cause naming what is there instead.
+    """
+    method, target, headers, body = presigned()
+    path, _, query = target.partition("?")
+    error = refused((method, f"{path}?{edit(query)}", headers, body))
+    assert error.kind is FailureKind.MISSING_AUTHENTICATION_TOKEN
+    assert error.likely_cause.startswith(cause)
+    assert SECRET not in error.likely_cause
+
+
 def test_bearer_token_is_not_a_valid_key_value_pair():
     """A bearer token on an IAM route gets API Gateway's key=value message; str() hides it."""
     jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl"

@@ -496,7 +496,30 @@ def _read_claim(headers: list[tuple[str, str]], pairs: tuple[tuple[str, str], ..
     if in_query:
         return _query_claim(pairs)
     raise VerificationError(
-        FailureKind.MISSING_AUTHENTICATION_TOKEN, "Missing Authentication Token"
+        FailureKind.MISSING_AUTHENTICATION_TOKEN,
+        "Missing Authentication Token",
+        likely_cause=_missing_algorithm(pairs),
+    )
+
+
+def _missing_algorithm(pairs: tuple[tuple[str, str], ...]) -> str | None:
+    """Why a query that carries presigning parameters counts as unsigned, if it does.
+
+    Only ``X-Amz-Algorithm`` spelled exactly so marks a presigned request. Log-safe: the
+    names said are our own spellings, never the client's text.
+    """
+    given = {name.lower() for name, _ in pairs}
+    present = sorted(name for name in _sigv4.SIGNER_QUERY if name.lower() in given)
+    if not present:
+        return None
+    if "X-Amz-Algorithm" in present:  # in another case than AWS's
+        return (
+            "the query's X-Amz-Algorithm parameter is not spelled X-Amz-Algorithm (query "
+            "parameter names are case-sensitive): a client or proxy changed its case"
+        )
+    return (
+        f"the query carries {', '.join(present)} but no X-Amz-Algorithm: a presigned link "
+        "lost that parameter (cut short, or edited)"
     )
 
 
