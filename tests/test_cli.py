@@ -1675,6 +1675,29 @@ def test_serve_policy_denies_delete_allows_get(sandbox, env):
     assert echo(allowed.stdout)["path"] == "/prod/pets/1"
 
 
+def test_serve_policy_matches_the_arns_of_the_api_and_account_given(sandbox, env):
+    """--api-id and --account-id name the API a policy copied from AWS speaks of: its full
+    ARNs then match, and an invalid account id exits 2 naming the flag.
+    """
+    api = "arn:aws:execute-api:us-east-1:111122223333:a1b2c3d4e5"
+    policy = sandbox / "real-api-policy.json"
+    statement = {"Effect": "Allow", "Action": "execute-api:Invoke", "Resource": f"{api}/prod/GET/*"}
+    policy.write_text(json.dumps({"Statement": [statement]}), encoding="utf-8")
+    named = ("--policy", str(policy), "--api-id", "a1b2c3d4e5", "--account-id", "111122223333")
+    log: list[str] = []
+    with serving(sandbox, env, *named, log=log) as url:
+        allowed = run_cli("call", f"{url}/prod/pets", "--region", REGION, env=env)
+        denied = run_cli("call", "DELETE", f"{url}/prod/pets", "--region", REGION, env=env)
+    assert allowed.returncode == 0, allowed.stderr
+    assert denied.returncode == 1
+    assert "for API a1b2c3d4e5 of account 111122223333" in log[0]
+    with serving(sandbox, env, "--policy", str(policy)) as url:  # the default API: local
+        other = run_cli("call", f"{url}/prod/pets", "--region", REGION, env=env)
+    assert other.returncode == 1
+    bad = run_cli("serve", "--port", "0", "--account-id", "1111", env=env)
+    assert usage_error(bad).startswith("apigw-iam-auth: error: --account-id must be 12 digits")
+
+
 def test_serve_logs_one_line_per_request(sandbox, env):
     """serve logs each request on stderr: method, path and status, signatures redacted."""
     log: list[str] = []

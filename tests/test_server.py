@@ -552,6 +552,8 @@ def test_policy_file_may_use_the_shorthand(tmp_path):
         ({"clock": T}, "clock must be a callable"),
         ({"account_id": "my-account"}, "account_id must be 12 digits"),
         ({"account_id": 111122223333}, "account_id must be 12 digits"),
+        ({"api_id": ""}, "api_id must be an API id"),
+        ({"api_id": "abc/prod"}, "api_id must be an API id"),
     ],
 )
 def test_bad_settings_fail_at_construction_not_as_a_500_per_request(settings, complaint):

@@ -620,6 +620,16 @@ def _build_parser() -> _Parser:
     serve.add_argument(
         "--policy", type=Path, metavar="FILE", help="IAM policy JSON to evaluate per request"
     )
+    serve.add_argument(
+        "--api-id",
+        default="local",
+        help="the API's id in the ARNs the policy is matched against (local)",
+    )
+    serve.add_argument(
+        "--account-id",
+        default="123456789012",
+        help="the API's account in those ARNs (123456789012)",
+    )
     serve.add_argument("-q", "--quiet", action="store_true", help="no access log on stderr")
 
     commands.add_parser(
@@ -739,6 +749,8 @@ _FLAGS = {
     "headers": "-H",
     "body": "-d",
     "timeout": "--timeout",
+    "api_id": "--api-id",
+    "account_id": "--account-id",
 }
 _ARGUMENT_NAMES = "|".join(_FLAGS)
 _CREDENTIALS_ARGUMENT = re.compile(
@@ -1657,10 +1669,18 @@ def _serve(args: argparse.Namespace) -> int:
     keys = load_keys(args.credentials) if args.credentials else keys_from_env()
     policy = load_policy(args.policy) if args.policy else None
     server = IamAuthServer(
-        args.host, args.port, region=args.region, service=args.service, keys=keys, policy=policy
+        args.host,
+        args.port,
+        region=args.region,
+        service=args.service,
+        keys=keys,
+        policy=policy,
+        api_id=args.api_id,
+        account_id=args.account_id,
     )
     banner = f"{len(keys)} known key(s), region {args.region}"
-    banner += f", policy {args.policy}" if policy else ""
+    if policy:
+        banner += f", policy {args.policy} for API {args.api_id} of account {args.account_id}"
 
     def ready(url: str) -> None:
         if not args.quiet:

@@ -100,6 +100,7 @@ _MAX_RECORDS = 1000  # requests kept in IamAuthServer.requests by default, oldes
 _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f\udc80-\udcff]")
 _DECIMAL = re.compile(r"[0-9]+")
 _ACCOUNT_ID = re.compile(r"[0-9]{12}")
+_API_ID = re.compile(r"[^/:\s]+")  # one segment of the API's ARN
 _MAX_PORT = 65535
 _CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
 # The longest chunk-size or trailer line read (chunk extensions and trailers are not verified).
@@ -392,7 +393,7 @@ class IamAuthServer:
         if isinstance(max_records, bool) or not isinstance(max_records, int) or max_records < 0:
             raise InvalidConfigError("max_records must be a whole number of requests, 0 or more")
         self._keys = _checked_keys(keys) if keys is not None else keys_from_env()
-        _check_settings(account_id, clock, max_skew)
+        _check_settings(api_id, account_id, clock, max_skew)
         # Worked out here, where reading botocore's partition data costs no request anything.
         self._partition = partition_of(region)
         self._policy = (
@@ -783,8 +784,12 @@ def _checked_keys(keys: object) -> dict[str, KnownKey]:
     return dict(keys)
 
 
-def _check_settings(account_id: object, clock: object, max_skew: object) -> None:
+def _check_settings(api_id: object, account_id: object, clock: object, max_skew: object) -> None:
     """Settings every request depends on: wrong ones would answer each request with a 500."""
+    if not isinstance(api_id, str) or not _API_ID.fullmatch(api_id):
+        raise InvalidConfigError(
+            f"api_id must be an API id such as a1b2c3d4e5 (no '/', ':' or spaces), got {api_id!r}"
+        )
     if not isinstance(account_id, str) or not _ACCOUNT_ID.fullmatch(account_id):
         raise InvalidConfigError(
             f"account_id must be 12 digits, such as 123456789012, got {account_id!r}"
