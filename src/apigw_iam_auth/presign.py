@@ -56,7 +56,8 @@ def presign_url(
     credentials' remaining lifetime. ``headers`` are signed and must be sent by the link's user;
     ``body`` is hashed into the signature (a presigned POST only accepts exactly that body).
     ``region_set`` (``["us-east-1", "eu-west-1"]``, ``"us-east-1,eu-west-1"`` or ``"*"``) makes
-    a SigV4a link, valid in each of those regions (a multi-region API).
+    a SigV4a link, valid in each of those regions (a multi-region API). With aiohttp, open the
+    link as ``yarl.URL(link, encoded=True)``: given text, it re-quotes the path.
 
     With ``credentials=None`` (botocore's default chain) every call shares one provider per
     ``profile`` for the whole process, like boto3's default session: the chain is resolved on

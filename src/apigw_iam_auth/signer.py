@@ -524,7 +524,8 @@ class SigV4Signer:
         ``X-Amz-Region-Set``) are dropped and replaced by fresh ones;
         ``add_content_sha256_header=True`` sends the body hash. The returned URL is the one to
         send: the path as clients put it on the wire, and a query that could be read two ways
-        rewritten in canonical form.
+        rewritten in canonical form (aiohttp sends it unchanged as ``yarl.URL(url,
+        encoded=True)``; given text, it re-quotes the path).
         ``credentials`` is a snapshot fetched elsewhere (the async adapter fetches it off the
         event loop); None asks the provider.
         """
@@ -562,7 +563,8 @@ class SigV4Signer:
         unless you pass ``headers``, which the user of the link must then send too. The body
         hash is signed as well: a presigned POST works only with exactly that body.
         ``wss://`` and ``ws://`` URLs (WebSocket APIs) are presigned as their https and http
-        forms are: the scheme is not signed.
+        forms are: the scheme is not signed. With aiohttp, open the link as
+        ``yarl.URL(link, encoded=True)``: given text, it re-quotes the path.
         """
         _sigv4.check_expires(expires)  # before credentials: a typo costs no credential chain
         _, payload_hash = _body_and_hash(body, payload_hash)
