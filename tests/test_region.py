@@ -112,6 +112,7 @@ def botocore_partitions():
         ("vpc-movies-abc123.us-gov-west-1.es.amazonaws.com", ("us-gov-west-1", "es")),
         # OpenSearch Serverless: classic, NextGen per collection, NextGen per account.
         ("1tg2xudton46knx2a95g.us-east-1.aoss.amazonaws.com", ("us-east-1", "aoss")),
+        ("1tg2xudton46knx2a95g.us-east-1.aoss-fips.amazonaws.com", ("us-east-1", "aoss")),
         ("1tg2xudton46knx2a95g.aoss.us-east-1.on.aws", ("us-east-1", "aoss")),
         ("123456789012.aoss.eu-west-3.on.aws:443", ("eu-west-3", "aoss")),
         ("1TG2XUDTON46KNX2A95G.US-GOV-WEST-1.AOSS.AMAZONAWS.COM", ("us-gov-west-1", "aoss")),
@@ -130,6 +131,7 @@ def test_infers_scope_from_documented_hostnames(host, expected):
         ("abcdefghij.appsync-api.{region}.{suffix}", "appsync"),
         ("search-d-abc.{region}.es.{suffix}", "es"),
         ("collection1.{region}.aoss.{suffix}", "aoss"),
+        ("collection1.{region}.aoss-fips.{suffix}", "aoss"),
         ("urlid.lambda-url.{region}.on.aws", "lambda"),
         ("svc-0123.abc.vpc-lattice-svcs.{region}.on.aws", "vpc-lattice-svcs"),
         ("search-d-abc.aos.{region}.on.aws", "es"),

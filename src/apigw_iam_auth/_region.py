@@ -132,10 +132,15 @@ _HOST_SHAPES: tuple[tuple[re.Pattern[str], str], ...] = (
     # aws/aws-cdk#30480, santthosh/aws-es-kibana#73).
     (re.compile(rf"{_LABEL}\.{_REGION}\.es\.{_SUFFIX}"), OPENSEARCH_SERVICE),
     (re.compile(rf"{_LABEL}\.aos\.{_REGION}\.on\.aws"), OPENSEARCH_SERVICE),
-    # OpenSearch Serverless collections: classic {collection-id}.{region}.aoss.amazonaws.com,
-    # NextGen {collection-id}.aoss.{region}.on.aws and per-account {account-id}.aoss.{region}.
-    # on.aws (opensearch-service/latest/developerguide/serverless-collection-endpoints.html).
-    (re.compile(rf"{_LABEL}\.{_REGION}\.aoss\.{_SUFFIX}"), OPENSEARCH_SERVERLESS_SERVICE),
+    # OpenSearch Serverless collections: classic {collection-id}.{region}.aoss.amazonaws.com
+    # and its FIPS variant {collection-id}.{region}.aoss-fips.amazonaws.com
+    # (fips-compliance-opensearch-serverless.html), NextGen {collection-id}.aoss.{region}.on.aws
+    # and per-account {account-id}.aoss.{region}.on.aws
+    # (opensearch-service/latest/developerguide/serverless-collection-endpoints.html).
+    (
+        re.compile(rf"{_LABEL}\.{_REGION}\.aoss(?:-fips)?\.{_SUFFIX}"),
+        OPENSEARCH_SERVERLESS_SERVICE,
+    ),
     (re.compile(rf"{_LABEL}\.aoss\.{_REGION}\.on\.aws"), OPENSEARCH_SERVERLESS_SERVICE),
 )
 
