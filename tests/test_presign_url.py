@@ -8,6 +8,7 @@ checked with the server-side verifier, with the secret of the key it names.
 from __future__ import annotations
 
 import concurrent.futures
+import enum
 import subprocess
 import sys
 import textwrap
@@ -162,6 +163,44 @@ def test_finding_nothing_is_not_remembered(monkeypatch):
     assert "found nothing" in caught.value.reason
     keys = env_keys(monkeypatch, "AKIDLATER", "later-secret")
     assert verified_key(presign_url(URL, region="us-east-1"), keys) == "AKIDLATER"
+
+
+class Region(str, enum.Enum):
+    """A region setting as applications often hold it: a str subclass, not a str."""
+
+    US_EAST_1 = "us-east-1"
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        lambda: {"region": Region.US_EAST_1},
+        lambda: {"region_set": {"us-east-1"}},
+        lambda: {"region_set": (name for name in ["us-east-1"])},
+    ],
+    ids=["str-subclass-region", "set-of-regions", "generator-of-regions"],
+)
+def test_settings_that_cannot_key_a_kept_signer_still_share_the_chain(monkeypatch, settings):
+    """Whatever the settings, the default chain is resolved once for many links."""
+    with running() as server:
+        monkeypatch.setenv(FULL_URI, server.container_url)
+        links = [presign_url(URL, **settings()) for _ in range(5)]
+        assert server.calls["container"] == 1
+    assert all("X-Amz-Signature=" in link for link in links)
+
+
+def test_a_region_configured_after_a_refusal_is_found(monkeypatch):
+    """A link refused for want of a region, which the error says to set in AWS_REGION: once
+    set, the next call makes the link (the refusal left nothing behind).
+    """
+    keys = env_keys(monkeypatch, "AKIDREGION", "region-secret")
+    custom_domain = "https://api.example.com/prod/report"
+    with pytest.raises(InvalidConfigError, match="AWS_REGION"):
+        presign_url(custom_domain)
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    link = presign_url(custom_domain)
+    assert "%2Feu-west-1%2Fexecute-api%2F" in link
+    assert verified_key(link, keys, region="eu-west-1") == "AKIDREGION"
 
 
 def test_threads_share_one_slow_first_resolution(monkeypatch):

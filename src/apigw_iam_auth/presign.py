@@ -7,6 +7,7 @@ import threading
 from typing import TYPE_CHECKING, cast
 
 from apigw_iam_auth.credentials import BotocoreProvider, shared_provider
+from apigw_iam_auth.errors import InvalidConfigError
 from apigw_iam_auth.signer import Body, CredentialsSource, HeadersLike, SigV4Signer
 
 if TYPE_CHECKING:
@@ -63,7 +64,8 @@ def presign_url(
     ``profile`` for the whole process, like boto3's default session: the chain is resolved on
     the first call only, so a web handler making a link per request pays it once, and
     temporary credentials refresh as they near expiry. ``AWS_PROFILE`` or ``AWS_*`` variables
-    changed after that first call are not seen; call
+    changed after that first call are not seen (but for a region set after a call refused for
+    want of one); call
     :func:`~apigw_iam_auth.credentials.reset_shared_providers` (in tests, between cases) to
     resolve again. Other ``credentials`` are resolved afresh on each call; to make many links
     with them, keep one :class:`SigV4Signer` and call its :meth:`~SigV4Signer.presign`.
@@ -83,13 +85,29 @@ def presign_url(
         signer = SigV4Signer(
             region,
             service=service,
-            credentials=credentials,
+            # The default chain is shared whatever the other settings are (a StrEnum region,
+            # a set of regions): resolving it per link is what the sharing is there to avoid.
+            credentials=shared_provider(profile) if credentials is None else credentials,
             profile=profile,
             region_set=region_set,
         )
-    return signer.presign(
-        method, url, headers=headers, expires=expires, timestamp=timestamp, body=body
-    )
+    try:
+        return signer.presign(
+            method, url, headers=headers, expires=expires, timestamp=timestamp, body=body
+        )
+    except InvalidConfigError:
+        if credentials is None and settings is not None:
+            # A kept signer that could not sign keeps nothing it learned (no region
+            # configured): the caller may set AWS_REGION, as the error says, and call again.
+            _forget(settings, signer)
+        raise
+
+
+def _forget(key: _Settings, signer: SigV4Signer) -> None:
+    with _signers_lock:
+        kept = _signers.get(key)
+        if kept is not None and kept[1] is signer:
+            del _signers[key]
 
 
 def _plain_settings(
