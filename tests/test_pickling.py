@@ -1,4 +1,4 @@
-"""Auth objects pickle and deep-copy, carrying settings only, so they can go to other processes.
+"""Auth objects and errors pickle and deep-copy (auth objects carrying settings only).
 
 The end-to-end cases unpickle in a fresh Python process with credentials of its own in the
 environment and make a real signed request to the local verifying server
@@ -14,6 +14,7 @@ import subprocess
 import sys
 import textwrap
 from datetime import datetime, timedelta, timezone
+from urllib.parse import urlsplit
 
 import botocore.credentials
 import botocore.session
@@ -29,7 +30,8 @@ from apigw_iam_auth.credentials import (
     StaticProvider,
     resolve_provider,
 )
-from apigw_iam_auth.server import IamAuthServer, KnownKey
+from apigw_iam_auth.errors import NoCredentialsError
+from apigw_iam_auth.server import IamAuthServer, KnownKey, VerificationError, verify_request
 
 URL = "https://abc123.execute-api.us-east-1.amazonaws.com/prod/pets?id=7"
 T = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
@@ -247,3 +249,45 @@ def test_custom_clock_function_is_what_stops_a_pickle():
     with pytest.raises((pickle.PicklingError, AttributeError)):
         pickle.dumps(signer)
     assert round_trip(SigV4Signer("us-east-1", credentials=("AKIDCLOCK", "s")))
+
+
+def test_errors_pickle_and_copy_whole():
+    """A process pool hands a worker's error back pickled: verify_request's refusal (whose
+    log-safe text differs from the body it quotes) and a credentials error keep every field.
+    """
+    signed = SigV4Signer("us-east-1", credentials=("AKIDPICKLE", "wrong", "session-token")).sign(
+        "GET", URL
+    )
+    refusal = _refusal_of(signed)
+    assert str(refusal) != refusal.message  # the body quotes the token; str() does not
+    for copied in (round_trip(refusal), copy.deepcopy(refusal), copy.copy(refusal)):
+        assert type(copied) is VerificationError
+        assert (str(copied), copied.message, copied.status, copied.error_type) == (
+            str(refusal),
+            refusal.message,
+            refusal.status,
+            refusal.error_type,
+        )
+        assert (copied.kind, copied.likely_cause) == (refusal.kind, refusal.likely_cause)
+    missing = NoCredentialsError("no credentials", reason="found nothing")
+    assert (str(round_trip(missing)), round_trip(missing).reason) == (
+        "no credentials",
+        "found nothing",
+    )
+
+
+def _refusal_of(signed) -> VerificationError:
+    parts = urlsplit(signed.url)
+    try:
+        verify_request(
+            "GET",
+            f"{parts.path}?{parts.query}",
+            list(signed.headers.items()),
+            b"",
+            lookup={"AKIDPICKLE": KnownKey("pickle-secret", token="session-token")}.get,
+            region="us-east-1",
+            now=datetime.now(timezone.utc),
+        )
+    except VerificationError as refused:
+        return refused
+    raise AssertionError("a wrong secret was accepted")

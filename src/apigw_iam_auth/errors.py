@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import enum
 import json
+from typing import Any
 
 __all__ = [
     "ApiGwIamAuthError",
@@ -174,6 +175,10 @@ class VerificationError(ApiGwIamAuthError):
         self.error_type = error_type or kind.error_type
         self.likely_cause = likely_cause or kind.default_cause
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled whole, as a process pool returns it: rebuilt with its log-safe text."""
+        return (_rebuilt, (type(self), self.kind, self.message, str(self)), vars(self))
+
     def to_json(self) -> str:
         """The response body, byte for byte as API Gateway writes it (compact JSON).
 
@@ -181,3 +186,10 @@ class VerificationError(ApiGwIamAuthError):
         """
         key = "Message" if self.kind is FailureKind.ACCESS_DENIED else "message"
         return json.dumps({key: self.message}, separators=(",", ":"))
+
+
+def _rebuilt(
+    cls: type[VerificationError], kind: FailureKind, message: str, log_message: str
+) -> VerificationError:
+    """A :class:`VerificationError` unpickled: its other attributes follow as its state."""
+    return cls(kind, message, log_message=log_message)
