@@ -672,3 +672,8 @@ def test_an_empty_aws_default_region_is_named_when_no_region_is_found(tmp_path, 
     with pytest.raises(InvalidConfigError, match="no region is configured") as refused:
         SigV4Signer(credentials=("AKIDEXAMPLE", "x" * 40)).sign("GET", "https://api.example.com/")
     assert "AWS_DEFAULT_REGION is set" not in str(refused.value)
+    # What to pass, for any entry point (not one class's), and for a domain of another service.
+    assert "~/.aws/config or AWS_CONFIG_FILE" in str(refused.value)
+    assert "Pass region='<the API's region>' (and service='<its service>': lambda," in str(
+        refused.value
+    )

@@ -251,9 +251,10 @@ def infer_scope(
         f"cannot tell the AWS region for host {hostname!r}: it is not an execute-api, Lambda "
         "function URL, AppSync, VPC Lattice or OpenSearch hostname (a custom domain or "
         "proxy?), and no region is configured (AWS_REGION, AWS_DEFAULT_REGION, or `region` "
-        f"in the profile's section of ~/.aws/config{hidden}). Pass region='<the API's "
-        "region>', e.g. ApiGwIamAuth(region='us-east-1') (--region on the command line), or "
-        "set AWS_REGION"
+        "in the profile's section of the AWS config file, ~/.aws/config or AWS_CONFIG_FILE"
+        f"{hidden}). Pass region='<the API's region>' (and service='<its service>': lambda, "
+        "appsync, vpc-lattice-svcs, es or aoss, where the domain is not API Gateway's), or set "
+        "AWS_REGION"
     )
 
 
