@@ -41,6 +41,7 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from email.errors import MissingHeaderBodySeparatorDefect
 from email.utils import format_datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -986,9 +987,13 @@ class _Handler(BaseHTTPRequestHandler):
         """Refuse a header line that is not ``name: value`` (RFC 9112 section 5: answer 400).
 
         http.server's parser stops at such a line and reads the rest of the head as the start
-        of the body: the headers after it (Authorization among them) would go unseen.
+        of the body: the headers after it (Authorization among them) would go unseen. (Other
+        defects the email parser notes, such as a multipart type whose body it has not seen,
+        say nothing about the head.)
         """
-        if self.headers.defects:
+        if any(
+            isinstance(defect, MissingHeaderBodySeparatorDefect) for defect in self.headers.defects
+        ):
             raise _BadRequestError(
                 BAD_REQUEST,
                 "Invalid header line",
