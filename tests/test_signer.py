@@ -11,6 +11,7 @@ from apigw_iam_auth import (
     InvalidConfigError,
     SigV4Signer,
     UnsignableRequestError,
+    _sigv4,
 )
 from apigw_iam_auth._models import SignableRequest, SigningConfig
 from apigw_iam_auth._sigv4 import amz_date, sign_at
@@ -383,3 +384,41 @@ def test_region_set_names_what_is_wrong(given, refused):
     """Each name of a region set is checked; '*' stands alone; an empty set is refused."""
     with pytest.raises(InvalidConfigError, match=refused):
         SigV4Signer(region_set=given, credentials=("AKIDEXAMPLE", SECRET_KEY))
+
+
+def test_a_header_set_serves_requests_whose_unsigned_values_change(monkeypatch):
+    """Content-Length follows each body and X-Amzn-Trace-Id is new per request: neither is
+    signed, so the header set made for the first request serves the next (counted, not
+    timed); a changed signed value is read afresh, and a CR in an unsigned value is refused.
+    Each request still verifies with the botocore-based verifier.
+    """
+    monkeypatch.setattr(_sigv4, "_HEADER_SETS", {}, raising=False)
+    built: list[int] = []
+    real = _sigv4.header_set
+    monkeypatch.setattr(_sigv4, "header_set", lambda *args: built.append(1) or real(*args))
+    url = "https://abc123.execute-api.us-east-1.amazonaws.com/prod/items"
+
+    def sign(size: int, content_type: str = "application/json", trace: str = "Root=1-a") -> None:
+        body = b"x" * size
+        headers = {"Content-Type": content_type, "Content-Length": str(size)}
+        signed = signer().sign(
+            "POST", url, headers={**headers, "X-Amzn-Trace-Id": trace}, body=body, timestamp=NOW
+        )
+        received = ReceivedRequest(
+            "POST", signed.url.partition(".com")[2], tuple(signed.headers.items()), body
+        )
+        verify(
+            received,
+            credentials={"AKIDEXAMPLE": (SECRET_KEY, None)},
+            region="us-east-1",
+            service="execute-api",
+            now=NOW,
+        )
+
+    for size in range(100, 105):
+        sign(size, trace=f"Root=1-{size}")
+    assert len(built) == 1
+    sign(100, content_type="text/plain")
+    assert len(built) == 2
+    with pytest.raises(UnsignableRequestError, match="CR, LF or NUL"):
+        sign(100, trace="Root=1-a\r\nX-Injected: 1")

@@ -11,10 +11,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache, partial
-from typing import NamedTuple, cast
+from typing import NamedTuple
 
 from apigw_iam_auth import _sigv4a
 from apigw_iam_auth._models import (
@@ -264,14 +264,13 @@ class HeaderSet(NamedTuple):
     stale: tuple[str, ...]  # signing headers of an earlier attempt, as the request spells them
 
 
-@lru_cache(maxsize=256)
 def header_set(
     headers: HeaderPairs,
     unsigned: frozenset[str],
     own: tuple[str, ...],
     default_host: str | None,
 ) -> HeaderSet:
-    """The :class:`HeaderSet` of one set of headers, kept (see the table in signer.py).
+    """The :class:`HeaderSet` of one set of headers (:func:`headers_to_sign` keeps them).
 
     ``own`` names the signer's headers (:func:`own_headers`); ``default_host`` is signed when
     the headers hold no Host (None: the headers must hold one).
@@ -302,13 +301,65 @@ def headers_to_sign(
     own: tuple[str, ...],
     default_host: str | None,
 ) -> HeaderSet:
-    """:func:`header_set`, cached when the pairs can be hashed."""
+    """:func:`header_set`, kept when the pairs can be hashed (see the table in signer.py).
+
+    Kept under the pairs as the client holds them, and under the same pairs without the values
+    of unsigned headers (:func:`_signed_form`): a POST whose ``Content-Length`` follows its
+    body, or a new ``X-Amzn-Trace-Id`` per request, finds the set made for the first request.
+    """
+    key = (headers, unsigned, own, default_host)
     try:
-        return header_set(cast("Hashable", headers), unsigned, own, default_host)
-    except UnsignableRequestError:
-        raise
+        found = _HEADER_SETS.get(key)
     except (TypeError, ValueError):  # unhashable pairs (lists, a memoryview...): read uncached
-        return header_set.__wrapped__(headers, unsigned, own, default_host)
+        return header_set(headers, unsigned, own, default_host)
+    if found is None:
+        signed_form = _signed_form(headers, unsigned)
+        signed_key = None if signed_form is None else (signed_form, unsigned, own, default_host)
+        found = None if signed_key is None else _HEADER_SETS.get(signed_key)
+        if found is None:
+            found = header_set(headers, unsigned, own, default_host)
+            _keep(signed_key, found)
+        _keep(key, found)
+    return found
+
+
+def _signed_form(headers: HeaderPairs, unsigned: frozenset[str]) -> tuple[object, ...] | None:
+    """The pairs, each unsigned header's value left out: all its :class:`HeaderSet` reads.
+
+    An unsigned header's name stays (it is checked, and may be a stale signing header); its
+    value is only checked for CR, LF and NUL, here. None where a pair needs
+    :func:`header_set`'s own reading (and its error).
+    """
+    form: list[object] = []
+    try:
+        for pair in headers:
+            name, value = pair
+            lowered = name.lower() if type(name) is str else _text(name).lower()
+            if lowered not in unsigned:
+                form.append(pair)
+            elif (
+                value if type(value) is str else _text(value)
+            ).isprintable() or not _FORBIDDEN_IN_VALUE.search(_text(value)):
+                form.append(name)
+            else:
+                return None
+    except (TypeError, ValueError, UnsignableRequestError):
+        return None
+    return tuple(form)
+
+
+# Header sets by (pairs, unsigned names, own names, default Host), the pairs as the client
+# holds them or in their signed form; see the table in signer.py.
+_HEADER_SETS: dict[tuple[object, ...], HeaderSet] = {}
+_MAX_HEADER_SETS = 256
+
+
+def _keep(key: tuple[object, ...] | None, found: HeaderSet) -> None:
+    if key is None:
+        return
+    if len(_HEADER_SETS) >= _MAX_HEADER_SETS:  # bounded: cleared when full, as origins are
+        _HEADER_SETS.clear()
+    _HEADER_SETS[key] = found
 
 
 def own_headers(

@@ -24,18 +24,23 @@ _keys``)       scope strings, and the        from 1970), region,              pe
                                                                               once for presigning;
                                                                               the date written
                                                                               once a day
-header sets    the checked, canonical block  the header pairs as    256, LRU  a client sends the
-(``_sigv4.     of a set of headers with      the client holds them            same headers (Host,
-header_set``)  slots for the signer's own,   (str or bytes), the              User-Agent, Accept)
-               the signed names, the Host    unsigned names, the              with every request
-               signed and stale signing      signer's own names, the
-               headers in it                 URL's Host
+header sets    the checked, canonical block  the header pairs as    256,      a client sends the
+(``_sigv4.     of a set of headers with      the client holds them  cleared   same headers (Host,
+headers_to_    slots for the signer's own,   (str or bytes), and    when full User-Agent, Accept)
+sign``)        the signed names, the Host    the same pairs                   with every request;
+               signed and stale signing      without unsigned                 Content-Length
+               headers in it                 values; the unsigned             follows each body
+                                             names, the signer's              and a trace id is
+                                             own names, the URL's             new per request,
+                                             Host                             neither signed
 =============  ============================  =====================  ========  ===================
 
 Memos sit beside the path and hold no request data; each is described where it lives. Per
 signer: the region configured outside the code (``_configured``). Process-wide: botocore's
 region data (``_botocore.region_data``) and the adapters' once-per-package checks of what
-they rely on (``_httpx._checked_once``, ``_requests._STORE_PROVEN``).
+they rely on (``_httpx._checked_once``, ``_requests._STORE_PROVEN``). Per aiohttp payload:
+the hash of a body that had to be read, for the redirect hops of the same call, which send
+the same payload (``_aiohttp._HASH_ATTRIBUTE``; it dies with the payload).
 """
 
 from __future__ import annotations
