@@ -11,8 +11,9 @@
 Every answer is a new generation of credentials: key ``ASIAGEN000001``, ``ASIAGEN000002``...,
 each with its own secret and token, expiring ``lifetime`` after ``clock()``. ``secrets`` maps
 every key handed out to its secret, so a test can check that a signature verifies with the
-secret of the key it names (no torn pairs). ``calls`` counts answers per route;
-``wait_for_calls`` waits for a count without sleeping. ``delay`` makes each answer take that
+secret of the key it names (no torn pairs). ``calls`` counts answers per route, and
+``"arrived"`` the ``/creds`` requests received (before any delay or hold); ``wait_for_calls``
+waits for a count without sleeping. ``delay`` makes each answer take that
 long (cut short when the server stops); ``hold``, an Event, holds ``/creds`` answers until set.
 
 ``verify`` recomputes a SigV4 header signature with botocore's ``SigV4Auth`` only.
@@ -197,6 +198,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         owner: CredentialServer = self.server.owner
+        owner._count("arrived")
         owner._pause()
         if owner.hold is not None:
             owner.hold.wait()

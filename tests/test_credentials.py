@@ -694,19 +694,20 @@ def test_async_provider_from_sync_code_cancels_the_tasks_it_left():
 @pytest.mark.anyio
 async def test_sync_get_on_the_loop_thread_does_not_wait_for_that_loops_own_load():
     """get() on a loop's thread while that loop runs the async load loads separately, no hang."""
-    release = asyncio.Event()
+    started, release = asyncio.Event(), asyncio.Event()
     calls = []
 
     async def fetch():
         calls.append(1)
         number = len(calls)
         if number == 1:
+            started.set()
             await release.wait()  # the load in flight on this loop, stuck until released
         return (f"AKIDLOAD{number}", "secret")
 
     provider = CallableProvider(fetch)
     in_flight = asyncio.ensure_future(provider.aget())
-    await asyncio.sleep(0.01)
+    await started.wait()
     assert provider.get().access_key == "AKIDLOAD2"
     release.set()
     assert (await in_flight).access_key == "AKIDLOAD1"
@@ -1091,13 +1092,17 @@ async def test_event_loop_keeps_running_while_credentials_load(monkeypatch):
 @pytest.mark.anyio
 async def test_cancelled_waiter_does_not_cancel_the_shared_refresh(monkeypatch):
     """Cancelling one task waiting for credentials leaves the others' refresh running."""
-    with running(delay=0.3) as server:
+    with running() as server:
+        server.hold = threading.Event()  # the endpoint answers once the first waiter is gone
         monkeypatch.setenv(FULL_URI, server.container_url)
         provider = resolve_provider(None)
         first = asyncio.ensure_future(provider.aget())
         second = asyncio.ensure_future(provider.aget())
-        await asyncio.sleep(0.05)
+        # Both waiters have joined the load once its request reached the endpoint: they ran
+        # before the loop could hear of it.
+        await asyncio.to_thread(server.wait_for_calls, "arrived", 1)
         first.cancel()
+        server.hold.set()
         snapshot = await second
         with pytest.raises(asyncio.CancelledError):
             await first
