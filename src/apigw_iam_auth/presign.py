@@ -1,4 +1,19 @@
-"""``presign_url``: turn a URL into a shareable, time-limited signed link."""
+"""``presign_url``: turn a URL into a shareable, time-limited signed link.
+
+One cache, for the default credentials chain (other credentials build a signer per call):
+
+============  ============================  ==========  =====================================
+cache         key                           bound       why it pays
+============  ============================  ==========  =====================================
+``_signers``  region, service, profile,     64, oldest  a web handler makes a link per
+              region set (each a plain str  dropped     request with the same settings: its
+              or None; other values are     first       signer and that signer's per-origin
+              not kept)                                 cache (host, prefix, scope) are made
+                                                        once; the entry keeps the shared
+                                                        provider it was made with, so
+                                                        ``reset_shared_providers()`` is seen
+============  ============================  ==========  =====================================
+"""
 
 from __future__ import annotations
 
@@ -16,10 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = ["presign_url"]
 
-# Signers presign_url keeps for the default chain, per (region, service, profile, region set):
-# a signer is stateless but for its per-origin cache (host, URL prefix, scope), which is worth
-# keeping too. The entry holds the shared provider it was built with, so
-# reset_shared_providers() is seen.
+# The cache of the module docstring's table.
 _SIGNERS_KEPT = 64  # distinct settings; the oldest goes first
 _Settings = tuple[str | None, str, str | None, str | tuple[str, ...] | None]
 _signers: dict[_Settings, tuple[BotocoreProvider, SigV4Signer]] = {}

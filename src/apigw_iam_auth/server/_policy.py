@@ -8,6 +8,16 @@ policy variables such as ``${aws:PrincipalAccount}``) are refused when the polic
 silently ignoring them would allow or deny more than AWS.
 Resources in API Gateway's ``execute-api:/{stage}/{METHOD}/{path}`` shorthand are expanded to the
 ARN of the API the policy is attached to, as API Gateway does when it saves a resource policy.
+
+One cache:
+
+============  ==========================  ========  ========================================
+cache         key                         bound     why it pays
+============  ==========================  ========  ========================================
+``_pieces``   an Action or Resource       256, LRU  a policy's patterns are a few per
+              pattern, and whether case             statement, matched on every request:
+              is ignored                            each is split and compiled once
+============  ==========================  ========  ========================================
 """
 
 from __future__ import annotations

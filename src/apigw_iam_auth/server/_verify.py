@@ -25,6 +25,15 @@ The canonical request's payload line depends on the service (:data:`UNSIGNED_PAY
   (every reference signer signs the header's value, so that is what API Gateway answers them);
 * ``vpc-lattice-svcs``: ``UNSIGNED-PAYLOAD``, and the header must say so, as VPC Lattice
   documents; the body is not read.
+
+One cache (a server verifies for one scope, so it holds one entry in practice):
+
+=================  ======================  ==========  ==================================
+cache              key                     bound       why it pays
+=================  ======================  ==========  ==================================
+``signing_config`` region, service         16, LRU     the scope's names are checked once,
+                                                       not on every request
+=================  ======================  ==========  ==================================
 """
 
 from __future__ import annotations
