@@ -27,6 +27,12 @@ outside the timing, and every output timed is verified. Part 1 here builds a bar
 3. **Peak memory hashing a file body** (no network): a ``ClientRequest`` whose ``data`` is an
    open 100 MiB file (16 MiB with ``--quick``) goes through each middleware under
    ``tracemalloc``; the peak above the level at start is reported.
+4. **The event loop while credentials load**: 100 concurrent first requests through one
+   ``ApiGwIamAuth`` (``ClientSession(middlewares=(auth,))``, to the part 2 server) while the
+   container credentials endpoint (``tests/credential_servers.py``) takes 1 s to answer, with
+   botocore's default chain and with a plain blocking function as the credentials source. A
+   ticker task asks to wake every 5 ms; the longest it was woken late is the longest the loop
+   was held (goal: under 50 ms, issue 11), beside the number of credential loads (goal: one).
 
 Each signer's output is checked once against ``tests/aws_server.py`` (botocore recomputes the
 signature from what arrived over a real socket): the ``ok`` column.
@@ -39,6 +45,7 @@ import asyncio
 import gc
 import http.server
 import itertools
+import json
 import os
 import statistics
 import sys
@@ -46,6 +53,7 @@ import tempfile
 import threading
 import time
 import tracemalloc
+import urllib.request
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -53,6 +61,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import botocore.session
 from yarl import URL
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
@@ -65,8 +74,10 @@ from aws_server import (
     SESSION_TOKEN,
     running_server,
 )
+from credential_servers import running
 
-from apigw_iam_auth import ApiGwIamAuth, _aiohttp
+from apigw_iam_auth import ApiGwIamAuth, Credentials, _aiohttp
+from apigw_iam_auth.credentials import BotocoreProvider, CallableProvider
 
 REGION = "us-east-1"
 PATH = "/prod/pets/{n}?limit=10&type=dog"
@@ -253,6 +264,89 @@ async def peak_memory(found: dict[str, Middleware], size: int) -> dict[str, int]
     return peaks
 
 
+# --- 4. the event loop while credentials load -------------------------------------------------
+
+TICK = 0.005  # seconds between the ticker's wake-ups
+SLOW_ENDPOINT = 1.0  # seconds the credential endpoint takes to answer
+MAX_STALL = 0.05  # issue 11's bound on how long the loop may go without running
+
+
+@contextmanager
+def _only_the_container_endpoint(url: str | None) -> Iterator[None]:
+    """botocore's default chain finds ``url`` (None: nothing); the environment is restored."""
+    saved = dict(os.environ)
+    with tempfile.TemporaryDirectory() as home:
+        for name in [name for name in os.environ if name.startswith(("AWS_", "BOTO_"))]:
+            del os.environ[name]
+        os.environ.update(
+            AWS_CONFIG_FILE=str(Path(home) / "config"),
+            AWS_SHARED_CREDENTIALS_FILE=str(Path(home) / "credentials"),
+            AWS_EC2_METADATA_DISABLED="true",
+        )
+        if url is not None:
+            os.environ["AWS_CONTAINER_CREDENTIALS_FULL_URI"] = url
+        try:
+            yield
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+
+
+def _blocking_fetch(url: str) -> Callable[[], Credentials]:
+    """A plain function that fetches credentials with blocking I/O, as users write them."""
+
+    def fetch() -> Credentials:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            body = json.loads(response.read())
+        return Credentials(body["AccessKeyId"], body["SecretAccessKey"], body["Token"])
+
+    return fetch
+
+
+async def loop_stalls(source: str, callers: int = 100) -> tuple[float, int, int]:
+    """While a 1 s credential endpoint serves ``callers`` concurrent first requests: the
+    longest the loop went without waking a ticker (beyond its TICK), the loads made, and the
+    requests answered 200.
+    """
+    with _only_the_container_endpoint(None):
+        botocore.session.Session().get_credentials()  # botocore's one-time imports, not timed
+    with (
+        running(delay=SLOW_ENDPOINT) as endpoint,
+        ok_server() as base,
+        _only_the_container_endpoint(endpoint.container_url),
+    ):
+        credentials = (
+            BotocoreProvider()
+            if source == "botocore container provider"
+            else CallableProvider(_blocking_fetch(endpoint.container_url))
+        )
+        auth = ApiGwIamAuth(region=REGION, credentials=credentials)
+        loop = asyncio.get_running_loop()
+        stalls: list[float] = []
+        done = asyncio.Event()
+
+        async def ticker() -> None:
+            last = loop.time()
+            while not done.is_set():
+                await asyncio.sleep(TICK)
+                now = loop.time()
+                stalls.append(now - last - TICK)
+                last = now
+
+        async def call(session: aiohttp.ClientSession, n: int) -> int:
+            async with session.get(base + PATH.format(n=n)) as response:
+                await response.read()
+                return response.status
+
+        ticking = asyncio.create_task(ticker())
+        connector = aiohttp.TCPConnector(limit=16)
+        async with aiohttp.ClientSession(middlewares=(auth,), connector=connector) as session:
+            statuses = await asyncio.gather(*(call(session, n) for n in range(callers)))
+        done.set()
+        await ticking
+    return max(stalls), endpoint.calls["container"], statuses.count(200)
+
+
 # --- correctness ------------------------------------------------------------------------------
 
 
@@ -306,6 +400,18 @@ async def run(settings: Settings, module: Any) -> None:
     peaks = await peak_memory(found, settings.file_size)
     for name, value in peaks.items():
         print(f"{name:28} {value / 2**20:8.2f}")
+
+    print(
+        f"\n4. the event loop while a {SLOW_ENDPOINT:.0f} s credential endpoint serves 100 "
+        f"concurrent first requests (ours; goal: no stall over {MAX_STALL * 1000:.0f} ms, one load)"
+    )
+    for source in ("botocore container provider", "a blocking credentials function"):
+        stall, loads, answered = await loop_stalls(source)
+        verdict = "PASS" if stall <= MAX_STALL and loads == 1 and answered == 100 else "MISS"
+        print(
+            f"{source:34} longest stall {stall * 1000:6.1f} ms, {loads} load(s), "
+            f"{answered}/100 answered  {verdict}"
+        )
 
 
 def _ratio(times: dict[str, float], base: float, mine: str, theirs: str) -> None:

@@ -149,6 +149,8 @@ class CredentialServer:
 
     def stop(self) -> None:
         self._stopping.set()
+        if self.hold is not None:  # a request still held (a test that failed first) ends too
+            self.hold.set()
         self._httpd.shutdown()
         self._httpd.server_close()
         self._thread.join()

@@ -13,7 +13,6 @@ import http.client
 import json
 import socket
 import threading
-import time
 import types
 import urllib.request
 from datetime import datetime, timedelta, timezone
@@ -563,12 +562,12 @@ def test_redirect_verifies_before_redirecting(server):
 
 
 def test_slow_route_answers_after_the_wait(server):
-    """/slow?ms=N answers a signed request normally once N ms have passed."""
+    """/slow?ms=N answers a signed request normally once its wait is over (that it waits: the
+    client timeout below).
+    """
     signed = botocore_sign("GET", server.url("/slow?ms=50"))
-    started = time.monotonic()
     status, _, echo = send_signed(server, signed)
     assert status == 200, echo
-    assert time.monotonic() - started >= 0.05
 
 
 def test_client_timeout_on_slow_route_and_stop_ends_the_wait():
@@ -580,9 +579,10 @@ def test_client_timeout_on_slow_route_and_stop_ends_the_wait():
             send(srv, "GET", "/slow?ms=60000", connection=conn)
     finally:
         conn.close()
-    started = time.monotonic()
-    srv.stop()
-    assert time.monotonic() - started < 5
+    stopper = threading.Thread(target=srv.stop)
+    stopper.start()
+    stopper.join(timeout=30)  # a hang guard: the wait it must cut short is 60 s
+    assert not stopper.is_alive()
     assert not [t for t in threading.enumerate() if t.name.startswith("aws-server-")]
 
 

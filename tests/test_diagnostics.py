@@ -8,7 +8,6 @@ import json
 import logging
 import re
 import sys
-import time
 import traceback
 from datetime import datetime, timezone
 from urllib.parse import parse_qs, quote
@@ -515,13 +514,13 @@ def test_quoted_strings_are_read_exactly_as_the_former_regex_read_them(text):
         assert expected.string_to_sign == found.group("to_sign")
 
 
-def test_body_repeating_the_intro_is_read_in_linear_time():
-    """A 64 KiB body of repeated 'should have been' lines is answered at once (no regex blowup)."""
+def test_body_repeating_the_intro_is_read_as_quoting_nothing():
+    """A 64 KiB body of repeated 'should have been' lines quotes no strings (its cost per size,
+    linear, is measured in bench/bench_linear.py).
+    """
     result, _ = sign()
     body = MISMATCH + CANONICAL_INTRO * ((64 * 1024 - len(MISMATCH)) // len(CANONICAL_INTRO))
-    started = time.perf_counter()
     text = explain_signature_mismatch(body, result)
-    assert time.perf_counter() - started < 0.1
     assert text is not None
     assert text.startswith("API Gateway says the signature does not match but did not quote")
 
@@ -595,12 +594,12 @@ def test_log_signature_mismatch_never_raises_on_an_odd_body(caplog):
 
 
 @pytest.mark.parametrize("filler", ["\n", " \n", "\r\n"])
-def test_redact_is_linear_on_many_lines(filler):
-    """Redacting 20k blank lines takes milliseconds: each is scanned once, not all after it."""
+def test_redact_masks_a_token_before_many_blank_lines(filler):
+    """A token line before 20k blank lines is masked and the blank lines kept (each line is
+    scanned once, not all after it: bench/bench_linear.py measures the cost per size).
+    """
     text = "X-Amz-Security-Token: secret\n" + filler * 20_000
-    started = time.perf_counter()
     shown = redact(text)
-    assert time.perf_counter() - started < 0.5
     assert shown == "X-Amz-Security-Token: <redacted>\n" + filler * 20_000
 
 
