@@ -12,8 +12,9 @@ Workloads (host ``abc123.execute-api.ap-northeast-1.amazonaws.com``, stage ``/pr
 * **W1** the same GET repeated (``/prod/items/99999999``);
 * **W2** a GET of a new path each call (``/prod/items/{n}``);
 * **W3** a GET with a new query value each call (``/prod/items?id={n}&q=a%20b``);
-* **W4** a POST of a 1 KiB JSON body (``Content-Type: application/json``) to a new path each
-  call (``/prod/items/{n}``);
+* **W4** a POST of a JSON body of about 1 KiB (``Content-Type: application/json``; 1,000 to
+  1,049 bytes, naming the item, so its length and Content-Length change from call to call) to
+  a new path each call (``/prod/items/{n}``);
 * **W5** presigning a new URL each call (``/prod/items/{n}``).
 
 ``n`` comes from one counter for the whole run (8 digits throughout), so every call of W2-W5
