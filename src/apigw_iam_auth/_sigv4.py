@@ -334,7 +334,8 @@ def _signed_form(headers: HeaderPairs, unsigned: frozenset[str]) -> tuple[object
     try:
         for pair in headers:
             name, value = pair
-            lowered = name.lower() if type(name) is str else _text(name).lower()
+            # str or a subclass (aiohttp's istr); bytes as requests and httpx may hold them
+            lowered = name.lower() if isinstance(name, str) else _text(name).lower()
             if lowered not in unsigned:
                 form.append(pair)
             elif (
