@@ -183,6 +183,9 @@ def payload_hash(body: bytes | bytearray | memoryview) -> str:
 
 
 HeaderPairs = Iterable[tuple[str | bytes, str | bytes]]
+# Unsigned header names, lowercase: str, and also bytes where the caller passes the names as
+# requests and httpx may hold them (a header set's signed form then reads a name undecoded).
+Unsigned = frozenset[str] | frozenset[str | bytes]
 
 
 def canonical_headers(
@@ -204,7 +207,7 @@ def canonical_headers(
 
 
 def _header_map(
-    headers: HeaderPairs, unsigned: frozenset[str], *, signing: bool = True
+    headers: HeaderPairs, unsigned: Unsigned, *, signing: bool = True
 ) -> tuple[dict[str, str], tuple[str, ...]]:
     """The headers to sign by lowercase name, and the signing headers of an earlier attempt.
 
@@ -266,7 +269,7 @@ class HeaderSet(NamedTuple):
 
 def header_set(
     headers: HeaderPairs,
-    unsigned: frozenset[str],
+    unsigned: Unsigned,
     own: tuple[str, ...],
     default_host: str | None,
 ) -> HeaderSet:
@@ -297,7 +300,7 @@ def header_set(
 
 def headers_to_sign(
     headers: HeaderPairs,
-    unsigned: frozenset[str],
+    unsigned: Unsigned,
     own: tuple[str, ...],
     default_host: str | None,
 ) -> HeaderSet:
@@ -323,7 +326,7 @@ def headers_to_sign(
     return found
 
 
-def _signed_form(headers: HeaderPairs, unsigned: frozenset[str]) -> tuple[object, ...] | None:
+def _signed_form(headers: HeaderPairs, unsigned: Unsigned) -> tuple[object, ...] | None:
     """The pairs, each unsigned header's value left out: all its :class:`HeaderSet` reads.
 
     An unsigned header's name stays (it is checked, and may be a stale signing header); its
@@ -334,8 +337,10 @@ def _signed_form(headers: HeaderPairs, unsigned: frozenset[str]) -> tuple[object
     try:
         for pair in headers:
             name, value = pair
-            # str or a subclass (aiohttp's istr); bytes as requests and httpx may hold them
-            lowered = name.lower() if isinstance(name, str) else _text(name).lower()
+            # str or a subclass (aiohttp's istr), or bytes, looked up as such: a bytes name is
+            # found only if ``unsigned`` holds bytes too (the signer's does). Not found, a pair
+            # stays whole: the key is then only less often shared, never wrongly.
+            lowered = name.lower() if isinstance(name, _NAME_TYPES) else _text(name).lower()
             if lowered not in unsigned:
                 form.append(pair)
             elif (
@@ -349,6 +354,7 @@ def _signed_form(headers: HeaderPairs, unsigned: frozenset[str]) -> tuple[object
     return tuple(form)
 
 
+_NAME_TYPES = (str, bytes)  # a tuple: isinstance with a union built per call costs more
 # Header sets by (pairs, unsigned names, own names, default Host), the pairs as the client
 # holds them or in their signed form; see the table in signer.py.
 _HEADER_SETS: dict[tuple[object, ...], HeaderSet] = {}

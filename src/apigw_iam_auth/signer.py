@@ -173,6 +173,7 @@ class SigV4Signer:
         "_region_set",
         "_service",
         "_unsigned",
+        "_unsigned_names",
     )
 
     def __init__(
@@ -222,6 +223,11 @@ class SigV4Signer:
             bool(add_content_sha256_header),
         )
         self._unsigned = defaults.unsigned_headers
+        # The same names as bytes too, as requests and httpx may hold a header's name: a header
+        # set's signed form (_sigv4.headers_to_sign) then finds them without decoding.
+        self._unsigned_names: frozenset[str | bytes] = self._unsigned | {
+            name.encode("latin-1") for name in self._unsigned
+        }
         self._add_sha256 = defaults.add_content_sha256_header
         if payload not in {None, "signed", "unsigned"}:
             raise InvalidConfigError(
@@ -453,11 +459,11 @@ class SigV4Signer:
             epoch, expires = self._time_to_sign(timestamp, snapshot, location, expires)
         query_text, plain = _sigv4.user_query(raw_query) if raw_query else ("", True)
         own = origin.own[snapshot.token is not None] if location is _HEADERS else ()
-        header_set = _sigv4.headers_to_sign(headers, self._unsigned, own, origin.host)
+        header_set = _sigv4.headers_to_sign(headers, self._unsigned_names, own, origin.host)
         if header_set.host != origin.host:  # the caller's Host names another host
             config = self._host_config(header_set.host, config)
             own = _sigv4.own_headers(config, snapshot.token, location)
-            header_set = _sigv4.headers_to_sign(headers, self._unsigned, own, origin.host)
+            header_set = _sigv4.headers_to_sign(headers, self._unsigned_names, own, origin.host)
         elif config is None:  # a Host header naming the URL's own host
             raise InvalidConfigError(origin.unscoped)
         result = _sigv4.sign_parts(
