@@ -55,11 +55,11 @@ def refusing(request: pytest.FixtureRequest) -> Iterator[str]:
                 connection, _ = listener.accept()
             except OSError:  # closed: the test has ended
                 return
+            held.append(connection)  # the rest of the body never comes; closed at the end
             head = b""
             while b"\r\n\r\n" not in head and (data := connection.recv(65536)):
                 head += data
             connection.sendall(wire)
-            held.append(connection)  # the rest of the body never comes
 
     thread = threading.Thread(target=serve, name="refusing server", daemon=True)
     thread.start()
@@ -70,9 +70,10 @@ def refusing(request: pytest.FixtureRequest) -> Iterator[str]:
         with contextlib.suppress(OSError):
             listener.shutdown(socket.SHUT_RDWR)
         listener.close()
+        # After the thread: the client may have its answer before the thread is done with it.
+        thread.join(timeout=READ_TIMEOUT)
         for connection in held:
             connection.close()
-        thread.join(timeout=READ_TIMEOUT)
 
 
 def auth() -> ApiGwIamAuth:
