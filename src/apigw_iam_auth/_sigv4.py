@@ -185,7 +185,7 @@ def payload_hash(body: bytes | bytearray | memoryview) -> str:
 HeaderPairs = Iterable[tuple[str | bytes, str | bytes]]
 # Unsigned header names, lowercase: str, and also bytes where the caller passes the names as
 # requests and httpx may hold them (a header set's signed form then reads a name undecoded).
-Unsigned = frozenset[str] | frozenset[str | bytes]
+Unsigned = frozenset[str | bytes]
 
 
 def canonical_headers(
