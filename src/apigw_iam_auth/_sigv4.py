@@ -53,6 +53,7 @@ __all__ = [
     "credential_scope",
     "derive_signing_key",
     "epoch_seconds",
+    "folded",
     "header_set",
     "headers_to_sign",
     "own_headers",
@@ -248,9 +249,14 @@ def _header_map(
             raise UnsignableRequestError(
                 f"header {text!r} has a non-ASCII value; percent-encode or base64 it"
             )
-        folded = " ".join(value.split())
-        merged[key] = f"{merged[key]},{folded}" if key in merged else folded
+        value = folded(value)
+        merged[key] = f"{merged[key]},{value}" if key in merged else value
     return merged, tuple(stale)
+
+
+def folded(value: str) -> str:
+    """A header value as SigV4 signs it: trimmed, each inner run of whitespace one space."""
+    return " ".join(value.split())
 
 
 class HeaderSet(NamedTuple):

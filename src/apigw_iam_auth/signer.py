@@ -390,7 +390,7 @@ class SigV4Signer:
             origin_text = wire_parts(url)[0]
             origin = self._origins.get(origin_text) or self._origin(origin_text)
             config = origin.config
-            given = None if host is None else " ".join(_text(host).split())
+            given = None if host is None else _sigv4.folded(_text(host))  # as it is signed
             if given is not None and given != origin.host:  # another host's scope
                 config = self._host_config(given, config)
         except (InvalidConfigError, UnsignableRequestError):
