@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from collections.abc import Generator, Iterator, Mapping
+    from collections.abc import Generator, Iterable, Iterator, Mapping
 
     from pluggy import Result
 
@@ -109,7 +109,11 @@ class IamServerFixture:
 
     def access_log(self) -> str:
         """The server's access-log lines for the requests recorded, one per request."""
-        return "\n".join(str(record) for record in self.server.requests)
+        return _log_lines(self.server.requests)
+
+
+def _log_lines(records: Iterable[RequestRecord]) -> str:
+    return "\n".join(str(record) for record in records)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -168,7 +172,7 @@ def pytest_runtest_makereport(
             shared.server.requests, item.stash.get(_SESSION_LOG_BEFORE, None)
         )
         if answered or "iam_server_session" in getattr(item, "fixturenames", ()):
-            log = "\n".join(str(record) for record in answered) or "(none)"
+            log = _log_lines(answered) or "(none)"
             report.sections.append(("iam_server_session access log, this test's requests", log))
 
 
