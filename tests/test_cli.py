@@ -1011,6 +1011,7 @@ def on_terminal(*args: str, env: Mapping[str, str]) -> str:
 
 def run_on_terminal(*args: str, env: Mapping[str, str]) -> tuple[int, bytes, str]:
     """Exit status, what the terminal was sent (bytes, as the pty gave them) and stderr."""
+    # pty is POSIX-only (it needs termios): skipped on Windows alone; every CI cell is Linux.
     pty = pytest.importorskip("pty")
     terminal, child = pty.openpty()
     process = subprocess.Popen(  # noqa: S603 - our own interpreter
