@@ -371,6 +371,24 @@ TWICE_ENCODED = quote(quote(PRESIGNED, safe=""), safe="")
             id="option-equals-value",
         ),
         pytest.param(
+            f"+ aws-vault exec ci -- tool --session-token {TOKEN} --aws-secret-access-key "
+            f"{LEAKED_SECRET} --security-token --region eu-west-1",
+            ["tool --session-token <redacted> ", "--security-token --region eu-west-1"],
+            id="option-space-value",
+        ),
+        pytest.param(
+            f'os.environ["AWS_SESSION_TOKEN"] = "{TOKEN}"\n'
+            f"os.environ['AWS_SECRET_ACCESS_KEY']='{LEAKED_SECRET}'\n"
+            'os.environ["AWS_REGION"] = "eu-west-1"',
+            ['os.environ["AWS_SESSION_TOKEN"] = "<redacted>"', '"AWS_REGION"] = "eu-west-1"'],
+            id="environ-subscript-assignment",
+        ),
+        pytest.param(
+            f"AccessKeyId: AKIDEXAMPLE\nToken: {TOKEN}\nExpiration: 2030-01-01T00:00:00Z",
+            ["AccessKeyId: AKIDEXAMPLE\n", "\nExpiration: 2030-01-01T00:00:00Z"],
+            id="container-credentials-as-yaml",
+        ),
+        pytest.param(
             f"secret_access_key: {LEAKED_SECRET}\nsession-token: {TOKEN}\nregion: eu-west-1",
             ["region: eu-west-1"],
             id="snake-and-kebab-case-fields",

@@ -77,7 +77,10 @@ _MASKED_FIELDS = (
 _SECRETS = (
     # A header or canonical-request line: the whole rest of the line. [^\S\n]: whitespace
     # within the line; a bare \s would let each of n blank lines scan all the lines after it.
-    re.compile(rf"(?im)^([^\S\n]*(?:{_MASKED_NAMES}|{_MASKED_HEADERS})[^\S\n]*:[^\S\n]*)[^\s<].*$"),
+    # A bare "Token:" line too: the container credential endpoint's document as YAML.
+    re.compile(
+        rf"(?im)^([^\S\n]*(?:{_MASKED_NAMES}|{_MASKED_HEADERS}|token)[^\S\n]*:[^\S\n]*)[^\s<].*$"
+    ),
     # name=value or name: value anywhere: a query string (also percent-encoded once or more
     # inside another URL, up to its %26 / %2526), an environment or .env assignment (export,
     # PowerShell's $Env:), a YAML or log line, Python keyword arguments, a "> Header: value"
@@ -94,11 +97,17 @@ _SECRETS = (
         rf"(?:[^\S\n]*[:=][^\S\n]*(?:b?[\"']|(?!b?[\"']))|%(?:25)*3D))"
         r"(?:(?!%(?:25)*26|\\[nrt\"])[^&\s'\"<>,;])+"
     ),
-    # JSON, a Python repr or an echoed pair: "SessionToken": "...", ['x-amz-signature', '...'],
-    # (b'x-amz-security-token', b'...'), and parse_qs's {'X-Amz-Signature': ['...']}.
+    # A command line's option and its value after a space: --session-token <value>. Not a
+    # value that starts with "-": that is the next option.
     re.compile(
-        rf"""(?i)(["'](?:{_MASKED_KEYS}|{_MASKED_HEADERS})["'][^\S\n]*[:,][^\S\n]*[\[(]?b?["'])"""
-        r"""[^"'\n<]+"""
+        rf"(?i)(?<![A-Za-z0-9-])(--(?:aws[_-])?(?:{_MASKED_FIELDS})[^\S\n]+)(?![-<])[^\s'\"]+"
+    ),
+    # JSON, a Python repr or an echoed pair: "SessionToken": "...", ['x-amz-signature', '...'],
+    # (b'x-amz-security-token', b'...'), parse_qs's {'X-Amz-Signature': ['...']}, and an
+    # assignment by subscript: os.environ["AWS_SESSION_TOKEN"] = "...".
+    re.compile(
+        rf"""(?i)(["'](?:{_MASKED_KEYS}|{_MASKED_HEADERS})["'][^\S\n]*(?:[:,]|\][^\S\n]*=)"""
+        r"""[^\S\n]*[\[(]?b?["'])[^"'\n<]+"""
     ),
     # botocore's ReadOnlyCredentials repr: secret_key='...', token='...'.
     re.compile(r"""(?i)(?<![A-Za-z0-9])((?:secret_key|token)[^\S\n]*=[^\S\n]*b?["'])[^"'\n<]+"""),
@@ -156,7 +165,9 @@ def redact(text: str) -> str:
     and ``X-Amz-Security-Token`` (also percent-encoded once or twice inside another URL), header
     and canonical-request lines, ``aws_session_token`` / ``aws_secret_access_key`` in INI files,
     the environment, ``.env``, shell and PowerShell exports, YAML and keyword arguments (quoted
-    or not), credential JSON and STS XML (``SessionToken``, ``SecretAccessKey``, ``Token``), the
+    or not), command-line options (``--session-token value``), assignments such as
+    ``os.environ["AWS_SESSION_TOKEN"] = ...``, credential JSON, YAML and STS XML
+    (``SessionToken``, ``SecretAccessKey``, ``Token``), the
     SSO token cache (``accessToken``, ``refreshToken``, ``clientSecret``), botocore's
     ``ReadOnlyCredentials`` repr and ``Signature:`` DEBUG line, header pairs as str or bytes,
     bearer ``Authorization`` values, and the values of signed headers that are secrets of their
