@@ -167,13 +167,12 @@ def redact(text: str) -> str:
     the environment, ``.env``, shell and PowerShell exports, YAML and keyword arguments (quoted
     or not), command-line options (``--session-token value``), assignments such as
     ``os.environ["AWS_SESSION_TOKEN"] = ...``, credential JSON, YAML and STS XML
-    (``SessionToken``, ``SecretAccessKey``, ``Token``), the
-    SSO token cache (``accessToken``, ``refreshToken``, ``clientSecret``), botocore's
-    ``ReadOnlyCredentials`` repr and ``Signature:`` DEBUG line, header pairs as str or bytes,
-    bearer ``Authorization`` values, and the values of signed headers that are secrets of their
-    own (``x-api-key``, ``cookie``, ``proxy-authorization``). Each value becomes
-    ``<redacted>``; access key ids, dates and scopes stay readable. Running it twice changes
-    nothing more; time is linear in the text.
+    (``SessionToken``, ``SecretAccessKey``, ``Token``), the SSO token cache (``accessToken``,
+    ``refreshToken``, ``clientSecret``), botocore's ``ReadOnlyCredentials`` repr and
+    ``Signature:`` DEBUG line, header pairs as str or bytes, bearer ``Authorization`` values,
+    and the values of signed headers that are secrets of their own (``x-api-key``, ``cookie``,
+    ``proxy-authorization``). Each value becomes ``<redacted>``; access key ids, dates and
+    scopes stay readable. Running it twice changes nothing more; time is linear in the text.
 
     >>> redact("https://h/p?X-Amz-Signature=ab12&X-Amz-Date=20240101T000000Z")
     'https://h/p?X-Amz-Signature=<redacted>&X-Amz-Date=20240101T000000Z'
