@@ -5,9 +5,11 @@ it always exits 0. Needs awscrt (botocore's ``v4a`` auth exists only where it is
 
 Method: the harness of bench_sign.py, in this one process (calibrated N per repeat of about
 ``--target`` seconds, ``--repeats`` repeats, GC off, implementations interleaved repeat by
-repeat, median per call). Three requests: the GET of bench_sign.py, the same GET with a
-1,000-character session token, and a POST of a 1 KiB JSON body. Region set
-``us-east-1,eu-west-1``; static credentials; every clock is the real one.
+repeat, median per call). Three requests, each to a new path on every call (``/pets/{n}``, n
+counted per row, as a REST client calls ``/items/1``, ``/items/2``, ...): the GET of
+bench_sign.py, the same GET with a 1,000-character session token, and a POST of a 1 KiB JSON
+body. Region set ``us-east-1,eu-west-1``; static credentials; every clock is the real one.
+Every row, the fixed costs included, formats its next URL inside its timing.
 
 What one call does:
 
@@ -35,9 +37,10 @@ secret, the region set including eu-west-1; HMAC for the SigV4 rows): ``ok`` col
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from io import BytesIO
@@ -54,7 +57,6 @@ import requests.hooks
 from bench_sign import (
     ACCESS_KEY,
     API,
-    GET_URL,
     JSON_1K,
     REGION,
     SECRET_KEY,
@@ -77,7 +79,7 @@ Wire = tuple[str, str, list[tuple[str, str]], bytes]
 
 @dataclass(frozen=True)
 class Case:
-    """One request to sign."""
+    """One request to sign, to a new URL each call: ``url`` has an ``{n}`` to fill."""
 
     label: str
     method: str
@@ -87,13 +89,24 @@ class Case:
     token: str | None
 
 
+GET_PATTERN = f"{API}/pets/{{n}}?limit=10&type=dog"
 CASES = (
-    Case("GET", "GET", GET_URL, (), None, None),
-    Case("GET + token", "GET", GET_URL, (), None, SESSION_TOKEN),
+    Case("GET", "GET", GET_PATTERN, (), None, None),
+    Case("GET + token", "GET", GET_PATTERN, (), None, SESSION_TOKEN),
     Case(
-        "POST 1 KiB", "POST", f"{API}/pets", (("Content-Type", "application/json"),), JSON_1K, None
+        "POST 1 KiB",
+        "POST",
+        f"{API}/pets/{{n}}",
+        (("Content-Type", "application/json"),),
+        JSON_1K,
+        None,
     ),
 )
+
+
+def _filled(pattern: str) -> Iterator[str]:
+    """``pattern`` with n = 0, 1, 2, ...: a URL (or target) not signed before, per row."""
+    return map(pattern.format_map, ({"n": n} for n in itertools.count()))
 
 
 @dataclass(frozen=True)
@@ -133,12 +146,13 @@ def _with_host(url: str, headers: Mapping[str, str]) -> list[tuple[str, str]]:
 def _ours_requests(case: Case, *, sigv4a: bool) -> Impl:
     auth = ApiGwIamAuth(credentials=_creds(case), **_scope(sigv4a=sigv4a))
     template = requests.Request(
-        case.method, case.url, headers=dict(case.headers), data=case.body
+        case.method, case.url.format(n=0), headers=dict(case.headers), data=case.body
     ).prepare()
-    hooks = requests.hooks.default_hooks
+    hooks, urls = requests.hooks.default_hooks, _filled(case.url)
 
     def call() -> object:
         prepared = template.copy()
+        prepared.url = next(urls)  # plain ASCII: already in the form prepare_url gives
         prepared.hooks = hooks()
         return auth(prepared)
 
@@ -155,10 +169,11 @@ def _ours_requests(case: Case, *, sigv4a: bool) -> Impl:
 def _ours_httpx(case: Case, *, sigv4a: bool) -> Impl:
     auth = ApiGwIamAuth(credentials=_creds(case), **_scope(sigv4a=sigv4a))
     request_type = httpx.Request
-    method, url, headers, body = case.method, case.url, dict(case.headers), case.body
+    method, urls, headers, body = case.method, _filled(case.url), dict(case.headers), case.body
 
     def call() -> object:
-        return next(auth.sync_auth_flow(request_type(method, url, headers=headers, content=body)))
+        request = request_type(method, next(urls), headers=headers, content=body)
+        return next(auth.sync_auth_flow(request))
 
     def read(result: object) -> Wire:
         assert isinstance(result, httpx.Request)
@@ -175,10 +190,10 @@ def _ours_httpx(case: Case, *, sigv4a: bool) -> Impl:
 
 def _ours_signer(case: Case, *, sigv4a: bool) -> Impl:
     signer = SigV4Signer(credentials=_creds(case), **_scope(sigv4a=sigv4a))
-    method, url, headers, body = case.method, case.url, dict(case.headers), case.body
+    method, urls, headers, body = case.method, _filled(case.url), dict(case.headers), case.body
 
     def call() -> object:
-        return signer.sign(method, url, headers=headers, body=body)
+        return signer.sign(method, next(urls), headers=headers, body=body)
 
     def read(result: object) -> Wire:
         assert isinstance(result, SignedRequest)
@@ -203,10 +218,10 @@ def _botocore(case: Case, *, sigv4a: bool) -> Impl:
     else:
         auth = botocore.auth.SigV4Auth(credentials, SERVICE, REGION)
     request_type = botocore.awsrequest.AWSRequest
-    method, url, headers, body = case.method, case.url, case.headers, case.body
+    method, urls, headers, body = case.method, _filled(case.url), case.headers, case.body
 
     def call() -> object:
-        request = request_type(method=method, url=url, headers=dict(headers), data=body)
+        request = request_type(method=method, url=next(urls), headers=dict(headers), data=body)
         auth.add_auth(request)
         return request
 
@@ -235,7 +250,7 @@ def _awscrt(case: Case) -> Impl:
         region=",".join(REGION_SET),
         service=SERVICE,
     )
-    target = _target(case.url)
+    targets = _filled(_target(case.url))
     headers = [("Host", urlsplit(case.url).netloc), *case.headers]
     body, method = case.body, case.method
     request_type, headers_type, sign_request = (
@@ -246,7 +261,7 @@ def _awscrt(case: Case) -> Impl:
 
     def call() -> object:
         request = request_type(
-            method, target, headers_type(headers), BytesIO(body) if body else None
+            method, next(targets), headers_type(headers), BytesIO(body) if body else None
         )
         return sign_request(request, config).result()
 
@@ -259,25 +274,30 @@ def _awscrt(case: Case) -> Impl:
 
 def _fixed_costs(case: Case) -> list[Impl]:
     template = requests.Request(
-        case.method, case.url, headers=dict(case.headers), data=case.body
+        case.method, case.url.format(n=0), headers=dict(case.headers), data=case.body
     ).prepare()
     hooks = requests.hooks.default_hooks
-    method, url, headers, body = case.method, case.url, dict(case.headers), case.body
+    method, headers, body = case.method, dict(case.headers), case.body
+    fresh_urls, httpx_urls, aws_urls = (_filled(case.url) for _ in range(3))
 
     def fresh() -> object:
         prepared = template.copy()
+        prepared.url = next(fresh_urls)
         prepared.hooks = hooks()
         return prepared
 
     aws_request = botocore.awsrequest.AWSRequest
     from awscrt import http as crt_http  # noqa: PLC0415 - optional, as in _awscrt
 
-    target = _target(case.url)
+    targets = _filled(_target(case.url))
     crt_headers = [("Host", urlsplit(case.url).netloc), *case.headers]
 
     def crt_request() -> object:
         return crt_http.HttpRequest(
-            method, target, crt_http.HttpHeaders(crt_headers), BytesIO(body) if body else None
+            method,
+            next(targets),
+            crt_http.HttpHeaders(crt_headers),
+            BytesIO(body) if body else None,
         )
 
     key = derive_private_key(ACCESS_KEY, SECRET_KEY)
@@ -290,13 +310,15 @@ def _fixed_costs(case: Case) -> list[Impl]:
         Impl(
             "httpx: Request()",
             "-",
-            lambda: httpx.Request(method, url, headers=headers, content=body),
+            lambda: httpx.Request(method, next(httpx_urls), headers=headers, content=body),
             None,
         ),
         Impl(
             "botocore: AWSRequest()",
             "-",
-            lambda: aws_request(method=method, url=url, headers=dict(headers), data=body),
+            lambda: aws_request(
+                method=method, url=next(aws_urls), headers=dict(headers), data=body
+            ),
             None,
         ),
         Impl("awscrt: HttpRequest()", "-", crt_request, None),
