@@ -1708,3 +1708,46 @@ def test_a_secret_in_an_exception_group_or_a_note_reaches_no_log_or_traceback(ca
     printed = "".join(traceback.format_exception(raised.value)) + caplog.text
     assert "CallableProvider" in printed
     assert secret not in printed
+
+
+def test_a_load_aget_starts_does_not_queue_behind_the_threads_waiting_for_it():
+    """aget() starts the load; every thread of the loop's default executor then waits for it
+    in get(). The load must not need one of those threads, or nobody is ever answered.
+    """
+    calls: list[int] = []
+    keys = ("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
+
+    def fetch() -> tuple[str, str]:
+        calls.append(1)
+        return keys
+
+    provider = CallableProvider(fetch)
+
+    async def scenario() -> list[Credentials]:
+        loop = asyncio.get_running_loop()
+        loop.set_default_executor(concurrent.futures.ThreadPoolExecutor(max_workers=2))
+        started, go = asyncio.Event(), threading.Event()
+        waiting = [0]
+
+        def sync_caller() -> Credentials:
+            waiting[0] += 1
+            if waiting[0] == 2:  # both executor threads are taken
+                loop.call_soon_threadsafe(started.set)
+            go.wait()
+            return provider.get()
+
+        threads = [loop.run_in_executor(None, sync_caller) for _ in range(2)]
+        await started.wait()
+        first = asyncio.ensure_future(provider.aget())
+        await asyncio.sleep(0)  # one step of that task: it claims the load and starts it
+        go.set()
+        try:
+            return await asyncio.wait_for(asyncio.gather(first, *threads), timeout=30)
+        except asyncio.TimeoutError:
+            flight = provider._flight  # release the stuck threads, then fail
+            flight._finish(flight._future, None, RuntimeError("stuck"))
+            pytest.fail("the load waited for an executor thread held by its own waiters")
+
+    results = asyncio.run(scenario())
+    assert calls == [1]
+    assert {result.access_key for result in results} == {keys[0]}

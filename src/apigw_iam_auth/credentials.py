@@ -301,11 +301,16 @@ class _Flight:
     failed: its waiters (who check the loop now and then) and the next caller start a load of
     their own.
 
+    A load started from a loop is queued on that loop's default executor, whose threads may
+    all be waiting for it in :meth:`run` (sync signing in ``asyncio.to_thread``): a thread that
+    comes to wait for a load still queued takes it and runs it itself, so the load never waits
+    for a thread held by its own waiters. The queued job then finds nothing to do.
+
     A forked child has none of its parent's threads, so a load one of them ran at fork time
     would never end there: the child forgets every flight, and loads again when it must.
     """
 
-    __slots__ = ("__weakref__", "_future", "_lock", "_native_loop")
+    __slots__ = ("__weakref__", "_future", "_lock", "_native_loop", "_queued")
 
     def __init__(self) -> None:
         self._forget()
@@ -317,6 +322,8 @@ class _Flight:
         self._future: concurrent.futures.Future[Credentials] | None = None
         # The loop running a native async load, if that is what is in flight.
         self._native_loop: asyncio.AbstractEventLoop | None = None
+        # The load in flight while it waits for an executor thread (see the class docstring).
+        self._queued: _Load | None = None
 
     def _claim(
         self, native_loop: asyncio.AbstractEventLoop | None = None
@@ -371,7 +378,7 @@ class _Flight:
     ) -> None:
         """End ``future``'s flight with this outcome, unless it has one already."""
         if self._future is future:
-            self._future, self._native_loop = None, None
+            self._future, self._native_loop, self._queued = None, None, None
         if future.done():
             return
         if error is None:
@@ -415,12 +422,28 @@ class _Flight:
         future: concurrent.futures.Future[Credentials],
         load: _Load,
     ) -> None:
-        # The executor job settles the shared future; its own asyncio future is unused.
+        # The executor job settles the shared future, unless a waiting thread took the load
+        # first; its own asyncio future is unused.
+        with self._lock:
+            if self._future is future:
+                self._queued = load
         try:
-            loop.run_in_executor(None, self._settle, future, load)
+            loop.run_in_executor(None, self._run_queued, future)
         except BaseException as exc:  # executor shut down: do not strand the waiters
             self._finish(future, None, exc)
             raise
+
+    def _run_queued(self, future: concurrent.futures.Future[Credentials]) -> None:
+        """Run ``future``'s load if it is still queued (nobody took it meanwhile)."""
+        load = self._take_queued(future)
+        if load is not None:
+            self._settle(future, load)
+
+    def _take_queued(self, future: concurrent.futures.Future[Credentials]) -> _Load | None:
+        with self._lock:
+            load = self._queued if self._future is future else None
+            self._queued = None if load is not None else self._queued
+            return load
 
     def run(self, load: _Load) -> Credentials:
         """Join the load in flight, or run ``load`` in this thread for everyone."""
@@ -434,6 +457,8 @@ class _Flight:
             future, owner = self._claim()
             if owner:
                 self._settle(future, load)
+            else:
+                self._run_queued(future)  # perhaps queued behind this very thread
             try:
                 return self._wait(future)
             except _Abandoned:
