@@ -1351,6 +1351,16 @@ def test_errors_speak_in_flags(api, env, args, flag):
         assert spelling not in error
 
 
+def test_where_the_keys_came_from_is_not_taken_for_a_flag(env):
+    """botocore's name for the source of the keys (``method='env'``) is not -X, the HTTP method."""
+    bad = {**env, "AWS_SECRET_ACCESS_KEY": "s\u00e9cret"}
+    error = usage_error(
+        run_cli("call", "https://api.example.com/x", "--region", REGION, "--dry-run", env=bad)
+    )
+    assert "botocore's 'env' provider" in error
+    assert "-X" not in error
+
+
 @pytest.mark.parametrize(
     ("args", "named"),
     [

@@ -753,6 +753,9 @@ _FLAGS = {
     "account_id": "--account-id",
 }
 _ARGUMENT_NAMES = "|".join(_FLAGS)
+# Where the keys came from, as the library names it (credentials.py): method= is botocore's
+# provider there, not an HTTP method.
+_KEYS_SOURCE = re.compile(r"\bBotocoreCredentials\(method='([^']*)'\)")
 _CREDENTIALS_ARGUMENT = re.compile(
     r",?\s*(?:or\s+)?(?:pass\s+)?credentials=\([^)]*\)(?:\s+or\s+a\s+provider\s+function)?"
 )
@@ -774,6 +777,7 @@ def _in_flags(message: str) -> str:
         message = _CREDENTIALS_ARGUMENT.sub(
             " or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or pass --profile", message
         )
+    message = _KEYS_SOURCE.sub(r"the credentials from botocore's '\1' provider", message)
     message = _CALL_FORM.sub(r"\1", message)
     message = _ARGUMENT.sub(_flag_and_value, message)
     message = _ARGUMENT_SUBJECT.sub(lambda m: _FLAGS[m[1]], message)
