@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import copy
 import importlib
 import json
 import logging
@@ -1751,3 +1752,34 @@ def test_a_load_aget_starts_does_not_queue_behind_the_threads_waiting_for_it():
     results = asyncio.run(scenario())
     assert calls == [1]
     assert {result.access_key for result in results} == {keys[0]}
+
+
+class LockedVault:
+    """A user's credential source holding a lock (which cannot be copied), counting fetches."""
+
+    def __init__(self) -> None:
+        self.lock, self.fetches = threading.Lock(), 0
+
+    def credentials(self) -> tuple[str, str]:
+        with self.lock:
+            self.fetches += 1
+        return ("AKIDVAULT", "vault-secret")
+
+
+class VaultProvider(CredentialsProvider):
+    def __init__(self, vault: LockedVault) -> None:
+        self.vault = vault
+
+    def get(self) -> Credentials:
+        return Credentials(*self.vault.credentials())
+
+
+@pytest.mark.parametrize("wrap", [lambda vault: vault.credentials, VaultProvider])
+def test_a_deep_copy_shares_the_users_credential_source(wrap):
+    """copy.deepcopy of an auth built on a function or a provider of the user's shares it."""
+    vault = LockedVault()
+    auth = ApiGwIamAuth(region="us-east-1", credentials=wrap(vault))
+    clone = copy.deepcopy(auth)
+    request = next(clone.sync_auth_flow(httpx.Request("GET", "https://h.example/p")))
+    assert "Credential=AKIDVAULT/" in request.headers["Authorization"]
+    assert vault.fetches == 1

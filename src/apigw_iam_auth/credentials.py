@@ -1088,6 +1088,14 @@ class CallableProvider(CredentialsProvider):
         kwargs = {"refresh_window": self._window, "clock": self._clock}
         return (_rebuild, (type(self), (self._func,), kwargs))
 
+    def __copy__(self) -> CallableProvider:
+        return type(self)(self._func, refresh_window=self._window, clock=self._clock)
+
+    def __deepcopy__(self, memo: dict[int, object]) -> CallableProvider:
+        # The function is shared, not copied: a bound method's object (a vault client, its
+        # cache, a lock) is the user's, as a botocore session is.
+        return self.__copy__()
+
     def get(self) -> Credentials:
         """The cached snapshot, or one call of the function shared by all waiting threads."""
         return self._fresh() or self._meanwhile() or self._flight.run(self._load)
@@ -1393,7 +1401,7 @@ class _CheckedProvider(CredentialsProvider):
     provider function, a failure is raised as :class:`CredentialsRefreshError` with the
     original chained. Only providers from outside this module are wrapped: the library's own
     cost nothing more.
-    Pickling carries the wrapped provider.
+    Pickling carries the wrapped provider; a copy, deep or not, shares it.
     """
 
     def __init__(self, provider: CredentialsProvider) -> None:
@@ -1407,6 +1415,12 @@ class _CheckedProvider(CredentialsProvider):
     def __reduce__(self) -> tuple[Any, ...]:
         """Carry the wrapped provider (as it pickles)."""
         return (_rebuild, (type(self), (self._provider,), {}))
+
+    def __copy__(self) -> _CheckedProvider:
+        return type(self)(self._provider)
+
+    def __deepcopy__(self, memo: dict[int, object]) -> _CheckedProvider:
+        return type(self)(self._provider)  # the user's provider is shared, not copied
 
     def get(self) -> Credentials:
         """The wrapped provider's ``get()``, checked."""
