@@ -1783,3 +1783,19 @@ def test_a_deep_copy_shares_the_users_credential_source(wrap):
     request = next(clone.sync_auth_flow(httpx.Request("GET", "https://h.example/p")))
     assert "Credential=AKIDVAULT/" in request.headers["Authorization"]
     assert vault.fetches == 1
+
+
+def test_a_provider_returning_botocores_credentials_is_told_which_credentials_it_returned():
+    """Both classes are called Credentials: the message names each by its module."""
+
+    class Mine(CredentialsProvider):
+        def get(self) -> Credentials:
+            return botocore.credentials.Credentials("AKIDEXAMPLE", "secret")  # type: ignore[return-value]
+
+    auth = ApiGwIamAuth(region="us-east-1", credentials=Mine())
+    with pytest.raises(InvalidConfigError) as caught:
+        next(auth.sync_auth_flow(httpx.Request("GET", "https://h.example/p")))
+    message = str(caught.value)
+    assert "returned botocore.credentials.Credentials;" in message
+    assert "returns apigw_iam_auth.Credentials(" in message
+    assert "get_frozen_credentials()" in message

@@ -1305,7 +1305,7 @@ def _to_credentials(value: object, origin: str) -> Credentials:
     if hasattr(value, "get_credentials"):
         return BotocoreProvider(session=value).get()
     raise InvalidConfigError(
-        f"{origin} returned {type(value).__name__}; return (key, secret[, token]), "
+        f"{origin} returned {_type_name(value)}; return (key, secret[, token]), "
         "Credentials, a botocore credentials object or session, or None"
     )
 
@@ -1452,10 +1452,26 @@ class _CheckedProvider(CredentialsProvider):
             raise InvalidConfigError(f"{origin} returned keys that cannot sign: {exc}") from None
         if snapshot is None:
             raise InvalidConfigError(
-                f"{origin} returned {type(value).__name__}; a CredentialsProvider returns "
-                "Credentials(key, secret, token, expiry)"
+                f"{origin} returned {_type_name(value)}; a CredentialsProvider returns "
+                "apigw_iam_auth.Credentials(key, secret, token, expiry)"
+                + (
+                    " (for botocore's, return get_frozen_credentials(), or pass it as "
+                    "credentials= itself)"
+                    if hasattr(value, "get_frozen_credentials")
+                    else ""
+                )
             )
         return snapshot
+
+
+def _type_name(value: object) -> str:
+    """A type as a message names it: a builtin by its name, any other with its module."""
+    kind = type(value)
+    return (
+        kind.__qualname__
+        if kind.__module__ == "builtins"
+        else f"{kind.__module__}.{kind.__qualname__}"
+    )
 
 
 def _own_or_checked(provider: CredentialsProvider) -> CredentialsProvider:
