@@ -441,8 +441,9 @@ class _Flight:
 
     def _take_queued(self, future: concurrent.futures.Future[Credentials]) -> _Load | None:
         with self._lock:
-            load = self._queued if self._future is future else None
-            self._queued = None if load is not None else self._queued
+            if self._future is not future:
+                return None
+            load, self._queued = self._queued, None
             return load
 
     def run(self, load: _Load) -> Credentials:
@@ -1420,7 +1421,7 @@ class _CheckedProvider(CredentialsProvider):
         return type(self)(self._provider)
 
     def __deepcopy__(self, memo: dict[int, object]) -> _CheckedProvider:
-        return type(self)(self._provider)  # the user's provider is shared, not copied
+        return self.__copy__()  # the user's provider is shared, not copied
 
     def get(self) -> Credentials:
         """The wrapped provider's ``get()``, checked."""
