@@ -1536,6 +1536,34 @@ def test_refused_connection_is_one_line_without_the_url(env, presign, command, r
 
 
 @BACKENDS
+@pytest.mark.parametrize("variable", ["HTTP_PROXY", "http_proxy", "ALL_PROXY"])
+def test_a_dead_proxy_is_named_as_what_cannot_be_reached(env, api, variable, command, refused_port):
+    """With a proxy set that refuses connections, the proxy is blamed, not the API.
+
+    The API itself is up: only the proxy (named by the variable that sets it, its password
+    left out) cannot be reached; NO_PROXY naming the API's host sends the call straight there.
+    """
+    proxied = {**env, variable: f"http://user:proxy-password@127.0.0.1:{refused_port}"}
+    done = run_cli("call", f"{api}/pets", "--region", REGION, env=proxied, command=command)
+    assert done.returncode == 1
+    assert done.stderr == (
+        f"apigw-iam-auth: error: cannot reach the proxy http://127.0.0.1:{refused_port} that "
+        f"{variable} sets for http:// URLs: Connection refused (NO_PROXY=127.0.0.1 would "
+        "bypass it for this host)\n"
+    )
+    bypassed = run_cli(
+        "call",
+        f"{api}/pets",
+        "--region",
+        REGION,
+        env={**proxied, "NO_PROXY": "127.0.0.1"},
+        command=command,
+    )
+    assert bypassed.returncode == 0, bypassed.stderr
+    assert echo(bypassed.stdout)["path"] == "/prod/pets"
+
+
+@BACKENDS
 @pytest.mark.parametrize(
     ("host", "why"),
     [

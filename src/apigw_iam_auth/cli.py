@@ -23,6 +23,7 @@ import re
 import shlex
 import socket
 import sys
+import urllib.request
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -1626,8 +1627,39 @@ def _failure(exc: Exception, url: str, timeout: float) -> _CliError:
         found = _STRERROR.search(str(root))
         reason = found[1].strip() if found else redact(str(root)) or type(root).__name__
     if any(type(link).__name__ in _NOT_CONNECTED for link in chain):
+        proxy = _proxy_for(url)
+        if proxy is not None:  # the only connection made is the one to the proxy
+            proxy_origin, set_by, host = proxy
+            return _CliError(
+                f"cannot reach the proxy {proxy_origin} that {set_by} for {scheme}:// "
+                f"URLs: {reason} (NO_PROXY={host} would bypass it for this host)",
+                EXIT_FAILED,
+            )
         return _CliError(f"cannot reach {origin}: {reason}", EXIT_FAILED)
     return _CliError(f"the request to {origin} failed: {reason}", EXIT_FAILED)
+
+
+def _proxy_for(url: str) -> tuple[str, str, str] | None:
+    """The proxy both backends send ``url`` through, if any: its origin, who set it, the host.
+
+    Who set it reads as a sentence's subject and verb: "HTTPS_PROXY sets".
+
+    They read proxies as ``urllib.request.getproxies`` does (``<scheme>_proxy`` or
+    ``all_proxy``, either case, less the hosts of ``no_proxy``). The origin is shown without
+    the user and password a proxy URL may hold.
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    proxies = urllib.request.getproxies()
+    key = parts.scheme.lower() if parts.scheme.lower() in proxies else "all"
+    proxy = proxies.get(key)
+    if not proxy or urllib.request.proxy_bypass(host):
+        return None
+    proxy_parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    netloc = proxy_parts.netloc.rpartition("@")[2]
+    named = [name for name in os.environ if name.lower() == f"{key}_proxy"]
+    set_by = f"{' or '.join(sorted(named))} sets" if named else "the system's proxy settings set"
+    return f"{proxy_parts.scheme}://{netloc}", set_by, host
 
 
 # A URL the client refuses to send (requests', urllib3's and httpx's names).
