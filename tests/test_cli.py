@@ -498,6 +498,35 @@ def test_call_post_body_arrives(api, env, sandbox, from_file):
     }
 
 
+@pytest.mark.parametrize(
+    "words",
+    [
+        ("POST", "-d", "{url}", "--region", "{region}"),
+        ("POST", "--region", "{region}", "-d", "{url}"),
+        ("-d", "POST", "{url}", "--region", "{region}"),
+    ],
+    ids=["method-option-url", "method-options-url", "options-method-url"],
+)
+def test_method_and_url_may_have_options_between_them(api, env, words):
+    """call POST -d DATA URL is call POST URL -d DATA, as curl reads options anywhere."""
+    filled = [word.format(url=f"{api}/pets", region=REGION) for word in words]
+    data_at = filled.index("-d") + 1
+    filled.insert(data_at, '{"a":1}')
+    done = run_cli("call", *filled, env=env)
+    assert done.returncode == 0, done.stderr
+    body = echo(done.stdout)
+    assert (body["method"], body["path"]) == ("POST", "/prod/pets")
+    assert body["body"] == body_of(b'{"a":1}')
+
+
+def test_a_second_url_after_options_is_still_refused(api, env):
+    """Words gathered across options are checked as one METHOD URL: two URLs are refused."""
+    done = run_cli("call", f"{api}/pets", "-d", "x", f"{api}/other", "--region", REGION, env=env)
+    assert done.returncode == 2
+    assert "a URL stands where the METHOD goes" in done.stderr
+    assert api not in done.stderr
+
+
 def test_repeated_data_pieces_are_joined_with_ampersands(api, env, sandbox):
     """-d, -d @FILE and --data-binary @- given together send their pieces joined by '&', as curl."""
     path = sandbox / "piece.txt"

@@ -340,6 +340,11 @@ class _Parser(argparse.ArgumentParser):
             command = next((word for word in given if word in self.commands), None)
             self.fail(_unknown_arguments(keys), command)
         args, unknown = self.parse_known_args(words)
+        if unknown and hasattr(args, "target") and not any(map(_is_option, unknown)):
+            # call POST -d DATA URL: argparse takes only the words before the first option as
+            # positionals; the rest join them in order, checked as one METHOD URL.
+            args.target += unknown
+            unknown = []
         if unknown:
             self.fail(_unknown_arguments(unknown), getattr(args, "command", None))
         return args
