@@ -53,6 +53,8 @@ WITHOUT_REQUESTS = (
         "from apigw_iam_auth.cli import main; sys.exit(main())"
     ),
 )
+# Each test so marked runs with both backends: requests, and httpx where requests is missing.
+BACKENDS = pytest.mark.parametrize("command", [MODULE, WITHOUT_REQUESTS], ids=["requests", "httpx"])
 START_TIMEOUT = 20  # seconds for serve to print its URL
 RUN_TIMEOUT = 30  # seconds for one command
 EXIT_OUTPUT_CLOSED = 141  # 128 + SIGPIPE: what a shell reports for a writer `head` closed on
@@ -553,17 +555,24 @@ def test_call_presign_signs_in_the_url(api, env):
     assert not any(name.lower() == "authorization" for name, _ in body["headers"])
 
 
-def test_call_include_prints_status_and_headers(api, env):
-    """call -i prints the status line, the response headers, a blank line, then the body."""
-    done = run_cli("call", "GET", f"{api}/pets", "--region", REGION, "-i", env=env)
+@BACKENDS
+def test_call_include_prints_status_and_headers(api, env, command):
+    """call -i prints the status line and headers as curl -i does, then the body.
+
+    As they came: CRLF line ends and each name spelled as the server wrote it
+    (``x-amzn-RequestId``), whichever client sends.
+    """
+    done = run_cli("call", "GET", f"{api}/pets", "--region", REGION, "-i", env=env, command=command)
     assert done.returncode == 0, done.stderr
-    head, sep, rest = done.stdout.partition("\n\n")
+    raw = done.raw_stdout
+    head, sep, rest = raw.partition(b"\r\n\r\n")
     assert sep
-    lines = head.splitlines()
+    lines = head.decode("latin-1").split("\r\n")
+    assert not any("\n" in line for line in lines)
     assert lines[0] == "HTTP/1.1 200 OK"
-    fields = {name.lower(): value for name, _, value in (h.partition(": ") for h in lines[1:])}
-    assert fields["content-type"] == "application/json"
-    assert "x-amzn-requestid" in fields
+    fields = dict(line.split(": ", 1) for line in lines[1:])
+    assert fields["Content-Type"] == "application/json"
+    assert fields["x-amzn-RequestId"]
     assert json.loads(rest)["method"] == "GET"
 
 
@@ -766,13 +775,10 @@ def test_call_without_requests_sends_with_httpx(api, env):
         command=WITHOUT_REQUESTS,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("HTTP/1.1 200 OK\n")
+    assert done.stdout.startswith("HTTP/1.1 200 OK\r\n")
     body = echo(done.stdout)
     assert body["method"] == "POST"
     assert body["body"] == body_of(b"hi")
-
-
-BACKENDS = pytest.mark.parametrize("command", [MODULE, WITHOUT_REQUESTS], ids=["requests", "httpx"])
 
 
 @BACKENDS
@@ -1323,7 +1329,7 @@ def test_a_head_refused_for_clock_skew_is_corrected_too(env):
         statuses = [record.status for record in server.requests]
     assert done.returncode == 0, done.stderr
     assert statuses == [403, 200]
-    assert done.stdout.startswith("HTTP/1.1 200 OK\n")
+    assert done.stdout.startswith("HTTP/1.1 200 OK\r\n")
 
 
 # --- errors ----------------------------------------------------------------------------------
@@ -1741,7 +1747,7 @@ def test_serve_policy_denies_delete_allows_get(sandbox, env):
         denied = run_cli("call", "DELETE", f"{url}/prod/pets/1", "--region", REGION, "-i", env=env)
         allowed = run_cli("call", "GET", f"{url}/prod/pets/1", "--region", REGION, env=env)
     assert denied.returncode == 1
-    head, _, body = denied.stdout.partition("\n\n")
+    head, _, body = denied.stdout.partition("\r\n\r\n")
     assert head.startswith("HTTP/1.1 403 Forbidden")
     assert "x-amzn-errortype: accessdeniedexception" in head.lower()
     message = json.loads(body)["Message"]
@@ -1881,8 +1887,8 @@ def test_redirect_is_printed_whole_and_not_followed(env, command):
     with raw_server(lambda connection: connection.sendall(wire)) as url:
         done = run_cli("call", f"{url}/old", "--region", REGION, "-i", env=env, command=command)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("HTTP/1.1 302 Found\n")
-    assert "location: /new\n" in done.stdout.lower()
+    assert done.stdout.startswith("HTTP/1.1 302 Found\r\n")
+    assert "location: /new\r\n" in done.stdout.lower()
     assert done.stdout.endswith(body.decode())
     assert f"not following it to {url}/new (" in done.stderr  # a URL to call as it is
 

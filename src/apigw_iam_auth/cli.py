@@ -1367,9 +1367,10 @@ def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
 
 
 def _head(response: _Response) -> str:
+    """The status line and headers as ``curl -i`` prints them: as received, CRLF line ends."""
     lines = [f"{response.version} {response.status} {response.reason}".rstrip()]
     lines += [f"{name}: {value}" for name, value in response.headers]
-    return "\n".join(lines) + "\n\n"
+    return "\r\n".join(lines) + "\r\n\r\n"
 
 
 # --- -v --------------------------------------------------------------------------------------
@@ -1589,12 +1590,13 @@ def _via_httpx(
         except (httpx.HTTPError, httpx.InvalidURL, UnicodeError) as exc:
             # UnicodeError: a host name the 'idna' codec refuses when connecting
             raise _failure(exc, request.url, timeout) from None
+        raw_headers = response.headers.raw  # each name as the server spelled it
         try:
             yield _Response(
                 response.status_code,
                 response.reason_phrase,
                 response.http_version,
-                response.headers.multi_items(),
+                [(name.decode("latin-1"), value.decode("latin-1")) for name, value in raw_headers],
                 _guarded(response.iter_raw(), httpx.HTTPError, request, timeout),  # as they arrive
             )
         finally:
