@@ -272,6 +272,33 @@ def test_a_key_tuple_with_an_unset_item_is_refused_not_read_as_a_chain(monkeypat
     assert chain.get().access_key == "AKIDSET"
 
 
+@pytest.mark.parametrize(
+    ("given", "said"),
+    [
+        ((b"AKIDSET", SECRET.encode()), "credentials holds bytes as item 1 of 2"),
+        (("AKIDSET", SECRET.encode()), "credentials holds bytes as item 2 of 2"),
+        (["AKIDSET", SECRET, bytearray(b"tok")], "the session token is a bytearray"),
+        (Credentials("AKIDSET", SECRET), None),
+    ],
+)
+def test_keys_given_as_bytes_are_refused_with_how_to_decode(given, said):
+    """Keys read from a file or a KMS call are often bytes: the error says to decode them.
+
+    Never read as a chain of providers (bytes are none), and never shown.
+    """
+    if said is None:  # the same keys built as bytes, field by field
+        with pytest.raises(InvalidConfigError) as refused:
+            Credentials("AKIDSET", SECRET.encode())  # type: ignore[arg-type]
+        said = "the secret key is bytes"
+    else:
+        with pytest.raises(InvalidConfigError) as refused:
+            SigV4Signer(region="us-east-1", credentials=given)
+    message = str(refused.value)
+    assert f"{said}: keys are str; decode them" in message
+    assert "AKIDSET" not in message
+    assert SECRET not in message
+
+
 def test_provider_function_returning_garbage_is_a_config_error():
     """A provider function returning something unusable says what it should return."""
     provider = resolve_provider(lambda: 42)

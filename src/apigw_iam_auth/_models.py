@@ -22,6 +22,7 @@ __all__ = [
     "SignedRequest",
     "SigningConfig",
     "SigningResult",
+    "binary_kind",
 ]
 
 # Headers that HTTP clients, proxies and load balancers add, drop or rewrite after signing, so
@@ -66,6 +67,25 @@ class SignatureLocation(enum.Enum):
     QUERY = "query"
 
 
+_BINARY_TYPES = (bytes, bytearray, memoryview)
+
+
+def binary_kind(value: object) -> str | None:
+    """How an error names a key given as bytes ("bytes", "a bytearray"); None if it is not."""
+    if not isinstance(value, _BINARY_TYPES):
+        return None
+    return "bytes" if isinstance(value, bytes) else f"a {type(value).__name__}"
+
+
+def _refuse_binary(label: str, value: object) -> None:
+    """A key read from a file or a KMS call comes as bytes: say to decode it (never show it)."""
+    kind = binary_kind(value)
+    if kind is not None:
+        raise InvalidConfigError(
+            f"the {label} is {kind}: keys are str; decode them (value.decode('ascii'))"
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class Credentials:
     """One consistent snapshot of AWS credentials.
@@ -82,10 +102,13 @@ class Credentials:
     def __post_init__(self) -> None:
         """Refuse credentials that could only ever produce a confusing 403."""
         if not isinstance(self.access_key, str) or not self.access_key:
+            _refuse_binary("access key", self.access_key)
             raise InvalidConfigError("access key must be a non-empty string")
         if not isinstance(self.secret_key, str) or not self.secret_key:
+            _refuse_binary("secret key", self.secret_key)
             raise InvalidConfigError("secret key must be a non-empty string")
         if self.token is not None and not isinstance(self.token, str):
+            _refuse_binary("session token", self.token)
             raise InvalidConfigError("session token must be a string or None")
         for label, text in (("secret key", self.secret_key), ("session token", self.token)):
             if text and not _PRINTABLE_ASCII.fullmatch(text):

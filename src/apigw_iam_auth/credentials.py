@@ -67,7 +67,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, TypeVar, Union
 
 from apigw_iam_auth._botocore import missing_profile, profile_origin
-from apigw_iam_auth._models import Credentials
+from apigw_iam_auth._models import Credentials, binary_kind
 from apigw_iam_auth.diagnostics import redact
 from apigw_iam_auth.errors import (
     SEE_CAUSE,
@@ -1523,6 +1523,13 @@ def _refuse_broken_key_tuple(items: Sequence[object]) -> None:
                 if len(missing) == 1
                 else "are None; are their environment variables set?"
             )
+        )
+    binary = [(number, kind) for number, item in enumerate(items, 1) if (kind := binary_kind(item))]
+    if binary:  # bytes are never a provider: keys read from a file or a KMS call, not decoded
+        number, kind = binary[0]
+        raise InvalidConfigError(
+            f"credentials holds {kind} as item {number} of {len(items)}: keys are str; decode "
+            "them (key.decode('ascii'))"
         )
     strings = [number for number, item in enumerate(items, 1) if isinstance(item, str)]
     if strings:
