@@ -421,6 +421,33 @@ TWICE_ENCODED = quote(quote(PRESIGNED, safe=""), safe="")
             ["'X-Amz-Credential': ['AKID/20240101']"],
             id="parse-qs-of-a-presigned-query",
         ),
+        pytest.param(
+            json.dumps(
+                {
+                    "Credentials": {
+                        "AccessKeyId": "ASIAEXAMPLE",
+                        "SecretKey": LEAKED_SECRET,
+                        "SessionToken": TOKEN,
+                        "Expiration": 1.7e9,
+                    },
+                    "IdentityId": "eu-west-1:0000",
+                }
+            ),
+            ['"AccessKeyId": "ASIAEXAMPLE"', '"SecretKey": "<redacted>"', '"Expiration": 1'],
+            id="cognito-identity-credentials-json",
+        ),
+        pytest.param(
+            f"Credentials:\n  AccessKeyId: ASIAEXAMPLE\n  SecretKey: {LEAKED_SECRET}\n"
+            f"<SecretKey>{LEAKED_SECRET}</SecretKey> secret_key={LEAKED_SECRET}",
+            ["  AccessKeyId: ASIAEXAMPLE\n", "  SecretKey: <redacted>\n", "<SecretKey><"],
+            id="cognito-identity-credentials-yaml-and-xml",
+        ),
+        pytest.param(
+            f'{{\n  "SessionToken":\n    "{TOKEN}",\n'
+            f'  "SecretAccessKey" :\n\t"{LEAKED_SECRET}"\n}}',
+            ['"SessionToken":\n    "<redacted>",', '"SecretAccessKey" :\n\t"<redacted>"'],
+            id="json-value-on-the-next-line",
+        ),
     ],
 )
 def test_redact_masks_quoted_botocore_and_sso_forms(text, kept):

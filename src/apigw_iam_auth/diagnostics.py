@@ -59,16 +59,18 @@ _MASKED_NAMES = (
 # plans), session cookies, a proxy's credentials.
 _MASKED_HEADERS = r"x-api-key|cookie|set-cookie|proxy-authorization"
 # Keys of the documents that carry credentials: STS (JSON and the XML botocore logs at DEBUG),
-# the container and IMDS endpoints, and the SSO token cache (~/.aws/sso/cache/*.json).
+# Cognito Identity's GetCredentialsForIdentity (SecretKey), the container and IMDS endpoints,
+# and the SSO token cache (~/.aws/sso/cache/*.json).
 _MASKED_KEYS = (
-    rf"{_MASKED_NAMES}|sessiontoken|secretaccesskey|token|accesstoken|refreshtoken|clientsecret"
+    rf"{_MASKED_NAMES}|sessiontoken|secretaccesskey|secretkey|token|accesstoken|refreshtoken"
+    r"|clientsecret"
 )
 # The same keys as fields of a YAML document (the AWS CLI's --output yaml), a log line or a
 # program's arguments, in any case and with "_" or "-" between words or none; an option's
 # name is masked before "=" (--client-secret=...), not before ":" ("--security_token: keys
 # never go on the command line").
 _MASKED_FIELDS = (
-    r"secret[_-]?access[_-]?key|session[_-]?token|security[_-]?token|access[_-]?token"
+    r"secret[_-]?(?:access[_-]?)?key|session[_-]?token|security[_-]?token|access[_-]?token"
     r"|refresh[_-]?token|client[_-]?secret"
 )
 # Every pattern is linear: a name anchors each match and the value is one run of characters
@@ -104,10 +106,11 @@ _SECRETS = (
     ),
     # JSON, a Python repr or an echoed pair: "SessionToken": "...", ['x-amz-signature', '...'],
     # (b'x-amz-security-token', b'...'), parse_qs's {'X-Amz-Signature': ['...']}, and an
-    # assignment by subscript: os.environ["AWS_SESSION_TOKEN"] = "...".
+    # assignment by subscript: os.environ["AWS_SESSION_TOKEN"] = "...". The value may stand
+    # on the next line, as some JSON writers put a long one.
     re.compile(
         rf"""(?i)(["'](?:{_MASKED_KEYS}|{_MASKED_HEADERS})["'][^\S\n]*(?:[:,]|\][^\S\n]*=)"""
-        r"""[^\S\n]*[\[(]?b?["'])[^"'\n<]+"""
+        r"""[^\S\n]*\n?[^\S\n]*[\[(]?b?["'])[^"'\n<]+"""
     ),
     # botocore's ReadOnlyCredentials repr: secret_key='...', token='...'.
     re.compile(r"""(?i)(?<![A-Za-z0-9])((?:secret_key|token)[^\S\n]*=[^\S\n]*b?["'])[^"'\n<]+"""),
@@ -167,7 +170,8 @@ def redact(text: str) -> str:
     the environment, ``.env``, shell and PowerShell exports, YAML and keyword arguments (quoted
     or not), command-line options (``--session-token value``), assignments such as
     ``os.environ["AWS_SESSION_TOKEN"] = ...``, credential JSON, YAML and STS XML
-    (``SessionToken``, ``SecretAccessKey``, ``Token``), the SSO token cache (``accessToken``,
+    (``SessionToken``, ``SecretAccessKey``, ``Token``, Cognito's ``SecretKey``; a JSON value
+    on the line after its key too), the SSO token cache (``accessToken``,
     ``refreshToken``, ``clientSecret``), botocore's ``ReadOnlyCredentials`` repr and
     ``Signature:`` DEBUG line, header pairs as str or bytes, bearer ``Authorization`` values,
     and the values of signed headers that are secrets of their own (``x-api-key``, ``cookie``,
