@@ -64,31 +64,38 @@ PATHS = (
     pytest.param("/€ü%41", "/%E2%82%AC%C3%BCA", id="mhart-unicode"),
 )
 
-# (path and query as the caller writes them, query the server must receive): the wire query is
-# the canonical one, so API Gateway reads exactly what was signed.
+# (path and query as the caller writes them, the pairs the server must read, in that order):
+# each pair goes in canonical encoding, so API Gateway reads exactly what was signed, and in
+# the caller's order (SigV4 sorts them only to sign), which a repeated name's values keep.
 QUERIES = (
-    pytest.param("/prod/x?a=1&a=2&flag&empty=", "a=1&a=2&empty=&flag=", id="repeated-and-empty"),
-    pytest.param("/prod/x?b=2&a=1", "a=1&b=2", id="unsorted"),
-    pytest.param("/prod/x?id-type=x&id=1", "id=1&id-type=x", id="name-then-value-order"),
+    pytest.param("/prod/x?a=1&a=2&flag&empty=", "a=1&a=2&flag=&empty=", id="repeated-and-empty"),
+    pytest.param("/prod/x?b=2&a=1", "b=2&a=1", id="unsorted"),
+    pytest.param("/prod/x?id-type=x&id=1", "id-type=x&id=1", id="name-then-value-order"),
     pytest.param("/prod/x?q=a+b", "q=a%20b", id="plus-is-space"),
     pytest.param("/prod/x?q=%2B", "q=%2B", id="encoded-plus"),
     pytest.param("/prod/x?k=%7E&q=caf%C3%A9", "k=~&q=caf%C3%A9", id="escapes"),
     pytest.param("/prod/x?€ü=%41€ü", "%E2%82%AC%C3%BC=A%E2%82%AC%C3%BC", id="mhart-unicode"),
-    pytest.param("/?&a=&&=&%41&", "=&A=&a=", id="mhart-empty-pieces"),
+    pytest.param("/?&a=&&=&%41&", "a=&=&A=", id="mhart-empty-pieces"),
+    pytest.param(
+        "/prod/x?sort=price&sort=name&q=red+shoes",
+        "sort=price&sort=name&q=red%20shoes",
+        id="repeated-values-keep-their-order",
+    ),
+    pytest.param("/prod/x?z=1&a=b/c&z=0", "z=1&a=b%2Fc&z=0", id="reencoded-in-order"),
 )
 
 
 def as_read(query: str) -> str:
-    """A query as a server reads it: pairs decoded ('+' is a space), sorted, re-encoded.
+    """A query as a server reads it: pairs decoded ('+' is a space), re-encoded, in order.
 
-    Plain queries go out as written (in any order), others in canonical form; either way the
-    server must read exactly the pairs that were signed.
+    Plain queries go out as written, others with each pair in canonical form; either way the
+    server must read exactly the pairs that were signed, in the order the caller gave them.
     """
     pairs = parse_qsl(query, keep_blank_values=True, errors="surrogateescape")
-    encoded = sorted(
+    encoded = [
         (quote(k, safe="~", errors="surrogateescape"), quote(v, safe="~", errors="surrogateescape"))
         for k, v in pairs
-    )
+    ]
     return "&".join(f"{name}={value}" for name, value in encoded)
 
 

@@ -95,11 +95,11 @@ async def test_flow_yields_the_request_signed_as_botocore_would(kind):
     """The flow signs the request in place; botocore recomputes the same signature."""
     request = kind.client.Request(
         "POST", URL + "?b=2&a=x+y", json={"name": "rex"}
-    )  # '+': rewritten
+    )  # '+': rewritten pair by pair, in the caller's order
     flow = Flow(kind, make_auth(), request)
     sent = await flow.start()
     assert sent is request
-    assert sent.url.raw_path == b"/prod/pets?a=x%20y&b=2"
+    assert sent.url.raw_path == b"/prod/pets?b=2&a=x%20y"
     assert sent.headers["X-Amz-Security-Token"] == TOKEN
     assert sent.headers["Authorization"].endswith("Signature=" + botocore_signature(sent))
     assert await flow.send(kind.client.Response(200, request=sent)) is None

@@ -167,7 +167,7 @@ def _sign(
     for name in result.stale_headers:  # signing headers of an earlier signature (a retry)
         headers.popall(name, None)
     headers.extend(result.headers)  # none of these names is left: appending is setting them
-    if signed_url != url:  # canonical query order, or the presigned query
+    if signed_url != url:  # a query in canonical encoding, or the presigned query
         request.url = _encoded_url(signed_url)
     return result
 

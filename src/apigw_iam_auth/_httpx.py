@@ -27,7 +27,7 @@ still holds and removes it to prove the fallback. None is trusted blindly:
   reading it back through the public API; where that fails, headers are set one by one. Only
   speed depends on it, so no warning.
 * ``URL._uri_reference`` (the parsed URL, a NamedTuple): a signed query (presigned, or a query
-  sent in canonical order) is swapped into it instead of parsing the whole URL again. Checked
+  sent in canonical encoding) is swapped into it instead of parsing the whole URL again. Checked
   once per package against a URL parsed whole; where that fails, the URL is parsed. Only
   speed depends on it.
 """

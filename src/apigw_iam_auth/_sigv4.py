@@ -63,6 +63,7 @@ __all__ = [
     "sign_at",
     "sign_parts",
     "signature",
+    "signer_parameters",
     "string_to_sign",
     "user_query",
 ]
@@ -565,17 +566,30 @@ def sign_at(
     )
 
 
-def user_query(raw: str) -> tuple[str, bool]:
-    """The canonical query string of a raw query, and whether the raw query may go as written.
+def user_query(raw: str) -> tuple[str, str]:
+    """The canonical query string of a raw query, and the query to send in its place.
 
-    An earlier signature's ``X-Amz-*`` parameters are dropped (:func:`_user_query_of`). The
-    common plain query is only sorted (:func:`sorted_plain_query`).
+    An earlier signature's ``X-Amz-*`` parameters are dropped from both (:func:`_user_query_of`).
+    The common plain query is only sorted (:func:`sorted_plain_query`) and goes as written;
+    any other goes with each pair in canonical encoding, so that every reader sees the pairs
+    signed, in the caller's order: SigV4 sorts the pairs only to sign them, and the order of a
+    repeated name's values (``sort=price&sort=name``) is the backend's to read.
     """
     text = sorted_plain_query(raw)
     if text is not None:
-        return text, True
+        return text, raw
     pairs, plain = encoded_query_of(raw)
-    return _user_query_of(pairs), plain
+    if plain:
+        return _user_query_of(pairs), raw
+    kept = [pair for pair in pairs if pair[0] not in SIGNER_QUERY]
+    return _user_query_of(kept), "&".join([f"{name}={value}" for name, value in kept])
+
+
+def signer_parameters(query: str) -> str:
+    """The signer's own ``X-Amz-*`` pieces of a presigned query, in their order."""
+    return "&".join(
+        [piece for piece in query.split("&") if piece.partition("=")[0] in SIGNER_QUERY]
+    )
 
 
 def _user_query_of(pairs: list[tuple[str, str]]) -> str:

@@ -457,7 +457,7 @@ class SigV4Signer:
             epoch = int(time.time() + self._offset)  # as _time_to_sign, without the call
         else:
             epoch, expires = self._time_to_sign(timestamp, snapshot, location, expires)
-        query_text, plain = _sigv4.user_query(raw_query) if raw_query else ("", True)
+        query_text, wire_query = _sigv4.user_query(raw_query) if raw_query else ("", "")
         own = origin.own[snapshot.token is not None] if location is _HEADERS else ()
         header_set = _sigv4.headers_to_sign(headers, self._unsigned_names, own, origin.host)
         if header_set.host != origin.host:  # the caller's Host names another host
@@ -478,8 +478,11 @@ class SigV4Signer:
             location,
             expires,
         )
-        # A plain query is canonical but perhaps for its order: it may go as written.
-        query = raw_query if location is _HEADERS and plain else result.query
+        # The caller's pairs go in the caller's order; a presigned URL's X-Amz-* follow them.
+        if location is _HEADERS or not wire_query:
+            query = wire_query if location is _HEADERS else result.query
+        else:
+            query = f"{wire_query}&{_sigv4.signer_parameters(result.query)}"
         url = f"{origin.prefix}{path}?{query}" if query else origin.prefix + path
         return url, origin, header_set.host, result
 
@@ -535,8 +538,8 @@ class SigV4Signer:
         ``X-Amz-Region-Set``) are dropped and replaced by fresh ones;
         ``add_content_sha256_header=True`` sends the body hash. The returned URL is the one to
         send: the path as clients put it on the wire, and a query that could be read two ways
-        rewritten in canonical form (aiohttp sends it unchanged as ``yarl.URL(url,
-        encoded=True)``; given text, it re-quotes the path).
+        rewritten pair by pair in canonical encoding, in the order given (aiohttp sends it
+        unchanged as ``yarl.URL(url, encoded=True)``; given text, it re-quotes the path).
         ``credentials`` is a snapshot fetched elsewhere (the async adapter fetches it off the
         event loop); None asks the provider.
         """
