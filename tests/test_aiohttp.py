@@ -318,6 +318,47 @@ async def test_wrong_secret_is_refused(server):
     assert reply.headers["x-amzn-ErrorType"] == INVALID_SIGNATURE
 
 
+@pytest.mark.parametrize("how", ["read", "iter_chunked", "readline", "iter_any"])
+async def test_a_refusal_read_to_be_explained_still_streams_to_the_caller(server, how):
+    """A 403's body, read to look for a clock-skew message, is there through response.content.
+
+    aiohttp callers stream with the response's StreamReader as often as they call read():
+    neither may find the body gone.
+    """
+    auth = ApiGwIamAuth(region=REGION, credentials=(LONG_TERM[0], "not-the-secret"))
+    async with (
+        aiohttp.ClientSession(middlewares=(adapter(auth),)) as session,
+        session.get(server.url("/prod/pets")) as response,
+    ):
+        assert response.status == 403
+        if how == "read":
+            streamed = await response.content.read()
+        elif how == "readline":
+            streamed = b"".join([line async for line in response.content])
+        else:
+            chunks = response.content.iter_chunked(7) if how == "iter_chunked" else None
+            chunks = chunks or response.content.iter_any()
+            streamed = b"".join([chunk async for chunk in chunks])
+        assert response.content.at_eof()
+        whole = await response.read()
+    assert streamed == whole
+    assert b"signature we calculated does not match" in streamed
+    assert len(streamed) == int(response.headers["Content-Length"])
+
+
+async def test_a_refusal_stays_readable_without_the_stream(server, monkeypatch):
+    """Where aiohttp's StreamReader cannot be built as today, read() still has the body."""
+
+    def changed(*_args: object, **_kwargs: object) -> None:
+        raise TypeError("StreamReader() takes other arguments")
+
+    monkeypatch.setattr(aiohttp, "StreamReader", changed)
+    auth = ApiGwIamAuth(region=REGION, credentials=(LONG_TERM[0], "not-the-secret"))
+    reply = await send("GET", server.url("/prod/pets"), middleware=adapter(auth))
+    assert reply.status == 403
+    assert b"signature we calculated does not match" in reply.body
+
+
 async def test_a_header_changed_after_signing_is_explained_at_debug(aws_server, caplog):
     """A header changed after signing (by a later middleware) is named in a redacted DEBUG diff."""
     caplog.set_level(logging.DEBUG, logger="apigw_iam_auth")

@@ -229,6 +229,31 @@ async def test_wrong_secret_is_refused(server, kind):
     assert response.headers["x-amzn-ErrorType"] == INVALID_SIGNATURE
 
 
+async def test_a_refusal_read_to_be_explained_still_streams_to_the_caller(server, kind):
+    """client.stream(): a 403 the auth read (to look for clock skew) still yields its body."""
+    auth = ApiGwIamAuth(region=REGION, credentials=(LONG_TERM[0], "not-the-secret"))
+    url = server.url("/prod/pets")
+    package = kind.client
+    if kind.is_async:
+        async with (
+            package.AsyncClient(auth=auth, trust_env=False) as client,
+            client.stream("GET", url) as response,
+        ):
+            status, body = response.status_code, b"".join([c async for c in response.aiter_bytes()])
+    else:
+
+        def call() -> tuple[int, bytes]:
+            with (
+                package.Client(auth=auth, trust_env=False) as client,
+                client.stream("GET", url) as response,
+            ):
+                return response.status_code, b"".join(response.iter_bytes(7))
+
+        status, body = await anyio.to_thread.run_sync(call)
+    assert status == 403
+    assert b"signature we calculated does not match" in body
+
+
 async def test_no_region_for_loopback_host_fails_before_sending(aws_server, kind):
     """region=None on a loopback URL raises InvalidConfigError naming the host; nothing is sent."""
     auth = ApiGwIamAuth(credentials=LONG_TERM)

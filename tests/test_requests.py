@@ -151,6 +151,15 @@ def test_wrong_secret_is_refused(server, session):
     assert response.headers["x-amzn-ErrorType"] == INVALID_SIGNATURE
 
 
+def test_a_refusal_read_to_be_explained_still_streams_to_the_caller(server, session):
+    """stream=True: a 403 the auth read (to look for clock skew) still yields iter_content."""
+    auth = ApiGwIamAuth(region=REGION, credentials=(LONG_TERM[0], "not-the-secret"))
+    with session.get(server.url("/prod/pets"), auth=auth, stream=True) as response:
+        assert response.status_code == 403
+        body = b"".join(response.iter_content(7))
+    assert b"signature we calculated does not match" in body
+
+
 def test_no_region_for_loopback_host_fails_before_sending(aws_server, session):
     """region=None on a loopback URL raises InvalidConfigError naming the host; nothing is sent."""
     auth = ApiGwIamAuth(credentials=LONG_TERM)

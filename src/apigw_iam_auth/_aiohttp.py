@@ -42,7 +42,7 @@ from apigw_iam_auth import _sigv4
 from apigw_iam_auth._body import IN_PLACE, INLINE_HASH_BYTES, copied, hash_body, is_seekable
 from apigw_iam_auth._models import SignatureLocation
 from apigw_iam_auth._skew import corrected_after_refusal
-from apigw_iam_auth.diagnostics import FORBIDDEN, readable_refusal
+from apigw_iam_auth.diagnostics import FORBIDDEN, MAX_REFUSAL_BYTES, readable_refusal
 from apigw_iam_auth.errors import UnsignableRequestError
 
 if TYPE_CHECKING:
@@ -127,13 +127,42 @@ async def _clock_corrected(
 ) -> bool:
     """After a 403: True when it was a clock-skew refusal, now corrected, to be sent again.
 
-    Any other refusal is explained at DEBUG. The body read stays readable for the caller.
+    Any other refusal is explained at DEBUG. The body read stays readable for the caller, by
+    ``read()`` and by streaming from ``response.content`` (:func:`_stream_again`).
     """
-    body = await response.read() if readable_refusal(response.headers) else b""
+    body = b""
+    if readable_refusal(response.headers):
+        body = await response.read()
+        _stream_again(response, body)
     date = response.headers.get("Date")
     return corrected_after_refusal(
         signer, FORBIDDEN, body, date, signing, correct=correct, resend=resend
     )
+
+
+def _stream_again(response: ClientResponse, body: bytes) -> None:
+    """Give ``response`` a ``content`` stream holding ``body`` again, once read to be explained.
+
+    ``read()``, ``text()`` and ``json()`` return the body aiohttp kept, but a caller streaming
+    from ``response.content`` (``iter_chunked``, ``readline``, ``async for``) would find it
+    empty. Where aiohttp no longer builds a stream this way, it stays read (``read()`` has it).
+    """
+    # private coupling: StreamReader(protocol, limit, loop=...), feed_data and feed_eof, and
+    # BaseProtocol(loop) (aiohttp 3.12-3.14; documented as not to be built by users). The
+    # protocol is never asked to pause: the body (at most MAX_REFUSAL_BYTES) stays below the
+    # limit. Guarded by tests/test_aiohttp.py::test_a_refusal_read_to_be_explained_still_streams_
+    # to_the_caller, and its fallback by ...::test_a_refusal_stays_readable_without_the_stream
+    from aiohttp import StreamReader  # noqa: PLC0415 - the adapter's own client, imported late
+    from aiohttp.base_protocol import BaseProtocol  # noqa: PLC0415
+
+    loop = asyncio.get_running_loop()
+    try:
+        stream = StreamReader(BaseProtocol(loop), 2 * MAX_REFUSAL_BYTES, loop=loop)
+        stream.feed_data(body)
+        stream.feed_eof()
+    except (TypeError, AttributeError, AssertionError):  # an aiohttp that builds it otherwise
+        return
+    response.content = stream
 
 
 # --- applying a signature ------------------------------------------------------------------
