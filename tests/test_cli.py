@@ -1811,6 +1811,15 @@ def test_serve_quiet_logs_nothing_per_request(sandbox, env):
     assert log == [""]
 
 
+def test_serve_for_a_region_no_client_signs_for_exits_2_with_the_region_meant(env):
+    """serve --region us-east-1a (a zone) exits 2 at once, as call --region us-east-1a does."""
+    done = run_cli("serve", "--port", "0", "--region", "us-east-1a", env=env)
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert "'us-east-1a' is not an AWS region; did you mean 'us-east-1'?" in done.stderr
+    assert done.stderr.count("\n") == 1
+
+
 def test_serve_on_a_taken_port_exits_2_naming_it(env):
     """serve on a port already listened on exits 2 with one line naming the port and --port."""
     with socket.create_server(("127.0.0.1", 0)) as taken:
