@@ -398,6 +398,15 @@ def test_presign_bad_expires_exits_2_naming_the_flag(api, env, duration):
     assert "expires=" not in done.stderr.replace("--expires=", "")
 
 
+@pytest.mark.parametrize("duration", ["0", "8d", "604801", "-5", "7d1s"])
+def test_presign_expires_out_of_range_is_told_as_a_duration(api, env, duration):
+    """--expires 8d is refused in the units the option takes, never as a converted number."""
+    done = run_cli("presign", f"{api}/pets", "--region", REGION, "--expires", duration, env=env)
+    assert done.returncode == 2
+    assert "argument --expires: must be from 1s to 7d (900, 15m, 1h, 7d)" in done.stderr
+    assert "691200" not in done.stderr
+
+
 def test_presigned_post_link_accepts_exactly_its_body(api, env):
     """presign -d DATA -H makes a POST link that opens with that body and refuses another."""
     payload = b'{"order": 7, "note": "caf\xc3\xa9"}'

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, BinaryIO, NamedTuple, NoReturn, Protocol, Text
 from urllib.parse import urljoin, urlsplit
 
 from apigw_iam_auth._models import SignatureLocation
+from apigw_iam_auth._sigv4 import MAX_EXPIRES
 from apigw_iam_auth.diagnostics import (
     explain_signature_mismatch,
     parse_signature_mismatch,
@@ -144,7 +145,10 @@ def _expires(text: str) -> int:
     if not math.isfinite(seconds) or seconds != int(seconds):
         msg = "must be a whole number of seconds (900, 15m, 1h)"
         raise argparse.ArgumentTypeError(msg)
-    return int(seconds)  # the range (1 s to 7 d) is the signer's to check
+    if not 1 <= seconds <= MAX_EXPIRES:  # told in the option's units, not as seconds converted
+        msg = "must be from 1s to 7d (900, 15m, 1h, 7d)"
+        raise argparse.ArgumentTypeError(msg)
+    return int(seconds)
 
 
 def _timeout(text: str) -> float:
