@@ -1820,6 +1820,24 @@ def test_serve_quiet_logs_nothing_per_request(sandbox, env):
     assert log == [""]
 
 
+def test_an_unreadable_expiry_in_the_environment_is_told_whole(sandbox):
+    """AWS_CREDENTIAL_EXPIRATION unreadable: dateutil's words said in place, then the fix."""
+    environment = {
+        **isolated_env(sandbox, token="env-token"),
+        "AWS_CREDENTIAL_EXPIRATION": "next tuesday-ish",
+    }
+    done = run_cli(
+        "presign", "https://abc123.execute-api.us-east-1.amazonaws.com/prod/x", env=environment
+    )
+    assert done.returncode == 2
+    assert "ParserError: Unknown string format: next tuesday-ish" in done.stderr
+    assert "(see the chained exception)" not in done.stderr
+    assert done.stderr.rstrip().endswith(
+        "AWS_CREDENTIAL_EXPIRATION is not a time botocore can read: give an ISO 8601 time "
+        "such as 2030-01-01T00:00:00Z, or unset it"
+    )
+
+
 def test_serve_for_a_region_no_client_signs_for_exits_2_with_the_region_meant(env):
     """serve --region us-east-1a (a zone) exits 2 at once, as call --region us-east-1a does."""
     done = run_cli("serve", "--port", "0", "--region", "us-east-1a", env=env)

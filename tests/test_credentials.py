@@ -319,6 +319,42 @@ def test_default_chain_reads_env_vars(monkeypatch):
     assert signer.sign("GET", URL).headers["X-Amz-Security-Token"] == "env-token"
 
 
+@pytest.mark.parametrize(
+    ("expiration", "said"),
+    [
+        (
+            (datetime.now(timezone.utc) - timedelta(minutes=1)).isoformat(),
+            (
+                "The credentials in the environment expired at AWS_CREDENTIAL_EXPIRATION: export "
+                "fresh AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN and "
+                "AWS_CREDENTIAL_EXPIRATION, or unset AWS_CREDENTIAL_EXPIRATION"
+            ),
+        ),
+        (
+            "next tuesday-ish",
+            (
+                "AWS_CREDENTIAL_EXPIRATION is not a time botocore can read: give an ISO 8601 time "
+                "such as 2030-01-01T00:00:00Z, or unset it"
+            ),
+        ),
+    ],
+    ids=["passed", "unreadable"],
+)
+def test_a_bad_expiry_in_the_environment_says_what_to_fix(monkeypatch, expiration, said):
+    """AWS_CREDENTIAL_EXPIRATION passed or unreadable: botocore's text, then what to do."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "ASIAENV")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "env-secret")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "env-token")
+    monkeypatch.setenv("AWS_CREDENTIAL_EXPIRATION", expiration)
+    signer = SigV4Signer(region="us-east-1")
+    with pytest.raises(CredentialsRefreshError) as refused:
+        signer.sign("GET", URL)
+    message = str(refused.value)
+    assert message.endswith(f". {said}")
+    assert "env-secret" not in message
+    assert "env-token" not in message
+
+
 def test_unusable_keys_from_botocores_chain_name_the_provider_they_came_from(monkeypatch):
     """A stray newline in AWS_SECRET_ACCESS_KEY is refused naming botocore's env provider."""
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDENV")

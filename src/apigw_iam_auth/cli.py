@@ -687,10 +687,10 @@ def _with_cause(exc: ApiGwIamAuthError) -> str:
     if cause is None:
         return message
     named = type(cause).__name__
-    pointer = f"{named} {SEE_CAUSE}"
-    if not message.endswith(pointer):
+    pointer = f"{named} {SEE_CAUSE}"  # perhaps followed by what to do about it
+    if pointer not in message:
         return message
-    return f"{message[: -len(pointer)]}{named}: {redact(str(cause))}"
+    return message.replace(pointer, f"{named}: {redact(str(cause))}", 1)
 
 
 def _explained(exc: Exception) -> tuple[str, int]:

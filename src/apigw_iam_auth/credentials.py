@@ -185,8 +185,10 @@ def _reason(exc: NoCredentialsError) -> str:
     return reason if isinstance(reason, str) else str(exc)
 
 
-def _failure(what: str, exc: BaseException) -> CredentialsRefreshError:
+def _failure(what: str, exc: BaseException, fix: str = "") -> CredentialsRefreshError:
     """``what`` failed because of ``exc``: the error to raise, with ``exc`` chained as its cause.
+
+    ``fix``, a sentence, says what to do where botocore's text does not (:func:`_env_fix`).
 
     botocore's own messages say what to fix (an expired SSO login, a missing profile, an HTTP
     status, refreshed credentials still expired), so they are kept, also when botocore raised
@@ -206,12 +208,40 @@ def _failure(what: str, exc: BaseException) -> CredentialsRefreshError:
         detail = f"{type(exc).__name__} (not chained: what its traceback prints quotes a secret)"
     else:
         detail = f"{type(exc).__name__} {SEE_CAUSE}"
+    if fix:
+        detail = f"{detail} {fix}" if detail.endswith(".") else f"{detail}. {fix}"
     error = CredentialsRefreshError(f"{what}: {detail}")
     if quotes_secret:
         error.__suppress_context__ = True  # as `raise ... from None` does
     else:
         error.__cause__ = exc
     return error
+
+
+def _env_fix(exc: BaseException, *, refreshed_from_env: bool = False) -> str:
+    """What to do when keys exported with ``AWS_CREDENTIAL_EXPIRATION`` cannot be used.
+
+    botocore says only that refreshed credentials are "still expired", or quotes dateutil's
+    "Unknown string format", naming neither the variable nor the fix.
+    """
+    if refreshed_from_env:  # botocore refreshes env keys by reading the environment again
+        return (
+            "The credentials in the environment expired at AWS_CREDENTIAL_EXPIRATION: export "
+            "fresh AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN and "
+            "AWS_CREDENTIAL_EXPIRATION, or unset AWS_CREDENTIAL_EXPIRATION"
+        )
+    frame = exc.__traceback__
+    while frame is not None:
+        module = frame.tb_frame.f_globals.get("__name__")
+        if isinstance(module, str) and module.startswith("dateutil"):
+            break
+        frame = frame.tb_next
+    if frame is None or not os.environ.get("AWS_CREDENTIAL_EXPIRATION"):
+        return ""
+    return (
+        "AWS_CREDENTIAL_EXPIRATION is not a time botocore can read: give an ISO 8601 time such "
+        "as 2030-01-01T00:00:00Z, or unset it"
+    )
 
 
 def _raised_in_botocore(exc: BaseException) -> bool:
@@ -685,7 +715,10 @@ class _BotocoreCredentialsProvider(CredentialsProvider):
         return self.get()  # degraded (warned): botocore lost _frozen_credentials
 
     def _failed(self, exc: Exception) -> CredentialsRefreshError:
-        return _failure(f"{self!r} could not be refreshed", exc)
+        from_env = getattr(self._credentials, "method", None) == "env"
+        return _failure(
+            f"{self!r} could not be refreshed", exc, _env_fix(exc, refreshed_from_env=from_env)
+        )
 
     def _snapshot(self, frozen: Any) -> Credentials:  # noqa: ANN401 - botocore ReadOnlyCredentials
         """The snapshot of ``frozen`` (just returned by ``get_frozen_credentials``)."""
@@ -944,7 +977,8 @@ class BotocoreProvider(CredentialsProvider):
                 f"no AWS credentials: {missing_profile(session, origin, exc)}. Fix the profile name"
             ) from exc
         except Exception as exc:  # noqa: BLE001 - raised as CredentialsRefreshError
-            raise _failure(f"{self!r}: botocore's credential chain failed", exc)  # noqa: B904
+            failed = f"{self!r}: botocore's credential chain failed"
+            raise _failure(failed, exc, _env_fix(exc))  # noqa: B904
         if found is None:
             raise _nothing_found(self._nothing_reason(session))
         return found
