@@ -1838,6 +1838,27 @@ def test_an_unreadable_expiry_in_the_environment_is_told_whole(sandbox):
     )
 
 
+def test_a_link_capped_by_its_credentials_says_so(api, sandbox):
+    """presign --expires 1h with credentials expiring sooner: the shorter life is told."""
+    expiry = datetime.now(timezone.utc) + timedelta(minutes=20)
+    environment = {
+        **isolated_env(sandbox, token="env-token"),
+        "AWS_CREDENTIAL_EXPIRATION": expiry.isoformat(),
+    }
+    done = run_cli("presign", f"{api}/pets", "--region", REGION, "--expires", "1h", env=environment)
+    assert done.returncode == 0, done.stderr
+    granted = int(re.search(r"X-Amz-Expires=([0-9]+)&", done.stdout)[1])
+    assert 1100 < granted <= 1200
+    assert done.stderr == (
+        f"apigw-iam-auth: the link holds for {granted}s, not the 3600s asked: the session "
+        "credentials signing it expire then\n"
+    )
+    uncapped = run_cli(
+        "presign", f"{api}/pets", "--region", REGION, "--expires", "5m", env=environment
+    )
+    assert (uncapped.returncode, uncapped.stderr) == (0, "")
+
+
 def test_serve_for_a_region_no_client_signs_for_exits_2_with_the_region_meant(env):
     """serve --region us-east-1a (a zone) exits 2 at once, as call --region us-east-1a does."""
     done = run_cli("serve", "--port", "0", "--region", "us-east-1a", env=env)

@@ -1130,20 +1130,31 @@ def _presign(args: argparse.Namespace, out: _Output) -> int:
         )
     body = _read_body(args.data)
     signer = _signer(args)
+    asked = DEFAULT_EXPIRES if args.expires is None else args.expires
     link, signing = _presigned(
         signer,
         _method(args.method, body),
         args.url,
         headers,
         body.data if body is not None else None,
-        DEFAULT_EXPIRES if args.expires is None else args.expires,
+        asked,
         explain=args.verbose,
     )
     if args.verbose:
         _show_signing(signing)
+    granted = _LINK_EXPIRES.search(link)
+    if granted is not None and int(granted[1]) < asked:  # said whether or not -v
+        _note(
+            f"{PROG}: the link holds for {granted[1]}s, not the {asked}s asked: the session "
+            "credentials signing it expire then"
+        )
     out.write(link.encode("ascii", "backslashreplace") + b"\n")
     out.flush()
     return EXIT_OK
+
+
+# The lifetime a presigned link was given (capped to its credentials' remaining life).
+_LINK_EXPIRES = re.compile(r"[?&]X-Amz-Expires=([0-9]+)(?:&|$)")
 
 
 def _call(args: argparse.Namespace, out: _Output) -> int:
