@@ -9,7 +9,10 @@ quadratic (``tests/test_diagnostics.py`` checks what each returns; the time is m
   for this request should have been" intro: a regex with two ``.*`` groups rescans the rest of
   the body from each repetition (the reader before this one did);
 * ``redact`` on a token line followed by blank lines (``\\n``, `` \\n``, ``\\r\\n``): a pattern
-  whose whitespace may cross lines scans every line after each one.
+  whose whitespace may cross lines scans every line after each one;
+* ``redact`` on a quoted key (``"token":``) or ``Signature:`` followed by a long run of blanks:
+  a pattern that lets the run be split in two (blanks, an optional line break, blanks) tries
+  every split.
 
 Each input is timed at three sizes, each twice the one before (best of 5 runs); a linear
 reader takes about twice as long per doubling ("growth"), a quadratic one about four times.
@@ -82,6 +85,14 @@ def main() -> int:
             f"redact: a token, then {filler!r} lines",
             LINES,
             "lines",
+            [lambda text=text: redact(text) for text in texts],
+        )
+    for opening in ('"token":', "['x-amz-signature',", "Signature:"):
+        texts = [opening + " " * (kib * 1024) + "x" for kib in SIZES_KIB]
+        report(
+            f"redact: {opening} then blanks",
+            SIZES_KIB,
+            "KiB",
             [lambda text=text: redact(text) for text in texts],
         )
     return 0

@@ -648,6 +648,19 @@ def test_redact_masks_a_token_before_many_blank_lines(filler):
     assert shown == "X-Amz-Security-Token: <redacted>\n" + filler * 20_000
 
 
+@pytest.mark.parametrize(
+    ("opening", "value"),
+    [('"token":', "'ab'"), ("['x-amz-signature',", "'ab'"), ("Signature:", "ab" * 40)],
+)
+def test_redact_reads_a_long_run_of_blanks_after_a_key_once(opening, value):
+    """A key, 64 KiB of blanks and no value: nothing masked, the text kept whole (the run is
+    read one way only; bench/bench_linear.py measures the cost per size). A value after blanks
+    and one line break is still masked."""
+    text = opening + " " * (64 * 1024) + "x"
+    assert redact(text) == text
+    assert "ab" not in redact(f"{opening}  \n  {value}")
+
+
 # --- RedactingFilter: other libraries' log lines ---------------------------------------------
 
 

@@ -74,7 +74,9 @@ _MASKED_FIELDS = (
     r"|refresh[_-]?token|client[_-]?secret"
 )
 # Every pattern is linear: a name anchors each match and the value is one run of characters
-# that cannot contain the value's terminator, so no position is ever scanned twice over.
+# that cannot contain the value's terminator, so no position is ever scanned twice over. A
+# line break allowed within a run of blanks opens its own group ("(?:\n...)?"), so the run is
+# read one way only: "[^\S\n]*\n?[^\S\n]*" could split n blanks n ways, each tried.
 # "<" ends every value, so a value already "<redacted>" is never matched again (idempotence).
 _SECRETS = (
     # A header or canonical-request line: the whole rest of the line. [^\S\n]: whitespace
@@ -110,7 +112,7 @@ _SECRETS = (
     # on the next line, as some JSON writers put a long one.
     re.compile(
         rf"""(?i)(["'](?:{_MASKED_KEYS}|{_MASKED_HEADERS})["'][^\S\n]*(?:[:,]|\][^\S\n]*=)"""
-        r"""[^\S\n]*\n?[^\S\n]*[\[(]?b?["'])[^"'\n<]+"""
+        r"""[^\S\n]*(?:\n[^\S\n]*)?[\[(]?b?["'])[^"'\n<]+"""
     ),
     # botocore's ReadOnlyCredentials repr: secret_key='...', token='...'.
     re.compile(r"""(?i)(?<![A-Za-z0-9])((?:secret_key|token)[^\S\n]*=[^\S\n]*b?["'])[^"'\n<]+"""),
@@ -120,7 +122,7 @@ _SECRETS = (
     # The Authorization header of SigV4 (also in a canonical or curl form).
     re.compile(r"(?i)(\bSignature=)[0-9a-f]+"),
     # botocore's DEBUG line of SigV4 (botocore/auth.py): "Signature:\n<64 hex digits>".
-    re.compile(r"(?i)(\bSignature:[^\S\n]*\n?[^\S\n]*)[0-9a-f]{64,}"),
+    re.compile(r"(?i)(\bSignature:[^\S\n]*(?:\n[^\S\n]*)?)[0-9a-f]{64,}"),
     # Any other Authorization scheme carrying a bearer secret.
     re.compile(
         r"(?i)(\bauthorization[\"']?[^\S\n]*[:=,][^\S\n]*[\"']?(?:bearer|basic|token)[^\S\n]+)"
