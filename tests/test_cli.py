@@ -509,6 +509,32 @@ def test_call_post_body_arrives(api, env, sandbox, from_file):
     }
 
 
+@BACKENDS
+def test_a_proxy_bypassed_is_not_blamed(env, command, refused_port):
+    """NO_PROXY=127.0.0.0/8: requests goes straight to the API (it reads CIDR blocks), so a
+    refused connection is the API's; httpx reads no CIDR block and went to the proxy."""
+    with socket.socket() as unlistened:
+        unlistened.bind(("127.0.0.1", 0))
+        api_port = unlistened.getsockname()[1]
+        proxied = {
+            **env,
+            "HTTP_PROXY": f"http://127.0.0.1:{refused_port}",
+            "NO_PROXY": "127.0.0.0/8",
+        }
+        done = run_cli(
+            "call",
+            f"http://127.0.0.1:{api_port}/prod/pets",
+            "--region",
+            REGION,
+            env=proxied,
+            command=command,
+        )
+    assert done.returncode == 1
+    blamed = f"127.0.0.1:{refused_port}" if command is WITHOUT_REQUESTS else f"127.0.0.1:{api_port}"
+    assert blamed in done.stderr
+    assert ("the proxy" in done.stderr) is (command is WITHOUT_REQUESTS)
+
+
 @pytest.mark.parametrize(
     "words",
     [

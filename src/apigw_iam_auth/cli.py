@@ -1649,7 +1649,7 @@ def _failure(exc: Exception, url: str, timeout: float) -> _CliError:
         found = _STRERROR.search(str(root))
         reason = found[1].strip() if found else redact(str(root)) or type(root).__name__
     if any(type(link).__name__ in _NOT_CONNECTED for link in chain):
-        proxy = _proxy_for(url)
+        proxy = _proxy_for(url) if _maybe_proxied(chain) else None
         if proxy is not None:  # the only connection made is the one to the proxy
             proxy_origin, set_by, host = proxy
             return _CliError(
@@ -1659,6 +1659,19 @@ def _failure(exc: Exception, url: str, timeout: float) -> _CliError:
             )
         return _CliError(f"cannot reach {origin}: {reason}", EXIT_FAILED)
     return _CliError(f"the request to {origin} failed: {reason}", EXIT_FAILED)
+
+
+def _maybe_proxied(chain: list[BaseException]) -> bool:
+    """Whether the connection that failed may have been the one to a proxy.
+
+    requests says so (urllib3's ``ProxyError``: "Unable to connect to proxy"), and without it
+    went straight to the API (its ``NO_PROXY`` also takes CIDR blocks, ``127.0.0.0/8``, which
+    urllib's rule does not). httpx does not say: it reads the environment as urllib does,
+    CIDR blocks not bypassed, so :func:`_proxy_for` decides.
+    """
+    if any(type(link).__name__ == "ProxyError" for link in chain):
+        return True
+    return type(chain[0]).__module__.partition(".")[0] != "requests"
 
 
 def _proxy_for(url: str) -> tuple[str, str, str] | None:
