@@ -355,6 +355,29 @@ def test_a_bad_expiry_in_the_environment_says_what_to_fix(monkeypatch, expiratio
     assert "env-token" not in message
 
 
+def test_a_bad_date_from_another_provider_does_not_blame_the_environments_expiry(
+    tmp_path, monkeypatch
+):
+    """A credential_process's unreadable Expiration, with a valid AWS_CREDENTIAL_EXPIRATION set
+    and no keys in the environment: botocore's words alone, the variable not named."""
+    script = tmp_path / "process.py"
+    script.write_text(
+        "import json\nprint(json.dumps({'Version': 1, 'AccessKeyId': 'AKIDPROC', "
+        "'SecretAccessKey': 'proc-secret', 'SessionToken': 't', 'Expiration': 'not-a-date'}))\n"
+    )
+    config = tmp_path / "process-config"
+    config.write_text(f'[profile p]\ncredential_process = "{sys.executable}" "{script}"\n')
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("AWS_CREDENTIAL_EXPIRATION", "2030-01-01T00:00:00Z")
+    signer = SigV4Signer(region="us-east-1", profile="p")
+    with pytest.raises(CredentialsRefreshError) as refused:
+        signer.sign("GET", URL)
+    message = str(refused.value)
+    assert "ParserError" in message or "not-a-date" in message
+    assert "AWS_CREDENTIAL_EXPIRATION" not in message
+    assert "proc-secret" not in message
+
+
 def test_unusable_keys_from_botocores_chain_name_the_provider_they_came_from(monkeypatch):
     """A stray newline in AWS_SECRET_ACCESS_KEY is refused naming botocore's env provider."""
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDENV")

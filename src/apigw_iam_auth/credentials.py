@@ -222,7 +222,9 @@ def _env_fix(exc: BaseException, *, refreshed_from_env: bool = False) -> str:
     """What to do when keys exported with ``AWS_CREDENTIAL_EXPIRATION`` cannot be used.
 
     botocore says only that refreshed credentials are "still expired", or quotes dateutil's
-    "Unknown string format", naming neither the variable nor the fix.
+    "Unknown string format", naming neither the variable nor the fix. The variable is named
+    only where it is to blame: the keys are in the environment (its provider, botocore's first,
+    read it) and its own value does not parse; a date another provider returned is not its.
     """
     if refreshed_from_env:  # botocore refreshes env keys by reading the environment again
         return (
@@ -230,13 +232,16 @@ def _env_fix(exc: BaseException, *, refreshed_from_env: bool = False) -> str:
             "fresh AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN and "
             "AWS_CREDENTIAL_EXPIRATION, or unset AWS_CREDENTIAL_EXPIRATION"
         )
-    frame = exc.__traceback__
-    while frame is not None:
-        module = frame.tb_frame.f_globals.get("__name__")
-        if isinstance(module, str) and module.startswith("dateutil"):
-            break
-        frame = frame.tb_next
-    if frame is None or not os.environ.get("AWS_CREDENTIAL_EXPIRATION"):
+    expiration = os.environ.get("AWS_CREDENTIAL_EXPIRATION")
+    if not isinstance(exc, ValueError) or not expiration or not os.environ.get("AWS_ACCESS_KEY_ID"):
+        return ""
+    import botocore.utils  # noqa: PLC0415 - keep botocore's import cost off ours
+
+    try:
+        botocore.utils.parse_timestamp(expiration)
+    except (ValueError, OverflowError):
+        pass
+    else:
         return ""
     return (
         "AWS_CREDENTIAL_EXPIRATION is not a time botocore can read: give an ISO 8601 time such "
