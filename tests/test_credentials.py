@@ -293,6 +293,13 @@ def test_keys_given_as_bytes_are_refused_with_how_to_decode(given, said):
     else:
         with pytest.raises(InvalidConfigError) as refused:
             SigV4Signer(region="us-east-1", credentials=given)
+        # The same keys given per call, or returned by a provider function, are told alike.
+        signer = SigV4Signer(region="us-east-1", credentials=("AKIDOTHER", "other-secret"))
+        with pytest.raises(InvalidConfigError, match=f"{said}: keys are str; decode them"):
+            signer.sign("GET", URL, credentials=given)
+        by_function = SigV4Signer(region="us-east-1", credentials=lambda: given)
+        with pytest.raises(InvalidConfigError, match=f"returned keys that cannot sign: {said}"):
+            by_function.sign("GET", URL)
     message = str(refused.value)
     assert f"{said}: keys are str; decode them" in message
     assert "AKIDSET" not in message

@@ -1327,6 +1327,8 @@ def snapshot_of(value: object) -> Credentials | None:
         return Credentials(value.access_key, value.secret_key, value.token)  # type: ignore[attr-defined]
     if _is_key_tuple(value):
         return Credentials(*value)  # type: ignore[misc]
+    if isinstance(value, (tuple, list)) and len(value) in _KEY_TUPLE_LENGTHS:
+        _refuse_binary_keys(value)
     return None
 
 
@@ -1540,6 +1542,20 @@ def _is_key_tuple(value: object) -> bool:
     )
 
 
+def _refuse_binary_keys(items: Sequence[object]) -> None:
+    """Refuse keys given as bytes (read from a file or a KMS call, not decoded), never shown.
+
+    Bytes are never a provider, so a list holding them is keys, whatever else it holds.
+    """
+    binary = [(number, kind) for number, item in enumerate(items, 1) if (kind := binary_kind(item))]
+    if binary:
+        number, kind = binary[0]
+        raise InvalidConfigError(
+            f"credentials holds {kind} as item {number} of {len(items)}: keys are str; decode "
+            "them (key.decode('ascii'))"
+        )
+
+
 def _refuse_broken_key_tuple(items: Sequence[object]) -> None:
     """Refuse a list that is a key tuple gone wrong, before it is read as a list of providers.
 
@@ -1563,13 +1579,7 @@ def _refuse_broken_key_tuple(items: Sequence[object]) -> None:
                 else "are None; are their environment variables set?"
             )
         )
-    binary = [(number, kind) for number, item in enumerate(items, 1) if (kind := binary_kind(item))]
-    if binary:  # bytes are never a provider: keys read from a file or a KMS call, not decoded
-        number, kind = binary[0]
-        raise InvalidConfigError(
-            f"credentials holds {kind} as item {number} of {len(items)}: keys are str; decode "
-            "them (key.decode('ascii'))"
-        )
+    _refuse_binary_keys(items)
     strings = [number for number, item in enumerate(items, 1) if isinstance(item, str)]
     if strings:
         raise InvalidConfigError(
