@@ -12,6 +12,8 @@ import asyncio
 import contextlib
 import functools
 import gc
+import gzip
+import http.server
 import io
 import itertools
 import json
@@ -346,13 +348,55 @@ async def test_a_refusal_read_to_be_explained_still_streams_to_the_caller(server
     assert len(streamed) == int(response.headers["Content-Length"])
 
 
-async def test_a_refusal_stays_readable_without_the_stream(server, monkeypatch):
+class _CompressedRefusal(http.server.BaseHTTPRequestHandler):
+    """A 403 of 400,000 bytes sent gzipped in a few hundred: small on the wire, large read."""
+
+    BODY = b"a" * 400_000
+
+    def do_GET(self) -> None:
+        packed = gzip.compress(self.BODY)
+        self.send_response(403)
+        self.send_header("Content-Encoding", "gzip")
+        self.send_header("Content-Length", str(len(packed)))
+        self.end_headers()
+        self.wfile.write(packed)
+
+    def log_message(self, *_args: object) -> None:
+        """Quiet."""
+
+
+async def test_a_large_decompressed_refusal_streams_whole_to_the_caller():
+    """A 403 whose Content-Length is small but whose body inflates past 256 KiB streams whole."""
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), _CompressedRefusal) as refusing:
+        thread = threading.Thread(target=refusing.serve_forever, daemon=True)
+        thread.start()
+        try:
+            url = f"http://127.0.0.1:{refusing.server_address[1]}/prod/pets"
+            auth = make_auth()
+            async with (
+                aiohttp.ClientSession(middlewares=(adapter(auth),)) as session,
+                session.get(url) as response,
+            ):
+                streamed = b"".join([chunk async for chunk in response.content.iter_any()])
+                whole = await response.read()
+        finally:
+            refusing.shutdown()
+            thread.join()
+    assert response.status == 403
+    assert streamed == whole == _CompressedRefusal.BODY
+
+
+@pytest.mark.parametrize("change", ["new-arguments", "module-moved"])
+async def test_a_refusal_stays_readable_without_the_stream(server, monkeypatch, change):
     """Where aiohttp's StreamReader cannot be built as today, read() still has the body."""
 
     def changed(*_args: object, **_kwargs: object) -> None:
         raise TypeError("StreamReader() takes other arguments")
 
-    monkeypatch.setattr(aiohttp, "StreamReader", changed)
+    if change == "new-arguments":
+        monkeypatch.setattr(aiohttp, "StreamReader", changed)
+    else:
+        monkeypatch.setitem(sys.modules, "aiohttp.base_protocol", None)
     auth = ApiGwIamAuth(region=REGION, credentials=(LONG_TERM[0], "not-the-secret"))
     reply = await send("GET", server.url("/prod/pets"), middleware=adapter(auth))
     assert reply.status == 403

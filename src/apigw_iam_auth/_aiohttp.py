@@ -149,18 +149,20 @@ def _stream_again(response: ClientResponse, body: bytes) -> None:
     """
     # private coupling: StreamReader(protocol, limit, loop=...), feed_data and feed_eof, and
     # BaseProtocol(loop) (aiohttp 3.12-3.14; documented as not to be built by users). The
-    # protocol is never asked to pause: the body (at most MAX_REFUSAL_BYTES) stays below the
-    # limit. Guarded by tests/test_aiohttp.py::test_a_refusal_read_to_be_explained_still_streams_
-    # to_the_caller, and its fallback by ...::test_a_refusal_stays_readable_without_the_stream
-    from aiohttp import StreamReader  # noqa: PLC0415 - the adapter's own client, imported late
-    from aiohttp.base_protocol import BaseProtocol  # noqa: PLC0415
-
+    # protocol is never asked to pause: the limit is the body's own length (read decompressed,
+    # it may exceed the Content-Length that let it be read). Guarded by tests/test_aiohttp.py::
+    # test_a_refusal_read_to_be_explained_still_streams_to_the_caller and ...::test_a_large_
+    # decompressed_refusal_streams_whole_to_the_caller, the fallback by ...::test_a_refusal_
+    # stays_readable_without_the_stream
     loop = asyncio.get_running_loop()
     try:
-        stream = StreamReader(BaseProtocol(loop), 2 * MAX_REFUSAL_BYTES, loop=loop)
+        from aiohttp import StreamReader  # noqa: PLC0415 - the adapter's client, imported late
+        from aiohttp.base_protocol import BaseProtocol  # noqa: PLC0415
+
+        stream = StreamReader(BaseProtocol(loop), max(len(body), MAX_REFUSAL_BYTES), loop=loop)
         stream.feed_data(body)
         stream.feed_eof()
-    except (TypeError, AttributeError, AssertionError):  # an aiohttp that builds it otherwise
+    except (ImportError, TypeError, AttributeError, AssertionError):  # built otherwise now
         return
     response.content = stream
 
