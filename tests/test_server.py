@@ -1628,7 +1628,7 @@ def test_region_is_validated_at_construction():
     [("us-east-1a", "us-east-1"), ("us-east1", "us-east-1"), ("eu-west1", "eu-west-1")],
 )
 def test_a_region_no_client_signs_for_is_refused_as_the_signer_refuses_it(region, meant):
-    """A server for a region the signer refuses could never verify anything: refused alike."""
+    """A server for a mistyped region could never verify anything: refused as a signer would."""
     with pytest.raises(InvalidConfigError) as signer_says:
         SigV4Signer(region, credentials=(KEY, SECRET))
     with pytest.raises(InvalidConfigError) as server_says:
@@ -1636,6 +1636,7 @@ def test_a_region_no_client_signs_for_is_refused_as_the_signer_refuses_it(region
     assert f"did you mean {meant!r}" in str(server_says.value)
     assert str(server_says.value) == str(signer_says.value)
     IamAuthServer(keys=KEYS, region="xx-west-1")  # well formed, unknown to botocore: as a signer
+    IamAuthServer(keys=KEYS, region="local")  # like no region: botocore signs for any name
 
 
 # --- known keys ---------------------------------------------------------------------------------

@@ -176,6 +176,19 @@ def check_region(region: str) -> str:
     return _checked(region, "region")
 
 
+def mistyped_region(region: str) -> bool:
+    """Whether ``region`` is no region but close to a listed one (``us-east1``, ``us-east-1a``).
+
+    False for a region :func:`check_region` accepts, and for a name like no region at all
+    (``local``): botocore signs for any name, so a verifier may stand in for such a scope.
+    """
+    try:
+        check_region(region)
+    except InvalidConfigError:
+        return _closest(region, _botocore.region_data().names) is not None
+    return False
+
+
 def configured_region(profile: str | None) -> str | None:
     """The region configured outside the code, as the AWS CLI v2 resolves it; None if none.
 
