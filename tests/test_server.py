@@ -1164,10 +1164,14 @@ def test_token_in_a_request_line_the_server_cannot_read_is_not_logged(server, ca
         assert secret not in repr(record)
 
 
-@pytest.mark.parametrize(("line", "status"), [(b"GARBAGE", 400), (b"PRI * HTTP/2.0", 505)])
+@pytest.mark.parametrize(
+    ("line", "status"),
+    [(b"GARBAGE", 400), (b"PRI * HTTP/2.0", 505), (b"GET /prod/x", 400), (b"GET /prod/x?a=1", 400)],
+)
 def test_a_request_line_http_server_cannot_read_is_refused_with_a_status_line(server, line, status):
-    """A line http.server takes for HTTP/0.9 (one word, HTTP/2's preface) is still answered
-    as HTTP/1.1: a status line and headers, not a bare body the client cannot read.
+    """A line http.server takes for HTTP/0.9 (one word, HTTP/2's preface, a GET without a
+    version) is still answered as HTTP/1.1: a status line and headers, not a bare body the
+    client cannot read; a GET without a version is refused, never verified or echoed.
     """
     reply = exchange(server, [line, b"Host: x"])
     head, _, body = reply.partition(b"\r\n\r\n")

@@ -1181,6 +1181,19 @@ class _Handler(BaseHTTPRequestHandler):
             )
         )
 
+    def parse_request(self) -> bool:
+        """http.server's, less HTTP/0.9: a GET line without a version is refused (400).
+
+        http.server serves such a line as HTTP/0.9, whose answer has no status line or headers,
+        a bare body; API Gateway speaks HTTP/1.1 and 2 only.
+        """
+        if not super().parse_request():
+            return False
+        if self.request_version == "HTTP/0.9":
+            self.send_error(HTTPStatus.BAD_REQUEST, "Bad request version")
+            return False
+        return True
+
     def handle_one_request(self) -> None:
         """http.server's, with nothing of the previous request's left: its path, its clock.
 
