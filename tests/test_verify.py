@@ -486,6 +486,20 @@ def test_header_signature_within_skew_is_accepted():
     assert check(ours(), now=T - timedelta(minutes=5)).signed_at == T
 
 
+@pytest.mark.parametrize("presign", [False, True], ids=["header", "presigned"])
+def test_the_time_is_compared_in_the_whole_seconds_it_is_told_in(presign):
+    """A clock with microseconds is read to the second, as X-Amz-Date and the message are:
+    never 'T is now earlier than T' (a request refused 0.5 s past the limit)."""
+    request, limit = (
+        (presigned(expires=900), timedelta(seconds=900))
+        if presign
+        else (ours(), timedelta(minutes=5))
+    )
+    assert check(request, now=T + limit + timedelta(microseconds=500_000)).signed_at == T
+    error = refused(request, now=T + limit + timedelta(seconds=1, microseconds=500_000))
+    assert "is now earlier than 20240501T120001Z" in error.message
+
+
 def test_future_signature_is_not_yet_current():
     """A signature dated more than 5 minutes ahead is 'not yet current'."""
     now = T - timedelta(minutes=6)

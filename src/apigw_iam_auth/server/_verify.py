@@ -679,7 +679,10 @@ def _check_time(claim: _Claim, signed_at: datetime, now: datetime, max_skew: tim
 
     The presigned wording follows the header-mode text with the link's lifetime as the window;
     no captured API Gateway body for an expired presigned URL was found (SIGV4_NOTES.md 6).
+    ``now`` is read to the whole second, as X-Amz-Date and the message tell time: a clock's
+    microseconds would refuse a request "earlier than" the very second it was signed.
     """
+    now = now.replace(microsecond=0)
     amz = _sigv4.amz_date
     window = max_skew if claim.expires is None else timedelta(seconds=claim.expires)
     try:
