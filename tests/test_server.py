@@ -1663,6 +1663,29 @@ def test_ini_credentials_file_is_read_like_aws_credentials(tmp_path):
     }
 
 
+def test_one_key_id_with_two_secrets_is_refused_naming_both_sections(tmp_path):
+    """Two sections giving one key id different secrets: refused (the last would win, and calls
+    signed with the first would be refused as a wrong secret); the same key twice is fine."""
+    file = tmp_path / "credentials"
+    file.write_text(
+        "[default]\naws_access_key_id = AKIDONE\naws_secret_access_key = first-secret\n\n"
+        "[dev]\naws_access_key_id = AKIDONE\naws_secret_access_key = other-secret\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(InvalidConfigError) as refused:
+        load_keys(file)
+    message = str(refused.value)
+    assert "[default] and [dev] give access key AKIDONE different secrets" in message
+    assert "first-secret" not in message
+    assert "other-secret" not in message
+    file.write_text(
+        "[default]\naws_access_key_id = AKIDONE\naws_secret_access_key = first-secret\n\n"
+        "[copy]\naws_access_key_id = AKIDONE\naws_secret_access_key = first-secret\n",
+        encoding="utf-8",
+    )
+    assert load_keys(file) == {"AKIDONE": KnownKey("first-secret")}
+
+
 def _ini_example(text: str) -> str:
     """The INI credentials example of a README section or docstring: [default] to its end."""
     lines = text[text.index("[default]") :].splitlines()

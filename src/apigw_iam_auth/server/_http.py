@@ -185,11 +185,20 @@ def load_keys(path: str | os.PathLike[str]) -> dict[str, KnownKey]:
         except configparser.Error as exc:
             raise _ini_error(exc, f"credentials file {file}") from None
         sections = [(name, parser[name]) for name in parser.sections()]
-    keys = dict(
-        found
-        for name, section in sections
-        if (found := _key(section, f"credentials file {file} [{name}]")) is not None
-    )
+    keys: dict[str, KnownKey] = {}
+    first_section: dict[str, str] = {}
+    for name, section in sections:
+        found = _key(section, f"credentials file {file} [{name}]")
+        if found is None:
+            continue
+        key_id, known = found
+        if key_id in keys and keys[key_id] != known:  # one of them would be refused unexplained
+            raise InvalidConfigError(
+                f"credentials file {file}: [{first_section[key_id]}] and [{name}] give access "
+                f"key {key_id} different secrets, tokens or accounts; keep one of them"
+            )
+        keys[key_id] = known
+        first_section.setdefault(key_id, name)
     if not keys:
         raise InvalidConfigError(f"credentials file {file} holds no aws_access_key_id entries")
     return keys
