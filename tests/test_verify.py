@@ -857,7 +857,7 @@ def test_method_that_is_not_an_http_token_is_a_bad_request(method):
     """A method that is no HTTP token (raw non-UTF-8 bytes, space, CRLF) is a 400, not a crash."""
     _, target, headers, body = ours()
     error = refused((method, target, headers, body))
-    assert error.kind is FailureKind.INCOMPLETE_SIGNATURE
+    assert error.kind is FailureKind.BAD_REQUEST
     assert error.status == 400
     assert error.message == "The request method is not a valid HTTP method token."
 
@@ -924,6 +924,8 @@ def test_a_target_neither_a_path_nor_an_absolute_url_is_a_bad_request_saying_so(
     assert error.message == (
         "The request-target must be a path starting with '/' or an absolute http(s) URL."
     )
+    # Refused before any signature is read: a bad request, not an incomplete signature.
+    assert (error.kind, error.error_type) == (FailureKind.BAD_REQUEST, "BadRequestException")
 
 
 def test_absolute_form_target_that_is_no_uri_is_a_bad_request():

@@ -93,6 +93,7 @@ class FailureKind(enum.Enum):
     EXPIRED_TOKEN = "expired_token"  # noqa: S105 - a name
     SIGNATURE_MISMATCH = "signature_mismatch"
     ACCESS_DENIED = "access_denied"
+    BAD_REQUEST = "bad_request"  # the request line, refused before any signature is read
 
     @property
     def error_type(self) -> str:
@@ -115,6 +116,7 @@ _ERROR_TYPES = {
     FailureKind.EXPIRED_TOKEN: "ExpiredTokenException",
     FailureKind.SIGNATURE_MISMATCH: "InvalidSignatureException",
     FailureKind.ACCESS_DENIED: "AccessDeniedException",
+    FailureKind.BAD_REQUEST: "BadRequestException",
 }
 
 # What the client most likely did, when the check that refused it knows nothing more precise.
@@ -144,6 +146,9 @@ _CAUSES = {
         "signing (method, path, query, a signed header or the body)"
     ),
     FailureKind.ACCESS_DENIED: "the IAM policy does not allow this call",
+    FailureKind.BAD_REQUEST: (
+        "the request line cannot be canonicalised: a raw client or a proxy mangled it"
+    ),
 }
 
 

@@ -388,12 +388,7 @@ def _header_list(headers: object) -> list[tuple[str, str]]:
 
 def _bad_request(message: str) -> VerificationError:
     """A request line API Gateway would refuse (400) before looking at any signature."""
-    return VerificationError(
-        FailureKind.INCOMPLETE_SIGNATURE,
-        message,
-        status=BAD_REQUEST,
-        likely_cause="the request line cannot be canonicalised: a raw client or a proxy mangled it",
-    )
+    return VerificationError(FailureKind.BAD_REQUEST, message, status=BAD_REQUEST)
 
 
 def _split_target(target: str, headers: list[tuple[str, str]]) -> tuple[str, str]:
