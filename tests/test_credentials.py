@@ -344,8 +344,19 @@ def test_default_chain_reads_env_vars(monkeypatch):
                 "such as 2030-01-01T00:00:00Z, or unset it"
             ),
         ),
+        (
+            "1893456000",  # epoch seconds: botocore's own parser takes them, its env provider not
+            (
+                "AWS_CREDENTIAL_EXPIRATION is not a time botocore can read: give an ISO 8601 time "
+                "such as 2030-01-01T00:00:00Z, or unset it"
+            ),
+        ),
+        (
+            "2030-01-01T00:00:00",  # what datetime.utcnow().isoformat() prints
+            "AWS_CREDENTIAL_EXPIRATION has no time zone: add one, as in 2030-01-01T00:00:00Z",
+        ),
     ],
-    ids=["passed", "unreadable"],
+    ids=["passed", "unreadable", "epoch-seconds", "no-zone"],
 )
 def test_a_bad_expiry_in_the_environment_says_what_to_fix(monkeypatch, expiration, said):
     """AWS_CREDENTIAL_EXPIRATION passed or unreadable: botocore's text, then what to do."""
@@ -365,8 +376,8 @@ def test_a_bad_expiry_in_the_environment_says_what_to_fix(monkeypatch, expiratio
 def test_a_bad_date_from_another_provider_does_not_blame_the_environments_expiry(
     tmp_path, monkeypatch
 ):
-    """A credential_process's unreadable Expiration, with a valid AWS_CREDENTIAL_EXPIRATION set
-    and no keys in the environment: botocore's words alone, the variable not named."""
+    """A credential_process's unreadable Expiration, with AWS_CREDENTIAL_EXPIRATION set: botocore's
+    words alone, the variable not named, where botocore never read it."""
     script = tmp_path / "process.py"
     script.write_text(
         "import json\nprint(json.dumps({'Version': 1, 'AccessKeyId': 'AKIDPROC', "
@@ -376,6 +387,18 @@ def test_a_bad_date_from_another_provider_does_not_blame_the_environments_expiry
     config.write_text(f'[profile p]\ncredential_process = "{sys.executable}" "{script}"\n')
     monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
     monkeypatch.setenv("AWS_CREDENTIAL_EXPIRATION", "2030-01-01T00:00:00Z")
+    signer = SigV4Signer(region="us-east-1", profile="p")
+    with pytest.raises(CredentialsRefreshError) as refused:
+        signer.sign("GET", URL)
+    message = str(refused.value)
+    assert "ParserError" in message or "not-a-date" in message
+    assert "AWS_CREDENTIAL_EXPIRATION" not in message
+    assert "proc-secret" not in message
+    # Keys and an unreadable expiry in the environment too: profile= removes botocore's
+    # environment provider, so the profile's process is still the one to blame.
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "ASIAENV")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "env-secret")
+    monkeypatch.setenv("AWS_CREDENTIAL_EXPIRATION", "garbage")
     signer = SigV4Signer(region="us-east-1", profile="p")
     with pytest.raises(CredentialsRefreshError) as refused:
         signer.sign("GET", URL)

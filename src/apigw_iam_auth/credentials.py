@@ -218,30 +218,39 @@ def _failure(what: str, exc: BaseException, fix: str = "") -> CredentialsRefresh
     return error
 
 
-def _env_fix(exc: BaseException, *, refreshed_from_env: bool = False) -> str:
-    """What to do when keys exported with ``AWS_CREDENTIAL_EXPIRATION`` cannot be used.
+def _env_refresh_fix(exc: BaseException) -> str:
+    """What to do when botocore cannot refresh keys exported with ``AWS_CREDENTIAL_EXPIRATION``.
 
-    botocore says only that refreshed credentials are "still expired", or quotes dateutil's
-    "Unknown string format", naming neither the variable nor the fix. The variable is named
-    only where it is to blame: the keys are in the environment (its provider, botocore's first,
-    read it) and its own value does not parse; a date another provider returned is not its.
+    botocore refreshes them by reading the environment again, and says only that they are
+    "still expired", or fails comparing a time without a zone with its own aware clock.
     """
-    if refreshed_from_env:  # botocore refreshes env keys by reading the environment again
+    if isinstance(exc, TypeError):  # "can't subtract offset-naive and offset-aware datetimes"
+        return "AWS_CREDENTIAL_EXPIRATION has no time zone: add one, as in 2030-01-01T00:00:00Z"
+    if isinstance(exc, RuntimeError) and "still expired" in str(exc):
         return (
             "The credentials in the environment expired at AWS_CREDENTIAL_EXPIRATION: export "
             "fresh AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN and "
             "AWS_CREDENTIAL_EXPIRATION, or unset AWS_CREDENTIAL_EXPIRATION"
         )
-    expiration = os.environ.get("AWS_CREDENTIAL_EXPIRATION")
-    if not isinstance(exc, ValueError) or not expiration or not os.environ.get("AWS_ACCESS_KEY_ID"):
-        return ""
-    import botocore.utils  # noqa: PLC0415 - keep botocore's import cost off ours
+    return ""
 
-    try:
-        botocore.utils.parse_timestamp(expiration)
-    except (ValueError, OverflowError):
-        pass
-    else:
+
+def _env_load_fix(exc: BaseException, session: Any) -> str:  # noqa: ANN401 - botocore's Session
+    """What to do when botocore's chain fails on an unreadable ``AWS_CREDENTIAL_EXPIRATION``.
+
+    botocore quotes dateutil ("Unknown string format: ...") without naming the variable. It is
+    named only where it is to blame: the keys are in the environment, the session names no
+    profile of its own (one removes botocore's environment provider), and the error quotes the
+    variable's value; a date another provider returned is not its.
+    """
+    expiration = (os.environ.get("AWS_CREDENTIAL_EXPIRATION") or "").strip()
+    if (
+        not isinstance(exc, ValueError)
+        or not expiration
+        or expiration not in str(exc)
+        or not os.environ.get("AWS_ACCESS_KEY_ID")
+        or session.instance_variables().get("profile") is not None
+    ):
         return ""
     return (
         "AWS_CREDENTIAL_EXPIRATION is not a time botocore can read: give an ISO 8601 time such "
@@ -721,9 +730,8 @@ class _BotocoreCredentialsProvider(CredentialsProvider):
 
     def _failed(self, exc: Exception) -> CredentialsRefreshError:
         from_env = getattr(self._credentials, "method", None) == "env"
-        return _failure(
-            f"{self!r} could not be refreshed", exc, _env_fix(exc, refreshed_from_env=from_env)
-        )
+        fix = _env_refresh_fix(exc) if from_env else ""
+        return _failure(f"{self!r} could not be refreshed", exc, fix)
 
     def _snapshot(self, frozen: Any) -> Credentials:  # noqa: ANN401 - botocore ReadOnlyCredentials
         """The snapshot of ``frozen`` (just returned by ``get_frozen_credentials``)."""
@@ -983,7 +991,7 @@ class BotocoreProvider(CredentialsProvider):
             ) from exc
         except Exception as exc:  # noqa: BLE001 - raised as CredentialsRefreshError
             failed = f"{self!r}: botocore's credential chain failed"
-            raise _failure(failed, exc, _env_fix(exc))  # noqa: B904
+            raise _failure(failed, exc, _env_load_fix(exc, session))  # noqa: B904
         if found is None:
             raise _nothing_found(self._nothing_reason(session))
         return found
