@@ -500,6 +500,15 @@ def test_the_time_is_compared_in_the_whole_seconds_it_is_told_in(presign):
     assert "is now earlier than 20240501T120001Z" in error.message
 
 
+def test_a_sub_second_skew_allowance_is_kept_whole():
+    """max_skew of 0.5 s: a request signed 0.3 s ahead of the server's clock is accepted, one
+    1.3 s ahead is not yet current (the limits, not the clock, are read to the second)."""
+    skew = timedelta(milliseconds=500)
+    assert check(ours(), now=T - timedelta(milliseconds=300), max_skew=skew).signed_at == T
+    error = refused(ours(), now=T - timedelta(milliseconds=1300), max_skew=skew)
+    assert error.kind is FailureKind.SIGNATURE_NOT_YET_CURRENT
+
+
 def test_future_signature_is_not_yet_current():
     """A signature dated more than 5 minutes ahead is 'not yet current'."""
     now = T - timedelta(minutes=6)

@@ -674,14 +674,14 @@ def _check_time(claim: _Claim, signed_at: datetime, now: datetime, max_skew: tim
 
     The presigned wording follows the header-mode text with the link's lifetime as the window;
     no captured API Gateway body for an expired presigned URL was found (SIGV4_NOTES.md 6).
-    ``now`` is read to the whole second, as X-Amz-Date and the message tell time: a clock's
+    The limits are whole seconds, as X-Amz-Date and the message tell time: a clock's
     microseconds would refuse a request "earlier than" the very second it was signed.
     """
-    now = now.replace(microsecond=0)
     amz = _sigv4.amz_date
     window = max_skew if claim.expires is None else timedelta(seconds=claim.expires)
     try:
-        latest, earliest = now + max_skew, now - window
+        latest = (now + max_skew).replace(microsecond=0)
+        earliest = (now - window).replace(microsecond=0)
     except OverflowError:
         raise InvalidConfigError(
             "now and max_skew reach outside the range of datetime; pass the real current time"
