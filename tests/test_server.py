@@ -1177,6 +1177,8 @@ def test_a_request_line_http_server_cannot_read_is_refused_with_a_status_line(se
     head, _, body = reply.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 %d " % status), reply
     assert b"\r\nContent-Type: application/json" in head
+    # Every 400 is typed as the verifier's request-line refusals are; a 505 is not a bad request.
+    assert (b"\r\nx-amzn-ErrorType: BadRequestException" in head) is (status == 400)
     assert "message" in json.loads(body)
 
 
@@ -1428,6 +1430,7 @@ def test_host_header_must_be_there_once_in_http_1_1(version, hosts, status, mess
     assert head.startswith(b"HTTP/1.1 %d " % status)
     if message is not None:
         assert b"\r\nConnection: close\r\n" in head + b"\r\n"
+        assert b"\r\nx-amzn-ErrorType: BadRequestException\r\n" in head + b"\r\n"
         assert json.loads(body) == {"message": message}
         [record] = live.requests
         assert (record.status, record.reason) == (400, message)

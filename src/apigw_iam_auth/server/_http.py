@@ -54,7 +54,7 @@ from apigw_iam_auth._region import partition_of
 from apigw_iam_auth._sigv4 import payload_hash
 from apigw_iam_auth._uri import parse_query
 from apigw_iam_auth.diagnostics import redact
-from apigw_iam_auth.errors import InvalidConfigError, NoCredentialsError
+from apigw_iam_auth.errors import FailureKind, InvalidConfigError, NoCredentialsError
 from apigw_iam_auth.server._policy import Decision, api_arn, denial, invoke_arn, parse_policy
 from apigw_iam_auth.server._verify import (
     BAD_REQUEST,
@@ -868,7 +868,18 @@ class _BadRequestError(Exception):
 
     def reply(self) -> Reply:
         body = json.dumps({"message": str(self)}, separators=(",", ":")).encode()
-        return Reply(self.status, body, reason=str(self), likely_cause=self.likely_cause)
+        return Reply(
+            self.status,
+            body,
+            error_type=_bad_request_type(self.status),
+            reason=str(self),
+            likely_cause=self.likely_cause,
+        )
+
+
+def _bad_request_type(status: int) -> str | None:
+    """A 400's ``x-amzn-ErrorType``, as the verifier types its request-line refusals."""
+    return FailureKind.BAD_REQUEST.error_type if status == BAD_REQUEST else None
 
 
 class _HttpServer(ThreadingHTTPServer):
@@ -1185,6 +1196,7 @@ class _Handler(BaseHTTPRequestHandler):
             Reply(
                 int(code),
                 body,
+                error_type=_bad_request_type(int(code)),
                 reason=_without_query_secrets(text, getattr(self, "requestline", "")),
                 likely_cause="the request line or headers are not HTTP/1.1 this server can read",
             )
