@@ -579,10 +579,9 @@ def user_query(raw: str) -> tuple[str, str]:
     if text is not None:
         return text, raw
     pairs, plain = encoded_query_of(raw)
-    if plain:
-        return _user_query_of(pairs), raw
     kept = [pair for pair in pairs if pair[0] not in SIGNER_QUERY]
-    return _user_query_of(kept), "&".join([f"{name}={value}" for name, value in kept])
+    wire = raw if plain else "&".join([f"{name}={value}" for name, value in kept])
+    return (join_query(kept) if kept else ""), wire  # join_query sorts kept: wire first
 
 
 def signer_parameters(query: str) -> str:

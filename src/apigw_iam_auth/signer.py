@@ -479,10 +479,12 @@ class SigV4Signer:
             expires,
         )
         # The caller's pairs go in the caller's order; a presigned URL's X-Amz-* follow them.
-        if location is _HEADERS or not wire_query:
-            query = wire_query if location is _HEADERS else result.query
-        else:
+        if location is _HEADERS:
+            query = wire_query
+        elif wire_query:
             query = f"{wire_query}&{_sigv4.signer_parameters(result.query)}"
+        else:
+            query = result.query
         url = f"{origin.prefix}{path}?{query}" if query else origin.prefix + path
         return url, origin, header_set.host, result
 
