@@ -430,6 +430,46 @@ async def test_cross_origin_redirect_carries_no_credentials(aws_server, kind, st
     assert aws_server.requests[0].verified
 
 
+async def _follow_by_hand(kind: Kind, auth: object, url: str) -> httpx.Response:
+    """GET ``url``, then ``client.send(response.next_request)`` until no redirect is left, as
+    httpx's own documentation follows redirects with follow_redirects=False."""
+    package = kind.client
+    if kind.is_async:
+        async with package.AsyncClient(auth=auth, trust_env=False) as client:
+            response = await client.get(url)
+            while response.next_request is not None:
+                response = await client.send(response.next_request)
+            return response
+
+    def call() -> httpx.Response:
+        with package.Client(auth=auth, trust_env=False) as client:
+            response = client.get(url)
+            while response.next_request is not None:
+                response = client.send(response.next_request)
+            return response
+
+    return await anyio.to_thread.run_sync(call)
+
+
+@pytest.mark.parametrize("presign", MODES)
+async def test_a_redirect_followed_by_hand_carries_no_credentials_elsewhere(
+    aws_server, kind, presign
+):
+    """client.send(response.next_request) runs the auth again: a hop to another origin goes
+    unsigned (never signed for that host, never with our token), a hop back is signed again."""
+    auth = make_auth(credentials=SESSION, presign=presign)
+    with running_server() as other:
+        away = await _follow_by_hand(
+            kind, auth, redirect_url(aws_server, other.url("/prod/elsewhere?a=1"), 302)
+        )
+        bounce = redirect_url(other, aws_server.url("/prod/home"), 302, "redirect-unsigned")
+        back = await _follow_by_hand(kind, auth, redirect_url(aws_server, bounce, 302))
+        arrived = other.requests
+    assert away.status_code == 403  # the other origin saw an unsigned request
+    assert [leaked(record) for record in arrived] == [[], []]
+    assert echo(back)["path"] == "/prod/home"
+
+
 async def test_redirect_back_to_origin_is_signed_again(aws_server, kind):
     """Origin -> other origin -> origin: the foreign hop is clean, the return hop verifies."""
     with running_server() as other:

@@ -62,6 +62,7 @@ __all__ = [
     "is_replayable",
     "sign_request",
     "small_body_hash",
+    "unsigned",
 ]
 
 
@@ -256,6 +257,13 @@ def sign_request(
         request.url = _signed_url(request, url, signed_url)
     install_guard(request, (destination.scheme, destination.host), is_async=is_async)
     return result
+
+
+def unsigned(request: httpx.Request) -> httpx.Request:
+    """``request`` without the signing headers an earlier signature left on it."""
+    for name in _SIGNER_HEADER_BYTES:
+        request.headers.pop(name, None)
+    return request
 
 
 def _signed_url(request: httpx.Request, url: str, signed_url: str) -> httpx.URL:

@@ -66,7 +66,7 @@ if TYPE_CHECKING:
 
     import httpx
 
-__all__ = ["Origin", "install_guard", "named", "needs_resign", "prove_guard"]
+__all__ = ["Origin", "install_guard", "left_our_origin", "named", "needs_resign", "prove_guard"]
 
 _SIGNING_HEADERS_RAW = frozenset(name.encode("ascii") for name in _sigv4.SIGNING_HEADER_NAMES)
 
@@ -79,6 +79,25 @@ def needs_resign(response: httpx.Response, signed: httpx.Request) -> bool:
         and response.request is not signed
         and _raw_origin(response.request.url) == _raw_origin(signed.url)
     )
+
+
+def left_our_origin(request: httpx.Request) -> bool:
+    """Whether ``request`` is a redirect hop, made from one we signed, to another origin.
+
+    httpx builds a redirect's request (``response.next_request``, or its own hop) with the
+    signed request's extensions, our guard among them, naming the origin signed for. Sent by
+    hand (``client.send(response.next_request)``), it runs the auth again: it must go as the
+    client rebuilt it, unsigned, as the guard sends a hop httpx follows itself. A request the
+    caller builds has no guard of ours, and is signed wherever it goes.
+    """
+    guard = request.extensions.get("trace")
+    if not (isinstance(guard, partial) and guard.func in (_on_event, _on_event_async)):
+        return False
+    signed_for: Origin = guard.args[0]
+    try:
+        return _origin_of(*_raw_origin(request.url)) != signed_for
+    except InvalidConfigError:  # a host no client of ours would send: not ours to sign
+        return True
 
 
 def install_guard(request: httpx.Request, origin: Origin, *, is_async: bool) -> None:

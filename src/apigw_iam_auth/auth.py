@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, overload
 import httpx
 
 from apigw_iam_auth import _aiohttp, _httpx, _requests
-from apigw_iam_auth._httpx_redirects import needs_resign
+from apigw_iam_auth._httpx_redirects import left_our_origin, needs_resign
 from apigw_iam_auth._models import DEFAULT_UNSIGNED_HEADERS
 from apigw_iam_auth._sigv4 import check_expires
 from apigw_iam_auth._skew import corrected_after_refusal
@@ -153,6 +153,9 @@ class ApiGwIamAuth(_AuthBase):  # type: ignore[misc,valid-type]
         self, request: httpx.Request
     ) -> Generator[httpx.Request, httpx.Response, None]:
         """Sign for a sync ``httpx.Client``; credentials are resolved on this thread."""
+        if left_our_origin(request):  # a redirect to another origin, sent on by hand
+            yield _httpx.unsigned(request)
+            return
         body_hash = _httpx.body_hash_sync(request, self._signer)
         signing = self._sign_httpx(request, body_hash, None, is_async=False)
         response = yield request
@@ -175,6 +178,9 @@ class ApiGwIamAuth(_AuthBase):  # type: ignore[misc,valid-type]
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
         """Sign for an ``httpx.AsyncClient``; credential refreshes run off the event loop."""
+        if left_our_origin(request):  # a redirect to another origin, sent on by hand
+            yield _httpx.unsigned(request)
+            return
         signer = self._signer
         provider = signer._credentials  # noqa: SLF001 - the adapters' provider
         if signer._configured is None:  # noqa: SLF001 - the config files are read off the loop
