@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import importlib
 import ssl
+import warnings
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
@@ -209,6 +210,25 @@ async def test_ipv6_loopback_verifies(kind, presign):
             kind, "GET", srv.url("/prod/pets?a=1"), auth=make_auth(presign=presign)
         )
         assert echo(response)["headers"]["host"] == f"[::1]:{srv.port}"
+
+
+@pytest.mark.parametrize(
+    ("signed", "location"),
+    [("::1", "0:0:0:0:0:0:0:1"), ("0:0:0:0:0:0:0:1", "::1")],
+    ids=["compressed-to-expanded", "expanded-to-compressed"],
+)
+async def test_a_same_origin_hop_spelling_ipv6_otherwise_is_signed(kind, signed, location):
+    """[::1] and [0:0:0:0:0:0:0:1] are one origin: a redirect between the two spellings is
+    signed for its hop and verifies, and no warning of a proxy (there is none) is given."""
+    with running_server(host="::1") as srv:
+        start = redirect_url(srv, f"http://[{location}]:{srv.port}/prod/final", 307)
+        start = start.replace("[::1]", f"[{signed}]", 1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            response = await send(
+                kind, "POST", start, auth=make_auth(), follow_redirects=True, content=b"x"
+            )
+        assert echo(response)["path"] == "/prod/final"
 
 
 @pytest.mark.parametrize("presign", MODES)

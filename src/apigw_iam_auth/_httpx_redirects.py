@@ -48,6 +48,7 @@ redirects to another origin are as safe as that transport makes them.
 from __future__ import annotations
 
 import importlib
+import ipaddress
 import logging
 import sys
 import threading
@@ -77,7 +78,7 @@ def needs_resign(response: httpx.Response, signed: httpx.Request) -> bool:
         response.status_code == FORBIDDEN
         and bool(response.history)
         and response.request is not signed
-        and _raw_origin(response.request.url) == _raw_origin(signed.url)
+        and _url_origin(response.request.url) == _url_origin(signed.url)
     )
 
 
@@ -94,10 +95,7 @@ def left_our_origin(request: httpx.Request) -> bool:
     if not (isinstance(guard, partial) and guard.func in (_on_event, _on_event_async)):
         return False
     signed_for: Origin = guard.args[0]
-    try:
-        return _origin_of(*_raw_origin(request.url)) != signed_for
-    except InvalidConfigError:  # a host no client of ours would send: not ours to sign
-        return True
+    return _url_origin(request.url) != signed_for
 
 
 def install_guard(request: httpx.Request, origin: Origin, *, is_async: bool) -> None:
@@ -109,7 +107,8 @@ def install_guard(request: httpx.Request, origin: Origin, *, is_async: bool) -> 
     inner: Any = extensions.get("trace")
     if isinstance(inner, partial) and inner.func in (_on_event, _on_event_async):  # signed again
         inner = inner.args[1]
-    guard = partial(_GUARD_EVENTS[is_async], origin, inner)
+    scheme, host = origin
+    guard = partial(_GUARD_EVENTS[is_async], (scheme, _one_spelling(host)), inner)
     # A new dict: the one given may be shared by other requests (redirects share this one).
     request.extensions = {**extensions, "trace": guard}
 
@@ -123,14 +122,37 @@ def _raw_origin(url: httpx.URL) -> _RawOrigin:
 
 
 # An origin as the signer names it: the lowercase scheme and the Host header a client sends
-# there (default port dropped, IPv6 bracketed), as str.
+# there (default port dropped, IPv6 bracketed), as str; an IPv6 literal in one spelling.
 Origin = tuple[str, str]
 
 
 def _origin_of(scheme: bytes, host: bytes, port: int | None) -> Origin:
     """The :data:`Origin` of httpcore's view of a hop (bytes, port None when the default)."""
     text = scheme.decode("ascii", "replace").lower()
-    return text, host_header(text, host.decode("ascii", "replace"), port)
+    return text, _one_spelling(host_header(text, host.decode("ascii", "replace"), port))
+
+
+def _url_origin(url: httpx.URL) -> Origin:
+    """The :data:`Origin` of an httpx URL; a host no client would send names no origin."""
+    try:
+        return _origin_of(*_raw_origin(url))
+    except InvalidConfigError:
+        return _UNKNOWN_ORIGIN
+
+
+def _one_spelling(host: str) -> str:
+    """A Host value with its IPv6 literal compressed; any other host as it is.
+
+    ``[0:0:0:0:0:0:0:1]`` and ``[::1]`` are one origin, which redirects may spell either way
+    (httpx2 keeps the spelling of a hop's ``Location``).
+    """
+    if not host.startswith("["):
+        return host
+    literal, _, port = host[1:].partition("]")
+    try:
+        return f"[{ipaddress.IPv6Address(literal).compressed}]{port}"
+    except ValueError:
+        return host
 
 
 # httpcore's trace events are named "<http11|http2>.<step>.<started|complete>".
@@ -238,8 +260,10 @@ def _ours_through_a_proxy(
         or _origin_of(b"http", url.host, url.port) == origin
     ):
         return False
-    ours = host.encode("ascii")
-    return any(name.lower() == b"host" and value == ours for name, value in headers)
+    return any(
+        name.lower() == b"host" and _one_spelling(value.decode("latin-1")) == host
+        for name, value in headers
+    )
 
 
 def _core_of(outgoing: Any) -> Any:  # noqa: ANN401 - an httpcore request, and its module
