@@ -50,7 +50,7 @@ from socketserver import TCPServer
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
-from apigw_iam_auth._region import partition_of
+from apigw_iam_auth._region import check_region, mistyped_region, partition_of
 from apigw_iam_auth._sigv4 import payload_hash
 from apigw_iam_auth._uri import parse_query
 from apigw_iam_auth.diagnostics import redact
@@ -392,7 +392,14 @@ class IamAuthServer:
         max_skew: timedelta = DEFAULT_MAX_SKEW,
         max_records: int = _MAX_RECORDS,
     ) -> None:
-        """Validate everything now; nothing listens until :meth:`start` or :meth:`serve_forever`."""
+        """Validate everything now; nothing listens until :meth:`start` or :meth:`serve_forever`.
+
+        A mistyped region (``us-east1``, the zone ``us-east-1a``) is refused as the signer refuses
+        it, naming the region meant: nothing would ever verify. A name like no region (``local``)
+        stays allowed, as botocore signs for any.
+        """
+        if isinstance(region, str) and mistyped_region(region):
+            check_region(region)  # raises the signer's own message
         signing_config(region, service)  # a bad region or service fails here, not per request
         if policy is not None and service != "execute-api":
             raise InvalidConfigError(

@@ -51,7 +51,7 @@ from urllib.parse import urlsplit
 
 from apigw_iam_auth import _sigv4, _sigv4a
 from apigw_iam_auth._models import SignatureLocation, SigningConfig
-from apigw_iam_auth._region import check_region, mistyped_region, partition_of
+from apigw_iam_auth._region import partition_of
 from apigw_iam_auth._sigv4a import ALGORITHM_V4A
 from apigw_iam_auth._uri import canonical_query, host_header, is_utf8, parse_query
 from apigw_iam_auth.errors import (
@@ -289,13 +289,8 @@ def verify_request(
 def signing_config(region: str, service: str) -> SigningConfig:
     """The validated scope this verifier checks against; InvalidConfigError for bad names.
 
-    A region mistyped (``us-east1``, the zone ``us-east-1a``) is refused as the signer refuses
-    it, naming the region meant: nothing would ever verify. A name like no region (``local``)
-    stays allowed, as botocore signs for any. Refuses the S3 family, whose signing rules differ
-    from the ones verified here.
+    Refuses the S3 family, whose signing rules differ from the ones verified here.
     """
-    if isinstance(region, str) and mistyped_region(region):
-        check_region(region)  # raises the signer's own message
     config = SigningConfig(region, service)
     if service in _UNSUPPORTED_SERVICES:
         raise InvalidConfigError(
