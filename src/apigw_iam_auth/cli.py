@@ -31,14 +31,14 @@ from typing import TYPE_CHECKING, BinaryIO, NamedTuple, NoReturn, Protocol, Text
 from urllib.parse import urljoin, urlsplit
 
 from apigw_iam_auth._models import SignatureLocation
-from apigw_iam_auth._sigv4 import MAX_EXPIRES
+from apigw_iam_auth._sigv4 import check_expires
 from apigw_iam_auth.diagnostics import (
     explain_signature_mismatch,
     parse_signature_mismatch,
     readable_refusal,
     redact,
 )
-from apigw_iam_auth.errors import SEE_CAUSE, ApiGwIamAuthError
+from apigw_iam_auth.errors import SEE_CAUSE, ApiGwIamAuthError, InvalidConfigError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
@@ -145,10 +145,11 @@ def _expires(text: str) -> int:
     if not math.isfinite(seconds) or seconds != int(seconds):
         msg = "must be a whole number of seconds (900, 15m, 1h)"
         raise argparse.ArgumentTypeError(msg)
-    if not 1 <= seconds <= MAX_EXPIRES:  # told in the option's units, not as seconds converted
+    try:
+        return check_expires(int(seconds))  # the signer's range, one rule
+    except InvalidConfigError:  # told in the option's units, not as the seconds converted
         msg = "must be from 1s to 7d (900, 15m, 1h, 7d)"
-        raise argparse.ArgumentTypeError(msg)
-    return int(seconds)
+        raise argparse.ArgumentTypeError(msg) from None
 
 
 def _timeout(text: str) -> float:
@@ -172,7 +173,6 @@ def _region_set(text: str) -> list[str]:
     Checked here, so that a wrong name is blamed on --region-set, not on --region.
     """
     from apigw_iam_auth._region import check_region, region_names  # noqa: PLC0415
-    from apigw_iam_auth.errors import InvalidConfigError  # noqa: PLC0415 - its error
 
     names = region_names(text)
     if not names:
@@ -1104,7 +1104,7 @@ def _presigned(
     One signature, on the signer's own route (as :meth:`SigV4Signer.presign` makes it): the
     strings shown are those of the link printed.
     """
-    from apigw_iam_auth._sigv4 import check_expires, payload_hash  # noqa: PLC0415
+    from apigw_iam_auth._sigv4 import payload_hash  # noqa: PLC0415
 
     check_expires(expires)  # before credentials, as presign(): a typo costs no chain
     link, _, _, signing = signer._sign_for_wire(  # noqa: SLF001 - the adapters' route

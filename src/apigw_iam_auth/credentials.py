@@ -188,7 +188,8 @@ def _reason(exc: NoCredentialsError) -> str:
 def _failure(what: str, exc: BaseException, fix: str = "") -> CredentialsRefreshError:
     """``what`` failed because of ``exc``: the error to raise, with ``exc`` chained as its cause.
 
-    ``fix``, a sentence, says what to do where botocore's text does not (:func:`_env_fix`).
+    ``fix``, a sentence, says what to do where botocore's text does not
+    (:func:`_env_refresh_fix`, :func:`_env_load_fix`).
 
     botocore's own messages say what to fix (an expired SSO login, a missing profile, an HTTP
     status, refreshed credentials still expired), so they are kept, also when botocore raised
