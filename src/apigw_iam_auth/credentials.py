@@ -1336,7 +1336,7 @@ def snapshot_of(value: object) -> Credentials | None:
         return Credentials(value.access_key, value.secret_key, value.token)  # type: ignore[attr-defined]
     if _is_key_tuple(value):
         return Credentials(*value)  # type: ignore[misc]
-    if isinstance(value, (tuple, list)) and len(value) in _KEY_TUPLE_LENGTHS:
+    if isinstance(value, (tuple, list)):
         _refuse_binary_keys(value)
     return None
 
@@ -1588,7 +1588,6 @@ def _refuse_broken_key_tuple(items: Sequence[object]) -> None:
                 else "are None; are their environment variables set?"
             )
         )
-    _refuse_binary_keys(items)
     strings = [number for number, item in enumerate(items, 1) if isinstance(item, str)]
     if strings:
         raise InvalidConfigError(
