@@ -898,6 +898,43 @@ def test_a_hand_built_chain_checks_its_providers_as_a_list_does():
 
 
 @pytest.mark.anyio
+async def test_a_custom_provider_is_named_by_its_class_never_by_its_own_repr(caplog):
+    """A provider written as a plain dataclass reprs its fields, secret and token among them:
+    the auth's and signer's repr, the chain's DEBUG line and a failure name its class only.
+    """
+    caplog.set_level(logging.DEBUG, logger="apigw_iam_auth")
+
+    @dataclass
+    class KeysFromVault(CredentialsProvider):
+        access_key: str
+        secret_key: str
+        token: str
+        reachable: bool = True
+
+        def get(self) -> Credentials:
+            if not self.reachable:
+                raise ConnectionError("vault unreachable")
+            return Credentials(self.access_key, self.secret_key, self.token)
+
+    token = "TOKEN-" + "t" * 40
+    texts = []
+    auth = ApiGwIamAuth(region="us-east-1", credentials=[KeysFromVault("AKIDVAULT", SECRET, token)])
+    texts += [repr(auth), repr(auth.signer), str(auth.signer)]
+    assert auth.signer.sign("GET", URL).headers["X-Amz-Security-Token"] == token
+    unreachable = KeysFromVault("AKIDVAULT", SECRET, token, reachable=False)
+    for call in (resolve_provider(unreachable).get, resolve_provider(unreachable).aget):
+        with pytest.raises(CredentialsRefreshError, match=r"KeysFromVault.*failed") as failed:
+            await call() if call.__name__ == "aget" else call()
+        texts.append(str(failed.value))
+    texts.append(caplog.text)
+    assert "KeysFromVault" in texts[0]
+    assert "supplies the credentials" in caplog.text
+    everything = "\n".join(texts)
+    assert SECRET not in everything
+    assert token not in everything
+
+
+@pytest.mark.anyio
 async def test_a_custom_provider_that_fails_raises_our_error():
     """A CredentialsProvider subclass's failure is a CredentialsRefreshError, as a provider
     function's is, with the original chained. Its keys' expiry is judged by the signer's

@@ -1460,8 +1460,8 @@ class _CheckedProvider(CredentialsProvider):
         self._provider = provider
 
     def __repr__(self) -> str:
-        """The wrapped provider's own name."""
-        return repr(self._provider)
+        """The wrapped provider's class, never its own repr (a dataclass's shows the keys)."""
+        return f"{type(self._provider).__qualname__}(...)"
 
     def __reduce__(self) -> tuple[Any, ...]:
         """Carry the wrapped provider (as it pickles)."""
