@@ -15,9 +15,12 @@ import copy
 import importlib
 import io
 import logging
+import os
+import threading
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
+import httpx
 import pytest
 import requests
 from aws_server import running_server
@@ -38,6 +41,7 @@ pytestmark = pytest.mark.anyio
 # The httpcore each client package sends with.
 CORE = {"httpx": "httpcore", "httpx2": "httpcore2"}
 NO_GUARD = "cross-origin redirect protection is unavailable"
+HANG_GUARD = 30  # seconds: only ends a test that would otherwise hang for good
 SIGNING_NAMES = {"authorization", "x-amz-date", "x-amz-security-token", "x-amz-content-sha256"}
 
 
@@ -508,3 +512,40 @@ async def test_relative_proxy_target_fails_closed_and_says_so(proxy, monkeypatch
         response = await send(kind, "GET", _behind(proxy), auth=_proxy_auth(), proxy=proxy.url)
     assert response.status_code == 403
     assert [record.access_key for record in proxy.requests] == [None]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX only")
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_a_forked_child_checks_its_client_package_although_a_parent_thread_was_checking():
+    """The once-per-package checks run under one lock. Held by a parent thread at fork time (a
+    warm-up request under ``gunicorn --preload``), it would be held in the child for good, and
+    the child's first httpx request would wait forever: the child gets a lock of its own.
+    """
+    inside, release = threading.Event(), threading.Event()
+
+    def slow_check(_package: object) -> bool:
+        inside.set()
+        return release.wait(2 * HANG_GUARD)  # outlasts the child's own guard
+
+    parent_check = threading.Thread(
+        target=_httpx._checked_once, args=({}, httpx.Request, slow_check), daemon=True
+    )
+    parent_check.start()
+    assert inside.wait(HANG_GUARD)
+    pid = os.fork()
+    if pid == 0:  # the child: its exit status is the outcome, and it never returns to pytest
+        status = 3
+        try:
+            threading.Timer(HANG_GUARD, os._exit, (2,)).start()  # hung: fail, not hang pytest
+            _httpx._GUARD_PROVEN.clear()  # this child's first request: the guard is proven
+            auth = make_auth(credentials=SESSION)
+            signed = next(auth.sync_auth_flow(httpx.Request("GET", "http://127.0.0.1:9/prod")))
+            status = 0 if "Authorization" in signed.headers else 1
+        finally:
+            os._exit(status)
+    try:
+        _, status = os.waitpid(pid, 0)
+    finally:
+        release.set()
+        parent_check.join(HANG_GUARD)
+    assert os.waitstatus_to_exitcode(status) == 0  # 2: the child waited for the parent's check

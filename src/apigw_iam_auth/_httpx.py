@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import sys
 import threading
 import warnings
@@ -180,6 +181,19 @@ def _checked_once(
 
 # Held while a package's couplings are checked, so that each is checked (and warned of) once.
 _CHECKING = threading.Lock()
+
+
+def _reset_after_fork() -> None:
+    """In a forked child: a new lock, which no parent thread (absent here) can be holding.
+
+    A check cut short by the fork left no result, so the child's first request checks again.
+    """
+    global _CHECKING  # noqa: PLW0603 - the parent's lock may have been held at fork time
+    _CHECKING = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, which does not fork
+    os.register_at_fork(after_in_child=_reset_after_fork)
 
 
 # Request type -> whether its package keeps a file body at request.stream._stream.
