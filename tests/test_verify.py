@@ -27,6 +27,7 @@ from apigw_iam_auth._models import SignatureLocation
 from apigw_iam_auth.errors import ApiGwIamAuthError, InvalidConfigError
 from apigw_iam_auth.server import (
     FailureKind,
+    IamAuthServer,
     KnownKey,
     VerificationError,
     VerifiedRequest,
@@ -752,6 +753,39 @@ def test_known_key_repr_hides_secret_and_token():
     text = repr(KnownKey("the-secret", token="the-token"))
     assert "the-secret" not in text
     assert "the-token" not in text
+
+
+def test_a_verified_presigned_request_shows_neither_signature_nor_token_in_repr():
+    """A VerifiedRequest keeps the presigned query whole (its ``query``), but its repr, which
+    ends up in logs and test failures, masks the two values that make the link work.
+    """
+    request, signed_at = _botocore(
+        botocore.auth.SigV4QueryAuth, "GET", f"{BASE}/prod/pets?z=1", token=TOKEN, expires=60
+    )
+    verified = check(request, now=signed_at)
+    signature = dict(verified.query)["X-Amz-Signature"]
+    assert dict(verified.query)["X-Amz-Security-Token"] == TOKEN
+    text = repr(verified)
+    assert TOKEN not in text
+    assert signature not in text
+    assert "('z', '1')" in text
+    assert "('X-Amz-Signature', '<redacted>')" in text
+    assert text.startswith("VerifiedRequest(access_key='ASIAEXAMPLE', ")
+
+
+def test_a_reply_quoting_a_canonical_request_shows_no_token_in_repr():
+    """A signature mismatch's reply quotes the canonical request (session token included), as
+    API Gateway does; the Reply's repr names the body's length instead.
+    """
+    server = IamAuthServer(region="us-east-1", keys=KEYS)  # never started: handle() only
+    wrong = SigV4Signer(region="us-east-1", credentials=(TEMP_KEY, "not-the-secret", TOKEN))
+    link = urlsplit(wrong.presign("GET", f"{BASE}/prod/pets"))
+    reply = server.handle("GET", f"{link.path}?{link.query}", [("host", link.netloc)], b"")
+    assert reply.status == 403
+    quoted = quote(TOKEN, safe="")  # as the canonical query holds it
+    assert quoted in reply.body.decode()
+    assert quoted not in repr(reply)
+    assert f"body=<{len(reply.body)} bytes>" in repr(reply)
 
 
 def test_known_key_rejects_empty_secret():

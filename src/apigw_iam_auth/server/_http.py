@@ -39,7 +39,7 @@ import threading
 import uuid
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from email.errors import MissingHeaderBodySeparatorDefect
 from email.utils import format_datetime
@@ -60,9 +60,11 @@ from apigw_iam_auth.server._verify import (
     BAD_REQUEST,
     DEFAULT_ACCOUNT_ID,
     DEFAULT_MAX_SKEW,
+    SECRET_QUERY,
     KnownKey,
     VerificationError,
     is_key_id_shaped,
+    repr_with,
     signing_config,
     verify_request,
 )
@@ -107,7 +109,6 @@ _CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
 # The longest chunk-size or trailer line read (chunk extensions and trailers are not verified).
 _MAX_CHUNK_LINE = 8192
 _MAX_TRAILERS = 100  # as http.server's limit of header fields
-_SECRET_QUERY = frozenset({"X-Amz-Signature", "X-Amz-Security-Token"})
 _POLL_SECONDS = 0.05  # how quickly stop() is noticed by the accept loop
 _DRAIN_SECONDS = 5  # how long stop() waits for requests in flight to be answered
 _IDLE_SECONDS = 60  # idle keep-alive connections are closed after this
@@ -306,11 +307,15 @@ class Reply:
     """
 
     status: int
-    body: bytes
+    body: bytes = field(repr=False)  # a mismatch quotes the canonical request, token and all
     error_type: str | None = None
     access_key: str | None = None
     reason: str | None = None
     likely_cause: str | None = None
+
+    def __repr__(self) -> str:
+        """The fields, the body by its length only."""
+        return repr_with(self, body=f"<{len(self.body)} bytes>")
 
 
 @dataclass(frozen=True, slots=True)
@@ -666,7 +671,7 @@ class IamAuthServer:
             "method": method,
             "path": verified.path,
             "query": [
-                [_as_text(name), "<redacted>" if name in _SECRET_QUERY else _as_text(value)]
+                [_as_text(name), "<redacted>" if name in SECRET_QUERY else _as_text(value)]
                 for name, value in verified.query
             ],
             "headers": [[name, _shown_header(name, value)] for name, value in headers],
@@ -740,7 +745,7 @@ def _shown_target(target: str) -> str:
         name, equals, _ = piece.partition("=")
         decoded = parse_query(piece) if equals else ()  # () for an empty name
         secret = bool(decoded) and (
-            decoded[0][0] in _SECRET_QUERY
+            decoded[0][0] in SECRET_QUERY
             or (
                 decoded[0][0] == "X-Amz-Credential"
                 and not is_key_id_shaped(decoded[0][1].partition("/")[0])

@@ -158,6 +158,19 @@ class KnownKey:
             raise InvalidConfigError("key expiry must be an aware datetime")
 
 
+# The query parameters that make a presigned link work for whoever holds them: never shown.
+SECRET_QUERY = frozenset({"X-Amz-Signature", "X-Amz-Security-Token"})
+
+
+def repr_with(value: object, **shown: str) -> str:
+    """A dataclass's repr with the given fields shown as ``shown`` says instead of their values."""
+    parts = [
+        f"{name}={shown[name] if name in shown else repr(getattr(value, name))}"
+        for name in value.__dataclass_fields__  # type: ignore[attr-defined]
+    ]
+    return f"{type(value).__name__}({', '.join(parts)})"
+
+
 # Maps an access key id to what is known about it, e.g. ``dict.get``.
 KeyLookup = Callable[[str], KnownKey | None]
 
@@ -176,9 +189,16 @@ class VerifiedRequest:
     signed_headers: tuple[str, ...]
     signed_at: datetime
     path: str
-    query: tuple[tuple[str, str], ...]
+    query: tuple[tuple[str, str], ...] = field(repr=False)
     expires: int | None = None
     region: str = "us-east-1"  # verified for; its partition names the caller (arn:aws-cn:...)
+
+    def __repr__(self) -> str:
+        """The fields, the query's signature and session token masked: together, a live link."""
+        query = tuple(
+            (name, "<redacted>" if name in SECRET_QUERY else value) for name, value in self.query
+        )
+        return repr_with(self, query=repr(query))
 
     @property
     def principal_arn(self) -> str:
