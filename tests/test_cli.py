@@ -2017,6 +2017,29 @@ def test_library_warnings_speak_in_flags(env):
         assert spelling not in done.stderr
 
 
+def test_a_region_set_leaving_out_the_hosts_region_is_warned_in_flags(env):
+    """--region-set without the host's region: warned before the 403, in flags. --region
+    beside it plays no part in SigV4a, so it contradicts nothing.
+    """
+    host = "abc123.execute-api.eu-west-1.amazonaws.com"
+    done = run_cli(
+        "call",
+        f"https://{host}/prod",
+        "--region-set",
+        REGION,
+        "--region",
+        REGION,
+        "--dry-run",
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == (
+        f"apigw-iam-auth: --region-set {REGION} leaves out 'eu-west-1', the region of host "
+        f"'{host}': AWS refuses the signature there, so expect a 403; add 'eu-west-1' to "
+        "--region-set (or pass --region-set *)\n"
+    )
+
+
 def test_a_failing_credential_process_says_what_failed(sandbox):
     """The chained exception the library points to is not shown on the command line: its type
     and message are, in its place.

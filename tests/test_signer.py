@@ -1,5 +1,6 @@
 """SigV4Signer's contract at its edges: what it refuses, and what it sends for awkward input."""
 
+import logging
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -374,7 +375,7 @@ def test_region_set_string_is_read_as_its_header_writes_it(given):
 @pytest.mark.parametrize(
     ("given", "refused"),
     [
-        ("us-east-1,hunter2", "region 'hunter2' is not an AWS region"),
+        ("us-east-1,hunter2", "region_set name 'hunter2' is not an AWS region"),
         ("*,us-east-1", "already means every region"),
         (" , ", "non-empty list of region names"),
         (42, r"region_set must be '\*' or a list of region names, got int"),
@@ -384,6 +385,58 @@ def test_region_set_names_what_is_wrong(given, refused):
     """Each name of a region set is checked; '*' stands alone; an empty set is refused."""
     with pytest.raises(InvalidConfigError, match=refused):
         SigV4Signer(region_set=given, credentials=("AKIDEXAMPLE", SECRET_KEY))
+
+
+def test_a_mistyped_region_set_name_is_blamed_on_region_set_not_on_region():
+    """With region= beside it, a wrong name in region_set= is said to be region_set's."""
+    with pytest.raises(InvalidConfigError) as refused:
+        SigV4Signer(
+            region="us-east-1",
+            region_set=["us-east-1", "eu-west1"],
+            credentials=("AKIDEXAMPLE", SECRET_KEY),
+        )
+    assert str(refused.value) == (
+        "region_set name 'eu-west1' is not an AWS region; did you mean 'eu-west-1'?"
+    )
+
+
+def test_region_is_unused_with_a_region_set_so_no_contradiction_is_warned(caplog):
+    """SigV4a's scope names no region: region= beside region_set= changes nothing signed, and
+    a region unlike the host's is no reason to expect a 403.
+    """
+    url = "https://unused.execute-api.us-east-1.amazonaws.com/prod"
+    credentials = ("AKIDEXAMPLE", SECRET_KEY)
+    with caplog.at_level(logging.WARNING, logger="apigw_iam_auth"):
+        signed = SigV4Signer(
+            region="eu-west-1", region_set=["us-east-1"], credentials=credentials
+        ).sign("GET", url, timestamp=NOW)
+    assert caplog.records == []
+    authorization = signed.headers["Authorization"]
+    assert authorization.startswith("AWS4-ECDSA-P256-SHA256 Credential=AKIDEXAMPLE/")
+    assert "/execute-api/aws4_request, " in authorization
+    assert "eu-west-1" not in authorization
+    assert signed.headers["X-Amz-Region-Set"] == "us-east-1"
+
+
+def test_a_region_set_without_the_hosts_region_is_warned_once_per_host(caplog):
+    """API Gateway refuses a region set that leaves out its own region: said once per host,
+    before the 403. A set holding it, '*', or a host that names no region: nothing to say.
+    """
+    credentials = ("AKIDEXAMPLE", SECRET_KEY)
+    elsewhere = SigV4Signer(region_set="eu-west-1,eu-central-1", credentials=credentials)
+    covering = SigV4Signer(region_set="eu-west-1,us-east-1", credentials=credentials)
+    every = SigV4Signer(region_set="*", credentials=credentials)
+    host = "uncovered.execute-api.us-east-1.amazonaws.com"
+    with caplog.at_level(logging.WARNING, logger="apigw_iam_auth"):
+        for signer in (covering, every, elsewhere, elsewhere):
+            signer.sign("GET", f"https://{host}/prod", timestamp=NOW)
+        elsewhere.sign("GET", "https://api.example.com/prod", timestamp=NOW)
+    warned = (
+        f"region_set='eu-west-1,eu-central-1' leaves out 'us-east-1', the region of host "
+        f"{host!r}: AWS refuses the signature there, so expect a 403; add 'us-east-1' to "
+        "region_set= (or pass region_set='*')"
+    )
+    assert [record.getMessage() for record in caplog.records] == [warned]
 
 
 def test_a_header_set_serves_requests_whose_unsigned_values_change(monkeypatch):

@@ -144,14 +144,15 @@ _HOST_SHAPES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(rf"{_LABEL}\.aoss\.{_REGION}\.on\.aws"), OPENSEARCH_SERVERLESS_SERVICE),
 )
 
-# Hosts already warned about a region contradiction. Bounded: a process talking to many hosts
-# stays flat; when full it is emptied, so a host may be warned about again later. Two threads
-# resolving one host at the same moment may both warn; a duplicate line is the only cost.
+# Hosts already warned about, with the warning: a region contradiction, or a region set that
+# leaves the host's region out. Bounded: a process talking to many hosts stays flat; when full
+# it is emptied, so a host may be warned about again later. Two threads resolving one host at
+# the same moment may both warn; a duplicate line is the only cost.
 _MAX_WARNED_HOSTS = 256
 
 # How alike (difflib ratio) a listed region must be to be suggested; difflib's own default.
 _MIN_SIMILARITY = 0.6
-_WARNED_HOSTS: set[str] = set()
+_WARNED_HOSTS: set[tuple[str, str]] = set()
 
 
 def region_names(text: str) -> list[str]:
@@ -174,6 +175,11 @@ def check_region(region: str) -> str:
     fails there rather than as a 403 later.
     """
     return _checked(region, "region")
+
+
+def check_region_set_name(region: str) -> str:
+    """:func:`check_region` of one name of a SigV4a region set, blamed on ``region_set``."""
+    return _checked(region, "region_set name")
 
 
 def mistyped_region(region: str) -> bool:
@@ -226,6 +232,7 @@ def infer_scope(
     region: str | None,
     service: str | None,
     fallback_region: Callable[[], str | None],
+    region_set: tuple[str, ...] | None = None,
 ) -> tuple[str, str]:
     """Return the ``(region, service)`` to sign a request to ``host`` with.
 
@@ -237,7 +244,8 @@ def infer_scope(
     (called only then, typically ``lambda: configured_region(profile)``); else
     :class:`InvalidConfigError` naming the host and the fixes. A caller's region that contradicts
     the host's is still used, and logged at WARNING on the ``apigw_iam_auth`` logger once per
-    host, naming both.
+    host, naming both. With a SigV4a ``region_set``, whose scope names no region, ``region``
+    plays no part; a set that leaves out the host's region is logged the same way instead.
 
     Service: the caller's; else the host's (``lambda`` for a function URL, ``appsync``,
     ``vpc-lattice-svcs``, ``es``, ``aoss``); else ``execute-api``. The caller's
@@ -248,9 +256,31 @@ def infer_scope(
     host_region, host_service = _read_host(hostname)
     if service is None or (service == EXECUTE_API_SERVICE and host_service is not None):
         service = host_service or EXECUTE_API_SERVICE
+    if region_set is not None:
+        region = None
+        if host_region is not None and not {"*", host_region} & set(region_set):
+            _warn_once(
+                hostname,
+                "region_set=%r leaves out %r, the region of host %r: AWS refuses the "
+                "signature there, so expect a 403; add %r to region_set= (or pass "
+                "region_set='*')",
+                ",".join(region_set),
+                host_region,
+                hostname,
+                host_region,
+            )
     if region is not None:
         if host_region is not None and host_region != region:
-            _warn_contradiction(hostname, region, host_region)
+            _warn_once(
+                hostname,
+                "region=%r contradicts host %r, which is in region %r; signing with %r as "
+                "asked. AWS checks the scope against the host's region, so expect a 403: drop "
+                "region= to use the host's",
+                region,
+                hostname,
+                host_region,
+                region,
+            )
         return region, service
     if host_region is not None:
         return host_region, service
@@ -345,18 +375,12 @@ def _read_host(hostname: str) -> tuple[str | None, str | None]:
     return None, None
 
 
-def _warn_contradiction(hostname: str, region: str, host_region: str) -> None:
-    if hostname in _WARNED_HOSTS:
+def _warn_once(hostname: str, message: str, *args: str) -> None:
+    """Log ``message`` at WARNING, the first time it is said of ``hostname``."""
+    key = (hostname, message)
+    if key in _WARNED_HOSTS:
         return
     if len(_WARNED_HOSTS) >= _MAX_WARNED_HOSTS:
         _WARNED_HOSTS.clear()
-    _WARNED_HOSTS.add(hostname)
-    _log.warning(
-        "region=%r contradicts host %r, which is in region %r; signing with %r as asked. "
-        "AWS checks the scope against the host's region, so expect a 403: drop region= to "
-        "use the host's",
-        region,
-        hostname,
-        host_region,
-        region,
-    )
+    _WARNED_HOSTS.add(key)
+    _log.warning(message, *args)

@@ -475,7 +475,7 @@ def _aws_options() -> _Parser:
     group.add_argument(
         "--region",
         help="signing region (default: read off the API's hostname, else AWS_REGION, "
-        "else the profile's region)",
+        "else the profile's region; unused with --region-set)",
     )
     group.add_argument("--profile", help="profile of ~/.aws/config (default: AWS_PROFILE)")
     group.add_argument(
@@ -752,6 +752,7 @@ class _FlagsFormatter(logging.Formatter):
 # The library speaks to Python callers; on the command line the same advice names flags.
 _FLAGS = {
     "region": "--region",
+    "region_set": "--region-set",
     "profile": "--profile",
     "service": "--service",
     "expires": "--expires",

@@ -64,6 +64,7 @@ from apigw_iam_auth._models import (
 )
 from apigw_iam_auth._region import (
     check_region,
+    check_region_set_name,
     configured_region,
     infer_scope,
     names_scope,
@@ -196,7 +197,8 @@ class SigV4Signer:
         lets the service decide: VPC Lattice accepts only unsigned payloads, OpenSearch wants
         the hash in ``x-amz-content-sha256``, everything else gets the plain SigV4 default.
         ``region_set`` (``["us-east-1", "eu-west-1"]`` or ``"*"``) signs with SigV4a: one
-        signature valid in every region of the set (needs the ``sigv4a`` extra).
+        signature valid in every region of the set (needs the ``sigv4a`` extra); ``region``
+        then plays no part, as SigV4a's scope names no region.
 
         ``credentials`` is ``(key, secret)``, ``(key, secret, token)``, a botocore
         ``Credentials``/``RefreshableCredentials``, a botocore or boto3 ``Session``, a callable
@@ -307,6 +309,7 @@ class SigV4Signer:
             self._service,
             # SigV4a's scope names no region: a host without one needs none.
             (lambda: "*") if self._region_set else self._configured_region,
+            self._region_set,
         )
         defaults = service_defaults(service)
         unsigned = self._payload == "unsigned" or (
@@ -635,7 +638,7 @@ def _checked_region_set(region_set: str | Iterable[str] | None) -> tuple[str, ..
         if len(names) > 1:
             raise InvalidConfigError("region_set '*' already means every region; pass it alone")
         return names
-    return tuple(check_region(name) for name in names)
+    return tuple(check_region_set_name(name) for name in names)
 
 
 def _capped_expiry(expires: int, credentials: Credentials, now: datetime) -> int:
