@@ -387,6 +387,30 @@ def test_region_set_names_what_is_wrong(given, refused):
         SigV4Signer(region_set=given, credentials=("AKIDEXAMPLE", SECRET_KEY))
 
 
+@pytest.mark.parametrize(
+    "given",
+    [
+        ["x-trace", "User-Agent"],
+        ("x-trace", "User-Agent"),
+        {"x-trace": 1, "User-Agent": 1}.keys(),
+        (name for name in ["x-trace", "User-Agent"]),
+        iter(["x-trace", "User-Agent"]),
+    ],
+    ids=["list", "tuple", "keys-view", "generator", "iterator"],
+)
+def test_unsigned_headers_are_read_once_whatever_iterable_holds_them(given):
+    """unsigned_headers is any iterable of names: a generator or an iterator, read once, leaves
+    its headers unsigned as a list does (its second read used to find it empty).
+    """
+    signer = SigV4Signer(
+        region="us-east-1", credentials=("AKIDEXAMPLE", SECRET_KEY), unsigned_headers=given
+    )
+    signed = signer.sign(
+        "GET", "https://h.example/p", headers={"X-Trace": "1", "User-Agent": "me/1.0"}
+    )
+    assert "SignedHeaders=host;x-amz-date," in signed.headers["Authorization"]
+
+
 def test_a_mistyped_region_set_name_is_blamed_on_region_set_not_on_region():
     """With region= beside it, a wrong name in region_set= is said to be region_set's."""
     with pytest.raises(InvalidConfigError) as refused:

@@ -172,13 +172,12 @@ class SigningConfig:
                     f"{name} must be an AWS {name} name such as "
                     f"{'ap-northeast-1' if name == 'region' else 'execute-api'}, got {value!r}"
                 )
-        if (
-            isinstance(self.unsigned_headers, str)
-            or not isinstance(self.unsigned_headers, Iterable)
-            or not all(isinstance(name, str) for name in self.unsigned_headers)
-        ):
+        given = self.unsigned_headers
+        # Read once: a generator or an iterator would be empty on a second pass.
+        names = None if isinstance(given, str) or not isinstance(given, Iterable) else tuple(given)
+        if names is None or not all(isinstance(name, str) for name in names):
             raise InvalidConfigError("unsigned_headers must be a collection of header names")
-        lowered = frozenset(name.lower() for name in self.unsigned_headers)
+        lowered = frozenset(name.lower() for name in names)
         if "host" in lowered:
             raise InvalidConfigError("the host header is always signed; remove it from unsigned")
         object.__setattr__(self, "unsigned_headers", lowered)
