@@ -113,21 +113,23 @@ _MODULES = {
 }
 
 
-def __getattr__(name: str) -> Any:  # noqa: ANN401 - any public name of the package
-    """Import a public name on first use (PEP 562), then keep it in the module."""
-    if name == "__version__":
-        from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
+if not TYPE_CHECKING:  # type checkers read the imports above: a misspelt name is an error
 
-        try:
-            value: Any = version("apigw-iam-auth")
-        except PackageNotFoundError:  # pragma: no cover - a source tree without install
-            value = "0.0.0"
-    elif name in _MODULES:
-        value = getattr(importlib.import_module(f"apigw_iam_auth.{_MODULES[name]}"), name)
-    else:
-        raise AttributeError(f"module 'apigw_iam_auth' has no attribute {name!r}")
-    globals()[name] = value
-    return value
+    def __getattr__(name: str) -> Any:  # noqa: ANN401 - any public name of the package
+        """Import a public name on first use (PEP 562), then keep it in the module."""
+        if name == "__version__":
+            from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
+
+            try:
+                value: Any = version("apigw-iam-auth")
+            except PackageNotFoundError:  # pragma: no cover - a source tree without install
+                value = "0.0.0"
+        elif name in _MODULES:
+            value = getattr(importlib.import_module(f"apigw_iam_auth.{_MODULES[name]}"), name)
+        else:
+            raise AttributeError(f"module 'apigw_iam_auth' has no attribute {name!r}")
+        globals()[name] = value
+        return value
 
 
 def __dir__() -> list[str]:

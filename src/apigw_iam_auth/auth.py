@@ -19,6 +19,7 @@ from apigw_iam_auth.signer import Clock, CredentialsSource, Payload, SigV4Signer
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Awaitable, Generator, Iterable
 
+    import httpx2
     import requests
     from aiohttp import ClientRequest, ClientResponse
     from aiohttp.client_middlewares import ClientHandlerType
@@ -42,10 +43,19 @@ def _auth_base() -> type[httpx.Auth]:
     return type("_HttpxAuth", (httpx.Auth, httpx2.Auth), {"__slots__": ()})
 
 
-_AuthBase: type[httpx.Auth] = _auth_base()
+if TYPE_CHECKING:  # what type checkers see: both clients' Auth, so either takes the object
+
+    class _AuthBase(httpx.Auth, httpx2.Auth):  # type: ignore[misc]
+        """Both clients' ``Auth``: httpx2's Request has the same API as httpx's.
+
+        The flows are typed for httpx's, and marked as overriding httpx2's anyway.
+        """
+
+else:
+    _AuthBase = _auth_base()
 
 
-class ApiGwIamAuth(_AuthBase):  # type: ignore[misc,valid-type]
+class ApiGwIamAuth(_AuthBase):
     """Sign requests to IAM-protected API Gateway APIs (and Lambda function URLs).
 
     One object serves every client: ``auth=`` with requests (``requests.get(url, auth=auth)``),
@@ -149,8 +159,9 @@ class ApiGwIamAuth(_AuthBase):  # type: ignore[misc,valid-type]
         hooks.append(guard)
         return request
 
-    def sync_auth_flow(
-        self, request: httpx.Request
+    def sync_auth_flow(  # type: ignore[override]  # httpx2's too: see _AuthBase
+        self,
+        request: httpx.Request,  # type: ignore[override]
     ) -> Generator[httpx.Request, httpx.Response, None]:
         """Sign for a sync ``httpx.Client``; credentials are resolved on this thread."""
         if left_our_origin(request):  # a redirect to another origin, sent on by hand
@@ -174,8 +185,9 @@ class ApiGwIamAuth(_AuthBase):  # type: ignore[misc,valid-type]
             request = retry
             response = yield retry
 
-    async def async_auth_flow(
-        self, request: httpx.Request
+    async def async_auth_flow(  # type: ignore[override]  # httpx2's too: see _AuthBase
+        self,
+        request: httpx.Request,  # type: ignore[override]
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
         """Sign for an ``httpx.AsyncClient``; credential refreshes run off the event loop."""
         if left_our_origin(request):  # a redirect to another origin, sent on by hand

@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 
 import aiohttp
 import httpx
+import httpx2
 import requests
 
 from apigw_iam_auth import (
@@ -39,7 +40,12 @@ def clients() -> None:
     requests.get(URL, auth=auth, timeout=5)
     httpx.Client(auth=auth)
     httpx.AsyncClient(auth=auth)
+    httpx2.Client(auth=auth)
+    httpx2.AsyncClient(auth=auth)
     aiohttp.ClientSession(middlewares=(auth,))
+    auth.singer.sign("GET", URL)  # type: ignore[attr-defined]
+    number: int = auth  # type: ignore[assignment]
+    del number
     ApiGwIamAuth(presign=True, expires=3600, region_set=["us-east-1", "eu-west-1"])
     ApiGwIamAuth("eu-west-1", payload="unsigned")
     ApiGwIamAuth("eu-west-1", "execute-api")  # type: ignore[call-arg]
@@ -79,6 +85,13 @@ def server() -> VerifiedRequest:
     return verify_request(
         "GET", "/prod", [("Host", "h")], b"", lookup=keys.get, region="eu-west-1", now=NOW
     )
+
+
+def misspelt() -> None:
+    """A name the package does not export is an error, not Any."""
+    from apigw_iam_auth import presign_urll  # type: ignore[attr-defined]  # noqa: PLC0415
+
+    del presign_urll
 
 
 def errors(exc: Exception) -> str:
