@@ -21,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from apigw_iam_auth import ApiGwIamAuth, RedactingFilter, _sigv4, diagnostics
-from apigw_iam_auth._models import SignableRequest
+from apigw_iam_auth._models import SignableRequest, SignedRequest
 from apigw_iam_auth.diagnostics import (
     ExpectedSigning,
     explain_signature_mismatch,
@@ -622,12 +622,26 @@ def test_body_that_is_not_str_or_bytes_is_the_callers_error(body):
         parse_signature_mismatch(body)
 
 
-@pytest.mark.parametrize("signed", [None, "GET\n/\n", object()])
-def test_signed_that_is_not_a_signing_result_is_the_callers_error(signed):
-    """Passing SignedRequest.signing when it is None (or any non-SigningResult) is refused."""
+@pytest.mark.parametrize(
+    "signed", [None, "GET\n/\n", object(), SignedRequest("GET", "https://h/", {})]
+)
+def test_signed_that_holds_no_signing_result_is_the_callers_error(signed):
+    """Anything but a SigningResult, or a SignedRequest built by hand without one, is refused."""
     result, _ = sign()
-    with pytest.raises(InvalidConfigError, match="signed must be the SigningResult"):
+    with pytest.raises(InvalidConfigError, match="signed must be the SignedRequest that Sig"):
         explain_signature_mismatch(aws_body(result.canonical_request), signed)
+
+
+def test_the_signed_request_explains_as_its_signing_result_does():
+    """What SigV4Signer.sign returned is taken as it is: no need to reach for .signing."""
+    signer = SigV4Signer(region="us-east-1", credentials=("AKIDEXAMPLE", "secret"))
+    signed = signer.sign("GET", "https://abc.execute-api.us-east-1.amazonaws.com/prod/pets/1")
+    assert signed.signing is not None
+    theirs = signed.signing.canonical_request.replace("/prod/pets/1", "/prod/pets/2")
+    text = explain_signature_mismatch(aws_body(theirs), signed)
+    assert text is not None
+    assert text == explain_signature_mismatch(aws_body(theirs), signed.signing)
+    assert text.splitlines()[-1].startswith("likely cause: the path differs")
 
 
 def test_log_signature_mismatch_never_raises_on_an_odd_body(caplog):

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from apigw_iam_auth._models import SigningResult
+from apigw_iam_auth._models import SignedRequest, SigningResult
 from apigw_iam_auth._sigv4 import UNSIGNED_PAYLOAD
 from apigw_iam_auth.errors import InvalidConfigError
 
@@ -338,18 +338,22 @@ def _hint(roles: list[str], first: int | None, ours: list[str]) -> str:
     return _HINTS.get(role, f"the {role} line differs")
 
 
-def explain_signature_mismatch(response_body: str | bytes, signed: SigningResult) -> str | None:
+def explain_signature_mismatch(
+    response_body: str | bytes, signed: SigningResult | SignedRequest
+) -> str | None:
     """A readable, redacted diff of API Gateway's expected signing strings against ours.
 
-    Returns None when the body is not a signature-mismatch 403. Lines starting ``-`` are what
-    API Gateway expected, ``+`` what we signed; the last line names the likely cause. A body
-    that is not str or bytes, or ``signed`` that is not a ``SigningResult``, raises
-    :class:`~apigw_iam_auth.errors.InvalidConfigError`.
+    ``signed`` is what :meth:`SigV4Signer.sign` returned for the refused request, or its
+    ``signing``. Returns None when the body is not a signature-mismatch 403. Lines starting
+    ``-`` are what API Gateway expected, ``+`` what we signed; the last line names the likely
+    cause. A body that is not str or bytes, or ``signed`` that holds no ``SigningResult``,
+    raises :class:`~apigw_iam_auth.errors.InvalidConfigError`.
     """
-    if not isinstance(signed, SigningResult):
+    result = signed.signing if isinstance(signed, SignedRequest) else signed
+    if not isinstance(result, SigningResult):  # a SignedRequest built without one, or not one
         raise InvalidConfigError(
-            "signed must be the SigningResult of the refused request (SignedRequest.signing), "
-            f"got {type(signed).__name__}"
+            "signed must be the SignedRequest that SigV4Signer.sign returned for the refused "
+            f"request, or its SigningResult, got {type(result).__name__}"
         )
     expected = parse_signature_mismatch(response_body)
     if expected is None:
@@ -358,12 +362,12 @@ def explain_signature_mismatch(response_body: str | bytes, signed: SigningResult
         return (
             "API Gateway says the signature does not match but did not quote its canonical "
             "request. What we signed:\n"
-            + "\n".join(f"    {redact(line)}" for line in signed.canonical_request.split("\n"))
+            + "\n".join(f"    {redact(line)}" for line in result.canonical_request.split("\n"))
         )
-    theirs, ours = expected.canonical_request.split("\n"), signed.canonical_request.split("\n")
+    theirs, ours = expected.canonical_request.split("\n"), result.canonical_request.split("\n")
     canonical, first = _diff(theirs, ours)
     to_sign, first_sts = _diff(
-        expected.string_to_sign.split("\n"), signed.string_to_sign.split("\n")
+        expected.string_to_sign.split("\n"), result.string_to_sign.split("\n")
     )
     if first is not None:
         verdict = _hint(_roles(theirs), first, ours)

@@ -25,6 +25,7 @@ from apigw_iam_auth import (
     SigningResult,
     SigV4Signer,
     StaticProvider,
+    explain_signature_mismatch,
     presign_url,
     redact,
 )
@@ -60,6 +61,9 @@ def signer() -> None:
     signed: SignedRequest = signer.sign("POST", URL, headers={"A": "b"}, body=b"{}", timestamp=NOW)
     link: str = signer.presign("GET", URL, expires=60)
     result: SigningResult | None = signed.signing
+    explained: str | None = explain_signature_mismatch(b"{}", signed)  # or signed.signing
+    explain_signature_mismatch(b"{}", URL)  # type: ignore[arg-type]
+    del explained
     request = SignableRequest("GET", "/prod", (), (("Host", "h"),), "0" * 64)
     signer.sign_request(request, location=SignatureLocation.QUERY, timestamp=NOW)
     signer.sign("GET", URL, credentials=("AKIDEXAMPLE", "secret", "token"))  # a snapshot per call
