@@ -64,7 +64,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from datetime import datetime, timedelta, timezone
 from functools import partial
-from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, TypeVar, Union
+from typing import Any, Protocol, TypeAlias, TypeVar, Union
 
 from apigw_iam_auth._botocore import missing_profile, profile_origin
 from apigw_iam_auth._models import Credentials, binary_kind
@@ -76,9 +76,6 @@ from apigw_iam_auth.errors import (
     InvalidConfigError,
     NoCredentialsError,
 )
-
-if TYPE_CHECKING:
-    import botocore.credentials
 
 __all__ = [
     "BotocoreCompatibilityWarning",
@@ -132,11 +129,36 @@ class SessionLike(Protocol):
 KeyTuple: TypeAlias = tuple[str, str] | tuple[str, str, str | None]
 """``(access_key, secret_key)`` or ``(access_key, secret_key, session_token)``."""
 
+
+class _ReadOnlyCredentials(Protocol):
+    """botocore's ``ReadOnlyCredentials``, the named tuple ``get_frozen_credentials`` returns.
+
+    A protocol rather than botocore's class: without botocore's stubs installed, the class
+    would be ``Any`` to a type checker, and so would every union that names it.
+    """
+
+    # Optional as botocore's stubs type them; a key or secret that is None is refused.
+    @property
+    def access_key(self) -> str | None: ...
+    @property
+    def secret_key(self) -> str | None: ...
+    @property
+    def token(self) -> str | None: ...
+
+
+class _BotocoreCredentials(Protocol):
+    """A botocore ``Credentials`` object, refreshable or not: read as one frozen snapshot."""
+
+    def get_frozen_credentials(self) -> _ReadOnlyCredentials: ...
+
+
+FixedKeys: TypeAlias = Credentials | KeyTuple | _ReadOnlyCredentials
+"""Keys as given: :class:`Credentials`, a key tuple, or botocore's ``ReadOnlyCredentials``."""
+
 _Single: TypeAlias = Union[
-    KeyTuple,
-    Credentials,
+    FixedKeys,
     "CredentialsProvider",
-    "botocore.credentials.Credentials",
+    _BotocoreCredentials,
     SessionLike,
     Callable[[], Any],
 ]
@@ -566,7 +588,7 @@ class StaticProvider(CredentialsProvider):
     keys, use ``credentials=None`` (or ``profile=``) and let that process resolve its own.
     """
 
-    def __init__(self, credentials: Credentials | tuple[str, ...]) -> None:
+    def __init__(self, credentials: FixedKeys) -> None:
         """Wrap a snapshot, checked now rather than at the first signature.
 
         :class:`Credentials`, a ``(key, secret[, token])`` tuple or botocore's

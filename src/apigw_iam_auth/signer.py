@@ -80,7 +80,7 @@ from apigw_iam_auth._uri import (
 from apigw_iam_auth.credentials import (
     CredentialsProvider,
     CredentialsSource,
-    KeyTuple,
+    FixedKeys,
     resolve_provider,
     snapshot_of,
 )
@@ -407,7 +407,7 @@ class SigV4Signer:
         location: SignatureLocation = SignatureLocation.HEADERS,
         expires: int = 900,
         timestamp: datetime | None = None,
-        credentials: Credentials | KeyTuple | None = None,
+        credentials: FixedKeys | None = None,
     ) -> SigningResult:
         """Sign a request already split into its wire parts, as SigV4 reads them.
 
@@ -533,7 +533,7 @@ class SigV4Signer:
         body: Body = None,
         timestamp: datetime | None = None,
         payload_hash: str | None = None,
-        credentials: Credentials | KeyTuple | None = None,
+        credentials: FixedKeys | None = None,
     ) -> SignedRequest:
         """Sign with an ``Authorization`` header; send the result's url, headers and body.
 
@@ -574,7 +574,7 @@ class SigV4Signer:
         timestamp: datetime | None = None,
         body: Body = None,
         payload_hash: str | None = None,
-        credentials: Credentials | KeyTuple | None = None,
+        credentials: FixedKeys | None = None,
     ) -> str:
         """Return ``url`` with the signature in its query string (a presigned URL).
 

@@ -6,12 +6,14 @@ Lines marked ``# type: ignore[...]`` are misuse that must be rejected: with
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timezone
 
 import aiohttp
 import httpx
 import httpx2
 import requests
+from botocore.credentials import ReadOnlyCredentials
 
 from apigw_iam_auth import (
     ApiGwIamAuth,
@@ -32,6 +34,15 @@ from apigw_iam_auth import (
 from apigw_iam_auth.server import IamAuthServer, KnownKey, VerifiedRequest, verify_request
 
 URL = "https://abc123.execute-api.eu-west-1.amazonaws.com/prod/pets"
+
+
+class KeysFromVault:
+    """A user's object shaped as botocore's credentials."""
+
+    def get_frozen_credentials(self) -> ReadOnlyCredentials:
+        return ReadOnlyCredentials("AKIDEXAMPLE", "secret", None)
+
+
 NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
 
@@ -72,6 +83,12 @@ def signer() -> None:
     signer.sign("GET", URL, {"A": "b"})  # type: ignore[call-arg]
     signer.presign("GET", URL, None, 60)  # type: ignore[call-arg]
     SigV4Signer(credentials=StaticProvider(Credentials("AKIDEXAMPLE", "secret")))
+    frozen = ReadOnlyCredentials("AKIDEXAMPLE", "secret", "token")  # get_frozen_credentials()
+    StaticProvider(("AKIDEXAMPLE", "secret", os.environ.get("AWS_SESSION_TOKEN")))
+    StaticProvider(frozen)
+    signer.sign("GET", URL, credentials=frozen)
+    SigV4Signer(credentials=KeysFromVault())  # anything botocore-like: get_frozen_credentials()
+    StaticProvider(("AKIDEXAMPLE",))  # type: ignore[arg-type]
     SigV4Signer(credentials=42)  # type: ignore[arg-type]
     del link, result
 
