@@ -195,6 +195,10 @@ def wire_path(path: str) -> str:
     as RFC 3986 says (``/a/./b/..`` -> ``/a/``): what requests (``requote_uri``, then urllib3)
     and httpx do to a URL before sending it. Existing escapes such as ``%2F`` are kept: API
     Gateway does not decode them.
+
+    An escaped dot is an unreserved character like any other (RFC 3986, section 2.3), so
+    ``%2E%2E`` is a dot segment and goes too, as browsers and yarl read it; httpx alone would
+    send it as written. The path returned is the one signed and the one to send.
     """
     if not path:
         return "/"
