@@ -354,6 +354,28 @@ def test_credentials_of_another_shape_per_call_are_a_config_error(given):
         assert "s3cr3t" not in str(caught.value)
 
 
+def test_live_botocore_credentials_per_call_are_refused_with_the_way_to_a_snapshot():
+    """A botocore Credentials object may refresh between reads: per call it is refused,
+    pointing at get_frozen_credentials(), the one-snapshot read; the secret never shows.
+    """
+    import botocore.credentials  # noqa: PLC0415 - this test's own concern
+
+    signer = SigV4Signer(region="us-east-1", credentials=("AKIDEXAMPLE", "secret"))
+    live = botocore.credentials.Credentials("AKIDLIVE", "s3cr3t")
+    with pytest.raises(InvalidConfigError) as caught:
+        signer.sign("GET", API, credentials=live)
+    assert str(caught.value) == (
+        "credentials must be Credentials, a (key, secret[, token]) tuple or botocore's "
+        "ReadOnlyCredentials, got Credentials; call its get_frozen_credentials() for one"
+    )
+    frozen = live.get_frozen_credentials()
+    assert (
+        signer.sign("GET", API, credentials=frozen)
+        .headers["Authorization"]
+        .startswith("AWS4-HMAC-SHA256 Credential=AKIDLIVE/")
+    )
+
+
 def test_a_per_call_secret_with_a_newline_is_refused_unseen():
     signer = SigV4Signer(region="us-east-1", credentials=("AKIDEXAMPLE", "secret"))
     with pytest.raises(InvalidConfigError, match="printable ASCII") as caught:

@@ -134,9 +134,13 @@ class _ReadOnlyCredentials(Protocol):
     """botocore's ``ReadOnlyCredentials``, the named tuple ``get_frozen_credentials`` returns.
 
     A protocol rather than botocore's class: without botocore's stubs installed, the class
-    would be ``Any`` to a type checker, and so would every union that names it.
+    would be ``Any`` to a type checker, and so would every union that names it. ``_fields``
+    keeps it to named tuples, as :func:`snapshot_of` does at run time: a live botocore
+    ``Credentials`` has the three attributes too, but not as one snapshot.
     """
 
+    @property
+    def _fields(self) -> tuple[str, ...]: ...
     # Optional as botocore's stubs type them; a key or secret that is None is refused.
     @property
     def access_key(self) -> str | None: ...
@@ -195,6 +199,19 @@ class BotocoreCompatibilityWarning(RuntimeWarning):
     Signing carries on through botocore's public API (see the module docstring's table). Please
     report it with your botocore version.
     """
+
+
+def not_a_snapshot(subject: str, value: object) -> InvalidConfigError:
+    """``value`` is no snapshot of keys: named by its type, never shown (it may hold a secret)."""
+    fix = (
+        "; call its get_frozen_credentials() for one"
+        if hasattr(value, "get_frozen_credentials")
+        else ""
+    )
+    return InvalidConfigError(
+        f"{subject} Credentials, a (key, secret[, token]) tuple or botocore's "
+        f"ReadOnlyCredentials, got {type(value).__name__}{fix}"
+    )
 
 
 def _nothing_found(reason: str) -> NoCredentialsError:
@@ -595,11 +612,8 @@ class StaticProvider(CredentialsProvider):
         ``ReadOnlyCredentials``: what ``credentials=`` takes as fixed keys.
         """
         snapshot = snapshot_of(credentials)
-        if snapshot is None:  # named, never shown: it may hold a secret
-            raise InvalidConfigError(
-                "StaticProvider takes Credentials or a (key, secret[, token]) tuple, got "
-                f"{type(credentials).__name__}"
-            )
+        if snapshot is None:
+            raise not_a_snapshot("StaticProvider takes", credentials)
         self._credentials = snapshot
 
     def __repr__(self) -> str:

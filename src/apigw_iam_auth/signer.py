@@ -81,6 +81,7 @@ from apigw_iam_auth.credentials import (
     CredentialsProvider,
     CredentialsSource,
     FixedKeys,
+    not_a_snapshot,
     resolve_provider,
     snapshot_of,
 )
@@ -611,10 +612,7 @@ def _given_credentials(credentials: object) -> Credentials | None:
         return None
     snapshot = snapshot_of(credentials)
     if snapshot is None:
-        raise InvalidConfigError(
-            "credentials must be a Credentials snapshot or a (key, secret[, token]) tuple, got "
-            f"{type(credentials).__name__}"
-        )
+        raise not_a_snapshot("credentials must be", credentials)
     return snapshot
 
 

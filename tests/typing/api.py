@@ -13,6 +13,7 @@ import aiohttp
 import httpx
 import httpx2
 import requests
+from botocore.credentials import Credentials as BotocoreCredentials
 from botocore.credentials import ReadOnlyCredentials
 
 from apigw_iam_auth import (
@@ -89,6 +90,9 @@ def signer() -> None:
     signer.sign("GET", URL, credentials=frozen)
     SigV4Signer(credentials=KeysFromVault())  # anything botocore-like: get_frozen_credentials()
     StaticProvider(("AKIDEXAMPLE",))  # type: ignore[arg-type]
+    live = BotocoreCredentials("AKIDEXAMPLE", "secret")  # may refresh: no snapshot
+    StaticProvider(live)  # type: ignore[arg-type]
+    signer.sign("GET", URL, credentials=live)  # type: ignore[arg-type]
     SigV4Signer(credentials=42)  # type: ignore[arg-type]
     del link, result
 
