@@ -117,7 +117,7 @@ then signs it, against a baseline that builds and runs no auth. The net figure i
 cost the auth adds, but with the processor's caches as building a request leaves them (as in
 a client, where sending and reading a response come between two signatures), not warm from the
 previous signature of a chunk. It shrinks every ratio whose client builds expensively: httpx's
-``build_request`` leaves every auth, ours, the peers' and the minimal signer's, about 5 µs
+``build_request`` leaves every auth, ours, the peers' and the minimal signer's, 5 to 7 µs
 slower than it is in a warm chunk, and the same µs added to both sides of a ratio. Verified:
 the 8 requests before timing (the timed calls keep nothing to verify).
 

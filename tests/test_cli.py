@@ -2036,7 +2036,7 @@ def test_a_region_set_leaving_out_the_hosts_region_is_warned_in_flags(env):
     assert done.stderr == (
         f"apigw-iam-auth: --region-set {REGION} leaves out 'eu-west-1', the region of host "
         f"'{host}': AWS refuses the signature there, so expect a 403; add 'eu-west-1' to "
-        "--region-set (or pass --region-set *)\n"
+        "--region-set (or pass --region-set '*')\n"
     )
 
 

@@ -628,8 +628,14 @@ def test_body_that_is_not_str_or_bytes_is_the_callers_error(body):
 def test_signed_that_holds_no_signing_result_is_the_callers_error(signed):
     """Anything but a SigningResult, or a SignedRequest built by hand without one, is refused."""
     result, _ = sign()
-    with pytest.raises(InvalidConfigError, match="signed must be the SignedRequest that Sig"):
+    with pytest.raises(InvalidConfigError, match="signed must be the SignedRequest that Sig") as e:
         explain_signature_mismatch(aws_body(result.canonical_request), signed)
+    built_by_hand = isinstance(signed, SignedRequest)
+    assert str(e.value).endswith(
+        "got a SignedRequest without signing (built by hand?)"
+        if built_by_hand
+        else f"got {type(signed).__name__}"
+    )
 
 
 def test_the_signed_request_explains_as_its_signing_result_does():

@@ -809,6 +809,8 @@ def _flag_and_value(match: re.Match[str]) -> str:
     value = match[2].strip("'\"")
     if value == "None" and match[1] == "profile":  # BotocoreProvider(profile=None): no flag
         return "the default profile"
+    if value == "*":  # as typed at a shell, which would expand it bare
+        value = "'*'"
     return f"{_FLAGS[match[1]]} {value}" if value and value != "None" else _FLAGS[match[1]]
 
 

@@ -350,10 +350,12 @@ def explain_signature_mismatch(
     raises :class:`~apigw_iam_auth.errors.InvalidConfigError`.
     """
     result = signed.signing if isinstance(signed, SignedRequest) else signed
-    if not isinstance(result, SigningResult):  # a SignedRequest built without one, or not one
+    if not isinstance(result, SigningResult):
+        given = "a SignedRequest without signing (built by hand?)"
         raise InvalidConfigError(
             "signed must be the SignedRequest that SigV4Signer.sign returned for the refused "
-            f"request, or its SigningResult, got {type(result).__name__}"
+            "request, or its SigningResult, got "
+            f"{given if isinstance(signed, SignedRequest) else type(signed).__name__}"
         )
     expected = parse_signature_mismatch(response_body)
     if expected is None:
