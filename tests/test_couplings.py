@@ -15,7 +15,6 @@ import copy
 import importlib
 import io
 import logging
-import os
 import threading
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
@@ -24,6 +23,7 @@ import httpx
 import pytest
 import requests
 from aws_server import running_server
+from forking import HANG_GUARD, HELD, NEEDS_FORK, in_a_forked_child
 from integration_cases import BLOB, SESSION, leaked, make_auth, redirect_url, sha256
 from test_httpx import KINDS, PACKAGES, send
 
@@ -41,7 +41,6 @@ pytestmark = pytest.mark.anyio
 # The httpcore each client package sends with.
 CORE = {"httpx": "httpcore", "httpx2": "httpcore2"}
 NO_GUARD = "cross-origin redirect protection is unavailable"
-HANG_GUARD = 30  # seconds: only ends a test that would otherwise hang for good
 SIGNING_NAMES = {"authorization", "x-amz-date", "x-amz-security-token", "x-amz-content-sha256"}
 
 
@@ -514,7 +513,7 @@ async def test_relative_proxy_target_fails_closed_and_says_so(proxy, monkeypatch
     assert [record.access_key for record in proxy.requests] == [None]
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX only")
+@NEEDS_FORK
 @pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_a_forked_child_checks_its_client_package_although_a_parent_thread_was_checking():
     """The once-per-package checks run under one lock. Held by a parent thread at fork time (a
@@ -532,20 +531,16 @@ def test_a_forked_child_checks_its_client_package_although_a_parent_thread_was_c
     )
     parent_check.start()
     assert inside.wait(HANG_GUARD)
-    pid = os.fork()
-    if pid == 0:  # the child: its exit status is the outcome, and it never returns to pytest
-        status = 3
-        try:
-            threading.Timer(HANG_GUARD, os._exit, (2,)).start()  # hung: fail, not hang pytest
-            _httpx._GUARD_PROVEN.clear()  # this child's first request: the guard is proven
-            auth = make_auth(credentials=SESSION)
-            signed = next(auth.sync_auth_flow(httpx.Request("GET", "http://127.0.0.1:9/prod")))
-            status = 0 if "Authorization" in signed.headers else 1
-        finally:
-            os._exit(status)
+
+    def first_request_signed() -> bool:
+        _httpx._GUARD_PROVEN.clear()  # this child's first request: the guard is proven
+        auth = make_auth(credentials=SESSION)
+        signed = next(auth.sync_auth_flow(httpx.Request("GET", "http://127.0.0.1:9/prod")))
+        return "Authorization" in signed.headers
+
     try:
-        _, status = os.waitpid(pid, 0)
+        outcome = in_a_forked_child(first_request_signed)
     finally:
         release.set()
         parent_check.join(HANG_GUARD)
-    assert os.waitstatus_to_exitcode(status) == 0  # 2: the child waited for the parent's check
+    assert outcome == HELD  # HUNG: the child waited for the parent's check

@@ -31,6 +31,7 @@ import botocore.session
 import httpx
 import pytest
 from credential_servers import CredentialServer, FakeClock, running, verify
+from forking import HANG_GUARD, HELD, NEEDS_FORK, in_a_forked_child
 
 import apigw_iam_auth.credentials
 from apigw_iam_auth import (
@@ -1259,8 +1260,6 @@ async def test_cancelled_waiter_does_not_cancel_the_shared_refresh(monkeypatch):
 # --- an async load whose event loop stops first ----------------------------------------------
 
 # Forking tests run wherever os.fork exists (Linux and macOS, so every CI cell); not on Windows.
-NEEDS_FORK = pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX only")
-HANG_GUARD = 30  # seconds: only ends a test that would otherwise hang for good
 
 
 def two_step_function(first_started: threading.Event, calls: list[int]):
@@ -1446,20 +1445,12 @@ def assert_a_forked_child_loads_for_itself(
     parent_load = threading.Thread(target=provider.get, daemon=True)
     parent_load.start()
     assert started.wait(HANG_GUARD)
-    pid = os.fork()
-    if pid == 0:  # the child: its exit status is the outcome, and it never returns to pytest
-        status = 3
-        try:
-            threading.Timer(HANG_GUARD, os._exit, (2,)).start()  # hung: fail, not hang pytest
-            status = 0 if provider.get().access_key == "AKIDFORK2" else 1
-        finally:
-            os._exit(status)
     try:
-        _, status = os.waitpid(pid, 0)
+        outcome = in_a_forked_child(lambda: provider.get().access_key == "AKIDFORK2")
     finally:
         release.set()
         parent_load.join(HANG_GUARD)
-    assert os.waitstatus_to_exitcode(status) == 0  # 2: the child waited for its parent's load
+    assert outcome == HELD  # HUNG: the child waited for its parent's load
     assert provider.get().access_key == "AKIDFORK1"  # the parent's own load, unaffected
 
 
@@ -1508,16 +1499,8 @@ def test_a_forked_child_of_plain_botocore_credentials_warns_nothing():
     assert provider.get().access_key == "AKIDPLAIN"
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        pid = os.fork()
-        if pid == 0:  # the child: its exit status is the outcome
-            status = 3
-            try:
-                signed = provider.get().access_key == "AKIDPLAIN"
-                status = 0 if signed and not caught else 1
-            finally:
-                os._exit(status)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0  # 1: the child was warned
+        outcome = in_a_forked_child(lambda: provider.get().access_key == "AKIDPLAIN" and not caught)
+    assert outcome == HELD  # FAILED: the child was warned
 
 
 @pytest.mark.parametrize("call", ["aget", "get"])
