@@ -275,7 +275,7 @@ def sign_request(
 
 def unsigned(request: httpx.Request) -> httpx.Request:
     """``request`` without the signing headers an earlier signature left on it."""
-    for name in _SIGNER_HEADER_BYTES:
+    for name in _sigv4.SIGNING_HEADER_NAMES:  # httpx finds a name in any case
         request.headers.pop(name, None)
     return request
 
