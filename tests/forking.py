@@ -11,6 +11,7 @@ import pytest
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+# os.fork is POSIX-only: skipped on Windows alone; every CI cell runs on Linux, so these run there.
 NEEDS_FORK = pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX only")
 HANG_GUARD = 30  # seconds: only ends a test that would otherwise hang for good
 
