@@ -104,14 +104,7 @@ def ours(*, token: bool, presign: bool = False) -> Middleware:
     auth = ApiGwIamAuth(region=REGION, credentials=credentials, presign=presign)
 
     async def middleware(request: aiohttp.ClientRequest, handler: Any) -> Any:
-        return await _aiohttp.middleware(
-            auth.signer,
-            request,
-            handler,
-            presign=presign,
-            expires=900,
-            correct_clock_skew=True,
-        )
+        return await _aiohttp.middleware(auth._settings, request, handler)  # noqa: SLF001
 
     return middleware
 

@@ -186,13 +186,7 @@ def echo(reply: Reply) -> Echo:
 
 def adapter(auth: ApiGwIamAuth):
     """The adapter as the two-argument middleware aiohttp calls, with ``auth``'s settings."""
-    return functools.partial(
-        _aiohttp.middleware,
-        auth.signer,
-        presign=auth._presign,
-        expires=auth._expires,
-        correct_clock_skew=auth._correct_clock_skew,
-    )
+    return functools.partial(_aiohttp.middleware, auth._settings)
 
 
 async def send(method, url, *, middleware, allow_redirects=False, **kwargs) -> Reply:

@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from yarl import URL
 
     from apigw_iam_auth._models import Credentials, SigningResult
+    from apigw_iam_auth.auth import AuthSettings
     from apigw_iam_auth.signer import SigV4Signer
 
 __all__ = ["middleware"]
@@ -69,13 +70,7 @@ _HASH_ATTRIBUTE = "_apigw_iam_auth_sha256"
 
 
 async def middleware(
-    signer: SigV4Signer,
-    request: ClientRequest,
-    handler: ClientHandlerType,
-    *,
-    presign: bool,
-    expires: int,
-    correct_clock_skew: bool,
+    settings: AuthSettings, request: ClientRequest, handler: ClientHandlerType
 ) -> ClientResponse:
     """Sign ``request`` (by header, or by presigning its URL), send it, and guard the outcome.
 
@@ -83,6 +78,7 @@ async def middleware(
     unsigned. A clock-skew refusal corrects the signer's clock and sends the request once
     more; any other 403 is explained at DEBUG.
     """
+    signer, presign, expires = settings.signer, settings.presign, settings.expires
     first = _chain_origin(request) if _chains else None  # no chain open: a new request
     if first is not None and first != _origin(request.url):
         return await _send_unsigned(request, handler)
@@ -98,7 +94,7 @@ async def middleware(
     signing = _sign(signer, request, body_hash, credentials, presign=presign, expires=expires)
     response = await handler(request)
     if response.status == FORBIDDEN and await _clock_corrected(
-        signer, response, signing, correct=correct_clock_skew, resend=_replayable(request)
+        signer, response, signing, correct=settings.correct_clock_skew, resend=_replayable(request)
     ):
         response.release()
         credentials = await provider.aget()
@@ -111,7 +107,7 @@ async def middleware(
 
 async def _send_unsigned(request: ClientRequest, handler: ClientHandlerType) -> ClientResponse:
     """A hop to another origin: sent as aiohttp built it, without any signing header."""
-    for name in [name for name in request.headers if name.lower() in _SIGNING_HEADERS]:
+    for name in [name for name in request.headers if name.lower() in _sigv4.SIGNING_HEADER_NAMES]:
         request.headers.popall(name, None)
     _log.debug("redirected to another origin (%s): sent unsigned", request.url.host)
     return await handler(request)
@@ -135,9 +131,7 @@ async def _clock_corrected(
         body = await response.read()
         _stream_again(response, body)
     date = response.headers.get("Date")
-    return corrected_after_refusal(
-        signer, FORBIDDEN, body, date, signing, correct=correct, resend=resend
-    )
+    return corrected_after_refusal(signer, body, date, signing, correct=correct, resend=resend)
 
 
 def _stream_again(response: ClientResponse, body: bytes) -> None:
@@ -168,9 +162,6 @@ def _stream_again(response: ClientResponse, body: bytes) -> None:
 
 
 # --- applying a signature ------------------------------------------------------------------
-
-
-_SIGNING_HEADERS = _sigv4.SIGNING_HEADER_NAMES
 
 
 def _sign(

@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     import httpx
 
     from apigw_iam_auth._models import Credentials, SigningResult
+    from apigw_iam_auth.auth import AuthSettings
     from apigw_iam_auth.signer import SigV4Signer
 
 __all__ = [
@@ -218,13 +219,11 @@ def _check_files(client: Any) -> bool:  # noqa: ANN401 - the httpx or httpx2 mod
 
 
 def sign_request(
-    signer: SigV4Signer,
+    settings: AuthSettings,
     request: httpx.Request,
     body_hash: str,
+    credentials: Credentials | None,
     *,
-    presign: bool,
-    expires: int,
-    credentials: Credentials | None = None,
     is_async: bool,
 ) -> SigningResult:
     """Sign ``request`` in place and install the cross-origin guard on it.
@@ -232,17 +231,18 @@ def sign_request(
     Where the guard is not proven to work with this client package, the request is signed in
     the query string whatever ``presign`` says (see the module docstring).
     """
+    presign = settings.presign
     unguarded = not presign and not _guard_proven(type(request))
     headers = request.headers
     url = str(request.url)
     try:
-        signed_url, destination, _, result = signer._sign_for_wire(  # noqa: SLF001
+        signed_url, destination, _, result = settings.signer._sign_for_wire(  # noqa: SLF001
             request.method,
             url,
             tuple(headers.raw),
             body_hash,
             location=SignatureLocation.QUERY if presign or unguarded else SignatureLocation.HEADERS,
-            expires=expires,
+            expires=settings.expires,
             credentials=credentials,
         )
     except InvalidConfigError as exc:
@@ -330,14 +330,7 @@ def _check_query_swap(client: Any) -> bool:  # noqa: ANN401 - the httpx or httpx
 
 # The headers the signer sets, as Headers._list holds a name: as given, and lowercase.
 _SIGNER_HEADER_BYTES = {
-    name: (name.encode("ascii"), name.lower().encode("ascii"))
-    for name in (
-        "Authorization",
-        "X-Amz-Content-SHA256",
-        "X-Amz-Date",
-        "X-Amz-Region-Set",
-        "X-Amz-Security-Token",
-    )
+    name: (name.encode("ascii"), name.lower().encode("ascii")) for name in _sigv4.SIGNING_HEADERS
 }
 
 

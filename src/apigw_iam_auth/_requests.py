@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from apigw_iam_auth import _sigv4
@@ -28,9 +28,10 @@ if TYPE_CHECKING:
     import requests
 
     from apigw_iam_auth._models import SigningResult
+    from apigw_iam_auth.auth import AuthSettings
     from apigw_iam_auth.signer import SigV4Signer
 
-__all__ = ["ResponseGuard", "Signing", "sign_prepared"]
+__all__ = ["ResponseGuard", "sign_prepared"]
 
 
 _log = logging.getLogger("apigw_iam_auth")
@@ -40,10 +41,9 @@ _SIGNING = "_apigw_iam_auth_signing"
 _SKEW_RETRY = "_apigw_iam_auth_skew_retry"
 
 
-def sign_prepared(
-    signer: SigV4Signer, prepared: requests.PreparedRequest, *, presign: bool, expires: int
-) -> None:
+def sign_prepared(settings: AuthSettings, prepared: requests.PreparedRequest) -> None:
     """Sign ``prepared`` in place: by header, or by rewriting its URL into presigned form."""
+    signer = settings.signer
     body_hash = _final_body_hash(prepared, signer)  # first: buffering sets Content-Length
     headers = prepared.headers
     store = _store_of(headers)
@@ -52,8 +52,8 @@ def sign_prepared(
         prepared.url or "",
         tuple(headers.lower_items()) if store is None else tuple(dict.values(store)),
         body_hash,
-        location=SignatureLocation.QUERY if presign else SignatureLocation.HEADERS,
-        expires=expires,
+        location=SignatureLocation.QUERY if settings.presign else SignatureLocation.HEADERS,
+        expires=settings.expires,
     )
     for name in result.stale_headers:  # our own headers from an earlier signature (a retry)
         if headers.pop(name, None) is None:  # set under a bytes name after prepare()
@@ -173,15 +173,6 @@ def _origin(url: str) -> tuple[str, str | None, int | None]:
     return scheme, parts.hostname, parts.port or DEFAULT_PORTS.get(scheme)
 
 
-class Signing(NamedTuple):
-    """How one auth object signs: what a :class:`ResponseGuard` needs to sign again."""
-
-    signer: SigV4Signer
-    presign: bool
-    expires: int
-    correct_clock_skew: bool
-
-
 class ResponseGuard:
     """A response hook for one signed request and the copies requests makes of it.
 
@@ -195,7 +186,7 @@ class ResponseGuard:
 
     __slots__ = ("_settings", "_signed_url")
 
-    def __init__(self, settings: Signing, signed_url: str) -> None:
+    def __init__(self, settings: AuthSettings, signed_url: str) -> None:
         """Remember where the signed request went and how to sign again."""
         self._settings = settings
         self._signed_url = signed_url  # parsed only when an unsigned hop is refused
@@ -224,7 +215,6 @@ class ResponseGuard:
         _warn_if_body_changed(request, signing)
         if corrected_after_refusal(
             self._settings.signer,
-            response.status_code,
             response.content if readable_refusal(response.headers) else b"",
             response.headers.get("Date"),
             signing,
@@ -247,8 +237,7 @@ class ResponseGuard:
         retry = response.request.copy()
         if retry.body is not None and getattr(retry, "_body_position", None) is not None:
             requests.utils.rewind_body(retry)
-        settings = self._settings
-        sign_prepared(settings.signer, retry, presign=settings.presign, expires=settings.expires)
+        sign_prepared(self._settings, retry)
         setattr(retry, _SKEW_RETRY, skew_retry)
         if readable_refusal(response.headers):
             _ = response.content  # drained, the connection of the refused attempt is reused

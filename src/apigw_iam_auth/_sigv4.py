@@ -36,21 +36,19 @@ from apigw_iam_auth.errors import InvalidConfigError, UnsignableRequestError
 
 __all__ = [
     "ALGORITHM",
-    "AMZ_DATE_FORMAT",
     "EMPTY_SHA256",
     "HTTP_TOKEN",
     "MAX_EXPIRES",
     "SIGNER_QUERY",
+    "SIGNING_HEADERS",
     "SIGNING_HEADER_NAMES",
     "TERMINATOR",
     "UNSIGNED_PAYLOAD",
-    "HeaderPairs",
     "HeaderSet",
     "amz_date",
     "canonical_headers",
     "canonical_request",
     "check_expires",
-    "credential_scope",
     "derive_signing_key",
     "epoch_seconds",
     "folded",
@@ -80,15 +78,14 @@ SIGNATURE_WINDOW = timedelta(minutes=5)
 
 # Headers the signer itself owns. Stale copies from an earlier attempt (a retry, a redirect)
 # are dropped before signing, as botocore does, so a request can be re-signed any number of times.
-SIGNING_HEADER_NAMES = frozenset(
-    {
-        "authorization",
-        "x-amz-date",
-        "x-amz-security-token",
-        "x-amz-content-sha256",
-        "x-amz-region-set",
-    }
+SIGNING_HEADERS = (
+    "Authorization",
+    "X-Amz-Content-SHA256",
+    "X-Amz-Date",
+    "X-Amz-Region-Set",
+    "X-Amz-Security-Token",
 )
+SIGNING_HEADER_NAMES = frozenset(name.lower() for name in SIGNING_HEADERS)
 # Query parameters the signer itself owns (presigned form); an earlier signature's are dropped.
 SIGNER_QUERY = frozenset(
     {
@@ -163,18 +160,11 @@ _LAST_SECOND = (
 _TWO_DIGITS = tuple(f"{number:02d}" for number in range(60))
 # "HHMM" of each minute of a day: one lookup, not two divisions and two (80 ns per signature).
 _HOURS_MINUTES = tuple(f"{hour}{minute}" for hour in _TWO_DIGITS[:24] for minute in _TWO_DIGITS)
-# X-Amz-Date: ISO 8601 basic UTC without fractions.
-AMZ_DATE_FORMAT = "%Y%m%dT%H%M%SZ"
 
 
 def parse_amz_date(text: str) -> datetime:
     """The inverse of :func:`amz_date` (raises ValueError)."""
-    return datetime.strptime(text, AMZ_DATE_FORMAT).replace(tzinfo=timezone.utc)
-
-
-def credential_scope(date: str, region: str, service: str) -> str:
-    """``YYYYMMDD/region/service/aws4_request``: the key derivation path, spelled out."""
-    return f"{date}/{region}/{service}/{TERMINATOR}"
+    return datetime.strptime(text, "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
 
 
 def payload_hash(body: bytes | bytearray | memoryview) -> str:
@@ -190,20 +180,15 @@ HeaderPairs = Iterable[tuple[str | bytes, str | bytes]]
 Unsigned = frozenset[str | bytes]
 
 
-def canonical_headers(
-    headers: HeaderPairs,
-    unsigned: frozenset[str],
-    added: tuple[tuple[str, str], ...] = (),
-) -> tuple[str, str]:
+def canonical_headers(headers: HeaderPairs, unsigned: frozenset[str]) -> tuple[str, str]:
     """The canonical headers block and the signed-headers list of headers as received.
 
     Names lowercased and sorted; values trimmed with inner whitespace runs collapsed to one space
-    (quotes are not special); repeats joined with ``,`` in the order they were given. ``added``
-    are extra headers, already canonical (lowercase names, clean values). Every header is taken
-    as it is, signing headers included: this is the verifier's reading of a request.
+    (quotes are not special); repeats joined with ``,`` in the order they were given. Every
+    header is taken as it is, signing headers included: this is the verifier's reading of a
+    request.
     """
     merged, _ = _header_map(headers, unsigned, signing=False)
-    merged.update(added)
     names = sorted(merged)
     return "".join([f"{name}:{merged[name]}\n" for name in names]), ";".join(names)
 
@@ -496,7 +481,7 @@ def _keys(
         sign = _sigv4a.signer_for(private_key)
     else:
         algorithm = ALGORITHM
-        scope = credential_scope(date, region, service)
+        scope = f"{date}/{region}/{service}/{TERMINATOR}"
         key = derive_signing_key(secret_key, date, region, service).ljust(64, b"\x00")
         inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
         outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
@@ -555,7 +540,7 @@ def sign_at(
     return sign_parts(
         method,
         canonical_path(path),
-        _user_query_of(encoded_query(pairs)),
+        join_query([pair for pair in encoded_query(pairs) if pair[0] not in SIGNER_QUERY]),
         headers_to_sign(headers, config.unsigned_headers, own, None),
         body_hash,
         credentials,
@@ -581,7 +566,7 @@ def user_query(raw: str) -> tuple[str, str]:
     pairs, plain = encoded_query_of(raw)
     kept = [pair for pair in pairs if pair[0] not in SIGNER_QUERY]
     wire = raw if plain else "&".join([f"{name}={value}" for name, value in kept])
-    return (join_query(kept) if kept else ""), wire  # join_query sorts kept: wire first
+    return join_query(kept), wire  # join_query sorts kept: wire first
 
 
 def signer_parameters(query: str) -> str:
@@ -589,12 +574,6 @@ def signer_parameters(query: str) -> str:
     return "&".join(
         [piece for piece in query.split("&") if piece.partition("=")[0] in SIGNER_QUERY]
     )
-
-
-def _user_query_of(pairs: list[tuple[str, str]]) -> str:
-    """The canonical query string of encoded pairs, less an earlier signature's parameters."""
-    kept = [pair for pair in pairs if pair[0] not in SIGNER_QUERY]
-    return join_query(kept) if kept else ""
 
 
 def sign_parts(

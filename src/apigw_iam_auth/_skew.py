@@ -76,7 +76,6 @@ def _parsed_date(date_header: str | None) -> datetime | None:
 
 def corrected_after_refusal(
     signer: SigV4Signer,
-    status: int,
     body: str | bytes,
     date_header: str | None,
     signing: SigningResult,
@@ -93,10 +92,10 @@ def corrected_after_refusal(
     that is not about the clock is explained at DEBUG instead.
     """
     server_time = server_time_from_refusal(
-        status, body, date_header, None if body else signed_time(signing)
+        FORBIDDEN, body, date_header, None if body else signed_time(signing)
     )
     if server_time is None:
-        log_signature_mismatch(status, body, signing)
+        log_signature_mismatch(FORBIDDEN, body, signing)
         return False
     if not correct:
         return False

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any, NamedTuple, overload
 
 import httpx
 
@@ -24,9 +24,18 @@ if TYPE_CHECKING:
     from aiohttp import ClientRequest, ClientResponse
     from aiohttp.client_middlewares import ClientHandlerType
 
-    from apigw_iam_auth._models import Credentials, SigningResult
+    from apigw_iam_auth._models import SigningResult
 
 __all__ = ["ApiGwIamAuth"]
+
+
+class AuthSettings(NamedTuple):
+    """How an auth object signs: what each adapter is handed, and keeps to sign a retry."""
+
+    signer: SigV4Signer
+    presign: bool
+    expires: int
+    correct_clock_skew: bool
 
 
 def _auth_base() -> type[httpx.Auth]:
@@ -96,7 +105,6 @@ class ApiGwIamAuth(_AuthBase):
 
         ``payload`` and ``region_set`` (SigV4a) are as in :class:`SigV4Signer`.
         """
-        expires = check_expires(expires)
         self._signer = SigV4Signer(
             region,
             service=service,
@@ -108,18 +116,15 @@ class ApiGwIamAuth(_AuthBase):
             payload=payload,
             region_set=region_set,
         )
-        self._presign = bool(presign)
-        self._correct_clock_skew = bool(correct_clock_skew)
-        self._expires = expires
-        self._requests_signing = _requests.Signing(
-            self._signer, self._presign, expires, self._correct_clock_skew
+        self._settings = AuthSettings(
+            self._signer, bool(presign), check_expires(expires), bool(correct_clock_skew)
         )
 
     def __repr__(self) -> str:
         """Settings only; never credentials."""
         return (
-            f"ApiGwIamAuth(signer={self._signer!r}, presign={self._presign}, "
-            f"expires={self._expires})"
+            f"ApiGwIamAuth(signer={self._signer!r}, presign={self._settings.presign}, "
+            f"expires={self._settings.expires})"
         )
 
     @property
@@ -138,21 +143,10 @@ class ApiGwIamAuth(_AuthBase):
     def __call__(self, request: Any, handler: Any = None) -> Any:
         """Sign for requests (``auth=``); given a ``handler``, act as an aiohttp middleware."""
         if handler is not None:
-            return _aiohttp.middleware(
-                self._signer,
-                request,
-                handler,
-                presign=self._presign,
-                expires=self._expires,
-                correct_clock_skew=self._correct_clock_skew,
-            )
-        return self._sign_prepared(request)
-
-    def _sign_prepared(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        """Sign a requests ``PreparedRequest`` and hook its responses (redirects, skew)."""
+            return _aiohttp.middleware(self._settings, request, handler)
         signed_url = request.url or ""
-        _requests.sign_prepared(self._signer, request, presign=self._presign, expires=self._expires)
-        guard = _requests.ResponseGuard(self._requests_signing, signed_url)
+        _requests.sign_prepared(self._settings, request)
+        guard = _requests.ResponseGuard(self._settings, signed_url)
         hooks = request.hooks["response"]
         if hooks:  # a request signed twice keeps one guard: the newest
             hooks[:] = [hook for hook in hooks if not isinstance(hook, _requests.ResponseGuard)]
@@ -168,9 +162,9 @@ class ApiGwIamAuth(_AuthBase):
             yield _httpx.unsigned(request)
             return
         body_hash = _httpx.body_hash_sync(request, self._signer)
-        signing = self._sign_httpx(request, body_hash, None, is_async=False)
+        signing = _httpx.sign_request(self._settings, request, body_hash, None, is_async=False)
         response = yield request
-        skew_retry = self._correct_clock_skew
+        skew_retry = self._settings.correct_clock_skew
         while True:  # each turn sends a new hop: httpx's max_redirects ends a chain
             if _refused_by_origin(response, request) and readable_refusal(response.headers):
                 response.read()
@@ -181,7 +175,7 @@ class ApiGwIamAuth(_AuthBase):
                 skew_retry = False
             else:  # a redirect hop of the same origin, refused unsigned
                 body_hash = _httpx.body_hash_sync(retry, self._signer)
-            signing = self._sign_httpx(retry, body_hash, None, is_async=False)
+            signing = _httpx.sign_request(self._settings, retry, body_hash, None, is_async=False)
             request = retry
             response = yield retry
 
@@ -199,9 +193,12 @@ class ApiGwIamAuth(_AuthBase):
             await asyncio.to_thread(signer._read_configured_region)  # noqa: SLF001
         # An in-memory body (nearly every request) is hashed without a coroutine.
         body_hash = _httpx.small_body_hash(request) or await _httpx.body_hash_async(request, signer)
-        signing = self._sign_httpx(request, body_hash, await provider.aget(), is_async=True)
+        credentials = await provider.aget()
+        signing = _httpx.sign_request(
+            self._settings, request, body_hash, credentials, is_async=True
+        )
         response = yield request
-        skew_retry = self._correct_clock_skew
+        skew_retry = self._settings.correct_clock_skew
         while True:  # each turn sends a new hop: httpx's max_redirects ends a chain
             if _refused_by_origin(response, request) and readable_refusal(response.headers):
                 await response.aread()
@@ -212,27 +209,12 @@ class ApiGwIamAuth(_AuthBase):
                 skew_retry = False
             else:
                 body_hash = await _httpx.body_hash_async(retry, signer)
-            signing = self._sign_httpx(retry, body_hash, await provider.aget(), is_async=True)
+            credentials = await provider.aget()
+            signing = _httpx.sign_request(
+                self._settings, retry, body_hash, credentials, is_async=True
+            )
             request = retry
             response = yield retry
-
-    def _sign_httpx(
-        self,
-        request: httpx.Request,
-        body_hash: str,
-        credentials: Credentials | None,
-        *,
-        is_async: bool,
-    ) -> SigningResult:
-        return _httpx.sign_request(
-            self._signer,
-            request,
-            body_hash,
-            presign=self._presign,
-            expires=self._expires,
-            credentials=credentials,
-            is_async=is_async,
-        )
 
     def _retry(
         self,
@@ -253,7 +235,6 @@ class ApiGwIamAuth(_AuthBase):
             return None
         if corrected_after_refusal(
             self._signer,
-            response.status_code,
             response.content if readable_refusal(response.headers) else b"",
             response.headers.get("Date"),
             signing,

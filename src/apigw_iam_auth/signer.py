@@ -95,8 +95,6 @@ __all__ = [
     "Body",
     "Clock",
     "CredentialsSource",
-    "Destination",
-    "HeaderPairs",
     "HeadersLike",
     "Payload",
     "SigV4Signer",
@@ -454,7 +452,8 @@ class SigV4Signer:
         origin_text, path, canonical_uri, raw_query = wire_parts(url)
         origin = self._origins.get(origin_text) or self._origin(origin_text)
         config = origin.config
-        if config is None and not _names_aws_host(headers):  # before credentials are read
+        # Refused before credentials are read, unless a Host header names an AWS host.
+        if config is None and not names_scope((_given_host(headers) or "").strip()):
             raise InvalidConfigError(origin.unscoped)
         snapshot = self._credentials.get() if credentials is None else credentials
         if timestamp is None and self._epoch_clock and location is _HEADERS:
@@ -685,12 +684,6 @@ def _checked_request(request: SignableRequest) -> SignableRequest:
         raise UnsignableRequestError(
             "a SignableRequest holds (name, value) pairs in its query and headers"
         ) from None
-
-
-def _names_aws_host(headers: HeaderPairs) -> bool:
-    """Whether a Host header names an AWS host, whose scope signs a URL that names none."""
-    host = _given_host(headers)
-    return host is not None and names_scope(host.strip())
 
 
 def _given_host(headers: HeaderPairs) -> str | None:
