@@ -113,14 +113,6 @@ def install_guard(request: httpx.Request, origin: Origin, *, is_async: bool) -> 
     request.extensions = {**extensions, "trace": guard}
 
 
-# scheme, host (as httpcore holds them, bytes) and port of where a hop goes.
-_RawOrigin = tuple[bytes, bytes, int | None]
-
-
-def _raw_origin(url: httpx.URL) -> _RawOrigin:
-    return url.raw_scheme, url.raw_host, url.port
-
-
 # An origin as the signer names it: the lowercase scheme and the Host header a client sends
 # there (default port dropped, IPv6 bracketed), as str; an IPv6 literal in one spelling.
 Origin = tuple[str, str]
@@ -135,7 +127,7 @@ def _origin_of(scheme: bytes, host: bytes, port: int | None) -> Origin:
 def _url_origin(url: httpx.URL) -> Origin:
     """The :data:`Origin` of an httpx URL; a host no client would send names no origin."""
     try:
-        return _origin_of(*_raw_origin(url))
+        return _origin_of(url.raw_scheme, url.raw_host, url.port)
     except InvalidConfigError:
         return _UNKNOWN_ORIGIN
 

@@ -147,14 +147,12 @@ def parse_origin(origin: str) -> Origin:
         netloc = parts.netloc.rpartition("@")[2]
     if not hostname:
         raise InvalidConfigError("url has no host; pass an absolute URL such as https://host/path")
+    host = host_header(scheme, hostname, port)
     if not netloc.isascii():  # send the A-label we sign, not the Unicode name
-        ascii_host = _ascii_host(hostname)
-        netloc = f"[{ascii_host}]" if ":" in ascii_host else ascii_host
-        if port is not None:
-            netloc = f"{netloc}:{port}"
-    if port == DEFAULT_PORTS[scheme]:  # host:443 goes out as host, which Host names as signed
+        netloc = host
+    elif port == DEFAULT_PORTS[scheme]:  # host:443 goes out as host, which Host names as signed
         netloc = netloc.rpartition(":")[0]
-    return Origin(host_header(scheme, hostname, port), f"{scheme}://{netloc}")
+    return Origin(host, f"{scheme}://{netloc}")
 
 
 def host_header(scheme: str, hostname: str, port: int | None) -> str:
