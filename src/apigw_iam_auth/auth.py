@@ -70,12 +70,10 @@ class ApiGwIamAuth(_AuthBase):
     One object serves every client: ``auth=`` with requests (``requests.get(url, auth=auth)``),
     httpx and httpx2 (``httpx.Client(auth=auth)``, ``httpx.AsyncClient(auth=auth)``), and a
     client middleware for aiohttp 3.12+ (``aiohttp.ClientSession(middlewares=(auth,))``, or per
-    request). ``region=None`` reads the
-    region off the host (execute-api, VPC endpoint, Lambda URL, AppSync, VPC Lattice,
-    OpenSearch), else takes ``AWS_REGION`` or the profile's region. ``credentials=None`` uses
-    botocore's default chain (env, profile, SSO, assume-role, container, IMDS), honouring
-    ``profile``. ``presign=True`` moves the signature into the URL's query string instead of
-    the ``Authorization`` header, valid for ``expires`` seconds.
+    request). ``region`` and ``credentials`` are read as :class:`SigV4Signer` reads them: by
+    default, the region off the host or from the configuration, and botocore's default chain.
+    ``presign=True`` moves the signature into the URL's query string instead of the
+    ``Authorization`` header, valid for ``expires`` seconds.
 
     When API Gateway refuses a signature because this machine's clock is off by more than
     five minutes, the signing clock is corrected from the response's ``Date`` and the request
