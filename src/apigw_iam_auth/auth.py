@@ -103,6 +103,7 @@ class ApiGwIamAuth(_AuthBase):
 
         ``payload`` and ``region_set`` (SigV4a) are as in :class:`SigV4Signer`.
         """
+        expires = check_expires(expires)
         self._signer = SigV4Signer(
             region,
             service=service,
@@ -115,7 +116,7 @@ class ApiGwIamAuth(_AuthBase):
             region_set=region_set,
         )
         self._settings = AuthSettings(
-            self._signer, bool(presign), check_expires(expires), bool(correct_clock_skew)
+            self._signer, bool(presign), expires, bool(correct_clock_skew)
         )
 
     def __repr__(self) -> str:
