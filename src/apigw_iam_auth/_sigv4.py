@@ -554,7 +554,7 @@ def sign_at(
 def user_query(raw: str) -> tuple[str, str]:
     """The canonical query string of a raw query, and the query to send in its place.
 
-    An earlier signature's ``X-Amz-*`` parameters are dropped from both (:func:`_user_query_of`).
+    An earlier signature's ``X-Amz-*`` parameters (:data:`SIGNER_QUERY`) are dropped from both.
     The common plain query is only sorted (:func:`sorted_plain_query`) and goes as written;
     any other goes with each pair in canonical encoding, so that every reader sees the pairs
     signed, in the caller's order: SigV4 sorts the pairs only to sign them, and the order of a
