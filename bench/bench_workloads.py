@@ -170,7 +170,7 @@ from bench_sign import ACCESS_KEY, JSON_1K, REGION, SECRET_KEY, SERVICE, SESSION
 from apigw_iam_auth import ApiGwIamAuth, SigV4Signer, presign_url
 from apigw_iam_auth import _sigv4 as core
 
-try:  # httpx2 needs Python 3.11: without it the httpx2 rows are left out, and the report says so
+try:  # in the bench extra: without httpx2 its rows are left out, and the report says so
     import httpx2
     import httpx2_aws_auth
 except ImportError:
@@ -1489,7 +1489,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(f"python {sys.version.split()[0]}; {_versions()}")
     if httpx2 is None:
-        print("httpx2 or httpx2-aws-auth not importable (httpx2 needs Python 3.11): no httpx2 rows")
+        print("httpx2 or httpx2-aws-auth not importable (pip install '.[bench]'): no httpx2 rows")
     print(
         f"{calls} calls x {repeats} repeats per implementation (median per call), "
         f"session token: {'yes' if token else 'no'}, load average {os.getloadavg()[0]:.2f}, "

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import sys
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, quote, unquote, urlencode
 
@@ -29,9 +28,6 @@ if TYPE_CHECKING:
 
     from aws_server import AwsServer, RequestRecord
 
-# httpx2 installs only on Python 3.11+ (its own requirement): its cases are skipped on 3.10
-# alone, and run in CI's Python 3.11 (the README command) and 3.13 cells.
-NEEDS_PY311 = pytest.mark.skipif(sys.version_info < (3, 11), reason="httpx2 needs Python 3.11")
 
 REGION = "us-east-1"  # the verifying server's default scope; loopback hosts imply no region
 LONG_TERM = (ACCESS_KEY, SECRET_KEY)

@@ -26,7 +26,6 @@ from integration_cases import (
     LONG_TERM,
     METHODS,
     MODES,
-    NEEDS_PY311,
     PARAMS,
     PARAMS_WIRE,
     PATHS,
@@ -63,18 +62,17 @@ class Kind:
 
     @property
     def client(self) -> ModuleType:
-        """The package itself (imported here: httpx2 needs Python 3.11)."""
+        """The package itself, imported when a test asks for it."""
         return importlib.import_module(self.package)
 
     def __str__(self) -> str:
         return f"{self.package}-{'async' if self.is_async else 'sync'}"
 
 
-# httpx2 2.16 needs Python 3.11 and is then a test dependency: where it cannot be installed the
-# tests say so; anywhere else a missing httpx2 fails them.
+# httpx2 is a test dependency on every Python: a missing httpx2 fails these tests.
 PACKAGES = (
     pytest.param("httpx", id="httpx"),
-    pytest.param("httpx2", id="httpx2", marks=NEEDS_PY311),
+    pytest.param("httpx2", id="httpx2"),
 )
 KIND_VALUES = tuple(
     Kind(package, is_async) for package in ("httpx", "httpx2") for is_async in (False, True)
@@ -82,9 +80,8 @@ KIND_VALUES = tuple(
 
 
 def kind_param(kind: Kind, *values: object) -> Any:
-    """A pytest param of ``kind`` (and more values), skipped where its package cannot run."""
-    marks = [NEEDS_PY311] if kind.package == "httpx2" else []
-    return pytest.param(kind, *values, id="-".join(map(str, (kind, *values))), marks=marks)
+    """A pytest param of ``kind`` (and more values), named by both."""
+    return pytest.param(kind, *values, id="-".join(map(str, (kind, *values))))
 
 
 KINDS = tuple(kind_param(kind) for kind in KIND_VALUES)

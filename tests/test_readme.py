@@ -23,9 +23,6 @@ FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.MULTILINE | re.DOTALL)
 # Two fenced blocks with nothing but blank lines before and between them.
 TWO_BLOCKS = re.compile(r"\s*```\w*\n(.*?)^```\s*```\w*\n(.*?)^```", re.MULTILINE | re.DOTALL)
 KEY, SECRET = "AKIDREADMEEXAMPLE", "readme-secret-key"
-# httpx2 needs Python 3.11; the test extra installs it only there ("python_version >= '3.11'"
-# in pyproject.toml). On older Pythons, and only there, a block that imports it is skipped.
-HTTPX2_MISSING = sys.version_info < (3, 11)
 
 
 def _blocks(lang: str) -> list[str]:
@@ -73,8 +70,6 @@ def test_python_examples_run_in_order(monkeypatch, token):
     namespace: dict[str, object] = {"__name__": "readme"}
     try:
         for index, code in enumerate(blocks):
-            if HTTPX2_MISSING and re.search(r"^import httpx2$", code, re.MULTILINE):
-                continue
             exec(compile(code, f"README.md python block {index + 1}", "exec"), namespace)  # noqa: S102
     finally:
         server = namespace.get("server")

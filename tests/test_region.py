@@ -11,7 +11,6 @@ import botocore.loaders
 import httpx
 import pytest
 import requests
-from integration_cases import NEEDS_PY311
 
 from apigw_iam_auth import ApiGwIamAuth, InvalidConfigError, SigV4Signer, _region
 from apigw_iam_auth import signer as signer_module
@@ -635,7 +634,7 @@ async def send_async(client, auth, url):
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("client", ["aiohttp", "httpx", pytest.param("httpx2", marks=NEEDS_PY311)])
+@pytest.mark.parametrize("client", ["aiohttp", "httpx", "httpx2"])
 async def test_async_clients_read_the_configured_region_off_the_event_loop(
     tmp_path, monkeypatch, client
 ):

@@ -100,7 +100,7 @@ def left_our_origin(request: httpx.Request) -> bool:
 
 def install_guard(request: httpx.Request, origin: Origin, *, is_async: bool) -> None:
     # private coupling: httpx passes a request's extensions on to the redirect requests it
-    # builds (httpx 0.27-0.28, httpx2 2.16); guarded by
+    # builds (httpx 0.27-0.28, httpx2 2.14-2.17); guarded by
     # tests/test_couplings.py::test_redirect_guard_is_proven_for_each_client and
     # tests/test_couplings.py::test_redirects_that_drop_extensions_switch_to_query_signing
     extensions = request.extensions
@@ -149,7 +149,7 @@ def _one_spelling(host: str) -> str:
 
 # httpcore's trace events are named "<http11|http2>.<step>.<started|complete>".
 # private coupling: the names of the events before a request's headers are written (httpcore
-# 1.0, httpcore2 2.16); guarded by
+# 1.0, httpcore2 2.14-2.17); guarded by
 # tests/test_couplings.py::test_redirect_guard_is_proven_for_each_client and
 # tests/test_couplings.py::test_renamed_trace_events_switch_to_query_signing
 _HEADERS_WRITTEN_NEXT = frozenset(
@@ -190,7 +190,7 @@ _GUARD_EVENTS: dict[bool, Callable[..., Any]] = {False: _on_event, True: _on_eve
 
 def _strip_if_foreign(origin: Origin, info: dict[str, Any]) -> None:
     # private coupling: info["request"] is the httpcore.Request about to be written, and its
-    # headers list is what gets written (httpcore 1.0, httpcore2 2.16); guarded by
+    # headers list is what gets written (httpcore 1.0, httpcore2 2.14-2.17); guarded by
     # tests/test_couplings.py::test_redirect_guard_is_proven_for_each_client,
     # tests/test_couplings.py::test_trace_without_the_request_switches_to_query_signing and
     # tests/test_couplings.py::test_trace_of_a_copied_request_switches_to_query_signing
@@ -216,8 +216,9 @@ def _hop_origin(url: Any) -> Origin:  # noqa: ANN401 - an httpcore.URL
     URL as the request target: that URL is the origin.
     """
     # private coupling: the absolute-form target of a forwarded request (httpcore 1.0,
-    # httpcore2 2.16); guarded by tests/test_couplings.py::test_forward_proxy_hop_names_our_origin
-    # and tests/test_couplings.py::test_relative_proxy_target_fails_closed_and_says_so
+    # httpcore2 2.14-2.17); guarded by
+    # tests/test_couplings.py::test_forward_proxy_hop_names_our_origin and
+    # tests/test_couplings.py::test_relative_proxy_target_fails_closed_and_says_so
     if url.target.startswith((b"http://", b"https://")):
         parts = urlsplit(url.target.decode("ascii", "replace"))
         try:
