@@ -13,6 +13,7 @@ Every other fence (``sh``, ``text``, ``ini``, ``json``) is shown, never run.
 import re
 import subprocess
 import sys
+from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,9 @@ FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.MULTILINE | re.DOTALL)
 # Two fenced blocks with nothing but blank lines before and between them.
 TWO_BLOCKS = re.compile(r"\s*```\w*\n(.*?)^```\s*```\w*\n(.*?)^```", re.MULTILINE | re.DOTALL)
 KEY, SECRET = "AKIDREADMEEXAMPLE", "readme-secret-key"
+# The test extra installs httpx2 on Python 3.11+ (on 3.10 it comes with the httpx2 extra; see
+# integration_cases.NEEDS_HTTPX2): on 3.10 without it, and only there, its block is left out.
+HTTPX2_MISSING = sys.version_info < (3, 11) and find_spec("httpx2") is None
 
 
 def _blocks(lang: str) -> list[str]:
@@ -70,6 +74,8 @@ def test_python_examples_run_in_order(monkeypatch, token):
     namespace: dict[str, object] = {"__name__": "readme"}
     try:
         for index, code in enumerate(blocks):
+            if HTTPX2_MISSING and re.search(r"^import httpx2$", code, re.MULTILINE):
+                continue
             exec(compile(code, f"README.md python block {index + 1}", "exec"), namespace)  # noqa: S102
     finally:
         server = namespace.get("server")

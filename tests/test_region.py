@@ -11,6 +11,7 @@ import botocore.loaders
 import httpx
 import pytest
 import requests
+from integration_cases import NEEDS_HTTPX2
 
 from apigw_iam_auth import ApiGwIamAuth, InvalidConfigError, SigV4Signer, _region
 from apigw_iam_auth import signer as signer_module
@@ -634,7 +635,7 @@ async def send_async(client, auth, url):
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("client", ["aiohttp", "httpx", "httpx2"])
+@pytest.mark.parametrize("client", ["aiohttp", "httpx", pytest.param("httpx2", marks=NEEDS_HTTPX2)])
 async def test_async_clients_read_the_configured_region_off_the_event_loop(
     tmp_path, monkeypatch, client
 ):

@@ -22,7 +22,7 @@ import aiohttp
 import anyio.to_thread
 import pytest
 import requests
-from integration_cases import LONG_TERM, SESSION, TEXT, sha256
+from integration_cases import LONG_TERM, NEEDS_HTTPX2, SESSION, TEXT, sha256
 
 from apigw_iam_auth import ApiGwIamAuth, SigV4Signer
 from apigw_iam_auth._sigv4a import ALGORITHM_V4A
@@ -42,8 +42,8 @@ CLIENTS = (
     pytest.param("requests", id="requests"),
     pytest.param("httpx-sync", id="httpx-sync"),
     pytest.param("httpx-async", id="httpx-async"),
-    pytest.param("httpx2-sync", id="httpx2-sync"),
-    pytest.param("httpx2-async", id="httpx2-async"),
+    pytest.param("httpx2-sync", id="httpx2-sync", marks=NEEDS_HTTPX2),
+    pytest.param("httpx2-async", id="httpx2-async", marks=NEEDS_HTTPX2),
     pytest.param("aiohttp", id="aiohttp"),
 )
 MODES = (pytest.param(False, id="header"), pytest.param(True, id="presigned"))

@@ -19,7 +19,7 @@ import aiohttp
 import aiohttp.payload
 import pytest
 import requests
-from integration_cases import LONG_TERM
+from integration_cases import LONG_TERM, NEEDS_HTTPX2
 
 from apigw_iam_auth import ApiGwIamAuth
 from apigw_iam_auth.server import IamAuthServer, KnownKey, verify_request
@@ -100,7 +100,7 @@ def test_requests_streams_a_generator_unread(lattice, payload):
 
 @pytest.mark.parametrize("payload", PAYLOADS)
 @pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
-@pytest.mark.parametrize("package", ["httpx", "httpx2"])
+@pytest.mark.parametrize("package", ["httpx", pytest.param("httpx2", marks=NEEDS_HTTPX2)])
 async def test_httpx_pulls_the_stream_only_when_sending(lattice, payload, is_async, package):
     """httpx's (and httpx2's) request hook runs after the auth flow, before any chunk is pulled."""
     client = importlib.import_module(package)
