@@ -2,12 +2,12 @@
 
 One adapter serves httpx and httpx2 (its continuation, with httpcore2 underneath): both have
 the same API, and :func:`_package_of` finds the package a request belongs to. httpx2 and
-httpcore2 2.14 to 2.17 differ from httpx 0.28 and httpcore 1.0 nowhere the adapter looks: the
+httpcore2 2.14 to 2.17 differ from httpx 0.28-0.29 and httpcore 1.0 nowhere the adapter looks: the
 same redirect requests (extensions passed on), the same trace event names and ``info``, the
 same header list written after ``send_request_headers.started``, the same absolute-form target
 through a forward proxy (httpcore2 also keeps a target that is already absolute). One
 difference shows in what is sent, not in how we sign: for a file read partly already, httpx2
-states the remaining length as Content-Length, where httpx 0.28 states the whole file's.
+states the remaining length as Content-Length, where httpx 0.28-0.29 states the whole file's.
 
 Redirects are ``_httpx_redirects``'s: a guard installed on each request keeps our headers off
 any hop to another origin, and a same-origin hop that API Gateway refuses is signed again.
@@ -159,7 +159,7 @@ def _body_source(request: httpx.Request) -> bytes | IO[bytes] | IO[str] | None:
     # httpx wraps file content in an iterator stream; reach the file to hash it in chunks
     # and rewind it, so a 100 MiB upload is never held in memory.
     # private coupling: IteratorByteStream._stream is the file given as content= (httpx
-    # 0.27-0.28, httpx2 2.14-2.17); guarded by
+    # 0.27-0.29, httpx2 2.14-2.17); guarded by
     # tests/test_couplings.py::test_file_body_is_reached_in_place
     source = getattr(request.stream, "_stream", None)
     return source if is_seekable(source) else None
@@ -204,7 +204,7 @@ _FILES_REACHABLE: dict[type, bool] = {}
 def _check_files(client: Any) -> bool:  # noqa: ANN401 - the httpx or httpx2 module
     probe = io.BytesIO()
     stream = client.Request("PUT", "http://a.invalid/", content=probe).stream
-    # private coupling: IteratorByteStream._stream (httpx 0.27-0.28, httpx2 2.14-2.17); guarded by
+    # private coupling: IteratorByteStream._stream (httpx 0.27-0.29, httpx2 2.14-2.17); guarded by
     # tests/test_couplings.py::test_file_body_without_the_private_attribute_is_buffered_loudly
     if getattr(stream, "_stream", None) is probe:
         return True
@@ -259,7 +259,7 @@ def sign_request(
         # None of these names is among the headers now (stale ones just went): appending is
         # what headers[name] = value does, without its search of the list.
         # private coupling: Headers._list holds (name, lowercase name, value) bytes triples
-        # (httpx 0.23-0.28, httpx2 2.14-2.17); guarded by
+        # (httpx 0.23-0.29, httpx2 2.14-2.17); guarded by
         # tests/test_couplings.py::test_signing_headers_are_appended_to_the_header_list
         headers._list.extend(  # noqa: SLF001
             [(*_SIGNER_HEADER_BYTES[name], value.encode()) for name, value in result.headers]
@@ -301,7 +301,7 @@ def _signed_url(request: httpx.Request, url: str, signed_url: str) -> httpx.URL:
 
 def _with_query(url: httpx.URL, query: str) -> httpx.URL:
     # private coupling: URL._uri_reference, a NamedTuple ParseResult whose query field holds the
-    # raw query text (httpx 0.28, httpx2 2.14-2.17); guarded by
+    # raw query text (httpx 0.28-0.29, httpx2 2.14-2.17); guarded by
     # tests/test_couplings.py::test_a_signed_query_is_swapped_into_the_parsed_url
     swapped = object.__new__(type(url))
     swapped._uri_reference = url._uri_reference._replace(query=query)  # noqa: SLF001

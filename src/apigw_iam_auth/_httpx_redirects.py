@@ -100,7 +100,7 @@ def left_our_origin(request: httpx.Request) -> bool:
 
 def install_guard(request: httpx.Request, origin: Origin, *, is_async: bool) -> None:
     # private coupling: httpx passes a request's extensions on to the redirect requests it
-    # builds (httpx 0.27-0.28, httpx2 2.14-2.17); guarded by
+    # builds (httpx 0.27-0.29, httpx2 2.14-2.17); guarded by
     # tests/test_couplings.py::test_redirect_guard_is_proven_for_each_client and
     # tests/test_couplings.py::test_redirects_that_drop_extensions_switch_to_query_signing
     extensions = request.extensions
