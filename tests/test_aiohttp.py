@@ -27,7 +27,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
-from urllib.parse import parse_qsl, quote
+from urllib.parse import parse_qsl, quote, urlencode
 
 import aiohttp
 import httpx
@@ -719,6 +719,23 @@ async def test_same_origin_redirect_arrives_signed(aws_server, status, presign):
     assert reply.history == (status,)
     assert [(record.status, record.verified) for record in aws_server.requests] == [
         (status, True),
+        (200, True),
+    ]
+
+
+async def test_same_origin_redirect_from_an_uppercase_encoded_host_arrives_signed(aws_server):
+    """A host yarl keeps in uppercase (``encoded=True``) is the lowercase host it redirects to."""
+    port = aws_server.port
+    target = f"http://localhost:{port}/prod/moved"
+    start = URL(
+        f"http://LOCALHOST:{port}/redirect?" + urlencode({"to": target, "status": 302}),
+        encoded=True,
+    )
+    auth = make_auth(credentials=SESSION)
+    reply = await send("GET", start, middleware=adapter(auth), allow_redirects=True)
+    assert (reply.status, echo(reply).path) == (200, "/prod/moved")
+    assert [(record.status, record.verified) for record in aws_server.requests] == [
+        (302, True),
         (200, True),
     ]
 

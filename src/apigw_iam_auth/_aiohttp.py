@@ -204,8 +204,13 @@ _Origin = tuple[str, str | None, int | None]
 
 
 def _origin(url: URL) -> _Origin:
-    """Scheme, host and port: what aiohttp compares (``url.origin()``) before a redirect."""
-    return url.scheme, url.raw_host, url.port
+    """Scheme, host and port: what aiohttp compares (``url.origin()``) before a redirect.
+
+    The host in lowercase, as it is signed: yarl keeps the case of a URL given with
+    ``encoded=True``, while the ``Location`` of a redirect back to that host is lowercased.
+    """
+    host = url.raw_host
+    return url.scheme, None if host is None else host.lower(), url.port
 
 
 # --- redirect chains -----------------------------------------------------------------------
