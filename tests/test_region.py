@@ -608,16 +608,41 @@ def test_custom_host_header_takes_the_region_of_the_vpc_endpoint_it_is_sent_to(m
     assert scope_of(signed).endswith("/ap-south-1/execute-api/aws4_request")
 
 
-def test_api_called_at_its_address_with_its_host_is_accepted_over_loopback():
-    """requests to 127.0.0.1 with the API's Host, no region configured: the server accepts it."""
+@pytest.mark.parametrize(
+    "client", ["requests", "httpx", pytest.param("httpx2", marks=NEEDS_HTTPX2), "aiohttp"]
+)
+def test_api_called_at_its_address_with_its_host_is_accepted_over_loopback(client):
+    """A call to 127.0.0.1 with the API's Host, no region configured: the server accepts it.
+
+    aiohttp holds header names as multidict's ``istr``, a str subclass: read as any str.
+    """
     keys = {"AKIDEXAMPLE": KnownKey("secret")}
     with IamAuthServer(keys=keys, region="eu-west-1") as server:
         auth = ApiGwIamAuth(credentials=("AKIDEXAMPLE", "secret"))
         host = {"Host": "abc123.execute-api.eu-west-1.amazonaws.com"}
+        url = f"{server.url}/prod/pets"
+        assert send_with_headers(client, auth, url, host) == 200
+
+
+def send_with_headers(client: str, auth: ApiGwIamAuth, url: str, headers: dict[str, str]) -> int:
+    """The status of a GET of ``url`` with ``headers`` through ``client``, signed by ``auth``."""
+    if client == "requests":
         with requests.Session() as session:
             session.trust_env = False
-            response = session.get(f"{server.url}/prod/pets", headers=host, auth=auth)
-    assert response.status_code == 200, response.text
+            return session.get(url, headers=headers, auth=auth).status_code
+    if client == "aiohttp":
+
+        async def get() -> int:
+            async with (
+                aiohttp.ClientSession(middlewares=(auth,)) as session,
+                session.get(url, headers=headers) as sent,
+            ):
+                return sent.status
+
+        return asyncio.run(get())
+    package = importlib.import_module(client)
+    with package.Client(auth=auth, trust_env=False) as session:
+        return int(session.get(url, headers=headers).status_code)
 
 
 @pytest.fixture

@@ -687,9 +687,16 @@ def _checked_request(request: SignableRequest) -> SignableRequest:
 
 
 def _given_host(headers: HeaderPairs) -> str | None:
-    """The value of the first Host header among ``headers``, if any."""
+    """The value of the first Host header among ``headers``, if any.
+
+    A name may be a str subclass: aiohttp holds names as multidict's ``istr``.
+    """
     for name, value in headers:
-        if type(name) in _TEXT_TYPES and len(name) == len("host") and name.lower() in _HOST_NAMES:
+        if (
+            isinstance(name, _TEXT_TYPES)
+            and len(name) == len("host")
+            and name.lower() in _HOST_NAMES
+        ):
             return value if type(value) is str else _text(value)
     return None
 
