@@ -60,7 +60,7 @@ WITHOUT_OUTPUTS = {
 }
 LOCATIONS = ("header", "query")
 _MISSING = "sigv4a-test-suite-missing"
-EXTRA_HINT = "pip install 'apigw-iam-auth[sigv4a]'"
+EXTRA_HINT = "pip install 'cryptography>=42'"
 
 # aws-c-auth tests/key_derivation_tests.c: "Values derived in synchronicity with Golang and IAM
 # implementations".

@@ -82,7 +82,8 @@ _HEX_SIGNATURE = re.compile(r"(?:[0-9a-fA-F]{2})+")
 _HEX_COORDINATE = re.compile(r"[0-9a-fA-F]{64}")
 
 _MISSING_CRYPTOGRAPHY = (
-    "SigV4a needs the optional 'cryptography' package: pip install 'apigw-iam-auth[sigv4a]'"
+    "SigV4a needs the optional 'cryptography' package: pip install 'cryptography>=42' "
+    "(or the sigv4a extra: pip install '.[sigv4a]' in a checkout of apigw-iam-auth)"
 )
 
 
