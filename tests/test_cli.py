@@ -1633,6 +1633,29 @@ def test_a_dead_proxy_is_named_as_what_cannot_be_reached(env, api, variable, com
     assert echo(bypassed.stdout)["path"] == "/prod/pets"
 
 
+@pytest.mark.parametrize("package", ["requests", "httpx"])
+def test_a_socks_proxy_without_socks_support_names_the_variable_and_the_fix(env, api, package):
+    """A SOCKS proxy in the environment, and the client's SOCKS extra missing: exit 2, saying
+    which variable sets the proxy, what to install, and how to bypass it (not a bug report)."""
+    # Neither SOCKS package importable (httpx[socks]: socksio; requests[socks]: PySocks).
+    hidden = ["socksio", "socks"] + (["requests"] if package == "httpx" else [])
+    command = (
+        sys.executable,
+        "-c",
+        "import sys; "
+        + "".join(f"sys.modules[{name!r}] = None; " for name in hidden)
+        + "from apigw_iam_auth.cli import main; sys.exit(main())",
+    )
+    proxied = {**env, "ALL_PROXY": "socks5://user:proxy-password@127.0.0.1:1080"}
+    done = run_cli("call", f"{api}/pets", "--region", REGION, env=proxied, command=command)
+    assert done.returncode == 2
+    assert done.stderr == (
+        "apigw-iam-auth: error: cannot use the SOCKS proxy socks5://127.0.0.1:1080 that ALL_PROXY "
+        f"sets for http:// URLs: SOCKS support is not installed (pip install '{package}[socks]'; "
+        "NO_PROXY=127.0.0.1 would bypass the proxy for this host)\n"
+    )
+
+
 @BACKENDS
 @pytest.mark.parametrize(
     ("host", "why"),

@@ -1593,7 +1593,13 @@ def _via_httpx(
 ) -> Iterator[_Response]:
     import httpx  # noqa: PLC0415 - only when requests is missing
 
-    with httpx.Client(timeout=timeout, headers=_default_headers()) as client:
+    try:
+        client = httpx.Client(timeout=timeout, headers=_default_headers())
+    except ImportError as exc:  # a SOCKS proxy in the environment, and no socksio
+        if _SOCKS not in str(exc):
+            raise
+        raise _no_socks(request.url, "httpx") from None
+    with client:
         try:
             built = client.build_request(
                 request.method,
@@ -1642,6 +1648,8 @@ def _failure(exc: Exception, url: str, timeout: float) -> _CliError:
     if "Timeout" in name:  # requests' and httpx's ConnectTimeout, ReadTimeout, ...
         doing = "connect to" if "Connect" in name else "get a response from"
         return _CliError(f"could not {doing} {origin} within {timeout:g}s (--timeout)", EXIT_FAILED)
+    if name == "InvalidSchema" and _SOCKS in str(exc):  # requests: "Missing dependencies..."
+        return _no_socks(url, "requests")
     if name in _UNSENDABLE or isinstance(exc, UnicodeError):
         return _CliError(f"the URL cannot be sent: {redact(str(exc))}", EXIT_USAGE)
     chain = _causes(exc)
@@ -1662,6 +1670,29 @@ def _failure(exc: Exception, url: str, timeout: float) -> _CliError:
             )
         return _CliError(f"cannot reach {origin}: {reason}", EXIT_FAILED)
     return _CliError(f"the request to {origin} failed: {reason}", EXIT_FAILED)
+
+
+def _no_socks(url: str, package: str) -> _CliError:
+    """A SOCKS proxy is set for ``url`` and ``package`` has no SOCKS support installed."""
+    proxy = _proxy_for(url)
+    if proxy is None:  # set some other way than urllib reads: say what the client said
+        return _CliError(
+            f"a SOCKS proxy is set, and SOCKS support is not installed: "
+            f"pip install '{package}[socks]'",
+            EXIT_USAGE,
+        )
+    proxy_origin, set_by, host = proxy
+    scheme = url.partition("://")[0].lower()
+    return _CliError(
+        f"cannot use the SOCKS proxy {proxy_origin} that {set_by} for {scheme}:// URLs: SOCKS "
+        f"support is not installed (pip install '{package}[socks]'; NO_PROXY={host} would "
+        "bypass the proxy for this host)",
+        EXIT_USAGE,
+    )
+
+
+# In requests' and httpx's messages when a SOCKS proxy is set and their SOCKS extra is missing.
+_SOCKS = "SOCKS"
 
 
 def _maybe_proxied(chain: list[BaseException]) -> bool:
