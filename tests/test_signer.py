@@ -8,6 +8,7 @@ import pytest
 from aws_server import SECRET_KEY, ReceivedRequest, verify
 
 from apigw_iam_auth import (
+    DEFAULT_UNSIGNED_HEADERS,
     Credentials,
     InvalidConfigError,
     SigV4Signer,
@@ -431,6 +432,23 @@ def test_unsigned_headers_are_read_once_whatever_iterable_holds_them(given):
         "GET", "https://h.example/p", headers={"X-Trace": "1", "User-Agent": "me/1.0"}
     )
     assert "SignedHeaders=host;x-amz-date," in signed.headers["Authorization"]
+
+
+def test_unsigned_headers_replace_the_default_set_which_is_public_to_add_to():
+    """``unsigned_headers`` replaces the default set: given alone it signs User-Agent; given as
+    ``DEFAULT_UNSIGNED_HEADERS | {...}`` it adds a name and keeps the defaults unsigned."""
+    headers = {"X-Request-Id": "7", "User-Agent": "me/1.0", "Accept": "*/*"}
+
+    def signed_names(unsigned: frozenset[str]) -> str:
+        signer = SigV4Signer(
+            region="us-east-1", credentials=("AKIDEXAMPLE", SECRET_KEY), unsigned_headers=unsigned
+        )
+        authorization = signer.sign("GET", "https://h.example/p", headers=headers).headers
+        return authorization["Authorization"].split("SignedHeaders=")[1].split(",")[0]
+
+    assert signed_names(DEFAULT_UNSIGNED_HEADERS) == "accept;host;x-amz-date;x-request-id"
+    assert signed_names(frozenset({"x-request-id"})) == "accept;host;user-agent;x-amz-date"
+    assert signed_names(DEFAULT_UNSIGNED_HEADERS | {"x-request-id"}) == "accept;host;x-amz-date"
 
 
 def test_a_mistyped_region_set_name_is_blamed_on_region_set_not_on_region():

@@ -22,6 +22,7 @@ from apigw_iam_auth.errors import (
 
 if TYPE_CHECKING:
     from apigw_iam_auth._models import (
+        DEFAULT_UNSIGNED_HEADERS,
         Credentials,
         SignableRequest,
         SignatureLocation,
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
     __version__: str
 
 __all__ = [
+    "DEFAULT_UNSIGNED_HEADERS",
     "ApiGwIamAuth",
     "ApiGwIamAuthError",
     "Body",
@@ -95,6 +97,7 @@ _MODULES = {
     "Credentials": "_models",
     "CredentialsProvider": "credentials",
     "CredentialsSource": "credentials",
+    "DEFAULT_UNSIGNED_HEADERS": "_models",
     "HeadersLike": "signer",
     "KeyTuple": "credentials",
     "Payload": "signer",
