@@ -14,6 +14,7 @@ from apigw_iam_auth._models import DEFAULT_UNSIGNED_HEADERS
 from apigw_iam_auth._sigv4 import check_expires
 from apigw_iam_auth._skew import corrected_after_refusal
 from apigw_iam_auth.diagnostics import FORBIDDEN, readable_refusal
+from apigw_iam_auth.errors import InvalidConfigError
 from apigw_iam_auth.signer import Clock, CredentialsSource, Payload, SigV4Signer, utc_now
 
 if TYPE_CHECKING:
@@ -104,6 +105,12 @@ class ApiGwIamAuth(_AuthBase):
         ``payload`` and ``region_set`` (SigV4a) are as in :class:`SigV4Signer`.
         """
         expires = check_expires(expires)
+        if presign and payload == "unsigned":
+            raise InvalidConfigError(
+                "presign=True cannot sign payload='unsigned': a service learns of "
+                "UNSIGNED-PAYLOAD only from the x-amz-content-sha256 header, which a URL does "
+                "not carry; sign with headers (presign=False) or drop payload='unsigned'"
+            )
         self._signer = SigV4Signer(
             region,
             service=service,
