@@ -1878,6 +1878,32 @@ def test_keys_from_environment():
     }
 
 
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {
+                "AWS_ACCESS_KEY_ID": "AKIDENV",
+                "AWS_SECRET_ACCESS_KEY": SECRET,
+                "AWS_ACCOUNT_ID": "abc",
+            },
+            "the environment: AWS_ACCOUNT_ID of key AKIDENV must be 12 digits",
+        ),
+        (
+            {"AWS_ACCESS_KEY_ID": "AKIDENV"},
+            "the environment has AWS_ACCESS_KEY_ID but no AWS_SECRET_ACCESS_KEY",
+        ),
+    ],
+    ids=["account-id", "no-secret"],
+)
+def test_a_bad_environment_key_names_the_variable_to_fix(env, message):
+    """Refusing the environment's key names the variable the user set, not the file field."""
+    with pytest.raises(InvalidConfigError) as info:
+        keys_from_env(env)
+    assert str(info.value).startswith(message)
+    assert SECRET not in str(info.value)
+
+
 def test_no_keys_in_environment_is_no_credentials():
     """Without keys in the environment the server cannot accept anything and says why."""
     with pytest.raises(NoCredentialsError, match="AWS_ACCESS_KEY_ID"):

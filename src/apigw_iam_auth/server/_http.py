@@ -117,21 +117,32 @@ _IDLE_SECONDS = 60  # idle keep-alive connections are closed after this
 _ANY_API = api_arn("*", "*", "*", partition="*")
 
 
-def _key(section: Mapping[str, Any], where: str) -> tuple[str, KnownKey] | None:
+def _key(
+    section: Mapping[str, Any], where: str, spelled: Callable[[str], str] = str
+) -> tuple[str, KnownKey] | None:
+    """The key a credentials file's section holds, if any.
+
+    ``spelled`` names a field as the user set it: ``str.upper`` for the environment
+    (``aws_account_id`` is ``AWS_ACCOUNT_ID`` there).
+    """
     access = section.get("aws_access_key_id")
     if not access:
         return None
     secret = section.get("aws_secret_access_key")
     if not secret:
-        raise InvalidConfigError(f"{where} has aws_access_key_id but no aws_secret_access_key")
+        raise InvalidConfigError(
+            f"{where} has {spelled('aws_access_key_id')} but no {spelled('aws_secret_access_key')}"
+        )
     return str(access), KnownKey(
         secret_key=str(secret),
         token=str(section["aws_session_token"]) if section.get("aws_session_token") else None,
-        account_id=_account_id(section.get("aws_account_id"), str(access), where),
+        account_id=_account_id(
+            section.get("aws_account_id"), str(access), where, spelled("aws_account_id")
+        ),
     )
 
 
-def _account_id(value: object, access: str, where: str) -> str:
+def _account_id(value: object, access: str, where: str, name: str) -> str:
     """Checked here: a wrong account id only shows later, in ARNs and unmatched policies."""
     account = str(value or DEFAULT_ACCOUNT_ID)
     if _ACCOUNT_ID.fullmatch(account):
@@ -143,7 +154,7 @@ def _account_id(value: object, access: str, where: str) -> str:
         else ""
     )
     raise InvalidConfigError(
-        f"{where}: aws_account_id of key {access} must be 12 digits, such as 123456789012{hint}"
+        f"{where}: {name} of key {access} must be 12 digits, such as 123456789012{hint}"
     )
 
 
@@ -277,6 +288,7 @@ def keys_from_env(environ: Mapping[str, str] | None = None) -> dict[str, KnownKe
             "aws_account_id": env.get("AWS_ACCOUNT_ID"),
         },
         "the environment",
+        str.upper,
     )
     if found is None:
         raise NoCredentialsError(
