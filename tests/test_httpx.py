@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import io
 import ssl
 import warnings
 from dataclasses import dataclass
@@ -550,12 +551,14 @@ async def _async_pieces():
 
 
 # What each client cannot send, as content=: a sync Client an async iterator, an AsyncClient a
-# sync iterator (httpx takes a bytearray for one, too).
+# sync iterator or file (httpx takes a bytearray as an iterator, too).
 MISMATCHED_BODIES = {
     False: {"async-iterator": (_async_pieces, "an async iterator")},
     True: {
         "sync-iterator": (lambda: iter([b"sync ", b"pieces"]), "a sync iterator"),
         "bytearray": (lambda: bytearray(b"mutable"), "a sync iterator"),
+        "binary-file": (lambda: io.BytesIO(b"in a file"), "a sync iterator or file"),
+        "text-file": (lambda: io.StringIO("in a file"), "a sync iterator or file"),
     },
 }
 

@@ -112,15 +112,15 @@ async def body_hash_async(request: httpx.Request, signer: SigV4Signer) -> str:
     An async stream is buffered once with ``aread``; a file, or bytes above 1 MiB, is hashed
     in a worker thread.
     """
+    if not isinstance(request.stream, AsyncIterable):  # httpx would refuse it when sending
+        raise UnsignableRequestError(
+            "this body is a sync iterator or file (httpx takes a bytearray as an iterator too), "
+            "which an AsyncClient cannot send: pass bytes or an async iterator"
+        )
     if signer._signs_unsigned_payload(str(request.url), request.headers.get("Host")):  # noqa: SLF001
         return _sigv4.UNSIGNED_PAYLOAD
     source = _body_source(request)
     if source is None:
-        if not isinstance(request.stream, AsyncIterable):  # httpx would fail an assert in aread()
-            raise UnsignableRequestError(
-                "this body is a sync iterator (httpx takes a bytearray for one), which an "
-                "AsyncClient cannot send: pass bytes or an async iterator"
-            )
         try:
             chunks = [copied(chunk) async for chunk in request.stream]
         except TypeError as exc:
