@@ -152,10 +152,14 @@ header_names = (
     | _TOKEN_NAMES
 ).filter(lambda name: name.lower() not in SIGNER_OWNED)
 # Header values are ASCII: the library refuses non-ASCII values, whose wire bytes differ between
-# HTTP clients (requests sends Latin-1, httpx what it was given).
+# HTTP clients (requests sends Latin-1, httpx what it was given), and 0x1C-0x1F, which botocore
+# and aws-c-auth sign differently.
 header_values = st.one_of(
     st.sampled_from(["", " a  b ", "\ta\t\tb\t", "a,b", '"quoted  value"', "x\x0b\x0cy"]),
-    st.text(st.characters(max_codepoint=0x7F, exclude_characters="\r\n\x00"), max_size=16),
+    st.text(
+        st.characters(max_codepoint=0x7F, exclude_characters="\r\n\x00\x1c\x1d\x1e\x1f"),
+        max_size=16,
+    ),
 )
 headers_lists = st.lists(st.tuples(header_names, header_values), max_size=6)
 bodies = st.binary(max_size=64)
@@ -406,7 +410,8 @@ def test_signing_is_deterministic_for_a_fixed_clock(req, creds):
 _SEGMENT = st.text(_TEXT, min_size=1, max_size=8).filter(lambda s: s not in {".", ".."})
 _VALUE = st.text(_TEXT, max_size=8)
 _HEADER_VALUE = st.text(
-    st.characters(max_codepoint=0x7F, exclude_characters="\r\n\x00"), max_size=8
+    st.characters(max_codepoint=0x7F, exclude_characters="\r\n\x00\x1c\x1d\x1e\x1f"),
+    max_size=8,
 )
 
 

@@ -544,3 +544,67 @@ def test_a_header_set_serves_requests_whose_unsigned_values_change(monkeypatch):
     assert len(built) == 3
     with pytest.raises(UnsignableRequestError, match="CR, LF or NUL"):
         sign(100, trace="Root=1-a\r\nX-Injected: 1")
+
+
+def _reference_signatures(value: str) -> tuple[str, str]:
+    """botocore's and awscrt's (aws-c-auth's) signatures of one GET with ``X-Meta: value``."""
+    import awscrt.auth  # noqa: PLC0415 - only this test compares with the AWS CRT
+    import awscrt.http  # noqa: PLC0415
+    from botocore.auth import SigV4Auth  # noqa: PLC0415
+    from botocore.awsrequest import AWSRequest  # noqa: PLC0415
+    from botocore.credentials import Credentials as BotocoreCredentials  # noqa: PLC0415
+
+    when = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    stamp = amz_date(when)
+    request = AWSRequest(
+        "GET", "https://h.example/p", headers={"X-Meta": value, "X-Amz-Date": stamp}
+    )
+    request.context["timestamp"] = stamp
+    auth = SigV4Auth(BotocoreCredentials("AKIDEXAMPLE", SECRET_KEY), "execute-api", "us-east-1")
+    by_botocore = auth.signature(
+        auth.string_to_sign(request, auth.canonical_request(request)), request
+    )
+    config = awscrt.auth.AwsSigningConfig(
+        algorithm=awscrt.auth.AwsSigningAlgorithm.V4,
+        signature_type=awscrt.auth.AwsSignatureType.HTTP_REQUEST_HEADERS,
+        credentials_provider=awscrt.auth.AwsCredentialsProvider.new_static(
+            "AKIDEXAMPLE", SECRET_KEY
+        ),
+        region="us-east-1",
+        service="execute-api",
+        date=when,
+        signed_body_header_type=awscrt.auth.AwsSignedBodyHeaderType.NONE,
+    )
+    crt_request = awscrt.http.HttpRequest(
+        "GET", "/p", awscrt.http.HttpHeaders([("host", "h.example"), ("x-meta", value)])
+    )
+    awscrt.auth.aws_sign_request(crt_request, config).result()
+    by_crt = dict(crt_request.headers)["Authorization"].rpartition("Signature=")[2]
+    return by_botocore, by_crt
+
+
+@pytest.mark.parametrize("separator", ["\x1c", "\x1d", "\x1e", "\x1f"])
+def test_a_header_value_the_aws_signers_read_differently_is_refused(separator):
+    """0x1C-0x1F fold to a space in botocore, not in aws-c-auth: no signature over them is
+    sure to verify, so a signed header holding one is refused; an unsigned one may."""
+    value = f"a{separator}b"
+    by_botocore, by_crt = _reference_signatures(value)
+    assert by_botocore != by_crt
+    signer = SigV4Signer(region="us-east-1", credentials=("AKIDEXAMPLE", SECRET_KEY))
+    with pytest.raises(UnsignableRequestError, match="0x1C-0x1F") as refused:
+        signer.sign("GET", "https://h.example/p", headers={"X-Meta": value})
+    assert value not in str(refused.value)
+    signed = signer.sign("GET", "https://h.example/p", headers={"User-Agent": value})
+    assert "user-agent" not in signed.headers["Authorization"]
+
+
+@pytest.mark.parametrize("value", ["a\x0bb", "a\x0cb", "a \t b"])
+def test_whitespace_the_aws_signers_fold_alike_is_signed_as_both_do(value):
+    """Vertical tab, form feed and runs of spaces: botocore and aws-c-auth agree, and so do we."""
+    by_botocore, by_crt = _reference_signatures(value)
+    assert by_botocore == by_crt
+    signer = SigV4Signer(region="us-east-1", credentials=("AKIDEXAMPLE", SECRET_KEY))
+    when = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    signed = signer.sign("GET", "https://h.example/p", headers={"X-Meta": value}, timestamp=when)
+    assert signed.signing is not None
+    assert signed.signing.signature == by_botocore

@@ -203,7 +203,8 @@ def _header_map(
     returned, as the request spells them, for the caller to remove (the signer writes fresh
     ones), and non-ASCII values are refused: requests sends str values as Latin-1, httpx bytes
     as they are, so which bytes such a value becomes is the client's choice and cannot be
-    signed reliably (RFC 9110 5.5 also asks for ASCII).
+    signed reliably (RFC 9110 5.5 also asks for ASCII); so are 0x1C-0x1F, which botocore
+    folds as whitespace and aws-c-auth does not.
     """
     merged: dict[str, str] = {}
     stale: list[str] = []
@@ -222,7 +223,8 @@ def _header_map(
         key = text.lower()
         if type(value) is not str:
             value = _text(value)
-        if not value.isprintable() and _FORBIDDEN_IN_VALUE.search(value):
+        printable = value.isprintable()
+        if not printable and _FORBIDDEN_IN_VALUE.search(value):
             raise UnsignableRequestError(
                 f"header {text!r} has a CR, LF or NUL in its value; HTTP cannot carry it"
             )
@@ -234,6 +236,12 @@ def _header_map(
         if signing and not value.isascii():
             raise UnsignableRequestError(
                 f"header {text!r} has a non-ASCII value; percent-encode or base64 it"
+            )
+        if signing and not printable and _SEPARATORS.search(value):
+            raise UnsignableRequestError(
+                f"header {text!r} has a control character 0x1C-0x1F in its value, which AWS's "
+                "signers read differently (botocore as a space, the AWS CRT as itself) and HTTP "
+                "does not allow; remove it"
             )
         value = folded(value)
         merged[key] = f"{merged[key]},{value}" if key in merged else value
@@ -385,6 +393,9 @@ def _placed_headers(
 
 
 _FORBIDDEN_IN_VALUE = re.compile(r"[\r\n\x00]")
+# The ASCII separators, whitespace to str.split (so to botocore's folding) but not to
+# aws-c-auth's: no signature over them is sure to verify.
+_SEPARATORS = re.compile(r"[\x1c-\x1f]")
 
 
 def _text(part: object) -> str:
