@@ -40,7 +40,8 @@ __all__ = [
 DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}  # WebSocket: as HTTP
 
 # RFC 3986 pchar minus "%" (handled apart): what may stand literally in a path on the wire.
-# Anything else (space, raw UTF-8, '"', '<', ...) is percent-encoded, as requests and httpx do.
+# Anything else (space, raw UTF-8, '"', '<', ...) is percent-encoded, as requests does (httpx
+# leaves brackets, "|", "^" and backslashes as they are; a server reads either spelling alike).
 _PATH_SAFE = "/!$&'()*+,;=:@-._~"
 _WIRE_SAFE_PATH = re.compile(r"[A-Za-z0-9/!$&'()*+,;=:@\-._~]*")  # _PATH_SAFE and alphanumerics
 _STRAY_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
@@ -191,12 +192,14 @@ def wire_path(path: str) -> str:
     no escape becomes ``%25``, escapes of unreserved characters are decoded (``%41`` -> ``A``)
     and the others written in uppercase hex (``%c3`` -> ``%C3``), and dot segments are removed
     as RFC 3986 says (``/a/./b/..`` -> ``/a/``): what requests (``requote_uri``, then urllib3)
-    and httpx do to a URL before sending it. Existing escapes such as ``%2F`` are kept: API
-    Gateway does not decode them.
+    and httpx do to a URL before sending it (httpx leaves brackets, ``|``, ``^`` and
+    backslashes as they are). Existing escapes such as ``%2F`` are kept: API Gateway does not
+    decode them.
 
     An escaped dot is an unreserved character like any other (RFC 3986, section 2.3), so
-    ``%2E%2E`` is a dot segment and goes too, as browsers and yarl read it; httpx alone would
-    send it as written. The path returned is the one signed and the one to send.
+    ``%2E%2E`` is a dot segment and goes too, as browsers and yarl read it; httpx would send
+    it as written, requests as a literal ``..``. The path returned is the one signed and the
+    one to send.
     """
     if not path:
         return "/"
