@@ -63,6 +63,7 @@ __all__ = [
     "signature",
     "signer_parameters",
     "string_to_sign",
+    "unsigned_payload_needs_a_header",
     "user_query",
 ]
 
@@ -580,6 +581,14 @@ def user_query(raw: str) -> tuple[str, str]:
     return join_query(kept), wire  # join_query sorts kept: wire first
 
 
+def unsigned_payload_needs_a_header(service: str) -> str:
+    """Why no presigned URL can sign ``UNSIGNED-PAYLOAD``: said wherever that is refused."""
+    return (
+        f"{service} learns of UNSIGNED-PAYLOAD only from the x-amz-content-sha256 header, "
+        "which a URL does not carry"
+    )
+
+
 def signer_parameters(query: str) -> str:
     """The signer's own ``X-Amz-*`` pieces of a presigned query, in their order."""
     return "&".join(
@@ -636,10 +645,9 @@ def sign_parts(
     else:
         if body_hash == UNSIGNED_PAYLOAD:  # the service's rule, payload="unsigned", or given
             raise InvalidConfigError(
-                f"a link cannot be presigned with an unsigned payload: {config.service} learns "
-                "of UNSIGNED-PAYLOAD only from the x-amz-content-sha256 header, which a URL "
-                "does not carry; sign with headers instead (presign=False; on the command "
-                "line, call without --presign)"
+                f"a link cannot be presigned with an unsigned payload: "
+                f"{unsigned_payload_needs_a_header(config.service)}; sign with headers instead "
+                "(presign=False; on the command line, call without --presign)"
             )
         check_expires(expires)
         block = headers.pieces[0]

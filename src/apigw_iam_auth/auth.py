@@ -11,7 +11,7 @@ import httpx
 from apigw_iam_auth import _aiohttp, _httpx, _requests
 from apigw_iam_auth._httpx_redirects import left_our_origin, needs_resign
 from apigw_iam_auth._models import DEFAULT_UNSIGNED_HEADERS
-from apigw_iam_auth._sigv4 import check_expires
+from apigw_iam_auth._sigv4 import check_expires, unsigned_payload_needs_a_header
 from apigw_iam_auth._skew import corrected_after_refusal
 from apigw_iam_auth.diagnostics import FORBIDDEN, readable_refusal
 from apigw_iam_auth.errors import InvalidConfigError
@@ -107,9 +107,9 @@ class ApiGwIamAuth(_AuthBase):
         expires = check_expires(expires)
         if presign and payload == "unsigned":
             raise InvalidConfigError(
-                "presign=True cannot sign payload='unsigned': a service learns of "
-                "UNSIGNED-PAYLOAD only from the x-amz-content-sha256 header, which a URL does "
-                "not carry; sign with headers (presign=False) or drop payload='unsigned'"
+                f"presign=True cannot sign payload='unsigned': "
+                f"{unsigned_payload_needs_a_header(service)}; sign with headers (presign=False) "
+                "or drop payload='unsigned'"
             )
         self._signer = SigV4Signer(
             region,
