@@ -231,6 +231,7 @@ def test_fallback_is_called_only_for_hosts_without_a_region():
         ("api.example.com", "api.example.com"),
         ("127.0.0.1:8080", "127.0.0.1"),
         ("[::1]:8080", "[::1]"),
+        ("::1", "::1"),  # unbracketed, as no client sends it: named whole, not as ''
         ("execute-api.amazonaws.com", "execute-api.amazonaws.com"),
     ],
 )

@@ -364,6 +364,8 @@ def _hostname(host: str) -> str:
     if host.startswith("["):  # an IPv6 literal: no AWS hostname, kept for the message
         end = host.find("]")
         return host if end == -1 else host[: end + 1]
+    if host.count(":") > 1:  # an IPv6 literal without brackets (not valid HTTP): kept whole
+        return host.lower()
     return host.partition(":")[0].rstrip(".").lower()
 
 
