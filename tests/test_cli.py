@@ -361,6 +361,17 @@ def test_presigned_url_opens_with_plain_urllib(api, env):
     assert body["caller"]["signature_location"] == "query"
 
 
+def test_presigned_url_keeps_the_fragment_given(api, env):
+    """A fragment typed after the URL ends the link printed, and the link still opens."""
+    done = run_cli("presign", f"{api}/pets?type=dog#top", "--region", REGION, env=env)
+    assert done.returncode == 0, done.stderr
+    link = done.stdout.strip()
+    assert link.endswith("#top")
+    assert link.index("X-Amz-Signature=") < link.index("#top")
+    status, body = open_link(link)
+    assert status == 200, body
+
+
 def test_presigned_header_must_be_sent(api, env):
     """A link presigned with -H 'X-Custom: 1' opens only when that exact header is sent."""
     done = run_cli("presign", f"{api}/report", "--region", REGION, "-H", "X-Custom: 1", env=env)

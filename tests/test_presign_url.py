@@ -416,3 +416,21 @@ def test_a_region_set_link_opens_on_the_local_server():
         response = httpx.get(link)
     assert response.status_code == 200, response.text
     assert server.requests[-1].access_key == "ASIAMULTI"
+
+
+def test_a_link_keeps_its_fragment_and_opens_on_the_local_server(monkeypatch):
+    """A fragment stays at the end of the link, outside the signature (no client sends it),
+    as Ruby's aws-sigv4 presign_url keeps it: a browser opening the link still finds it.
+    """
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDFRAGMENT")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "fragment-secret")
+    when = datetime.now(timezone.utc).replace(microsecond=0)
+    with IamAuthServer(region="us-east-1") as server:
+        plain = presign_url(f"{server.url}/prod/guide?lang=en", region="us-east-1", timestamp=when)
+        link = presign_url(
+            f"{server.url}/prod/guide?lang=en#page=3", region="us-east-1", timestamp=when
+        )
+        response = httpx.get(link)  # httpx sends the path and query only
+    assert link == f"{plain}#page=3"
+    assert response.status_code == 200, response.text
+    assert server.requests[-1].access_key == "AKIDFRAGMENT"

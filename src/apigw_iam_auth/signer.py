@@ -443,10 +443,10 @@ class SigV4Signer:
         """The one route from a request to its signature.
 
         Returns the URL to send (``url`` rewritten only as :meth:`sign` says, and in query mode
-        given the ``X-Amz-*`` parameters), where it goes, the Host signed, and the result, whose
-        ``headers`` are to be set and ``stale_headers`` removed. Adapters (requests, httpx,
-        aiohttp) call this, with ``headers`` as the client holds them (a tuple of str or bytes
-        pairs) and the hash of the body they will send.
+        given the ``X-Amz-*`` parameters, before a link's fragment), where it goes, the Host
+        signed, and the result, whose ``headers`` are to be set and ``stale_headers`` removed.
+        Adapters (requests, httpx, aiohttp) call this, with ``headers`` as the client holds them
+        (a tuple of str or bytes pairs) and the hash of the body they will send.
         """
         method = _method(method)
         origin_text, path, canonical_uri, raw_query = wire_parts(url)
@@ -488,8 +488,10 @@ class SigV4Signer:
             query = f"{wire_query}&{_sigv4.signer_parameters(result.query)}"
         else:
             query = result.query
-        url = f"{origin.prefix}{path}?{query}" if query else origin.prefix + path
-        return url, origin, header_set.host, result
+        signed_url = f"{origin.prefix}{path}?{query}" if query else origin.prefix + path
+        if location is _QUERY and "#" in url:  # a link keeps its fragment: never sent or signed
+            signed_url += url[url.index("#") :]
+        return signed_url, origin, header_set.host, result
 
     def _time_to_sign(
         self,
@@ -582,8 +584,9 @@ class SigV4Signer:
         unless you pass ``headers``, which the user of the link must then send too. The body
         hash is signed as well: a presigned POST works only with exactly that body.
         ``wss://`` and ``ws://`` URLs (WebSocket APIs) are presigned as their https and http
-        forms are: the scheme is not signed. With aiohttp, open the link as
-        ``yarl.URL(link, encoded=True)``: given text, it re-quotes the path.
+        forms are: the scheme is not signed. A fragment (``#section``) stays at the end of the
+        link, as a browser needs it; clients never send it, so it is not signed. With aiohttp,
+        open the link as ``yarl.URL(link, encoded=True)``: given text, it re-quotes the path.
         """
         _sigv4.check_expires(expires)  # before credentials: a typo costs no credential chain
         _, payload_hash = _body_and_hash(body, payload_hash)
