@@ -1182,9 +1182,9 @@ async def test_the_configured_region_is_read_off_the_event_loop_for_streamed_bod
     read_on: list[int] = []
     real = apigw_iam_auth.signer.configured_region
 
-    def watched(profile: str | None) -> str | None:
+    def watched(profile: str | None, session: object = None) -> str | None:
         read_on.append(threading.get_ident())
-        return real(profile)
+        return real(profile, session)
 
     monkeypatch.setattr(apigw_iam_auth.signer, "configured_region", watched)
     auth = ApiGwIamAuth(credentials=LONG_TERM)

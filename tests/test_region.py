@@ -7,7 +7,9 @@ import threading
 import traceback
 
 import aiohttp
+import botocore.credentials
 import botocore.loaders
+import botocore.session
 import httpx
 import pytest
 import requests
@@ -386,6 +388,64 @@ def test_custom_domain_signs_with_the_profiles_region(tmp_path, monkeypatch):
     assert infer_scope("api.example.com", None, None, fallback) == ("sa-east-1", "execute-api")
 
 
+def test_a_session_given_as_credentials_signs_with_its_own_region(tmp_path, monkeypatch):
+    """A botocore Session's keys and region go together: its profile's region, or one set on
+    it, as its own clients would use, never the default profile's (a 403 on a custom domain).
+    AWS_REGION still comes first, as for every configured region.
+    """
+    write_config(tmp_path, "[default]\nregion = us-east-1\n[profile eu]\nregion = eu-west-1\n")
+    write_config(
+        tmp_path,
+        "[eu]\naws_access_key_id = AKIDEU\naws_secret_access_key = eu-secret\n",
+        "credentials",
+    )
+    keys = {"AKIDEU": KnownKey("eu-secret")}
+    session = botocore.session.Session(profile="eu")
+    with IamAuthServer(region="eu-west-1", keys=keys) as server:
+        auth = ApiGwIamAuth(credentials=session)
+        response = requests.get(f"{server.url}/prod/orders", auth=auth, timeout=10)
+        assert response.status_code == 200, response.text
+        assert server.requests[-1].access_key == "AKIDEU"
+    session.set_config_variable("region", "ap-southeast-2")
+    signer = SigV4Signer(credentials=session)
+    assert (
+        "/ap-southeast-2/execute-api/"
+        in signer.sign("GET", "https://api.example.com/").headers["Authorization"]
+    )
+    monkeypatch.setenv("AWS_REGION", "sa-east-1")
+    signer = SigV4Signer(credentials=session)
+    assert (
+        "/sa-east-1/execute-api/"
+        in signer.sign("GET", "https://api.example.com/").headers["Authorization"]
+    )
+
+
+class _Boto3LikeSession:
+    """boto3.Session's public surface that the signer reads (boto3 is not a test dependency):
+    ``get_credentials()`` and ``region_name``, with no ``get_config_variable``.
+    """
+
+    region_name = "ca-central-1"
+    profile_name = "ops"
+
+    def get_credentials(self):
+        return botocore.credentials.Credentials("AKIDOPS", "ops-secret")
+
+
+def test_a_boto3_session_given_as_credentials_signs_with_its_region_name():
+    signed = SigV4Signer(credentials=_Boto3LikeSession()).sign("GET", "https://api.example.com/")
+    assert "AKIDOPS/" in signed.headers["Authorization"]
+    assert "/ca-central-1/execute-api/" in signed.headers["Authorization"]
+
+
+def test_a_sessions_bad_region_is_refused_naming_the_session():
+    session = botocore.session.Session()
+    session.set_config_variable("region", "eu west 1")
+    session.set_credentials("AKID", "secret")
+    with pytest.raises(InvalidConfigError, match="the Session given as credentials"):
+        SigV4Signer(credentials=session).sign("GET", "https://api.example.com/")
+
+
 def test_host_region_beats_the_configured_region(tmp_path, monkeypatch):
     """A region in the host wins over AWS_REGION and the profile (the host cannot lie)."""
     write_config(tmp_path, "[default]\nregion = ap-south-1\n")
@@ -527,9 +587,9 @@ def watch_configured_region(monkeypatch):
     reads: list[int] = []
     read = signer_module.configured_region
 
-    def watched(profile):
+    def watched(profile, session=None):
         reads.append(threading.get_ident())
-        return read(profile)
+        return read(profile, session)
 
     monkeypatch.setattr(signer_module, "configured_region", watched)
     return reads
@@ -675,11 +735,11 @@ async def test_async_clients_read_the_configured_region_off_the_event_loop(
     loop = asyncio.get_running_loop()
     read = signer_module.configured_region
 
-    def read_while_the_loop_runs(profile):
+    def read_while_the_loop_runs(profile, session=None):
         loop_ran = threading.Event()
         loop.call_soon_threadsafe(loop_ran.set)
         assert loop_ran.wait(timeout=10), "the configured region was read on the event loop"
-        return read(profile)
+        return read(profile, session)
 
     monkeypatch.setattr(signer_module, "configured_region", read_while_the_loop_runs)
     keys = {"AKIDEXAMPLE": KnownKey("secret")}

@@ -73,11 +73,13 @@ def region_data() -> RegionData:
     return RegionData(described, tuple(names))
 
 
-def profile_region(profile: str | None) -> tuple[str, str] | None:
+def profile_region(profile: str | None, session: Any = None) -> tuple[str, str] | None:  # noqa: ANN401
     """The region botocore resolves for ``profile``, and where it came from; None if none.
 
     ``profile`` None means the profile botocore picks itself (``AWS_PROFILE``, else
-    ``default``). The second item names the source for messages: ``AWS_DEFAULT_REGION`` or the
+    ``default``). A ``session`` (botocore's or boto3's, given as credentials) is asked instead:
+    the region its own clients use (set on it, ``AWS_DEFAULT_REGION``, its profile's). The
+    second item names the source for messages: ``AWS_DEFAULT_REGION``, the session, or the
     profile and its config file. An empty value counts as no region.
 
     Raises :class:`InvalidConfigError` when the profile does not exist or a config or
@@ -86,9 +88,16 @@ def profile_region(profile: str | None) -> tuple[str, str] | None:
     import botocore.exceptions  # noqa: PLC0415 - keep botocore's import cost off ours
     import botocore.session  # noqa: PLC0415
 
-    session = botocore.session.Session(profile=profile)
+    given = session is not None
+    if not given:
+        session = botocore.session.Session(profile=profile)
     try:
-        region = session.get_config_variable("region")
+        # boto3's Session has no get_config_variable; its region_name reads its botocore one.
+        region = (
+            session.get_config_variable("region")
+            if hasattr(session, "get_config_variable")
+            else session.region_name
+        )
     except botocore.exceptions.ProfileNotFound as exc:
         raise InvalidConfigError(
             f"cannot read the region of {missing_profile(session, profile_origin(profile), exc)}."
@@ -111,6 +120,8 @@ def profile_region(profile: str | None) -> tuple[str, str] | None:
         return None
     if os.environ.get("AWS_DEFAULT_REGION") == region:
         return region, "AWS_DEFAULT_REGION"
+    if given:
+        return region, f"the region of the {type(session).__name__} given as credentials"
     name = session.profile or "default"
     return region, f"the region of profile {name!r} in {_path(session, 'config_file')}"
 

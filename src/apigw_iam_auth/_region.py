@@ -195,12 +195,13 @@ def mistyped_region(region: str) -> bool:
     return False
 
 
-def configured_region(profile: str | None) -> str | None:
+def configured_region(profile: str | None, session: object = None) -> str | None:
     """The region configured outside the code, as the AWS CLI v2 resolves it; None if none.
 
     ``AWS_REGION`` first (the AWS CLI v2 and the SDKs read it; botocore does not), then what
     botocore resolves for ``profile`` (None: ``AWS_PROFILE`` or ``default``):
-    ``AWS_DEFAULT_REGION``, then the profile's ``region`` in the config file. Empty values
+    ``AWS_DEFAULT_REGION``, then the profile's ``region`` in the config file; or, for a
+    botocore or boto3 ``session`` given as credentials, that session's region. Empty values
     count as unset. The region found is checked like :func:`check_region`, the message naming
     where it came from. A missing profile or an unparsable config or credentials file raises
     :class:`InvalidConfigError` (see :mod:`apigw_iam_auth._botocore`). Reads the files on every
@@ -209,7 +210,7 @@ def configured_region(profile: str | None) -> str | None:
     region = os.environ.get("AWS_REGION")
     if region:
         return _checked(region, "AWS_REGION")
-    found = _botocore.profile_region(profile)
+    found = _botocore.profile_region(profile, session)
     if found is None:
         return None
     region, source = found

@@ -965,6 +965,14 @@ class BotocoreProvider(CredentialsProvider):
         self._resolved: _BotocoreCredentialsProvider | None = None
         self._flight = _Flight()
 
+    @property
+    def session(self) -> object:
+        """The botocore or boto3 Session given, or None for botocore's default chain.
+
+        A signer over it reads the session's region, as the session's own clients would.
+        """
+        return self._session
+
     def __repr__(self) -> str:
         """Name the profile (or session) only."""
         if self._session is not None:

@@ -78,6 +78,7 @@ from apigw_iam_auth._uri import (
     wire_parts,
 )
 from apigw_iam_auth.credentials import (
+    BotocoreProvider,
     CredentialsProvider,
     CredentialsSource,
     FixedKeys,
@@ -155,7 +156,8 @@ class SigV4Signer:
     True
 
     ``region=None`` reads the region off the host (execute-api, VPC endpoint, Lambda function
-    URL, AppSync, VPC Lattice, OpenSearch), else takes ``AWS_REGION`` or the profile's region.
+    URL, AppSync, VPC Lattice, OpenSearch), else takes ``AWS_REGION`` or the profile's region
+    (that of a botocore or boto3 ``Session`` given as ``credentials``).
     The object holds no per-request state and may be shared across threads and tasks.
     """
 
@@ -353,8 +355,10 @@ class SigV4Signer:
         The async adapters call this off the event loop before their first signature when no
         ``region`` was given, since any host may turn out to need it.
         """
+        provider = self._credentials
+        session = provider.session if isinstance(provider, BotocoreProvider) else None
         try:
-            self._configured = (configured_region(self._profile), None)
+            self._configured = (configured_region(self._profile, session), None)
         except InvalidConfigError as exc:
             self._configured = (None, str(exc))
 
