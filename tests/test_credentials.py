@@ -247,6 +247,27 @@ def test_unusable_credentials_values_are_refused_at_construction():
 
 
 @pytest.mark.parametrize(
+    "given",
+    [
+        botocore.session.Session,
+        botocore.credentials.Credentials,
+        botocore.credentials.RefreshableCredentials,
+        StaticProvider,
+        [("AKIDSET", SECRET), botocore.session.Session],
+    ],
+)
+def test_a_class_given_for_an_instance_is_refused_when_built(given):
+    """credentials=botocore.session.Session (the parentheses forgotten) fails at construction,
+    naming the class and the call, not as a refresh error at the first request.
+    """
+    name = (given[-1] if isinstance(given, list) else given).__name__
+    with pytest.raises(InvalidConfigError, match=rf"is the class {name}, not an instance"):
+        SigV4Signer(region="us-east-1", credentials=given)
+    with pytest.raises(InvalidConfigError, match="session is the class Session"):
+        BotocoreProvider(session=botocore.session.Session)
+
+
+@pytest.mark.parametrize(
     ("given", "problem"),
     [
         ((None, None), r"access key and secret key in credentials=\(key, secret\) are None"),

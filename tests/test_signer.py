@@ -367,7 +367,9 @@ def test_live_botocore_credentials_per_call_are_refused_with_the_way_to_a_snapsh
         signer.sign("GET", API, credentials=live)
     assert str(caught.value) == (
         "credentials must be Credentials, a (key, secret[, token]) tuple or botocore's "
-        "ReadOnlyCredentials, got Credentials; call its get_frozen_credentials() for one"
+        "ReadOnlyCredentials, got Credentials; call its get_frozen_credentials() for one "
+        "(without its expiry: to cap presigned URLs to it, give the object itself as "
+        "SigV4Signer(credentials=...))"
     )
     frozen = live.get_frozen_credentials()
     assert (

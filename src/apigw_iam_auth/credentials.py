@@ -203,14 +203,24 @@ class BotocoreCompatibilityWarning(RuntimeWarning):
 
 def not_a_snapshot(subject: str, value: object) -> InvalidConfigError:
     """``value`` is no snapshot of keys: named by its type, never shown (it may hold a secret)."""
+    # A frozen snapshot has no expiry: said, as a presigned URL is capped to the expiry only
+    # where a provider (SigV4Signer(credentials=...)) reads the live object.
     fix = (
-        "; call its get_frozen_credentials() for one"
+        "; call its get_frozen_credentials() for one (without its expiry: to cap presigned "
+        "URLs to it, give the object itself as SigV4Signer(credentials=...))"
         if hasattr(value, "get_frozen_credentials")
         else ""
     )
     return InvalidConfigError(
         f"{subject} Credentials, a (key, secret[, token]) tuple or botocore's "
         f"ReadOnlyCredentials, got {type(value).__name__}{fix}"
+    )
+
+
+def _a_class(subject: str, value: type) -> InvalidConfigError:
+    return InvalidConfigError(
+        f"{subject} is the class {value.__name__}, not an instance of it: call it "
+        f"({value.__name__}(...))"
     )
 
 
@@ -958,6 +968,8 @@ class BotocoreProvider(CredentialsProvider):
         """Remember where to look; no I/O happens until credentials are needed."""
         if profile is not None and session is not None:
             raise InvalidConfigError("pass profile= or session=, not both: a session has one")
+        if isinstance(session, type):
+            raise _a_class("session", session)
         if session is not None and not callable(getattr(session, "get_credentials", None)):
             raise InvalidConfigError("session must be a botocore or boto3 Session")
         self._profile = profile
@@ -1692,6 +1704,8 @@ def _resolve(  # noqa: PLR0911
 ) -> CredentialsProvider:
     if credentials is None:
         return BotocoreProvider(profile)
+    if isinstance(credentials, type):  # credentials=Session: the parentheses forgotten
+        raise _a_class("credentials", credentials)
     if isinstance(credentials, CredentialsProvider):
         return _own_or_checked(credentials)
     snapshot = snapshot_of(credentials)  # Credentials, ReadOnlyCredentials, a key tuple
