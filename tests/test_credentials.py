@@ -1959,3 +1959,35 @@ def test_a_provider_returning_botocores_credentials_is_told_which_credentials_it
     assert "returned botocore.credentials.Credentials;" in message
     assert "returns apigw_iam_auth.Credentials(" in message
     assert "get_frozen_credentials()" in message
+
+
+def test_a_kept_refresh_failure_of_our_own_type_logs_no_secret_it_chains(caplog):
+    """A provider function may raise our CredentialsRefreshError from its vault's raw answer:
+    in the keep window, the WARNING that keeps the old keys carries neither that answer nor
+    its traceback, while a chain that quotes nothing is still logged whole.
+    """
+    clock = FakeClock()
+    answers = []
+    body = f'{{"AccessKeyId": "AKIDVAULT", "SecretAccessKey": "{SECRET}"}}'
+
+    def fetch() -> Credentials:
+        answers.append(1)
+        if len(answers) == 1:
+            return Credentials("AKIDVAULT", SECRET, None, clock() + HOUR)
+        quoted = body if len(answers) == 2 else "status 503"
+        cause = ValueError(f"unexpected vault answer: {quoted}")
+        raise CredentialsRefreshError("vault is sealed") from cause
+
+    provider = CallableProvider(fetch, clock=clock)
+    provider.get()
+    clock.advance(timedelta(minutes=55))
+    with caplog.at_level(logging.WARNING, logger="apigw_iam_auth"):
+        assert provider.get().access_key == "AKIDVAULT"
+    assert "vault is sealed; keeping the keys" in caplog.text
+    assert SECRET not in caplog.text
+    assert "unexpected vault answer" not in caplog.text
+    caplog.clear()
+    clock.advance(timedelta(seconds=10))
+    with caplog.at_level(logging.WARNING, logger="apigw_iam_auth"):
+        assert provider.get().access_key == "AKIDVAULT"
+    assert "unexpected vault answer: status 503" in caplog.text  # the cause, logged as before

@@ -251,7 +251,7 @@ def _failure(what: str, exc: BaseException, fix: str = "") -> CredentialsRefresh
     task), a note (``add_note(body)``).
     """
     text = str(exc)
-    quotes_secret = any(redact(printed) != printed for printed in _printed(exc))
+    quotes_secret = _quotes_secret(exc)
     if type(exc).__module__.startswith("botocore") or _raised_in_botocore(exc):
         detail = redact(f"{type(exc).__name__}: {text}")
     elif quotes_secret:
@@ -317,6 +317,11 @@ def _raised_in_botocore(exc: BaseException) -> bool:
         frame = frame.tb_next
     module = frame.tb_frame.f_globals.get("__name__")
     return isinstance(module, str) and module.partition(".")[0] == "botocore"
+
+
+def _quotes_secret(exc: BaseException) -> bool:
+    """Whether anything a traceback of ``exc`` prints holds what ``redact`` masks."""
+    return any(redact(printed) != printed for printed in _printed(exc))
 
 
 def _printed(exc: BaseException) -> Iterator[str]:
@@ -1299,13 +1304,16 @@ class CallableProvider(CredentialsProvider):
         snapshot, kept_until = keepable
         retry_at = min(self._clock() + _RETRY_PAUSE, kept_until)
         self._state = (snapshot, retry_at, kept_until)  # cached again until the next try
+        # The function's own error may chain what its vault answered: logged whole only when
+        # nothing its traceback prints quotes a secret.
+        secret = _quotes_secret(error)
         _log.warning(
             "%s; keeping the keys %r has until %s (tried again from %s)",
-            error,
+            redact(str(error)) if secret else error,
             self,
             kept_until.isoformat(),
             retry_at.isoformat(),
-            exc_info=error,
+            exc_info=None if secret else error,
         )
         return snapshot
 
