@@ -283,6 +283,37 @@ def test_header_value_of_utf8_bytes_is_verified_over_those_bytes():
     assert reply.startswith(b"HTTP/1.1 200 "), reply
 
 
+def _crt_signed_head(server, value: str) -> list[bytes]:
+    """A GET /prod/pets whose X-Meta holds ``value``, signed by awscrt (aws-c-auth) now."""
+    host = urlsplit(server.url).netloc
+    request = crt_http.HttpRequest(
+        "GET", "/prod/pets", crt_http.HttpHeaders([("Host", host), ("X-Meta", value)])
+    )
+    config = crt_auth.AwsSigningConfig(
+        algorithm=crt_auth.AwsSigningAlgorithm.V4,
+        credentials_provider=crt_auth.AwsCredentialsProvider.new_static(KEY, SECRET),
+        region="us-east-1",
+        service="execute-api",
+    )
+    signed = crt_auth.aws_sign_request(request, config).result(10).headers
+    return [b"GET /prod/pets HTTP/1.1", b"Connection: close"] + [
+        f"{name}: {text}".encode() for name, text in signed
+    ]
+
+
+@pytest.mark.parametrize("value", ["a\u00a0b", "tail\u00a0", "a\u3000b", "a\u0085b", "a\x1cb"])
+def test_whitespace_only_python_folds_is_read_as_aws_signers_read_it(value):
+    """Unicode spaces and 0x1C-0x1F are whitespace to Python's str.split (botocore's reading)
+    but not to aws-c-auth or the AWS SDK for Java, which fold ASCII whitespace only: a value
+    holding one verifies as awscrt signed it, and botocore's signature over it does not.
+    """
+    with IamAuthServer(keys=KEYS) as live:
+        by_crt = exchange(live, _crt_signed_head(live, value))
+        by_botocore = exchange(live, _botocore_signed_head(live, {"X-Meta": value}))
+    assert by_crt.startswith(b"HTTP/1.1 200 "), by_crt
+    assert by_botocore.startswith(b"HTTP/1.1 403 "), by_botocore
+
+
 @pytest.mark.parametrize(
     ("headers", "cause"),
     [
