@@ -71,6 +71,7 @@ from apigw_iam_auth.server._verify import (
 from apigw_iam_auth.signer import utc_now
 
 if TYPE_CHECKING:
+    import io
     from collections.abc import Callable
     from email.message import Message
     from types import TracebackType
@@ -976,6 +977,8 @@ class _Handler(BaseHTTPRequestHandler):
         return self.server_version
 
     timeout = _IDLE_SECONDS
+    # Whether the connection ended inside the request's head (see parse_request).
+    _head_cut = False
     # The clock's reading for the request being answered: what it is verified at and what its
     # Date header says (the clock is read once per request).
     _now: datetime | None = None
@@ -986,6 +989,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _handle(self) -> None:
         try:
+            if self._head_cut:
+                raise _incomplete("before the blank line that ends the headers", "head")
             self._check_header_lines()
             self._check_host()
             body = self._read_body()
@@ -1232,8 +1237,16 @@ class _Handler(BaseHTTPRequestHandler):
         http.server serves such a line as HTTP/0.9, whose answer has no status line or headers,
         a bare body; API Gateway speaks HTTP/1.1 and 2 only.
         """
-        if not super().parse_request():
-            return False
+        head = _LastLineRead(self.rfile)
+        self.rfile = cast("io.BufferedIOBase", head)
+        try:
+            if not super().parse_request():
+                return False
+        finally:
+            self.rfile = head.file
+        # http.client.parse_headers ends the head at end of input as at its blank line: a
+        # head cut short is answered as incomplete, as a body cut short is (RFC 9112 section 8).
+        self._head_cut = head.last == b""
         if self.request_version == "HTTP/0.9":
             self.send_error(HTTPStatus.BAD_REQUEST, "Bad request version")
             return False
@@ -1247,6 +1260,7 @@ class _Handler(BaseHTTPRequestHandler):
         """
         vars(self).pop("path", None)
         self._now = None
+        self._head_cut = False
         super().handle_one_request()
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
@@ -1256,11 +1270,29 @@ class _Handler(BaseHTTPRequestHandler):
         _log.debug("%s %s", self.address_string(), _shown(format % args))
 
 
-def _incomplete(where: str) -> _BadRequestError:
-    """A body cut short is answered, not verified: its signature could only seem tampered with."""
+class _LastLineRead:
+    """A request's ``rfile`` as the head is parsed, keeping the last line read (``b""``: EOF)."""
+
+    __slots__ = ("file", "last")
+
+    def __init__(self, file: io.BufferedIOBase) -> None:
+        self.file = file
+        self.last = b""
+
+    def readline(self, limit: int = -1) -> bytes:
+        self.last = self.file.readline(limit)
+        return self.last
+
+
+def _incomplete(where: str, part: str = "body") -> _BadRequestError:
+    """A request cut short is answered, not verified.
+
+    A body cut short could only seem tampered with; a head without its last lines would be
+    checked over headers the client did not finish.
+    """
     return _BadRequestError(
         BAD_REQUEST,
-        "Incomplete request body",
+        f"Incomplete request {part}",
         f"the connection ended {where}: the client stopped sending, or the server was stopping",
     )
 
