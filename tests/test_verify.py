@@ -1145,6 +1145,20 @@ def test_execute_api_refuses_unsigned_payload_with_api_gateways_mismatch():
     )
 
 
+@pytest.mark.parametrize("added", [UNSIGNED, hashlib.sha256(b"other").hexdigest()])
+def test_a_content_sha256_added_after_signing_is_not_taken_for_the_clients(added):
+    """An x-amz-content-sha256 outside SignedHeaders (a proxy added it) is not what the client
+    signed: the signature over the body received decides, not a cause blaming the client.
+    """
+    (method, target, headers, body), options = _botocore_for("execute-api", f"{BASE}/prod/items")
+    with_header = (method, target, [*headers, ("X-Amz-Content-SHA256", added)], body)
+    verified = check(with_header, **options)
+    assert "x-amz-content-sha256" not in verified.signed_headers
+    error = refused((method, target, with_header[2], b"another body"), **options)
+    assert not error.likely_cause.startswith("the client signed")
+    assert "x-amz-content-sha256 is" not in error.likely_cause
+
+
 def test_unsigned_payload_signed_without_the_header_is_recognised():
     """A signature over UNSIGNED-PAYLOAD without the header is refused, and the cause found."""
     request, options = _botocore_for(

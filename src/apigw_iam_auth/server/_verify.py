@@ -283,9 +283,10 @@ def verify_request(
         body_hash = payload_hash
     canonical = _canonical_request(method, path, claim, header_list, body_hash)
     to_sign = _sigv4.string_to_sign(claim.date, scope, canonical, claim.algorithm)
-    if declared is not None and declared != body_hash:
+    if declared is not None and declared != body_hash and _CONTENT_SHA256 in claim.signed_headers:
         # Signers sign the header's value as the payload line, so this is what API Gateway's
-        # own hash of the body makes of such a request: a mismatch.
+        # own hash of the body makes of such a request: a mismatch. Unsigned, the header was
+        # added after signing (a proxy): the signature, over the body, says whether it holds.
         raise _mismatch(canonical, to_sign, _declared_cause(declared, service))
     check = _signature_check(claim, access_key, known, (region, service, scope))
     if not check(canonical):
