@@ -267,8 +267,9 @@ def invoke_arn(
 
     ``path`` is the wire path, but the ARN is built from the path the signature covers: escapes
     of unreserved characters decoded (``%61`` -> ``a``), then dot and empty segments removed as
-    in the canonical URI. ``/prod//admin``, ``/prod/x/../admin`` and ``/prod/%61dmin`` verify
-    with the same signature as ``/prod/admin``, so a Deny on that resource must match them all.
+    in the canonical URI. ``/prod//admin`` and ``/prod/x/../admin`` verify with the same
+    signature as ``/prod/admin``, and ``/prod/%61dmin`` (signed on its own) names the same
+    resource to any reader that decodes escapes: a Deny on that resource must match them all.
     """
     stage, _, rest = _resource_path(path).lstrip("/").partition("/")
     return f"{api_arn(region, account_id, api_id, partition)}/{stage}/{method}/{rest}"
