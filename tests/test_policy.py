@@ -180,6 +180,11 @@ def test_resource_policy_principals(principal, expected):
             {"Statement": [{"Effect": "Deny", "Action": "*", "NotResource": "arn:*:${*}"}]},
             "NotResource uses the policy variable ${*}",
         ),
+        ({"Statment": [], "Statement": [allow()]}, "policy uses Statment, which is not"),
+        ({"Version": "bogus", "Statement": [allow()]}, "Version must be '2012-10-17' or"),
+        ({"Version": 2012, "Statement": [allow()]}, "got 2012"),
+        ({"Id": 7, "Statement": [allow()]}, "policy Id must be a string, got int"),
+        ({"Statement": [allow(Sid=1)]}, "statement 1 Sid must be a string, got int"),
     ],
 )
 def test_invalid_or_unsupported_documents_are_refused_when_parsed(document, complaint):
@@ -187,6 +192,13 @@ def test_invalid_or_unsupported_documents_are_refused_when_parsed(document, comp
     with pytest.raises(InvalidConfigError, match="policy") as info:
         parse_policy(document)
     assert complaint in str(info.value)
+
+
+def test_the_elements_iam_takes_around_statements_are_accepted():
+    """Version (either of IAM's two), Id and Sid, as IAM's own policies spell them."""
+    for version in ("2012-10-17", "2008-10-17"):
+        document = {"Version": version, "Id": "local", "Statement": [allow(Sid="Everyone")]}
+        assert decide(document) is Decision.ALLOW
 
 
 @pytest.mark.parametrize(

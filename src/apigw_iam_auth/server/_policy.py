@@ -41,6 +41,8 @@ INVOKE = "execute-api:Invoke"
 _SHORTHAND = "execute-api:/"
 _EFFECTS = ("Allow", "Deny")
 _KNOWN = frozenset({"Sid", "Effect", "Action", "NotAction", "Resource", "NotResource", "Principal"})
+_DOCUMENT_KEYS = frozenset({"Version", "Id", "Statement"})
+_VERSIONS = ("2012-10-17", "2008-10-17")
 
 
 class Decision(enum.Enum):
@@ -198,6 +200,13 @@ def _resources(
     return tuple(_expanded(resource, label, api) for resource in resources), not_resource
 
 
+def _check_text(element: Mapping[str, object], name: str, where: str) -> None:
+    """An optional label (a statement's Sid, the policy's Id): a string where present."""
+    value = element.get(name)
+    if value is not None and not isinstance(value, str):
+        raise InvalidConfigError(f"{where} {name} must be a string, got {type(value).__name__}")
+
+
 def _statement(raw: object, where: str, api: str | None) -> _Statement:
     if not isinstance(raw, Mapping):
         raise InvalidConfigError(f"{where} must be a JSON object")
@@ -208,6 +217,7 @@ def _statement(raw: object, where: str, api: str | None) -> _Statement:
             "remove it for local testing (only Effect, Action/NotAction, Resource/NotResource "
             "and Principal are supported)"
         )
+    _check_text(raw, "Sid", where)
     effect = raw.get("Effect")
     if effect not in _EFFECTS:
         raise InvalidConfigError(f"{where} Effect must be 'Allow' or 'Deny', got {effect!r}")
@@ -232,6 +242,18 @@ def parse_policy(document: object, *, api: str | None = None) -> Policy:
     """
     if not isinstance(document, Mapping) or "Statement" not in document:
         raise InvalidConfigError('policy must be a JSON object with a "Statement" element')
+    unknown = sorted(map(str, set(document) - _DOCUMENT_KEYS))
+    if unknown:  # a misspelt element, which IAM refuses too (MalformedPolicyDocument)
+        raise InvalidConfigError(
+            f"policy uses {', '.join(unknown)}, which is not a policy element (Version, Id and "
+            "Statement are)"
+        )
+    if document.get("Version", _VERSIONS[0]) not in _VERSIONS:
+        raise InvalidConfigError(
+            f"policy Version must be {' or '.join(map(repr, _VERSIONS))}, as IAM accepts, got "
+            f"{document['Version']!r}"
+        )
+    _check_text(document, "Id", "policy")
     raw = document["Statement"]
     items = [raw] if isinstance(raw, Mapping) else raw
     if not isinstance(items, list) or not items:
