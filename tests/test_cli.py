@@ -12,6 +12,7 @@ import contextlib
 import gzip
 import hashlib
 import hmac
+import http.server
 import json
 import os
 import re
@@ -19,6 +20,7 @@ import secrets
 import shlex
 import shutil
 import socket
+import ssl
 import string
 import subprocess
 import sys
@@ -32,10 +34,17 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.error import HTTPError
 
 import pytest
+import trustme
 import urllib3
 
 from apigw_iam_auth.diagnostics import redact
-from apigw_iam_auth.server import IamAuthServer, KnownKey, load_keys
+from apigw_iam_auth.server import (
+    IamAuthServer,
+    KnownKey,
+    VerificationError,
+    load_keys,
+    verify_request,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
@@ -2100,8 +2109,146 @@ def test_a_failing_credential_process_says_what_failed(sandbox):
     assert "failed: JSONDecodeError: Expecting property name" in error
 
 
-@pytest.mark.parametrize(("cluster", "unknown"), [("-vk", "-k"), ("-iL", "-L"), ("-vik", "-k")])
+@pytest.mark.parametrize(("cluster", "unknown"), [("-vs", "-s"), ("-iL", "-L"), ("-vkL", "-L")])
 def test_a_flag_cluster_blames_its_unknown_letter(env, cluster, unknown):
-    """curl's -vk: the unknown -k is named, not -v (which argparse says takes no value)."""
+    """curl's -vs: the unknown -s is named, not -v (which argparse says takes no value)."""
     error = usage_error(run_cli("call", cluster, "https://api.example.com/x", env=env))
     assert f"error: unknown option {unknown} (see" in error
+
+
+# --- TLS: the AWS CLI's CA bundle, and -k ----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tls_api(sandbox):
+    """An HTTPS API on 127.0.0.1 whose certificate a test CA signed: it answers 200 with the
+    access key of a request whose signature the library's verifier accepts, else 403.
+
+    Yields the stage URL and the test CA's PEM file, which no trust store holds.
+    """
+    ca = trustme.CA()
+    ca_file = sandbox / "test-ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    keys = {ACCESS_KEY: KnownKey(SECRET_KEY)}
+
+    class Verifying(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            try:
+                verified = verify_request(
+                    "GET",
+                    self.path,
+                    self.headers.items(),
+                    b"",
+                    lookup=keys.get,
+                    region=REGION,
+                    now=datetime.now(timezone.utc),
+                )
+            except VerificationError as refused:
+                status, body = 403, {"message": refused.message}
+            else:
+                status, body = 200, {"access_key": verified.access_key}
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Verifying)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"https://127.0.0.1:{server.server_address[1]}/prod", ca_file
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@BACKENDS
+def test_a_private_ca_is_trusted_as_the_aws_cli_trusts_it(tls_api, sandbox, command):
+    """AWS_CA_BUNDLE, else the profile's ca_bundle: what botocore trusts for AWS endpoints (a
+    corporate proxy's CA) is trusted for the call; without it the error says how to trust one.
+    """
+    url, ca_file = tls_api
+    env = isolated_env(sandbox)
+    untrusted = run_cli("call", f"{url}/pets", "--region", REGION, env=env, command=command)
+    assert untrusted.returncode == 1, untrusted.stderr
+    assert "AWS_CA_BUNDLE or the profile's ca_bundle" in untrusted.stderr
+    assert "-k skips the check" in untrusted.stderr
+    by_variable = run_cli(
+        "call",
+        f"{url}/pets",
+        "--region",
+        REGION,
+        env={**env, "AWS_CA_BUNDLE": str(ca_file)},
+        command=command,
+    )
+    assert by_variable.returncode == 0, by_variable.stderr
+    assert json.loads(by_variable.stdout) == {"access_key": ACCESS_KEY}
+    config = sandbox / f"tls-config-{len(command)}"
+    config.write_text(
+        f"[profile corp]\nca_bundle = {ca_file}\naws_access_key_id = {ACCESS_KEY}\n"
+        f"aws_secret_access_key = {SECRET_KEY}\n",
+        encoding="utf-8",
+    )
+    by_profile = run_cli(
+        "call",
+        f"{url}/pets",
+        "--region",
+        REGION,
+        "--profile",
+        "corp",
+        env={**env, "AWS_CONFIG_FILE": str(config)},
+        command=command,
+    )
+    assert by_profile.returncode == 0, by_profile.stderr
+
+
+@BACKENDS
+def test_insecure_skips_the_certificate_check_and_still_signs(tls_api, sandbox, command):
+    url, _ = tls_api
+    done = run_cli(
+        "call", "-k", f"{url}/pets", "--region", REGION, env=isolated_env(sandbox), command=command
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"access_key": ACCESS_KEY}
+
+
+def test_a_ca_bundle_that_is_not_a_file_is_refused_before_sending(tls_api, sandbox):
+    url, _ = tls_api
+    env = {**isolated_env(sandbox), "AWS_CA_BUNDLE": str(sandbox / "no-such-ca.pem")}
+    done = run_cli("call", f"{url}/pets", "--region", REGION, env=env)
+    assert done.returncode == 2
+    assert "no-such-ca.pem (AWS_CA_BUNDLE) is not a file" in done.stderr
+
+
+@pytest.mark.parametrize(("option", "curl_option"), [("-k", "--insecure"), (None, "--cacert")])
+def test_dry_run_trusts_as_the_call_would(tls_api, sandbox, option, curl_option):
+    """The printed curl command checks the certificate as the call would have: -k becomes
+    --insecure, a CA bundle --cacert; run by sh with the real curl, it is answered 200."""
+    curl = shutil.which("curl")
+    assert curl is not None, "this test replays the printed command with curl: install curl"
+    url, ca_file = tls_api
+    env = {**isolated_env(sandbox), "AWS_CA_BUNDLE": str(ca_file)}
+    options = (option,) if option else ()
+    done = run_cli("call", "--dry-run", *options, f"{url}/pets", "--region", REGION, env=env)
+    assert done.returncode == 0, done.stderr
+    words = shlex.split(done.stdout.replace("\\\n", " "))  # one line, as a shell reads it
+    assert curl_option in words
+    if curl_option == "--cacert":
+        assert words[words.index("--cacert") + 1] == str(ca_file)
+    replayed = subprocess.run(  # noqa: S603 - sh runs the command our CLI printed
+        ["/bin/sh", "-c", done.stdout.strip() + " --silent --show-error"],
+        env={**env, "PATH": str(Path(curl).parent)},
+        capture_output=True,
+        timeout=RUN_TIMEOUT,
+        check=False,
+    )
+    assert replayed.returncode == 0, replayed.stderr
+    assert json.loads(replayed.stdout) == {"access_key": ACCESS_KEY}

@@ -73,6 +73,22 @@ def region_data() -> RegionData:
     return RegionData(described, tuple(names))
 
 
+def ca_bundle(profile: str | None) -> str | None:
+    """The CA bundle botocore trusts for ``profile``: ``AWS_CA_BUNDLE``, else its ``ca_bundle``.
+
+    As the AWS CLI reads it, for a corporate proxy's or a private CA. None where neither is
+    set, or where the profile cannot be read (signing then says why, naming the profile).
+    """
+    import botocore.exceptions  # noqa: PLC0415 - keep botocore's import cost off ours
+    import botocore.session  # noqa: PLC0415
+
+    try:
+        found = botocore.session.Session(profile=profile).get_config_variable("ca_bundle")
+    except botocore.exceptions.BotoCoreError:
+        return None
+    return str(Path(found).expanduser()) if found else None
+
+
 def profile_region(profile: str | None, session: Any = None) -> tuple[str, str] | None:  # noqa: ANN401
     """The region botocore resolves for ``profile``, and where it came from; None if none.
 

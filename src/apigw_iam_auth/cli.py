@@ -22,6 +22,7 @@ import platform
 import re
 import shlex
 import socket
+import ssl
 import sys
 import urllib.request
 from dataclasses import dataclass
@@ -53,7 +54,7 @@ if TYPE_CHECKING:
     # -v's view of a request just before it is sent: method, URL, every header.
     _OnWire: TypeAlias = Callable[[str, str, Iterable[tuple[str, str]]], None]
     _Send: TypeAlias = Callable[
-        ["_Outgoing", float, _OnWire], contextlib.AbstractContextManager["_Response"]
+        ["_Outgoing", float, _OnWire, "_Trust"], contextlib.AbstractContextManager["_Response"]
     ]
 
 __all__ = ["main"]
@@ -575,6 +576,13 @@ def _build_parser() -> _Parser:
         metavar="DURATION",
         help="give up on connecting or on a read after this long "
         f"(default {DEFAULT_TIMEOUT:g}s, at most 1d)",
+    )
+    sending.add_argument(
+        "-k",
+        "--insecure",
+        action="store_true",
+        help="do not verify the server's TLS certificate, as curl -k (the request is still "
+        "signed); to trust a private CA instead, set AWS_CA_BUNDLE or the profile's ca_bundle",
     )
     sending.add_argument(
         "--dry-run",
@@ -1173,6 +1181,7 @@ def _call(args: argparse.Namespace, out: _Output) -> int:
     _check_host(url)
     headers, left_out = _headers_and_left_out(args.header)
     signer = _signer(args)
+    trust = _trust(args.insecure, args.profile, url)
 
     def sign() -> _Outgoing:
         return _sign(
@@ -1192,14 +1201,40 @@ def _call(args: argparse.Namespace, out: _Output) -> int:
     if args.verbose:
         _show_signing(request.signing)
     if args.dry_run:
-        out.write(_curl_command(request).encode("utf-8", "surrogateescape") + b"\n")
+        out.write(_curl_command(request, trust).encode("utf-8", "surrogateescape") + b"\n")
         out.flush()
         return EXIT_OK
     out = _open_output(args.output, out)  # an unwritable -o is found before anything is sent
     try:
-        return _exchange(args, signer, request, sign, out)
+        return _exchange(args, signer, request, sign, out, trust)
     finally:
         out.close()
+
+
+# How the server's certificate is checked: False (-k), True (the client's own trust store, which
+# REQUESTS_CA_BUNDLE or SSL_CERT_FILE may name), or the path of a CA bundle to trust instead.
+_Trust = bool | str
+
+
+def _trust(insecure: bool, profile: str | None, url: str) -> _Trust:
+    """-k, else botocore's CA bundle (``AWS_CA_BUNDLE``, the profile's ``ca_bundle``), else True.
+
+    The AWS CLI and SDKs trust that bundle for every AWS endpoint; a corporate proxy that
+    re-signs TLS needs it here too. It is checked to exist before anything is sent.
+    """
+    if insecure:
+        return False
+    if not url.lower().startswith("https://"):
+        return True
+    from apigw_iam_auth._botocore import ca_bundle  # noqa: PLC0415 - botocore only for https
+
+    bundle = ca_bundle(profile)
+    if bundle is None:
+        return True
+    if not Path(bundle).is_file():
+        set_by = "AWS_CA_BUNDLE" if os.environ.get("AWS_CA_BUNDLE") else "the profile's ca_bundle"
+        raise _CliError(f"the CA bundle {bundle} ({set_by}) is not a file; fix it, or unset it")
+    return bundle
 
 
 def _exchange(
@@ -1208,6 +1243,7 @@ def _exchange(
     request: _Outgoing,
     sign: Callable[[], _Outgoing],
     out: _Output,
+    trust: _Trust,
 ) -> int:
     """Send; after a clock-skew refusal, correct the clock and send once more, like the adapters."""
     from apigw_iam_auth._skew import (  # noqa: PLC0415 - the adapters' rule
@@ -1218,7 +1254,7 @@ def _exchange(
     send = _backend()
     on_wire = _show_request if args.verbose else _ignore_request
     for attempt in (1, 2):
-        with send(request, args.timeout, on_wire) as response:
+        with send(request, args.timeout, on_wire, trust) as response:
             refused: bytes | None = None
             # An endless or large refusal (no small Content-Length) streams out as any body.
             if response.status == _FORBIDDEN and _small_refusal(response):
@@ -1426,11 +1462,15 @@ def _show_response(response: _Response) -> None:
 # --- --dry-run -------------------------------------------------------------------------------
 
 
-def _curl_command(request: _Outgoing) -> str:
+def _curl_command(request: _Outgoing, trust: _Trust = True) -> str:
     """A curl command line that sends exactly this signed request (needs curl 7.43 or later)."""
     body = request.body
     inferred = "POST" if body is not None else "GET"
     words = ["curl", "--globoff"]
+    if trust is False:
+        words.append("--insecure")
+    elif trust is not True:
+        words += ["--cacert", shlex.quote(trust)]
     if request.method == "HEAD" and body is None:
         words.append("--head")
     elif request.method != inferred:
@@ -1511,6 +1551,7 @@ def _via_requests(
     request: _Outgoing,
     timeout: float,
     on_wire: _OnWire,
+    trust: _Trust,
 ) -> Iterator[_Response]:
     import requests  # noqa: PLC0415 - optional dependency
     import urllib3  # noqa: PLC0415 - requests' own transport
@@ -1550,6 +1591,7 @@ def _via_requests(
                 data=request.body.data if request.body is not None else None,
                 auth=exactly_as_signed,  # also keeps ~/.netrc from replacing Authorization
                 timeout=timeout,
+                verify=trust,
                 allow_redirects=False,
                 stream=True,
             )
@@ -1590,11 +1632,13 @@ def _via_httpx(
     request: _Outgoing,
     timeout: float,
     on_wire: _OnWire,
+    trust: _Trust,
 ) -> Iterator[_Response]:
     import httpx  # noqa: PLC0415 - only when requests is missing
 
+    verify: bool | ssl.SSLContext = trust if isinstance(trust, bool) else _context(trust)
     try:
-        client = httpx.Client(timeout=timeout, headers=_default_headers())
+        client = httpx.Client(timeout=timeout, headers=_default_headers(), verify=verify)
     except ImportError as exc:  # a SOCKS proxy in the environment, and no socksio
         if _SOCKS not in str(exc):
             raise
@@ -1625,6 +1669,14 @@ def _via_httpx(
             )
         finally:
             response.close()
+
+
+def _context(bundle: str) -> ssl.SSLContext:
+    """Trust ``bundle`` (httpx takes a context; a path is deprecated since 0.28)."""
+    try:
+        return ssl.create_default_context(cafile=bundle)
+    except (ssl.SSLError, OSError) as exc:
+        raise _CliError(f"the CA bundle {bundle} cannot be read: {exc}") from None
 
 
 def _guarded(
@@ -1659,6 +1711,11 @@ def _failure(exc: Exception, url: str, timeout: float) -> _CliError:
     else:
         found = _STRERROR.search(str(root))
         reason = found[1].strip() if found else redact(str(root)) or type(root).__name__
+    if any(isinstance(link, ssl.SSLCertVerificationError) for link in chain):
+        reason = (
+            f"{reason} (to trust a private CA or a proxy's, set AWS_CA_BUNDLE or the profile's "
+            "ca_bundle to its PEM file; -k skips the check)"
+        )
     if any(type(link).__name__ in _NOT_CONNECTED for link in chain):
         proxy = _proxy_for(url) if _maybe_proxied(chain) else None
         if proxy is not None:  # the only connection made is the one to the proxy
