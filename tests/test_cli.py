@@ -1217,9 +1217,13 @@ def _replayable(stdout: str) -> tuple[str, str, dict[str, str], bytes | None]:
     return method or ("POST" if data is not None else "GET"), url, headers, data
 
 
-@pytest.mark.parametrize("body_from", ["none", "inline", "file"])
+@pytest.mark.parametrize("body_from", ["none", "inline", "file", "pipe"])
 def test_dry_run_prints_a_request_urllib_replays(api, env, sandbox, body_from):
-    """--dry-run sends nothing and prints a curl command that urllib replays to a 200."""
+    """--dry-run sends nothing and prints a curl command that urllib replays to a 200.
+
+    A body read from a pipe (``-d @/dev/stdin``, a shell's ``-d @<(cmd)``) cannot be read
+    again by the command printed: it is written inline, not as ``@/dev/stdin``.
+    """
     payload = b'{"name": "Rex", "tags": ["a b", "\xc3\xa9"]}'
     data: tuple[str, ...] = ()
     if body_from == "inline":
@@ -1228,6 +1232,8 @@ def test_dry_run_prints_a_request_urllib_replays(api, env, sandbox, body_from):
         path = sandbox / "dry-run-body.json"
         path.write_bytes(payload)
         data = ("-d", f"@{path}")
+    elif body_from == "pipe":
+        data = ("-d", "@/dev/stdin")
     done = run_cli(
         "call",
         f"{api}/pets/7?q=a b&x=%2F",
@@ -1240,8 +1246,10 @@ def test_dry_run_prints_a_request_urllib_replays(api, env, sandbox, body_from):
         *data,
         "--dry-run",
         env=env,
+        stdin=payload if body_from == "pipe" else None,
     )
     assert done.returncode == 0, done.stderr
+    assert "/dev/stdin" not in done.stdout
     method, url, headers, sent = _replayable(done.stdout)
     assert method == "PATCH"
     status, body = open_link(url, headers, method=method, data=sent)

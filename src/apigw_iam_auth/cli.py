@@ -995,9 +995,10 @@ def _read_piece(data: str) -> _Body:
         except OSError as exc:
             raise _CliError(f"cannot read -d @- (stdin): {exc.strerror or exc}") from None
     if data.startswith("@"):
-        path = data[1:]
+        path = Path(data[1:])
         try:
-            return _Body(Path(path).read_bytes(), file=str(Path(path).absolute()))
+            # A pipe (@/dev/stdin, a shell's @<(cmd)) is read once: --dry-run inlines it.
+            return _Body(path.read_bytes(), file=str(path.absolute()) if path.is_file() else None)
         except OSError as exc:
             raise _CliError(f"cannot read -d {data}: {exc.strerror or exc}") from None
     # Arguments the OS gave as undecodable bytes come back as those bytes.
