@@ -949,6 +949,17 @@ def test_signing_headers_given_with_h_are_refused(env, header, advice):
     assert "not-shown" not in error
 
 
+def test_cookies_in_two_h_are_refused_with_the_one_header_to_give(api, env):
+    """Repeated -H go out as one header joined with ',' (as signed): two Cookie lines would
+    reach the server as one cookie, so the one header a browser sends is asked for.
+    """
+    cookies = ("-H", "Cookie: a=1", "-H", "cookie: b=2")
+    error = usage_error(run_cli("call", f"{api}/pets", "--region", REGION, *cookies, env=env))
+    assert "one -H 'Cookie: a=1; b=2'" in error
+    done = run_cli("call", f"{api}/pets", "--region", REGION, "-H", "Cookie: a=1; b=2", env=env)
+    assert done.returncode == 0, done.stderr
+
+
 def test_dry_run_leaves_out_what_h_leaves_out(api, env):
     """--dry-run's curl command leaves out a header -H 'Name:' leaves out (curl's own Accept)."""
     done = run_cli("call", f"{api}/pets", "--region", REGION, "-H", "Accept:", "--dry-run", env=env)

@@ -1065,6 +1065,9 @@ def _headers_and_left_out(
 ) -> tuple[list[tuple[str, str]], tuple[str, ...]]:
     """-H's headers to send, and the names given as ``Name:``, to leave out."""
     headers = [(name, value) for name, value in given if value is not None]
+    if sum(name.lower() == "cookie" for name, _ in headers) > 1:
+        # Repeats go out as one header, joined with ',' as signed: to a server, one cookie.
+        raise _CliError("give the cookies in one -H 'Cookie: a=1; b=2', as a browser sends them")
     left_out = tuple(dict.fromkeys(name for name, value in given if value is None))
     return headers, left_out
 
