@@ -1156,12 +1156,26 @@ def test_json_is_pretty_on_a_terminal_and_raw_in_a_pipe(api, env):
         '{"ratio": NaN}',
         '{"tag": "a", "tag": "b"}',
         '{"a": "\\ud800"}',
+        '{"views": 1e5}',
+        '{"price": 1.10}',
+        '{"delta": -0}',
     ],
-    ids=["rounded", "long-decimal", "overflow", "nan", "repeated-key", "lone-surrogate"],
+    ids=[
+        "rounded",
+        "long-decimal",
+        "overflow",
+        "nan",
+        "repeated-key",
+        "lone-surrogate",
+        "exponent",
+        "trailing-zero",
+        "minus-zero",
+    ],
 )
 def test_json_a_terminal_would_misread_is_shown_as_sent(env, body):
-    """JSON whose values Python would change (rounded, Infinity, a key twice) or could not
-    write (a lone surrogate escape) is shown as sent.
+    """JSON whose values Python would change (rounded, Infinity, a key twice), write another
+    way (1e5 as 100000.0, 1.10 as 1.1, -0 as 0) or could not write (a lone surrogate escape)
+    is shown as sent.
     """
     with raw_server(reply(body.encode(), "Content-Type: application/json")) as url:
         text = on_terminal("call", f"{url}/prod", "--region", REGION, env=env)

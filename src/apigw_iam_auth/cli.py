@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import decimal
 import errno
 import json
 import logging
@@ -1389,6 +1388,7 @@ def _write_pretty(out: _Output, chunks: Iterator[bytes]) -> None:
         document = json.loads(
             body,
             parse_float=_exact_float,
+            parse_int=_exact_int,
             parse_constant=_not_json,
             object_pairs_hook=_unique_keys,
         )
@@ -1400,14 +1400,23 @@ def _write_pretty(out: _Output, chunks: Iterator[bytes]) -> None:
 
 
 # Re-indenting goes through Python values: where one would show the reader another value than
-# the API sent (an amount rounded, a key's first value dropped), the body is shown as it came.
+# the API sent (an amount rounded, a key's first value dropped), or the same value written
+# otherwise (1e5, 1.10, -0), the body is shown as it came.
 
 
 def _exact_float(text: str) -> float:
-    """A JSON number as a float, refused when the float would print as another value."""
+    """A JSON number as a float, refused unless the float prints exactly as it was written."""
     number = float(text)
-    if not math.isfinite(number) or decimal.Decimal(text) != decimal.Decimal(repr(number)):
-        raise ValueError(text)  # 12345678901234567890.5 or 1e400
+    if repr(number) != text:
+        raise ValueError(text)  # 12345678901234567890.5, 1e400, 1e5 or 1.10
+    return number
+
+
+def _exact_int(text: str) -> int:
+    """A JSON integer, refused unless it prints as it was written (-0 prints as 0)."""
+    number = int(text)
+    if str(number) != text:
+        raise ValueError(text)
     return number
 
 
