@@ -2285,3 +2285,38 @@ def test_dry_run_trusts_as_the_call_would(tls_api, sandbox, option, curl_option)
     )
     assert replayed.returncode == 0, replayed.stderr
     assert json.loads(replayed.stdout) == {"access_key": ACCESS_KEY}
+
+
+# --- awscurl's habits ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("words", "said"),
+    [
+        (("--region", REGION, "call", "https://api.example.com/x"), "options go after the command"),
+        (("https://api.example.com/x",), "name the command first: apigw-iam-auth call URL"),
+        (("-X", "POST", "https://api.example.com/x"), "name the command first"),
+    ],
+)
+def test_awscurls_command_lines_are_told_where_the_command_goes(env, words, said):
+    """awscurl has no commands: its options first, or a URL alone, say what to type instead."""
+    error = usage_error(run_cli(*words, env=env))
+    assert said in error
+    assert "api.example.com" not in error
+
+
+@pytest.mark.parametrize("command", ["call", "presign"])
+def test_a_space_pasted_after_the_url_is_not_sent(api, env, command):
+    """A URL pasted with a space after it is read without it, as one before it already was."""
+    done = run_cli(command, f"  {api}/pets?type=dog ", "--region", REGION, env=env)
+    assert done.returncode == 0, done.stderr
+    body = echo(done.stdout) if command == "call" else open_link(done.stdout.strip())[1]
+    assert body["path"] == "/prod/pets"
+    assert ["type", "dog"] in body["query"]
+
+
+def test_presign_help_says_what_its_headers_do(env):
+    """presign's -H signs a header the link's user must send; 'NAME:' (call's) is not offered."""
+    text = " ".join(run_cli("presign", "--help", env=env).stdout.split())
+    assert "a header to sign, which whoever opens the link must send" in text
+    assert "'NAME:'" not in text

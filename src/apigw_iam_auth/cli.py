@@ -343,6 +343,7 @@ class _Parser(argparse.ArgumentParser):
         if keys:
             command = next((word for word in given if word in self.commands), None)
             self.fail(_unknown_arguments(keys), command)
+        self._check_command_first(given)
         args, unknown = self.parse_known_args(words)
         if unknown and hasattr(args, "target") and not any(map(_is_option, unknown)):
             # call POST -d DATA URL: argparse takes only the words before the first option as
@@ -352,6 +353,16 @@ class _Parser(argparse.ArgumentParser):
         if unknown:
             self.fail(_unknown_arguments(unknown), getattr(args, "command", None))
         return args
+
+    def _check_command_first(self, words: Sequence[str]) -> None:
+        """Refuse awscurl's habits, saying what to type: options first, or no command (a URL)."""
+        if not words or words[0] in self.commands or words[0] in {"-h", "--help", "--version"}:
+            return
+        command = next((word for word in words if word in self.commands), None)
+        if command is not None:
+            self.fail(f"options go after the command: {self.prog} {command} [options]", command)
+        if (words[0].startswith("-") or "://" in words[0]) and any("://" in w for w in words):
+            self.fail(f"name the command first: {self.prog} call URL, or {self.prog} presign URL")
 
     def error(self, message: str) -> NoReturn:
         """The hook argparse calls, for this parser and every command's (they share the class)."""
@@ -421,7 +432,7 @@ _EXIT_STATUSES = """\
 exit status: 0 done; 1 the request failed (HTTP 400 or above, no connection, a timeout);
 2 a usage, configuration or credentials error, or output that cannot be written (a full disk,
 a binary body to a terminal); 70 a bug (reported in one line: please report it); 130
-interrupted; 141 the output was closed early (| head).
+interrupted (serve, which Ctrl-C stops, exits 0); 141 the output was closed early (| head).
 Run 'apigw-iam-auth COMMAND --help' for each command's options.
 """
 
@@ -500,7 +511,9 @@ def _aws_options() -> _Parser:
     return parent
 
 
-def _request_options(*, method_help: str, expires_help: str, verbose_help: str) -> _Parser:
+def _request_options(
+    *, method_help: str, expires_help: str, verbose_help: str, header_help: str
+) -> _Parser:
     """The request a command signs: the same flags, as curl spells them, for call and presign."""
     parent = _Parser(add_help=False)
     group = parent.add_argument_group("request options")
@@ -514,8 +527,7 @@ def _request_options(*, method_help: str, expires_help: str, verbose_help: str) 
         action="append",
         default=[],
         metavar="'NAME: VALUE'",
-        help="a header to send and sign (repeatable); as with curl, 'NAME;' sends it empty and "
-        "'NAME:' leaves out one sent by default (Accept, User-Agent)",
+        help=header_help,
     )
     group.add_argument(
         "-d",
@@ -550,6 +562,8 @@ def _build_parser() -> _Parser:
         "(default 15m)",
         verbose_help="show on stderr the canonical request, the string to sign, the request "
         "sent and the response's headers (signatures and tokens redacted)",
+        header_help="a header to send and sign (repeatable); as with curl, 'NAME;' sends it "
+        "empty and 'NAME:' leaves out one sent by default (Accept, User-Agent)",
     )
     call = commands.add_parser(
         "call",
@@ -605,6 +619,8 @@ def _build_parser() -> _Parser:
                 method_help="HTTP method of the link (default: GET, or POST with -d)",
                 expires_help="how long the link works: 900, 15m, 1h, 7d (default 15m, at most 7d)",
                 verbose_help="show the canonical request and string to sign on stderr",
+                header_help="a header to sign, which whoever opens the link must send "
+                "(repeatable); 'NAME;' signs it empty",
             ),
             aws,
         ],
@@ -1009,7 +1025,7 @@ def _method_and_url(args: argparse.Namespace, body: _Body | None) -> tuple[str, 
     if len(words) > 2:  # noqa: PLR2004 - [METHOD] URL
         raise _CliError(f"call takes one URL, got {len(words)} words: call [METHOD] URL")
     given = words[0] if len(words) == 2 else None  # noqa: PLR2004 - METHOD URL
-    url = words[-1]
+    url = words[-1].strip()  # pasted with a space after it, it would be sent as %20
     if given is not None and "://" in given:  # not quoted: it may be a presigned link
         raise _CliError("a URL stands where the METHOD goes: call [METHOD] URL, one URL")
     if given is not None and not _METHOD_WORD.fullmatch(given):
@@ -1148,7 +1164,7 @@ def _presign(args: argparse.Namespace, out: _Output) -> int:
     link, signing = _presigned(
         signer,
         _method(args.method, body),
-        args.url,
+        args.url.strip(),  # as call reads it: a pasted space after it is no part of it
         headers,
         body.data if body is not None else None,
         asked,
