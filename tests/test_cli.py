@@ -2296,6 +2296,10 @@ def test_dry_run_trusts_as_the_call_would(tls_api, sandbox, option, curl_option)
         (("--region", REGION, "call", "https://api.example.com/x"), "options go after the command"),
         (("https://api.example.com/x",), "name the command first: apigw-iam-auth call URL"),
         (("-X", "POST", "https://api.example.com/x"), "name the command first"),
+        (
+            ("call", "-d", "@body.json", "--data-binary", "https://api.example.com/x"),
+            "--data-binary takes the body, as curl's does",
+        ),
     ],
 )
 def test_awscurls_command_lines_are_told_where_the_command_goes(env, words, said):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
+import itertools
 import json
 import logging
 import math
@@ -344,6 +345,13 @@ class _Parser(argparse.ArgumentParser):
             command = next((word for word in given if word in self.commands), None)
             self.fail(_unknown_arguments(keys), command)
         self._check_command_first(given)
+        for option, value in itertools.pairwise(given):
+            if option == "--data-binary" and "://" in value:  # awscurl's flag, then the URL
+                self.fail(
+                    "--data-binary takes the body, as curl's does: -d and --data-binary both "
+                    "send it byte for byte (awscurl's --data-binary flag is not needed)",
+                    next((word for word in given if word in self.commands), None),
+                )
         args, unknown = self.parse_known_args(words)
         if unknown and hasattr(args, "target") and not any(map(_is_option, unknown)):
             # call POST -d DATA URL: argparse takes only the words before the first option as
