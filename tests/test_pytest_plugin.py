@@ -178,6 +178,34 @@ def test_marker_with_an_unknown_option_fails_setup_naming_it(run):
     result.stdout.fnmatch_lines(["*does not know regoin; it takes *region*"])
 
 
+def test_marker_values_that_cannot_be_used_fail_setup_in_one_line(run):
+    """temporary="no" is not taken for true, and a value the server refuses (a misspelt
+    region) is said in one line, as an unknown option is, without a traceback.
+    """
+    result = run(
+        """
+        import pytest
+
+        @pytest.mark.iam_server(temporary="no")
+        def test_string(iam_server):
+            pass
+
+        @pytest.mark.iam_server(region="us-east1")
+        def test_region(iam_server):
+            pass
+        """
+    )
+    result.assert_outcomes(errors=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*iam_server(temporary=...) takes True or False, got str*",
+            "*@pytest.mark.iam_server: region 'us-east1' is not an AWS region*",
+        ],
+        consecutive=False,
+    )
+    assert "pytest_plugin.py" not in result.stdout.str()
+
+
 def test_marker_on_a_test_using_only_the_session_server_fails_setup(run):
     """The session server cannot take per-test settings: the marker is refused, not ignored.
 

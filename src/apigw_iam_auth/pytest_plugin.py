@@ -206,12 +206,20 @@ def _options(node: pytest.Item | None) -> dict[str, Any]:
             f"it takes {', '.join(sorted(_OPTIONS))}",
             pytrace=False,
         )
+    temporary = marker.kwargs.get("temporary", False)
+    if not isinstance(temporary, bool):  # temporary="no" would be true
+        pytest.fail(
+            f"@pytest.mark.{_MARKER}(temporary=...) takes True or False, got "
+            f"{type(temporary).__name__}",
+            pytrace=False,
+        )
     return dict(marker.kwargs)
 
 
 def _running(options: Mapping[str, Any]) -> Iterator[IamServerFixture]:
     """Start a server with a generated key, yield its fixture value, stop it."""
     from apigw_iam_auth.auth import ApiGwIamAuth  # noqa: PLC0415 - imported only when used
+    from apigw_iam_auth.errors import InvalidConfigError  # noqa: PLC0415 - same
     from apigw_iam_auth.server import (  # noqa: PLC0415 - same
         DEFAULT_ACCOUNT_ID,
         IamAuthServer,
@@ -222,8 +230,11 @@ def _running(options: Mapping[str, Any]) -> Iterator[IamServerFixture]:
     temporary = bool(settings.pop("temporary", False))
     access_key, secret_key, token = _generated_key(temporary=temporary)
     account_id = settings.get("account_id", DEFAULT_ACCOUNT_ID)
-    known = KnownKey(secret_key, token=token, account_id=account_id)
-    server = IamAuthServer(keys={access_key: known}, **settings)
+    try:  # a marker's bad value is said in one line, as its unknown names are
+        known = KnownKey(secret_key, token=token, account_id=account_id)
+        server = IamAuthServer(keys={access_key: known}, **settings)
+    except InvalidConfigError as exc:
+        pytest.fail(f"@pytest.mark.{_MARKER}: {exc}", pytrace=False)
     credentials = (access_key, secret_key) if token is None else (access_key, secret_key, token)
     # The client reads the server's clock, so an injected time cannot look like clock skew.
     clock = {"clock": settings["clock"]} if "clock" in settings else {}
