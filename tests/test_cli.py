@@ -1326,12 +1326,17 @@ def token_api(sandbox):
         yield f"{url}/prod"
 
 
+@BACKENDS
 @pytest.mark.parametrize("presign", [False, True], ids=["header", "presigned"])
-def test_verbose_shows_signing_and_exchange_redacted(token_api, sandbox, presign):
-    """-v prints canonical request, string to sign, request and response; no token, no signature."""
+def test_verbose_shows_signing_and_exchange_redacted(token_api, sandbox, presign, command):
+    """-v prints canonical request, string to sign, request and response (each header name as
+    sent, with either client); no token, no signature.
+    """
     env = isolated_env(sandbox, token=SESSION_TOKEN)
     extra = ("--presign",) if presign else ()
-    done = run_cli("call", f"{token_api}/pets", "--region", REGION, "-v", *extra, env=env)
+    done = run_cli(
+        "call", f"{token_api}/pets", "--region", REGION, "-v", *extra, env=env, command=command
+    )
     assert done.returncode == 0, done.stderr
     assert echo(done.stdout)["caller"]["access_key"] == ACCESS_KEY
     err = done.stderr

@@ -1690,7 +1690,11 @@ def _via_httpx(
             )
             for name in request.left_out:  # -H 'Name:'
                 built.headers.pop(name, None)
-            on_wire(built.method, str(built.url), built.headers.multi_items())
+            sent = [
+                (name.decode("latin-1"), value.decode("latin-1"))
+                for name, value in built.headers.raw
+            ]
+            on_wire(built.method, str(built.url), sent)  # as written: names in their case, in order
             response = client.send(built, stream=True)
         except (httpx.HTTPError, httpx.InvalidURL, UnicodeError) as exc:
             # UnicodeError: a host name the 'idna' codec refuses when connecting
