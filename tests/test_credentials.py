@@ -15,6 +15,7 @@ import importlib
 import json
 import logging
 import os
+import re
 import sys
 import threading
 import traceback
@@ -508,13 +509,16 @@ if sys.argv[2] == "fail":
 if sys.argv[2] == "echo":  # a failing helper that dumps what it half-read
     sys.stderr.write('sealed; read {"SecretAccessKey": "leaked-secret", "Token": "leaked-tok"}')
     sys.exit(3)
+if sys.argv[2] == "banner":  # a helper that greets before its JSON
+    print("Fetching credentials from the vault...")
 expiry = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=1)
+zone = "" if sys.argv[2] == "naive" else "Z"  # naive: an expiry without a time zone
 print(json.dumps({
     "Version": 1,
     "AccessKeyId": f"ASIAPROC{number:04d}",
     "SecretAccessKey": f"process-secret-{number}",
     "SessionToken": f"process-token-{number}",
-    "Expiration": expiry.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    "Expiration": expiry.strftime("%Y-%m-%dT%H:%M:%S") + zone,
 }))
 """
 
@@ -545,6 +549,24 @@ def test_failing_credential_process_is_chained(aws_env):
     with pytest.raises(CredentialsRefreshError, match="the vault is sealed") as caught:
         resolve_provider(None, profile="proc").get()
     assert isinstance(caught.value.__cause__, botocore.exceptions.CredentialRetrievalError)
+
+
+@pytest.mark.parametrize(
+    ("mode", "said"),
+    [
+        ("banner", "answer is not JSON: a credential_process must print its JSON document alone"),
+        ("naive", "has no time zone: it must give one, as in 2030-01-01T00:00:00Z"),
+    ],
+)
+def test_a_credential_process_answering_amiss_is_told_what_to_fix(aws_env, mode, said):
+    """What botocore lets through from json and datetime unexplained says what to fix, and
+    never quotes the answer (it holds the secret)."""
+    process_profile(aws_env, mode)
+    with pytest.raises(CredentialsRefreshError) as caught:
+        signed_key(SigV4Signer(region="us-east-1", profile="proc"), {})
+    printed = "".join(traceback.format_exception(caught.value))
+    assert said in str(caught.value)
+    assert "process-secret" not in printed
 
 
 def test_a_failing_credential_process_quoting_secrets_is_redacted(aws_env, caplog):
@@ -1991,3 +2013,26 @@ def test_a_kept_refresh_failure_of_our_own_type_logs_no_secret_it_chains(caplog)
     with caplog.at_level(logging.WARNING, logger="apigw_iam_auth"):
         assert provider.get().access_key == "AKIDVAULT"
     assert "unexpected vault answer: status 503" in caplog.text  # the cause, logged as before
+
+
+@pytest.mark.usefixtures("aws_env")  # nothing configured: botocore finds nothing
+def test_a_chain_within_a_chain_lists_its_providers_indented_under_its_line():
+    """No credentials anywhere: each provider's reason on its own numbered line, a nested
+    chain's list indented beneath it, then what to configure (no stray '.' line)."""
+
+    def vault() -> None:
+        return None
+
+    def backup() -> None:
+        return None
+
+    with pytest.raises(NoCredentialsError) as caught:
+        resolve_provider([vault, [backup, None]]).get()
+    lines = str(caught.value).splitlines()
+    assert lines[0] == "no AWS credentials: tried 2 providers in order:"
+    assert re.fullmatch(r"  1\. CallableProvider\(.*vault\): .* returned None", lines[1])
+    assert re.fullmatch(r"  2\. ChainProvider\(.*\): tried 2 providers in order:", lines[2])
+    assert re.fullmatch(r"     1\. CallableProvider\(.*backup\): .* returned None", lines[3])
+    assert lines[4].startswith("     2. BotocoreProvider(profile=None): botocore's default chain")
+    assert lines[5].startswith("Configure credentials: set AWS_ACCESS_KEY_ID")
+    assert len(lines) == 6

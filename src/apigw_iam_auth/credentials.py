@@ -55,6 +55,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import inspect
+import json
 import logging
 import os
 import threading
@@ -226,7 +227,8 @@ def _a_class(subject: str, value: type) -> InvalidConfigError:
 
 def _nothing_found(reason: str) -> NoCredentialsError:
     """A provider had nothing to offer; ``reason`` (an attribute) says why, for a chain."""
-    return NoCredentialsError(f"no AWS credentials: {reason}. {_HOW_TO_CONFIGURE}", reason=reason)
+    said = f"{reason}\n" if "\n" in reason else f"{reason}. "  # a chain's list ends its lines
+    return NoCredentialsError(f"no AWS credentials: {said}{_HOW_TO_CONFIGURE}", reason=reason)
 
 
 def _reason(exc: NoCredentialsError) -> str:
@@ -251,6 +253,7 @@ def _failure(what: str, exc: BaseException, fix: str = "") -> CredentialsRefresh
     task), a note (``add_note(body)``).
     """
     text = str(exc)
+    fix = fix or _known_fix(exc)
     quotes_secret = _quotes_secret(exc)
     if type(exc).__module__.startswith("botocore") or _raised_in_botocore(exc):
         detail = redact(f"{type(exc).__name__}: {text}")
@@ -266,6 +269,27 @@ def _failure(what: str, exc: BaseException, fix: str = "") -> CredentialsRefresh
     else:
         error.__cause__ = exc
     return error
+
+
+def _known_fix(exc: BaseException) -> str:
+    """What to do where botocore lets an error of a library it calls through, unexplained.
+
+    A ``credential_process`` or credential endpoint answering something else than its JSON
+    document, or an expiry without a time zone or unreadable (json, datetime, dateutil).
+    """
+    if isinstance(exc, json.JSONDecodeError):  # its text says where, never quotes the document
+        return (
+            "The credential source's answer is not JSON: a credential_process must print its "
+            "JSON document alone on stdout"
+        )
+    if isinstance(exc, TypeError) and "offset-naive" in str(exc):
+        return (
+            "The expiry the credential source gave has no time zone: it must give one, as in "
+            "2030-01-01T00:00:00Z"
+        )
+    if type(exc).__name__ == "ParserError":  # dateutil's, through botocore's parse of Expiration
+        return "The expiry the credential source gave is not a time: give ISO 8601"
+    return ""
 
 
 def _env_refresh_fix(exc: BaseException) -> str:
@@ -1595,8 +1619,12 @@ def _own_or_checked(provider: CredentialsProvider) -> CredentialsProvider:
 
 
 def _tried(reasons: list[str]) -> str:
-    lines = "".join(f"\n  {number}. {reason}" for number, reason in enumerate(reasons, 1))
-    return f"tried {len(reasons)} providers in order:{lines}\n"
+    """One numbered line per provider; a nested chain's own list indented under its line."""
+    lines = "".join(
+        f"\n  {number}. {reason.replace(chr(10), chr(10) + '   ')}"
+        for number, reason in enumerate(reasons, 1)
+    )
+    return f"tried {len(reasons)} providers in order:{lines}"
 
 
 def _is_read_only_credentials(value: object) -> bool:
