@@ -1285,25 +1285,31 @@ def test_dry_run_prints_a_request_urllib_replays(api, env, sandbox, body_from):
     assert body["body"] == body_of(payload if data else b"")
 
 
-def test_dry_run_command_runs_in_curl(api, env):
-    """The printed command, run by sh with the real curl, gets 200 and the echo of its body."""
+def replay_in_curl(command: str, env: Mapping[str, str]) -> bytes:
+    """What sh running a curl command --dry-run printed gets as the response body."""
     curl = shutil.which("curl")
     assert curl is not None, "this test replays the printed command with curl: install curl"
-    payload = b'it\'s "quoted" $HOME `x` \\ done'  # shell metacharacters must survive
-    done = run_cli(
-        "call", f"{api}/pets?a=1", "--region", REGION, "-d", payload.decode(), "--dry-run", env=env
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("curl ")
     replayed = subprocess.run(  # noqa: S603 - sh runs the command our CLI printed
-        ["/bin/sh", "-c", done.stdout.strip() + " --silent --show-error"],
+        ["/bin/sh", "-c", command.strip() + " --silent --show-error"],
         env={**env, "PATH": str(Path(curl).parent)},
         capture_output=True,
         timeout=RUN_TIMEOUT,
         check=False,
     )
     assert replayed.returncode == 0, replayed.stderr
-    body = json.loads(replayed.stdout)
+    return replayed.stdout
+
+
+def test_dry_run_command_runs_in_curl(api, env):
+    """The printed command, run by sh with the real curl, gets 200 and the echo of its body."""
+    payload = b'it\'s "quoted" $HOME `x` \\ done'  # shell metacharacters must survive
+    done = run_cli(
+        "call", f"{api}/pets?a=1", "--region", REGION, "-d", payload.decode(), "--dry-run", env=env
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("curl ")
+    replayed = replay_in_curl(done.stdout, env)
+    body = json.loads(replayed)
     assert body["method"] == "POST"
     assert body["body"] == body_of(payload)
     assert body["caller"]["access_key"] == ACCESS_KEY
@@ -2270,8 +2276,6 @@ def test_a_ca_bundle_that_is_not_a_file_is_refused_before_sending(tls_api, sandb
 def test_dry_run_trusts_as_the_call_would(tls_api, sandbox, option, curl_option):
     """The printed curl command checks the certificate as the call would have: -k becomes
     --insecure, a CA bundle --cacert; run by sh with the real curl, it is answered 200."""
-    curl = shutil.which("curl")
-    assert curl is not None, "this test replays the printed command with curl: install curl"
     url, ca_file = tls_api
     env = {**isolated_env(sandbox), "AWS_CA_BUNDLE": str(ca_file)}
     options = (option,) if option else ()
@@ -2281,15 +2285,8 @@ def test_dry_run_trusts_as_the_call_would(tls_api, sandbox, option, curl_option)
     assert curl_option in words
     if curl_option == "--cacert":
         assert words[words.index("--cacert") + 1] == str(ca_file)
-    replayed = subprocess.run(  # noqa: S603 - sh runs the command our CLI printed
-        ["/bin/sh", "-c", done.stdout.strip() + " --silent --show-error"],
-        env={**env, "PATH": str(Path(curl).parent)},
-        capture_output=True,
-        timeout=RUN_TIMEOUT,
-        check=False,
-    )
-    assert replayed.returncode == 0, replayed.stderr
-    assert json.loads(replayed.stdout) == {"access_key": ACCESS_KEY}
+    replayed = replay_in_curl(done.stdout, env)
+    assert json.loads(replayed) == {"access_key": ACCESS_KEY}
 
 
 # --- awscurl's habits ------------------------------------------------------------------------
