@@ -2311,6 +2311,17 @@ def test_awscurls_command_lines_are_told_where_the_command_goes(env, words, said
     assert "api.example.com" not in error
 
 
+@pytest.mark.parametrize(
+    "body", ['{"callback": "https://example.com/hook"}', "https://example.com/hook"]
+)
+def test_a_body_holding_a_url_goes_with_data_binary(api, env, body):
+    """--data-binary followed by a body that holds (or is) a URL sends it: only a URL left
+    with none after it is awscurl's flag."""
+    done = run_cli("call", f"{api}/hooks", "--data-binary", body, "--region", REGION, env=env)
+    assert done.returncode == 0, done.stderr
+    assert echo(done.stdout)["body"] == body_of(body.encode())
+
+
 @pytest.mark.parametrize("command", ["call", "presign"])
 def test_a_space_pasted_after_the_url_is_not_sent(api, env, command):
     """A URL pasted with a space after it is read without it, as one before it already was."""

@@ -346,7 +346,11 @@ class _Parser(argparse.ArgumentParser):
             self.fail(_unknown_arguments(keys), command)
         self._check_command_first(given)
         for option, value in itertools.pairwise(given):
-            if option == "--data-binary" and "://" in value:  # awscurl's flag, then the URL
+            if (
+                option == "--data-binary"  # awscurl's flag, then the URL, and no other URL
+                and value.lower().startswith(("http://", "https://"))
+                and sum("://" in word for word in given) == 1
+            ):
                 self.fail(
                     "--data-binary takes the body, as curl's does: -d and --data-binary both "
                     "send it byte for byte (awscurl's --data-binary flag is not needed)",
