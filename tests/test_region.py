@@ -388,35 +388,47 @@ def test_custom_domain_signs_with_the_profiles_region(tmp_path, monkeypatch):
     assert infer_scope("api.example.com", None, None, fallback) == ("sa-east-1", "execute-api")
 
 
+def _scope_signed_with(credentials) -> str:
+    """The region of the scope a custom domain is signed for with these credentials."""
+    authorization = SigV4Signer(credentials=credentials).sign("GET", "https://api.example.com/")
+    return authorization.headers["Authorization"].split("/")[2]
+
+
 def test_a_session_given_as_credentials_signs_with_its_own_region(tmp_path, monkeypatch):
     """A botocore Session's keys and region go together: its profile's region, or one set on
-    it, as its own clients would use, never the default profile's (a 403 on a custom domain).
-    AWS_REGION still comes first, as for every configured region.
+    it, as its own clients use (botocore reads no AWS_REGION), never the default profile's (a
+    403 on a custom domain). Only a session without a region takes AWS_REGION.
     """
     write_config(tmp_path, "[default]\nregion = us-east-1\n[profile eu]\nregion = eu-west-1\n")
     write_config(
         tmp_path,
-        "[eu]\naws_access_key_id = AKIDEU\naws_secret_access_key = eu-secret\n",
+        "[eu]\naws_access_key_id = AKIDEU\naws_secret_access_key = eu-secret\n"
+        "[bare]\naws_access_key_id = AKIDBARE\naws_secret_access_key = bare-secret\n",
         "credentials",
     )
     keys = {"AKIDEU": KnownKey("eu-secret")}
     session = botocore.session.Session(profile="eu")
+    monkeypatch.setenv("AWS_REGION", "sa-east-1")  # the session's clients would not read it
     with IamAuthServer(region="eu-west-1", keys=keys) as server:
         auth = ApiGwIamAuth(credentials=session)
         response = requests.get(f"{server.url}/prod/orders", auth=auth, timeout=10)
         assert response.status_code == 200, response.text
         assert server.requests[-1].access_key == "AKIDEU"
+    assert _scope_signed_with(session) == session.get_config_variable("region") == "eu-west-1"
     session.set_config_variable("region", "ap-southeast-2")
-    signer = SigV4Signer(credentials=session)
-    assert (
-        "/ap-southeast-2/execute-api/"
-        in signer.sign("GET", "https://api.example.com/").headers["Authorization"]
-    )
-    monkeypatch.setenv("AWS_REGION", "sa-east-1")
-    signer = SigV4Signer(credentials=session)
-    assert (
-        "/sa-east-1/execute-api/"
-        in signer.sign("GET", "https://api.example.com/").headers["Authorization"]
+    assert _scope_signed_with(session) == "ap-southeast-2"
+    assert _scope_signed_with(botocore.session.Session(profile="bare")) == "sa-east-1"
+
+
+def test_a_sessions_missing_profile_is_named_as_the_sessions(monkeypatch):
+    """Its profile is the session's own: the message does not blame AWS_PROFILE or profile=."""
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    session = botocore.session.Session(profile="nowhere")
+    with pytest.raises(InvalidConfigError) as refused:
+        SigV4Signer(credentials=session).sign("GET", "https://api.example.com/")
+    assert str(refused.value) == (
+        "cannot read the region of the Session given as credentials: its profile 'nowhere' "
+        "does not exist. Fix the session, or pass region="
     )
 
 

@@ -115,6 +115,12 @@ def profile_region(profile: str | None, session: Any = None) -> tuple[str, str] 
             else session.region_name
         )
     except botocore.exceptions.ProfileNotFound as exc:
+        if given:  # its profile is the session's: neither profile= nor the environment named it
+            raise InvalidConfigError(
+                f"cannot read the region of the {type(session).__name__} given as credentials: "
+                f"its profile {exc.kwargs['profile']!r} does not exist. Fix the session, or "
+                "pass region="
+            ) from exc
         raise InvalidConfigError(
             f"cannot read the region of {missing_profile(session, profile_origin(profile), exc)}."
             " Fix the profile name, or pass region= (or set AWS_REGION)"

@@ -200,21 +200,22 @@ def configured_region(profile: str | None, session: object = None) -> str | None
 
     ``AWS_REGION`` first (the AWS CLI v2 and the SDKs read it; botocore does not), then what
     botocore resolves for ``profile`` (None: ``AWS_PROFILE`` or ``default``):
-    ``AWS_DEFAULT_REGION``, then the profile's ``region`` in the config file; or, for a
-    botocore or boto3 ``session`` given as credentials, that session's region. Empty values
+    ``AWS_DEFAULT_REGION``, then the profile's ``region`` in the config file. A botocore or
+    boto3 ``session`` given as credentials is asked first: the region its own clients use
+    (which botocore does not take from ``AWS_REGION``), then ``AWS_REGION``. Empty values
     count as unset. The region found is checked like :func:`check_region`, the message naming
     where it came from. A missing profile or an unparsable config or credentials file raises
     :class:`InvalidConfigError` (see :mod:`apigw_iam_auth._botocore`). Reads the files on every
     call; the signer calls it at most once per host, and only when the host says no region.
     """
+    found = None if session is None else _botocore.profile_region(None, session)
+    if found is not None:
+        return _checked(*found)
     region = os.environ.get("AWS_REGION")
     if region:
         return _checked(region, "AWS_REGION")
-    found = _botocore.profile_region(profile, session)
-    if found is None:
-        return None
-    region, source = found
-    return _checked(region, source)
+    found = None if session is not None else _botocore.profile_region(profile)
+    return None if found is None else _checked(*found)
 
 
 def service_defaults(service: str) -> ServiceDefaults:
