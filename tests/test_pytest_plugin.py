@@ -193,17 +193,24 @@ def test_marker_values_that_cannot_be_used_fail_setup_in_one_line(run):
         @pytest.mark.iam_server(region="us-east1")
         def test_region(iam_server):
             pass
+
+        @pytest.mark.iam_server(region="mars-1")
+        def test_client_region(iam_server):
+            pass
         """
     )
-    result.assert_outcomes(errors=2)
+    result.assert_outcomes(errors=3)
     result.stdout.fnmatch_lines(
         [
             "*iam_server(temporary=...) takes True or False, got str*",
             "*@pytest.mark.iam_server: region 'us-east1' is not an AWS region*",
+            "*@pytest.mark.iam_server: *'mars-1'*",
         ],
         consecutive=False,
     )
-    assert "pytest_plugin.py" not in result.stdout.str()
+    printed = result.stdout.str()
+    assert "pytest_plugin.py" not in printed
+    assert "During handling" not in printed
 
 
 def test_marker_on_a_test_using_only_the_session_server_fails_setup(run):
