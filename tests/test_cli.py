@@ -1300,6 +1300,27 @@ def replay_in_curl(command: str, env: Mapping[str, str]) -> bytes:
     return replayed.stdout
 
 
+def test_dry_run_names_the_file_behind_dev_stdin(api, env, sandbox):
+    """-d @/dev/stdin with stdin redirected from a file: the printed command reads that file,
+    not its own stdin, and replays to a 200."""
+    path = sandbox / "stdin-body.json"
+    path.write_bytes(b'{"name": "Rex"}')
+    with path.open("rb") as stdin:
+        done = subprocess.run(  # noqa: S603 - our own interpreter
+            [*MODULE, "call", f"{api}/pets", "--region", REGION, "-d", "@/dev/stdin", "--dry-run"],
+            env=dict(env),
+            stdin=stdin,
+            capture_output=True,
+            timeout=RUN_TIMEOUT,
+            check=False,
+        )
+    assert done.returncode == 0, done.stderr
+    assert f"--data-binary @{path.resolve()}" in done.stdout.decode()
+    assert "/dev/stdin" not in done.stdout.decode()
+    body = json.loads(replay_in_curl(done.stdout.decode(), env))
+    assert body["body"] == body_of(b'{"name": "Rex"}')
+
+
 def test_dry_run_command_runs_in_curl(api, env):
     """The printed command, run by sh with the real curl, gets 200 and the echo of its body."""
     payload = b'it\'s "quoted" $HOME `x` \\ done'  # shell metacharacters must survive

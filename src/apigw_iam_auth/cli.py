@@ -1024,8 +1024,10 @@ def _read_piece(data: str) -> _Body:
     if data.startswith("@"):
         path = Path(data[1:])
         try:
-            # A pipe (@/dev/stdin, a shell's @<(cmd)) is read once: --dry-run inlines it.
-            return _Body(path.read_bytes(), file=str(path.absolute()) if path.is_file() else None)
+            # --dry-run names the file the bytes came from: @/dev/stdin redirected from a file
+            # is that file; a pipe (@/dev/stdin, a shell's @<(cmd)) is read once, so inlined.
+            source = Path(os.path.realpath(path))
+            return _Body(path.read_bytes(), file=str(source) if source.is_file() else None)
         except OSError as exc:
             raise _CliError(f"cannot read -d {data}: {exc.strerror or exc}") from None
     # Arguments the OS gave as undecodable bytes come back as those bytes.
