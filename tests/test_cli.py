@@ -2277,20 +2277,48 @@ def test_a_private_ca_is_trusted_as_the_aws_cli_trusts_it(tls_api, sandbox, comm
 
 @BACKENDS
 def test_insecure_skips_the_certificate_check_and_still_signs(tls_api, sandbox, command):
+    """-k, as curl's: the call goes through, signed, and nothing is said of it on stderr."""
     url, _ = tls_api
     done = run_cli(
         "call", "-k", f"{url}/pets", "--region", REGION, env=isolated_env(sandbox), command=command
     )
     assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
     assert json.loads(done.stdout) == {"access_key": ACCESS_KEY}
 
 
-def test_a_ca_bundle_that_is_not_a_file_is_refused_before_sending(tls_api, sandbox):
+@BACKENDS
+@pytest.mark.parametrize(
+    ("bundle", "said"),
+    [
+        ("no-such-ca.pem", "no-such-ca.pem (AWS_CA_BUNDLE) does not exist"),
+        ("empty-ca.pem", "empty-ca.pem (AWS_CA_BUNDLE) holds no certificate to trust"),
+    ],
+)
+def test_a_ca_bundle_that_cannot_be_used_is_refused_before_sending(
+    tls_api, sandbox, command, bundle, said
+):
+    """Missing or holding no certificate: exit 2 naming the bundle and its source, alike with
+    either client, before anything is sent."""
     url, _ = tls_api
-    env = {**isolated_env(sandbox), "AWS_CA_BUNDLE": str(sandbox / "no-such-ca.pem")}
-    done = run_cli("call", f"{url}/pets", "--region", REGION, env=env)
-    assert done.returncode == 2
-    assert "no-such-ca.pem (AWS_CA_BUNDLE) is not a file" in done.stderr
+    (sandbox / "empty-ca.pem").write_text("not a certificate\n", encoding="utf-8")
+    env = {**isolated_env(sandbox), "AWS_CA_BUNDLE": str(sandbox / bundle)}
+    done = run_cli("call", f"{url}/pets", "--region", REGION, env=env, command=command)
+    assert done.returncode == 2, done.stderr
+    assert said in done.stderr
+
+
+@BACKENDS
+def test_a_ca_directory_is_taken_as_urllib3_takes_it(tls_api, sandbox, command):
+    """A directory (hashed certificates, as OpenSSL's capath) is not refused as a bundle: one
+    that does not hold the server's CA fails the TLS check, saying how to trust one."""
+    url, _ = tls_api
+    directory = sandbox / "ca-directory"
+    directory.mkdir(exist_ok=True)
+    env = {**isolated_env(sandbox), "AWS_CA_BUNDLE": str(directory)}
+    done = run_cli("call", f"{url}/pets", "--region", REGION, env=env, command=command)
+    assert done.returncode == 1, done.stderr
+    assert "AWS_CA_BUNDLE or the profile's ca_bundle" in done.stderr
 
 
 @pytest.mark.parametrize(("option", "curl_option"), [("-k", "--insecure"), (None, "--cacert")])

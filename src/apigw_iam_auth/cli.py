@@ -25,6 +25,7 @@ import socket
 import ssl
 import sys
 import urllib.request
+import warnings
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -1252,8 +1253,9 @@ _Trust = bool | str
 def _trust(insecure: bool, profile: str | None, url: str) -> _Trust:
     """-k, else botocore's CA bundle (``AWS_CA_BUNDLE``, the profile's ``ca_bundle``), else True.
 
-    The AWS CLI and SDKs trust that bundle for every AWS endpoint; a corporate proxy that
-    re-signs TLS needs it here too. It is checked to exist before anything is sent.
+    The AWS CLI and SDKs trust that bundle (a PEM file, or a directory of hashed certificates,
+    as urllib3 takes it) for every AWS endpoint; a corporate proxy that re-signs TLS needs it
+    here too. It is read before anything is sent, so either client refuses a bad one alike.
     """
     if insecure:
         return False
@@ -1264,9 +1266,10 @@ def _trust(insecure: bool, profile: str | None, url: str) -> _Trust:
     bundle = ca_bundle(profile)
     if bundle is None:
         return True
-    if not Path(bundle).is_file():
-        set_by = "AWS_CA_BUNDLE" if os.environ.get("AWS_CA_BUNDLE") else "the profile's ca_bundle"
-        raise _CliError(f"the CA bundle {bundle} ({set_by}) is not a file; fix it, or unset it")
+    set_by = "AWS_CA_BUNDLE" if os.environ.get("AWS_CA_BUNDLE") else "the profile's ca_bundle"
+    if not Path(bundle).exists():
+        raise _CliError(f"the CA bundle {bundle} ({set_by}) does not exist; fix it, or unset it")
+    _context(bundle, set_by)
     return bundle
 
 
@@ -1624,7 +1627,9 @@ def _via_requests(
         def resolve_redirects(self, *_: object, **__: object) -> Iterator[requests.Response]:
             yield from ()
 
-    with NoRedirects() as session:
+    with NoRedirects() as session, warnings.catch_warnings():
+        if trust is False:  # -k: as curl's, without urllib3's warning on every call
+            warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
         session.headers.update(_default_headers())
         try:
             response = session.request(
@@ -1718,12 +1723,16 @@ def _via_httpx(
             response.close()
 
 
-def _context(bundle: str) -> ssl.SSLContext:
+def _context(bundle: str, set_by: str = "") -> ssl.SSLContext:
     """Trust ``bundle`` (httpx takes a context; a path is deprecated since 0.28)."""
+    is_dir = Path(bundle).is_dir()
     try:
-        return ssl.create_default_context(cafile=bundle)
+        return ssl.create_default_context(
+            cafile=None if is_dir else bundle, capath=bundle if is_dir else None
+        )
     except (ssl.SSLError, OSError) as exc:
-        raise _CliError(f"the CA bundle {bundle} cannot be read: {exc}") from None
+        named = f"{bundle} ({set_by})" if set_by else bundle
+        raise _CliError(f"the CA bundle {named} holds no certificate to trust: {exc}") from None
 
 
 def _guarded(
