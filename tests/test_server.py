@@ -310,8 +310,12 @@ def test_whitespace_only_python_folds_is_read_as_aws_signers_read_it(value):
     with IamAuthServer(keys=KEYS) as live:
         by_crt = exchange(live, _crt_signed_head(live, value))
         by_botocore = exchange(live, _botocore_signed_head(live, {"X-Meta": value}))
+        refused = live.requests[-1]
     assert by_crt.startswith(b"HTTP/1.1 200 "), by_crt
     assert by_botocore.startswith(b"HTTP/1.1 403 "), by_botocore
+    assert refused.likely_cause.startswith(  # the probe re-folded it as botocore does: verified
+        "header 'x-meta' was signed with a character folded as whitespace, as botocore's"
+    )
 
 
 @pytest.mark.parametrize(

@@ -1013,6 +1013,17 @@ class _Probe:
         lines[index] = value
         return self.check("\n".join(lines))
 
+    def _python_folded(self) -> list[str]:
+        """The headers whose values verify once folded as Python's ``str.split`` folds them."""
+        lines = self.canonical.split("\n")
+        names = []
+        for index in range(3, lines.index("", 3)):  # the header lines, before the blank one
+            name, _, value = lines[index].partition(":")
+            if " ".join(value.split()) != value:
+                lines[index] = f"{name}:{' '.join(value.split())}"
+                names.append(name)
+        return names if names and self.check("\n".join(lines)) else []
+
     def cause(self, path: str, service: str, body_hash: str) -> str:
         last = self.canonical.count("\n")  # the payload line
         if self._with_line(last, UNSIGNED_PAYLOAD):
@@ -1026,6 +1037,14 @@ class _Probe:
             return (
                 f"the client signed the path as sent (encoded once, S3 style); {service} "
                 "encodes the received path again (%20 -> %2520) and removes dot segments"
+            )
+        folded = self._python_folded()
+        if folded:
+            which = f"header {folded[0]!r} was" if len(folded) == 1 else f"headers {folded} were"
+            return (
+                f"{which} signed with a character folded as whitespace, as botocore's signer "
+                "folds it (U+00A0, U+0085, 0x1C-0x1F...) and the AWS CRT and SDK for Java do "
+                "not, nor this verifier: remove it from the value, or percent-encode it"
             )
         raw = [line for line in self.canonical.split("\n") if _NOT_UTF8.search(line)]
         if raw and self.check(_as_latin1(self.canonical)):  # one check for every such header
