@@ -398,6 +398,16 @@ def canonical_query(pairs: tuple[tuple[str, str], ...] | list[tuple[str, str]]) 
     return join_query(encoded_query(pairs))
 
 
+def fragment_of(url: str) -> str:
+    """``#`` and the URL's fragment, each character a fragment cannot hold percent-encoded.
+
+    RFC 3986 3.5: a fragment holds pchars, "/" and "?"; a space or non-ASCII text a user typed
+    becomes its UTF-8 escapes, as a browser's address bar writes it. Empty without a ``#``.
+    """
+    hash_mark, fragment = url.partition("#")[1:]
+    return hash_mark + quote(fragment, safe="!$&'()*+,;=:@/?%-._~")
+
+
 def is_utf8(text: str, errors: str = "strict") -> bool:
     """True unless ``text`` holds a lone surrogate, which no UTF-8 byte sequence decodes to."""
     if text.isascii():

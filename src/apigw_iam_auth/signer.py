@@ -73,6 +73,7 @@ from apigw_iam_auth._region import (
 )
 from apigw_iam_auth._sigv4 import _text
 from apigw_iam_auth._uri import (
+    fragment_of,
     is_utf8,
     parse_origin,
     wire_parts,
@@ -494,7 +495,7 @@ class SigV4Signer:
             query = result.query
         signed_url = f"{origin.prefix}{path}?{query}" if query else origin.prefix + path
         if location is _QUERY and "#" in url:  # a link keeps its fragment: never sent or signed
-            signed_url += url[url.index("#") :]
+            signed_url += fragment_of(url)
         return signed_url, origin, header_set.host, result
 
     def _time_to_sign(
