@@ -185,6 +185,7 @@ def test_resource_policy_principals(principal, expected):
         ({"Version": 2012, "Statement": [allow()]}, "got 2012"),
         ({"Id": 7, "Statement": [allow()]}, "policy Id must be a string, got int"),
         ({"Statement": [allow(Sid=1)]}, "statement 1 Sid must be a string, got int"),
+        ({"Statement": [allow(Sid="A"), deny(Sid="A")]}, "statements share the Sid 'A'"),
     ],
 )
 def test_invalid_or_unsupported_documents_are_refused_when_parsed(document, complaint):

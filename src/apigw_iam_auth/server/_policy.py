@@ -258,6 +258,12 @@ def parse_policy(document: object, *, api: str | None = None) -> Policy:
     items = [raw] if isinstance(raw, Mapping) else raw
     if not isinstance(items, list) or not items:
         raise InvalidConfigError("policy Statement must be an object or a non-empty list")
+    sids = [item["Sid"] for item in items if isinstance(item, Mapping) and "Sid" in item]
+    repeated = sorted({sid for sid in sids if isinstance(sid, str) and sids.count(sid) > 1})
+    if repeated:  # IAM: "Sid values must be unique within a policy"
+        raise InvalidConfigError(
+            f"policy statements share the Sid {repeated[0]!r}: make each unique"
+        )
     return Policy(
         tuple(_statement(item, f"policy statement {n}", api) for n, item in enumerate(items, 1))
     )
