@@ -208,13 +208,12 @@ def configured_region(profile: str | None, session: object = None) -> str | None
     :class:`InvalidConfigError` (see :mod:`apigw_iam_auth._botocore`). Reads the files on every
     call; the signer calls it at most once per host, and only when the host says no region.
     """
-    found = None if session is None else _botocore.profile_region(None, session)
-    if found is not None:
-        return _checked(*found)
     region = os.environ.get("AWS_REGION")
-    if region:
-        return _checked(region, "AWS_REGION")
-    found = None if session is not None else _botocore.profile_region(profile)
+    from_env = (region, "AWS_REGION") if region else None
+    if session is None:
+        found = from_env or _botocore.profile_region(profile)
+    else:
+        found = _botocore.profile_region(None, session) or from_env
     return None if found is None else _checked(*found)
 
 

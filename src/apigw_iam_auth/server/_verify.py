@@ -1019,8 +1019,9 @@ class _Probe:
         names = []
         for index in range(3, lines.index("", 3)):  # the header lines, before the blank one
             name, _, value = lines[index].partition(":")
-            if " ".join(value.split()) != value:
-                lines[index] = f"{name}:{' '.join(value.split())}"
+            as_botocore = " ".join(value.split())
+            if as_botocore != value:
+                lines[index] = f"{name}:{as_botocore}"
                 names.append(name)
         return names if names and self.check("\n".join(lines)) else []
 
