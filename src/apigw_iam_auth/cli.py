@@ -312,6 +312,7 @@ _QUOTING_MESSAGES = (
 )
 # argparse's word for curl-style clustered flags (-vk) where a letter is no flag of ours.
 _FLAG_CLUSTER = re.compile(r"argument -[A-Za-z]/\S+: ignored explicit argument '([A-Za-z]{1,4})'")
+_WEB = ("http://", "https://")
 # curl's spellings of what this command spells otherwise.
 _CURL_OPTIONS = {"--head": "-X HEAD", "-I": "-X HEAD"}
 # awscurl's spellings (and the like): keys typed on a command line end up in shell history.
@@ -345,18 +346,7 @@ class _Parser(argparse.ArgumentParser):
         if keys:
             command = next((word for word in given if word in self.commands), None)
             self.fail(_unknown_arguments(keys), command)
-        self._check_command_first(given)
-        for option, value in itertools.pairwise(given):
-            if (
-                option == "--data-binary"  # awscurl's flag, then the URL, and no other URL
-                and value.lower().startswith(("http://", "https://"))
-                and sum("://" in word for word in given) == 1
-            ):
-                self.fail(
-                    "--data-binary takes the body, as curl's does: -d and --data-binary both "
-                    "send it byte for byte (awscurl's --data-binary flag is not needed)",
-                    next((word for word in given if word in self.commands), None),
-                )
+        self._check_awscurl_habits(given)
         args, unknown = self.parse_known_args(words)
         if unknown and hasattr(args, "target") and not any(map(_is_option, unknown)):
             # call POST -d DATA URL: argparse takes only the words before the first option as
@@ -367,15 +357,28 @@ class _Parser(argparse.ArgumentParser):
             self.fail(_unknown_arguments(unknown), getattr(args, "command", None))
         return args
 
-    def _check_command_first(self, words: Sequence[str]) -> None:
-        """Refuse awscurl's habits, saying what to type: options first, or no command (a URL)."""
-        if not words or words[0] in self.commands or words[0] in {"-h", "--help", "--version"}:
-            return
+    def _check_awscurl_habits(self, words: Sequence[str]) -> None:
+        """Refuse awscurl's habits, saying what to type instead.
+
+        Options before the command, no command (a URL alone), or awscurl's ``--data-binary``
+        flag, which would take the URL for the body.
+        """
         command = next((word for word in words if word in self.commands), None)
-        if command is not None:
-            self.fail(f"options go after the command: {self.prog} {command} [options]", command)
-        if (words[0].startswith("-") or "://" in words[0]) and any("://" in w for w in words):
-            self.fail(f"name the command first: {self.prog} call URL, or {self.prog} presign URL")
+        first = words[0] if words else ""
+        urls = sum("://" in word for word in words)
+        if first != command and first not in {"", "-h", "--help", "--version"}:
+            if command is not None:
+                self.fail(f"options go after the command: {self.prog} {command} [options]", command)
+            if (first.startswith("-") or "://" in first) and urls:
+                prog = self.prog
+                self.fail(f"name the command first: {prog} call URL, or {prog} presign URL")
+        for option, value in itertools.pairwise(words):
+            if option == "--data-binary" and urls == 1 and value.lower().startswith(_WEB):
+                self.fail(
+                    "--data-binary takes the body, as curl's does: -d and --data-binary both "
+                    "send it byte for byte (awscurl's --data-binary flag is not needed)",
+                    command,
+                )
 
     def error(self, message: str) -> NoReturn:
         """The hook argparse calls, for this parser and every command's (they share the class)."""
