@@ -24,6 +24,8 @@ import pytest
 import requests
 from aws_server import running_server
 from forking import HANG_GUARD, HELD, NEEDS_FORK, in_a_forked_child
+from hypothesis import given, reject, settings
+from hypothesis import strategies as st
 from integration_cases import BLOB, SESSION, leaked, make_auth, redirect_url, sha256
 from test_httpx import KINDS, PACKAGES, send
 
@@ -62,7 +64,7 @@ def fresh_checks(monkeypatch):
     monkeypatch.setattr(_httpx, "_GUARD_PROVEN", {})
     monkeypatch.setattr(_httpx, "_FILES_REACHABLE", {})
     monkeypatch.setattr(_httpx, "_HEADERS_LISTED", {})
-    monkeypatch.setattr(_httpx, "_QUERY_SWAPPABLE", {})
+    monkeypatch.setattr(_httpx, "_URL_PARSED", {})
     monkeypatch.setattr(_httpx_redirects, "_PROXY_WARNED", set())
     monkeypatch.setattr(_requests, "_STORE_PROVEN", {})
 
@@ -234,23 +236,56 @@ async def test_a_signed_query_is_swapped_into_the_parsed_url(
     flow = auth.sync_auth_flow(request)
     next(flow)
     flow.close()
-    assert {client.Request: True} == _httpx._QUERY_SWAPPABLE
+    assert {client.Request: True} == _httpx._URL_PARSED
     assert request.url == client.URL(str(request.url))
     assert request.url.raw_path == client.URL(str(request.url)).raw_path
     response = await send(kind, "GET", aws_server.url(path_and_query), auth=auth)
     assert response.status_code == 200, response.text
 
 
+_URL_TEXT = st.lists(st.characters() | st.sampled_from(list("%@:/?#[]. ")), max_size=12).map(
+    "".join
+)
+
+
+@st.composite
+def client_urls(draw: st.DrawFn) -> str:
+    """Absolute URLs of every shape: userinfo, IPv6, ports, odd paths and queries, fragments."""
+    scheme = draw(st.sampled_from(["http", "https", "HTTPS"]))
+    userinfo = draw(st.sampled_from(["", "user@", "u:p@"]))
+    host = draw(
+        st.sampled_from(["a.invalid", "API.Example.COM", "127.0.0.1", "[::1]", "xn--strae-oqa.de"])
+    )
+    port = draw(st.sampled_from(["", ":80", ":443", ":8443"]))
+    path = draw(st.sampled_from(["", "/"]) | _URL_TEXT.map(lambda text: "/" + text))
+    query = draw(st.sampled_from(["", "?"]) | _URL_TEXT.map(lambda text: "?" + text))
+    fragment = draw(st.sampled_from(["", "#"]) | _URL_TEXT.map(lambda text: "#" + text))
+    return f"{scheme}://{userinfo}{host}{port}{path}{query}{fragment}"
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+@settings(max_examples=300, deadline=None)
+@given(url=client_urls())
+def test_the_url_text_is_written_from_its_parts(package, url):
+    """The URL signed is exactly str(url), for every URL the client takes, read from its parts."""
+    client = _module(package)
+    try:
+        parsed = client.URL(url)
+    except client.InvalidURL:
+        reject()
+    assert _httpx._url_text(parsed) == str(parsed)
+
+
 @pytest.mark.parametrize("kind", KINDS)
 async def test_urls_without_the_parsed_form_are_parsed_whole(aws_server, monkeypatch, kind):
     """Where the check fails (no _uri_reference), the signed URL is parsed whole, still signed."""
-    assert _httpx._check_query_swap(SimpleNamespace(URL=str)) is False
-    monkeypatch.setattr(_httpx, "_check_query_swap", lambda _client: False)
+    assert _httpx._check_parsed_url(SimpleNamespace(URL=str)) is False
+    monkeypatch.setattr(_httpx, "_check_parsed_url", lambda _client: False)
     for presign in (True, False):
         auth = make_auth(credentials=SESSION, presign=presign)
         response = await send(kind, "GET", aws_server.url("/prod/pets?b=2&a=1"), auth=auth)
         assert response.status_code == 200, response.text
-    assert {_module(kind.package).Request: False} == _httpx._QUERY_SWAPPABLE
+    assert {_module(kind.package).Request: False} == _httpx._URL_PARSED
 
 
 # --- The redirect guard: extensions on redirects, trace events, the header list --------------

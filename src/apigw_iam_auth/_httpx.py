@@ -26,10 +26,11 @@ still holds and removes it to prove the fallback. None is trusted blindly:
   value`` searches the whole list). Checked once per package by appending to a probe and
   reading it back through the public API; where that fails, headers are set one by one. Only
   speed depends on it, so no warning.
-* ``URL._uri_reference`` (the parsed URL, a NamedTuple): a signed query (presigned, or a query
-  sent in canonical encoding) is swapped into it instead of parsing the whole URL again. Checked
-  once per package against a URL parsed whole; where that fails, the URL is parsed. Only
-  speed depends on it.
+* ``URL._uri_reference`` (the parsed URL, a NamedTuple): the URL's text is written from its
+  parts (``str(url)`` costs three times more), and a signed query (presigned, or a query sent
+  in canonical encoding) is swapped into it instead of parsing the whole URL again. Checked
+  once per package against ``str()`` and a URL parsed whole; where that fails, the URL is
+  read with ``str()`` and parsed whole. Only speed depends on it.
 """
 
 from __future__ import annotations
@@ -234,7 +235,8 @@ def sign_request(
     presign = settings.presign
     unguarded = not presign and not _guard_proven(type(request))
     headers = request.headers
-    url = str(request.url)
+    parsed = _checked_once(_URL_PARSED, type(request), _check_parsed_url)
+    url = _url_text(request.url) if parsed else str(request.url)
     try:
         signed_url, destination, _, result = settings.signer._sign_for_wire(  # noqa: SLF001
             request.method,
@@ -293,10 +295,26 @@ def _signed_url(request: httpx.Request, url: str, signed_url: str) -> httpx.URL:
         query
         and "#" not in url
         and base == url.partition("?")[0]
-        and _checked_once(_QUERY_SWAPPABLE, type(request), _check_query_swap)
+        and _checked_once(_URL_PARSED, type(request), _check_parsed_url)
     ):
         return _with_query(current, query)
     return _package_of(type(request)).URL(signed_url)  # type: ignore[no-any-return]
+
+
+def _url_text(url: httpx.URL) -> str:
+    """``str(url)``, written from the parsed URL where it has no userinfo, IPv6 host or fragment.
+
+    httpx's own ``__str__`` rebuilds the authority through three properties (1 µs a request).
+    """
+    # private coupling: URL._uri_reference, a NamedTuple ParseResult of the URL's parts as
+    # str(url) joins them (httpx 0.28-0.29, httpx2 2.14-2.17); guarded by
+    # tests/test_couplings.py::test_the_url_text_is_written_from_its_parts
+    scheme, userinfo, host, port, path, query, fragment = url._uri_reference  # noqa: SLF001
+    if userinfo or fragment is not None or not scheme or not host or ":" in host:
+        return str(url)
+    if port is not None:
+        host = f"{host}:{port}"
+    return f"{scheme}://{host}{path}" if query is None else f"{scheme}://{host}{path}?{query}"
 
 
 def _with_query(url: httpx.URL, query: str) -> httpx.URL:
@@ -308,24 +326,36 @@ def _with_query(url: httpx.URL, query: str) -> httpx.URL:
     return swapped
 
 
-# Request type -> whether its package's URL takes a query swapped into its parsed form.
-_QUERY_SWAPPABLE: dict[type, bool] = {}
+# Request type -> whether its package's URL is read from its parts, and takes a query swapped
+# into them.
+_URL_PARSED: dict[type, bool] = {}
 
 
-def _check_query_swap(client: Any) -> bool:  # noqa: ANN401 - the httpx or httpx2 module
-    """Swap a query into a probe URL and compare it with the URL parsed whole."""
+def _check_parsed_url(client: Any) -> bool:  # noqa: ANN401 - the httpx or httpx2 module
+    """Write probe URLs from their parts, swap a query into one, and compare with httpx's own."""
     query = "a=1&X-Amz-Signature=ab%2Fc"
     try:
+        probes = [client.URL(url) for url in _PROBE_URLS]
         swapped = _with_query(client.URL("https://a.invalid:8443/p?b=2"), query)
         parsed = client.URL(f"https://a.invalid:8443/p?{query}")
         return bool(
-            str(swapped) == str(parsed)
+            all(_url_text(probe) == str(probe) for probe in probes)
+            and str(swapped) == str(parsed)
             and swapped == parsed
             and swapped.raw_path == parsed.raw_path == b"/p?" + query.encode()
             and swapped.params == parsed.params
         )
     except Exception:  # noqa: BLE001 - a check that cannot run proves nothing
         return False
+
+
+_PROBE_URLS = (
+    "https://a.invalid",
+    "http://A.invalid:8080/p/%7E/%C3%A9?",
+    "https://a.invalid/?q=a%20b&r",
+    "https://u:p@a.invalid/p#f",
+    "http://[::1]:8080/p?q",
+)
 
 
 # The headers the signer sets, as Headers._list holds a name: as given, and lowercase.
