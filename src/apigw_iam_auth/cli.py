@@ -3,7 +3,7 @@
 Exit status: 0 success; 1 the request failed (an HTTP error status, no connection, a timeout)
 or a ``demo`` step failed; 2 a usage, configuration or credentials error, or output that cannot
 be written (a full disk; a binary body, which curl too keeps off a terminal unless told ``-o -``);
-70 a bug (reported in one line, please send it to us); 130 interrupted (Ctrl-C); 141 the output
+70 a bug (reported in one line: please report it); 130 interrupted (Ctrl-C); 141 the output
 was closed early (``| head``), as if ended by SIGPIPE. Errors are one line on stderr, in terms of
 this command's flags, with tokens and signatures redacted; never a traceback.
 """
