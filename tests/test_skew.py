@@ -2,15 +2,20 @@
 
 import logging
 import os
+import threading
 from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 
+import aiohttp
 import httpx
 import pytest
 import requests
 from aws_server import ACCESS_KEY, SECRET_KEY, running_server
 from integration_cases import redirect_url
 
-from apigw_iam_auth import ApiGwIamAuth
+from apigw_iam_auth import ApiGwIamAuth, SigV4Signer
+from apigw_iam_auth._models import SigningResult
 from apigw_iam_auth._skew import server_time_from_refusal
 
 REGION = "us-east-1"
@@ -76,8 +81,8 @@ async def test_correction_can_be_turned_off(client):
 
 
 @pytest.mark.anyio
-async def test_streamed_httpx_body_is_never_replayed():
-    """An httpx body from a generator cannot be sent twice, so a skew refusal is not retried."""
+async def test_an_async_generator_body_is_buffered_and_sent_again_after_a_skew_refusal():
+    """An async generator body is read once to be hashed: the retry sends that copy."""
     auth = make_auth()
 
     async def chunks():
@@ -91,8 +96,8 @@ async def test_streamed_httpx_body_is_never_replayed():
     assert (response.status_code, count) == (200, 2)
 
 
-def test_sync_generator_body_with_httpx_is_not_retried():
-    """A sync generator body streamed by httpx is refused once and not sent a second time."""
+def test_a_sync_generator_body_with_httpx_is_buffered_and_sent_again():
+    """A sync generator body is read once to be hashed: the retry sends that copy."""
     auth = make_auth()
     with (
         running_server(clock_offset=timedelta(minutes=10)) as server,
@@ -261,9 +266,83 @@ async def test_a_head_request_is_corrected_although_its_refusal_has_no_body(clie
     assert abs(auth.signer.clock_offset - skew) < timedelta(seconds=5)
 
 
-def test_an_empty_refusal_within_the_window_is_not_skew():
-    """An empty 403 whose Date is within 5 minutes of the time signed is another refusal."""
+def _signing(method: str, at: datetime) -> SigningResult:
+    signer = SigV4Signer(region=REGION, credentials=(ACCESS_KEY, SECRET_KEY))
+    signed = signer.sign(method, "https://a.execute-api.us-east-1.amazonaws.com/p", timestamp=at)
+    assert signed.signing is not None
+    return signed.signing
+
+
+def test_a_refusal_without_the_message_is_skew_only_for_a_head_past_the_window():
+    """A body-less 403 tells the clock only for a HEAD, whose answer never has a body, and only
+    with a Date more than 5 minutes from the time signed; another method's empty or unread 403
+    (None) is not API Gateway's about the clock, which always says so.
+    """
     signed_at = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
-    date = "Thu, 01 Jan 2026 12:04:00 GMT"
-    assert server_time_from_refusal(403, b"", date, signed_at) is None
-    assert server_time_from_refusal(403, b"", date) is None  # nothing signed to compare with
+    within, beyond = "Thu, 01 Jan 2026 12:04:00 GMT", "Thu, 01 Jan 2026 12:06:00 GMT"
+    head, post = _signing("HEAD", signed_at), _signing("POST", signed_at)
+    six_minutes_on = signed_at + timedelta(minutes=6)
+    assert server_time_from_refusal(403, b"", within, head) is None
+    assert server_time_from_refusal(403, b"", beyond, head) == six_minutes_on
+    assert server_time_from_refusal(403, None, beyond, head) == six_minutes_on
+    assert server_time_from_refusal(403, b"", beyond, post) is None
+    assert server_time_from_refusal(403, None, beyond, post) is None
+    assert server_time_from_refusal(403, b"", beyond) is None  # nothing signed to compare with
+
+
+class _LateBackend(BaseHTTPRequestHandler):
+    """A backend behind the gateway refusing a POST itself: empty, or chunked (a stream)."""
+
+    protocol_version = "HTTP/1.1"
+    posts: ClassVar[list[str]] = []
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.posts.append(self.path)
+        self.send_response(403)
+        if self.path == "/chunked":
+            body = b'{"message":"order 42 belongs to another customer"}'
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            self.wfile.write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body))
+        else:
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+async def _post(client: str, auth: ApiGwIamAuth, url: str) -> int:
+    body = b'{"pay": 100}'
+    if client == "aiohttp":
+        async with (
+            aiohttp.ClientSession(middlewares=(auth,)) as session,
+            session.post(url, data=body) as response,
+        ):
+            await response.read()
+            return response.status
+    return (await call(client, auth, url, **content_or_data(client, body)))[0]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("path", ["/empty", "/chunked"])
+@pytest.mark.parametrize("client", [*CLIENTS, "aiohttp"])
+async def test_a_backend_refusal_answered_late_is_not_taken_for_the_clock(client, path):
+    """A POST the backend refused with its own 403, empty or chunked, answered more than 5
+    minutes after signing (a long Lambda function URL call; here a clock 6 minutes slow), is
+    returned as it is: sent once, the clock left alone.
+    """
+    auth = make_auth(clock=lambda: datetime.now(timezone.utc) - timedelta(minutes=6))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _LateBackend)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    _LateBackend.posts.clear()
+    try:
+        status = await _post(client, auth, f"http://127.0.0.1:{server.server_address[1]}{path}")
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+    assert (status, _LateBackend.posts) == (403, [path])
+    assert auth.signer.clock_offset == timedelta(0)

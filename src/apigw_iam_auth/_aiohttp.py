@@ -126,7 +126,7 @@ async def _clock_corrected(
     Any other refusal is explained at DEBUG. The body read stays readable for the caller, by
     ``read()`` and by streaming from ``response.content`` (:func:`_stream_again`).
     """
-    body = b""
+    body: bytes | None = None  # left unread: neither explained nor taken for the clock
     if readable_refusal(response.headers):
         body = await response.read()
         _stream_again(response, body)

@@ -215,7 +215,7 @@ class ResponseGuard:
         _warn_if_body_changed(request, signing)
         if corrected_after_refusal(
             self._settings.signer,
-            response.content if readable_refusal(response.headers) else b"",
+            response.content if readable_refusal(response.headers) else None,
             response.headers.get("Date"),
             signing,
             # once per request: the retry itself refused for the clock is returned as it is

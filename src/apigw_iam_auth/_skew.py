@@ -35,22 +35,32 @@ _SKEW_REFUSAL = re.compile(
 
 
 def server_time_from_refusal(
-    status: int, body: str | bytes, date_header: str | None, signed_at: datetime | None = None
+    status: int,
+    body: str | bytes | None,
+    date_header: str | None,
+    signing: SigningResult | None = None,
 ) -> datetime | None:
     """The server's time if this response refused a signature for clock skew, else None.
 
-    The ``Date`` header is preferred (the issue's contract, and set by every API Gateway
-    response); the time quoted in the message is the fallback when ``Date`` is missing or bad.
-    A refusal without a body (the answer to a HEAD) quotes nothing: it counts as one for the
-    clock when its ``Date`` is further than API Gateway's 5 minutes from ``signed_at``.
+    ``body`` is None where it was left unread (no small ``Content-Length``: a stream, or larger
+    than API Gateway's refusals): it says nothing. The ``Date`` header is preferred (the
+    issue's contract, and set by every API Gateway response); the time quoted in the message is
+    the fallback when ``Date`` is missing or bad. The refusal of a HEAD (``signing``'s method)
+    has no body to quote: it counts as one for the clock when its ``Date`` is further than API
+    Gateway's 5 minutes from the time signed. Any other refusal without the message is not
+    about the clock: API Gateway always says so, and a backend's own 403 answered more than 5
+    minutes after signing (a long Lambda function URL call) must neither move the clock nor
+    send a POST twice.
     """
-    if status != FORBIDDEN or len(body) > MAX_REFUSAL_BYTES:  # API Gateway's refusals are tiny
+    if status != FORBIDDEN:
         return None
-    if not body:
+    if signing is not None and signing.canonical_request.startswith("HEAD\n"):
         server_time = _parsed_date(date_header)
-        if server_time is None or signed_at is None:
+        if server_time is None:
             return None
-        return server_time if abs(server_time - signed_at) > SIGNATURE_WINDOW else None
+        return server_time if abs(server_time - signed_time(signing)) > SIGNATURE_WINDOW else None
+    if not body or len(body) > MAX_REFUSAL_BYTES:  # API Gateway's refusals are tiny
+        return None
     text = body.decode("utf-8", "replace") if isinstance(body, bytes | bytearray) else body
     found = _SKEW_REFUSAL.search(text)
     if found is None:
@@ -76,7 +86,7 @@ def _parsed_date(date_header: str | None) -> datetime | None:
 
 def corrected_after_refusal(
     signer: SigV4Signer,
-    body: str | bytes,
+    body: str | bytes | None,
     date_header: str | None,
     signing: SigningResult,
     *,
@@ -89,13 +99,12 @@ def corrected_after_refusal(
     ``correct_clock_skew``, and no retry made for the clock yet), also when the request itself
     cannot be sent again (``resend`` False: a body streamed from a file or generator): the
     refusal is then returned, and the next request is signed at the server's time. A refusal
-    that is not about the clock is explained at DEBUG instead.
+    that is not about the clock is explained at DEBUG instead; ``body`` None: left unread.
     """
-    server_time = server_time_from_refusal(
-        FORBIDDEN, body, date_header, None if body else signed_time(signing)
-    )
+    server_time = server_time_from_refusal(FORBIDDEN, body, date_header, signing)
     if server_time is None:
-        log_signature_mismatch(FORBIDDEN, body, signing)
+        if body is not None:  # a refusal left unread is not explained either
+            log_signature_mismatch(FORBIDDEN, body, signing)
         return False
     if not correct:
         return False

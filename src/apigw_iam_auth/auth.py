@@ -241,7 +241,7 @@ class ApiGwIamAuth(_AuthBase):
             return None
         if corrected_after_refusal(
             self._signer,
-            response.content if readable_refusal(response.headers) else b"",
+            response.content if readable_refusal(response.headers) else None,
             response.headers.get("Date"),
             signing,
             correct=skew_retry,  # correct_clock_skew, and no retry made for the clock yet

@@ -1285,10 +1285,7 @@ def _exchange(
     trust: _Trust,
 ) -> int:
     """Send; after a clock-skew refusal, correct the clock and send once more, like the adapters."""
-    from apigw_iam_auth._skew import (  # noqa: PLC0415 - the adapters' rule
-        server_time_from_refusal,
-        signed_time,
-    )
+    from apigw_iam_auth._skew import server_time_from_refusal  # noqa: PLC0415 - adapters' rule
 
     send = _backend()
     on_wire = _show_request if args.verbose else _ignore_request
@@ -1298,9 +1295,8 @@ def _exchange(
             # An endless or large refusal (no small Content-Length) streams out as any body.
             if response.status == _FORBIDDEN and _small_refusal(response):
                 refused = b"".join(response.chunks)
-                signed_at = None if request.signing is None else signed_time(request.signing)
                 server_time = server_time_from_refusal(
-                    response.status, refused, response.header("date"), signed_at
+                    response.status, refused, response.header("date"), request.signing
                 )
                 if server_time is not None and attempt == 1:
                     signer.correct_clock(server_time)
