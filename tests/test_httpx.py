@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import importlib
 import io
+import socket
 import ssl
 import warnings
 from dataclasses import dataclass
@@ -211,6 +212,19 @@ async def test_ipv6_loopback_verifies(kind, presign):
             kind, "GET", srv.url("/prod/pets?a=1"), auth=make_auth(presign=presign)
         )
         assert echo(response)["headers"]["host"] == f"[::1]:{srv.port}"
+
+
+@pytest.mark.parametrize("presign", MODES)
+async def test_an_ipv6_literal_with_a_zone_id_is_signed_for_its_own_origin(kind, presign):
+    """A zone id written in the URL (``%25`` then the loopback interface's index) and decoded by
+    the client is one origin: the request is signed, not taken for a hop elsewhere.
+    """
+    zone = socket.if_nametoindex("lo")
+    with running_server(host="::1") as srv:
+        url = f"http://[::1%25{zone}]:{srv.port}/prod/pets"
+        response = await send(kind, "GET", url, auth=make_auth(presign=presign))
+        assert response.status_code == 200, response.text
+        assert echo(response)["path"] == "/prod/pets"
 
 
 @pytest.mark.parametrize(

@@ -55,7 +55,7 @@ import threading
 import warnings
 from functools import partial
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from apigw_iam_auth import _sigv4
 from apigw_iam_auth._uri import host_header
@@ -136,13 +136,14 @@ def _one_spelling(host: str) -> str:
     """A Host value with its IPv6 literal compressed; any other host as it is.
 
     ``[0:0:0:0:0:0:0:1]`` and ``[::1]`` are one origin, which redirects may spell either way
-    (httpx2 keeps the spelling of a hop's ``Location``).
+    (httpx2 keeps the spelling of a hop's ``Location``); so are a zone id as a URL writes it
+    (``[::1%251]``, RFC 6874) and as httpcore2 decodes it (``[::1%1]``).
     """
     if not host.startswith("["):
         return host
     literal, _, port = host[1:].partition("]")
     try:
-        return f"[{ipaddress.IPv6Address(literal).compressed}]{port}"
+        return f"[{ipaddress.IPv6Address(unquote(literal)).compressed}]{port}"
     except ValueError:
         return host
 
