@@ -805,17 +805,26 @@ async def test_redirect_to_another_port_is_another_origin(aws_server):
     assert [leaked(record) for record in arrived] == [[]]
 
 
-async def test_redirect_back_to_origin_is_signed_again(aws_server):
-    """Origin -> other origin -> origin: the foreign hop is clean, the return hop verifies."""
+@pytest.mark.parametrize("status", [302, 307])
+async def test_a_redirect_back_after_another_origin_is_not_signed(aws_server, status):
+    """Origin -> other origin -> origin: the foreign hop is clean, and the hop back, whose URL
+    (and on a 307 whose method and body) the other origin chose, goes unsigned: its 403 comes
+    back."""
     with running_server() as other:
-        bounce = redirect_url(other, aws_server.url("/prod/home"), 302, "redirect-unsigned")
-        start = redirect_url(aws_server, bounce, 302)
+        bounce = redirect_url(other, aws_server.url("/prod/home"), status, "redirect-unsigned")
+        start = redirect_url(aws_server, bounce, status)
         auth = make_auth(credentials=SESSION)
-        reply = await send("GET", start, middleware=adapter(auth), allow_redirects=True)
+        reply = await send(
+            "POST", start, middleware=adapter(auth), allow_redirects=True, data=b"pay 100"
+        )
         arrived = other.requests
-    assert echo(reply).path == "/prod/home"
-    assert reply.history == (302, 302)
+    assert reply.status == 403
+    assert reply.history == (status, status)
     assert [leaked(record) for record in arrived] == [[]]
+    home = [record for record in aws_server.requests if record.target == "/prod/home"]
+    assert [(record.status, record.verified, leaked(record)) for record in home] == [
+        (403, False, [])
+    ]
 
 
 async def test_per_request_middleware_guards_redirects_too(aws_server):

@@ -491,7 +491,8 @@ async def test_a_redirect_followed_by_hand_carries_no_credentials_elsewhere(
     aws_server, kind, presign
 ):
     """client.send(response.next_request) runs the auth again: a hop to another origin goes
-    unsigned (never signed for that host, never with our token), a hop back is signed again."""
+    unsigned (never signed for that host, never with our token), and so does a hop from there
+    back to ours, whose URL the other origin chose."""
     auth = make_auth(credentials=SESSION, presign=presign)
     with running_server() as other:
         away = await _follow_by_hand(
@@ -502,19 +503,28 @@ async def test_a_redirect_followed_by_hand_carries_no_credentials_elsewhere(
         arrived = other.requests
     assert away.status_code == 403  # the other origin saw an unsigned request
     assert [leaked(record) for record in arrived] == [[], []]
-    assert echo(back)["path"] == "/prod/home"
+    assert back.status_code == 403
+    home = [record for record in aws_server.requests if record.target == "/prod/home"]
+    assert [(record.status, record.verified) for record in home] == [(403, False)]
 
 
-async def test_redirect_back_to_origin_is_signed_again(aws_server, kind):
-    """Origin -> other origin -> origin: the foreign hop is clean, the return hop verifies."""
+@pytest.mark.parametrize("status", [302, 307])
+async def test_a_redirect_back_after_another_origin_is_not_signed(aws_server, kind, status):
+    """Origin -> other origin -> origin: the foreign hop is clean, and the hop back, whose URL
+    (and on a 307 whose method and body) the other origin chose, is neither signed nor re-sent
+    signed when refused: its 403 comes back."""
     with running_server() as other:
-        bounce = redirect_url(other, aws_server.url("/prod/home"), 302, "redirect-unsigned")
-        start = redirect_url(aws_server, bounce, 302)
+        bounce = redirect_url(other, aws_server.url("/prod/home"), status, "redirect-unsigned")
+        start = redirect_url(aws_server, bounce, status)
         auth = make_auth(credentials=SESSION)
-        response = await send(kind, "GET", start, auth=auth, follow_redirects=True)
+        response = await send(
+            kind, "POST", start, auth=auth, follow_redirects=True, content=b"pay 100"
+        )
         arrived = other.requests
-    assert echo(response)["path"] == "/prod/home"
+    assert response.status_code == 403
     assert [leaked(record) for record in arrived] == [[]]
+    home = [record for record in aws_server.requests if record.target == "/prod/home"]
+    assert [(record.status, record.verified) for record in home] == [(403, False)]
 
 
 async def test_one_auth_serves_requests_and_httpx(server, kind):

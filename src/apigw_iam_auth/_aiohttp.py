@@ -75,12 +75,15 @@ async def middleware(
     """Sign ``request`` (by header, or by presigning its URL), send it, and guard the outcome.
 
     A redirect hop to another origin than the one the call was first made to is sent
-    unsigned. A clock-skew refusal corrects the signer's clock and sends the request once
-    more; any other 403 is explained at DEBUG.
+    unsigned, and so is every later hop of that call, back to that origin too: the other origin
+    chose its URL (and, on a 307 or 308, kept its method and body). A clock-skew refusal
+    corrects the signer's clock and sends the request once more; any other 403 is explained at
+    DEBUG.
     """
     signer, presign, expires = settings.signer, settings.presign, settings.expires
     first = _chain_origin(request) if _chains else None  # no chain open: a new request
     if first is not None and first != _origin(request.url):
+        _leave_chain(request)
         return await _send_unsigned(request, handler)
     if signer._configured is None:  # noqa: SLF001 - the config files are read off the loop
         await asyncio.to_thread(signer._read_configured_region)  # noqa: SLF001
@@ -242,6 +245,18 @@ def _remember_chain(request: ClientRequest, response: ClientResponse, origin: _O
     key = id(tracers)
     reference = weakref.ref(response, lambda dead: _forget_chain(key, dead))
     _chains[key] = (tracers, origin, reference)
+
+
+def _leave_chain(request: ClientRequest) -> None:
+    """Record that ``request``'s call has left its first origin: no later hop is signed."""
+    tracers = request._traces  # noqa: SLF001 - see _chain_origin
+    entry = _chains.get(id(tracers))
+    if entry is not None and entry[0] is tracers:
+        _chains[id(tracers)] = (tracers, _LEFT, entry[2])
+
+
+# The origin of a chain that has been elsewhere: equal to no URL's origin.
+_LEFT: _Origin = ("", None, None)
 
 
 def _forget_chain(key: int, reference: weakref.ref[Any]) -> None:

@@ -46,7 +46,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from apigw_iam_auth import _sigv4
 from apigw_iam_auth._body import INLINE_HASH_BYTES, copied, hash_body, is_seekable
-from apigw_iam_auth._httpx_redirects import install_guard, named, prove_guard
+from apigw_iam_auth._httpx_redirects import install_guard, leave_origin, named, prove_guard
 from apigw_iam_auth._models import SignatureLocation
 from apigw_iam_auth.errors import InvalidConfigError, UnsignableRequestError
 
@@ -276,9 +276,13 @@ def sign_request(
 
 
 def unsigned(request: httpx.Request) -> httpx.Request:
-    """``request`` without the signing headers an earlier signature left on it."""
+    """``request``, a hop to another origin, without the signing headers of an earlier signature.
+
+    It is marked so that no later hop of its chain is signed (:func:`leave_origin`).
+    """
     for name in _sigv4.SIGNING_HEADER_NAMES:  # httpx finds a name in any case
         request.headers.pop(name, None)
+    leave_origin(request)
     return request
 
 

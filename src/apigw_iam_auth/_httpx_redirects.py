@@ -6,7 +6,8 @@ origins). Two measures keep our credentials where they belong:
 
 * an httpcore ``trace`` hook, inherited by every redirect request through ``extensions``,
   removes our headers from any hop bound for another origin just before its headers are written;
-* a same-origin hop that API Gateway refuses is signed for its new URL and sent once more.
+* a same-origin hop that API Gateway refuses is signed for its new URL and sent once more,
+  unless the chain has been to another origin before: that origin chose the hop's URL.
 
 Both measures live here, with the proof, run once per client package, that the first one
 works; the adapter (``_httpx``) installs the guard on every request it signs.
@@ -67,18 +68,32 @@ if TYPE_CHECKING:
 
     import httpx
 
-__all__ = ["Origin", "install_guard", "left_our_origin", "named", "needs_resign", "prove_guard"]
+__all__ = [
+    "Origin",
+    "install_guard",
+    "leave_origin",
+    "left_our_origin",
+    "named",
+    "needs_resign",
+    "prove_guard",
+]
 
 _SIGNING_HEADERS_RAW = frozenset(name.encode("ascii") for name in _sigv4.SIGNING_HEADER_NAMES)
 
 
 def needs_resign(response: httpx.Response, signed: httpx.Request) -> bool:
-    """True when a redirect kept us on the origin but the new hop was refused unsigned."""
+    """True when a redirect kept us on the origin but the new hop was refused unsigned.
+
+    Not after a hop to another origin and back: that origin chose the hop's URL (and, on a
+    307 or 308, kept its method and body), and the caller's signature is not for its choice.
+    """
+    origin = _url_origin(signed.url)
     return (
         response.status_code == FORBIDDEN
         and bool(response.history)
         and response.request is not signed
-        and _url_origin(response.request.url) == _url_origin(signed.url)
+        and _url_origin(response.request.url) == origin
+        and all(_url_origin(hop.request.url) == origin for hop in response.history)
     )
 
 
@@ -96,6 +111,19 @@ def left_our_origin(request: httpx.Request) -> bool:
         return False
     signed_for: Origin = guard.args[0]
     return _url_origin(request.url) != signed_for
+
+
+def leave_origin(request: httpx.Request) -> None:
+    """Mark ``request``, a hop sent by hand to another origin: no hop made from it is signed.
+
+    A hop back to the origin first signed for included (why: :func:`needs_resign`).
+    """
+    guard = request.extensions.get("trace")
+    if isinstance(guard, partial) and guard.func in (_on_event, _on_event_async):
+        request.extensions = {
+            **request.extensions,
+            "trace": partial(guard.func, _LEFT, *guard.args[1:]),
+        }
 
 
 def install_guard(request: httpx.Request, origin: Origin, *, is_async: bool) -> None:
@@ -234,6 +262,8 @@ def _hop_origin(url: Any) -> Origin:  # noqa: ANN401 - an httpcore.URL
 
 
 _UNKNOWN_ORIGIN: Origin = ("", "")  # equal to no origin a request is signed for
+# The origin of a chain that has been elsewhere: equal to no hop's origin, unknown ones included.
+_LEFT: Origin = ("", "(left)")
 
 
 def _ours_through_a_proxy(

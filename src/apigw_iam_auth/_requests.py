@@ -4,8 +4,9 @@ requests applies ``auth`` once, after preparing the body and before urllib3 adds
 never re-applies it to redirects, whose copies keep every header but ``Authorization``. So the
 adapter (1) signs the prepared URL, headers and final body bytes, rewriting the URL into the
 exact form it signed, and (2) hooks responses (:class:`ResponseGuard`): nothing of ours is
-copied into a redirect, a refused same-origin hop is signed for its new URL, and a clock-skew
-refusal corrects the clock and retries once.
+copied into a redirect, a refused same-origin hop is signed for its new URL (unless the chain
+has been to another origin, which chose that URL), and a clock-skew refusal corrects the clock
+and retries once.
 """
 
 from __future__ import annotations
@@ -180,16 +181,20 @@ class ResponseGuard:
     sees every hop of the chain and does there what the module docstring lists; it also logs a
     redacted diff at DEBUG when API Gateway computed a different signature. The signing result
     (``_SIGNING``), which a copy lacks, is what tells a redirect copy from the request we signed.
-    One guard is built per request, so it stores only two references (the auth object's
-    settings, the URL signed); everything else is worked out when a redirect or a 403 arrives.
+    One guard is built per request, so it stores only the auth object's settings, the URL
+    signed and whether the chain has left its origin; everything else is worked out when a
+    redirect or a 403 arrives.
     """
 
-    __slots__ = ("_settings", "_signed_url")
+    __slots__ = ("_left", "_settings", "_signed_url")
 
     def __init__(self, settings: AuthSettings, signed_url: str) -> None:
         """Remember where the signed request went and how to sign again."""
         self._settings = settings
-        self._signed_url = signed_url  # parsed only when an unsigned hop is refused
+        self._signed_url = signed_url  # parsed only when a hop is a redirect or refused
+        # Whether a hop of the chain went to another origin: no later hop is signed then, one
+        # back to ours included, as that origin chose its URL (on a 307 or 308, with our body).
+        self._left = False
 
     def __call__(self, response: requests.Response, **send_kwargs: Any) -> requests.Response:  # noqa: ANN401 - requests' send kwargs
         """Decide what a response means for the signature; maybe send once more."""
@@ -197,13 +202,17 @@ class ResponseGuard:
         if status != FORBIDDEN and status not in _REDIRECTS:  # the common case: nothing to do
             return response
         request = response.request
-        if hasattr(request, _SIGNING):
+        if hasattr(request, _SIGNING):  # the request we signed: its chain starts here
+            self._left = False
             if response.is_redirect:
                 _unsign(request)
             elif response.status_code == FORBIDDEN:
                 return self._after_refusal(response, send_kwargs)
             return response
-        if status != FORBIDDEN or _origin(request.url or "") != _origin(self._signed_url):
+        if _origin(request.url or "") != _origin(self._signed_url):
+            self._left = True
+            return response
+        if status != FORBIDDEN or self._left:
             return response
         return self._resend_signed(response, send_kwargs)
 
