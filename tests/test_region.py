@@ -15,7 +15,7 @@ import pytest
 import requests
 from integration_cases import NEEDS_HTTPX2
 
-from apigw_iam_auth import ApiGwIamAuth, InvalidConfigError, SigV4Signer, _region
+from apigw_iam_auth import ApiGwIamAuth, InvalidConfigError, SignableRequest, SigV4Signer, _region
 from apigw_iam_auth import signer as signer_module
 from apigw_iam_auth._region import (
     ServiceDefaults,
@@ -24,6 +24,7 @@ from apigw_iam_auth._region import (
     infer_scope,
     service_defaults,
 )
+from apigw_iam_auth._sigv4 import EMPTY_SHA256
 from apigw_iam_auth.server import IamAuthServer, KnownKey
 
 _AWS_ENV = (
@@ -761,6 +762,52 @@ async def test_async_clients_read_the_configured_region_off_the_event_loop(
     assert statuses == [200, 200, 200]  # signed for ca-west-1, the server's region
     assert len(reads) == 1
     assert reads[0] != threading.get_ident()
+
+
+def _sign_each_way(signer: SigV4Signer, how: str):
+    """Sign a request to a custom domain as ``sign``, with a Host header, or ``sign_request``."""
+    url = "https://api.example.com/prod/pets"
+    if how == "sign":
+        return signer.sign("GET", url).headers["Authorization"]
+    if how == "host header":  # a Host naming no region either: the same search
+        headers = {"Host": "api.example.org"}
+        return signer.sign("GET", url, headers=headers).headers["Authorization"]
+    request = SignableRequest("GET", "/prod/pets", (), (("Host", "api.example.com"),), EMPTY_SHA256)
+    return signer.sign_request(request).headers[-1][1]
+
+
+@pytest.mark.parametrize("how", ["sign", "host header", "sign_request"])
+def test_a_region_set_after_the_error_is_found_by_the_same_signer(monkeypatch, how):
+    """The no-region error asks for AWS_REGION: set, it is found at the same signer's next
+    request (the failed read is not kept), and the configuration is then read no more.
+    """
+    reads = watch_configured_region(monkeypatch)
+    signer = SigV4Signer(credentials=("AKIDEXAMPLE", "secret"))
+    for _ in range(2):
+        with pytest.raises(InvalidConfigError, match="AWS_REGION"):
+            _sign_each_way(signer, how)
+    monkeypatch.setenv("AWS_REGION", "eu-south-2")
+    for _ in range(2):
+        assert "/eu-south-2/execute-api/aws4_request" in _sign_each_way(signer, how)
+    assert len(reads) == 3
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("client", ["aiohttp", "httpx", pytest.param("httpx2", marks=NEEDS_HTTPX2)])
+async def test_async_clients_find_a_region_set_after_the_error(monkeypatch, client):
+    """Through an async client too, off the event loop: refused without a region, then signed
+    by the same auth object for the one set since."""
+    reads = watch_configured_region(monkeypatch)
+    keys = {"AKIDEXAMPLE": KnownKey("secret")}
+    with IamAuthServer(host="127.0.0.1", port=0, region="ca-west-1", keys=keys) as server:
+        auth = ApiGwIamAuth(credentials=("AKIDEXAMPLE", "secret"))
+        with pytest.raises(InvalidConfigError, match="AWS_REGION"):
+            await send_async(client, auth, f"{server.url}/prod/a")
+        monkeypatch.setenv("AWS_REGION", "ca-west-1")
+        statuses = [await send_async(client, auth, f"{server.url}/prod/n{n}") for n in range(2)]
+    assert statuses == [200, 200]
+    assert len(reads) == 2
+    assert threading.get_ident() not in reads
 
 
 def test_an_empty_aws_default_region_is_named_when_no_region_is_found(tmp_path, monkeypatch):

@@ -343,14 +343,15 @@ class SigV4Signer:
         milliseconds): once per signer, not once per host. A broken profile is reported each
         time a host needs the region, and never where the host names its own.
         """
-        if self._configured is None:
-            self._read_configured_region()
-        region, error = cast("tuple[str | None, str | None]", self._configured)
+        configured = self._configured  # read once: _unscoped may drop it meanwhile
+        if configured is None:
+            configured = self._read_configured_region()
+        region, error = configured
         if error is not None:
             raise InvalidConfigError(error)
         return region
 
-    def _read_configured_region(self) -> None:
+    def _read_configured_region(self) -> tuple[str | None, str | None]:
         """Read the configured region now, where blocking is harmless (a worker thread).
 
         The async adapters call this off the event loop before their first signature when no
@@ -359,9 +360,27 @@ class SigV4Signer:
         provider = self._credentials
         session = provider.session if isinstance(provider, BotocoreProvider) else None
         try:
-            self._configured = (configured_region(self._profile, session), None)
+            configured: tuple[str | None, str | None] = (
+                configured_region(self._profile, session),
+                None,
+            )
         except InvalidConfigError as exc:
-            self._configured = (None, str(exc))
+            configured = (None, str(exc))
+        self._configured = configured
+        return configured
+
+    def _unscoped(self, message: str, origin_text: str = "") -> InvalidConfigError:
+        """The error of a request no region was found for, with the failure forgotten.
+
+        The message asks for ``AWS_REGION`` or a profile's region: the origin's entry and what
+        was read of the configuration are dropped (``origin_text``: the ``scheme://netloc``
+        of the URL), so that the next request reads it again and finds one set since. Only a
+        failing request pays that read.
+        """
+        self._origins.pop(origin_text, None)
+        if self._region is None and self._region_set is None:  # else it is never read
+            self._configured = None
+        return InvalidConfigError(message)
 
     def _origin(self, origin: str) -> Destination:
         """The Destination of a ``scheme://netloc`` not kept yet, now kept (see the table)."""
@@ -427,7 +446,10 @@ class SigV4Signer:
         host = _given_host(request.headers)
         if host is None:
             raise UnsignableRequestError("request has no Host header; SigV4 always signs host")
-        config = self._config_for(host)
+        try:
+            config = self._config_for(host)
+        except InvalidConfigError as exc:
+            raise self._unscoped(str(exc)) from None
         given = _given_credentials(credentials)
         snapshot = self._credentials.get() if given is None else given
         epoch, expires = self._time_to_sign(timestamp, snapshot, location, expires)
@@ -459,7 +481,7 @@ class SigV4Signer:
         config = origin.config
         # Refused before credentials are read, unless a Host header names an AWS host.
         if config is None and not names_scope((_given_host(headers) or "").strip()):
-            raise InvalidConfigError(origin.unscoped)
+            raise self._unscoped(origin.unscoped, origin_text)
         snapshot = self._credentials.get() if credentials is None else credentials
         if timestamp is None and self._epoch_clock and location is _HEADERS:
             epoch = int(time.time() + self._offset)  # as _time_to_sign, without the call
@@ -469,11 +491,14 @@ class SigV4Signer:
         own = origin.own[snapshot.token is not None] if location is _HEADERS else ()
         header_set = _sigv4.headers_to_sign(headers, self._unsigned_names, own, origin.host)
         if header_set.host != origin.host:  # the caller's Host names another host
-            config = self._host_config(header_set.host, config)
+            try:
+                config = self._host_config(header_set.host, config)
+            except InvalidConfigError as exc:
+                raise self._unscoped(str(exc), origin_text) from None
             own = _sigv4.own_headers(config, snapshot.token, location)
             header_set = _sigv4.headers_to_sign(headers, self._unsigned_names, own, origin.host)
         elif config is None:  # a Host header naming the URL's own host
-            raise InvalidConfigError(origin.unscoped)
+            raise self._unscoped(origin.unscoped, origin_text)
         result = _sigv4.sign_parts(
             method,
             canonical_uri,
