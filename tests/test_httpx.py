@@ -527,6 +527,33 @@ async def test_a_redirect_back_after_another_origin_is_not_signed(aws_server, ki
     assert [(record.status, record.verified) for record in home] == [(403, False)]
 
 
+async def test_the_hop_back_sent_again_is_not_signed_either(aws_server, kind):
+    """After httpx followed origin -> other origin -> origin, sending the last request again (a
+    generic retry) does not sign the URL the other origin chose, nor its 307's body."""
+    auth = make_auth(credentials=SESSION)
+    package = kind.client
+    with running_server() as other:
+        bounce = redirect_url(other, aws_server.url("/prod/home"), 307, "redirect-unsigned")
+        start = redirect_url(aws_server, bounce, 307)
+        if kind.is_async:
+            async with package.AsyncClient(
+                auth=auth, trust_env=False, follow_redirects=True
+            ) as client:
+                first = await client.post(start, content=b"pay 100")
+                again = await client.send(first.request)
+        else:
+
+            def call() -> tuple[httpx.Response, httpx.Response]:
+                with package.Client(auth=auth, trust_env=False, follow_redirects=True) as client:
+                    first = client.post(start, content=b"pay 100")
+                    return first, client.send(first.request)
+
+            first, again = await anyio.to_thread.run_sync(call)
+    assert (first.status_code, again.status_code) == (403, 403)
+    home = [(r.status, r.verified) for r in aws_server.requests if r.target == "/prod/home"]
+    assert home == [(403, False), (403, False)]
+
+
 async def test_one_auth_serves_requests_and_httpx(server, kind):
     """The same auth object signs for requests and for httpx, and both verify."""
     auth = make_auth(credentials=SESSION)

@@ -353,6 +353,25 @@ def test_a_redirect_back_after_another_origin_is_not_signed(aws_server, session,
     assert [(record.status, record.verified) for record in home] == [(403, False)]
 
 
+def test_a_stored_request_whose_chain_left_is_signed_again_when_sent_again(aws_server, session):
+    """session.send(prepared) once more, after a chain that went to another origin, starts a
+    new chain: its own refused first hop is signed again, as for any stored request."""
+    with running_server() as other:
+        bounce = redirect_url(other, aws_server.url("/prod/home"), 302, "redirect-unsigned")
+        request = requests.Request(
+            "GET", redirect_url(aws_server, bounce, 302), auth=make_auth(credentials=SESSION)
+        )
+        prepared = session.prepare_request(request)
+        session.send(prepared)
+        session.send(prepared)
+    starts = [
+        (record.status, record.verified)
+        for record in aws_server.requests
+        if record.target.startswith("/redirect")
+    ]
+    assert starts == [(302, True), (403, False), (302, True)]
+
+
 @pytest.mark.parametrize("status", REDIRECT_STATUSES)
 def test_cross_origin_redirect_after_a_clock_skew_retry_carries_no_credentials(
     aws_server, session, status

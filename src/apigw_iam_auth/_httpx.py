@@ -10,7 +10,8 @@ difference shows in what is sent, not in how we sign: for a file read partly alr
 states the remaining length as Content-Length, where httpx 0.28-0.29 states the whole file's.
 
 Redirects are ``_httpx_redirects``'s: a guard installed on each request keeps our headers off
-any hop to another origin, and a same-origin hop that API Gateway refuses is signed again.
+any hop to another origin, and a same-origin hop that API Gateway refuses is signed again
+(unless the chain has been elsewhere).
 
 Private couplings, and how each fails safe
 ------------------------------------------

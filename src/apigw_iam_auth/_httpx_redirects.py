@@ -84,21 +84,25 @@ _SIGNING_HEADERS_RAW = frozenset(name.encode("ascii") for name in _sigv4.SIGNING
 def needs_resign(response: httpx.Response, signed: httpx.Request) -> bool:
     """True when a redirect kept us on the origin but the new hop was refused unsigned.
 
-    Not after a hop to another origin and back: that origin chose the hop's URL (and, on a
-    307 or 308, kept its method and body), and the caller's signature is not for its choice.
+    Never once the chain has been to another origin, a hop back to ours included: that origin
+    chose the hop's URL (and, on a 307 or 308, kept the caller's method and body), and the
+    caller's signature is not for its choice. The last hop of such a chain is marked
+    (:func:`leave_origin`), so that sending it again by hand does not sign it either.
     """
+    if not response.history or response.request is signed:
+        return False
     origin = _url_origin(signed.url)
-    return (
-        response.status_code == FORBIDDEN
-        and bool(response.history)
-        and response.request is not signed
-        and _url_origin(response.request.url) == origin
-        and all(_url_origin(hop.request.url) == origin for hop in response.history)
-    )
+    hops = (*response.history, response)
+    if any(_url_origin(hop.request.url) != origin for hop in hops):
+        leave_origin(response.request)
+        return False
+    return response.status_code == FORBIDDEN
 
 
 def left_our_origin(request: httpx.Request) -> bool:
     """Whether ``request`` is a redirect hop, made from one we signed, to another origin.
+
+    Or to any origin, after a hop elsewhere (:func:`leave_origin`).
 
     httpx builds a redirect's request (``response.next_request``, or its own hop) with the
     signed request's extensions, our guard among them, naming the origin signed for. Sent by
@@ -114,9 +118,10 @@ def left_our_origin(request: httpx.Request) -> bool:
 
 
 def leave_origin(request: httpx.Request) -> None:
-    """Mark ``request``, a hop sent by hand to another origin: no hop made from it is signed.
+    """Mark ``request``, a hop of a chain that has been to another origin: never signed again.
 
-    A hop back to the origin first signed for included (why: :func:`needs_resign`).
+    Neither it, sent again, nor a hop made from it, back at the origin first signed for too
+    (why: :func:`needs_resign`).
     """
     guard = request.extensions.get("trace")
     if isinstance(guard, partial) and guard.func in (_on_event, _on_event_async):

@@ -5,14 +5,14 @@ never re-applies it to redirects, whose copies keep every header but ``Authoriza
 adapter (1) signs the prepared URL, headers and final body bytes, rewriting the URL into the
 exact form it signed, and (2) hooks responses (:class:`ResponseGuard`): nothing of ours is
 copied into a redirect, a refused same-origin hop is signed for its new URL (unless the chain
-has been to another origin, which chose that URL), and a clock-skew refusal corrects the clock
-and retries once.
+has been to another origin), and a clock-skew refusal corrects the clock and retries once.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import weakref
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -181,19 +181,22 @@ class ResponseGuard:
     sees every hop of the chain and does there what the module docstring lists; it also logs a
     redacted diff at DEBUG when API Gateway computed a different signature. The signing result
     (``_SIGNING``), which a copy lacks, is what tells a redirect copy from the request we signed.
-    One guard is built per request, so it stores only the auth object's settings, the URL
-    signed and whether the chain has left its origin; everything else is worked out when a
-    redirect or a 403 arrives.
+    One guard is built per prepared request, and serves every send of it: it stores the auth
+    object's settings, the URL signed, the request (weakly) and whether the current chain has
+    left its origin; everything else is worked out when a redirect or a 403 arrives.
     """
 
-    __slots__ = ("_left", "_settings", "_signed_url")
+    __slots__ = ("_left", "_request", "_settings", "_signed_url")
 
-    def __init__(self, settings: AuthSettings, signed_url: str) -> None:
+    def __init__(
+        self, settings: AuthSettings, signed_url: str, request: requests.PreparedRequest
+    ) -> None:
         """Remember where the signed request went and how to sign again."""
         self._settings = settings
         self._signed_url = signed_url  # parsed only when a hop is a redirect or refused
+        self._request = weakref.ref(request)  # its response starts a chain, at each send
         # Whether a hop of the chain went to another origin: no later hop is signed then, one
-        # back to ours included, as that origin chose its URL (on a 307 or 308, with our body).
+        # back to ours included (why: _httpx_redirects.needs_resign).
         self._left = False
 
     def __call__(self, response: requests.Response, **send_kwargs: Any) -> requests.Response:  # noqa: ANN401 - requests' send kwargs
@@ -202,8 +205,9 @@ class ResponseGuard:
         if status != FORBIDDEN and status not in _REDIRECTS:  # the common case: nothing to do
             return response
         request = response.request
-        if hasattr(request, _SIGNING):  # the request we signed: its chain starts here
+        if request is self._request():  # the request itself, sent (again): a chain starts
             self._left = False
+        if hasattr(request, _SIGNING):
             if response.is_redirect:
                 _unsign(request)
             elif response.status_code == FORBIDDEN:

@@ -152,7 +152,7 @@ class ApiGwIamAuth(_AuthBase):
             return _aiohttp.middleware(self._settings, request, handler)
         signed_url = request.url or ""
         _requests.sign_prepared(self._settings, request)
-        guard = _requests.ResponseGuard(self._settings, signed_url)
+        guard = _requests.ResponseGuard(self._settings, signed_url, request)
         hooks = request.hooks["response"]
         if hooks:  # a request signed twice keeps one guard: the newest
             hooks[:] = [hook for hook in hooks if not isinstance(hook, _requests.ResponseGuard)]
