@@ -30,7 +30,7 @@ import urllib.request
 from datetime import datetime, timedelta, timezone
 from importlib.metadata import version
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 from urllib.error import HTTPError
 
 import pytest
@@ -1450,6 +1450,45 @@ def test_a_head_refused_for_clock_skew_is_corrected_too(env):
     assert done.returncode == 0, done.stderr
     assert statuses == [403, 200]
     assert done.stdout.startswith("HTTP/1.1 200 OK\r\n")
+
+
+class _AheadForHeads(http.server.BaseHTTPRequestHandler):
+    """Refuses the first HEAD as API Gateway would for the clock, but chunked (no length, so
+    not read), with a Date 20 minutes ahead; answers any later request 200."""
+
+    protocol_version = "HTTP/1.1"
+    heads: ClassVar[list[int]] = []
+
+    def do_HEAD(self) -> None:
+        refuse = not self.heads
+        self.heads.append(403 if refuse else 200)
+        self.send_response(403 if refuse else 200)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+
+    def date_time_string(self, timestamp: float | None = None) -> str:  # noqa: ARG002
+        ahead = datetime.now(timezone.utc) + timedelta(minutes=20)
+        return ahead.strftime("%a, %d %b %Y %H:%M:%S GMT")
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+def test_a_head_refused_without_a_length_is_corrected_as_the_adapters_do(env):
+    """A HEAD's chunked 403 is not read, yet its Date tells the skew, as in every adapter."""
+    _AheadForHeads.heads.clear()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _AheadForHeads)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/prod/pets"
+        done = run_cli("call", "-X", "HEAD", url, "--region", REGION, "-i", env=env)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+    assert done.returncode == 0, done.stderr
+    assert _AheadForHeads.heads == [403, 200]
 
 
 # --- errors ----------------------------------------------------------------------------------

@@ -75,10 +75,9 @@ async def middleware(
     """Sign ``request`` (by header, or by presigning its URL), send it, and guard the outcome.
 
     A redirect hop to another origin than the one the call was first made to is sent
-    unsigned, and so is every later hop of that call, back to that origin too: the other origin
-    chose its URL (and, on a 307 or 308, kept its method and body). A clock-skew refusal
-    corrects the signer's clock and sends the request once more; any other 403 is explained at
-    DEBUG.
+    unsigned, and so is every later hop of that call, back to that origin too (why:
+    ``_httpx_redirects.needs_resign``). A clock-skew refusal corrects the signer's clock and
+    sends the request once more; any other 403 is explained at DEBUG.
     """
     signer, presign, expires = settings.signer, settings.presign, settings.expires
     first = _chain_origin(request) if _chains else None  # no chain open: a new request
@@ -129,7 +128,7 @@ async def _clock_corrected(
     Any other refusal is explained at DEBUG. The body read stays readable for the caller, by
     ``read()`` and by streaming from ``response.content`` (:func:`_stream_again`).
     """
-    body: bytes | None = None  # left unread: neither explained nor taken for the clock
+    body: bytes | None = None  # left unread: not explained (see readable_refusal)
     if readable_refusal(response.headers):
         body = await response.read()
         _stream_again(response, body)

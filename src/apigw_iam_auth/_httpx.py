@@ -358,8 +358,8 @@ _PROBE_URLS = (
     "https://a.invalid",
     "http://A.invalid:8080/p/%7E/%C3%A9?",
     "https://a.invalid/?q=a%20b&r",
-    "https://u:p@a.invalid/p#f",
-    "http://[::1]:8080/p?q",
+    "https://a.invalid:443/p",
+    "http://127.0.0.1:8080/p%2F?a=1",
 )
 
 

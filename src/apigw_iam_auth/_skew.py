@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from apigw_iam_auth._models import SigningResult
     from apigw_iam_auth.signer import SigV4Signer
 
-__all__ = ["corrected_after_refusal", "server_time_from_refusal", "signed_time"]
+__all__ = ["corrected_after_refusal", "server_time_from_refusal"]
 
 _log = logging.getLogger("apigw_iam_auth")
 
@@ -48,9 +48,9 @@ def server_time_from_refusal(
     the fallback when ``Date`` is missing or bad. The refusal of a HEAD (``signing``'s method)
     has no body to quote: it counts as one for the clock when its ``Date`` is further than API
     Gateway's 5 minutes from the time signed. Any other refusal without the message is not
-    about the clock: API Gateway always says so, and a backend's own 403 answered more than 5
-    minutes after signing (a long Lambda function URL call) must neither move the clock nor
-    send a POST twice.
+    taken for the clock (an HTTP API's ``Forbidden`` says nothing of it either): a backend's
+    own 403 answered more than 5 minutes after signing (a long Lambda function URL call) must
+    neither move the clock nor send a POST twice.
     """
     if status != FORBIDDEN:
         return None
@@ -58,7 +58,7 @@ def server_time_from_refusal(
         server_time = _parsed_date(date_header)
         if server_time is None:
             return None
-        return server_time if abs(server_time - signed_time(signing)) > SIGNATURE_WINDOW else None
+        return server_time if abs(server_time - _signed_time(signing)) > SIGNATURE_WINDOW else None
     if not body or len(body) > MAX_REFUSAL_BYTES:  # API Gateway's refusals are tiny
         return None
     text = body.decode("utf-8", "replace") if isinstance(body, bytes | bytearray) else body
@@ -68,7 +68,7 @@ def server_time_from_refusal(
     return _parsed_date(date_header) or parse_amz_date(found["now"])
 
 
-def signed_time(signing: SigningResult) -> datetime:
+def _signed_time(signing: SigningResult) -> datetime:
     """The time a request was signed at: the X-Amz-Date in its string to sign."""
     return parse_amz_date(signing.string_to_sign.split("\n", 2)[1])
 

@@ -1292,9 +1292,11 @@ def _exchange(
     for attempt in (1, 2):
         with send(request, args.timeout, on_wire, trust) as response:
             refused: bytes | None = None
-            # An endless or large refusal (no small Content-Length) streams out as any body.
-            if response.status == _FORBIDDEN and _small_refusal(response):
-                refused = b"".join(response.chunks)
+            if response.status == _FORBIDDEN:
+                # An endless or large refusal (no small Content-Length) is not read: it streams
+                # out as any body, and tells the clock only where it answers a HEAD.
+                if _small_refusal(response):
+                    refused = b"".join(response.chunks)
                 server_time = server_time_from_refusal(
                     response.status, refused, response.header("date"), request.signing
                 )
@@ -1305,8 +1307,9 @@ def _exchange(
                         _note("* refused for clock skew: signed again with the server's time")
                         _show_signing(request.signing)
                     continue
-                replayed = response._replace(chunks=iter((refused,)))
-                return _deliver(args, request, replayed, refused, out)
+                if refused is not None:
+                    replayed = response._replace(chunks=iter((refused,)))
+                    return _deliver(args, request, replayed, refused, out)
             return _deliver(args, request, response, refused, out)
     raise AssertionError  # pragma: no cover - the second attempt always returns
 

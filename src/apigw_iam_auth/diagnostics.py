@@ -226,7 +226,8 @@ def readable_refusal(headers: Mapping[str, str]) -> bool:
 
     API Gateway's refusals carry a length of a few hundred bytes. A body without one (chunked:
     an event stream, a streaming function URL) may never end, and reading a large one buffers
-    it all: such a refusal is handed back unread, neither explained nor retried for the clock.
+    it all: such a refusal is handed back unread, not explained, and taken for the clock only
+    where it answers a HEAD (by its ``Date``).
     """
     text = (headers.get("Content-Length") or "").strip()
     return (
