@@ -246,13 +246,16 @@ async def head(client: str, auth: ApiGwIamAuth, url: str) -> int:
     if client == "httpx":
         with httpx.Client(auth=auth, trust_env=False) as session:
             return session.head(url).status_code
+    if client == "aiohttp":
+        async with aiohttp.ClientSession(middlewares=(auth,)) as session, session.head(url) as sent:
+            return sent.status
     async with httpx.AsyncClient(auth=auth, trust_env=False) as session:
         return (await session.head(url)).status_code
 
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("skew", SKEWS, ids=["server-ahead", "server-behind"])
-@pytest.mark.parametrize("client", CLIENTS)
+@pytest.mark.parametrize("client", [*CLIENTS, "aiohttp"])
 async def test_a_head_request_is_corrected_although_its_refusal_has_no_body(client, skew):
     """A HEAD's 403 cannot quote "Signature expired": its Date, more than 5 minutes from the
     time signed, says the clock is off all the same.
