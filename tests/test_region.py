@@ -5,6 +5,8 @@ import importlib
 import logging
 import threading
 import traceback
+from datetime import timedelta
+from typing import Any
 
 import aiohttp
 import botocore.credentials
@@ -13,6 +15,7 @@ import botocore.session
 import httpx
 import pytest
 import requests
+from aws_server import ACCESS_KEY, SECRET_KEY, running_server
 from integration_cases import NEEDS_HTTPX2
 
 from apigw_iam_auth import ApiGwIamAuth, InvalidConfigError, SignableRequest, SigV4Signer, _region
@@ -806,6 +809,46 @@ async def test_async_clients_find_a_region_set_after_the_error(monkeypatch, clie
         monkeypatch.setenv("AWS_REGION", "ca-west-1")
         statuses = [await send_async(client, auth, f"{server.url}/prod/n{n}") for n in range(2)]
     assert statuses == [200, 200]
+    assert len(reads) == 2
+    assert threading.get_ident() not in reads
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("client", ["aiohttp", "httpx"])
+async def test_a_request_failing_for_its_region_makes_no_other_read_it_on_the_loop(
+    monkeypatch, client
+):
+    """While request A is out (its Host names a region, its URL none), request B to the same
+    origin fails for want of a region and drops what was read; A's clock-skew retry reads the
+    configuration again off the loop, not on it."""
+    reads = watch_configured_region(monkeypatch)
+    host = {"Host": "abc123.execute-api.us-east-1.amazonaws.com"}
+    with running_server() as server:
+        auth = ApiGwIamAuth(credentials=(ACCESS_KEY, SECRET_KEY))
+        if client == "aiohttp":
+            session: Any = aiohttp.ClientSession(middlewares=(auth,))
+
+            async def get(path: str, headers: dict[str, str]) -> int:
+                async with session.get(server.url(path), headers=headers) as sent:
+                    return sent.status
+        else:
+            session = httpx.AsyncClient(auth=auth, trust_env=False)
+
+            async def get(path: str, headers: dict[str, str]) -> int:
+                return (await session.get(server.url(path), headers=headers)).status_code
+
+        async def failing() -> str:
+            with pytest.raises(InvalidConfigError, match="AWS_REGION"):
+                await get("/prod/b", {})
+            return "refused"
+
+        try:
+            assert await get("/prod/warm", host) == 200
+            server.clock_offset = timedelta(minutes=10)  # A's first attempt is refused for skew
+            outcomes = await asyncio.gather(get("/prod/a", host), failing())
+        finally:
+            await (session.close() if client == "aiohttp" else session.aclose())
+    assert outcomes == [200, "refused"]
     assert len(reads) == 2
     assert threading.get_ident() not in reads
 

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import copy
+import http.server
 import json
 import os
+import pickle
 import threading
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
 from urllib.error import HTTPError
 
 import httpx
@@ -49,6 +53,9 @@ from apigw_iam_auth import (
     UnsignableRequestError,
     presign_url,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -370,6 +377,118 @@ def test_a_stored_request_whose_chain_left_is_signed_again_when_sent_again(aws_s
         if record.target.startswith("/redirect")
     ]
     assert starts == [(302, True), (403, False), (302, True)]
+
+
+def test_a_copy_of_a_signed_request_carries_nothing_to_another_origin(aws_server, session):
+    """prepared.copy() keeps our hooks, not our mark: its redirect hop is cleaned all the same."""
+    with running_server() as other:
+        request = requests.Request(
+            "GET",
+            redirect_url(aws_server, other.url("/prod/elsewhere"), 302),
+            auth=make_auth(credentials=SESSION),
+        )
+        response = session.send(session.prepare_request(request).copy())
+        arrived = other.requests
+    assert response.status_code == 403
+    assert [leaked(record) for record in arrived] == [[]]
+
+
+def test_a_signed_response_pickles_without_credentials(aws_server, session):
+    """requests pickles a response with its request and hooks: our guard comes back inert, and
+    neither the secret nor the auth's settings travel in the pickle."""
+    response = session.get(aws_server.url("/prod/pets"), auth=make_auth(credentials=SESSION))
+    data = pickle.dumps(response)
+    assert SESSION[1].encode() not in data
+    restored = pickle.loads(data)  # noqa: S301 - our own pickle
+    assert restored.status_code == 200
+    (hook,) = restored.request.hooks["response"]
+    assert hook(restored) is restored
+    assert copy.deepcopy(response.request).hooks["response"] == response.request.hooks["response"]
+
+
+class _Gates:
+    """Events that order two threads' redirect chains through one stored request."""
+
+    def __init__(self) -> None:
+        self.t1_back_waiting = threading.Event()
+        self.t2_at_other = threading.Event()
+        self.t1_done = threading.Event()
+        self.backs: list[bool] = []  # per arrival at /back: whether it carried a signature
+
+
+def _gated_server(
+    handle: Callable[[http.server.BaseHTTPRequestHandler], None],
+) -> http.server.ThreadingHTTPServer:
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            handle(self)
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def _answer(handler: http.server.BaseHTTPRequestHandler, status: int, location: str = "") -> None:
+    handler.send_response(status)
+    if location:
+        handler.send_header("Location", location)
+    handler.send_header("Content-Length", "0")
+    handler.end_headers()
+
+
+def test_two_threads_sending_one_request_keep_their_own_chains():
+    """Thread 1's chain went to another origin and back; thread 2 sends the same prepared request
+    meanwhile (a new chain). Thread 1's hop back stays unsigned: one thread's chain does not
+    reset another's (requests follows a chain on the thread that sent it)."""
+    gates = _Gates()
+
+    def origin(handler: http.server.BaseHTTPRequestHandler) -> None:
+        if handler.path.startswith("/start"):
+            _answer(handler, 302, f"http://127.0.0.1:{other.server_address[1]}/away")
+            return
+        signed = handler.headers.get("Authorization") is not None
+        if not gates.t1_back_waiting.is_set():  # thread 1's hop back: held until thread 2 is
+            gates.t1_back_waiting.set()  # out on its own chain
+            assert gates.t2_at_other.wait(10)
+        gates.backs.append(signed)
+        _answer(handler, 200 if signed else 403)
+
+    def away(handler: http.server.BaseHTTPRequestHandler) -> None:
+        if gates.t1_back_waiting.is_set():  # thread 2: held until thread 1 is done
+            gates.t2_at_other.set()
+            assert gates.t1_done.wait(10)
+        _answer(handler, 302, f"http://127.0.0.1:{home.server_address[1]}/back")
+
+    home, other = _gated_server(origin), _gated_server(away)
+    try:
+        auth = ApiGwIamAuth(region=REGION, credentials=SESSION)
+        url = f"http://127.0.0.1:{home.server_address[1]}/start"
+        with requests.Session() as session:
+            prepared = session.prepare_request(requests.Request("GET", url, auth=auth))
+
+        def send() -> int:
+            with requests.Session() as session:
+                session.trust_env = False
+                return session.send(prepared).status_code
+
+        with ThreadPoolExecutor(2) as pool:
+            first = pool.submit(send)
+            assert gates.t1_back_waiting.wait(10)
+            second = pool.submit(send)
+            first_status = first.result(timeout=10)
+            gates.t1_done.set()
+            second_status = second.result(timeout=10)
+    finally:
+        for server in (home, other):
+            server.shutdown()
+            server.server_close()
+    assert (first_status, second_status) == (403, 403)
+    assert gates.backs == [False, False]
 
 
 @pytest.mark.parametrize("status", REDIRECT_STATUSES)

@@ -84,8 +84,8 @@ async def middleware(
     if first is not None and first != _origin(request.url):
         _leave_chain(request)
         return await _send_unsigned(request, handler)
-    if signer._configured is None:  # noqa: SLF001 - the config files are read off the loop
-        await asyncio.to_thread(signer._read_configured_region)  # noqa: SLF001
+    if signer._configured is None:  # noqa: SLF001 - read off the loop, see the method
+        await signer._read_configured_region_off_loop()  # noqa: SLF001
     body_hash = _known_body_hash(request) or (
         _sigv4.UNSIGNED_PAYLOAD  # a stream goes out as it comes: no hash is signed
         if signer._signs_unsigned_payload(str(request.url), request.headers.get("Host"))  # noqa: SLF001
@@ -93,6 +93,8 @@ async def middleware(
     )
     provider = signer._credentials  # noqa: SLF001 - the adapters' provider
     credentials = await provider.aget()
+    if signer._configured is None:  # noqa: SLF001 - read off the loop, see the method
+        await signer._read_configured_region_off_loop()  # noqa: SLF001
     signing = _sign(signer, request, body_hash, credentials, presign=presign, expires=expires)
     response = await handler(request)
     if response.status == FORBIDDEN and await _clock_corrected(
@@ -100,6 +102,8 @@ async def middleware(
     ):
         response.release()
         credentials = await provider.aget()
+        if signer._configured is None:  # noqa: SLF001 - read off the loop, see the method
+            await signer._read_configured_region_off_loop()  # noqa: SLF001
         _sign(signer, request, body_hash, credentials, presign=presign, expires=expires)
         response = await handler(request)
     if first is None and response.status in _REDIRECTS:

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import weakref
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -182,8 +183,10 @@ class ResponseGuard:
     redacted diff at DEBUG when API Gateway computed a different signature. The signing result
     (``_SIGNING``), which a copy lacks, is what tells a redirect copy from the request we signed.
     One guard is built per prepared request, and serves every send of it: it stores the auth
-    object's settings, the URL signed, the request (weakly) and whether the current chain has
-    left its origin; everything else is worked out when a redirect or a 403 arrives.
+    object's settings, the URL signed, the request (weakly) and the threads whose chain has left
+    its origin (requests follows a chain on the thread that sent it); everything else is worked
+    out when a redirect or a 403 arrives. Pickled with a request or response, it comes back
+    inert: no settings, so no credentials, travel in the pickle.
     """
 
     __slots__ = ("_left", "_request", "_settings", "_signed_url")
@@ -195,9 +198,15 @@ class ResponseGuard:
         self._settings = settings
         self._signed_url = signed_url  # parsed only when a hop is a redirect or refused
         self._request = weakref.ref(request)  # its response starts a chain, at each send
-        # Whether a hop of the chain went to another origin: no later hop is signed then, one
+        # The threads whose chain went to another origin: no later hop of it is signed, one
         # back to ours included (why: _httpx_redirects.needs_resign).
-        self._left = False
+        self._left: set[int] = set()
+
+    def __reduce__(self) -> tuple[Callable[[], Callable[..., Any]], tuple[()]]:
+        return _inert, ()
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> ResponseGuard:
+        return self  # shared by copies, as requests' own copy() shares a request's hooks
 
     def __call__(self, response: requests.Response, **send_kwargs: Any) -> requests.Response:  # noqa: ANN401 - requests' send kwargs
         """Decide what a response means for the signature; maybe send once more."""
@@ -205,18 +214,21 @@ class ResponseGuard:
         if status != FORBIDDEN and status not in _REDIRECTS:  # the common case: nothing to do
             return response
         request = response.request
+        thread = threading.get_ident()
         if request is self._request():  # the request itself, sent (again): a chain starts
-            self._left = False
+            self._left.discard(thread)
         if hasattr(request, _SIGNING):
             if response.is_redirect:
                 _unsign(request)
             elif response.status_code == FORBIDDEN:
                 return self._after_refusal(response, send_kwargs)
             return response
+        if response.is_redirect:  # a copy of ours too: copy() keeps our hooks, not our mark
+            _unsign(request)
         if _origin(request.url or "") != _origin(self._signed_url):
-            self._left = True
+            self._left.add(thread)
             return response
-        if status != FORBIDDEN or self._left:
+        if status != FORBIDDEN or thread in self._left:
             return response
         return self._resend_signed(response, send_kwargs)
 
@@ -265,6 +277,15 @@ class ResponseGuard:
             # one must carry nothing of ours either (after a clock-skew retry it still did).
             _unsign(response.request)
         return resent
+
+
+def _inert() -> Callable[..., Any]:
+    """What an unpickled :class:`ResponseGuard` becomes: a hook that passes responses on."""
+    return _passed_on
+
+
+def _passed_on(response: requests.Response, **_: Any) -> requests.Response:  # noqa: ANN401
+    return response
 
 
 def _unsign(request: requests.PreparedRequest) -> None:

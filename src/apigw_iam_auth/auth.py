@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import importlib.util
 from typing import TYPE_CHECKING, Any, NamedTuple, overload
 
@@ -195,11 +194,13 @@ class ApiGwIamAuth(_AuthBase):
             return
         signer = self._signer
         provider = signer._credentials  # noqa: SLF001 - the adapters' provider
-        if signer._configured is None:  # noqa: SLF001 - the config files are read off the loop
-            await asyncio.to_thread(signer._read_configured_region)  # noqa: SLF001
+        if signer._configured is None:  # noqa: SLF001 - read off the loop, see the method
+            await signer._read_configured_region_off_loop()  # noqa: SLF001
         # An in-memory body (nearly every request) is hashed without a coroutine.
         body_hash = _httpx.small_body_hash(request) or await _httpx.body_hash_async(request, signer)
         credentials = await provider.aget()
+        if signer._configured is None:  # noqa: SLF001 - read off the loop, see the method
+            await signer._read_configured_region_off_loop()  # noqa: SLF001
         signing = _httpx.sign_request(
             self._settings, request, body_hash, credentials, is_async=True
         )
@@ -214,8 +215,12 @@ class ApiGwIamAuth(_AuthBase):
             if retry is request:
                 skew_retry = False
             else:
+                if signer._configured is None:  # noqa: SLF001 - read off the loop, see the method
+                    await signer._read_configured_region_off_loop()  # noqa: SLF001
                 body_hash = await _httpx.body_hash_async(retry, signer)
             credentials = await provider.aget()
+            if signer._configured is None:  # noqa: SLF001 - read off the loop, see the method
+                await signer._read_configured_region_off_loop()  # noqa: SLF001
             signing = _httpx.sign_request(
                 self._settings, retry, body_hash, credentials, is_async=True
             )

@@ -45,6 +45,7 @@ the same payload (``_aiohttp._HASH_ATTRIBUTE``; it dies with the payload).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
@@ -368,6 +369,17 @@ class SigV4Signer:
             configured = (None, str(exc))
         self._configured = configured
         return configured
+
+    async def _read_configured_region_off_loop(self) -> None:
+        """Read the configured region in a worker thread, where it is unread or was dropped.
+
+        A request that found no region drops what was read (:meth:`_unscoped`), for the next
+        one to read it again: that must not happen on an event loop, so the async adapters call
+        this before each step that may need it (when ``_configured`` is None), with no await
+        between the two.
+        """
+        while self._configured is None:
+            await asyncio.to_thread(self._read_configured_region)
 
     def _unscoped(self, message: str, origin_text: str = "") -> InvalidConfigError:
         """The error of a request no region was found for, with the failure forgotten.
