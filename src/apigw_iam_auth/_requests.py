@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-import weakref
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -41,6 +40,7 @@ _REDIRECTS = frozenset({301, 302, 303, 307, 308})  # requests.status_codes.REDIR
 # Attributes set on the PreparedRequest objects we sign (requests' copy() does not copy them).
 _SIGNING = "_apigw_iam_auth_signing"
 _SKEW_RETRY = "_apigw_iam_auth_skew_retry"
+_GUARD = "_apigw_iam_auth_guard"  # on the request a ResponseGuard was made for: that guard
 
 
 def sign_prepared(settings: AuthSettings, prepared: requests.PreparedRequest) -> None:
@@ -182,14 +182,15 @@ class ResponseGuard:
     sees every hop of the chain and does there what the module docstring lists; it also logs a
     redacted diff at DEBUG when API Gateway computed a different signature. The signing result
     (``_SIGNING``), which a copy lacks, is what tells a redirect copy from the request we signed.
-    One guard is built per prepared request, and serves every send of it: it stores the auth
-    object's settings, the URL signed, the request (weakly) and the threads whose chain has left
-    its origin (requests follows a chain on the thread that sent it); everything else is worked
-    out when a redirect or a 403 arrives. Pickled with a request or response, it comes back
-    inert: no settings, so no credentials, travel in the pickle.
+    One guard is built per prepared request, and serves every send of it (the request names
+    it, ``_GUARD``, so that its response is known to start a chain): it stores the auth
+    object's settings, the URL signed and the threads whose chain has left its origin (requests
+    follows a chain on the thread that sent it); everything else is worked out when a redirect
+    or a 403 arrives. Pickled with a request or response, it comes back inert: no settings, so
+    no credentials, travel in the pickle.
     """
 
-    __slots__ = ("_left", "_request", "_settings", "_signed_url")
+    __slots__ = ("_left", "_settings", "_signed_url")
 
     def __init__(
         self, settings: AuthSettings, signed_url: str, request: requests.PreparedRequest
@@ -197,7 +198,7 @@ class ResponseGuard:
         """Remember where the signed request went and how to sign again."""
         self._settings = settings
         self._signed_url = signed_url  # parsed only when a hop is a redirect or refused
-        self._request = weakref.ref(request)  # its response starts a chain, at each send
+        setattr(request, _GUARD, self)  # copies lack it: requests' copy() leaves it out
         # The threads whose chain went to another origin: no later hop of it is signed, one
         # back to ours included (why: _httpx_redirects.needs_resign).
         self._left: set[int] = set()
@@ -215,7 +216,7 @@ class ResponseGuard:
             return response
         request = response.request
         thread = threading.get_ident()
-        if request is self._request():  # the request itself, sent (again): a chain starts
+        if getattr(request, _GUARD, None) is self:  # the request itself, sent: a chain starts
             self._left.discard(thread)
         if hasattr(request, _SIGNING):
             if response.is_redirect:
