@@ -218,14 +218,10 @@ class ResponseGuard:
         thread = threading.get_ident()
         if getattr(request, _GUARD, None) is self:  # the request itself, sent: a chain starts
             self._left.discard(thread)
-        if hasattr(request, _SIGNING):
-            if response.is_redirect:
-                _unsign(request)
-            elif response.status_code == FORBIDDEN:
-                return self._after_refusal(response, send_kwargs)
-            return response
-        if response.is_redirect:  # a copy of ours too: copy() keeps our hooks, not our mark
+        if response.is_redirect:  # ours, or a copy of ours (copy() keeps our hooks, not our mark)
             _unsign(request)
+        elif status == FORBIDDEN and hasattr(request, _SIGNING):  # our own signature refused
+            return self._after_refusal(response, send_kwargs)
         if _origin(request.url or "") != _origin(self._signed_url):
             self._left.add(thread)
             return response

@@ -355,8 +355,8 @@ class SigV4Signer:
     def _read_configured_region(self) -> tuple[str | None, str | None]:
         """Read the configured region now, where blocking is harmless (a worker thread).
 
-        The async adapters call this off the event loop before their first signature when no
-        ``region`` was given, since any host may turn out to need it.
+        The async adapters run it in a worker thread (:meth:`_read_configured_region_off_loop`)
+        whenever it is unread and a step may need it, since any host may turn out to.
         """
         provider = self._credentials
         session = provider.session if isinstance(provider, BotocoreProvider) else None
