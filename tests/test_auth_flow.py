@@ -329,3 +329,30 @@ async def test_guard_strips_our_headers_from_a_hop_to_another_origin(kind):
     hop = _hop(kind, elsewhere)
     await _trace(kind, sent, "http11.send_request_headers.started", {"request": hop})
     assert not [name for name, _ in hop.headers if name.lower().startswith((b"x-amz", b"auth"))]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("scheme", "port", "target"),
+    [
+        (b"https", 8443, b"/p"),  # our host, another port
+        (b"http", None, b"/p"),  # our host, another scheme
+        (b"https", None, b"http://other.example/p"),  # our address, a forwarded target elsewhere
+    ],
+    ids=["port", "scheme", "forwarded-target"],
+)
+async def test_guard_strips_a_hop_that_is_ours_but_for_its_port_scheme_or_target(
+    kind, scheme, port, target
+):
+    """The guard's quick match of our own hop (host bytes, default port) lets no other through."""
+    auth = ApiGwIamAuth(region="us-east-1", credentials=(KEY, SECRET, TOKEN))
+    sent = await first_request(kind, auth, kind.client.Request("GET", "https://h.example/p"))
+    core = importlib.import_module(CORE[kind.package])
+    hop = core.Request(
+        method="GET",
+        url=core.URL(scheme=scheme, host=b"h.example", port=port, target=target),
+        headers=sent.headers.raw,
+        extensions=sent.extensions,
+    )
+    await _trace(kind, sent, "http11.send_request_headers.started", {"request": hop})
+    assert not [name for name, _ in hop.headers if name.lower().startswith((b"x-amz", b"auth"))]
