@@ -167,10 +167,10 @@ class ApiGwIamAuth(_AuthBase):
             yield _httpx.unsigned(request)
             return
         body_hash = _httpx.body_hash_sync(request, self._signer)
-        signing = _httpx.sign_request(self._settings, request, body_hash, None, is_async=False)
-        response = yield request
         skew_retry = self._settings.correct_clock_skew
         while True:  # each turn sends a new hop: httpx's max_redirects ends a chain
+            signing = _httpx.sign_request(self._settings, request, body_hash, None, is_async=False)
+            response = yield request
             if _refused_by_origin(response, request) and readable_refusal(response.headers):
                 response.read()
             retry = self._retry(response, request, signing, skew_retry=skew_retry)
@@ -180,9 +180,7 @@ class ApiGwIamAuth(_AuthBase):
                 skew_retry = False
             else:  # a redirect hop of the same origin, refused unsigned
                 body_hash = _httpx.body_hash_sync(retry, self._signer)
-            signing = _httpx.sign_request(self._settings, retry, body_hash, None, is_async=False)
             request = retry
-            response = yield retry
 
     async def async_auth_flow(  # type: ignore[override]  # httpx2's too: see _AuthBase
         self,
@@ -198,15 +196,15 @@ class ApiGwIamAuth(_AuthBase):
             await signer._read_configured_region_off_loop()  # noqa: SLF001
         # An in-memory body (nearly every request) is hashed without a coroutine.
         body_hash = _httpx.small_body_hash(request) or await _httpx.body_hash_async(request, signer)
-        credentials = await provider.aget()
-        if signer._configured is None:  # noqa: SLF001 - read off the loop, see the method
-            await signer._read_configured_region_off_loop()  # noqa: SLF001
-        signing = _httpx.sign_request(
-            self._settings, request, body_hash, credentials, is_async=True
-        )
-        response = yield request
         skew_retry = self._settings.correct_clock_skew
         while True:  # each turn sends a new hop: httpx's max_redirects ends a chain
+            credentials = await provider.aget()
+            if signer._configured is None:  # noqa: SLF001 - read off the loop, see the method
+                await signer._read_configured_region_off_loop()  # noqa: SLF001
+            signing = _httpx.sign_request(
+                self._settings, request, body_hash, credentials, is_async=True
+            )
+            response = yield request
             if _refused_by_origin(response, request) and readable_refusal(response.headers):
                 await response.aread()
             retry = self._retry(response, request, signing, skew_retry=skew_retry)
@@ -218,14 +216,7 @@ class ApiGwIamAuth(_AuthBase):
                 if signer._configured is None:  # noqa: SLF001 - read off the loop, see the method
                     await signer._read_configured_region_off_loop()  # noqa: SLF001
                 body_hash = await _httpx.body_hash_async(retry, signer)
-            credentials = await provider.aget()
-            if signer._configured is None:  # noqa: SLF001 - read off the loop, see the method
-                await signer._read_configured_region_off_loop()  # noqa: SLF001
-            signing = _httpx.sign_request(
-                self._settings, retry, body_hash, credentials, is_async=True
-            )
             request = retry
-            response = yield retry
 
     def _retry(
         self,
