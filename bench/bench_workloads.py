@@ -122,7 +122,7 @@ one) and the payload's bytes; presigned URLs: a GET of the URL with its Host. Du
 timing, the first and last request of every chunk signed in place (requests, httpx, httpx2,
 aiohttp) are verified too, after the chunk. A peer whose output fails is shown as "wrong" and
 left out of the ratios. For our implementations the pass before timing also counts calls of
-the core's signing step (``_sigv4._hmac_hex``, or ``sign_parts``/``sign_at`` as the core
+the core's signing step (``_sigv4._hmac_hex``, or ``sign_parts``/``sign`` as the core
 evolves): on W1 it shows that every one of the 8 signatures is computed, none reused.
 
 ``--with-build`` times the client rows (W1-W4) another way: each call builds its request and
@@ -1069,7 +1069,7 @@ def _verifier() -> Any:
 
 # Functions of the core that each produce one signature per call, innermost first. The core is
 # being tuned, so whichever of them exist are counted; the largest count is the answer.
-_CORE_SIGNING_STEPS = ("_hmac_hex", "signature", "sign_parts", "sign_at")
+_CORE_SIGNING_STEPS = ("_hmac_hex", "signature", "sign_parts", "sign")
 
 
 @contextmanager

@@ -16,7 +16,7 @@ from apigw_iam_auth import (
     _sigv4,
 )
 from apigw_iam_auth._models import SignableRequest, SigningConfig
-from apigw_iam_auth._sigv4 import amz_date, sign_at
+from apigw_iam_auth._sigv4 import amz_date, sign
 from apigw_iam_auth.server import KnownKey, verify_request
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
@@ -248,7 +248,7 @@ def test_the_core_refuses_a_second_x_amz_date_cannot_write(epoch):
     request = SignableRequest("GET", "/p", (), (("Host", "h.example"),), EMPTY)
     config = SigningConfig("us-east-1", "execute-api")
     with pytest.raises(InvalidConfigError, match="outside the years X-Amz-Date can write"):
-        sign_at(request, Credentials("AKIDEXAMPLE", "secret"), config, epoch)
+        sign(request, Credentials("AKIDEXAMPLE", "secret"), config, epoch)
 
 
 def test_sign_request_takes_pairs_as_lists_too():

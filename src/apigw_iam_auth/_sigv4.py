@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache, partial
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 from apigw_iam_auth import _sigv4a
 from apigw_iam_auth._models import (
@@ -58,7 +58,6 @@ __all__ = [
     "parse_amz_date",
     "payload_hash",
     "sign",
-    "sign_at",
     "sign_parts",
     "signature",
     "signer_parameters",
@@ -533,33 +532,21 @@ def sign(
     request: SignableRequest,
     credentials: Credentials,
     config: SigningConfig,
-    timestamp: datetime,
+    timestamp: datetime | int,
     location: SignatureLocation = SignatureLocation.HEADERS,
     expires: int = 900,
 ) -> SigningResult:
     """Sign ``request`` at ``timestamp`` and say what to add to it.
 
-    In header mode the result carries ``Authorization``, ``X-Amz-Date`` and, with temporary
-    credentials, ``X-Amz-Security-Token``. In query mode those facts become ``X-Amz-*`` query
-    parameters (the token among them, so it is signed) and ``expires`` bounds the URL's life.
-    Either way ``result.query`` is the complete canonical query string. Stale signing headers
-    and parameters from an earlier attempt (a retry, a redirect) are ignored and replaced.
+    ``timestamp`` is an aware datetime, or whole seconds since 1970 (:func:`epoch_seconds`), as
+    the signer reads its clock. In header mode the result carries ``Authorization``,
+    ``X-Amz-Date`` and, with temporary credentials, ``X-Amz-Security-Token``. In query mode
+    those facts become ``X-Amz-*`` query parameters (the token among them, so it is signed) and
+    ``expires`` bounds the URL's life. Either way ``result.query`` is the complete canonical
+    query string. Stale signing headers and parameters from an earlier attempt (a retry, a
+    redirect) are ignored and replaced.
     """
-    return sign_at(request, credentials, config, epoch_seconds(timestamp), location, expires)
-
-
-def sign_at(
-    request: SignableRequest,
-    credentials: Credentials,
-    config: SigningConfig,
-    epoch: int,
-    location: SignatureLocation = SignatureLocation.HEADERS,
-    expires: int = 900,
-) -> SigningResult:
-    """:func:`sign` at a time given as :func:`epoch_seconds`.
-
-    The four tasks of SigV4 in order; header and query mode differ only where values go.
-    """
+    epoch = timestamp if type(timestamp) is int else epoch_seconds(cast("datetime", timestamp))
     method, path, pairs, headers, body_hash = request
     own = own_headers(config, credentials.token, location)
     return sign_parts(
@@ -621,7 +608,7 @@ def sign_parts(
     location: SignatureLocation = SignatureLocation.HEADERS,
     expires: int = 900,
 ) -> SigningResult:
-    """:func:`sign_at` of a request in parts: canonical path, query and header set.
+    """:func:`sign` of a request in parts: canonical path, query and header set.
 
     ``query`` is the canonical query string of the caller's parameters (:func:`user_query`).
 

@@ -465,7 +465,7 @@ class SigV4Signer:
         given = _given_credentials(credentials)
         snapshot = self._credentials.get() if given is None else given
         epoch, expires = self._time_to_sign(timestamp, snapshot, location, expires)
-        return _sigv4.sign_at(request, snapshot, config, epoch, location, expires)
+        return _sigv4.sign(request, snapshot, config, epoch, location, expires)
 
     def _sign_for_wire(
         self,
