@@ -28,8 +28,8 @@ from apigw_iam_auth._uri import (
     canonical_path,
     encode_query_component,
     encoded_query,
-    encoded_query_of,
     join_query,
+    parse_query,
     sorted_plain_query,
 )
 from apigw_iam_auth.errors import InvalidConfigError, UnsignableRequestError
@@ -575,9 +575,8 @@ def user_query(raw: str) -> tuple[str, str]:
     text = sorted_plain_query(raw)
     if text is not None:
         return text, raw
-    pairs, plain = encoded_query_of(raw)
-    kept = [pair for pair in pairs if pair[0] not in SIGNER_QUERY]
-    wire = raw if plain else "&".join([f"{name}={value}" for name, value in kept])
+    kept = [pair for pair in encoded_query(parse_query(raw)) if pair[0] not in SIGNER_QUERY]
+    wire = "&".join([f"{name}={value}" for name, value in kept])
     return join_query(kept), wire  # join_query sorts kept: wire first
 
 

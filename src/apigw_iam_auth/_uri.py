@@ -3,8 +3,8 @@
 Two forms of every URL part matter: the *wire* form (the bytes on the request line) and the
 *canonical* form (what goes into the canonical request). This module owns the mapping between
 them. A query is sent as the caller wrote it only when it is *plain*, its reading unambiguous
-(:func:`_plain_pairs` says what that takes); any other query is sent in its canonical form, so
-that what API Gateway reads is exactly what was signed.
+(:func:`sorted_plain_query` says what that takes); any other query is sent in its canonical
+form, so that what API Gateway reads is exactly what was signed.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ __all__ = [
     "canonical_query",
     "encode_query_component",
     "encoded_query",
-    "encoded_query_of",
     "host_header",
     "is_utf8",
     "join_query",
@@ -286,30 +285,6 @@ def parse_query(query: str) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
-def _plain_pairs(raw: str) -> list[tuple[str, str]] | None:
-    """The pairs of a plain query: one already canonical but perhaps for its order; else None.
-
-    Such a query may go as written: ``name=value`` pieces of unreserved characters and
-    uppercase ``%XX`` escapes of other bytes, at most one ``=`` each, no empty piece or name,
-    and no ``X-Amz-`` parameter (an earlier signature's, which must not be sent). Every reader
-    then sees the very pairs that were signed, whether it decodes and re-encodes them (API
-    Gateway) or takes them literally (botocore, awscrt). Order does not matter: SigV4 sorts the
-    parameters, as every verifier does.
-    """
-    if not _QUERY_CHARS.fullmatch(raw) or not _canonical_and_unsigned(raw):
-        return None
-    pairs = []
-    for piece in raw.split("&"):
-        name, _, value = piece.partition("=")
-        if not name or "=" in value:
-            return None
-        pairs.append((name, value))
-    return pairs
-
-
-_QUERY_CHARS = re.compile(r"[A-Za-z0-9\-._~%=&]+")
-
-
 def _decode_component(raw: str) -> str:
     if "+" in raw:
         raw = raw.replace("+", " ")
@@ -346,36 +321,35 @@ def join_query(encoded: list[tuple[str, str]]) -> str:
     return "&".join([f"{name}={value}" for name, value in encoded])
 
 
-def encoded_query_of(raw: str) -> tuple[list[tuple[str, str]], bool]:
-    """The encoded ``(name, value)`` pairs of a raw query, and whether it may go as written.
-
-    A plain query (:func:`_plain_pairs`) is split, not decoded and encoded again (the costliest
-    step of signing a URL with a query).
-    """
-    if not raw:
-        return [], True
-    pairs = _plain_pairs(raw)
-    if pairs is not None:
-        return pairs, True
-    return encoded_query(parse_query(raw)), False
-
-
 def sorted_plain_query(raw: str) -> str | None:
-    """The canonical query string of a plain query whose every piece is ``name=value``, else None.
+    """The canonical query string of a plain query, one that may go as written; else None.
 
-    Only its order is left to set (:func:`_plain_pairs`): the pieces are sorted as strings with
-    each ``=`` stood in for by U+0001, which sorts below every character a piece can hold, so a
-    name sorts before any longer name it starts, and the order is exactly :func:`join_query`'s
-    (name, value) order (a property test checks it). A few string operations, and no pairs
-    built; a query already in that order is returned as it is.
+    Plain: ``name=value`` pieces (or a bare ``name``, signed as ``name=``) of unreserved
+    characters and uppercase ``%XX`` escapes of other bytes, no empty piece or name, at most one
+    ``=`` each, and no ``X-Amz-`` parameter (an earlier signature's, which must not be sent).
+    Every reader then sees the very pairs that were signed, whether it decodes and re-encodes
+    them (API Gateway) or takes them literally (botocore, awscrt), and only their order is left
+    to set: the pieces are sorted as strings with each ``=`` stood in for by U+0001, which sorts
+    below every character a piece can hold, so a name sorts before any longer name it starts,
+    and the order is exactly :func:`join_query`'s (name, value) order (a property test checks
+    it). A few string operations, and no pairs built; a query already in that order is
+    returned as it is.
     """
-    if not _NAME_VALUE_PIECES.fullmatch(raw) or not _canonical_and_unsigned(raw):
+    if _NAME_VALUE_PIECES.fullmatch(raw):  # nearly every query: each piece is name=value
+        if not _canonical_and_unsigned(raw):
+            return None
+        if "&" not in raw:
+            return raw
+        pieces = raw.replace("=", "\x01").split("&")
+        ordered = sorted(pieces)
+        return raw if ordered == pieces else "&".join(ordered).replace("\x01", "=")
+    bare_names = raw.count("=") <= raw.count("&")  # fewer "=" than pieces: a cheap first test
+    if not bare_names or not _PLAIN_PIECES.fullmatch(raw) or not _canonical_and_unsigned(raw):
         return None
-    if "&" not in raw:
-        return raw
-    pieces = raw.replace("=", "\x01").split("&")
-    ordered = sorted(pieces)
-    return raw if ordered == pieces else "&".join(ordered).replace("\x01", "=")
+    pieces = [
+        piece.replace("=", "\x01") if "=" in piece else f"{piece}\x01" for piece in raw.split("&")
+    ]
+    return "&".join(sorted(pieces)).replace("\x01", "=")
 
 
 def _canonical_and_unsigned(raw: str) -> bool:
@@ -385,6 +359,10 @@ def _canonical_and_unsigned(raw: str) -> bool:
 
 _NAME_VALUE_PIECES = re.compile(
     r"[A-Za-z0-9\-._~%]+=[A-Za-z0-9\-._~%]*(?:&[A-Za-z0-9\-._~%]+=[A-Za-z0-9\-._~%]*)*"
+)
+# The same with bare names allowed ("debug&a=1").
+_PLAIN_PIECES = re.compile(
+    r"[A-Za-z0-9\-._~%]+(?:=[A-Za-z0-9\-._~%]*)?(?:&[A-Za-z0-9\-._~%]+(?:=[A-Za-z0-9\-._~%]*)?)*"
 )
 # A "%" that starts no uppercase escape (lowercase hex is not canonical), or escapes an
 # unreserved character.
