@@ -150,6 +150,7 @@ import hmac
 import importlib
 import itertools
 import logging
+import math
 import os
 import pstats
 import statistics
@@ -1378,6 +1379,15 @@ def _cell(result: Result, name: str) -> str:
     return text
 
 
+def _two_places(ratio: float, *, down: bool = True) -> str:
+    """A ratio to two places, away from its goal: 1.996 reads 1.99, as its verdict against 2 says.
+
+    Down for a goal of at least (the table's), up for one of at most.
+    """
+    hundredths = math.floor(ratio * 100) if down else math.ceil(ratio * 100)
+    return f"{hundredths / 100:.2f}"
+
+
 @dataclass(frozen=True)
 class Target:
     """One goal of the issue, met or not."""
@@ -1394,7 +1404,7 @@ class Target:
         return self.value >= self.goal if self.at_least else self.value <= self.goal
 
     def line(self) -> str:
-        value = "n/a" if self.value is None else f"{self.value:.2f}"
+        value = "n/a" if self.value is None else _two_places(self.value, down=self.at_least)
         op = ">=" if self.at_least else "<="
         return (
             f"{'PASS' if self.passed else 'MISS'}  {self.label}: {value} (goal {op} {self.goal:g})"
@@ -1439,8 +1449,8 @@ def print_markdown(results: list[Result]) -> None:
             _cell(result, "ours") if result.ok("ours") else f"{_cell(result, 'ours')} (NOT OK)",
             *(_cell(result, name) for name in PEER_COLUMNS),
             _cell(result, "minimal"),
-            "-" if best is None else f"{best[1]:.2f}x ({best[0]})",
-            "-" if ceiling is None else f"{ceiling[1]:.2f}x",
+            "-" if best is None else f"{_two_places(best[1])}x ({best[0]})",
+            "-" if ceiling is None else f"{_two_places(ceiling[1])}x",
             f"≥ {goal:g}x {verdict}",
         ]
         print("| " + " | ".join(cells) + " |")

@@ -542,7 +542,7 @@ def _relative_forwarding(monkeypatch: pytest.MonkeyPatch, kind: Kind) -> None:
 async def test_relative_proxy_target_fails_closed_and_says_so(proxy, monkeypatch, kind):
     """Without the absolute target the guard strips our headers (refused) and warns it did."""
     _relative_forwarding(monkeypatch, kind)
-    with pytest.warns(RuntimeWarning, match="forward proxy; such requests now go out unsigned"):
+    with pytest.warns(RuntimeWarning, match="does not name the origin it was signed for"):
         response = await send(kind, "GET", _behind(proxy), auth=_proxy_auth(), proxy=proxy.url)
     assert response.status_code == 403
     assert [record.access_key for record in proxy.requests] == [None]

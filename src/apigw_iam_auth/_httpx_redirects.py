@@ -328,13 +328,15 @@ def _core_of(outgoing: Any) -> Any:  # noqa: ANN401 - an httpcore request, and i
 
 
 def _warn_proxy_target(core: Any) -> None:  # noqa: ANN401 - the httpcore module
-    """Say once per httpcore that requests through a forward proxy can no longer be signed."""
+    """Say once per httpcore that a request through a forward proxy went out unsigned."""
     if core in _PROXY_WARNED:
         return
     _PROXY_WARNED.add(core)
     warnings.warn(
-        f"apigw_iam_auth: {named(core)} no longer writes the absolute URL as the target of a "
-        "request through a forward proxy; such requests now go out unsigned (and are refused)",
+        f"apigw_iam_auth: {named(core)} wrote a request through a forward proxy with a target "
+        "that does not name the origin it was signed for (an IPv6 host without its brackets, "
+        "or no absolute URL at all); such requests go out unsigned (and are refused): sign "
+        "them in the query string (presign=True)",
         RuntimeWarning,
         stacklevel=2,
     )
