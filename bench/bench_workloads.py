@@ -501,6 +501,14 @@ class BotocoreRequestsAuth:
         return prepared
 
 
+def _plain_parts(url: str) -> tuple[str, str, str]:
+    """Host, path (without its leading ``/``) and query pieces sorted as written: all W2 needs."""
+    _, _, rest = url.partition("://")
+    host, _, rest = rest.partition("/")
+    path, _, query = rest.partition("?")
+    return host, path, "&".join(sorted(query.split("&"))) if query else ""
+
+
 class MinimalSigner:
     """The least a SigV4 header signer does: host and x-amz-date, path and query as written.
 
@@ -524,11 +532,7 @@ class MinimalSigner:
         return key
 
     def sign(self, method: str, url: str, body: bytes = b"") -> dict[str, str]:
-        _, _, rest = url.partition("://")
-        host, _, rest = rest.partition("/")
-        path, _, query = rest.partition("?")
-        if query:
-            query = "&".join(sorted(query.split("&")))
+        host, path, query = _plain_parts(url)
         amz_date = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         day = amz_date[:8]
         canonical = (
@@ -568,11 +572,7 @@ class ShortcutMinimalSigner(MinimalSigner):
         self._pads: tuple[Any, Any] = (None, None)
 
     def sign(self, method: str, url: str, body: bytes = b"") -> dict[str, str]:
-        _, _, rest = url.partition("://")
-        host, _, rest = rest.partition("/")
-        path, _, query = rest.partition("?")
-        if query:
-            query = "&".join(sorted(query.split("&")))
+        host, path, query = _plain_parts(url)
         day, seconds = divmod(int(time.time()), 86400)
         if day != self._day:
             self._date = time.strftime("%Y%m%d", time.gmtime(day * 86400))
