@@ -610,3 +610,13 @@ def test_whitespace_the_aws_signers_fold_alike_is_signed_as_both_do(value):
     signed = signer.sign("GET", "https://h.example/p", headers={"X-Meta": value}, timestamp=when)
     assert signed.signing is not None
     assert signed.signing.signature == by_botocore
+
+
+def test_a_request_without_host_is_refused_by_the_signer_and_by_the_core():
+    """SigV4 always signs host: a pre-split request without one says so, at either entry."""
+    request = SignableRequest("GET", "/p", (), (("Accept", "*/*"),), EMPTY)
+    with pytest.raises(UnsignableRequestError, match="no Host header"):
+        signer().sign_request(request, timestamp=NOW)
+    config = SigningConfig("us-east-1", "execute-api")
+    with pytest.raises(UnsignableRequestError, match="no Host header"):
+        sign(request, Credentials("AKIDEXAMPLE", "secret"), config, NOW)
