@@ -677,6 +677,23 @@ async def test_a_body_the_client_cannot_send_is_refused_saying_which_goes_where(
         await send(kind, "POST", server.url("/prod/x"), auth=make_auth(), content=make_body())
 
 
+async def _text_pieces():
+    yield "text "
+    yield "pieces"
+
+
+def _sync_text_pieces():
+    yield "text "
+    yield "pieces"
+
+
+async def test_a_stream_of_text_chunks_is_refused_saying_what_to_pass(server, kind):
+    """A stream yielding str (httpx sends bytes only) fails with our error, before sending."""
+    pieces = _text_pieces if kind.is_async else _sync_text_pieces
+    with pytest.raises(UnsignableRequestError, match=r"a chunk of type str.*pass bytes"):
+        await send(kind, "POST", server.url("/prod/x"), auth=make_auth(), content=pieces())
+
+
 async def test_a_same_origin_chain_longer_than_httpx_default_is_signed_to_its_end(aws_server, kind):
     """Each refused same-origin hop is signed again for as long as the client follows them
     (max_redirects=40 here): httpx's own limit ends a chain, not one of ours.

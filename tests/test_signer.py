@@ -620,3 +620,11 @@ def test_a_request_without_host_is_refused_by_the_signer_and_by_the_core():
     config = SigningConfig("us-east-1", "execute-api")
     with pytest.raises(UnsignableRequestError, match="no Host header"):
         sign(request, Credentials("AKIDEXAMPLE", "secret"), config, NOW)
+
+
+def test_host_cannot_be_left_unsigned():
+    """SigV4 always signs host: naming it among the unsigned headers is refused at once."""
+    with pytest.raises(InvalidConfigError, match="host header is always signed"):
+        SigV4Signer(
+            region="us-east-1", credentials=("AKIDEXAMPLE", SECRET_KEY), unsigned_headers=["Host"]
+        )
