@@ -248,14 +248,13 @@ def _strip_if_foreign(origin: Origin, info: dict[str, Any], inner: object) -> No
         return
     url = outgoing.url
     scheme, host = origin
-    if (
+    plainly_ours = (  # what _hop_origin(url) == origin says, without its parsing
         url.port is None
         and url.host == host.encode()
         and url.scheme == scheme.encode()
         and not url.target.startswith(_ABSOLUTE)  # not a hop through a forward proxy
-    ):
-        pass  # _hop_origin(url) == origin, without its parsing
-    elif _hop_origin(url) != origin:
+    )
+    if not plainly_ours and _hop_origin(url) != origin:
         kept = [
             (name, value)
             for name, value in outgoing.headers
