@@ -19,6 +19,7 @@ from botocore.credentials import ReadOnlyCredentials
 from test_httpx import KINDS
 
 from apigw_iam_auth import ApiGwIamAuth, InvalidConfigError
+from apigw_iam_auth._httpx_redirects import SIGNED_FOR
 
 if TYPE_CHECKING:
     from test_httpx import Kind
@@ -306,7 +307,7 @@ async def test_guard_keeps_our_headers_on_our_own_hop_whatever_the_url_spelling(
     httpx keeps an explicit default port after an uppercase scheme (``HTTPS://h:443``) but
     drops it once the URL is rewritten: both requests must still go out signed.
     """
-    auth = ApiGwIamAuth(region="us-east-1", credentials=(KEY, SECRET))
+    auth = ApiGwIamAuth(region="us-east-1", credentials=(KEY, SECRET, TOKEN))
     for url in (
         "HTTPS://h.example:443/p?b=2&a=1",
         "HTTPS://h.example:443/p",
@@ -316,6 +317,52 @@ async def test_guard_keeps_our_headers_on_our_own_hop_whatever_the_url_spelling(
         hop = _hop(kind, sent)
         await _trace(kind, sent, "http11.send_request_headers.started", {"request": hop})
         assert any(name.lower() == b"authorization" for name, _ in hop.headers), url
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("credentials", "presign", "hooked"),
+    [
+        ((KEY, SECRET, TOKEN), False, True),
+        ((KEY, SECRET), False, False),
+        ((KEY, SECRET, TOKEN), True, False),
+    ],
+    ids=["token-in-headers", "no-token", "token-in-query"],
+)
+async def test_the_guard_is_hooked_only_where_a_session_token_is_sent(
+    kind, credentials, presign, hooked
+):
+    """Every signed request names its origin; only one whose headers carry the session token
+    (which httpx's redirect clean-up would keep) pays for a hook on httpcore's trace. The
+    caller's own trace hook stays, chained behind the guard or in its place."""
+
+    def mine(event: str, info: dict[str, Any]) -> None:
+        """The caller's trace hook."""
+
+    auth = ApiGwIamAuth(region="us-east-1", credentials=credentials, presign=presign)
+    for extensions, untraced in (({}, None), ({"trace": mine}, mine)):
+        request = kind.client.Request("GET", "HTTPS://H.example:443/p", extensions=extensions)
+        sent = await first_request(kind, auth, request)
+        assert sent.extensions[SIGNED_FOR] == ("https", "h.example")
+        trace = sent.extensions.get("trace")
+        if hooked:
+            assert trace not in (None, mine)
+            assert trace.args == (untraced,)  # the caller's hook, chained
+        else:
+            assert trace is untraced
+
+
+@pytest.mark.anyio
+async def test_a_request_signed_again_without_a_token_drops_the_guard(kind):
+    """Signed with a token, then (credentials rotated to long-term keys) signed again: the
+    guard is unhooked, not stacked, and the origin is named once."""
+    request = kind.client.Request("GET", "https://h.example/p")
+    with_token = ApiGwIamAuth(region="us-east-1", credentials=(KEY, SECRET, TOKEN))
+    assert "trace" in (await first_request(kind, with_token, request)).extensions
+    without = ApiGwIamAuth(region="us-east-1", credentials=(KEY, SECRET))
+    sent = await first_request(kind, without, request)
+    assert "trace" not in sent.extensions
+    assert sent.extensions[SIGNED_FOR] == ("https", "h.example")
 
 
 @pytest.mark.anyio

@@ -385,6 +385,20 @@ def drop_extensions_on_redirect(monkeypatch: pytest.MonkeyPatch, kind: Kind) -> 
     monkeypatch.setattr(client_type, "_build_redirect_request", build)
 
 
+def keep_authorization_on_redirect(monkeypatch: pytest.MonkeyPatch, kind: Kind) -> None:
+    """The client keeps ``Authorization`` on a redirect to another origin."""
+    client_type = _module(f"{kind.package}._client").BaseClient
+    original = client_type._redirect_headers
+
+    def headers(self: Any, request: Any, url: Any, method: str) -> Any:
+        kept = original(self, request, url, method)
+        if "Authorization" in request.headers:
+            kept["Authorization"] = request.headers["Authorization"]
+        return kept
+
+    monkeypatch.setattr(client_type, "_redirect_headers", headers)
+
+
 def remove_mock_transport(monkeypatch: pytest.MonkeyPatch, kind: Kind) -> None:
     """The public MockTransport the self-check runs redirects through is gone."""
     monkeypatch.delattr(kind.client, "MockTransport")
@@ -447,7 +461,27 @@ async def test_redirects_that_drop_extensions_switch_to_query_signing(
 ):
     """If redirects stop inheriting the trace hook, a warning says so and nothing leaks."""
     drop_extensions_on_redirect(monkeypatch, kind)
-    await _assert_fails_safe(kind, aws_server, "does not pass a request's trace hook")
+    await _assert_fails_safe(kind, aws_server, "does not pass a request's extensions")
+
+
+async def test_redirects_that_keep_authorization_switch_to_query_signing(
+    aws_server, monkeypatch, kind
+):
+    """Without a session token no guard is hooked, and httpx's own clean-up keeps the signature
+    off another origin: if it stopped, a warning says so and nothing leaks."""
+    keep_authorization_on_redirect(monkeypatch, kind)
+    await _assert_fails_safe(kind, aws_server, "keeps Authorization")
+
+
+async def test_a_client_keeping_authorization_would_leak_the_signature_without_the_check(
+    aws_server, monkeypatch, kind
+):
+    """Control: trusting httpx's clean-up blindly, the signature of a request without a token
+    would follow a redirect to another origin."""
+    keep_authorization_on_redirect(monkeypatch, kind)
+    monkeypatch.setattr(_httpx, "_GUARD_PROVEN", {kind.client.Request: True})
+    _, arrived = await _post_across_origins(kind, aws_server, make_auth())
+    assert "AWS4-HMAC-SHA256" in leaked(arrived[0])
 
 
 async def test_a_self_check_that_cannot_run_counts_as_failed(aws_server, monkeypatch, kind):

@@ -9,9 +9,10 @@ through a forward proxy (httpcore2 also keeps a target that is already absolute)
 difference shows in what is sent, not in how we sign: for a file read partly already, httpx2
 states the remaining length as Content-Length, where httpx 0.28-0.29 states the whole file's.
 
-Redirects are ``_httpx_redirects``'s: a guard installed on each request keeps our headers off
-any hop to another origin, and a same-origin hop that API Gateway refuses is signed again
-(unless the chain has been elsewhere).
+Redirects are ``_httpx_redirects``'s: each request signed names its origin, a guard hooked on
+each request that sends our session token keeps our headers off any hop to another origin
+(without a token httpx's own clean-up suffices), and a same-origin hop that API Gateway refuses
+is signed again (unless the chain has been elsewhere).
 
 Private couplings, and how each fails safe
 ------------------------------------------
@@ -228,7 +229,7 @@ def sign_request(
     *,
     is_async: bool,
 ) -> SigningResult:
-    """Sign ``request`` in place and install the cross-origin guard on it.
+    """Sign ``request`` in place, name its origin, and hook the guard if it sends a token.
 
     Where the guard is not proven to work with this client package, the request is signed in
     the query string whatever ``presign`` says (see the module docstring).
@@ -272,7 +273,12 @@ def sign_request(
             headers[name] = value
     if signed_url != url:  # parsing a URL is the costliest step of httpx; skip it when we can
         request.url = _signed_url(request, url, signed_url)
-    install_guard(request, (destination.scheme, destination.host), is_async=is_async)
+    install_guard(
+        request,
+        (destination.scheme, destination.host),
+        is_async=is_async,
+        sends_token=_TOKEN_HEADER in dict(result.headers),
+    )
     return result
 
 
@@ -363,6 +369,7 @@ _PROBE_URLS = (
 )
 
 
+_TOKEN_HEADER = "X-Amz-Security-Token"  # noqa: S105 - a header's name, not a secret
 # The headers the signer sets, as Headers._list holds a name: as given, and lowercase.
 _SIGNER_HEADER_BYTES = {
     name: (name.encode("ascii"), name.lower().encode("ascii")) for name in _sigv4.SIGNING_HEADERS

@@ -2,10 +2,17 @@
 
 httpx runs the auth flow around its redirect loop: the flow sees only the last response, and
 the redirect requests it builds keep every header but ``Authorization`` (and only across
-origins). Two measures keep our credentials where they belong:
+origins). Every request signed names the origin it was signed for in its ``extensions``
+(:data:`SIGNED_FOR`), which httpx passes on to every redirect request it builds. Two measures
+keep our credentials where they belong:
 
-* an httpcore ``trace`` hook, inherited by every redirect request through ``extensions``,
-  removes our headers from any hop bound for another origin just before its headers are written;
+* where a request carries our session token in its headers, an httpcore ``trace`` hook,
+  inherited by every redirect request the same way, removes our headers from any hop bound for
+  another origin just before its headers are written. Without a token nothing of ours that
+  httpx leaves on such a hop is a secret: httpx drops ``Authorization`` itself (the guard's
+  proof checks that it still does), and ``X-Amz-Date``, the body's hash and a SigV4a region
+  set give nothing away. The hook costs about 2 µs per request sent, so it is set only where
+  it has something to protect;
 * a same-origin hop that API Gateway refuses is signed for its new URL and sent once more,
   unless the chain has been to another origin before: that origin chose the hop's URL.
 
@@ -18,7 +25,8 @@ Marked ``# private coupling:`` where they happen; ``tests/test_couplings.py`` ch
 still holds and removes it to prove the fallback.
 
 * The redirect guard needs three things nobody documents: httpx carries a request's
-  ``extensions`` to the redirects it follows; httpcore calls the ``trace`` hook with
+  ``extensions`` to the redirects it follows (and drops ``Authorization`` from a hop to another
+  origin, which is documented); httpcore calls the ``trace`` hook with
   ``<http11|http2>.send_request_headers.started`` and the ``httpcore.Request`` in ``info``
   before writing; removing a header from that request's list keeps it off the wire. If any of
   them went away the guard would do nothing and, after a redirect to another origin, the session
@@ -73,6 +81,7 @@ if TYPE_CHECKING:
     import httpx
 
 __all__ = [
+    "SIGNED_FOR",
     "Origin",
     "install_guard",
     "leave_origin",
@@ -83,6 +92,10 @@ __all__ = [
 ]
 
 _SIGNING_HEADERS_RAW = frozenset(name.encode("ascii") for name in _sigv4.SIGNING_HEADER_NAMES)
+# The extension naming the :data:`Origin` a request was signed for; httpx passes a request's
+# extensions on to its redirects, so every hop of a chain names it (:data:`_LEFT` once the
+# chain has been elsewhere).
+SIGNED_FOR = "apigw_iam_auth.signed_for"
 
 
 def needs_resign(response: httpx.Response, signed: httpx.Request) -> bool:
@@ -114,11 +127,8 @@ def left_our_origin(request: httpx.Request) -> bool:
     client rebuilt it, unsigned, as the guard sends a hop httpx follows itself. A request the
     caller builds has no guard of ours, and is signed wherever it goes.
     """
-    guard = request.extensions.get("trace")
-    if not (isinstance(guard, partial) and guard.func in (_on_event, _on_event_async)):
-        return False
-    signed_for: Origin = guard.args[0]
-    return _url_origin(request.url) != signed_for
+    signed_for = request.extensions.get(SIGNED_FOR)
+    return signed_for is not None and _url_origin(request.url) != signed_for
 
 
 def leave_origin(request: httpx.Request) -> None:
@@ -127,15 +137,17 @@ def leave_origin(request: httpx.Request) -> None:
     Neither it, sent again, nor a hop made from it, back at the origin first signed for too
     (why: :func:`needs_resign`).
     """
-    guard = request.extensions.get("trace")
-    if isinstance(guard, partial) and guard.func in (_on_event, _on_event_async):
-        request.extensions = {
-            **request.extensions,
-            "trace": partial(guard.func, _LEFT, *guard.args[1:]),
-        }
+    if SIGNED_FOR in request.extensions:
+        request.extensions = {**request.extensions, SIGNED_FOR: _LEFT}
 
 
-def install_guard(request: httpx.Request, origin: Origin, *, is_async: bool) -> None:
+def install_guard(
+    request: httpx.Request, origin: Origin, *, is_async: bool, sends_token: bool
+) -> None:
+    """Name ``origin`` in ``request``'s extensions, and hook the guard where it sends a token.
+
+    The caller's own trace hook stays, chained behind the guard.
+    """
     # private coupling: httpx passes a request's extensions on to the redirect requests it
     # builds (httpx 0.27-0.29, httpx2 2.14-2.17); guarded by
     # tests/test_couplings.py::test_redirect_guard_is_proven_for_each_client and
@@ -143,11 +155,16 @@ def install_guard(request: httpx.Request, origin: Origin, *, is_async: bool) -> 
     extensions = request.extensions
     inner: Any = extensions.get("trace")
     if isinstance(inner, partial) and inner.func in (_on_event, _on_event_async):  # signed again
-        inner = inner.args[1]
+        inner = inner.args[0]
     scheme, host = origin
-    guard = partial(_GUARD_EVENTS[is_async], (scheme, _one_spelling(host)), inner)
     # A new dict: the one given may be shared by other requests (redirects share this one).
-    request.extensions = {**extensions, "trace": guard}
+    marked = {**extensions, SIGNED_FOR: (scheme, _one_spelling(host))}
+    trace = partial(_GUARD_EVENTS[is_async], inner) if sends_token else inner
+    if trace is None:
+        marked.pop("trace", None)
+    else:
+        marked["trace"] = trace
+    request.extensions = marked
 
 
 # An origin as the signer names it: the lowercase scheme and the Host header a client sends
@@ -196,27 +213,25 @@ _HEADERS_WRITTEN_NEXT = frozenset(
 
 
 def _on_event(
-    origin: Origin,
     inner: Callable[[str, dict[str, Any]], None] | None,
     event: str,
     info: dict[str, Any],
 ) -> None:
     """The httpcore ``trace`` callback of sync clients; chains to a trace the user had set."""
     if event in _HEADERS_WRITTEN_NEXT:
-        _strip_if_foreign(origin, info, inner)
+        _strip_if_foreign(info, inner)
     if inner is not None:
         inner(event, info)
 
 
 async def _on_event_async(
-    origin: Origin,
     inner: Callable[[str, dict[str, Any]], Awaitable[None]] | None,
     event: str,
     info: dict[str, Any],
 ) -> None:
     """The httpcore ``trace`` callback of async clients, which await it."""
     if event in _HEADERS_WRITTEN_NEXT:
-        _strip_if_foreign(origin, info, inner)
+        _strip_if_foreign(info, inner)
     if inner is not None:
         await inner(event, info)
 
@@ -226,7 +241,7 @@ async def _on_event_async(
 _GUARD_EVENTS: dict[bool, Callable[..., Any]] = {False: _on_event, True: _on_event_async}
 
 
-def _strip_if_foreign(origin: Origin, info: dict[str, Any], inner: object) -> None:
+def _strip_if_foreign(info: dict[str, Any], inner: object) -> None:
     """Settle what the hop about to be written carries, then step out of its other events.
 
     Once its headers are settled (ours removed from the list httpcore writes, on a hop to
@@ -236,7 +251,8 @@ def _strip_if_foreign(origin: Origin, info: dict[str, Any], inner: object) -> No
     hook stays); the httpx request keeps the guard for the redirects built from it.
 
     A hop to the origin's host on its default port (nearly every request) is known as ours
-    from its bytes; any other hop's origin is worked out.
+    from its bytes; any other hop's origin is worked out. A hop naming no origin (its
+    extensions replaced on the way) is taken for a foreign one.
     """
     # private coupling: info["request"] is the httpcore.Request about to be written, and its
     # headers list is what gets written (httpcore 1.0, httpcore2 2.14-2.17); guarded by
@@ -247,6 +263,7 @@ def _strip_if_foreign(origin: Origin, info: dict[str, Any], inner: object) -> No
     if outgoing is None:
         return
     url = outgoing.url
+    origin = outgoing.extensions.get(SIGNED_FOR, _LEFT)
     scheme, host = origin
     plainly_ours = (  # what _hop_origin(url) == origin says, without its parsing
         url.port is None
@@ -385,12 +402,16 @@ def _probe_trace(event: str, info: dict[str, Any]) -> None:
 
 
 def _redirect_problem(client: Any) -> str | None:  # noqa: ANN401 - the httpx or httpx2 module
-    """Whether ``client`` passes a request's ``trace`` hook on to a redirect it follows."""
-    traces: list[object] = []
+    """Whether ``client`` passes a request's extensions on to a redirect it follows.
+
+    And whether it drops ``Authorization`` from a hop to another origin: without a session
+    token, the guard is not hooked, and that is what keeps the signature there.
+    """
+    hops: list[Any] = []
 
     def answer(request: Any) -> Any:  # noqa: ANN401 - the client's Request and Response
-        traces.append(request.extensions.get("trace"))
-        if len(traces) == 1:
+        hops.append(request)
+        if len(hops) == 1:
             return client.Response(307, headers={"Location": "http://b.invalid/"})
         return client.Response(204)
 
@@ -400,11 +421,18 @@ def _redirect_problem(client: Any) -> str | None:  # noqa: ANN401 - the httpx or
     log.addFilter(unlogged)
     try:
         with client.Client(transport=transport, follow_redirects=True, trust_env=False) as probe:
-            probe.get("http://a.invalid/", extensions={"trace": _probe_trace})
+            probe.get(
+                "http://a.invalid/",
+                headers={"Authorization": "AWS4-HMAC-SHA256 probe"},
+                extensions={"trace": _probe_trace, SIGNED_FOR: ("http", "a.invalid")},
+            )
     finally:
         log.removeFilter(unlogged)
-    if traces != [_probe_trace, _probe_trace]:
-        return f"{named(client)} does not pass a request's trace hook on to its redirects"
+    extensions = [(hop.extensions.get("trace"), hop.extensions.get(SIGNED_FOR)) for hop in hops]
+    if extensions != [(_probe_trace, ("http", "a.invalid"))] * 2:
+        return f"{named(client)} does not pass a request's extensions on to its redirects"
+    if "Authorization" in hops[1].headers:
+        return f"{named(client)} keeps Authorization on a redirect to another origin"
     return None
 
 
@@ -423,13 +451,12 @@ def _core_problem(core: Any) -> str | None:  # noqa: ANN401 - the httpcore modul
     """Whether the guard keeps our header off the wire of ``core``'s HTTP/1.1 connection."""
     events: list[str] = []
     stream = _RecordingStream()
-    signed_for: Origin = ("http", "a.invalid")
-    guard = partial(_on_event, signed_for, lambda event, _: events.append(event))
+    guard = partial(_on_event, lambda event, _: events.append(event))
     request = core.Request(
         "GET",
         "http://b.invalid/",
         headers=[(b"Host", b"b.invalid"), (b"X-Amz-Security-Token", _PROBE_TOKEN)],
-        extensions={"trace": guard},
+        extensions={"trace": guard, SIGNED_FOR: ("http", "a.invalid")},
     )
     with core.HTTP11Connection(origin=core.Origin(b"http", b"b.invalid", 80), stream=stream) as hop:
         hop.handle_request(request).read()
