@@ -42,6 +42,7 @@ import json
 import re
 import socket
 import socketserver
+import ssl
 import threading
 import uuid
 from dataclasses import dataclass
@@ -51,6 +52,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote, unquote_to_bytes
 
+import trustme
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.compat import HTTPHeaders
@@ -710,13 +712,22 @@ class _HTTPServer(ThreadingHTTPServer):
                     connection.shutdown(socket.SHUT_RDWR)
 
 
+# The test CA of the servers that speak TLS (``AwsServer(tls=True)``); CLIENT_TLS trusts it.
+_TEST_CA = trustme.CA()
+SERVER_TLS = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+_TEST_CA.issue_cert("127.0.0.1", "::1", "localhost").configure_cert(SERVER_TLS)
+CLIENT_TLS = ssl.create_default_context()
+_TEST_CA.configure_trust(CLIENT_TLS)
+
+
 class AwsServer:
     """A loopback API Gateway stand-in that checks SigV4 with botocore.
 
     ``credentials`` maps access key to ``(secret, session token or None)``; a key with a token
     is accepted only with exactly that token. ``clock`` returns the time as an aware datetime;
     ``clock_offset`` is added to it and may be changed while the server runs, to make the
-    server's clock disagree with the client's.
+    server's clock disagree with the client's. ``tls=True`` serves https with a certificate
+    of a test CA, which clients trust through :data:`CLIENT_TLS`.
     """
 
     def __init__(
@@ -730,8 +741,10 @@ class AwsServer:
         clock: Callable[[], datetime] = utc_now,
         clock_offset: timedelta = timedelta(0),
         max_skew: timedelta = MAX_SKEW,
+        tls: bool = False,
     ) -> None:
         self.credentials = dict(credentials)
+        self.tls = tls
         self.region = region
         self.service = service
         self.host = host
@@ -754,6 +767,8 @@ class AwsServer:
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         self._stopping.clear()
         self._httpd = _HTTPServer((self.host, self._requested_port), self, family)
+        if self.tls:  # each connection's handshake runs as it is accepted
+            self._httpd.socket = SERVER_TLS.wrap_socket(self._httpd.socket, server_side=True)
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,
             kwargs={"poll_interval": 0.05},
@@ -791,9 +806,9 @@ class AwsServer:
 
     @property
     def base_url(self) -> str:
-        """``http://127.0.0.1:PORT`` or ``http://[::1]:PORT``."""
+        """``http://127.0.0.1:PORT``, ``http://[::1]:PORT``, or ``https://`` with TLS."""
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}"
 
     def url(self, path_and_query: str = "/") -> str:
         """An absolute URL on this server for ``path_and_query`` (which starts with '/')."""

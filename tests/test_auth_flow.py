@@ -321,29 +321,34 @@ async def test_guard_keeps_our_headers_on_our_own_hop_whatever_the_url_spelling(
 
 @pytest.mark.anyio
 @pytest.mark.parametrize(
-    ("credentials", "presign", "hooked"),
+    ("scheme", "credentials", "presign", "hooked"),
     [
-        ((KEY, SECRET, TOKEN), False, True),
-        ((KEY, SECRET), False, False),
-        ((KEY, SECRET, TOKEN), True, False),
+        ("https", (KEY, SECRET, TOKEN), False, True),
+        ("https", (KEY, SECRET), False, False),
+        ("http", (KEY, SECRET), False, True),
+        ("https", (KEY, SECRET, TOKEN), True, False),
+        ("http", (KEY, SECRET, TOKEN), True, False),
     ],
-    ids=["token-in-headers", "no-token", "token-in-query"],
+    ids=["token", "no-token", "no-token-http", "token-in-query", "token-in-query-http"],
 )
-async def test_the_guard_is_hooked_only_where_a_session_token_is_sent(
-    kind, credentials, presign, hooked
+async def test_the_guard_is_hooked_only_where_httpx_would_leave_a_secret(
+    kind, scheme, credentials, presign, hooked
 ):
     """Every signed request names its origin; only one whose headers carry the session token
-    (which httpx's redirect clean-up would keep) pays for a hook on httpcore's trace. The
-    caller's own trace hook stays, chained behind the guard or in its place."""
+    (which httpx's redirect clean-up keeps) or go over plain http (whose Authorization httpx
+    lets follow an upgrade to https) pays for a hook on httpcore's trace. The caller's own
+    trace hook stays, chained behind the guard or in its place."""
 
     def mine(event: str, info: dict[str, Any]) -> None:
         """The caller's trace hook."""
 
     auth = ApiGwIamAuth(region="us-east-1", credentials=credentials, presign=presign)
     for extensions, untraced in (({}, None), ({"trace": mine}, mine)):
-        request = kind.client.Request("GET", "HTTPS://H.example:443/p", extensions=extensions)
-        sent = await first_request(kind, auth, request)
-        assert sent.extensions[SIGNED_FOR] == ("https", "h.example")
+        url = f"{scheme.upper()}://H.example/p"
+        sent = await first_request(
+            kind, auth, kind.client.Request("GET", url, extensions=extensions)
+        )
+        assert sent.extensions[SIGNED_FOR] == (scheme, "h.example")
         trace = sent.extensions.get("trace")
         if hooked:
             assert trace not in (None, mine)

@@ -412,12 +412,14 @@ SABOTAGES = {
 }
 
 
-async def _post_across_origins(kind: Kind, aws_server: AwsServer, auth: ApiGwIamAuth) -> Any:
+async def _post_across_origins(
+    kind: Kind, aws_server: AwsServer, auth: ApiGwIamAuth, *, tls: bool = False
+) -> Any:
     """POST with a body to the verifying server, which answers 307 to a second server.
 
     Returns (the final response, the requests the second server received).
     """
-    with running_server() as other:
+    with running_server(tls=tls) as other:
         start = redirect_url(aws_server, other.url("/prod/elsewhere?a=1"), 307)
         response = await send(
             kind, "POST", start, auth=auth, follow_redirects=True, content=b"payload"
@@ -474,13 +476,14 @@ async def test_redirects_that_keep_authorization_switch_to_query_signing(
 
 
 async def test_a_client_keeping_authorization_would_leak_the_signature_without_the_check(
-    aws_server, monkeypatch, kind
+    monkeypatch, kind
 ):
-    """Control: trusting httpx's clean-up blindly, the signature of a request without a token
-    would follow a redirect to another origin."""
+    """Control: trusting httpx's clean-up blindly, the signature of an https request without a
+    token (which hooks no guard) would follow a redirect to another origin."""
     keep_authorization_on_redirect(monkeypatch, kind)
     monkeypatch.setattr(_httpx, "_GUARD_PROVEN", {kind.client.Request: True})
-    _, arrived = await _post_across_origins(kind, aws_server, make_auth())
+    with running_server(tls=True) as home:
+        _, arrived = await _post_across_origins(kind, home, make_auth(), tls=True)
     assert "AWS4-HMAC-SHA256" in leaked(arrived[0])
 
 

@@ -12,7 +12,6 @@ import contextlib
 import importlib
 import io
 import socket
-import ssl
 import warnings
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -21,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import anyio.to_thread
 import pytest
 import requests
-from aws_server import INVALID_SIGNATURE, SESSION_ACCESS_KEY, running_server
+from aws_server import CLIENT_TLS, INVALID_SIGNATURE, SESSION_ACCESS_KEY, running_server
 from integration_cases import (
     BLOB,
     FOREIGN_LINK,
@@ -96,8 +95,9 @@ def kind_param(kind: Kind, *values: object) -> Any:
 
 
 KINDS = tuple(kind_param(kind) for kind in KIND_VALUES)
-# Unused on http:// URLs, but each client would otherwise load the CA bundle anew (~30 ms).
-TLS = ssl.create_default_context()
+# Trusts the test CA of the https servers; one context, as each client would otherwise load the
+# CA bundle anew (~30 ms).
+TLS = CLIENT_TLS
 
 
 @pytest.fixture
@@ -454,38 +454,63 @@ async def test_same_origin_redirect_resends_the_body_signed(server, kind, body, 
     assert received["body_sha256"] == sha256(expected)
 
 
-# Both kinds of keys: the redirect guard is hooked only where a session token is sent.
-KEYS = pytest.mark.parametrize("credentials", [SESSION, LONG_TERM], ids=["session", "long-term"])
+@dataclass(frozen=True)
+class Keys:
+    """The credentials of a cross-origin test, and whether its servers speak https."""
+
+    credentials: tuple[str, ...]
+    tls: bool
+
+    @property
+    def guarded(self) -> bool:
+        """Whether the redirect guard is hooked: a session token, or plain http."""
+        return self.credentials is SESSION or not self.tls
 
 
-def ours_elsewhere(record: Any, credentials: tuple[str, ...]) -> list[str]:
+# The redirect guard is hooked where httpx's own clean-up would leave a secret of ours on a hop
+# elsewhere (a session token; a plain-http request's signature, which httpx lets follow an
+# upgrade to https): both ways run.
+@pytest.fixture(
+    params=[Keys(SESSION, tls=False), Keys(LONG_TERM, tls=True)],
+    ids=["session-http", "long-term-https"],
+)
+def keys(request):
+    """Credentials, and the scheme of the servers."""
+    return request.param
+
+
+@pytest.fixture
+def home(keys):
+    """The verifying server the cross-origin tests start at, https where ``keys`` says."""
+    with running_server(tls=keys.tls) as server:
+        yield server
+
+
+def ours_elsewhere(record: Any, keys: Keys) -> list[str]:
     """What of ours reached another origin (:func:`leaked`).
 
-    Without a session token no guard is hooked, and httpx's own clean-up (which drops
-    ``Authorization``) runs alone: ``X-Amz-Date``, no secret, goes on with the hop.
+    Where no guard is hooked, httpx's own clean-up (which drops ``Authorization``) runs alone:
+    ``X-Amz-Date``, no secret, goes on with the hop.
     """
     found = leaked(record)
-    return found if credentials is SESSION else [name for name in found if name != "x-amz-date"]
+    return found if keys.guarded else [name for name in found if name != "x-amz-date"]
 
 
-@KEYS
 @pytest.mark.parametrize("presign", MODES)
 @pytest.mark.parametrize("status", [302, 303, 307, 308])
-async def test_cross_origin_redirect_carries_no_credentials(
-    aws_server, kind, status, presign, credentials
-):
+async def test_cross_origin_redirect_carries_no_credentials(home, kind, status, presign, keys):
     """A redirect to another origin reaches it with no signature, token or Authorization."""
-    auth = make_auth(credentials=credentials, presign=presign)
-    with running_server() as other:
-        start = redirect_url(aws_server, other.url("/prod/elsewhere?a=1"), status)
+    auth = make_auth(credentials=keys.credentials, presign=presign)
+    with running_server(tls=keys.tls) as other:
+        start = redirect_url(home, other.url("/prod/elsewhere?a=1"), status)
         response = await send(
             kind, "POST", start, auth=auth, follow_redirects=True, content=b"payload"
         )
         arrived = other.requests
     assert response.status_code == 403  # the other origin saw an unsigned request
     assert [record.target.partition("?")[0] for record in arrived] == ["/prod/elsewhere"]
-    assert [ours_elsewhere(record, credentials) for record in arrived] == [[]]
-    assert aws_server.requests[0].verified
+    assert [ours_elsewhere(record, keys) for record in arrived] == [[]]
+    assert home.requests[0].verified
 
 
 async def _follow_by_hand(kind: Kind, auth: object, url: str) -> httpx.Response:
@@ -493,14 +518,14 @@ async def _follow_by_hand(kind: Kind, auth: object, url: str) -> httpx.Response:
     httpx's own documentation follows redirects with follow_redirects=False."""
     package = kind.client
     if kind.is_async:
-        async with package.AsyncClient(auth=auth, trust_env=False) as client:
+        async with package.AsyncClient(auth=auth, trust_env=False, verify=TLS) as client:
             response = await client.get(url)
             while response.next_request is not None:
                 response = await client.send(response.next_request)
             return response
 
     def call() -> httpx.Response:
-        with package.Client(auth=auth, trust_env=False) as client:
+        with package.Client(auth=auth, trust_env=False, verify=TLS) as client:
             response = client.get(url)
             while response.next_request is not None:
                 response = client.send(response.next_request)
@@ -509,76 +534,73 @@ async def _follow_by_hand(kind: Kind, auth: object, url: str) -> httpx.Response:
     return await anyio.to_thread.run_sync(call)
 
 
-@KEYS
 @pytest.mark.parametrize("presign", MODES)
 async def test_a_redirect_followed_by_hand_carries_no_credentials_elsewhere(
-    aws_server, kind, presign, credentials
+    home, kind, presign, keys
 ):
     """client.send(response.next_request) runs the auth again: a hop to another origin goes
     unsigned (never signed for that host, never with our token), and so does a hop from there
     back to ours, whose URL the other origin chose."""
-    auth = make_auth(credentials=credentials, presign=presign)
-    with running_server() as other:
+    auth = make_auth(credentials=keys.credentials, presign=presign)
+    with running_server(tls=keys.tls) as other:
         away = await _follow_by_hand(
-            kind, auth, redirect_url(aws_server, other.url("/prod/elsewhere?a=1"), 302)
+            kind, auth, redirect_url(home, other.url("/prod/elsewhere?a=1"), 302)
         )
-        bounce = redirect_url(other, aws_server.url("/prod/home"), 302, "redirect-unsigned")
-        back = await _follow_by_hand(kind, auth, redirect_url(aws_server, bounce, 302))
+        bounce = redirect_url(other, home.url("/prod/home"), 302, "redirect-unsigned")
+        back = await _follow_by_hand(kind, auth, redirect_url(home, bounce, 302))
         arrived = other.requests
     assert away.status_code == 403  # the other origin saw an unsigned request
-    assert [ours_elsewhere(record, credentials) for record in arrived] == [[], []]
+    assert [ours_elsewhere(record, keys) for record in arrived] == [[], []]
     assert back.status_code == 403
-    home = [record for record in aws_server.requests if record.target == "/prod/home"]
+    home = [record for record in home.requests if record.target == "/prod/home"]
     assert [(record.status, record.verified) for record in home] == [(403, False)]
 
 
-@KEYS
 @pytest.mark.parametrize("status", [302, 307])
-async def test_a_redirect_back_after_another_origin_is_not_signed(
-    aws_server, kind, status, credentials
-):
+async def test_a_redirect_back_after_another_origin_is_not_signed(home, kind, status, keys):
     """Origin -> other origin -> origin: the foreign hop is clean, and the hop back, whose URL
     (and on a 307 whose method and body) the other origin chose, is neither signed nor re-sent
     signed when refused: its 403 comes back."""
-    with running_server() as other:
-        bounce = redirect_url(other, aws_server.url("/prod/home"), status, "redirect-unsigned")
-        start = redirect_url(aws_server, bounce, status)
-        auth = make_auth(credentials=credentials)
+    with running_server(tls=keys.tls) as other:
+        bounce = redirect_url(other, home.url("/prod/home"), status, "redirect-unsigned")
+        start = redirect_url(home, bounce, status)
+        auth = make_auth(credentials=keys.credentials)
         response = await send(
             kind, "POST", start, auth=auth, follow_redirects=True, content=b"pay 100"
         )
         arrived = other.requests
     assert response.status_code == 403
-    assert [ours_elsewhere(record, credentials) for record in arrived] == [[]]
-    home = [record for record in aws_server.requests if record.target == "/prod/home"]
+    assert [ours_elsewhere(record, keys) for record in arrived] == [[]]
+    home = [record for record in home.requests if record.target == "/prod/home"]
     assert [(record.status, record.verified) for record in home] == [(403, False)]
 
 
-@KEYS
-async def test_the_hop_back_sent_again_is_not_signed_either(aws_server, kind, credentials):
+async def test_the_hop_back_sent_again_is_not_signed_either(home, kind, keys):
     """After httpx followed origin -> other origin -> origin, sending the last request again (a
     generic retry) does not sign the URL the other origin chose, nor its 307's body."""
-    auth = make_auth(credentials=credentials)
+    auth = make_auth(credentials=keys.credentials)
     package = kind.client
-    with running_server() as other:
-        bounce = redirect_url(other, aws_server.url("/prod/home"), 307, "redirect-unsigned")
-        start = redirect_url(aws_server, bounce, 307)
+    with running_server(tls=keys.tls) as other:
+        bounce = redirect_url(other, home.url("/prod/home"), 307, "redirect-unsigned")
+        start = redirect_url(home, bounce, 307)
         if kind.is_async:
             async with package.AsyncClient(
-                auth=auth, trust_env=False, follow_redirects=True
+                auth=auth, trust_env=False, verify=TLS, follow_redirects=True
             ) as client:
                 first = await client.post(start, content=b"pay 100")
                 again = await client.send(first.request)
         else:
 
             def call() -> tuple[httpx.Response, httpx.Response]:
-                with package.Client(auth=auth, trust_env=False, follow_redirects=True) as client:
+                with package.Client(
+                    auth=auth, trust_env=False, verify=TLS, follow_redirects=True
+                ) as client:
                     first = client.post(start, content=b"pay 100")
                     return first, client.send(first.request)
 
             first, again = await anyio.to_thread.run_sync(call)
     assert (first.status_code, again.status_code) == (403, 403)
-    home = [(r.status, r.verified) for r in aws_server.requests if r.target == "/prod/home"]
+    home = [(r.status, r.verified) for r in home.requests if r.target == "/prod/home"]
     assert home == [(403, False), (403, False)]
 
 

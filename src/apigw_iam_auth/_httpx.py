@@ -10,9 +10,9 @@ difference shows in what is sent, not in how we sign: for a file read partly alr
 states the remaining length as Content-Length, where httpx 0.28-0.29 states the whole file's.
 
 Redirects are ``_httpx_redirects``'s: each request signed names its origin, a guard hooked on
-each request that sends our session token keeps our headers off any hop to another origin
-(without a token httpx's own clean-up suffices), and a same-origin hop that API Gateway refuses
-is signed again (unless the chain has been elsewhere).
+each request that httpx's own clean-up would leave something of ours on (a session token, or
+the signature of a plain-http request) keeps our headers off any hop to another origin, and a
+same-origin hop that API Gateway refuses is signed again (unless the chain has been elsewhere).
 
 Private couplings, and how each fails safe
 ------------------------------------------
@@ -229,13 +229,14 @@ def sign_request(
     *,
     is_async: bool,
 ) -> SigningResult:
-    """Sign ``request`` in place, name its origin, and hook the guard if it sends a token.
+    """Sign ``request`` in place, name its origin, and hook the guard where it is needed.
 
     Where the guard is not proven to work with this client package, the request is signed in
     the query string whatever ``presign`` says (see the module docstring).
     """
     presign = settings.presign
     unguarded = not presign and not _guard_proven(type(request))
+    in_headers = not presign and not unguarded
     headers = request.headers
     parsed = _checked_once(_URL_PARSED, type(request), _check_parsed_url)
     url = _url_text(request.url) if parsed else str(request.url)
@@ -245,7 +246,7 @@ def sign_request(
             url,
             tuple(headers.raw),
             body_hash,
-            location=SignatureLocation.QUERY if presign or unguarded else SignatureLocation.HEADERS,
+            location=SignatureLocation.HEADERS if in_headers else SignatureLocation.QUERY,
             expires=settings.expires,
             credentials=credentials,
         )
@@ -273,12 +274,10 @@ def sign_request(
             headers[name] = value
     if signed_url != url:  # parsing a URL is the costliest step of httpx; skip it when we can
         request.url = _signed_url(request, url, signed_url)
-    install_guard(
-        request,
-        (destination.scheme, destination.host),
-        is_async=is_async,
-        sends_token=_TOKEN_HEADER in dict(result.headers),
-    )
+    # httpx drops Authorization from a hop to another origin, but for an http -> https upgrade
+    # of the same host: the guard is hooked where more of ours would go (why: _httpx_redirects).
+    hook = in_headers and (destination.scheme == "http" or _TOKEN_HEADER in dict(result.headers))
+    install_guard(request, (destination.scheme, destination.host), is_async=is_async, hook=hook)
     return result
 
 

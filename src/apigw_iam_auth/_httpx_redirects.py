@@ -6,13 +6,15 @@ origins). Every request signed names the origin it was signed for in its ``exten
 (:data:`SIGNED_FOR`), which httpx passes on to every redirect request it builds. Two measures
 keep our credentials where they belong:
 
-* where a request carries our session token in its headers, an httpcore ``trace`` hook,
-  inherited by every redirect request the same way, removes our headers from any hop bound for
-  another origin just before its headers are written. Without a token nothing of ours that
-  httpx leaves on such a hop is a secret: httpx drops ``Authorization`` itself (the guard's
-  proof checks that it still does), and ``X-Amz-Date``, the body's hash and a SigV4a region
-  set give nothing away. The hook costs about 2 µs per request sent, so it is set only where
-  it has something to protect;
+* an httpcore ``trace`` hook, inherited by every redirect request the same way, removes our
+  headers from any hop bound for another origin just before its headers are written. It costs
+  about 2 µs per request sent, so it is hooked only where httpx's own clean-up would leave a
+  secret of ours on such a hop: httpx drops ``Authorization`` itself (the guard's proof checks
+  that it still does), except on an ``http`` to ``https`` upgrade of the same host, but keeps
+  ``X-Amz-Security-Token``. So the hook is set on requests signed in their headers that carry a
+  session token or go over plain http; on the others (an https API with long-term keys, or any
+  presigned request) what a hop elsewhere may still carry is no secret: ``X-Amz-Date``, the
+  body's hash, a SigV4a region set;
 * a same-origin hop that API Gateway refuses is signed for its new URL and sent once more,
   unless the chain has been to another origin before: that origin chose the hop's URL.
 
@@ -141,12 +143,10 @@ def leave_origin(request: httpx.Request) -> None:
         request.extensions = {**request.extensions, SIGNED_FOR: _LEFT}
 
 
-def install_guard(
-    request: httpx.Request, origin: Origin, *, is_async: bool, sends_token: bool
-) -> None:
-    """Name ``origin`` in ``request``'s extensions, and hook the guard where it sends a token.
+def install_guard(request: httpx.Request, origin: Origin, *, is_async: bool, hook: bool) -> None:
+    """Name ``origin`` in ``request``'s extensions, and hook the guard on it if ``hook``.
 
-    The caller's own trace hook stays, chained behind the guard.
+    The caller's own trace hook stays, chained behind the guard or in its place.
     """
     # private coupling: httpx passes a request's extensions on to the redirect requests it
     # builds (httpx 0.27-0.29, httpx2 2.14-2.17); guarded by
@@ -159,7 +159,7 @@ def install_guard(
     scheme, host = origin
     # A new dict: the one given may be shared by other requests (redirects share this one).
     marked = {**extensions, SIGNED_FOR: (scheme, _one_spelling(host))}
-    trace = partial(_GUARD_EVENTS[is_async], inner) if sends_token else inner
+    trace = partial(_GUARD_EVENTS[is_async], inner) if hook else inner
     if trace is None:
         marked.pop("trace", None)
     else:
@@ -404,8 +404,8 @@ def _probe_trace(event: str, info: dict[str, Any]) -> None:
 def _redirect_problem(client: Any) -> str | None:  # noqa: ANN401 - the httpx or httpx2 module
     """Whether ``client`` passes a request's extensions on to a redirect it follows.
 
-    And whether it drops ``Authorization`` from a hop to another origin: without a session
-    token, the guard is not hooked, and that is what keeps the signature there.
+    And whether it drops ``Authorization`` from a hop to another origin: where the guard is not
+    hooked (an https request without a session token), that is what keeps the signature there.
     """
     hops: list[Any] = []
 
