@@ -321,28 +321,39 @@ async def test_guard_keeps_our_headers_on_our_own_hop_whatever_the_url_spelling(
 
 @pytest.mark.anyio
 @pytest.mark.parametrize(
-    ("scheme", "credentials", "presign", "hooked"),
+    ("scheme", "credentials", "options", "hooked"),
     [
-        ("https", (KEY, SECRET, TOKEN), False, True),
-        ("https", (KEY, SECRET), False, False),
-        ("http", (KEY, SECRET), False, True),
-        ("https", (KEY, SECRET, TOKEN), True, False),
-        ("http", (KEY, SECRET, TOKEN), True, False),
+        ("https", (KEY, SECRET, TOKEN), {}, True),
+        ("https", (KEY, SECRET), {}, False),
+        ("http", (KEY, SECRET), {}, True),
+        ("https", (KEY, SECRET), {"add_content_sha256_header": True}, True),
+        ("https", (KEY, SECRET), {"region_set": ["us-east-1", "eu-west-1"]}, True),
+        ("https", (KEY, SECRET, TOKEN), {"presign": True}, False),
+        ("http", (KEY, SECRET, TOKEN), {"presign": True}, False),
     ],
-    ids=["token", "no-token", "no-token-http", "token-in-query", "token-in-query-http"],
+    ids=[
+        "token",
+        "no-token",
+        "no-token-http",
+        "body-hash",
+        "region-set",
+        "token-in-query",
+        "token-in-query-http",
+    ],
 )
-async def test_the_guard_is_hooked_only_where_httpx_would_leave_a_secret(
-    kind, scheme, credentials, presign, hooked
+async def test_the_guard_is_hooked_only_where_httpx_could_leave_something_of_ours(
+    kind, scheme, credentials, options, hooked
 ):
-    """Every signed request names its origin; only one whose headers carry the session token
-    (which httpx's redirect clean-up keeps) or go over plain http (whose Authorization httpx
-    lets follow an upgrade to https) pays for a hook on httpcore's trace. The caller's own
+    """Every signed request names its origin. Only one signed in its headers that sends more
+    of ours than X-Amz-Date and Authorization (which httpx drops on a hop to another origin:
+    proven once), or goes over plain http (whose Authorization httpx lets follow an upgrade to
+    https), pays for a hook on httpcore's trace, which carries the origin too. The caller's own
     trace hook stays, chained behind the guard or in its place."""
 
     def mine(event: str, info: dict[str, Any]) -> None:
         """The caller's trace hook."""
 
-    auth = ApiGwIamAuth(region="us-east-1", credentials=credentials, presign=presign)
+    auth = ApiGwIamAuth(region="us-east-1", credentials=credentials, **options)
     for extensions, untraced in (({}, None), ({"trace": mine}, mine)):
         url = f"{scheme.upper()}://H.example/p"
         sent = await first_request(
@@ -352,7 +363,7 @@ async def test_the_guard_is_hooked_only_where_httpx_would_leave_a_secret(
         trace = sent.extensions.get("trace")
         if hooked:
             assert trace not in (None, mine)
-            assert trace.args == (untraced,)  # the caller's hook, chained
+            assert trace.args == ((scheme, "h.example"), untraced)  # the caller's hook, chained
         else:
             assert trace is untraced
 
@@ -368,6 +379,18 @@ async def test_a_request_signed_again_without_a_token_drops_the_guard(kind):
     sent = await first_request(kind, without, request)
     assert "trace" not in sent.extensions
     assert sent.extensions[SIGNED_FOR] == ("https", "h.example")
+
+
+@pytest.mark.anyio
+async def test_the_guard_knows_its_origin_where_a_request_hook_rebuilt_the_extensions(kind):
+    """A request event hook that rebuilds the extensions around the trace alone (dropping the
+    origin named beside it): the guard carries its origin, so our own hop keeps its headers."""
+    auth = ApiGwIamAuth(region="us-east-1", credentials=(KEY, SECRET, TOKEN))
+    sent = await first_request(kind, auth, kind.client.Request("GET", "https://h.example/p"))
+    sent.extensions = {"trace": sent.extensions["trace"]}
+    hop = _hop(kind, sent)
+    await _trace(kind, sent, "http11.send_request_headers.started", {"request": hop})
+    assert any(name.lower() == b"authorization" for name, _ in hop.headers)
 
 
 @pytest.mark.anyio

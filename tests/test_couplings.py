@@ -16,6 +16,7 @@ import importlib
 import io
 import logging
 import threading
+import warnings
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
@@ -62,6 +63,7 @@ def kind(request):
 def fresh_checks(monkeypatch):
     """Each test proves the couplings anew; the process's own results come back after it."""
     monkeypatch.setattr(_httpx, "_GUARD_PROVEN", {})
+    monkeypatch.setattr(_httpx, "_AUTHORIZATION_DROPPED", {})
     monkeypatch.setattr(_httpx, "_FILES_REACHABLE", {})
     monkeypatch.setattr(_httpx, "_HEADERS_LISTED", {})
     monkeypatch.setattr(_httpx, "_URL_PARSED", {})
@@ -387,16 +389,34 @@ def drop_extensions_on_redirect(monkeypatch: pytest.MonkeyPatch, kind: Kind) -> 
 
 def keep_authorization_on_redirect(monkeypatch: pytest.MonkeyPatch, kind: Kind) -> None:
     """The client keeps ``Authorization`` on a redirect to another origin."""
+    _keep_authorization(monkeypatch, kind, lambda _request_url, _url: True)
+
+
+def keep_authorization_on_the_same_host(monkeypatch: pytest.MonkeyPatch, kind: Kind) -> None:
+    """The client keeps ``Authorization`` on a redirect to the same host (another port or
+    scheme), as requests' ``should_strip_auth`` nearly does."""
+    _keep_authorization(monkeypatch, kind, lambda request_url, url: request_url.host == url.host)
+
+
+def _keep_authorization(
+    monkeypatch: pytest.MonkeyPatch, kind: Kind, keeps: Callable[[Any, Any], bool]
+) -> None:
     client_type = _module(f"{kind.package}._client").BaseClient
     original = client_type._redirect_headers
 
     def headers(self: Any, request: Any, url: Any, method: str) -> Any:
         kept = original(self, request, url, method)
-        if "Authorization" in request.headers:
+        if "Authorization" in request.headers and keeps(request.url, url):
             kept["Authorization"] = request.headers["Authorization"]
         return kept
 
     monkeypatch.setattr(client_type, "_redirect_headers", headers)
+
+
+KEEPING_AUTHORIZATION = {
+    "everywhere": keep_authorization_on_redirect,
+    "on-the-same-host": keep_authorization_on_the_same_host,
+}
 
 
 def remove_mock_transport(monkeypatch: pytest.MonkeyPatch, kind: Kind) -> None:
@@ -466,22 +486,32 @@ async def test_redirects_that_drop_extensions_switch_to_query_signing(
     await _assert_fails_safe(kind, aws_server, "does not pass a request's extensions")
 
 
-async def test_redirects_that_keep_authorization_switch_to_query_signing(
-    aws_server, monkeypatch, kind
+@pytest.mark.parametrize("keeping", KEEPING_AUTHORIZATION)
+async def test_a_client_keeping_authorization_gets_the_guard_on_every_request(
+    monkeypatch, kind, keeping
 ):
-    """Without a session token no guard is hooked, and httpx's own clean-up keeps the signature
-    off another origin: if it stopped, a warning says so and nothing leaks."""
-    keep_authorization_on_redirect(monkeypatch, kind)
-    await _assert_fails_safe(kind, aws_server, "keeps Authorization")
+    """An https request with long-term keys hooks no guard where httpx is proven to drop
+    Authorization on a hop to another origin (another port of the same host among them); where
+    it is not, the guard is hooked: nothing leaks, no warning, still signed in headers."""
+    KEEPING_AUTHORIZATION[keeping](monkeypatch, kind)
+    with running_server(tls=True) as home, warnings.catch_warnings():
+        warnings.simplefilter("error")
+        response, arrived = await _post_across_origins(kind, home, make_auth(), tls=True)
+        first = home.requests[0]
+    assert {kind.client.Request: False} == _httpx._AUTHORIZATION_DROPPED
+    assert response.status_code == 403  # the other origin saw an unsigned request
+    assert [leaked(record) for record in arrived] == [[]]
+    assert (first.status, first.verified, first.auth_mode) == (307, True, "header")
 
 
+@pytest.mark.parametrize("keeping", KEEPING_AUTHORIZATION)
 async def test_a_client_keeping_authorization_would_leak_the_signature_without_the_check(
-    monkeypatch, kind
+    monkeypatch, kind, keeping
 ):
     """Control: trusting httpx's clean-up blindly, the signature of an https request without a
-    token (which hooks no guard) would follow a redirect to another origin."""
-    keep_authorization_on_redirect(monkeypatch, kind)
-    monkeypatch.setattr(_httpx, "_GUARD_PROVEN", {kind.client.Request: True})
+    token (which then hooks no guard) would follow a redirect to another origin."""
+    KEEPING_AUTHORIZATION[keeping](monkeypatch, kind)
+    monkeypatch.setattr(_httpx, "_AUTHORIZATION_DROPPED", {kind.client.Request: True})
     with running_server(tls=True) as home:
         _, arrived = await _post_across_origins(kind, home, make_auth(), tls=True)
     assert "AWS4-HMAC-SHA256" in leaked(arrived[0])

@@ -471,8 +471,13 @@ class Keys:
 # elsewhere (a session token; a plain-http request's signature, which httpx lets follow an
 # upgrade to https): both ways run.
 @pytest.fixture(
-    params=[Keys(SESSION, tls=False), Keys(LONG_TERM, tls=True)],
-    ids=["session-http", "long-term-https"],
+    params=[
+        Keys(SESSION, tls=False),
+        Keys(SESSION, tls=True),
+        Keys(LONG_TERM, tls=False),
+        Keys(LONG_TERM, tls=True),
+    ],
+    ids=["session-http", "session-https", "long-term-http", "long-term-https"],
 )
 def keys(request):
     """Credentials, and the scheme of the servers."""
@@ -510,6 +515,24 @@ async def test_cross_origin_redirect_carries_no_credentials(home, kind, status, 
     assert response.status_code == 403  # the other origin saw an unsigned request
     assert [record.target.partition("?")[0] for record in arrived] == ["/prod/elsewhere"]
     assert [ours_elsewhere(record, keys) for record in arrived] == [[]]
+    assert home.requests[0].verified
+
+
+@pytest.mark.parametrize("status", [302, 303, 307])
+async def test_the_body_hash_never_follows_a_redirect_elsewhere(kind, status):
+    """Sending X-Amz-Content-SHA256, an https request with long-term keys hooks the guard: the
+    hash of a body (from which a short one can be guessed) reaches no other origin, not even
+    on the GET of a 303, which leaves the body behind."""
+    auth = make_auth(add_content_sha256_header=True)
+    with running_server(tls=True) as home, running_server(tls=True) as other:
+        start = redirect_url(home, other.url("/prod/elsewhere"), status)
+        response = await send(
+            kind, "POST", start, auth=auth, follow_redirects=True, content=b"pin=4711"
+        )
+        arrived = other.requests
+    assert response.status_code == 403
+    ours = [[n for n, _ in record.headers if n.lower().startswith("x-amz")] for record in arrived]
+    assert ours == [[]]
     assert home.requests[0].verified
 
 
@@ -616,15 +639,15 @@ async def test_the_guard_steps_out_once_the_headers_are_settled(server, kind, mo
         step = getattr(_httpx_redirects, name)
         if kind.is_async:
 
-            async def counted(inner, event, info, step=step):
+            async def counted(origin, inner, event, info, step=step):
                 ours.append(event)
-                await step(inner, event, info)
+                await step(origin, inner, event, info)
 
         else:
 
-            def counted(inner, event, info, step=step):
+            def counted(origin, inner, event, info, step=step):
                 ours.append(event)
-                step(inner, event, info)
+                step(origin, inner, event, info)
 
         monkeypatch.setattr(_httpx_redirects, name, counted)
         monkeypatch.setitem(_httpx_redirects._GUARD_EVENTS, name.endswith("async"), counted)

@@ -10,9 +10,10 @@ difference shows in what is sent, not in how we sign: for a file read partly alr
 states the remaining length as Content-Length, where httpx 0.28-0.29 states the whole file's.
 
 Redirects are ``_httpx_redirects``'s: each request signed names its origin, a guard hooked on
-each request that httpx's own clean-up would leave something of ours on (a session token, or
-the signature of a plain-http request) keeps our headers off any hop to another origin, and a
-same-origin hop that API Gateway refuses is signed again (unless the chain has been elsewhere).
+each request that httpx's own clean-up could leave something of ours on (a session token, the
+body's hash, the signature of a plain-http request) keeps our headers off any hop to another
+origin, and a same-origin hop that API Gateway refuses is signed again (unless the chain has
+been elsewhere).
 
 Private couplings, and how each fails safe
 ------------------------------------------
@@ -48,7 +49,13 @@ from typing import IO, TYPE_CHECKING, Any
 
 from apigw_iam_auth import _sigv4
 from apigw_iam_auth._body import INLINE_HASH_BYTES, copied, hash_body, is_seekable
-from apigw_iam_auth._httpx_redirects import install_guard, leave_origin, named, prove_guard
+from apigw_iam_auth._httpx_redirects import (
+    drops_authorization,
+    install_guard,
+    leave_origin,
+    named,
+    prove_guard,
+)
 from apigw_iam_auth._models import SignatureLocation
 from apigw_iam_auth.errors import InvalidConfigError, UnsignableRequestError
 
@@ -274,9 +281,14 @@ def sign_request(
             headers[name] = value
     if signed_url != url:  # parsing a URL is the costliest step of httpx; skip it when we can
         request.url = _signed_url(request, url, signed_url)
-    # httpx drops Authorization from a hop to another origin, but for an http -> https upgrade
-    # of the same host: the guard is hooked where more of ours would go (why: _httpx_redirects).
-    hook = in_headers and (destination.scheme == "http" or _TOKEN_HEADER in dict(result.headers))
+    # Header mode always sends X-Amz-Date and Authorization, which httpx drops from an https
+    # request's hop to another origin (proven once): the guard is hooked on a request that sends
+    # more of ours, goes over plain http, or where that is not proven (why: _httpx_redirects).
+    hook = in_headers and (
+        destination.scheme == "http"
+        or len(result.headers) > len(_DATE_AND_SIGNATURE)
+        or not _checked_once(_AUTHORIZATION_DROPPED, type(request), drops_authorization)
+    )
     install_guard(request, (destination.scheme, destination.host), is_async=is_async, hook=hook)
     return result
 
@@ -368,7 +380,10 @@ _PROBE_URLS = (
 )
 
 
-_TOKEN_HEADER = "X-Amz-Security-Token"  # noqa: S105 - a header's name, not a secret
+_DATE_AND_SIGNATURE = ("X-Amz-Date", "Authorization")
+# Request type -> whether its package drops Authorization from an https request's redirect to
+# another origin.
+_AUTHORIZATION_DROPPED: dict[type, bool] = {}
 # The headers the signer sets, as Headers._list holds a name: as given, and lowercase.
 _SIGNER_HEADER_BYTES = {
     name: (name.encode("ascii"), name.lower().encode("ascii")) for name in _sigv4.SIGNING_HEADERS
