@@ -634,6 +634,10 @@ def sign_parts(
         if len(pieces) == 2:  # noqa: PLR2004 - one slot: X-Amz-Date alone, the common case
             placed = [("X-Amz-Date", date_time)]
             block = f"{pieces[0]}{date_time}{pieces[1]}"
+        elif len(pieces) == 3 and token is not None:  # noqa: PLR2004 - X-Amz-Date and the token
+            # The common case on AWS compute (a role's session), in _placed_headers's order.
+            placed = [("X-Amz-Date", date_time), ("X-Amz-Security-Token", token)]
+            block = f"{pieces[0]}{date_time}{pieces[1]}{token}{pieces[2]}"
         else:
             placed = _placed_headers(config, token, date_time, body_hash)  # the slots' order
             values = (
