@@ -281,9 +281,10 @@ def sign_request(
             headers[name] = value
     if signed_url != url:  # parsing a URL is the costliest step of httpx; skip it when we can
         request.url = _signed_url(request, url, signed_url)
-    # Header mode always sends X-Amz-Date and Authorization, which httpx drops from an https
-    # request's hop to another origin (proven once): the guard is hooked on a request that sends
-    # more of ours, goes over plain http, or where that is not proven (why: _httpx_redirects).
+    # Header mode always sends X-Amz-Date (no secret) and Authorization, which httpx drops from
+    # an https request's hop to another origin (proven once): the guard is hooked on a request
+    # that sends more of ours, goes over plain http, or where that is not proven (why:
+    # _httpx_redirects).
     hook = in_headers and (
         destination.scheme == "http"
         or len(result.headers) > len(_DATE_AND_SIGNATURE)
