@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import http.server
+import io
 import json
 import os
 import pickle
@@ -578,6 +579,24 @@ def test_a_generator_of_ints_is_refused_not_sent_as_zero_bytes(server, session):
     """bytes(104) is 104 NUL bytes: a chunk that is no bytes or str is refused by name."""
     with pytest.raises(UnsignableRequestError, match="yield bytes or str chunks"):
         session.post(server.url("/prod/x"), data=iter([104, 105]), auth=make_auth())
+
+
+@pytest.mark.parametrize("text_stream", ["string-io", "text-file"])
+def test_a_text_stream_body_is_refused_with_the_binary_form_named(session, tmp_path, text_stream):
+    """The bytes a text stream sends depend on the client's encoding, not on what was hashed:
+    refused before anything is sent, naming what to pass instead ('rb', io.BytesIO).
+    """
+    path = tmp_path / "body.txt"
+    path.write_text("caf\u00e9", encoding="utf-8")
+    with running_server() as server, contextlib.ExitStack() as stack:
+        if text_stream == "string-io":
+            body: io.TextIOBase = io.StringIO("caf\u00e9")
+        else:  # requests warns of a text-mode file itself, then hands it to the auth
+            body = stack.enter_context(path.open(encoding="utf-8"))
+            stack.enter_context(pytest.warns(requests.exceptions.FileModeWarning))
+        with pytest.raises(UnsignableRequestError, match=r"'rb'.*io\.BytesIO"):
+            session.post(server.url("/prod/x"), data=body, auth=make_auth())
+        assert server.requests == []
 
 
 @pytest.mark.parametrize("kind", [bytearray, memoryview])

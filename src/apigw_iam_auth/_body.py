@@ -59,7 +59,11 @@ def hash_seekable(body: IO[bytes] | IO[str]) -> str:
     it would send depend on an encoding the HTTP client chooses, not us.
     """
     if isinstance(body, io.TextIOBase):
-        raise UnsignableRequestError("open body files in binary mode ('rb') so they can be hashed")
+        raise UnsignableRequestError(
+            "a text body stream (io.StringIO, a file opened in text mode) cannot be hashed: the "
+            "bytes sent depend on the client's encoding; open files with 'rb', or pass bytes "
+            "(io.BytesIO)"
+        )
     start = body.tell()
     digest = hashlib.sha256()
     readinto = getattr(body, "readinto", None)
