@@ -233,19 +233,33 @@ def _header_map(
             continue
         if key in unsigned:
             continue
-        if signing and not value.isascii():
-            raise UnsignableRequestError(
-                f"header {text!r} has a non-ASCII value; percent-encode or base64 it"
-            )
-        if signing and not printable and _SEPARATORS.search(value):
-            raise UnsignableRequestError(
-                f"header {text!r} has a control character 0x1C-0x1F in its value, which AWS's "
-                "signers read differently (botocore as a space, the AWS CRT as itself) and HTTP "
-                "does not allow; remove it"
-            )
+        if signing:
+            _check_signable(text, value, printable, repeated=key in merged)
         value = folded(value)
         merged[key] = f"{merged[key]},{value}" if key in merged else value
     return merged, tuple(stale)
+
+
+def _check_signable(name: str, value: str, printable: bool, *, repeated: bool) -> None:
+    """Refuse a header whose signature could not be relied on (see :func:`_header_map`).
+
+    A second Host is refused by name: joined to the first, it would name no host at all.
+    """
+    if not value.isascii():
+        raise UnsignableRequestError(
+            f"header {name!r} has a non-ASCII value; percent-encode or base64 it"
+        )
+    if not printable and _SEPARATORS.search(value):
+        raise UnsignableRequestError(
+            f"header {name!r} has a control character 0x1C-0x1F in its value, which AWS's "
+            "signers read differently (botocore as a space, the AWS CRT as itself) and HTTP "
+            "does not allow; remove it"
+        )
+    if repeated and name.lower() == "host":
+        raise UnsignableRequestError(
+            "the request has more than one Host header, which HTTP does not allow "
+            "(RFC 9112 3.2); keep the one to sign"
+        )
 
 
 def folded(value: str) -> str:
