@@ -8,9 +8,14 @@ from __future__ import annotations
 
 import importlib.metadata
 import io
+import json
 import logging
+import os
+import re
+import sys
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -29,21 +34,30 @@ from integration_cases import LONG_TERM, REGION, make_auth, sha256
 import apigw_iam_auth
 from apigw_iam_auth import (
     ApiGwIamAuth,
+    BotocoreProvider,
+    CallableProvider,
     Credentials,
+    CredentialsProvider,
     InvalidConfigError,
+    NoCredentialsError,
     SignableRequest,
     SigV4Signer,
     UnsignableRequestError,
+    cli,
 )
 from apigw_iam_auth._models import SigningConfig
 from apigw_iam_auth._sigv4 import EMPTY_SHA256
 from apigw_iam_auth._skew import server_time_from_refusal
+from apigw_iam_auth.diagnostics import explain_signature_mismatch
+from apigw_iam_auth.server import IamAuthServer, KnownKey
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
     from pathlib import Path
 
     from aws_server import AwsServer
+
+pytest_plugins = ["pytester"]  # the plugin's own tests run in an inner pytest
 
 API_HOST = "abc123.execute-api.us-east-1.amazonaws.com"
 
@@ -333,3 +347,424 @@ def test_version_and_dir_of_the_package() -> None:
     assert {"ApiGwIamAuth", "SigV4Signer", "presign_url"} <= set(listed)
     with pytest.raises(AttributeError, match="no attribute 'SigV4signer'"):
         _ = apigw_iam_auth.SigV4signer  # type: ignore[attr-defined]
+
+
+# -- credentials: providers refused at construction, and a chain driven asynchronously ----------
+
+
+class _AsyncFrozen:
+    """aiobotocore's credentials: get_frozen_credentials is a coroutine function there."""
+
+    async def get_frozen_credentials(self) -> object:
+        return None
+
+
+def test_aiobotocore_credentials_are_refused_with_the_provider_to_write_instead() -> None:
+    """aiobotocore's credentials look like botocore's, but their get_frozen_credentials must be
+    awaited: they are refused when the auth is made, saying what to pass instead, rather than
+    failing at the first request on a coroutine where keys were expected."""
+    with pytest.raises(InvalidConfigError, match=r"aiobotocore.*pass an async def provider"):
+        ApiGwIamAuth(region=REGION, credentials=_AsyncFrozen())
+
+
+def test_a_session_that_cannot_give_credentials_is_refused() -> None:
+    """BotocoreProvider(session=...) with something that has no get_credentials() (a client,
+    a config object) is refused at once, naming what it takes."""
+    with pytest.raises(InvalidConfigError, match="session must be a botocore or boto3 Session"):
+        BotocoreProvider(session=object())
+
+
+@pytest.mark.parametrize(
+    ("func", "window", "match"),
+    [
+        pytest.param("AKID:secret", timedelta(minutes=5), "must be callable", id="not-callable"),
+        pytest.param(lambda: LONG_TERM, 300, "non-negative timedelta", id="window-in-seconds"),
+        pytest.param(
+            lambda: LONG_TERM, timedelta(seconds=-1), "non-negative timedelta", id="negative"
+        ),
+    ],
+)
+def test_callable_provider_refuses_what_it_could_never_use(
+    func: object, window: object, match: str
+) -> None:
+    """A provider that is not a function, or a refresh window given in seconds or negative,
+    is refused when the provider is made, with what is expected."""
+    with pytest.raises(InvalidConfigError, match=match):
+        CallableProvider(func, refresh_window=window)  # type: ignore[arg-type]
+
+
+class _NothingHere(CredentialsProvider):
+    """A provider of the user's own that finds no credentials, counting the times it looked."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    def get(self) -> Credentials:
+        self.asked += 1
+        raise NoCredentialsError("no keys in the vault")
+
+    async def aget(self) -> Credentials:
+        self.asked += 1
+        raise NoCredentialsError("no keys in the vault")
+
+
+@pytest.mark.anyio
+async def test_an_async_chain_passes_over_a_provider_with_nothing_and_keeps_the_next(
+    aws_server: AwsServer,
+) -> None:
+    """In an AsyncClient, a chain whose first provider (the user's own) finds nothing goes on
+    to the next; once that one answered, later requests ask it alone, as botocore's chain
+    does, instead of probing the empty one again on every request."""
+    empty = _NothingHere()
+
+    async def keys() -> tuple[str, str]:
+        return LONG_TERM
+
+    auth = make_auth(credentials=[empty, keys])  # type: ignore[arg-type]
+    async with httpx.AsyncClient(auth=auth, trust_env=False) as client:
+        for _ in range(3):
+            response = await client.get(aws_server.url("/prod/pets"))
+            assert response.status_code == 200, response.text
+    assert empty.asked == 1
+
+
+class _Refusing(CredentialsProvider):
+    """A provider of the user's own that raises the library's own configuration error."""
+
+    def get(self) -> Credentials:
+        raise InvalidConfigError("set VAULT_ROLE to the role to assume")
+
+    async def aget(self) -> Credentials:
+        raise InvalidConfigError("set VAULT_ROLE to the role to assume")
+
+
+def test_a_configuration_error_from_a_users_provider_reaches_the_caller_as_raised(
+    aws_server: AwsServer, session: requests.Session
+) -> None:
+    """A provider of one's own that raises InvalidConfigError (the fix in its words) is not
+    re-raised as a refresh failure wrapping it: the caller sees the same type and message."""
+    auth = make_auth(credentials=_Refusing())  # type: ignore[arg-type]
+    with pytest.raises(InvalidConfigError, match=r"^set VAULT_ROLE to the role to assume$"):
+        session.get(aws_server.url("/prod/pets"), auth=auth, timeout=10)
+    assert aws_server.request_count == 0
+
+
+class _BadAsyncKeys(CredentialsProvider):
+    """A provider of the user's own whose aget() returns a key tuple with an empty secret."""
+
+    def get(self) -> Credentials:
+        raise NotImplementedError
+
+    async def aget(self) -> Credentials:
+        return (ACCESS_KEY, "")  # type: ignore[return-value]
+
+
+@pytest.mark.anyio
+async def test_an_async_provider_returning_keys_that_cannot_sign_is_named(
+    aws_server: AwsServer,
+) -> None:
+    """A provider's aget() returning a (key, "") tuple is refused naming the provider's method
+    and the field to fix, before anything is sent."""
+    auth = make_auth(credentials=_BadAsyncKeys())  # type: ignore[arg-type]
+    async with httpx.AsyncClient(auth=auth, trust_env=False) as client:
+        with pytest.raises(
+            InvalidConfigError, match=r"_BadAsyncKeys\.aget\(\) returned keys that cannot sign"
+        ) as caught:
+            await client.get(aws_server.url("/prod/pets"))
+    assert "secret" in str(caught.value)
+    assert aws_server.request_count == 0
+
+
+# -- the command line, run in this process: refusals before sending, and the curl it prints ------
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The command line sees the verifying server's key and region, no profile, no proxy."""
+    isolate_aws(tmp_path, monkeypatch)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+    monkeypatch.setenv("AWS_REGION", REGION)
+    for name in list(os.environ):
+        if name.lower() in {"http_proxy", "https_proxy", "all_proxy", "no_proxy"}:
+            monkeypatch.delenv(name)
+
+
+@pytest.mark.usefixtures("cli_env")
+@pytest.mark.parametrize(
+    ("given", "said"),
+    [
+        pytest.param(",", "give region names separated by commas", id="no-name"),
+        pytest.param("*,us-east-1", "'\\*' already means every region: give it alone", id="star"),
+    ],
+)
+def test_cli_region_set_without_a_usable_name_exits_2_naming_the_flag(
+    aws_server: AwsServer, capsys: pytest.CaptureFixture[str], given: str, said: str
+) -> None:
+    """--region-set with only commas, or '*' beside names, stops before anything is signed,
+    blaming --region-set and saying what to give."""
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["call", aws_server.url("/prod/pets"), "--region-set", given])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert re.search(said, err), err
+    assert "--region-set" in err
+    assert aws_server.request_count == 0
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_cli_call_with_a_word_too_many_exits_2_before_sending(
+    aws_server: AwsServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`call GET URL extra` (a second URL, an unquoted query split by the shell) is refused
+    with how many words came and the form to use; nothing is sent."""
+    assert cli.main(["call", "GET", aws_server.url("/prod/pets"), "extra"]) == 2
+    err = capsys.readouterr().err
+    assert "call takes one URL, got 3 words: call [METHOD] URL" in err
+    assert aws_server.request_count == 0
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_cli_body_from_stdin_when_there_is_no_stdin_exits_2(
+    aws_server: AwsServer, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """-d @- in a program started without stdin (a service, `<&-`) says so in one line,
+    exit 2, instead of a bug report about None; nothing is sent."""
+    monkeypatch.setattr(sys, "stdin", None)
+    assert cli.main(["call", aws_server.url("/prod/pets"), "-d", "@-"]) == 2
+    err = capsys.readouterr().err
+    assert "-d @- reads the body from stdin, but there is no stdin" in err
+    assert "bug" not in err
+    assert aws_server.request_count == 0
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_cli_dry_run_of_a_head_request_uses_curls_head_option(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The curl command printed for -X HEAD uses --head: curl -X HEAD would wait for a body
+    that never comes."""
+    url = f"https://{API_HOST}/prod/pets"
+    assert cli.main(["call", "-X", "HEAD", url, "--dry-run"]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first == f"curl --globoff --head {url} \\"
+
+
+@pytest.mark.usefixtures("cli_env")
+@pytest.mark.parametrize(
+    "body", [b"\xff\xfe\x01binary", b"text\x00with a NUL"], ids=["not-utf8", "nul"]
+)
+def test_cli_dry_run_of_a_binary_body_from_stdin_says_to_pipe_it(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, body: bytes
+) -> None:
+    """A binary body read from a pipe (not UTF-8, or holding a NUL no shell argument can)
+    cannot be written into the curl command: it reads the body from its stdin
+    (--data-binary @-) and stderr says to pipe the same bytes in. A Content-Type given with
+    -H is kept and not blanked."""
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(body)))
+    url = f"https://{API_HOST}/prod/upload"
+    headers = ["-H", "Content-Type: application/octet-stream"]
+    assert cli.main(["call", url, "-d", "@-", *headers, "--dry-run"]) == 0
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+    assert lines[-1].strip() == "--data-binary @-"
+    assert "-H 'Content-Type: application/octet-stream' \\" in [line.strip() for line in lines]
+    assert "-H 'Content-Type:' \\" not in [line.strip() for line in lines]
+    assert "the body is binary: pipe the same bytes into this command's stdin" in captured.err
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_cli_writes_to_a_text_only_stdout_of_an_embedding_program(
+    aws_server: AwsServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """main() called by a program whose sys.stdout is a StringIO (no binary buffer) writes the
+    response there as text, and the signed call succeeds."""
+    out = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", out)
+    assert cli.main(["call", aws_server.url("/prod/pets?kind=cat")]) == 0
+    echoed = json.loads(out.getvalue())
+    assert echoed["query"] == "kind=cat"
+
+
+# -- the local server: settings, key files, chunked framing and SigV4a links -------------------
+
+
+@pytest.mark.parametrize("host", ["", None], ids=["empty", "none"])
+def test_server_without_a_host_to_listen_on_is_refused_naming_examples(host: object) -> None:
+    """host="" (an unset variable) or None is refused when the server is made, with addresses
+    to use, not left for the socket layer to read as "every interface"."""
+    with pytest.raises(InvalidConfigError, match=r"host must be an address such as 127\.0\.0\.1"):
+        IamAuthServer(host, keys={ACCESS_KEY: KnownKey(SECRET_KEY)})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("host", "warned"),
+    [("0.0.0.0", True), ("localhost", False), ("127.0.0.1", False)],  # noqa: S104
+)
+def test_server_on_an_address_others_can_reach_warns_once_listening(
+    caplog: pytest.LogCaptureFixture, host: str, *, warned: bool
+) -> None:
+    """Listening on 0.0.0.0 (a container's habit) logs a WARNING that anyone who can reach the
+    address can call the server; localhost and 127.0.0.1 do not."""
+    caplog.set_level(logging.WARNING, logger="apigw_iam_auth.server")
+    with IamAuthServer(host, keys={ACCESS_KEY: KnownKey(SECRET_KEY)}):
+        pass
+    said = "not a loopback address: anyone who can reach it can call it"
+    assert (said in caplog.text) is warned
+
+
+@pytest.mark.parametrize(
+    ("field", "match"),
+    [
+        pytest.param({"token": ""}, "session token must be a non-empty string or None", id="token"),
+        pytest.param({"account_id": ""}, "account id must be a non-empty string", id="account"),
+    ],
+)
+def test_known_key_with_an_empty_token_or_account_is_refused(
+    field: dict[str, str], match: str
+) -> None:
+    """A KnownKey whose token or account id came from an unset variable ("") is refused when
+    made: an empty token would match no request, an empty account no policy."""
+    with pytest.raises(InvalidConfigError, match=match) as raised:
+        KnownKey(SECRET_KEY, **field)  # type: ignore[arg-type]
+    assert SECRET_KEY not in str(raised.value)
+
+
+def test_a_sigv4a_link_stripped_of_its_region_set_is_refused_saying_what_it_lacks() -> None:
+    """A presigned SigV4a link that lost its X-Amz-Region-Set parameter (a tool trimming
+    the query) is refused with a message naming the missing parameter and, in the access
+    record, the region set to sign with."""
+    signer = SigV4Signer(REGION, credentials=LONG_TERM, region_set=(REGION,))
+    with IamAuthServer(region=REGION, keys={ACCESS_KEY: KnownKey(SECRET_KEY)}) as server:
+        link = signer.presign("GET", f"{server.url}/prod/pets", expires=300)
+        parts = urlsplit(link)
+        kept = [p for p in parts.query.split("&") if not p.startswith("X-Amz-Region-Set=")]
+        assert len(kept) < len(parts.query.split("&"))
+        stripped = parts._replace(query="&".join(kept)).geturl()
+        with httpx.Client(trust_env=False) as client:
+            response = client.get(stripped)
+        [record] = server.requests
+    assert response.status_code == 403
+    assert "SigV4a requires the X-Amz-Region-Set of the request" in response.json()["message"]
+    assert record.likely_cause is not None
+    assert f"sign with a region set including '{REGION}'" in record.likely_cause
+
+
+# -- diagnostics: a canonical request with a line more at its end --------------------------------
+
+
+def test_a_mismatch_with_a_line_more_at_the_end_says_so() -> None:
+    """When API Gateway's canonical request lacks a last line ours has, the explanation shows
+    the extra line and says a line was added or dropped at the end (not a wrong secret)."""
+    signed = _signer().sign("GET", f"https://{API_HOST}/prod/p")
+    assert signed.signing is not None
+    ours = signed.signing.canonical_request
+    theirs = ours.rsplit("\n", 1)[0]
+    message = (
+        "The request signature we calculated does not match the signature you provided. "
+        "Check your AWS Secret Access Key and signing method. Consult the service "
+        f"documentation for details.\n\nThe Canonical String for this request should have "
+        f"been\n'{theirs}'\n\nThe String-to-Sign should have been\n"
+        f"'{signed.signing.string_to_sign}'\n"
+    )
+    text = explain_signature_mismatch(json.dumps({"message": message}), signed)
+    assert text is not None
+    assert text.endswith(
+        "likely cause: a line was added or dropped at the end of the canonical request"
+    )
+    assert f"  + {ours.rsplit(chr(10), 1)[1]}" in text.splitlines()
+
+
+# -- the pytest plugin: a marker given positional arguments, a session log cleared ------------
+
+
+@pytest.fixture
+def run_inner(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Run an inner test file with only our plugin, in a subprocess; returns the RunResult."""
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+
+    def run(source: str) -> pytest.RunResult:
+        pytester.makepyfile(test_inner=source)
+        return pytester.runpytest_subprocess(
+            "-p", "apigw_iam_auth.pytest_plugin", "-p", "no:cacheprovider", "-W", "error"
+        )
+
+    return run
+
+
+def test_plugin_marker_with_positional_arguments_fails_setup_saying_so(run_inner: Any) -> None:
+    """@pytest.mark.iam_server("eu-west-1") errors the test's setup saying the marker takes
+    keyword arguments only, instead of serving us-east-1 and failing later on a 403."""
+    result = run_inner(
+        """
+        import pytest
+
+        @pytest.mark.iam_server("eu-west-1")
+        def test_positional(iam_server):
+            pass
+        """
+    )
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*@pytest.mark.iam_server takes keyword arguments only*"])
+
+
+def test_plugin_report_after_clearing_the_session_log_shows_the_tests_requests(
+    run_inner: Any,
+) -> None:
+    """A failing test that cleared the shared server's log, then made a request, still gets
+    that request in its report's access log (not "(none)")."""
+    result = run_inner(
+        """
+        import httpx
+
+        def test_first(iam_server_session):
+            with httpx.Client(trust_env=False, auth=iam_server_session.auth) as client:
+                assert client.get(f"{iam_server_session.url}/prod/first").status_code == 200
+
+        def test_cleared_then_failing(iam_server_session):
+            iam_server_session.clear()
+            with httpx.Client(trust_env=False) as client:
+                client.get(f"{iam_server_session.url}/prod/unsigned")
+            assert False, "fails on purpose"
+        """
+    )
+    result.assert_outcomes(passed=1, failed=1)
+    report = result.stdout.str()
+    section = report.partition("iam_server_session access log, this test's requests")[2]
+    assert '"GET /prod/unsigned" 403' in section
+    assert "/prod/first" not in section
+
+
+# -- botocore's settings: a profile named in AWS_DEFAULT_PROFILE that does not exist ------------
+
+
+def test_a_missing_profile_named_by_aws_default_profile_is_blamed_on_that_variable(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    aws_server: AwsServer,
+    session: requests.Session,
+) -> None:
+    """With no region anywhere but a profile to read it from, a profile that does not exist is
+    said to come from AWS_DEFAULT_PROFILE when that is where it was named (botocore reads it
+    before AWS_PROFILE), so the user fixes the right variable; nothing is sent."""
+    isolate_aws(tmp_path, monkeypatch)
+    monkeypatch.setenv("AWS_DEFAULT_PROFILE", "ghost")
+    auth = ApiGwIamAuth(credentials=LONG_TERM)
+    with pytest.raises(InvalidConfigError, match=r"'ghost' \(from AWS_DEFAULT_PROFILE\)"):
+        session.get(aws_server.url("/prod/a"), headers={"Host": "api.example.com"}, auth=auth)
+    assert aws_server.request_count == 0
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_cli_with_a_missing_profile_says_so_and_exits_2(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`call --profile ghost https://...` (a profile that does not exist, whose CA bundle
+    cannot be read either) ends in one line naming the profile, exit 2, not as a bug report
+    about botocore's ProfileNotFound."""
+    url = f"https://{API_HOST}/prod/pets"
+    assert cli.main(["call", "--profile", "ghost", url, "--dry-run"]) == 2
+    captured = capsys.readouterr()
+    assert "'ghost'" in captured.err
+    assert "bug" not in captured.err
+    assert captured.out == ""

@@ -62,7 +62,9 @@ def query_of(link: str) -> dict[str, str]:
     return {name: values[0] for name, values in parse_qs(urlsplit(link).query).items()}
 
 
-def verified_key(link: str, keys: dict[str, KnownKey], region: str = "us-east-1") -> str:
+def verified_key(
+    link: str, keys: dict[str, KnownKey], region: str = "us-east-1", service: str = "execute-api"
+) -> str:
     """The access key a presigned link was signed with, checked as API Gateway would."""
     parts = urlsplit(link)
     verified = verify_request(
@@ -72,6 +74,7 @@ def verified_key(link: str, keys: dict[str, KnownKey], region: str = "us-east-1"
         b"",
         lookup=keys.get,
         region=region,
+        service=service,
         now=datetime.now(timezone.utc),
     )
     return verified.access_key
@@ -201,6 +204,24 @@ def test_a_region_configured_after_a_refusal_is_found(monkeypatch):
     link = presign_url(custom_domain)
     assert "%2Feu-west-1%2Fexecute-api%2F" in link
     assert verified_key(link, keys, region="eu-west-1") == "AKIDREGION"
+
+
+def test_a_region_set_holding_a_list_is_refused_naming_the_entry(monkeypatch):
+    """A region set written one level too deep ([["us-east-1"]]) is refused by the signer
+    saying what a region set is, not with a TypeError from presign_url's table of signers."""
+    env_keys(monkeypatch, "AKIDNESTED", "nested-secret")
+    with pytest.raises(InvalidConfigError, match=r"region_set must be '\*' or a non-empty list"):
+        presign_url(URL, region_set=[["us-east-1"]])
+
+
+def test_kept_signers_are_bounded_and_links_stay_valid(monkeypatch):
+    """A process making links for ever more services keeps at most 64 signers; every link
+    still verifies with the key of the default chain, the first one made included."""
+    keys = env_keys(monkeypatch, "AKIDMANY", "many-secret")
+    links = [presign_url(URL, region="us-east-1", service=f"svc{n}") for n in range(70)]
+    assert len(apigw_iam_auth.presign._signers) <= 64
+    for n in (0, 69):
+        assert verified_key(links[n], keys, service=f"svc{n}") == "AKIDMANY"
 
 
 def test_threads_share_one_slow_first_resolution(monkeypatch):

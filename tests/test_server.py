@@ -748,6 +748,11 @@ def test_malformed_chunked_body_is_a_bad_request(server, size):
             b'{"message":"Invalid chunked encoding"}',
             id="too-many-trailers",
         ),
+        pytest.param(  # the connection ends in the last size line: a cut body, not a tampered one
+            b"5\r\nhello\r\n0",
+            b'{"message":"Incomplete request body"}',
+            id="last-size-line-cut",
+        ),
     ],
 )
 def test_chunked_framing_is_read_whole_and_strictly(server, chunked, message):
@@ -786,6 +791,15 @@ def test_oversized_body_is_refused_before_reading(server):
     status, _, body = raw(server, "POST", "/prod", headers)
     assert status == 413
     assert body == {"message": "Request Too Long"}
+
+
+def test_oversized_chunk_is_refused_before_reading(server):
+    """A chunk announcing more than the 10 MB limit gets 413 before any of it is read."""
+    host = urlsplit(server.url).netloc
+    head = [b"POST /prod HTTP/1.1", f"Host: {host}".encode(), b"Transfer-Encoding: chunked"]
+    reply = exchange(server, head, b"A00001\r\n")
+    assert reply.startswith(b"HTTP/1.1 413 "), reply
+    assert reply.endswith(b'{"message":"Request Too Long"}')
 
 
 def server_whose_clock_breaks() -> IamAuthServer:
@@ -1875,8 +1889,26 @@ def test_bad_credentials_files_are_refused_without_echoing_secrets(tmp_path, con
             f'{{"default": {{"aws_secret_access_key": "{SECRET}',
             "not valid JSON: Unterminated string starting at line 1 column",
         ),
+        (
+            f"[default]\naws_secret_access_key = {SECRET}\n[default]\naws_access_key_id = AKID\n",
+            "not valid INI: line 3 repeats a [section] header given before",
+        ),
+        (  # too long for int(): a ValueError of its own, not a JSONDecodeError
+            f'{{"default": {{"aws_secret_access_key": "{SECRET}", "n": {"9" * 5000}}}}}',
+            "is not valid JSON",
+        ),
     ],
-    ids=["no-equals", "lines", "no-section", "repeated", "json", "json-control", "json-cut"],
+    ids=[
+        "no-equals",
+        "lines",
+        "no-section",
+        "repeated",
+        "json",
+        "json-control",
+        "json-cut",
+        "section-twice",
+        "json-number-too-long",
+    ],
 )
 def test_malformed_credentials_file_names_lines_never_their_text(tmp_path, content, complaint):
     """A file the parsers refuse is named with line numbers, in one line, without its secret."""
