@@ -170,10 +170,12 @@ def host_header(scheme: str, hostname: str, port: int | None) -> str:
 
 
 def _ascii_host(hostname: str) -> str:
-    """Lowercase, and a Unicode name as its IDNA 2008 A-label (UTS 46 mapping, as requests).
+    """Lowercase, and a Unicode name as its IDNA 2008 A-label, after UTS 46 mapping.
 
-    Python's own "idna" codec is IDNA 2003 (``straße`` -> ``strasse``); both HTTP clients send
+    Python's own "idna" codec is IDNA 2003 (``straße`` -> ``strasse``); the HTTP clients send
     IDNA 2008 (``xn--strae-oqa``), and the Host that is sent is the Host that must be signed.
+    The mapping is yarl's (so aiohttp's): a name only the mapping makes valid (full-width
+    letters) is signed as aiohttp sends it; requests and httpx refuse such a name themselves.
     """
     host = hostname.lower()
     if host.isascii():
