@@ -234,13 +234,13 @@ def _header_map(
         if key in unsigned:
             continue
         if signing:
-            _check_signable(text, value, printable, repeated=key in merged)
+            _check_signable(text, value, printable, second_host=key == "host" and key in merged)
         value = folded(value)
         merged[key] = f"{merged[key]},{value}" if key in merged else value
     return merged, tuple(stale)
 
 
-def _check_signable(name: str, value: str, printable: bool, *, repeated: bool) -> None:
+def _check_signable(name: str, value: str, printable: bool, *, second_host: bool) -> None:
     """Refuse a header whose signature could not be relied on (see :func:`_header_map`).
 
     A second Host is refused by name: joined to the first, it would name no host at all.
@@ -255,7 +255,7 @@ def _check_signable(name: str, value: str, printable: bool, *, repeated: bool) -
             "signers read differently (botocore as a space, the AWS CRT as itself) and HTTP "
             "does not allow; remove it"
         )
-    if repeated and name.lower() == "host":
+    if second_host:
         raise UnsignableRequestError(
             "the request has more than one Host header, which HTTP does not allow "
             "(RFC 9112 3.2); keep the one to sign"
