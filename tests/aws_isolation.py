@@ -24,3 +24,13 @@ def isolate_aws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     monkeypatch.setenv("BOTO_CONFIG", str(tmp_path / "boto.cfg"))
     return tmp_path
+
+
+PROXY_VARIABLES = frozenset({"http_proxy", "https_proxy", "all_proxy", "no_proxy"})
+
+
+def direct_to_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No proxy variable of the machine's (any case): HTTP in this process goes straight out."""
+    for name in list(os.environ):
+        if name.lower() in PROXY_VARIABLES:
+            monkeypatch.delenv(name)

@@ -36,6 +36,7 @@ from urllib.error import HTTPError
 import pytest
 import trustme
 import urllib3
+from aws_isolation import PROXY_VARIABLES, direct_to_loopback
 
 from apigw_iam_auth.diagnostics import redact
 from apigw_iam_auth.server import (
@@ -85,7 +86,6 @@ ACCESS_KEY, SECRET_KEY = _generated_key()
 WRONG_SECRET = _generated_key()[1]
 SESSION_TOKEN = "IQoJb3JpZ2luX2Vj" + secrets.token_urlsafe(60)
 FILE_ACCOUNT = "111122223333"
-_PROXY_VARIABLES = {"http_proxy", "https_proxy", "all_proxy", "no_proxy"}
 
 
 def assert_no_secret(*texts: str) -> None:
@@ -101,7 +101,7 @@ def isolated_env(
     env = {
         name: value
         for name, value in os.environ.items()
-        if not name.startswith("AWS_") and name.lower() not in _PROXY_VARIABLES
+        if not name.startswith("AWS_") and name.lower() not in PROXY_VARIABLES
     }
     env.update(
         AWS_CONFIG_FILE=str(sandbox / "absent-config"),
@@ -259,9 +259,7 @@ def api(sandbox, env):
 @pytest.fixture(autouse=True)
 def _direct_urllib(monkeypatch):
     """urllib in this process goes straight to loopback, whatever proxies the machine sets."""
-    for name in os.environ:
-        if name.lower() in _PROXY_VARIABLES:
-            monkeypatch.delenv(name)
+    direct_to_loopback(monkeypatch)
 
 
 def echo(stdout: str) -> dict:

@@ -10,7 +10,6 @@ import importlib.metadata
 import io
 import json
 import logging
-import os
 import re
 import sys
 from datetime import datetime, timedelta, timezone
@@ -20,7 +19,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 import requests
-from aws_isolation import isolate_aws
+from aws_isolation import direct_to_loopback, isolate_aws
 from aws_server import (
     ACCESS_KEY,
     SECRET_KEY,
@@ -485,9 +484,7 @@ def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
     monkeypatch.setenv("AWS_REGION", REGION)
-    for name in list(os.environ):
-        if name.lower() in {"http_proxy", "https_proxy", "all_proxy", "no_proxy"}:
-            monkeypatch.delenv(name)
+    direct_to_loopback(monkeypatch)
 
 
 @pytest.mark.usefixtures("cli_env")
