@@ -718,6 +718,8 @@ SERVER_TLS = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
 _TEST_CA.issue_cert("127.0.0.1", "::1", "localhost").configure_cert(SERVER_TLS)
 CLIENT_TLS = ssl.create_default_context()
 _TEST_CA.configure_trust(CLIENT_TLS)
+# The same CA as PEM, for a client that trusts a file (requests' ``verify=``).
+CLIENT_CA_PEM = _TEST_CA.cert_pem.bytes()
 
 
 class AwsServer:
