@@ -26,7 +26,7 @@ _MAX_HEAD = 65536
 class ForwardProxy(socketserver.ThreadingTCPServer):
     """Serves ``routes``: ``"host:port"`` as the client names it -> a loopback server's port."""
 
-    daemon_threads = True
+    daemon_threads = False  # server_close() joins every exchange: none outlives the proxy
     allow_reuse_address = True
 
     def __init__(self, routes: Mapping[str, int]) -> None:
