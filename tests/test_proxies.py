@@ -86,6 +86,26 @@ def test_requests_to_an_explicit_default_port_through_a_proxy_verifies(server, p
     assert server.requests[-1].target.startswith("http://api.example.test/prod/pets")
 
 
+def test_requests_through_a_proxy_drops_a_semicolon_that_ends_the_path(server):
+    """The limit the README states: urldefragauth (requests' absolute target for a proxy)
+    drops an empty ``;params`` ending the path, after the request was signed with it; a ``;``
+    inside the path, or followed by text, goes as signed. Should requests stop dropping it,
+    this fails, and the README's sentence goes."""
+    port = server.url.rsplit(":", 1)[1]
+    sent = {}
+    with requests.Session() as session:
+        session.trust_env = False
+        for path in ("/prod/pets;", "/prod/pets;v=2", "/prod/a;/pets"):
+            url = f"http://api.example.test:{port}{path}"
+            response = session.get(url, auth=_auth(), proxies={"http": server.url}, timeout=10)
+            sent[path] = (response.status_code, server.requests[-1].target.split(port, 1)[1])
+    assert sent == {
+        "/prod/pets;": (403, "/prod/pets"),
+        "/prod/pets;v=2": (200, "/prod/pets;v=2"),
+        "/prod/a;/pets": (200, "/prod/a;/pets"),
+    }
+
+
 # --- an upgrade to https of the same host, on the default ports ------------------------------
 #
 # http://localhost/ and https://localhost/ are one host on ports 80 and 443, which a test
