@@ -7,13 +7,13 @@ A proxy also stands in for ports 80 and 443, which a test cannot bind: an upgrad
 from functools import partial
 from urllib.parse import urlencode
 
-import aiohttp
 import anyio
 import pytest
 import requests
 from aws_server import CLIENT_CA_PEM, CLIENT_TLS, running_server
 from forward_proxy import forward_proxy
 from integration_cases import LONG_TERM, MODES, SESSION, leaked, make_auth
+from test_aiohttp import send as send_aiohttp
 from test_httpx import KIND_VALUES, KINDS, kind_param, send
 
 from apigw_iam_auth import ApiGwIamAuth
@@ -152,11 +152,10 @@ async def _through_requests(auth, proxy, workdir):
 
 
 async def _through_aiohttp(auth, proxy, _workdir):
-    async with (
-        aiohttp.ClientSession(middlewares=(auth,)) as session,
-        session.get(UPGRADE, proxy=proxy, ssl=CLIENT_TLS) as response,
-    ):
-        return response.status
+    reply = await send_aiohttp(
+        "GET", UPGRADE, middleware=auth, allow_redirects=True, proxy=proxy, ssl=CLIENT_TLS
+    )
+    return reply.status
 
 
 UPGRADE_CLIENTS = (
