@@ -249,6 +249,17 @@ def test_botocore_presigned_url_expires_after_its_lifetime():
     )
 
 
+def test_a_second_signature_appended_to_a_presigned_url_is_signed_like_any_parameter():
+    """Only the first X-Amz-Signature is the signature: another appended to a link botocore
+    presigned is part of the signed query, so the link fails rather than carry it unsigned."""
+    request, signed_at = _botocore(botocore.auth.SigV4QueryAuth, "GET", f"{BASE}/prod/pets?q=1")
+    method, target, headers, body = request
+    assert ("q", "1") in check(request, now=signed_at).query
+    error = refused((method, f"{target}&X-Amz-Signature={'0' * 64}", headers, body), now=signed_at)
+    assert error.kind is FailureKind.SIGNATURE_MISMATCH
+    assert f"&X-Amz-Signature={'0' * 64}&X-Amz-SignedHeaders=host&q=1\n" in error.message
+
+
 def test_plus_in_query_is_a_space_so_botocore_verbatim_plus_is_refused():
     """API Gateway reads '+' as a space; botocore signs a raw '+' verbatim and so mismatches."""
     request, signed_at = _botocore(botocore.auth.SigV4Auth, "GET", f"{BASE}/prod/s?q=a+b")

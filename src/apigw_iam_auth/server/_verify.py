@@ -624,8 +624,19 @@ def _query_claim(pairs: tuple[tuple[str, str], ...]) -> _Claim:
         date=values["X-Amz-Date"] or "",
         token=_first(pairs, "X-Amz-Security-Token", fold=False),
         expires=_parse_expires(values["X-Amz-Expires"]),
-        query_pairs=tuple(pair for pair in pairs if pair[0] != "X-Amz-Signature"),
+        query_pairs=_without_the_signature(pairs),
     )
+
+
+def _without_the_signature(pairs: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+    """The query signed: every pair but the first ``X-Amz-Signature``, the one checked.
+
+    A second one is signed like any other parameter: appended to a link, it fails the check
+    rather than riding along, unsigned, to the backend.
+    """
+    names = [name for name, _ in pairs]
+    first = names.index("X-Amz-Signature")
+    return pairs[:first] + pairs[first + 1 :]
 
 
 def _signed_names(value: str) -> tuple[str, ...]:
