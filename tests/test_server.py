@@ -248,12 +248,17 @@ def test_head_request_gets_headers_only(server):
     assert int(response.headers["Content-Length"]) > 0
 
 
-def _botocore_signed_head(live: IamAuthServer, headers: dict[str, str]) -> list[bytes]:
+def _botocore_signed_head(
+    live: IamAuthServer, headers: dict[str, str], *, token: bool = False
+) -> list[bytes]:
     """A GET's request line and header lines, signed by botocore at the real clock, as text."""
     request = botocore.awsrequest.AWSRequest("GET", f"{live.url}/prod/pets", headers=headers)
-    botocore.auth.SigV4Auth(
-        botocore.credentials.Credentials(KEY, SECRET), "execute-api", "us-east-1"
-    ).add_auth(request)
+    credentials = (
+        botocore.credentials.Credentials(TEMP_KEY, TEMP_SECRET, TOKEN)
+        if token
+        else botocore.credentials.Credentials(KEY, SECRET)
+    )
+    botocore.auth.SigV4Auth(credentials, "execute-api", "us-east-1").add_auth(request)
     host = urlsplit(live.url).netloc
     lines = [f"{name}: {value}" for name, value in request.headers.items()]
     return [b"GET /prod/pets HTTP/1.1", f"Host: {host}".encode(), b"Connection: close"] + [
@@ -273,6 +278,22 @@ def test_folded_header_value_is_verified_as_one_line():
             for line in head
         ]
         reply = exchange(live, folded)
+    assert reply.startswith(b"HTTP/1.1 200 "), reply
+
+
+@pytest.mark.parametrize("name", ["X-Amz-Date", "X-Amz-Security-Token", "X-Amz-Content-SHA256"])
+@pytest.mark.parametrize("after", [b" ", b"\t", b" \t "])
+def test_spaces_after_a_header_value_are_not_part_of_it(name, after):
+    """RFC 9112 section 5.1: whitespace around a field value is not part of it. A botocore-
+    signed request whose date, token or body hash line ends in spaces or tabs verifies."""
+    with IamAuthServer(keys=KEYS) as live:
+        head = _botocore_signed_head(
+            live, {"X-Amz-Content-SHA256": hashlib.sha256(b"").hexdigest()}, token=True
+        )
+        prefix = name.lower().encode() + b":"
+        spaced = [line + after if line.lower().startswith(prefix) else line for line in head]
+        assert spaced != head
+        reply = exchange(live, spaced)
     assert reply.startswith(b"HTTP/1.1 200 "), reply
 
 
@@ -1476,6 +1497,34 @@ def test_raw_utf8_path_is_read_as_utf8_like_botocore_signs_it(caplog):
     assert 'GET /prod/caf\\xe9" 400' in access_lines(caplog)[1][0]
 
 
+@pytest.mark.parametrize("path", ["/prod/\u00e0", "/prod/\u00c5b", "/prod/\u8005/x"])
+def test_raw_utf8_path_holding_bytes_python_calls_whitespace_verifies(path):
+    """'à' is C3 A0, 'Å' C3 85, '者' E8 80 85: read as Latin-1, str.split() (http.server's
+    request-line split) takes A0 and 85 for whitespace. The path goes as botocore signed it."""
+    with IamAuthServer(keys=KEYS) as live:
+        request = botocore.awsrequest.AWSRequest("GET", live.url + path)
+        credentials = botocore.credentials.Credentials(KEY, SECRET)
+        botocore.auth.SigV4Auth(credentials, "execute-api", "us-east-1").add_auth(request)
+        headers = [f"{n}: {v}".encode() for n, v in request.headers.items()]
+        headers.append(f"Host: {urlsplit(live.url).netloc}".encode())
+        reply = exchange(live, [b"GET " + path.encode() + b" HTTP/1.1", *headers])
+        [record] = live.requests
+    assert reply.startswith(b"HTTP/1.1 200 "), reply
+    assert json.loads(reply.partition(b"\r\n\r\n")[2])["path"] == path
+    assert record.path == path
+
+
+def test_a_request_line_refused_is_quoted_with_its_own_bytes():
+    """http.server's refusal quotes the request line: as sent, byte 0x85 and all."""
+    with IamAuthServer(keys=KEYS) as live:
+        reply = exchange(live, [b"GET /prod/\xc3\x85 /x HTTP/1.1", b"Host: h"])
+        [record] = live.requests
+    assert reply.startswith(b"HTTP/1.1 400 ")
+    expected = "Bad request syntax ('GET /prod/\u00c3\\x85 /x HTTP/1.1')"  # %r of the line
+    assert json.loads(reply.partition(b"\r\n\r\n")[2]) == {"message": expected}
+    assert record.reason.startswith("Bad request syntax ('GET /prod/\u00c3")
+
+
 def _signed_for_host(url: str, host: str) -> list[bytes]:
     """Header lines, Host left out, of a GET botocore signed with this Host value."""
     request = botocore.awsrequest.AWSRequest("GET", url, headers={"host": host})
@@ -1510,10 +1559,13 @@ def test_host_header_must_be_there_once_in_http_1_1(version, hosts, status, mess
         assert (record.status, record.reason) == (400, message)
 
 
-@pytest.mark.parametrize("line", [b"no colon here", b"X-Bad Name: v"])
+@pytest.mark.parametrize(
+    "line", [b"no colon here", b"X-Bad Name: v", b"X-A: 1\rX-B: 2", b"X-A: 1\r", b"X-A: a\0b"]
+)
 def test_a_header_line_that_is_not_name_colon_value_gets_400(line):
-    """Such a line would end the head for http.server, the signed headers after it unseen:
-    400 (RFC 9112 section 5), the connection closed, where a 403 would blame the signature.
+    """Such a line would end the head for http.server, the signed headers after it unseen, or
+    (a CR not before LF) be read as two lines: 400 (RFC 9112 section 5, RFC 9110 section 5.5,
+    which also names NUL), the connection closed, where a 403 would blame the signature.
     """
     with IamAuthServer(keys=KEYS) as live:
         netloc = urlsplit(live.url).netloc

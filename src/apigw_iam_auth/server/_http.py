@@ -785,13 +785,15 @@ def _as_sent(target: str) -> str:
 def _as_received(headers: Message) -> list[tuple[str, str]]:
     """The header fields as the client wrote them, from http.server's reading of them.
 
-    http.server reads field lines as Latin-1 and keeps a folded value's line breaks. A fold
-    becomes one space (RFC 9112 section 5.2 allows it; AWS's own vector signs it so), and the
-    bytes are read as UTF-8, as the request-target is (:func:`_as_sent`), so a value signed
-    over its UTF-8 bytes verifies.
+    http.server reads field lines as Latin-1 and keeps a folded value's line breaks and the
+    spaces after it. A fold becomes one space (RFC 9112 section 5.2 allows it; AWS's own vector
+    signs it so), the spaces and tabs around a value are not part of it (RFC 9112 section 5.1:
+    ``X-Amz-Date: 20240501T120000Z `` is that date), and the bytes are read as UTF-8, as the
+    request-target is (:func:`_as_sent`), so a value signed over its UTF-8 bytes verifies.
     """
     return [
-        (_as_sent(name), _as_sent(_OBS_FOLD.sub(" ", value))) for name, value in headers.items()
+        (_as_sent(name), _as_sent(_OBS_FOLD.sub(" ", value).strip(" \t")))
+        for name, value in headers.items()
     ]
 
 
@@ -977,8 +979,10 @@ class _Handler(BaseHTTPRequestHandler):
         return self.server_version
 
     timeout = _IDLE_SECONDS
-    # Whether the connection ended inside the request's head (see parse_request).
+    # Whether the connection ended inside the request's head, and whether a header line held a
+    # bare CR or a NUL (see parse_request).
     _head_cut = False
+    _control_in_head = False
     # The clock's reading for the request being answered: what it is verified at and what its
     # Date header says (the clock is read once per request).
     _now: datetime | None = None
@@ -1040,6 +1044,13 @@ class _Handler(BaseHTTPRequestHandler):
         defects the email parser notes, such as a multipart type whose body it has not seen,
         say nothing about the head.)
         """
+        if self._control_in_head:
+            raise _BadRequestError(
+                BAD_REQUEST,
+                "Invalid header line",
+                "a header line holds a CR not followed by LF, or a NUL (RFC 9110 section 5.5); "
+                "http.server would read a bare CR as the end of the line, one line as two",
+            )
         if any(
             isinstance(defect, MissingHeaderBodySeparatorDefect) for defect in self.headers.defects
         ):
@@ -1220,13 +1231,14 @@ class _Handler(BaseHTTPRequestHandler):
         if self.request_version == "HTTP/0.9":
             self.request_version = self.protocol_version
         text = message or HTTPStatus(code).phrase
+        line = getattr(self, "requestline", "")
         body = json.dumps({"message": text}, separators=(",", ":")).encode()
         self._answer(
             Reply(
                 int(code),
                 body,
                 error_type=_bad_request_type(int(code)),
-                reason=_without_query_secrets(text, getattr(self, "requestline", "")),
+                reason=_without_query_secrets(text, line),
                 likely_cause="the request line or headers are not HTTP/1.1 this server can read",
             )
         )
@@ -1239,14 +1251,24 @@ class _Handler(BaseHTTPRequestHandler):
         """
         head = _LastLineRead(self.rfile)
         self.rfile = cast("io.BufferedIOBase", head)
+        sent = self.raw_requestline
+        swapped = _split_proof(sent)
+        if swapped is not None:
+            self.raw_requestline = swapped
         try:
             if not super().parse_request():
                 return False
         finally:
             self.rfile = head.file
+            if swapped is not None:
+                self.raw_requestline = sent
+                self.requestline = self.requestline.translate(_NOT_SPLIT_TEXT)
+        if swapped is not None:
+            self.path = self.path.translate(_NOT_SPLIT_TEXT)
         # http.client.parse_headers ends the head at end of input as at its blank line: a
         # head cut short is answered as incomplete, as a body cut short is (RFC 9112 section 8).
         self._head_cut = head.last == b""
+        self._control_in_head = head.control
         if self.request_version == "HTTP/0.9":
             self.send_error(HTTPStatus.BAD_REQUEST, "Bad request version")
             return False
@@ -1271,17 +1293,58 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class _LastLineRead:
-    """A request's ``rfile`` as the head is parsed, keeping the last line read (``b""``: EOF)."""
+    """A request's ``rfile`` as the head is parsed, keeping the last line read (``b""``: EOF).
 
-    __slots__ = ("file", "last")
+    And whether any line held a CR not ending it, or a NUL (``control``): http.client's
+    parser reads a bare CR as a line end, so ``X-A: 1<CR>X-B: 2`` would be two headers.
+    """
+
+    __slots__ = ("control", "file", "last")
 
     def __init__(self, file: io.BufferedIOBase) -> None:
         self.file = file
         self.last = b""
+        self.control = False
 
     def readline(self, limit: int = -1) -> bytes:
-        self.last = self.file.readline(limit)
-        return self.last
+        line = self.last = self.file.readline(limit)
+        if (b"\r" in line and b"\r" in line.removesuffix(b"\n").removesuffix(b"\r")) or (
+            b"\0" in line
+        ):
+            self.control = True
+        return line
+
+
+def _split_proof(line: bytes) -> bytes | None:
+    """The request line with bytes 0x85 and 0xA0 of its target swapped for the parse, or None.
+
+    http.server splits the line with ``str.split()`` over its Latin-1 reading, whose whitespace
+    includes U+0085 and U+00A0: a raw UTF-8 path holding those bytes ("à" is C3 A0, "者"
+    E8 80 85) would be cut in two. Swapped with 0x86 and 0xA1 (and back, in the path read),
+    they are not. Only a line of three parts split at single spaces (RFC 9112 section 3), with
+    the bytes in its target alone and no other whitespace there, is swapped: any refusal of the
+    line then quotes nothing swapped. None: the line needs no swap, or http.server is to judge
+    it as sent.
+    """
+    if b"\x85" not in line and b"\xa0" not in line:
+        return None
+    ending = line[len(line.rstrip(b"\r\n")) :]
+    parts = line[: len(line) - len(ending)].split(b" ")
+    if len(parts) != 3:  # noqa: PLR2004 - method, target, version
+        return None
+    method, target, version = parts
+    swapped = target.translate(_NOT_SPLIT_BYTES)
+    if b"\x85" in method + version or b"\xa0" in method + version:
+        return None
+    if len(swapped.decode("latin-1").split()) != 1:
+        return None
+    return b" ".join((method, swapped, version)) + ending
+
+
+# Bytes 0x85 and 0xA0 swapped with 0x86 and 0xA1 (an involution: applied twice, nothing
+# changes), as bytes and as their Latin-1 text; see _split_proof.
+_NOT_SPLIT_BYTES = bytes.maketrans(b"\x85\x86\xa0\xa1", b"\x86\x85\xa1\xa0")
+_NOT_SPLIT_TEXT = str.maketrans("\x85\x86\xa0\xa1", "\x86\x85\xa1\xa0")
 
 
 def _incomplete(where: str, part: str = "body") -> _BadRequestError:
