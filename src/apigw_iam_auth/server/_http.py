@@ -983,6 +983,7 @@ class _Handler(BaseHTTPRequestHandler):
     # bare CR or a NUL (see parse_request).
     _head_cut = False
     _control_in_head = False
+    raw_requestline: bytes  # http.server's, set by handle_one_request (typeshed omits it)
     # The clock's reading for the request being answered: what it is verified at and what its
     # Date header says (the clock is read once per request).
     _now: datetime | None = None
