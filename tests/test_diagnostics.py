@@ -443,6 +443,12 @@ TWICE_ENCODED = quote(quote(PRESIGNED, safe=""), safe="")
             id="cognito-identity-credentials-yaml-and-xml",
         ),
         pytest.param(
+            json.dumps({"access_key": KEY, "secret_key": LEAKED_SECRET, "expiry_time": "x"})
+            + str({"secret_access_key": LEAKED_SECRET, "secret": LEAKED_SECRET}),
+            [f'"access_key": "{KEY}"', '"secret_key": "<redacted>"', "'secret': '<redacted>'"],
+            id="botocore-refresh-metadata-and-a-vault-answer",
+        ),
+        pytest.param(
             f'{{\n  "SessionToken":\n    "{TOKEN}",\n'
             f'  "SecretAccessKey" :\n\t"{LEAKED_SECRET}"\n}}',
             ['"SessionToken":\n    "<redacted>",', '"SecretAccessKey" :\n\t"<redacted>"'],

@@ -107,11 +107,13 @@ _SECRETS = (
         rf"(?i)(?<![A-Za-z0-9-])(--(?:aws[_-])?(?:{_MASKED_FIELDS})[^\S\n]+)(?![-<])[^\s'\"]+"
     ),
     # JSON, a Python repr or an echoed pair: "SessionToken": "...", ['x-amz-signature', '...'],
-    # (b'x-amz-security-token', b'...'), parse_qs's {'X-Amz-Signature': ['...']}, and an
+    # (b'x-amz-security-token', b'...'), parse_qs's {'X-Amz-Signature': ['...']}, botocore's
+    # refresh metadata {'secret_key': '...'} (or a vault's {"secret": ...}), and an
     # assignment by subscript: os.environ["AWS_SESSION_TOKEN"] = "...". The value may stand
     # on the next line, as some JSON writers put a long one.
     re.compile(
-        rf"""(?i)(["'](?:{_MASKED_KEYS}|{_MASKED_HEADERS})["'][^\S\n]*(?:[:,]|\][^\S\n]*=)"""
+        rf"""(?i)(["'](?:{_MASKED_KEYS}|{_MASKED_HEADERS}|{_MASKED_FIELDS}|secret)["']"""
+        r"""[^\S\n]*(?:[:,]|\][^\S\n]*=)"""
         r"""[^\S\n]*(?:\n[^\S\n]*)?[\[(]?b?["'])[^"'\n<]+"""
     ),
     # botocore's ReadOnlyCredentials repr: secret_key='...', token='...'.
