@@ -28,6 +28,7 @@ from apigw_iam_auth._region import (
     service_defaults,
 )
 from apigw_iam_auth._sigv4 import EMPTY_SHA256
+from apigw_iam_auth.credentials import BotocoreProvider, reset_shared_providers, shared_provider
 from apigw_iam_auth.server import IamAuthServer, KnownKey
 
 _AWS_ENV = (
@@ -422,6 +423,31 @@ def test_a_session_given_as_credentials_signs_with_its_own_region(tmp_path, monk
     session.set_config_variable("region", "ap-southeast-2")
     assert _scope_signed_with(session) == "ap-southeast-2"
     assert _scope_signed_with(botocore.session.Session(profile="bare")) == "sa-east-1"
+
+
+def test_a_provider_for_a_profile_signs_with_that_profiles_region(tmp_path, monkeypatch):
+    """BotocoreProvider("eu") and shared_provider("eu") sign with eu's keys, so with eu's
+    region too (a custom domain names none), not the default profile's: that is a 403."""
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+    write_config(tmp_path, "[default]\nregion = us-east-1\n[profile eu]\nregion = eu-west-1\n")
+    write_config(
+        tmp_path,
+        "[default]\naws_access_key_id = AKIDDEF\naws_secret_access_key = def-secret\n"
+        "[eu]\naws_access_key_id = AKIDEU\naws_secret_access_key = eu-secret\n",
+        "credentials",
+    )
+    reset_shared_providers()
+    try:
+        with IamAuthServer(region="eu-west-1", keys={"AKIDEU": KnownKey("eu-secret")}) as server:
+            for provider in (BotocoreProvider("eu"), shared_provider("eu")):
+                auth = ApiGwIamAuth(credentials=provider)
+                response = requests.get(f"{server.url}/prod/orders", auth=auth, timeout=10)
+                assert response.status_code == 200, response.text
+                assert _scope_signed_with(provider) == "eu-west-1"
+        assert _scope_signed_with(BotocoreProvider()) == "us-east-1"
+    finally:
+        reset_shared_providers()
 
 
 def test_a_sessions_missing_profile_is_named_as_the_sessions(monkeypatch):

@@ -1014,6 +1014,14 @@ class BotocoreProvider(CredentialsProvider):
         """
         return self._session
 
+    @property
+    def profile(self) -> str | None:
+        """The profile whose chain this is (None: ``AWS_PROFILE`` or ``default``, or a session).
+
+        A signer over it reads that profile's region, as it signs with that profile's keys.
+        """
+        return self._profile
+
     def __repr__(self) -> str:
         """Name the profile (or session) only."""
         if self._session is not None:

@@ -359,10 +359,12 @@ class SigV4Signer:
         whenever it is unread and a step may need it, since any host may turn out to.
         """
         provider = self._credentials
-        session = provider.session if isinstance(provider, BotocoreProvider) else None
+        profile, session = self._profile, None
+        if isinstance(provider, BotocoreProvider):  # its keys' profile, or session, names it
+            profile, session = provider.profile or profile, provider.session
         try:
             configured: tuple[str | None, str | None] = (
-                configured_region(self._profile, session),
+                configured_region(profile, session),
                 None,
             )
         except InvalidConfigError as exc:
