@@ -16,6 +16,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+import botocore.session
 import httpx
 import pytest
 import requests
@@ -364,6 +365,33 @@ def test_aiobotocore_credentials_are_refused_with_the_provider_to_write_instead(
     failing at the first request on a coroutine where keys were expected."""
     with pytest.raises(InvalidConfigError, match=r"aiobotocore.*pass an async def provider"):
         ApiGwIamAuth(region=REGION, credentials=_AsyncFrozen())
+
+
+class _AsyncSession(botocore.session.Session):
+    """aiobotocore's session: get_credentials is a coroutine function there."""
+
+    async def get_credentials(self) -> object:  # type: ignore[override]
+        return None
+
+
+def test_an_aiobotocore_session_is_refused_with_the_provider_to_write_instead() -> None:
+    """Its get_credentials() must be awaited: refused when the auth is made (given, in a list,
+    or as a provider's session), not at the first request on a coroutine never awaited."""
+    for credentials in (_AsyncSession(), [_AsyncSession()]):
+        with pytest.raises(InvalidConfigError, match=r"aiobotocore.*awaits its get_credentials"):
+            ApiGwIamAuth(region=REGION, credentials=credentials)
+    with pytest.raises(InvalidConfigError, match=r"aiobotocore.*awaits its get_credentials"):
+        BotocoreProvider(session=_AsyncSession())
+
+
+@pytest.mark.parametrize("returned", [("AKIDSET", None), (None, "secret", "token")])
+def test_a_provider_function_returning_a_key_unset_says_which(returned) -> None:
+    """(key, None) from an unset variable is told as it is when given directly."""
+    auth = SigV4Signer(region=REGION, credentials=lambda: returned)
+    with pytest.raises(InvalidConfigError) as refused:
+        auth.sign("GET", "https://abc.execute-api.us-east-1.amazonaws.com/prod/x")
+    assert "returned keys that cannot sign: the " in str(refused.value)
+    assert "is None; is its environment variable set?" in str(refused.value)
 
 
 def test_a_session_that_cannot_give_credentials_is_refused() -> None:

@@ -1001,6 +1001,12 @@ class BotocoreProvider(CredentialsProvider):
             raise _a_class("session", session)
         if session is not None and not callable(getattr(session, "get_credentials", None)):
             raise InvalidConfigError("session must be a botocore or boto3 Session")
+        if inspect.iscoroutinefunction(getattr(session, "get_credentials", None)):
+            raise InvalidConfigError(
+                "an async (aiobotocore) session is not supported directly; pass an async def "
+                "provider that awaits its get_credentials() and returns Credentials(key, "
+                "secret, token, expiry)"
+            )
         self._profile = profile
         self._session = session
         self._resolved: _BotocoreCredentialsProvider | None = None
@@ -1447,6 +1453,11 @@ def _to_credentials(value: object, origin: str) -> Credentials:
         raise InvalidConfigError(f"{origin} returned keys that cannot sign: {exc}") from None
     if snapshot is not None:
         return snapshot
+    if isinstance(value, (list, tuple)):  # (key, None) from an unset variable, as given keys
+        try:
+            _refuse_broken_key_tuple(value)
+        except InvalidConfigError as exc:
+            raise InvalidConfigError(f"{origin} returned keys that cannot sign: {exc}") from None
     if hasattr(value, "get_frozen_credentials"):
         return _BotocoreCredentialsProvider(value).get()
     if hasattr(value, "get_credentials"):
