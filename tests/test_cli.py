@@ -609,6 +609,20 @@ def test_call_presign_signs_in_the_url(api, env):
 
 
 @BACKENDS
+@pytest.mark.parametrize("presign", [False, True], ids=["header", "presigned"])
+def test_one_name_given_twice_in_two_cases_goes_as_one_header(api, env, command, presign):
+    """-H 'X-Tag: 1' -H 'x-tag: 2' is one header, '1,2', sent as signed, in either mode."""
+    extra = ("--presign",) if presign else ()
+    tags = ("-H", "X-Tag: 1", "-H", "x-tag: 2")
+    done = run_cli(
+        "call", f"{api}/pets", "--region", REGION, *tags, *extra, env=env, command=command
+    )
+    assert done.returncode == 0, done.stderr
+    sent = [value for name, value in echo(done.stdout)["headers"] if name.lower() == "x-tag"]
+    assert sent == ["1,2"]
+
+
+@BACKENDS
 def test_call_include_prints_status_and_headers(api, env, command):
     """call -i prints the status line and headers as curl -i does, then the body.
 

@@ -1587,10 +1587,16 @@ def _default_headers() -> dict[str, str]:
 
 
 def _joined(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
-    """Headers as a dict, repeated names joined with ',' (the same meaning in HTTP and SigV4)."""
+    """Headers as a dict, repeated names joined with ',' (the same meaning in HTTP and SigV4).
+
+    Names in any case are one name: ``X-Tag`` and ``x-tag`` go out as one header, in the first
+    spelling, as they were signed (as two keys, requests would send only the last).
+    """
     joined: dict[str, str] = {}
+    spelling: dict[str, str] = {}
     for name, value in headers:
-        joined[name] = f"{joined[name]},{value}" if name in joined else value
+        first = spelling.setdefault(name.lower(), name)
+        joined[first] = f"{joined[first]},{value}" if first in joined else value
     return joined
 
 
@@ -1698,7 +1704,7 @@ def _via_httpx(
             built = client.build_request(
                 request.method,
                 request.url,
-                headers=list(request.headers),
+                headers=_joined(request.headers),
                 content=request.body.data if request.body is not None else None,
             )
             for name in request.left_out:  # -H 'Name:'
