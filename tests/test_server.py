@@ -602,6 +602,14 @@ def test_policy_file_may_use_the_shorthand(tmp_path):
         ({"keys": {KEY: SECRET}}, "keys['AKIDEXAMPLE'] must be a KnownKey"),
         ({"keys": [(KEY, KEYS[KEY])]}, "keys must map access key ids to KnownKey"),
         ({"keys": {"": KEYS[KEY]}}, "access key ids"),
+        (  # a key no client could sign with: every call would be a 403
+            {"keys": {"AKID EXAMPLE": KEYS[KEY]}},
+            "a key of the server's keys: access key must be ASCII letters",
+        ),
+        (
+            {"keys": {KEY: KnownKey(f"{SECRET}\n")}},
+            f"key {KEY} of the server's keys: secret key must be printable ASCII",
+        ),
         ({"max_skew": timedelta(minutes=-1)}, "max_skew must be a timedelta of zero or more"),
         ({"max_skew": 300}, "max_skew must be a timedelta"),
         ({"clock": lambda: T.replace(tzinfo=None)}, "clock must return an aware datetime"),

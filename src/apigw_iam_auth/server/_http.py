@@ -50,6 +50,7 @@ from socketserver import TCPServer
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
+from apigw_iam_auth._models import Credentials
 from apigw_iam_auth._region import check_region, mistyped_region, partition_of
 from apigw_iam_auth._sigv4 import payload_hash
 from apigw_iam_auth._uri import parse_query
@@ -818,6 +819,11 @@ def _checked_keys(keys: object) -> dict[str, KnownKey]:
                 f"keys[{access!r}] must be a KnownKey, such as KnownKey(secret_key), "
                 f"got {type(known).__name__}"
             )
+        try:  # keys no client could sign with would answer every call with a 403
+            Credentials(access, known.secret_key, known.token)
+        except InvalidConfigError as exc:
+            named = f"key {access}" if is_key_id_shaped(access) else "a key"
+            raise InvalidConfigError(f"{named} of the server's keys: {exc}") from None
     return dict(keys)
 
 
