@@ -219,6 +219,7 @@ def _options(node: pytest.Item | None) -> dict[str, Any]:
 def _running(options: Mapping[str, Any]) -> Iterator[IamServerFixture]:
     """Start a server with a generated key, yield its fixture value, stop it."""
     from apigw_iam_auth.auth import ApiGwIamAuth  # noqa: PLC0415 - imported only when used
+    from apigw_iam_auth.credentials import reset_shared_providers  # noqa: PLC0415 - same
     from apigw_iam_auth.errors import InvalidConfigError  # noqa: PLC0415 - same
     from apigw_iam_auth.server import (  # noqa: PLC0415 - same
         DEFAULT_ACCOUNT_ID,
@@ -243,6 +244,9 @@ def _running(options: Mapping[str, Any]) -> Iterator[IamServerFixture]:
         refused = str(exc)
     if refused is not None:  # failed outside the handler: no "During handling" chain
         pytest.fail(f"@pytest.mark.{_MARKER}: {refused}", pytrace=False)
+    # Each server has keys of its own, which a test may put in AWS_* for the code it tests:
+    # presign_url's default chain, resolved once per process, must be resolved again.
+    reset_shared_providers()
     with server:
         yield IamServerFixture(
             server=server,
