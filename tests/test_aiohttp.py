@@ -73,6 +73,7 @@ from apigw_iam_auth import (
     CredentialsProvider,
     UnsignableRequestError,
     _aiohttp,
+    presign_url,
 )
 from apigw_iam_auth.server import IamAuthServer, KnownKey
 
@@ -721,6 +722,23 @@ async def test_same_origin_redirect_arrives_signed(aws_server, status, presign):
         (status, True),
         (200, True),
     ]
+
+
+@pytest.mark.parametrize("presign", MODES)
+async def test_an_uppercase_host_kept_by_an_encoded_url_verifies(server, presign):
+    """yarl keeps the case of a host given with ``encoded=True`` and writes Host from it; a
+    presigned link opened so (the README's advice) names the lowercase host it signed."""
+    port = URL(server.url()).port
+    url = f"http://LOCALHOST:{port}/prod/pets?q=1"
+    auth = make_auth(presign=presign)
+    reply = await send("GET", URL(url, encoded=True), middleware=adapter(auth))
+    assert echo(reply).mode == ("query" if presign else "header")
+    link = presign_url(url, region=REGION, credentials=LONG_TERM)
+    assert echo(await send("GET", URL(link, encoded=True), middleware=_untouched)).mode == "query"
+
+
+async def _untouched(request, handler):
+    return await handler(request)
 
 
 async def test_same_origin_redirect_from_an_uppercase_encoded_host_arrives_signed(aws_server):

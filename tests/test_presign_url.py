@@ -12,6 +12,7 @@ import enum
 import subprocess
 import sys
 import textwrap
+import urllib.request
 from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qs, urlsplit
 
@@ -371,6 +372,20 @@ def test_nothing_found_is_the_public_error_with_a_reason_per_provider():
         if name.startswith("_") and isinstance(value, type) and issubclass(value, ApiGwIamAuthError)
     ]
     assert private_errors == []
+
+
+def test_a_link_to_an_uppercase_host_names_the_host_it_signed(monkeypatch):
+    """The link says the lowercase host it signed: urllib (like curl) sends the link's host as
+    written, and Host is signed as clients lowercase it."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDCASE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "case-secret")
+    with IamAuthServer(region="us-east-1", keys={"AKIDCASE": KnownKey("case-secret")}) as server:
+        port = urlsplit(server.url).port
+        link = presign_url(f"http://LOCALHOST:{port}/prod/pets?q=1#top", region="us-east-1")
+        assert link.startswith(f"http://localhost:{port}/prod/pets?q=1&X-Amz-Algorithm=")
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with opener.open(link, timeout=10) as response:  # Host: as the link writes it
+            assert response.status == 200
 
 
 # --- WebSocket APIs ---------------------------------------------------------------------------

@@ -120,8 +120,10 @@ def wire_parts(url: str) -> tuple[str, str, str, str]:
 def parse_origin(origin: str) -> Origin:
     """The Host header and the normalised ``scheme://netloc`` of ``scheme://netloc``.
 
-    The netloc keeps what the caller wrote but for a default port, which is dropped: a client
-    writes the Host of a proxied request from the URL, and the signed Host has no default port.
+    The netloc is the Host header signed: lowercase, a Unicode name as its A-label, no
+    default port, no userinfo. Clients that write the Host from the URL as it stands (urllib,
+    curl, aiohttp given ``encoded=True``, a proxy's absolute-form target) then send the Host
+    that was signed: a presigned link to ``API.Example.com`` was signed for ``api.example.com``.
 
     Refuses what cannot be signed: a scheme other than http(s) or ws(s), no host, a bad port.
     """
@@ -148,11 +150,7 @@ def parse_origin(origin: str) -> Origin:
     if not hostname:
         raise InvalidConfigError("url has no host; pass an absolute URL such as https://host/path")
     host = host_header(scheme, hostname, port)
-    if not netloc.isascii():  # send the A-label we sign, not the Unicode name
-        netloc = host
-    elif port == DEFAULT_PORTS[scheme]:  # host:443 goes out as host, which Host names as signed
-        netloc = netloc.rpartition(":")[0]
-    return Origin(host, f"{scheme}://{netloc}")
+    return Origin(host, f"{scheme}://{host}")
 
 
 def host_header(scheme: str, hostname: str, port: int | None) -> str:
