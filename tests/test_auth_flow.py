@@ -363,7 +363,11 @@ async def test_the_guard_is_hooked_only_where_httpx_could_leave_something_of_our
         trace = sent.extensions.get("trace")
         if hooked:
             assert trace not in (None, mine)
-            assert trace.args == ((scheme, "h.example"), untraced)  # the caller's hook, chained
+            chain, inner = trace.args
+            assert (chain.origin, inner) == (
+                (scheme, "h.example"),
+                untraced,
+            )  # the caller's, chained
         else:
             assert trace is untraced
 

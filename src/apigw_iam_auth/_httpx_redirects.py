@@ -152,7 +152,7 @@ def leave_origin(request: httpx.Request) -> None:
     marked = {**extensions, SIGNED_FOR: _LEFT}
     guard = extensions.get("trace")
     if _is_guard(guard):
-        marked["trace"] = partial(guard.func, _LEFT, *guard.args[1:])
+        marked["trace"] = partial(guard.func, _Chain(_LEFT), *guard.args[1:])
     request.extensions = marked
 
 
@@ -175,7 +175,7 @@ def install_guard(request: httpx.Request, origin: Origin, *, is_async: bool, hoo
     signed_for = (scheme, _one_spelling(host))
     # A new dict: the one given may be shared by other requests (redirects share this one).
     marked = {**extensions, SIGNED_FOR: signed_for}
-    trace = partial(_GUARD_EVENTS[is_async], signed_for, inner) if hook else inner
+    trace = partial(_GUARD_EVENTS[is_async], _Chain(signed_for), inner) if hook else inner
     if trace is None:
         marked.pop("trace", None)
     else:
@@ -228,28 +228,43 @@ _HEADERS_WRITTEN_NEXT = frozenset(
 )
 
 
+class _Chain:
+    """Where a redirect chain's hops may carry our headers: :data:`_LEFT` once one went away.
+
+    Every hop httpx builds from a request shares that request's guard, and so this object: a
+    hop back to the first origin after another carries nothing of ours either (httpx copies
+    a session token and X-Amz-Date onto each hop it builds, and drops only Authorization).
+    Each signing installs a new one.
+    """
+
+    __slots__ = ("origin",)
+
+    def __init__(self, origin: Origin) -> None:
+        self.origin = origin
+
+
 def _on_event(
-    origin: Origin,
+    chain: _Chain,
     inner: Callable[[str, dict[str, Any]], None] | None,
     event: str,
     info: dict[str, Any],
 ) -> None:
     """The httpcore ``trace`` callback of sync clients; chains to a trace the user had set."""
     if event in _HEADERS_WRITTEN_NEXT:
-        _strip_if_foreign(origin, info, inner)
+        _strip_if_foreign(chain, info, inner)
     if inner is not None:
         inner(event, info)
 
 
 async def _on_event_async(
-    origin: Origin,
+    chain: _Chain,
     inner: Callable[[str, dict[str, Any]], Awaitable[None]] | None,
     event: str,
     info: dict[str, Any],
 ) -> None:
     """The httpcore ``trace`` callback of async clients, which await it."""
     if event in _HEADERS_WRITTEN_NEXT:
-        _strip_if_foreign(origin, info, inner)
+        _strip_if_foreign(chain, info, inner)
     if inner is not None:
         await inner(event, info)
 
@@ -263,7 +278,7 @@ def _is_guard(trace: object) -> TypeGuard[partial[Any]]:
     return isinstance(trace, partial) and trace.func in (_on_event, _on_event_async)
 
 
-def _strip_if_foreign(origin: Origin, info: dict[str, Any], inner: object) -> None:
+def _strip_if_foreign(chain: _Chain, info: dict[str, Any], inner: object) -> None:
     """Settle what the hop about to be written carries, then step out of its other events.
 
     Once its headers are settled (ours removed from the list httpcore writes, on a hop to
@@ -273,7 +288,8 @@ def _strip_if_foreign(origin: Origin, info: dict[str, Any], inner: object) -> No
     hook stays); the httpx request keeps the guard for the redirects built from it.
 
     A hop to the origin's host on its default port (nearly every request) is known as ours
-    from its bytes; any other hop's origin is worked out.
+    from its bytes; any other hop's origin is worked out. A hop elsewhere marks the chain as
+    left (:class:`_Chain`).
     """
     # private coupling: info["request"] is the httpcore.Request about to be written, and its
     # headers list is what gets written (httpcore 1.0, httpcore2 2.14-2.17); guarded by
@@ -284,6 +300,7 @@ def _strip_if_foreign(origin: Origin, info: dict[str, Any], inner: object) -> No
     if outgoing is None:
         return
     url = outgoing.url
+    origin = chain.origin
     scheme, host = origin
     plainly_ours = (  # what _hop_origin(url) == origin says, without its parsing
         url.port is None
@@ -292,6 +309,7 @@ def _strip_if_foreign(origin: Origin, info: dict[str, Any], inner: object) -> No
         and not url.target.startswith(_ABSOLUTE)  # not a hop through a forward proxy
     )
     if not plainly_ours and _hop_origin(url) != origin:
+        chain.origin = _LEFT  # and for every later hop of this chain, back to ours too
         kept = [
             (name, value)
             for name, value in outgoing.headers
@@ -497,8 +515,7 @@ def _core_problem(core: Any) -> str | None:  # noqa: ANN401 - the httpcore modul
     """Whether the guard keeps our header off the wire of ``core``'s HTTP/1.1 connection."""
     events: list[str] = []
     stream = _RecordingStream()
-    signed_for: Origin = ("http", "a.invalid")
-    guard = partial(_on_event, signed_for, lambda event, _: events.append(event))
+    guard = partial(_on_event, _Chain(("http", "a.invalid")), lambda event, _: events.append(event))
     request = core.Request(
         "GET",
         "http://b.invalid/",
