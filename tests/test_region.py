@@ -522,6 +522,9 @@ def test_every_region_botocore_lists_is_accepted():
         ("us-gov-west1", "us-gov-west-1"),
         ("cn-north1", "cn-north-1"),
         ("us-\u0435ast-1", "us-east-1"),  # a Cyrillic "e"
+        ("us-East-1", "us-east-1"),  # partitions' regionRegex (\\w) takes capitals
+        ("us-gov-West-1", "us-gov-west-1"),
+        ("eu-west_x-1", "eu-west-1"),  # and "_"
     ],
 )
 def test_typo_is_refused_naming_the_closest_region(typo, suggestion):
@@ -531,6 +534,8 @@ def test_typo_is_refused_naming_the_closest_region(typo, suggestion):
     assert str(info.value) == (
         f"region {typo!r} is not an AWS region; did you mean {suggestion!r}?"
     )
+    with pytest.raises(InvalidConfigError, match=r"^region_set name "):  # refused when built
+        SigV4Signer(credentials=("AKIDEXAMPLE", "secret"), region_set=[typo])
 
 
 @pytest.mark.parametrize("nonsense", ["", "xyz", "aws-global", "localhost"])

@@ -311,11 +311,17 @@ def partition_of(region: str) -> str:
 
 
 def _partition_naming(region: str) -> str | None:
-    """The partition that lists ``region``, else the first whose ``regionRegex`` matches it."""
+    r"""The partition that lists ``region``, else the first whose ``regionRegex`` matches it.
+
+    A name matched by a pattern only must also be shaped like a region (lowercase): the
+    patterns' ``\w`` takes ``us-East-1`` and ``us-east_x-1``, which no scope may hold.
+    """
     partitions = _botocore.region_data().partitions
     for name, _, listed in partitions:
         if region in listed:
             return name
+    if not _REGION_SHAPE.fullmatch(region):
+        return None
     for name, pattern, _ in partitions:
         if pattern is not None and pattern.fullmatch(region):
             return name
