@@ -55,13 +55,11 @@ MODULE = (sys.executable, "-m", "apigw_iam_auth")
 # The console script installed next to the interpreter running the tests (the venv's bin dir).
 SCRIPT = (str(Path(sys.executable).with_name("apigw-iam-auth")),)
 # The command line as it runs where requests is not installed: it sends with httpx instead.
+MODULE_MAIN = "from apigw_iam_auth.cli import main; sys.exit(main())"
 WITHOUT_REQUESTS = (
     sys.executable,
     "-c",
-    (
-        "import sys; sys.modules['requests'] = None; "
-        "from apigw_iam_auth.cli import main; sys.exit(main())"
-    ),
+    f"import sys; sys.modules['requests'] = None; {MODULE_MAIN}",
 )
 # Each test so marked runs with both backends: requests, and httpx where requests is missing.
 BACKENDS = pytest.mark.parametrize("command", [MODULE, WITHOUT_REQUESTS], ids=["requests", "httpx"])
@@ -2078,6 +2076,34 @@ def test_demo_exits_0_with_short_output(sandbox):
     assert "Demo passed" in lines[-1]
     assert "FAIL" not in done.stdout
     assert done.stderr == ""
+
+
+@pytest.mark.parametrize(
+    ("setup", "said"),
+    [
+        (
+            "sys.modules['requests'] = sys.modules['aiohttp'] = None",
+            [
+                "requests is not installed: pip install 'apigw-iam-auth[requests]'",
+                "aiohttp is not installed: pip install 'apigw-iam-auth[aiohttp]'",
+            ],
+        ),
+        (  # brought by another package: no middlewares= before 3.12
+            "import aiohttp; aiohttp.__version__ = '3.11.18'",
+            ["aiohttp 3.11.18 predates the 3.12.14 we need: pip install 'apigw-iam-auth[aiohttp]'"],
+        ),
+    ],
+    ids=["missing", "too-old"],
+)
+def test_demo_says_which_client_steps_it_skips_and_why(sandbox, setup, said):
+    """A client missing (or too old) is a line saying which extra to install, not a crash or
+    a silently shorter tour; the steps that ran still pass."""
+    command = (sys.executable, "-c", f"import sys; {setup}; {MODULE_MAIN}")
+    done = run_cli("demo", env=isolated_env(sandbox, secret=None), command=command)
+    assert done.returncode == 0, done.stdout + done.stderr
+    skipped = [line.strip() for line in done.stdout.splitlines() if line.strip().startswith("skip")]
+    assert [line.split(None, 3)[3] for line in skipped] == said
+    assert "Demo passed" in done.stdout.splitlines()[-1]
 
 
 def test_region_set_signs_with_sigv4a_and_serve_verifies_it(api, env):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import secrets
 import string
 from datetime import datetime, timedelta
@@ -63,6 +64,9 @@ def run_demo(out: TextIO) -> bool:
         mark = "ok  " if passed else "FAIL"
         print(f"  {mark} {label:<40} -> {response.status_code}{note}", file=out)
 
+    def skip(client: str, why: str) -> None:
+        print(f"  skip {client + ' steps':<40}    {why}", file=out)
+
     with IamAuthServer(region=REGION, keys=keys) as server:
         api = f"{server.url}/prod"
         print(f"Local IAM-auth server at {server.url} (region {REGION})", file=out)
@@ -89,9 +93,9 @@ def run_demo(out: TextIO) -> bool:
                 _OK,
                 lambda: client.get(signer.presign("GET", f"{api}/report?id=7", expires=300)),
             )
-            _requests_steps(step, api, auth, presigned)
+            _requests_steps(step, skip, api, auth, presigned)
             step("httpx  async header-signed GET", _OK, lambda: _async_get(f"{api}/pets", auth))
-            _aiohttp_steps(step, api, auth, presigned)
+            _aiohttp_steps(step, skip, api, auth, presigned)
 
             signed = signer.sign("GET", f"{api}/pets/1")
             step(
@@ -118,6 +122,7 @@ def _two_hours_ago() -> datetime:
 
 def _requests_steps(
     step: Callable[[str, int, Callable[[], httpx.Response]], None],
+    skip: Callable[[str, str], None],
     api: str,
     auth: ApiGwIamAuth,
     presigned: ApiGwIamAuth,
@@ -126,6 +131,7 @@ def _requests_steps(
     try:
         import requests  # noqa: PLC0415 - optional dependency
     except ImportError:
+        skip("requests", "requests is not installed: pip install 'apigw-iam-auth[requests]'")
         return
 
     def via_requests(method: str, url: str, used: ApiGwIamAuth) -> httpx.Response:
@@ -142,14 +148,20 @@ def _requests_steps(
 
 def _aiohttp_steps(
     step: Callable[[str, int, Callable[[], httpx.Response]], None],
+    skip: Callable[[str, str], None],
     api: str,
     auth: ApiGwIamAuth,
     presigned: ApiGwIamAuth,
 ) -> None:
     """The same auth object as an aiohttp middleware, when the aiohttp extra is installed."""
+    extra = "pip install 'apigw-iam-auth[aiohttp]'"
     try:
         import aiohttp  # noqa: PLC0415 - optional dependency
     except ImportError:
+        skip("aiohttp", f"aiohttp is not installed: {extra}")
+        return
+    if _release(aiohttp.__version__) < _AIOHTTP_MIDDLEWARES:  # another package brought it
+        skip("aiohttp", f"aiohttp {aiohttp.__version__} predates the 3.12.14 we need: {extra}")
         return
 
     def via_aiohttp(
@@ -174,6 +186,15 @@ def _aiohttp_steps(
         _OK,
         lambda: via_aiohttp("GET", f"{api}/pets?limit=2", presigned, None),
     )
+
+
+# Client middlewares with the payload API the adapter uses (the aiohttp extra's floor).
+_AIOHTTP_MIDDLEWARES = (3, 12, 14)
+
+
+def _release(version: str) -> tuple[int, ...]:
+    """``3.12.14`` (or ``3.13.0rc1``, ``3.14.0.dev0``) as (3, 12, 14): its first three numbers."""
+    return tuple(int(number) for number in re.findall(r"[0-9]+", version)[:3])
 
 
 def _async_get(url: str, auth: ApiGwIamAuth) -> httpx.Response:
