@@ -48,9 +48,17 @@ MISMATCH = (
 
 
 def sign(
-    method="POST", path="/prod/pets", query=(), headers=(), body=b"{}", secret=SECRET, payload=None
+    method="POST",
+    path="/prod/pets",
+    query=(),
+    headers=(),
+    body=b"{}",
+    secret=SECRET,
+    payload=None,
+    **options,
 ):
-    """Our SigningResult plus the request as it goes on the wire (``payload``: the hash signed)."""
+    """Our SigningResult plus the request as it goes on the wire (``payload``: the hash signed;
+    ``options``: the signer's)."""
     request = SignableRequest(
         method,
         path,
@@ -58,7 +66,7 @@ def sign(
         (("Host", HOST), ("Content-Type", "application/json"), *headers),
         _sigv4.payload_hash(body) if payload is None else payload,
     )
-    signer = SigV4Signer("us-east-1", credentials=(KEY, secret, TOKEN))
+    signer = SigV4Signer("us-east-1", credentials=(KEY, secret, TOKEN), **options)
     result = signer.sign_request(request, timestamp=T)
     target = path + (f"?{result.query}" if result.query else "")
     return result, (method, target, [*request.headers, *result.headers], body)
@@ -111,9 +119,12 @@ def test_body_hash_difference_is_explained_and_the_token_redacted():
 
 
 def test_unsigned_payload_refused_is_explained_as_such():
-    """UNSIGNED-PAYLOAD signed for execute-api is named as the cause, not a changed body."""
+    """UNSIGNED-PAYLOAD signed for execute-api (with its header, as for another service) is
+    named as the cause, not a changed body."""
     body = b'{"a": 1}'
-    result, request = sign(body=body, payload=_sigv4.UNSIGNED_PAYLOAD)
+    result, request = sign(
+        body=body, payload=_sigv4.UNSIGNED_PAYLOAD, add_content_sha256_header=True
+    )
     text = explain_signature_mismatch(api_gateway(*request), result)
     assert text is not None
     assert f"  - {_sigv4.payload_hash(body)}\n  + UNSIGNED-PAYLOAD" in text

@@ -9,8 +9,10 @@ from aws_server import SECRET_KEY, ReceivedRequest, verify
 
 from apigw_iam_auth import (
     DEFAULT_UNSIGNED_HEADERS,
+    ApiGwIamAuth,
     Credentials,
     InvalidConfigError,
+    SignatureLocation,
     SigV4Signer,
     UnsignableRequestError,
     _sigv4,
@@ -289,6 +291,75 @@ def test_sign_request_wire_parts_verify_with_a_lowercase_custom_method():
         now=NOW,
     )
     assert verified.access_key == "AKIDEXAMPLE"
+
+
+def _verified(request: SignableRequest, result, service: str = "execute-api") -> str:
+    """The access key the verifier accepts the signed wire parts for."""
+    target = request.path + "".join(
+        f"{'&' if i else '?'}{name}={value}" for i, (name, value) in enumerate(request.query)
+    )
+    return verify_request(
+        request.method,
+        target,
+        [*request.headers, *result.headers],
+        b"",
+        lookup={"AKIDEXAMPLE": KnownKey(SECRET_KEY)}.get,
+        region="us-east-1",
+        service=service,
+        now=NOW,
+    ).access_key
+
+
+def test_sign_request_signs_unsigned_payload_only_with_its_header():
+    """UNSIGNED-PAYLOAD is read from x-amz-content-sha256 alone: without it the server hashes
+    the body, so a header signature over it is refused unless the signer sends the header."""
+    request = SignableRequest("GET", "/p", (), (("Host", "h.example"),), _sigv4.UNSIGNED_PAYLOAD)
+    for silent in (signer(), signer(service="lambda")):
+        with pytest.raises(UnsignableRequestError, match="payload='unsigned'"):
+            silent.sign_request(request, timestamp=NOW)
+    told = signer(service="lambda", add_content_sha256_header=True)
+    result = told.sign_request(request, timestamp=NOW)
+    assert ("X-Amz-Content-SHA256", _sigv4.UNSIGNED_PAYLOAD) in result.headers
+    lattice = signer(service="vpc-lattice-svcs")  # the one service that takes it, by default
+    assert _verified(request, lattice.sign_request(request, timestamp=NOW), "vpc-lattice-svcs")
+
+
+def test_sign_request_refuses_a_presigned_urls_parameters_in_a_header_signature():
+    """The caller sends its own query; X-Amz-* parameters left in it would not be signed: 403.
+    Presigning replaces them, as the result's query is then the one to send."""
+    request = SignableRequest(
+        "GET", "/p", (("X-Amz-Expires", "60"), ("id", "7")), (("Host", "h.example"),), EMPTY
+    )
+    with pytest.raises(UnsignableRequestError, match="the query holds X-Amz-Expires"):
+        signer().sign_request(request, timestamp=NOW)
+    presigned = signer().sign_request(request, location=SignatureLocation.QUERY, timestamp=NOW)
+    assert "X-Amz-Expires=900" in presigned.query
+    assert "X-Amz-Expires=60" not in presigned.query
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "said"),
+    [
+        ("query", (("page", 2),), r"query holds decoded \(name, value\) pairs of str"),
+        ("query", (("a", "1", "x"),), r"\(name, value\) pairs"),
+        ("headers", (("Host", "h.example"), ("X-N", 2)), "must be str or bytes, got int"),
+        ("path", None, "path is the percent-encoded path .* got NoneType"),
+        ("path", b"/p", "path is the percent-encoded path .* got bytes"),
+    ],
+)
+def test_sign_request_refuses_fields_of_the_wrong_type_as_tuples_too(field, value, said):
+    """Tuples of bad pairs (not only lists) get our own error, not a TypeError from inside."""
+    request = SignableRequest("GET", "/p", (), (("Host", "h.example"),), EMPTY)
+    with pytest.raises(UnsignableRequestError, match=said):
+        signer().sign_request(request._replace(**{field: value}), timestamp=NOW)
+
+
+@pytest.mark.parametrize("name", ["presign", "correct_clock_skew", "add_content_sha256_header"])
+@pytest.mark.parametrize("value", ["false", "no", 0, 1, None])
+def test_a_true_or_false_setting_takes_true_or_false_only(name, value):
+    """presign="false" read from an environment variable would switch presigning on."""
+    with pytest.raises(InvalidConfigError, match=f"{name} must be True or False"):
+        ApiGwIamAuth(region="us-east-1", credentials=("AKIDEXAMPLE", SECRET_KEY), **{name: value})
 
 
 @pytest.mark.parametrize("location", ["headers", "HEADERS", None, 0])

@@ -23,6 +23,7 @@ __all__ = [
     "SigningConfig",
     "SigningResult",
     "binary_kind",
+    "checked_flag",
 ]
 
 # Headers that HTTP clients, proxies and load balancers add, drop or rewrite after signing, so
@@ -75,6 +76,13 @@ def binary_kind(value: object) -> str | None:
     if not isinstance(value, _BINARY_TYPES):
         return None
     return "bytes" if isinstance(value, bytes) else f"a {type(value).__name__}"
+
+
+def checked_flag(name: str, value: object) -> bool:
+    """A True/False setting, refused otherwise: ``presign="false"`` would read as true."""
+    if type(value) is not bool:
+        raise InvalidConfigError(f"{name} must be True or False, got {type(value).__name__}")
+    return value
 
 
 def _refuse_binary(label: str, value: object) -> None:
@@ -193,7 +201,10 @@ class SignableRequest(NamedTuple):
 
     ``path`` is the percent-encoded path of the request line; ``query`` holds the decoded
     ``(name, value)`` pairs in their original order; ``headers`` includes ``host``.
-    ``payload_hash`` is the lowercase hex SHA-256 of the body, or ``UNSIGNED-PAYLOAD``.
+    ``payload_hash`` is the lowercase hex SHA-256 of the body, or ``UNSIGNED-PAYLOAD`` (signed
+    by header only where the signer sends ``x-amz-content-sha256``, the one place a service
+    reads it). In header mode the query is sent as given, so it may hold no ``X-Amz-*``
+    parameter of a presigned URL.
     """
 
     method: str

@@ -9,7 +9,7 @@ import httpx
 
 from apigw_iam_auth import _aiohttp, _httpx, _requests
 from apigw_iam_auth._httpx_redirects import left_our_origin, needs_resign
-from apigw_iam_auth._models import DEFAULT_UNSIGNED_HEADERS
+from apigw_iam_auth._models import DEFAULT_UNSIGNED_HEADERS, checked_flag
 from apigw_iam_auth._sigv4 import check_expires, unsigned_payload_needs_a_header
 from apigw_iam_auth._skew import corrected_after_refusal
 from apigw_iam_auth.diagnostics import FORBIDDEN, readable_refusal
@@ -104,6 +104,8 @@ class ApiGwIamAuth(_AuthBase):
         ``payload`` and ``region_set`` (SigV4a) are as in :class:`SigV4Signer`.
         """
         expires = check_expires(expires)
+        presign = checked_flag("presign", presign)
+        correct_clock_skew = checked_flag("correct_clock_skew", correct_clock_skew)
         if presign and payload == "unsigned":
             raise InvalidConfigError(
                 f"presign=True cannot sign payload='unsigned': "
@@ -121,9 +123,7 @@ class ApiGwIamAuth(_AuthBase):
             payload=payload,
             region_set=region_set,
         )
-        self._settings = AuthSettings(
-            self._signer, bool(presign), expires, bool(correct_clock_skew)
-        )
+        self._settings = AuthSettings(self._signer, presign, expires, correct_clock_skew)
 
     def __repr__(self) -> str:
         """Settings only; never credentials."""

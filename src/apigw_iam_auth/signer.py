@@ -62,6 +62,7 @@ from apigw_iam_auth._models import (
     SignedRequest,
     SigningConfig,
     SigningResult,
+    checked_flag,
 )
 from apigw_iam_auth._region import (
     check_region,
@@ -225,7 +226,7 @@ class SigV4Signer:
             region or "us-east-1",
             service,
             cast("frozenset[str]", unsigned_headers),  # SigningConfig checks and normalises it
-            bool(add_content_sha256_header),
+            checked_flag("add_content_sha256_header", add_content_sha256_header),
         )
         self._unsigned = defaults.unsigned_headers
         # The same names as bytes too, as requests and httpx may hold a header's name: a header
@@ -464,6 +465,8 @@ class SigV4Signer:
             config = self._config_for(host)
         except InvalidConfigError as exc:
             raise self._unscoped(str(exc)) from None
+        if location is _HEADERS:
+            _check_header_mode(request, config)
         given = _given_credentials(credentials)
         snapshot = self._credentials.get() if given is None else given
         epoch, expires = self._time_to_sign(timestamp, snapshot, location, expires)
@@ -719,18 +722,46 @@ def _checked_request(request: SignableRequest) -> SignableRequest:
         _method(method)  # the same refusals as sign(); the case stays as sent
     if payload_hash != _sigv4.UNSIGNED_PAYLOAD:
         _checked_hash(payload_hash)
-    query, headers = request.query, request.headers
-    if type(query) is tuple and type(headers) is tuple:
-        return request
-    try:
-        return request._replace(
-            query=tuple((name, value) for name, value in query),
-            headers=tuple((name, value) for name, value in headers),
+    if not isinstance(request.path, str):
+        raise UnsignableRequestError(
+            "a SignableRequest's path is the percent-encoded path of the request line, a str "
+            f"such as '/prod/pets'; got {type(request.path).__name__}"
         )
+    query, headers = request.query, request.headers
+    try:
+        query = tuple((name, value) for name, value in query)
+        headers = tuple((name, value) for name, value in headers)
     except (TypeError, ValueError):
         raise UnsignableRequestError(
             "a SignableRequest holds (name, value) pairs in its query and headers"
         ) from None
+    if not all(type(name) is str and type(value) is str for name, value in query):
+        raise UnsignableRequestError(
+            "a SignableRequest's query holds decoded (name, value) pairs of str"
+        )
+    _snapshot(headers)  # str or bytes, as sign() takes them
+    return request._replace(query=query, headers=headers)
+
+
+def _check_header_mode(request: SignableRequest, config: SigningConfig) -> None:
+    """Refuse what a header signature cannot carry, which sign() never meets (its own URL).
+
+    ``UNSIGNED-PAYLOAD`` is signed only with ``x-amz-content-sha256`` saying so, which the
+    signer adds where the service or ``payload=`` asks for it; an earlier presigned URL's
+    ``X-Amz-*`` parameters are left out of the signature, and the caller sends its own query.
+    """
+    if request.payload_hash == _sigv4.UNSIGNED_PAYLOAD and not config.add_content_sha256_header:
+        raise UnsignableRequestError(
+            f"{config.service} learns of UNSIGNED-PAYLOAD only from the x-amz-content-sha256 "
+            "header, which this signer does not send: build it with payload='unsigned' (or "
+            "add_content_sha256_header=True)"
+        )
+    stale = sorted({name for name, _ in request.query if name in _sigv4.SIGNER_QUERY})
+    if stale:
+        raise UnsignableRequestError(
+            f"the query holds {', '.join(stale)}, a presigned URL's parameters, which a header "
+            "signature leaves out: remove them from the query sent"
+        )
 
 
 def _given_host(headers: HeaderPairs) -> str | None:
