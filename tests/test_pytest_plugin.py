@@ -115,28 +115,33 @@ def test_each_test_gets_its_own_server_and_keys(run):
 
 def test_each_test_s_keys_reach_presign_url_through_the_default_chain(run):
     """Code under test that links with presign_url() and the default chain (as on AWS), each
-    test pointing AWS_* at its own server's keys: the chain, resolved once per process, is
-    resolved again for each server, so the second test's link is signed with its keys."""
+    test pointing AWS_* at its server's keys (the session's, its own, the session's again):
+    the chain, resolved once per process, is resolved again for each test using a server."""
     result = run(
         """
         import pytest
         import requests
         from apigw_iam_auth import presign_url
 
+        @pytest.fixture(params=["session", "own", "session again"])
+        def server(request, iam_server_session):
+            if request.param == "own":
+                return request.getfixturevalue("iam_server")
+            return iam_server_session
+
         @pytest.fixture(autouse=True)
-        def aws_env(iam_server, monkeypatch):
-            monkeypatch.setenv("AWS_ACCESS_KEY_ID", iam_server.access_key)
-            monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", iam_server.secret_key)
+        def aws_env(server, monkeypatch):
+            monkeypatch.setenv("AWS_ACCESS_KEY_ID", server.access_key)
+            monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", server.secret_key)
             for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_CONFIG_FILE"):
                 monkeypatch.delenv(name, raising=False)
 
-        @pytest.mark.parametrize("n", [1, 2])
-        def test_link_opens(iam_server, n):
-            link = presign_url(f"{iam_server.url}/prod/report", region=iam_server.region)
+        def test_link_opens(server):
+            link = presign_url(f"{server.url}/prod/report", region=server.region)
             assert requests.get(link, timeout=10).status_code == 200
         """
     )
-    result.assert_outcomes(passed=2)
+    result.assert_outcomes(passed=3)
 
 
 def test_marker_configures_region_and_temporary_credentials(run):

@@ -126,15 +126,24 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    """Note where the session server's log stands; refuse a marker that would be ignored.
+    """Before a test: session log mark, presign_url's chain reset, a marker ignored refused.
 
-    The session server keeps its default settings.
+    Where the session server's log stands is noted; a test using either server gets
+    presign_url's default chain resolved again (its keys may be the server's, in AWS_*); a
+    marker on a test that uses only the session server, which keeps its default settings, is
+    refused.
     """
     shared = item.config.stash.get(_SESSION_SERVER, None)
     if shared is not None:
         answered = shared.server.requests
         item.stash[_SESSION_LOG_BEFORE] = answered[-1] if answered else None
     fixtures = getattr(item, "fixturenames", ())
+    if "iam_server" in fixtures or "iam_server_session" in fixtures:
+        # The test may put its server's keys in AWS_* for the code it tests: presign_url's
+        # default chain, resolved once per process, is resolved again for each such test.
+        from apigw_iam_auth.credentials import reset_shared_providers  # noqa: PLC0415
+
+        reset_shared_providers()
     if (
         item.get_closest_marker(_MARKER) is not None
         and "iam_server_session" in fixtures
@@ -219,7 +228,6 @@ def _options(node: pytest.Item | None) -> dict[str, Any]:
 def _running(options: Mapping[str, Any]) -> Iterator[IamServerFixture]:
     """Start a server with a generated key, yield its fixture value, stop it."""
     from apigw_iam_auth.auth import ApiGwIamAuth  # noqa: PLC0415 - imported only when used
-    from apigw_iam_auth.credentials import reset_shared_providers  # noqa: PLC0415 - same
     from apigw_iam_auth.errors import InvalidConfigError  # noqa: PLC0415 - same
     from apigw_iam_auth.server import (  # noqa: PLC0415 - same
         DEFAULT_ACCOUNT_ID,
@@ -244,9 +252,6 @@ def _running(options: Mapping[str, Any]) -> Iterator[IamServerFixture]:
         refused = str(exc)
     if refused is not None:  # failed outside the handler: no "During handling" chain
         pytest.fail(f"@pytest.mark.{_MARKER}: {refused}", pytrace=False)
-    # Each server has keys of its own, which a test may put in AWS_* for the code it tests:
-    # presign_url's default chain, resolved once per process, must be resolved again.
-    reset_shared_providers()
     with server:
         yield IamServerFixture(
             server=server,
