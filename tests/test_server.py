@@ -1505,10 +1505,21 @@ def test_raw_utf8_path_is_read_as_utf8_like_botocore_signs_it(caplog):
     assert 'GET /prod/caf\\xe9" 400' in access_lines(caplog)[1][0]
 
 
-@pytest.mark.parametrize("path", ["/prod/\u00e0", "/prod/\u00c5b", "/prod/\u8005/x"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/prod/\u00e0",
+        "/prod/\u00c5b",
+        "/prod/\u8005/x",
+        "/prod/\u00e0\u00e1",  # C3 A0 C3 A1: the A0 ends up last, where split() drops it
+        "/prod/\u0420\u0421\u0424\u0421\u0420",  # D0 A0 D0 A1...: both bytes, often
+        "/prod/\u0085\u00c0",  # C2 85 C3 80
+    ],
+)
 def test_raw_utf8_path_holding_bytes_python_calls_whitespace_verifies(path):
     """'à' is C3 A0, 'Å' C3 85, '者' E8 80 85: read as Latin-1, str.split() (http.server's
-    request-line split) takes A0 and 85 for whitespace. The path goes as botocore signed it."""
+    request-line split) takes A0 and 85 for whitespace. The path goes as botocore signed it,
+    whatever other bytes stand beside them."""
     with IamAuthServer(keys=KEYS) as live:
         request = botocore.awsrequest.AWSRequest("GET", live.url + path)
         credentials = botocore.credentials.Credentials(KEY, SECRET)

@@ -1327,9 +1327,10 @@ def _split_proof(line: bytes) -> bytes | None:
 
     http.server splits the line with ``str.split()`` over its Latin-1 reading, whose whitespace
     includes U+0085 and U+00A0: a raw UTF-8 path holding those bytes ("à" is C3 A0, "者"
-    E8 80 85) would be cut in two. Swapped with 0x86 and 0xA1 (and back, in the path read),
-    they are not. Only a line of three parts split at single spaces (RFC 9112 section 3), with
-    the bytes in its target alone and no other whitespace there, is swapped: any refusal of the
+    E8 80 85) would be cut in two. Swapped with 0xC0 and 0xC1, which no UTF-8 text holds (and
+    back, in the path read), they are not. Only a line of three parts split at single spaces
+    (RFC 9112 section 3), with the bytes in its target alone and no whitespace there once
+    swapped (a target holding 0xC0 or 0xC1 is no UTF-8 anyway), is swapped: any refusal of the
     line then quotes nothing swapped. None: the line needs no swap, or http.server is to judge
     it as sent.
     """
@@ -1343,15 +1344,16 @@ def _split_proof(line: bytes) -> bytes | None:
     swapped = target.translate(_NOT_SPLIT_BYTES)
     if b"\x85" in method + version or b"\xa0" in method + version:
         return None
-    if len(swapped.decode("latin-1").split()) != 1:
+    text = swapped.decode("latin-1")
+    if text.split() != [text]:  # whitespace anywhere, at its end too (split() drops that)
         return None
     return b" ".join((method, swapped, version)) + ending
 
 
-# Bytes 0x85 and 0xA0 swapped with 0x86 and 0xA1 (an involution: applied twice, nothing
+# Bytes 0x85 and 0xA0 swapped with 0xC0 and 0xC1 (an involution: applied twice, nothing
 # changes), as bytes and as their Latin-1 text; see _split_proof.
-_NOT_SPLIT_BYTES = bytes.maketrans(b"\x85\x86\xa0\xa1", b"\x86\x85\xa1\xa0")
-_NOT_SPLIT_TEXT = str.maketrans("\x85\x86\xa0\xa1", "\x86\x85\xa1\xa0")
+_NOT_SPLIT_BYTES = bytes.maketrans(b"\x85\xc0\xa0\xc1", b"\xc0\x85\xc1\xa0")
+_NOT_SPLIT_TEXT = str.maketrans("\x85\xc0\xa0\xc1", "\xc0\x85\xc1\xa0")
 
 
 def _incomplete(where: str, part: str = "body") -> _BadRequestError:
