@@ -354,6 +354,23 @@ def test_sign_request_refuses_fields_of_the_wrong_type_as_tuples_too(field, valu
         signer().sign_request(request._replace(**{field: value}), timestamp=NOW)
 
 
+def test_sign_request_takes_str_subclasses_as_str():
+    """aiohttp's names are multidict's istr, a str subclass: signed as the same text."""
+
+    class Named(str):
+        __slots__ = ()
+
+    plain = SignableRequest("GET", "/p", (("a", "1"),), (("Host", "h.example"),), EMPTY)
+    subclassed = plain._replace(
+        query=((Named("a"), Named("1")),), headers=((Named("Host"), "h.example"),)
+    )
+    wire = signer()
+    assert (
+        wire.sign_request(subclassed, timestamp=NOW).signature
+        == wire.sign_request(plain, timestamp=NOW).signature
+    )
+
+
 @pytest.mark.parametrize("name", ["presign", "correct_clock_skew", "add_content_sha256_header"])
 @pytest.mark.parametrize("value", ["false", "no", 0, 1, None])
 def test_a_true_or_false_setting_takes_true_or_false_only(name, value):

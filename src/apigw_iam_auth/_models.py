@@ -81,7 +81,9 @@ def binary_kind(value: object) -> str | None:
 def checked_flag(name: str, value: object) -> bool:
     """A True/False setting, refused otherwise: ``presign="false"`` would read as true."""
     if type(value) is not bool:
-        raise InvalidConfigError(f"{name} must be True or False, got {type(value).__name__}")
+        kind = type(value)
+        named = kind.__qualname__ if kind.__module__ == "builtins" else str(kind)[8:-2]
+        raise InvalidConfigError(f"{name} must be True or False, got {named}; pass bool(...)")
     return value
 
 

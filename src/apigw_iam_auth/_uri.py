@@ -146,7 +146,6 @@ def parse_origin(origin: str) -> Origin:
             hostname = parts.hostname
         except ValueError as exc:
             raise InvalidConfigError(f"url is not a valid URL: {exc}") from None
-        netloc = parts.netloc.rpartition("@")[2]
     if not hostname:
         raise InvalidConfigError("url has no host; pass an absolute URL such as https://host/path")
     host = host_header(scheme, hostname, port)
