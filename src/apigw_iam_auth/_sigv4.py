@@ -562,6 +562,8 @@ def sign(
     """
     epoch = timestamp if type(timestamp) is int else epoch_seconds(cast("datetime", timestamp))
     method, path, pairs, headers, body_hash = request
+    if location is SignatureLocation.HEADERS:
+        _check_header_signable(pairs, body_hash, config)
     own = own_headers(config, credentials.token, location)
     return sign_parts(
         method,
@@ -575,6 +577,31 @@ def sign(
         location,
         expires,
     )
+
+
+def _check_header_signable(
+    pairs: tuple[tuple[str, str], ...], body_hash: str, config: SigningConfig
+) -> None:
+    """Refuse what a header signature over the caller's own query cannot carry.
+
+    ``UNSIGNED-PAYLOAD`` is signed only with ``x-amz-content-sha256`` saying so, which the
+    signer adds where the service or ``payload=`` asks for it (a link cannot: see
+    :func:`sign_parts`); an earlier presigned URL's ``X-Amz-*`` parameters are left out of the
+    signature while the request, sent as given, would carry them. (:meth:`SigV4Signer.sign`
+    never meets either: it checks the hash and writes the URL it returns.)
+    """
+    if body_hash == UNSIGNED_PAYLOAD and not config.add_content_sha256_header:
+        raise UnsignableRequestError(
+            f"{config.service} learns of UNSIGNED-PAYLOAD only from the x-amz-content-sha256 "
+            "header, which this signer does not send: build it with payload='unsigned' (or "
+            "add_content_sha256_header=True)"
+        )
+    stale = sorted({name for name, _ in pairs if name in SIGNER_QUERY})
+    if stale:
+        raise UnsignableRequestError(
+            f"the query holds {', '.join(stale)}, a presigned URL's parameters, which a header "
+            "signature leaves out: remove them from the query sent"
+        )
 
 
 def user_query(raw: str) -> tuple[str, str]:

@@ -465,8 +465,6 @@ class SigV4Signer:
             config = self._config_for(host)
         except InvalidConfigError as exc:
             raise self._unscoped(str(exc)) from None
-        if location is _HEADERS:
-            _check_header_mode(request, config)
         given = _given_credentials(credentials)
         snapshot = self._credentials.get() if given is None else given
         epoch, expires = self._time_to_sign(timestamp, snapshot, location, expires)
@@ -759,27 +757,6 @@ def _pairs_of(items: object, kinds: type | tuple[type, ...]) -> bool:
         if not isinstance(name, kinds) or not isinstance(value, kinds):
             return False
     return True
-
-
-def _check_header_mode(request: SignableRequest, config: SigningConfig) -> None:
-    """Refuse what a header signature cannot carry, which sign() never meets (its own URL).
-
-    ``UNSIGNED-PAYLOAD`` is signed only with ``x-amz-content-sha256`` saying so, which the
-    signer adds where the service or ``payload=`` asks for it; an earlier presigned URL's
-    ``X-Amz-*`` parameters are left out of the signature, and the caller sends its own query.
-    """
-    if request.payload_hash == _sigv4.UNSIGNED_PAYLOAD and not config.add_content_sha256_header:
-        raise UnsignableRequestError(
-            f"{config.service} learns of UNSIGNED-PAYLOAD only from the x-amz-content-sha256 "
-            "header, which this signer does not send: build it with payload='unsigned' (or "
-            "add_content_sha256_header=True)"
-        )
-    stale = sorted({name for name, _ in request.query if name in _sigv4.SIGNER_QUERY})
-    if stale:
-        raise UnsignableRequestError(
-            f"the query holds {', '.join(stale)}, a presigned URL's parameters, which a header "
-            "signature leaves out: remove them from the query sent"
-        )
 
 
 def _given_host(headers: HeaderPairs) -> str | None:
