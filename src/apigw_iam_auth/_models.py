@@ -82,7 +82,7 @@ def checked_flag(name: str, value: object) -> bool:
     """A True/False setting, refused otherwise: ``presign="false"`` would read as true."""
     if type(value) is not bool:
         kind = type(value)
-        named = kind.__qualname__ if kind.__module__ == "builtins" else str(kind)[8:-2]
+        named = f"{kind.__module__}.{kind.__qualname__}".removeprefix("builtins.")
         raise InvalidConfigError(f"{name} must be True or False, got {named}; pass bool(...)")
     return value
 

@@ -1238,14 +1238,13 @@ class _Handler(BaseHTTPRequestHandler):
         if self.request_version == "HTTP/0.9":
             self.request_version = self.protocol_version
         text = message or HTTPStatus(code).phrase
-        line = getattr(self, "requestline", "")
         body = json.dumps({"message": text}, separators=(",", ":")).encode()
         self._answer(
             Reply(
                 int(code),
                 body,
                 error_type=_bad_request_type(int(code)),
-                reason=_without_query_secrets(text, line),
+                reason=_without_query_secrets(text, getattr(self, "requestline", "")),
                 likely_cause="the request line or headers are not HTTP/1.1 this server can read",
             )
         )
@@ -1315,9 +1314,8 @@ class _LastLineRead:
 
     def readline(self, limit: int = -1) -> bytes:
         line = self.last = self.file.readline(limit)
-        if (b"\r" in line and b"\r" in line.removesuffix(b"\n").removesuffix(b"\r")) or (
-            b"\0" in line
-        ):
+        content = line.removesuffix(b"\n").removesuffix(b"\r")
+        if b"\r" in content or b"\0" in content:
             self.control = True
         return line
 
