@@ -196,14 +196,10 @@ def _sign(
         headers.popall(name, None)
     headers.extend(result.headers)  # none of these names is left: appending is setting them
     if signed_url != url:  # a query in canonical encoding, or the presigned query
-        request.url = _encoded_url(signed_url)
+        from yarl import URL  # noqa: PLC0415 - aiohttp's own dependency, imported only when used
+
+        request.url = URL(signed_url, encoded=True)  # sent exactly as signed: no re-quoting
     return result
-
-
-def _encoded_url(url: str) -> URL:
-    from yarl import URL  # noqa: PLC0415 - aiohttp's own dependency, imported only when used
-
-    return URL(url, encoded=True)  # sent exactly as signed: no re-quoting
 
 
 _Origin = tuple[str, str | None, int | None]

@@ -1,7 +1,7 @@
 """The httpx adapter: sign an ``httpx.Request`` in place, sync or async.
 
 One adapter serves httpx and httpx2 (its continuation, with httpcore2 underneath): both have
-the same API, and :func:`_package_of` finds the package a request belongs to. httpx2 and
+the same API, and :func:`package_of` finds the package a request belongs to. httpx2 and
 httpcore2 2.14 to 2.17 differ from httpx 0.28-0.29 and httpcore 1.0 nowhere the adapter looks: the
 same redirect requests (extensions passed on), the same trace event names and ``info``, the
 same header list written after ``send_request_headers.started``, the same absolute-form target
@@ -9,11 +9,7 @@ through a forward proxy (httpcore2 also keeps a target that is already absolute)
 difference shows in what is sent, not in how we sign: for a file read partly already, httpx2
 states the remaining length as Content-Length, where httpx 0.28-0.29 states the whole file's.
 
-Redirects are ``_httpx_redirects``'s: each request signed names its origin, a guard hooked on
-each request that httpx's own clean-up could leave something of ours on (a session token, the
-body's hash, the signature of a plain-http request) keeps our headers off any hop to another
-origin, and a same-origin hop that API Gateway refuses is signed again (unless the chain has
-been elsewhere).
+Redirects, and the guard that keeps our headers off a hop to another origin: ``_httpx_redirects``.
 
 Private couplings, and how each fails safe
 ------------------------------------------
@@ -41,7 +37,6 @@ from __future__ import annotations
 import asyncio
 import io
 import os
-import sys
 import threading
 import warnings
 from collections.abc import AsyncIterable, Iterable
@@ -54,6 +49,7 @@ from apigw_iam_auth._httpx_redirects import (
     install_guard,
     leave_origin,
     named,
+    package_of,
     prove_guard,
 )
 from apigw_iam_auth._models import SignatureLocation
@@ -149,7 +145,7 @@ def _buffered(request: httpx.Request, content: bytes) -> bytes:
     ``read()`` leaves it: its ``content`` and a ``ByteStream``, so redirects and the skew
     retry send it again.
     """
-    request.stream = _package_of(type(request)).ByteStream(content)
+    request.stream = package_of(type(request)).ByteStream(content)
     return request.read()
 
 
@@ -186,7 +182,7 @@ def _checked_once(
         with _CHECKING:
             result = results.get(request_type)
             if result is None:
-                result = results[request_type] = check(_package_of(request_type))
+                result = results[request_type] = check(package_of(request_type))
     return result
 
 
@@ -239,7 +235,7 @@ def sign_request(
     """Sign ``request`` in place, name its origin, and hook the guard where it is needed.
 
     Where the guard is not proven to work with this client package, the request is signed in
-    the query string whatever ``presign`` says (see the module docstring).
+    the query string whatever ``presign`` says (see ``_httpx_redirects``).
     """
     presign = settings.presign
     unguarded = not presign and not _guard_proven(type(request))
@@ -262,7 +258,7 @@ def sign_request(
             raise
         raise InvalidConfigError(
             f"{exc} (this request is signed in the query string although presign=False: "
-            f"redirects cannot be guarded with this {named(_package_of(type(request)))}, see "
+            f"redirects cannot be guarded with this {named(package_of(type(request)))}, see "
             "the RuntimeWarning)"
         ) from None
     for name in result.stale_headers:  # our own headers from an earlier signature (a retry)
@@ -281,10 +277,8 @@ def sign_request(
             headers[name] = value
     if signed_url != url:  # parsing a URL is the costliest step of httpx; skip it when we can
         request.url = _signed_url(request, url, signed_url)
-    # Header mode always sends X-Amz-Date (no secret) and Authorization, which httpx drops from
-    # an https request's hop to another origin (proven once): the guard is hooked on a request
-    # that sends more of ours, goes over plain http, or where that is not proven (why:
-    # _httpx_redirects).
+    # Hooked only where httpx's own clean-up could leave more of ours than X-Amz-Date on a hop
+    # elsewhere (why: _httpx_redirects).
     hook = in_headers and (
         destination.scheme == "http"
         or len(result.headers) > len(_DATE_AND_SIGNATURE)
@@ -321,7 +315,7 @@ def _signed_url(request: httpx.Request, url: str, signed_url: str) -> httpx.URL:
         and _checked_once(_URL_PARSED, type(request), _check_parsed_url)
     ):
         return _with_query(current, query)
-    return _package_of(type(request)).URL(signed_url)  # type: ignore[no-any-return]
+    return package_of(type(request)).URL(signed_url)  # type: ignore[no-any-return]
 
 
 def _url_text(url: httpx.URL) -> str:
@@ -413,14 +407,9 @@ def _check_header_list(client: Any) -> bool:  # noqa: ANN401 - the httpx or http
         return False
 
 
-def _package_of(request_type: type) -> Any:  # noqa: ANN401 - the httpx or httpx2 module
-    """The package (httpx or httpx2) of a request type: both have the same API."""
-    return sys.modules[request_type.__module__.partition(".")[0]]
-
-
 def is_replayable(request: httpx.Request) -> bool:
     """True when the body is in memory (a ``ByteStream``), so it can be sent again as signed."""
-    return isinstance(request.stream, _package_of(type(request)).ByteStream)
+    return isinstance(request.stream, package_of(type(request)).ByteStream)
 
 
 def _guard_proven(request_type: type) -> bool:

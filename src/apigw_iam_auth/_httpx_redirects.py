@@ -97,6 +97,7 @@ __all__ = [
     "left_our_origin",
     "named",
     "needs_resign",
+    "package_of",
     "prove_guard",
 ]
 
@@ -316,7 +317,7 @@ def _strip_if_foreign(chain: _Chain, info: dict[str, Any], inner: object) -> Non
             if name.lower() not in _SIGNING_HEADERS_RAW
         ]
         if len(kept) != len(outgoing.headers) and _ours_through_a_proxy(origin, url, kept):
-            _warn_proxy_target(_core_of(outgoing))
+            _warn_proxy_target(package_of(type(outgoing)))
         outgoing.headers[:] = kept
     # private coupling: httpcore reads the hook from request.extensions["trace"] anew at each
     # step (Trace.__init__; httpcore 1.0, httpcore2 2.14-2.17). Only speed depends on it: were
@@ -338,16 +339,13 @@ def _hop_origin(url: Any) -> Origin:  # noqa: ANN401 - an httpcore.URL
     # httpcore2 2.14-2.17); guarded by
     # tests/test_couplings.py::test_forward_proxy_hop_names_our_origin and
     # tests/test_couplings.py::test_relative_proxy_target_fails_closed_and_says_so
-    if url.target.startswith(_ABSOLUTE):
-        parts = urlsplit(url.target.decode("ascii", "replace"))
-        try:
+    try:
+        if url.target.startswith(_ABSOLUTE):
+            parts = urlsplit(url.target.decode("ascii", "replace"))
             port = parts.port
             return _origin_of(parts.scheme.encode("ascii"), (parts.hostname or "").encode(), port)
-        except (ValueError, InvalidConfigError):  # a bad port or host: not ours to trust
-            return _UNKNOWN_ORIGIN
-    try:
         return _origin_of(url.scheme, url.host, url.port)
-    except InvalidConfigError:  # a host no client of ours would send: not ours
+    except (ValueError, InvalidConfigError):  # a bad port or host: not ours to trust
         return _UNKNOWN_ORIGIN
 
 
@@ -381,8 +379,9 @@ def _ours_through_a_proxy(
     )
 
 
-def _core_of(outgoing: Any) -> Any:  # noqa: ANN401 - an httpcore request, and its module
-    return sys.modules[type(outgoing).__module__.partition(".")[0]]
+def package_of(kind: type) -> Any:  # noqa: ANN401 - httpx or httpx2, httpcore or httpcore2
+    """The package a client's type belongs to: both of each pair have the same API."""
+    return sys.modules[kind.__module__.partition(".")[0]]
 
 
 def _warn_proxy_target(core: Any) -> None:  # noqa: ANN401 - the httpcore module

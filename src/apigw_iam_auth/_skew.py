@@ -35,12 +35,11 @@ _SKEW_REFUSAL = re.compile(
 
 
 def server_time_from_refusal(
-    status: int,
     body: str | bytes | None,
     date_header: str | None,
     signing: SigningResult | None = None,
 ) -> datetime | None:
-    """The server's time if this response refused a signature for clock skew, else None.
+    """The server's time if this 403 refused a signature for clock skew, else None.
 
     ``body`` is None where it was left unread (no small ``Content-Length``: a stream, or larger
     than API Gateway's refusals): it says nothing. The ``Date`` header is preferred (the
@@ -52,13 +51,12 @@ def server_time_from_refusal(
     own 403 answered more than 5 minutes after signing (a long Lambda function URL call) must
     neither move the clock nor send a POST twice.
     """
-    if status != FORBIDDEN:
-        return None
     if signing is not None and signing.canonical_request.startswith("HEAD\n"):
         server_time = _parsed_date(date_header)
         if server_time is None:
             return None
-        return server_time if abs(server_time - _signed_time(signing)) > SIGNATURE_WINDOW else None
+        signed_at = parse_amz_date(signing.string_to_sign.split("\n", 2)[1])  # its X-Amz-Date
+        return server_time if abs(server_time - signed_at) > SIGNATURE_WINDOW else None
     if not body or len(body) > MAX_REFUSAL_BYTES:  # API Gateway's refusals are tiny
         return None
     text = body.decode("utf-8", "replace") if isinstance(body, bytes | bytearray) else body
@@ -66,11 +64,6 @@ def server_time_from_refusal(
     if found is None:
         return None
     return _parsed_date(date_header) or parse_amz_date(found["now"])
-
-
-def _signed_time(signing: SigningResult) -> datetime:
-    """The time a request was signed at: the X-Amz-Date in its string to sign."""
-    return parse_amz_date(signing.string_to_sign.split("\n", 2)[1])
 
 
 def _parsed_date(date_header: str | None) -> datetime | None:
@@ -101,7 +94,7 @@ def corrected_after_refusal(
     refusal is then returned, and the next request is signed at the server's time. A refusal
     that is not about the clock is explained at DEBUG instead; ``body`` None: left unread.
     """
-    server_time = server_time_from_refusal(FORBIDDEN, body, date_header, signing)
+    server_time = server_time_from_refusal(body, date_header, signing)
     if server_time is None:
         if body is not None:  # a refusal left unread is not explained either
             log_signature_mismatch(FORBIDDEN, body, signing)

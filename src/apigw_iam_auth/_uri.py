@@ -10,7 +10,6 @@ form, so that what API Gateway reads is exactly what was signed.
 from __future__ import annotations
 
 import re
-from typing import NamedTuple
 from urllib.parse import quote, unquote, urlsplit
 
 import idna
@@ -19,7 +18,6 @@ from apigw_iam_auth.errors import InvalidConfigError
 
 __all__ = [
     "DEFAULT_PORTS",
-    "Origin",
     "canonical_path",
     "canonical_query",
     "encode_query_component",
@@ -45,13 +43,6 @@ _PATH_SAFE = "/!$&'()*+,;=:@-._~"
 _WIRE_SAFE_PATH = re.compile(r"[A-Za-z0-9/!$&'()*+,;=:@\-._~]*")  # _PATH_SAFE and alphanumerics
 _STRAY_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
-
-
-class Origin(NamedTuple):
-    """Where a URL sends its request: the Host header and ``scheme://netloc`` as sent."""
-
-    host: str
-    prefix: str
 
 
 _CONTROL = re.compile(r"[\r\n\t\x00]")
@@ -117,7 +108,7 @@ def wire_parts(url: str) -> tuple[str, str, str, str]:
     return origin, path, canonical_path(path), query
 
 
-def parse_origin(origin: str) -> Origin:
+def parse_origin(origin: str) -> tuple[str, str]:
     """The Host header and the normalised ``scheme://netloc`` of ``scheme://netloc``.
 
     The netloc is the Host header signed: lowercase, a Unicode name as its A-label, no
@@ -149,7 +140,7 @@ def parse_origin(origin: str) -> Origin:
     if not hostname:
         raise InvalidConfigError("url has no host; pass an absolute URL such as https://host/path")
     host = host_header(scheme, hostname, port)
-    return Origin(host, f"{scheme}://{host}")
+    return host, f"{scheme}://{host}"
 
 
 def host_header(scheme: str, hostname: str, port: int | None) -> str:

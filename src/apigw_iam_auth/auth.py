@@ -38,20 +38,10 @@ class AuthSettings(NamedTuple):
     correct_clock_skew: bool
 
 
-def _auth_base() -> type[httpx.Auth]:
-    """``httpx.Auth``, joined by ``httpx2.Auth`` where httpx2 is installed.
-
-    httpx2 uses an auth object's flows only if it is an instance of its own ``Auth`` (anything
-    else is called as a plain function); both bases define the same flow protocol, which
-    :class:`ApiGwIamAuth` overrides. Where httpx2 is absent nothing is imported.
-    """
-    if importlib.util.find_spec("httpx2") is None:
-        return httpx.Auth
-    import httpx2  # noqa: PLC0415 - optional, and only where installed
-
-    return type("_HttpxAuth", (httpx.Auth, httpx2.Auth), {"__slots__": ()})
-
-
+# httpx2 uses an auth object's flows only if it is an instance of its own ``Auth`` (anything
+# else is called as a plain function): the base is ``httpx.Auth``, joined by ``httpx2.Auth``
+# where httpx2 is installed (where it is absent nothing is imported). Both bases define the
+# same flow protocol, which :class:`ApiGwIamAuth` overrides.
 if TYPE_CHECKING:  # what type checkers see: both clients' Auth, so either takes the object
 
     class _AuthBase(httpx.Auth, httpx2.Auth):  # type: ignore[misc]
@@ -60,8 +50,12 @@ if TYPE_CHECKING:  # what type checkers see: both clients' Auth, so either takes
         The flows are typed for httpx's, and marked as overriding httpx2's anyway.
         """
 
+elif importlib.util.find_spec("httpx2") is None:
+    _AuthBase = httpx.Auth
 else:
-    _AuthBase = _auth_base()
+    import httpx2
+
+    _AuthBase = type("_HttpxAuth", (httpx.Auth, httpx2.Auth), {"__slots__": ()})
 
 
 class ApiGwIamAuth(_AuthBase):

@@ -1298,7 +1298,7 @@ def _exchange(
                 if _small_refusal(response):
                     refused = b"".join(response.chunks)
                 server_time = server_time_from_refusal(
-                    response.status, refused, response.header("date"), request.signing
+                    refused, response.header("date"), request.signing
                 )
                 if server_time is not None and attempt == 1:
                     signer.correct_clock(server_time)

@@ -552,21 +552,12 @@ class SigV4Signer:
         """
         if timestamp is None and self._epoch_clock:
             now = time.time() + self._offset  # by the system clock: within X-Amz-Date's years
-            if location is _QUERY:
-                expires = (
-                    _sigv4.check_expires(expires)
-                    if credentials.expiry is None
-                    else _capped_expiry(
-                        expires, credentials, datetime.fromtimestamp(now, timezone.utc)
-                    )
-                )
+            if location is _QUERY and credentials.expiry is not None:  # else sign_parts checks it
+                moment = datetime.fromtimestamp(now, timezone.utc)
+                expires = _capped_expiry(expires, credentials, moment)
             return int(now), expires
         when = self.now() if timestamp is None else timestamp
-        if not isinstance(when, datetime):
-            raise InvalidConfigError(
-                f"timestamp must be an aware datetime or None, got {type(when).__name__}"
-            )
-        epoch = _sigv4.epoch_seconds(when)  # first: it refuses a naive time, which cannot be capped
+        epoch = _sigv4.epoch_seconds(when)  # first: it refuses what is no aware datetime
         if location is _QUERY:
             expires = _capped_expiry(expires, credentials, when)
         return epoch, expires
