@@ -1,6 +1,7 @@
 """SigV4Signer's contract at its edges: what it refuses, and what it sends for awkward input."""
 
 import logging
+import re
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -22,6 +23,7 @@ from apigw_iam_auth._sigv4 import amz_date, sign
 from apigw_iam_auth.server import KnownKey, verify_request
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+KEYS = ("AKIDEXAMPLE", SECRET_KEY)
 EMPTY = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 
@@ -86,6 +88,32 @@ def test_odd_types_raise_our_configuration_error(make, match):
     """Wrong types for expiry, unsigned headers, clock and server time are InvalidConfigError."""
     with pytest.raises(InvalidConfigError, match=match):
         make()
+
+
+@pytest.mark.parametrize("name", ["\u0100", "x-\u0101", "bad name", "x:y", "", "x-a\n"])
+def test_an_unsigned_header_name_no_client_could_send_is_refused_when_built(name):
+    """A name outside HTTP's token set is refused naming it, for ApiGwIamAuth too: not a bare
+    UnicodeEncodeError (a name beyond Latin-1), nor silently kept (one with a space)."""
+    for build in (SigV4Signer, ApiGwIamAuth):
+        with pytest.raises(
+            InvalidConfigError, match=f"unsigned_headers holds {re.escape(repr(name))}"
+        ):
+            build(
+                region="us-east-1",
+                credentials=KEYS,
+                unsigned_headers=DEFAULT_UNSIGNED_HEADERS | {name},
+            )
+
+
+def test_a_clock_returning_a_naive_time_is_refused_when_built_not_at_the_first_request():
+    """The clock is read once at construction, as the server reads its own: a naive datetime
+    fails there, before any credentials are looked up."""
+    naive = datetime(2026, 1, 1)  # noqa: DTZ001 - the mistake under test
+    for build in (SigV4Signer, ApiGwIamAuth):
+        with pytest.raises(
+            InvalidConfigError, match=r"clock must return an aware datetime.*got datetime"
+        ):
+            build(region="us-east-1", credentials=KEYS, clock=lambda: naive)
 
 
 def _verified_at(moment: datetime, creds: Credentials, wire: SigV4Signer) -> str:

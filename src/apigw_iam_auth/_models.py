@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_UNSIGNED_HEADERS",
+    "HTTP_TOKEN",
     "Credentials",
     "SignableRequest",
     "SignatureLocation",
@@ -56,6 +57,8 @@ DEFAULT_UNSIGNED_HEADERS: frozenset[str] = frozenset(
 
 # Region and service go into the credential scope verbatim; AWS names are lowercase letters,
 # digits and dashes ("ap-northeast-1", "execute-api", "us-gov-west-1").
+# RFC 9110 5.1 field-name = token, 9.1 method = token.
+HTTP_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _SCOPE_PART = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _ACCESS_KEY = re.compile(r"[A-Za-z0-9_.\-]+")
 _PRINTABLE_ASCII = re.compile(r"[!-~]+")
@@ -182,15 +185,23 @@ class SigningConfig:
                     f"{name} must be an AWS {name} name such as "
                     f"{'ap-northeast-1' if name == 'region' else 'execute-api'}, got {value!r}"
                 )
-        given = self.unsigned_headers
-        # Read once: a generator or an iterator would be empty on a second pass.
-        names = None if isinstance(given, str) or not isinstance(given, Iterable) else tuple(given)
-        if names is None or not all(isinstance(name, str) for name in names):
-            raise InvalidConfigError("unsigned_headers must be a collection of header names")
-        lowered = frozenset(name.lower() for name in names)
-        if "host" in lowered:
-            raise InvalidConfigError("the host header is always signed; remove it from unsigned")
-        object.__setattr__(self, "unsigned_headers", lowered)
+        object.__setattr__(self, "unsigned_headers", _unsigned_names(self.unsigned_headers))
+
+
+def _unsigned_names(given: object) -> frozenset[str]:
+    """The header names to leave unsigned, lowercased; any iterable of them, read once."""
+    names = None if isinstance(given, str) or not isinstance(given, Iterable) else tuple(given)
+    if names is None:
+        raise InvalidConfigError("unsigned_headers must be a collection of header names")
+    for name in names:
+        if not isinstance(name, str) or not HTTP_TOKEN.fullmatch(name):
+            raise InvalidConfigError(
+                f"unsigned_headers holds {name!r}, which is not an HTTP header name"
+            )
+    lowered = frozenset(name.lower() for name in names)
+    if "host" in lowered:
+        raise InvalidConfigError("the host header is always signed; remove it from unsigned")
+    return lowered
 
 
 # The three per-request values below are NamedTuples rather than frozen dataclasses: they are

@@ -18,6 +18,7 @@ from typing import NamedTuple, cast
 
 from apigw_iam_auth import _sigv4a
 from apigw_iam_auth._models import (
+    HTTP_TOKEN,
     Credentials,
     SignableRequest,
     SignatureLocation,
@@ -99,8 +100,6 @@ SIGNER_QUERY = frozenset(
         "X-Amz-Signature",
     }
 )
-# RFC 9110 5.1 field-name = token, 9.1 method = token; 5.5: no CR, LF or NUL in a field value.
-HTTP_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
 def amz_date(timestamp: datetime) -> str:

@@ -208,7 +208,8 @@ class SigV4Signer:
         ``Credentials``/``RefreshableCredentials``, a botocore or boto3 ``Session``, a callable
         (sync or async) returning credentials, a list of these tried in order, a
         :class:`CredentialsProvider`, or None for botocore's default chain (honouring
-        ``profile``). ``clock`` returns an aware datetime; inject one in tests.
+        ``profile``). ``clock`` returns an aware datetime (read once here, to check it); inject
+        one in tests.
         """
         if region is not None and not isinstance(region, str):
             raise InvalidConfigError(f"region must be a str or None, got {type(region).__name__}")
@@ -251,6 +252,8 @@ class SigV4Signer:
         )
         self._origins: dict[str, Destination] = {}
         self._clock = clock
+        if clock is not utc_now:  # read once now: a naive datetime fails here, not at a request
+            self._read_clock()
         # Correction learned from the server's clock (see correct_clock). A single attribute
         # replaced whole, so concurrent readers see the old or the new value, never a mix.
         self._offset = 0.0  # seconds
@@ -301,7 +304,8 @@ class SigV4Signer:
         now = self._clock()
         if not isinstance(now, datetime) or now.utcoffset() is None:
             raise InvalidConfigError(
-                f"clock must return an aware datetime, got {type(now).__name__}"
+                "clock must return an aware datetime (e.g. datetime.now(timezone.utc)), "
+                f"got {type(now).__name__}"
             )
         return now
 
