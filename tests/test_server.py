@@ -339,6 +339,20 @@ def test_whitespace_only_python_folds_is_read_as_aws_signers_read_it(value):
     )
 
 
+@pytest.mark.parametrize("value", ["a\u00a0b", "a\u00a0\u00a0b", "tail\u00a0", "a\u0085b"])
+def test_whitespace_python_folds_sent_as_latin1_is_named_as_the_cause(value):
+    """botocore's own session sends a str value as Latin-1 (http.client): U+00A0 arrives as the
+    byte 0xA0, and the log still names the folding, not the secret key."""
+    with IamAuthServer(keys=KEYS) as live:
+        head = _botocore_signed_head(live, {"X-Meta": value})
+        reply = exchange(live, [line.decode().encode("latin-1") for line in head])
+        refused = live.requests[-1]
+    assert reply.startswith(b"HTTP/1.1 403 "), reply
+    assert refused.likely_cause.startswith(
+        "header 'x-meta' was signed with a character folded as whitespace, as botocore's"
+    ), refused.likely_cause
+
+
 @pytest.mark.parametrize(
     ("headers", "cause"),
     [

@@ -1025,16 +1025,26 @@ class _Probe:
         return self.check("\n".join(lines))
 
     def _python_folded(self) -> list[str]:
-        """The headers whose values verify once folded as Python's ``str.split`` folds them."""
-        lines = self.canonical.split("\n")
-        names = []
-        for index in range(3, lines.index("", 3)):  # the header lines, before the blank one
-            name, _, value = lines[index].partition(":")
-            as_botocore = " ".join(value.split())
-            if as_botocore != value:
-                lines[index] = f"{name}:{as_botocore}"
-                names.append(name)
-        return names if names and self.check("\n".join(lines)) else []
+        """The headers whose values verify once folded as Python's ``str.split`` folds them.
+
+        Read as sent, then with raw bytes as Latin-1: botocore signs a str value folded, and
+        http.client sends it as Latin-1 (U+00A0 goes as the byte 0xA0).
+        """
+        readings = [self.canonical]
+        if _NOT_UTF8.search(self.canonical):
+            readings.append(_as_latin1(self.canonical))
+        for canonical in readings:
+            lines = canonical.split("\n")
+            names = []
+            for index in range(3, lines.index("", 3)):  # the header lines, before the blank one
+                name, _, value = lines[index].partition(":")
+                as_botocore = " ".join(value.split())
+                if as_botocore != value:
+                    lines[index] = f"{name}:{as_botocore}"
+                    names.append(name)
+            if names and self.check("\n".join(lines)):
+                return names
+        return []
 
     def cause(self, path: str, service: str, body_hash: str) -> str:
         last = self.canonical.count("\n")  # the payload line
