@@ -2084,13 +2084,18 @@ def test_demo_exits_0_with_short_output(sandbox):
         (
             "sys.modules['requests'] = sys.modules['aiohttp'] = None",
             [
-                "requests is not installed: pip install 'apigw-iam-auth[requests]'",
-                "aiohttp is not installed: pip install 'apigw-iam-auth[aiohttp]'",
+                "requests is not installed: pip install '.[requests]' in a checkout",
+                "aiohttp is not installed: pip install '.[aiohttp]' in a checkout",
             ],
         ),
         (  # brought by another package: no middlewares= before 3.12
             "import aiohttp; aiohttp.__version__ = '3.11.18'",
-            ["aiohttp 3.11.18 predates the 3.12.14 we need: pip install 'apigw-iam-auth[aiohttp]'"],
+            [
+                (
+                    "aiohttp 3.11.18 predates the 3.12.14 we need: "
+                    "pip install '.[aiohttp]' in a checkout"
+                )
+            ],
         ),
     ],
     ids=["missing", "too-old"],

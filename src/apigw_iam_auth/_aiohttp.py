@@ -1,4 +1,4 @@
-"""The aiohttp adapter: a client middleware (aiohttp 3.12+) that signs what aiohttp sends.
+"""The aiohttp adapter: a client middleware (aiohttp 3.12.14+) that signs what aiohttp sends.
 
 How aiohttp runs a middleware (line numbers of ``aiohttp/client.py`` and ``client_reqrep.py``
 in aiohttp 3.14.5):

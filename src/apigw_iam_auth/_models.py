@@ -30,7 +30,7 @@ __all__ = [
 # Headers that HTTP clients, proxies and load balancers add, drop or rewrite after signing, so
 # signing them only produces 403s. Union of botocore's SIGNED_HEADERS_BLACKLIST, aws-c-auth's
 # s_skipped_headers, aws-sdk-go's ignoredHeaders and the hop-by-hop headers of RFC 9110 7.6.1;
-# content-length is left out because clients switch to chunked framing (SIGV4_NOTES.md section 3).
+# content-length is left out because clients switch to chunked framing.
 DEFAULT_UNSIGNED_HEADERS: frozenset[str] = frozenset(
     {
         "accept-encoding",
@@ -133,7 +133,7 @@ class Credentials:
                 )
         if not _ACCESS_KEY.fullmatch(self.access_key):
             # A space or newline in a pasted key produces API Gateway's puzzling
-            # "not a valid key=value pair" 403 (SIGV4_NOTES.md section 5); "/" and "," would
+            # "not a valid key=value pair" 403; "/" and "," would
             # break the Credential= field itself.
             raise InvalidConfigError(
                 "access key must be ASCII letters, digits, '_', '-' or '.'; "

@@ -100,7 +100,7 @@ _LABEL = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
 
 # Each documented hostname shape and the service its requests are signed for.
 _HOST_SHAPES: tuple[tuple[re.Pattern[str], str], ...] = (
-    # API Gateway (SIGV4_NOTES section 7; developerguide how-to-call-api.html and
+    # API Gateway (developerguide how-to-call-api.html and
     # apigateway-private-api-test-invoke-url.html):
     #   {api-id}.execute-api.{region}.amazonaws.com            public, private DNS
     #   {api-id}-{vpce-id}.execute-api.{region}.amazonaws.com  Route 53 alias of a private API

@@ -2,9 +2,9 @@
 
 API Gateway accepts a header-signed request only within 5 minutes of its own clock and says so
 in its 403: ``Signature expired: <X-Amz-Date> is now earlier than <t> (<now> - 5 min.)`` or
-``Signature not yet current: <X-Amz-Date> is still later than <t> (<now> + 5 min.)``
-(SIGV4_NOTES.md section 5). From that, and the response's ``Date``, a client whose clock is
-wrong can correct itself and sign again.
+``Signature not yet current: <X-Amz-Date> is still later than <t> (<now> + 5 min.)``.
+From that, and the response's ``Date``, a client whose clock is wrong can correct itself and
+sign again.
 """
 
 from __future__ import annotations

@@ -260,7 +260,7 @@ _CANONICAL_AS_IS = re.compile(r"/[A-Za-z0-9/\-._~]*")
 def parse_query(query: str) -> tuple[tuple[str, str], ...]:
     """Decode a raw query into ``(name, value)`` pairs, order and repeats kept.
 
-    ``+`` is read as a space because API Gateway reads it so (SIGV4_NOTES.md section 2); literal
+    ``+`` is read as a space because API Gateway reads it so; literal
     plus signs must be sent as ``%2B``. Empty ``&&`` pieces carry nothing and are dropped; a key
     without ``=`` has an empty value. Bytes that are not UTF-8 survive via surrogateescape.
     """

@@ -63,7 +63,7 @@ class ApiGwIamAuth(_AuthBase):
 
     One object serves every client: ``auth=`` with requests (``requests.get(url, auth=auth)``),
     httpx and httpx2 (``httpx.Client(auth=auth)``, ``httpx.AsyncClient(auth=auth)``), and a
-    client middleware for aiohttp 3.12+ (``aiohttp.ClientSession(middlewares=(auth,))``, or per
+    client middleware for aiohttp 3.12.14+ (``aiohttp.ClientSession(middlewares=(auth,))``, or per
     request). ``region`` and ``credentials`` are read as :class:`SigV4Signer` reads them: by
     default, the region off the host or from the configuration, and botocore's default chain.
     ``presign=True`` moves the signature into the URL's query string instead of the

@@ -1,7 +1,7 @@
 """Explain API Gateway's "signature does not match" 403, line by line, without leaking secrets.
 
 When API Gateway rejects a signature it quotes the canonical request and the string to sign it
-computed (SIGV4_NOTES.md section 5). Set side by side with what we signed
+computed. Set side by side with what we signed
 (``SigningResult.canonical_request`` / ``.string_to_sign``), the first differing line names the
 culprit: the path encoding, the query, a header a proxy rewrote, the body. Session tokens and
 signatures are redacted from everything this module returns or logs.

@@ -131,7 +131,10 @@ def _requests_steps(
     try:
         import requests  # noqa: PLC0415 - optional dependency
     except ImportError:
-        skip("requests", "requests is not installed: pip install 'apigw-iam-auth[requests]'")
+        skip(
+            "requests",
+            "requests is not installed: pip install '.[requests]' in a checkout",
+        )
         return
 
     def via_requests(method: str, url: str, used: ApiGwIamAuth) -> httpx.Response:
@@ -154,7 +157,7 @@ def _aiohttp_steps(
     presigned: ApiGwIamAuth,
 ) -> None:
     """The same auth object as an aiohttp middleware, when the aiohttp extra is installed."""
-    extra = "pip install 'apigw-iam-auth[aiohttp]'"
+    extra = "pip install '.[aiohttp]' in a checkout"
     try:
         import aiohttp  # noqa: PLC0415 - optional dependency
     except ImportError:

@@ -390,8 +390,9 @@ class IamAuthServer:
     the server impersonates (its scope and payload rule, see :func:`verify_request`):
     ``execute-api`` or e.g. ``vpc-lattice-svcs``.
     ``clock`` is read once per request (and once at construction, to check it returns an aware
-    datetime); inject one in tests. The last ``max_records`` requests
-    answered are kept in :attr:`requests` (and logged, see the module docstring).
+    datetime); inject one in tests. The last ``max_records`` requests answered are kept in
+    :attr:`requests`, and each is logged in one line at INFO on the
+    ``apigw_iam_auth.server.access`` logger (signatures and tokens redacted).
     ``port=0`` picks a free port; a port in use raises
     :class:`~apigw_iam_auth.errors.InvalidConfigError` naming it.
     """

@@ -6,7 +6,7 @@ request as received: the request-target exactly as it came on the request line, 
 and the body bytes. It is pure: no I/O, no clock (``now`` is an argument), no environment.
 
 Failures raise :class:`VerificationError` whose ``message`` is API Gateway's 403 text for that
-case (SIGV4_NOTES.md section 5, and AWS's common SigV4 validation messages), so clients and
+case (AWS's common SigV4 validation messages), so clients and
 their error handling can be tested offline against the real wording. Checks run in the order
 AWS's validators use: authentication present, parameters complete, host signed, date format,
 clock skew or link expiry, credential scope, access key and session token, then the payload
@@ -20,7 +20,7 @@ path encoded once) against the signature received, so the cause is confirmed, no
 The canonical request's payload line depends on the service (:data:`UNSIGNED_PAYLOAD_SERVICES`):
 
 * ``execute-api`` and every other supported service: the SHA-256 of the body received, as API
-  Gateway computes it (SIGV4_NOTES.md section 4). An ``x-amz-content-sha256`` header, when sent,
+  Gateway computes it. An ``x-amz-content-sha256`` header, when sent,
   must be that hash: ``UNSIGNED-PAYLOAD`` or another body's hash gets the signature-mismatch 403
   (every reference signer signs the header's value, so that is what API Gateway answers them);
 * ``vpc-lattice-svcs``: ``UNSIGNED-PAYLOAD``, and the header must say so, as VPC Lattice
@@ -88,7 +88,7 @@ UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 # Services that take UNSIGNED_PAYLOAD instead of the body's hash. VPC Lattice: "does not support
 # payload signing. You must send an x-amz-content-sha256 header with the value set to
 # UNSIGNED-PAYLOAD" (docs.aws.amazon.com/vpc-lattice/latest/ug/sigv4-authenticated-requests.html).
-# API Gateway hashes the body it received (SIGV4_NOTES.md section 4), as do Lambda function URLs
+# API Gateway hashes the body it received, as do Lambda function URLs
 # ("Lambda doesn't support unsigned payloads"). S3 also documents it, but see _UNSUPPORTED below.
 UNSIGNED_PAYLOAD_SERVICES = frozenset({"vpc-lattice-svcs"})
 # S3 signs with rules this verifier does not implement (the path neither normalised nor encoded
@@ -246,7 +246,7 @@ def verify_request(
     received header list (repeats allowed); ``body`` the received bytes (or pass
     ``payload_hash``, the hex SHA-256 of a body you streamed). ``lookup`` maps an access key id
     to a :class:`KnownKey` or None, e.g. ``keys.get``. ``now`` is the aware current time.
-    ``service`` decides the payload rule (module docstring): ``execute-api`` hashes the body and
+    ``service`` decides the payload rule: ``execute-api`` hashes the body and
     refuses ``UNSIGNED-PAYLOAD``; ``vpc-lattice-svcs`` requires it. S3 is not supported.
 
     Returns who signed it; raises :class:`VerificationError` with API Gateway's message.
@@ -700,7 +700,7 @@ def _check_time(claim: _Claim, signed_at: datetime, now: datetime, max_skew: tim
     """Header mode: within ``max_skew`` of ``now``. Presigned: not after date + X-Amz-Expires.
 
     The presigned wording follows the header-mode text with the link's lifetime as the window;
-    no captured API Gateway body for an expired presigned URL was found (SIGV4_NOTES.md 6).
+    no captured API Gateway body for an expired presigned URL was found.
     The limits are whole seconds, as X-Amz-Date and the message tell time: a clock's
     microseconds would refuse a request "earlier than" the very second it was signed.
     """
