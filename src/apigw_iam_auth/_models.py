@@ -29,12 +29,14 @@ __all__ = [
 
 # Headers that HTTP clients, proxies and load balancers add, drop or rewrite after signing, so
 # signing them only produces 403s. Union of botocore's SIGNED_HEADERS_BLACKLIST, aws-c-auth's
-# s_skipped_headers, aws-sdk-go's ignoredHeaders and the hop-by-hop headers of RFC 9110 7.6.1;
-# content-length is left out because clients switch to chunked framing.
+# s_skipped_headers, aws-sdk-go's ignoredHeaders and the hop-by-hop headers of RFC 9110 7.6.1
+# (botocore now also skips W3C trace context: baggage, traceparent, tracestate, which tracing
+# agents rewrite); content-length is left out because clients switch to chunked framing.
 DEFAULT_UNSIGNED_HEADERS: frozenset[str] = frozenset(
     {
         "accept-encoding",
         "authorization",
+        "baggage",
         "connection",
         "content-length",
         "expect",
@@ -43,6 +45,8 @@ DEFAULT_UNSIGNED_HEADERS: frozenset[str] = frozenset(
         "proxy-authorization",
         "proxy-connection",
         "te",
+        "traceparent",
+        "tracestate",
         "trailer",
         "transfer-encoding",
         "upgrade",
