@@ -476,3 +476,36 @@ def test_a_link_keeps_its_fragment_and_opens_on_the_local_server(monkeypatch, gi
     assert link == f"{plain}#{kept}"
     assert response.status_code == 200, response.text
     assert server.requests[-1].access_key == "AKIDFRAGMENT"
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"region_set": ["us-east-1", "eu-west-1"]},
+        {"region_set": ("us-east-1",)},
+        {"region": "us-east-1", "profile": "dev"},
+    ],
+    ids=["region-set-list", "region-set-tuple", "profile"],
+)
+def test_plain_settings_keep_one_signer_for_every_link(aws_env, monkeypatch, settings):
+    """A list or tuple of str region names and a str profile are plain settings: after the
+    first link no SigV4Signer is built (the cache of presign's module docstring)."""
+    (aws_env / "credentials").write_text(
+        "[default]\naws_access_key_id = AKIDDEFAULT\naws_secret_access_key = s1\n"
+        "[dev]\naws_access_key_id = AKIDDEV\naws_secret_access_key = s2\n"
+    )
+    presign_url(URL, **settings)
+    built = []
+    real = apigw_iam_auth.presign.SigV4Signer
+
+    class CountingSigner(real):
+        __slots__ = ()
+
+        def __init__(self, *args, **kwargs):
+            built.append(1)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(apigw_iam_auth.presign, "SigV4Signer", CountingSigner)
+    for n in range(3):
+        presign_url(URL, expires=60 + n, **settings)
+    assert built == []

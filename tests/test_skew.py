@@ -4,6 +4,7 @@ import logging
 import os
 import threading
 from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import ClassVar
 
@@ -16,7 +17,8 @@ from integration_cases import redirect_url
 
 from apigw_iam_auth import ApiGwIamAuth, SigV4Signer
 from apigw_iam_auth._models import SigningResult
-from apigw_iam_auth._skew import server_time_from_refusal
+from apigw_iam_auth._skew import corrected_after_refusal, server_time_from_refusal
+from apigw_iam_auth.diagnostics import MAX_REFUSAL_BYTES
 
 REGION = "us-east-1"
 SKEWS = [timedelta(minutes=10), timedelta(minutes=-10)]
@@ -348,3 +350,64 @@ async def test_a_backend_refusal_answered_late_is_not_taken_for_the_clock(client
         thread.join()
     assert (status, _LateBackend.posts) == (403, [path])
     assert auth.signer.clock_offset == timedelta(0)
+
+
+# An API Gateway clock-skew refusal, and the server time it tells.
+SKEW_REFUSAL = (
+    '{"message":"Signature expired: 20170215T144034Z is now earlier than 20170215T145534Z'
+    ' (20170215T150034Z - 5 min.)"}'
+)
+SKEW_TIME = datetime(2017, 2, 15, 15, 0, 34, tzinfo=timezone.utc)
+SIGNED_AT = SKEW_TIME
+API_URL = "https://abc123.execute-api.us-east-1.amazonaws.com/prod/pets"
+
+
+def test_a_refusal_body_that_is_not_utf8_is_still_read_for_the_clock():
+    """A refusal body that is not UTF-8 throughout is still read for the server's time."""
+    body = b"\xff\xfe" + SKEW_REFUSAL.encode()
+    assert server_time_from_refusal(body, None) == SKEW_TIME
+
+
+def test_a_refusal_of_exactly_max_refusal_bytes_is_read():
+    """A refusal of exactly MAX_REFUSAL_BYTES is read; one byte more is not."""
+    body = SKEW_REFUSAL.encode()
+    exact = body + b" " * (MAX_REFUSAL_BYTES - len(body))
+    assert len(exact) == MAX_REFUSAL_BYTES
+    assert server_time_from_refusal(exact, None) == SKEW_TIME
+    assert server_time_from_refusal(exact + b" ", None) is None
+
+
+def test_a_head_refusal_counts_for_the_clock_only_beyond_five_minutes():
+    """A HEAD's refusal tells the clock only beyond 5 minutes: exactly 5 is within the window."""
+    signer = SigV4Signer(credentials=(ACCESS_KEY, SECRET_KEY), region="us-east-1")
+    signing = signer.sign("HEAD", API_URL, timestamp=SIGNED_AT).signing
+    at = lambda delta: format_datetime(SIGNED_AT + delta, usegmt=True)  # noqa: E731
+    assert server_time_from_refusal(None, at(timedelta(minutes=5)), signing) is None
+    assert server_time_from_refusal(None, at(-timedelta(minutes=5)), signing) is None
+    late = SIGNED_AT + timedelta(minutes=5, seconds=1)
+    assert server_time_from_refusal(None, at(timedelta(minutes=5, seconds=1)), signing) == late
+
+
+def test_a_skew_refusal_that_cannot_be_resent_corrects_the_clock_and_says_so(caplog):
+    """A skew refusal of a request that cannot be sent again corrects the clock and says so at
+    INFO, on our logger; one that can be sent again says nothing of the kind."""
+    signer = SigV4Signer(
+        credentials=(ACCESS_KEY, SECRET_KEY), region="us-east-1", clock=lambda: SIGNED_AT
+    )
+    signing = signer.sign("POST", API_URL, body=b"x").signing
+    server = SIGNED_AT + timedelta(minutes=10)
+    date = format_datetime(server, usegmt=True)
+    with caplog.at_level(logging.INFO, logger="apigw_iam_auth"):
+        resend = corrected_after_refusal(
+            signer, SKEW_REFUSAL, date, signing, correct=True, resend=False
+        )
+    assert resend is False
+    assert signer.clock_offset == timedelta(minutes=10)
+    notes = [r for r in caplog.records if "cannot be sent again" in r.getMessage()]
+    assert [(r.name, r.levelno) for r in notes] == [("apigw_iam_auth", logging.INFO)]
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="apigw_iam_auth"):
+        assert corrected_after_refusal(
+            signer, SKEW_REFUSAL, date, signing, correct=True, resend=True
+        )
+    assert not [r for r in caplog.records if "cannot be sent again" in r.getMessage()]

@@ -22,7 +22,6 @@ import threading
 from typing import TYPE_CHECKING, cast
 
 from apigw_iam_auth.credentials import BotocoreProvider, shared_provider
-from apigw_iam_auth.errors import InvalidConfigError
 from apigw_iam_auth.signer import Body, CredentialsSource, HeadersLike, SigV4Signer
 
 if TYPE_CHECKING:
@@ -103,23 +102,11 @@ def presign_url(
             profile=profile,
             region_set=region_set,
         )
-    try:
-        return signer.presign(
-            method, url, headers=headers, expires=expires, timestamp=timestamp, body=body
-        )
-    except InvalidConfigError:
-        if credentials is None and settings is not None:
-            # A kept signer that could not sign keeps nothing it learned (no region
-            # configured): the caller may set AWS_REGION, as the error says, and call again.
-            _forget(settings, signer)
-        raise
-
-
-def _forget(key: _Settings, signer: SigV4Signer) -> None:
-    with _signers_lock:
-        kept = _signers.get(key)
-        if kept is not None and kept[1] is signer:
-            del _signers[key]
+    # A kept signer refused for want of a region has forgotten what it read (SigV4Signer's
+    # _unscoped): the caller may set AWS_REGION, as the error says, and call again.
+    return signer.presign(
+        method, url, headers=headers, expires=expires, timestamp=timestamp, body=body
+    )
 
 
 def _plain_settings(
