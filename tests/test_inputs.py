@@ -186,8 +186,14 @@ def test_a_signable_request_built_with_lists_signs_as_with_tuples():
     bad = SignableRequest("GET", "/prod/pets", [("a", "1")], [host, ("x-n", 1)], EMPTY_SHA256)
     with pytest.raises(UnsignableRequestError, match="must be str or bytes, got int"):
         signer.sign_request(bad, timestamp=T0)
-    for query in (None, 7):  # our refusal, not a TypeError from inside
-        odd = SignableRequest("GET", "/prod/pets", query, (host,), EMPTY_SHA256)
+    for query, headers in (
+        (None, (host,)),
+        (7, (host,)),
+        (["ab"], [host]),  # a 2-character str is not a pair
+        ([("a", "1")], [host, "ab"]),
+        ((), [host, ["x-a", "1", "2"]]),
+    ):  # our refusal, not a TypeError from inside, nor "ab" signed as ("a", "b")
+        odd = SignableRequest("GET", "/prod/pets", query, headers, EMPTY_SHA256)
         with pytest.raises(UnsignableRequestError, match=r"holds \(name, value\) pairs"):
             signer.sign_request(odd, timestamp=T0)
 

@@ -105,15 +105,21 @@ def test_an_unsigned_header_name_no_client_could_send_is_refused_when_built(name
             )
 
 
-def test_a_clock_returning_a_naive_time_is_refused_when_built_not_at_the_first_request():
-    """The clock is read once at construction, as the server reads its own: a naive datetime
-    fails there, before any credentials are looked up."""
-    naive = datetime(2026, 1, 1)  # noqa: DTZ001 - the mistake under test
+def test_a_clock_is_first_read_at_the_first_signature_where_a_naive_time_is_refused():
+    """Building reads no clock (a test's stepping or counting clock keeps its first value for
+    the first request); a naive datetime is refused there, as a setting, in both modes."""
     for build in (SigV4Signer, ApiGwIamAuth):
+        times = iter([NOW, NOW + timedelta(hours=1)])
+        made = build(region="us-east-1", credentials=KEYS, clock=times.__next__)
+        wire = made if isinstance(made, SigV4Signer) else made.signer
+        assert wire.sign("GET", "https://h.example/").headers["X-Amz-Date"] == amz_date(NOW)
+    naive = datetime(2026, 1, 1)  # noqa: DTZ001 - the mistake under test
+    wrong = signer(clock=lambda: naive)
+    for call in (wrong.sign, wrong.presign):
         with pytest.raises(
             InvalidConfigError, match=r"clock must return an aware datetime.*got datetime"
         ):
-            build(region="us-east-1", credentials=KEYS, clock=lambda: naive)
+            call("GET", "https://h.example/")
 
 
 def _verified_at(moment: datetime, creds: Credentials, wire: SigV4Signer) -> str:

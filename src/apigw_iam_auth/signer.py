@@ -208,8 +208,8 @@ class SigV4Signer:
         ``Credentials``/``RefreshableCredentials``, a botocore or boto3 ``Session``, a callable
         (sync or async) returning credentials, a list of these tried in order, a
         :class:`CredentialsProvider`, or None for botocore's default chain (honouring
-        ``profile``). ``clock`` returns an aware datetime (read once here, to check it); inject
-        one in tests.
+        ``profile``). ``clock`` returns an aware datetime; inject one in tests (it is first read
+        at the first signature, so a clock that steps or counts its calls is not disturbed).
         """
         if region is not None and not isinstance(region, str):
             raise InvalidConfigError(f"region must be a str or None, got {type(region).__name__}")
@@ -252,8 +252,6 @@ class SigV4Signer:
         )
         self._origins: dict[str, Destination] = {}
         self._clock = clock
-        if clock is not utc_now:  # read once now: a naive datetime fails here, not at a request
-            self._read_clock()
         # Correction learned from the server's clock (see correct_clock). A single attribute
         # replaced whole, so concurrent readers see the old or the new value, never a mix.
         self._offset = 0.0  # seconds
@@ -724,9 +722,9 @@ def _checked_request(request: SignableRequest) -> SignableRequest:
     if _pairs_of(query, str) and _pairs_of(headers, _TEXT_TYPES):  # as nearly every caller has
         return request
     try:
-        query = tuple((name, value) for name, value in query)
-        headers = tuple((name, value) for name, value in headers)
-    except (TypeError, ValueError):
+        query = tuple(map(_as_pair, query))
+        headers = tuple(map(_as_pair, headers))
+    except TypeError:
         raise UnsignableRequestError(
             "a SignableRequest holds (name, value) pairs in its query and headers"
         ) from None
@@ -752,6 +750,16 @@ def _pairs_of(items: object, kinds: type | tuple[type, ...]) -> bool:
         if not isinstance(name, kinds) or not isinstance(value, kinds):
             return False
     return True
+
+
+def _as_pair(item: tuple[str, str]) -> tuple[str, str]:
+    """``item`` as a tuple, if it is a pair: a 2-character str is not ``(name, value)``.
+
+    Typed as callers claim, checked as they give it.
+    """
+    if not isinstance(item, _PAIR_TYPES) or len(item) != 2:  # noqa: PLR2004 - a pair
+        raise TypeError
+    return item[0], item[1]
 
 
 def _given_host(headers: HeaderPairs) -> str | None:
