@@ -115,8 +115,9 @@ def epoch_seconds(timestamp: datetime) -> int:
     splits into the day (the key's scope) and the time of day with two integer steps.
     """
     if not isinstance(timestamp, datetime) or timestamp.utcoffset() is None:
+        given = "a naive one" if isinstance(timestamp, datetime) else type(timestamp).__name__
         raise InvalidConfigError(
-            "timestamp must be an aware datetime, e.g. datetime.now(timezone.utc)"
+            f"timestamp must be an aware datetime, e.g. datetime.now(timezone.utc); got {given}"
         )
     epoch = (timestamp - _UNIX_EPOCH) // _ONE_SECOND  # exact: a float loses the microseconds
     if not _FIRST_SECOND <= epoch <= _LAST_SECOND:
