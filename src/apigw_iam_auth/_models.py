@@ -59,10 +59,10 @@ DEFAULT_UNSIGNED_HEADERS: frozenset[str] = frozenset(
     }
 )
 
-# Region and service go into the credential scope verbatim; AWS names are lowercase letters,
-# digits and dashes ("ap-northeast-1", "execute-api", "us-gov-west-1").
 # RFC 9110 5.1 field-name = token, 9.1 method = token.
 HTTP_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# Region and service go into the credential scope verbatim; AWS names are lowercase letters,
+# digits and dashes ("ap-northeast-1", "execute-api", "us-gov-west-1").
 _SCOPE_PART = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _ACCESS_KEY = re.compile(r"[A-Za-z0-9_.\-]+")
 _PRINTABLE_ASCII = re.compile(r"[!-~]+")
@@ -137,8 +137,7 @@ class Credentials:
                 )
         if not _ACCESS_KEY.fullmatch(self.access_key):
             # A space or newline in a pasted key produces API Gateway's puzzling
-            # "not a valid key=value pair" 403; "/" and "," would
-            # break the Credential= field itself.
+            # "not a valid key=value pair" 403; "/" and "," would break the Credential= field.
             raise InvalidConfigError(
                 "access key must be ASCII letters, digits, '_', '-' or '.'; "
                 "check for stray whitespace or quotes"
