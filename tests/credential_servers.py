@@ -27,6 +27,7 @@ import json
 import re
 import threading
 from collections import Counter
+from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
@@ -37,9 +38,9 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import ReadOnlyCredentials
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Mapping
+    from collections.abc import Callable, Iterator
 
-__all__ = ["CredentialServer", "FakeClock", "VerificationError", "running", "verify"]
+__all__ = ["CredentialServer", "FakeClock", "LiveKeys", "VerificationError", "running", "verify"]
 
 _AUTH = re.compile(
     r"AWS4-HMAC-SHA256 Credential=(?P<key>[^/]+)/(?P<date>\d{8})/(?P<region>[^/]+)/"
@@ -269,6 +270,26 @@ def _sts_error(code: str, message: str) -> bytes:
         f"<Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error>"
         "<RequestId>0</RequestId></ErrorResponse>"
     ).encode()
+
+
+class LiveKeys(Mapping[str, tuple[str, "str | None"]]):
+    """The keys ``endpoint`` handed out, and the ``fixed`` ones: what a verifying server reads."""
+
+    def __init__(
+        self, endpoint: CredentialServer, fixed: Mapping[str, tuple[str, str | None]]
+    ) -> None:
+        self._endpoint, self._fixed = endpoint, fixed
+
+    def __getitem__(self, key: str) -> tuple[str, str | None]:
+        if key in self._fixed:
+            return self._fixed[key]
+        return self._endpoint.secrets[key], self._endpoint.tokens[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([*self._fixed, *self._endpoint.secrets])
+
+    def __len__(self) -> int:
+        return len(self._fixed) + len(self._endpoint.secrets)
 
 
 @contextlib.contextmanager

@@ -23,10 +23,9 @@ import subprocess
 import sys
 import threading
 import urllib.request
-from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, urlencode
 
 import aiohttp
@@ -40,7 +39,7 @@ from aws_server import (
     SESSION_TOKEN,
     running_server,
 )
-from credential_servers import FakeClock, running
+from credential_servers import FakeClock, LiveKeys, running
 from integration_cases import (
     BLOB,
     FOREIGN_LINK,
@@ -76,6 +75,9 @@ from apigw_iam_auth import (
     presign_url,
 )
 from apigw_iam_auth.server import IamAuthServer, KnownKey
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Mapping
 
 pytestmark = pytest.mark.anyio
 
@@ -976,24 +978,6 @@ async def test_two_hundred_tasks_share_one_auth_while_credentials_rotate(aws_ser
     assert len(loaded) < 400  # loads were shared, not one per request
 
 
-class LiveKeys(Mapping):
-    """The keys a credential endpoint has handed out, as the verifying server looks them up."""
-
-    def __init__(self, endpoint) -> None:
-        self._endpoint = endpoint
-
-    def __getitem__(self, key: str) -> tuple[str, str | None]:
-        if key in DEFAULT_CREDENTIALS:
-            return DEFAULT_CREDENTIALS[key]
-        return self._endpoint.secrets[key], self._endpoint.tokens[key]
-
-    def __iter__(self):
-        return iter([*DEFAULT_CREDENTIALS, *self._endpoint.secrets])
-
-    def __len__(self) -> int:
-        return len(DEFAULT_CREDENTIALS) + len(self._endpoint.secrets)
-
-
 @pytest.fixture
 def aws_env(tmp_path, monkeypatch):
     """botocore sees only what a test sets: no AWS_* environment, no ~/.aws, no IMDS."""
@@ -1048,7 +1032,7 @@ async def test_loop_runs_on_while_a_held_endpoint_loads_credentials_once(
     """
     with running() as endpoint:
         endpoint.hold = threading.Event()
-        aws_server.credentials = LiveKeys(endpoint)
+        aws_server.credentials = LiveKeys(endpoint, DEFAULT_CREDENTIALS)
         if source == "container":  # botocore's default chain finds the container endpoint
             monkeypatch.setenv(FULL_URI, endpoint.container_url)
             inner = BotocoreProvider()

@@ -34,7 +34,6 @@ still holds and removes it to prove the fallback. None is trusted blindly:
 
 from __future__ import annotations
 
-import asyncio
 import io
 import os
 import threading
@@ -53,6 +52,7 @@ from apigw_iam_auth._httpx_redirects import (
     prove_guard,
 )
 from apigw_iam_auth._models import SignatureLocation
+from apigw_iam_auth._threads import in_worker_thread
 from apigw_iam_auth.errors import InvalidConfigError, UnsignableRequestError
 
 if TYPE_CHECKING:
@@ -134,7 +134,7 @@ async def body_hash_async(request: httpx.Request, signer: SigV4Signer) -> str:
         source = _buffered(request, b"".join(chunks))
     if isinstance(source, bytes) and len(source) <= INLINE_HASH_BYTES:
         return _sigv4.payload_hash(source)
-    return await asyncio.to_thread(hash_body, source)
+    return await in_worker_thread(hash_body, source)
 
 
 def _buffered(request: httpx.Request, content: bytes) -> bytes:

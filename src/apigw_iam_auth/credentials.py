@@ -69,6 +69,7 @@ from typing import Any, Protocol, TypeAlias, TypeVar, Union
 
 from apigw_iam_auth._botocore import missing_profile, profile_origin
 from apigw_iam_auth._models import Credentials, binary_kind
+from apigw_iam_auth._threads import in_worker_thread, running_loop
 from apigw_iam_auth.diagnostics import redact
 from apigw_iam_auth.errors import (
     SEE_CAUSE,
@@ -191,7 +192,7 @@ class CredentialsProvider(ABC):
         This default runs :meth:`get` in a worker thread every time; providers that can tell
         when no I/O is due override it with a direct fast path.
         """
-        return await asyncio.to_thread(self.get)
+        return await in_worker_thread(self.get)
 
 
 class BotocoreCompatibilityWarning(RuntimeWarning):
@@ -385,13 +386,6 @@ def _checked_clock(clock: Callable[[], datetime]) -> Callable[[], datetime]:
     return clock
 
 
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
-
-
 _Load = Callable[[], Credentials]
 _AsyncLoad = Callable[[], Coroutine[Any, Any, Credentials]]
 
@@ -537,21 +531,27 @@ class _Flight:
         """Start ``load`` in a worker thread for everyone, unless one is in flight; no waiting."""
         future, owner = self._claim()
         if owner:
-            self._in_thread(asyncio.get_running_loop(), future, load)
+            self._in_thread(running_loop(), future, load)
 
     def _in_thread(
         self,
-        loop: asyncio.AbstractEventLoop,
+        loop: asyncio.AbstractEventLoop | None,
         future: concurrent.futures.Future[Credentials],
         load: _Load,
     ) -> None:
-        # The executor job settles the shared future, unless a waiting thread took the load
-        # first; its own asyncio future is unused.
+        """Queue ``load`` on ``loop``'s default executor; with no asyncio loop (trio), a thread.
+
+        The job settles the shared future, unless a waiting thread took the load first; its
+        own asyncio future is unused.
+        """
         with self._lock:
             if self._future is future:
                 self._queued = load
         try:
-            loop.run_in_executor(None, self._run_queued, future)
+            if loop is None:
+                threading.Thread(target=self._run_queued, args=(future,), daemon=True).start()
+            else:
+                loop.run_in_executor(None, self._run_queued, future)
         except BaseException as exc:  # executor shut down: do not strand the waiters
             self._finish(future, None, exc)
             raise
@@ -573,7 +573,7 @@ class _Flight:
         """Join the load in flight, or run ``load`` in this thread for everyone."""
         for _ in range(_ATTEMPTS):
             with self._lock:
-                own_loop = self._native_loop is not None and self._native_loop is _running_loop()
+                own_loop = self._native_loop is not None and self._native_loop is running_loop()
             if own_loop:
                 # That load is a task of the loop this thread is running: waiting for it here
                 # would block the very loop it needs. Load separately instead.
@@ -598,8 +598,14 @@ class _Flight:
             self._abandon_if_stranded(future)
 
     async def arun(self, load: _Load, aload: _AsyncLoad | None = None) -> Credentials:
-        """Join the load in flight, or start one off the loop (thread, or native task)."""
-        loop = asyncio.get_running_loop()
+        """Join the load in flight, or start one off the loop (thread, or native task).
+
+        Under trio (no asyncio loop) the caller waits in a worker thread, as a sync caller does
+        (:meth:`run`), and an async function's load runs as it runs for sync callers.
+        """
+        loop = running_loop()
+        if loop is None:
+            return await in_worker_thread(self.run, load)
         for _ in range(_ATTEMPTS):
             future, owner = self._claim(loop if aload is not None else None)
             if owner:
@@ -1397,7 +1403,7 @@ def _run_blocking(awaitable: Awaitable[object]) -> object:
     async def wait() -> object:
         return await awaitable
 
-    if _running_loop() is None:
+    if running_loop() is None:
         return _run_on_a_new_loop(wait())
     # This thread already runs a loop, which cannot be re-entered: use a helper thread's loop.
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:

@@ -45,7 +45,6 @@ the same payload (``_aiohttp._HASH_ATTRIBUTE``; it dies with the payload).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 import time
@@ -74,6 +73,7 @@ from apigw_iam_auth._region import (
     service_defaults,
 )
 from apigw_iam_auth._sigv4 import _text
+from apigw_iam_auth._threads import in_worker_thread
 from apigw_iam_auth._uri import (
     fragment_of,
     is_utf8,
@@ -384,7 +384,7 @@ class SigV4Signer:
         between the two.
         """
         while self._configured is None:
-            await asyncio.to_thread(self._read_configured_region)
+            await in_worker_thread(self._read_configured_region)
 
     def _unscoped(self, message: str, origin_text: str = "") -> InvalidConfigError:
         """The error of a request no region was found for, with the failure forgotten.
