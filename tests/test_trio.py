@@ -27,7 +27,13 @@ from aws_server import DEFAULT_CREDENTIALS
 from credential_servers import FakeClock, LiveKeys, running
 from integration_cases import LONG_TERM, NEEDS_HTTPX2, REGION
 
-from apigw_iam_auth import ApiGwIamAuth, BotocoreProvider, CallableProvider, Credentials
+from apigw_iam_auth import (
+    ApiGwIamAuth,
+    BotocoreProvider,
+    CallableProvider,
+    Credentials,
+    CredentialsProvider,
+)
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
@@ -183,3 +189,26 @@ async def test_botocores_early_refresh_starts_in_a_thread_and_no_task_waits_for_
             await trio.to_thread.run_sync(endpoint.wait_for_calls, "arrived", 2)
         finally:
             endpoint.hold.set()
+
+
+class OwnProvider(CredentialsProvider):
+    """A user's provider with only ``get()``: the base class's ``aget`` runs it in a thread."""
+
+    def __init__(self) -> None:
+        self.threads: list[int] = []
+
+    def get(self) -> Credentials:
+        self.threads.append(threading.get_ident())
+        return Credentials(*LONG_TERM)
+
+
+async def test_a_providers_own_get_runs_in_a_worker_thread_inside_a_chain(client, aws_server):
+    """A provider class of the user's own, first in a list (a chain), is asked off trio's
+    thread (the base ``aget`` of :class:`CredentialsProvider`) and signs.
+    """
+    own = OwnProvider()
+    auth = ApiGwIamAuth(region=REGION, credentials=[own, ("AKIDUNUSED", "unused-secret")])
+    received = await get(client, auth, aws_server.url("/prod/pets"))
+    assert received["access_key"] == LONG_TERM[0]
+    assert own.threads
+    assert threading.get_ident() not in own.threads
