@@ -3,6 +3,8 @@
 import asyncio
 import importlib
 import logging
+import subprocess
+import sys
 import threading
 import traceback
 from datetime import timedelta
@@ -616,6 +618,25 @@ def test_lattice_host_gets_the_unsigned_payload_rule():
         "svc-0123.abc.vpc-lattice-svcs.us-west-2.on.aws", None, None, no_fallback
     )
     assert service_defaults(service) == (True, True)
+
+
+def test_a_region_of_the_usual_shape_loads_no_botocore_data():
+    """A region given, or read from ``AWS_REGION``, is checked without loading botocore or its
+    endpoints data: that took ~120 ms when a signer was built, or at the first request (on an
+    async client, in a worker thread, with a JSON parse that holds the GIL meanwhile). Only a
+    name of another shape is looked up (to be accepted, or refused naming the closest).
+    """
+    code = (
+        "import os, sys\n"
+        "from apigw_iam_auth import ApiGwIamAuth, SigV4Signer\n"
+        "ApiGwIamAuth(region='eu-west-1', credentials=('AKIDEXAMPLE', 'secret'))\n"
+        "os.environ['AWS_REGION'] = 'ap-northeast-1'\n"
+        "signer = SigV4Signer(credentials=('AKIDEXAMPLE', 'secret'))\n"
+        "signed = signer.sign('GET', 'http://127.0.0.1:8080/prod')\n"
+        "assert '/ap-northeast-1/' in signed.headers['Authorization']\n"
+        "assert 'botocore' not in sys.modules, 'botocore imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)  # noqa: S603 - our own interpreter
 
 
 def test_a_well_formed_region_unknown_to_botocore_is_accepted():

@@ -329,14 +329,16 @@ def _partition_naming(region: str) -> str | None:
 
 
 def _checked(region: str, source: str) -> str:
-    data = _botocore.region_data()
+    if _REGION_SHAPE.fullmatch(region):
+        # Every region is shaped so, and so is a name the installed botocore does not know yet
+        # (a region or partition newer than it, e.g. mx-central-1 under botocore 1.34):
+        # accepted, as AWS may know it. Tested first, so that a good name costs no load of
+        # botocore's data (~100 ms: its import and a JSON parse that holds the GIL, which an
+        # async client's first request, reading AWS_REGION in a worker thread, would feel).
+        return region
     if _partition_naming(region) is not None:
         return region
-    if _REGION_SHAPE.fullmatch(region):
-        # A well-formed name the installed botocore does not know yet (a region or partition
-        # newer than it, e.g. mx-central-1 under botocore 1.34): accepted, as AWS may know it.
-        return region
-    closest = _closest(region, data.names)
+    closest = _closest(region, _botocore.region_data().names)
     if closest is None:
         hint = "; AWS region names look like 'us-east-1', 'eu-west-1' or 'cn-north-1'"
     else:
