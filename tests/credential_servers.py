@@ -104,6 +104,10 @@ def verify(
     return key
 
 
+# The longest a held /creds answer waits for the test to release it.
+_HOLD_GUARD = 60.0
+
+
 class CredentialServer:
     """Container credentials endpoint and STS on one loopback port; see the module docstring."""
 
@@ -203,8 +207,8 @@ class _Handler(BaseHTTPRequestHandler):
         owner: CredentialServer = self.server.owner
         owner._count("arrived")
         owner._pause()
-        if owner.hold is not None:
-            owner.hold.wait()
+        if owner.hold is not None:  # bounded: a test that never releases it fails, not hangs
+            owner.hold.wait(_HOLD_GUARD)
         if self.path != "/creds":
             self._send(404, b"not found", "text/plain")
             return

@@ -22,9 +22,11 @@ import botocore.credentials
 import botocore.session
 import pytest
 import trio
+import trio.testing
 from aws_isolation import isolate_aws
 from aws_server import DEFAULT_CREDENTIALS
 from credential_servers import FakeClock, LiveKeys, running
+from forking import HANG_GUARD
 from integration_cases import LONG_TERM, NEEDS_HTTPX2, REGION
 
 from apigw_iam_auth import (
@@ -212,3 +214,56 @@ async def test_a_providers_own_get_runs_in_a_worker_thread_inside_a_chain(client
     assert received["access_key"] == LONG_TERM[0]
     assert own.threads
     assert threading.get_ident() not in own.threads
+
+
+@pytest.mark.usefixtures("aws_env")
+async def test_a_task_cancelled_while_it_waits_for_a_held_load_lets_go_at_once(client, aws_server):
+    """Cancelled while the endpoint holds its credential load, a task ends at once, as on
+    asyncio: it waits on trio, not in a thread trio cannot cancel. The load goes on and
+    serves the next request.
+    """
+    with running() as endpoint:
+        endpoint.hold = threading.Event()
+        aws_server.credentials = LiveKeys(endpoint, DEFAULT_CREDENTIALS)
+        auth = ApiGwIamAuth(region=REGION, credentials=CallableProvider(fetched_from(endpoint)))
+        with trio.fail_after(HANG_GUARD), trio.CancelScope() as scope:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(get, client, auth, aws_server.url("/prod/cancelled"))
+                await trio.to_thread.run_sync(endpoint.wait_for_calls, "arrived", 1)
+                scope.cancel()
+        assert scope.cancelled_caught
+        assert endpoint.calls["container"] == 0  # the load is still held
+        endpoint.hold.set()
+        received = await get(client, auth, aws_server.url("/prod/next"))
+        loads = endpoint.calls["container"]
+    assert received["access_key"] == "ASIAGEN000001"
+    assert loads == 1
+
+
+@pytest.mark.usefixtures("aws_env")
+async def test_tasks_waiting_for_a_held_load_hold_none_of_trios_threads(client, aws_server):
+    """60 tasks wait for one held load and hold no worker thread: trio lends 40 at a time, and
+    its DNS lookups need them too. Only the load itself runs in one.
+    """
+    statuses: list[str] = []
+    limiter = trio.to_thread.current_default_thread_limiter()
+    with running() as endpoint:
+        endpoint.hold = threading.Event()
+        aws_server.credentials = LiveKeys(endpoint, DEFAULT_CREDENTIALS)
+        auth = ApiGwIamAuth(region=REGION, credentials=CallableProvider(fetched_from(endpoint)))
+
+        async def call(number: int) -> None:
+            received = await get(client, auth, aws_server.url(f"/prod/w{number}"))
+            statuses.append(received["access_key"])
+
+        async with trio.open_nursery() as nursery:
+            for number in range(60):
+                nursery.start_soon(call, number)
+            await trio.to_thread.run_sync(endpoint.wait_for_calls, "arrived", 1)
+            await trio.testing.wait_all_tasks_blocked()
+            borrowed = limiter.borrowed_tokens
+            endpoint.hold.set()
+        loads = endpoint.calls["container"]
+    assert borrowed == 1  # the load's own thread
+    assert statuses == ["ASIAGEN000001"] * 60
+    assert loads == 1

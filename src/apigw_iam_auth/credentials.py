@@ -69,7 +69,13 @@ from typing import Any, Protocol, TypeAlias, TypeVar, Union
 
 from apigw_iam_auth._botocore import missing_profile, profile_origin
 from apigw_iam_auth._models import Credentials, binary_kind
-from apigw_iam_auth._threads import in_worker_thread, running_loop
+from apigw_iam_auth._threads import (
+    in_worker_thread,
+    on_trio,
+    running_loop,
+    start_in_trio_thread,
+    wait_on_trio,
+)
 from apigw_iam_auth.diagnostics import redact
 from apigw_iam_auth.errors import (
     SEE_CAUSE,
@@ -531,7 +537,7 @@ class _Flight:
         """Start ``load`` in a worker thread for everyone, unless one is in flight; no waiting."""
         future, owner = self._claim()
         if owner:
-            self._in_thread(running_loop(), future, load)
+            self._in_thread(None if on_trio() else asyncio.get_running_loop(), future, load)
 
     def _in_thread(
         self,
@@ -539,7 +545,7 @@ class _Flight:
         future: concurrent.futures.Future[Credentials],
         load: _Load,
     ) -> None:
-        """Queue ``load`` on ``loop``'s default executor; with no asyncio loop (trio), a thread.
+        """Queue ``load`` on ``loop``'s default executor, or on trio (``loop`` None) a thread.
 
         The job settles the shared future, unless a waiting thread took the load first; its
         own asyncio future is unused.
@@ -549,7 +555,7 @@ class _Flight:
                 self._queued = load
         try:
             if loop is None:
-                threading.Thread(target=self._run_queued, args=(future,), daemon=True).start()
+                start_in_trio_thread(partial(self._run_queued, future))
             else:
                 loop.run_in_executor(None, self._run_queued, future)
         except BaseException as exc:  # executor shut down: do not strand the waiters
@@ -600,26 +606,31 @@ class _Flight:
     async def arun(self, load: _Load, aload: _AsyncLoad | None = None) -> Credentials:
         """Join the load in flight, or start one off the loop (thread, or native task).
 
-        Under trio (no asyncio loop) the caller waits in a worker thread, as a sync caller does
-        (:meth:`run`), and an async function's load runs as it runs for sync callers.
+        On trio the load runs in a trio worker thread, and an async function's load as it runs
+        for sync callers (on an asyncio loop of its own): a native task would be asyncio's.
         """
-        loop = running_loop()
-        if loop is None:
-            return await in_worker_thread(self.run, load)
+        loop = None if on_trio() else asyncio.get_running_loop()
         for _ in range(_ATTEMPTS):
             future, owner = self._claim(loop if aload is not None else None)
             if owner:
-                if aload is None:
+                if aload is None or loop is None:
                     self._in_thread(loop, future, load)
                 else:
                     task = loop.create_task(aload())
                     _TASKS.add(task)
                     task.add_done_callback(partial(self._task_done, future))
             try:
-                return await self._await(future)
+                return await (self._await(future) if loop else self._await_on_trio(future))
             except _Abandoned:
                 continue
         raise _kept_stopping()
+
+    async def _await_on_trio(self, future: concurrent.futures.Future[Credentials]) -> Credentials:
+        """As :meth:`_await`, on trio."""
+        while not future.done():
+            await wait_on_trio(future, _STRANDED_CHECK_SECONDS)
+            self._abandon_if_stranded(future)
+        return future.result()
 
     async def _await(self, future: concurrent.futures.Future[Credentials]) -> Credentials:
         """As :meth:`_wait`, without blocking the running loop."""
