@@ -267,3 +267,27 @@ async def test_tasks_waiting_for_a_held_load_hold_none_of_trios_threads(client, 
     assert borrowed == 1  # the load's own thread
     assert statuses == ["ASIAGEN000001"] * 60
     assert loads == 1
+
+
+def test_a_trio_guest_run_on_an_asyncio_loop_takes_trios_route(client, aws_server):
+    """trio run as a guest on an asyncio loop (``start_guest_run``), where asyncio's running
+    loop is visible to trio's tasks: the flow asks sniffio which library runs the task, as
+    httpx does, and waits for the credential load on trio, not on asyncio's futures.
+    """
+    auth = ApiGwIamAuth(region=REGION, credentials=CallableProvider(lambda: LONG_TERM))
+    url = aws_server.url("/prod/guest")
+
+    async def host() -> Any:
+        loop = asyncio.get_running_loop()
+        finished: asyncio.Future[Any] = loop.create_future()
+        trio.lowlevel.start_guest_run(
+            get,
+            client,
+            auth,
+            url,
+            run_sync_soon_threadsafe=loop.call_soon_threadsafe,
+            done_callback=finished.set_result,
+        )
+        return (await asyncio.wait_for(finished, HANG_GUARD)).unwrap()
+
+    assert asyncio.run(host())["access_key"] == LONG_TERM[0]
