@@ -32,6 +32,7 @@ import aiohttp
 import httpx
 import pytest
 import requests
+from aws_isolation import isolate_aws
 from aws_server import (
     DEFAULT_CREDENTIALS,
     INVALID_SIGNATURE,
@@ -981,13 +982,7 @@ async def test_two_hundred_tasks_share_one_auth_while_credentials_rotate(aws_ser
 @pytest.fixture
 def aws_env(tmp_path, monkeypatch):
     """botocore sees only what a test sets: no AWS_* environment, no ~/.aws, no IMDS."""
-    for name in list(os.environ):
-        if name.startswith(("AWS_", "BOTO_")):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    isolate_aws(tmp_path, monkeypatch)
 
 
 def slow_function(endpoint):

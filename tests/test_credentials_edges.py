@@ -12,7 +12,6 @@ import concurrent.futures
 import contextlib
 import json
 import logging
-import os
 import threading
 import time
 import traceback
@@ -20,6 +19,7 @@ from datetime import datetime, timedelta, timezone
 
 import botocore.credentials
 import pytest
+from aws_isolation import isolate_aws
 from credential_servers import FakeClock
 from forking import HANG_GUARD
 
@@ -465,13 +465,7 @@ async def test_a_chain_answers_aget_from_its_first_provider_and_then_from_the_wi
 async def test_botocores_default_chain_answers_aget_again_once_resolved(monkeypatch, tmp_path):
     """After its first resolution a ``BotocoreProvider`` answers ``aget()`` from the botocore
     credentials it resolved, as it does the first time."""
-    for name in list(os.environ):
-        if name.startswith(("AWS_", "BOTO_")):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    isolate_aws(tmp_path, monkeypatch)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDFROMENV")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "env-secret")
     provider = BotocoreProvider()
