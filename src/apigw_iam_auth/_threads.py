@@ -19,7 +19,14 @@ if TYPE_CHECKING:
     import concurrent.futures
     from collections.abc import Callable
 
-__all__ = ["in_worker_thread", "on_trio", "running_loop", "start_in_trio_thread", "wait_on_trio"]
+__all__ = [
+    "asyncio_loop",
+    "in_worker_thread",
+    "on_trio",
+    "running_loop",
+    "start_in_trio_thread",
+    "wait_on_trio",
+]
 
 _T = TypeVar("_T")
 
@@ -44,6 +51,11 @@ def on_trio() -> bool:
         return bool(sniffio.current_async_library() == "trio")
     except sniffio.AsyncLibraryNotFoundError:
         return False
+
+
+def asyncio_loop() -> asyncio.AbstractEventLoop | None:
+    """The asyncio loop running the calling task; None on trio, whose guest sees its host's."""
+    return None if on_trio() else asyncio.get_running_loop()
 
 
 async def in_worker_thread(function: Callable[..., _T], /, *args: object) -> _T:

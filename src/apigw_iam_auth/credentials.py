@@ -70,8 +70,8 @@ from typing import Any, Protocol, TypeAlias, TypeVar, Union
 from apigw_iam_auth._botocore import missing_profile, profile_origin
 from apigw_iam_auth._models import Credentials, binary_kind
 from apigw_iam_auth._threads import (
+    asyncio_loop,
     in_worker_thread,
-    on_trio,
     running_loop,
     start_in_trio_thread,
     wait_on_trio,
@@ -537,7 +537,7 @@ class _Flight:
         """Start ``load`` in a worker thread for everyone, unless one is in flight; no waiting."""
         future, owner = self._claim()
         if owner:
-            self._in_thread(None if on_trio() else asyncio.get_running_loop(), future, load)
+            self._in_thread(asyncio_loop(), future, load)
 
     def _in_thread(
         self,
@@ -609,7 +609,7 @@ class _Flight:
         On trio the load runs in a trio worker thread, and an async function's load as it runs
         for sync callers (on an asyncio loop of its own): a native task would be asyncio's.
         """
-        loop = None if on_trio() else asyncio.get_running_loop()
+        loop = asyncio_loop()
         for _ in range(_ATTEMPTS):
             future, owner = self._claim(loop if aload is not None else None)
             if owner:
