@@ -225,20 +225,12 @@ async def test_a_refresh_handing_back_the_same_keys_with_a_later_expiry_updates_
     def refresh() -> dict[str, str]:
         return {
             "access_key": "ASIASAMEKEYS",
-            "secret_key": "same-secret",
-            "token": "same-token",
+            "secret_key": "asiasamekeys-secret",
+            "token": "asiasamekeys-token",
             "expiry_time": (clock() + timedelta(hours=6)).isoformat(),
         }
 
-    refreshable = botocore.credentials.RefreshableCredentials(
-        "ASIASAMEKEYS",
-        "same-secret",
-        "same-token",
-        clock() + timedelta(minutes=20),
-        refresh,
-        "custom-process",
-        time_fetcher=clock,
-    )
+    refreshable = _refreshable(clock, refresh, "ASIASAMEKEYS", minutes=20)
     provider = resolve_provider(refreshable)
     first = provider.get()
     clock.advance(timedelta(minutes=11))  # botocore's mandatory window (10 min left at most)
@@ -273,15 +265,7 @@ async def test_in_botocores_advisory_window_aget_goes_on_with_the_current_keys()
             "expiry_time": (clock() + HOUR).isoformat(),
         }
 
-    refreshable = botocore.credentials.RefreshableCredentials(
-        "ASIACURRENT",
-        "current-secret",
-        "current-token",
-        clock() + timedelta(minutes=20),
-        refresh,
-        "custom-process",
-        time_fetcher=clock,
-    )
+    refreshable = _refreshable(clock, refresh, "ASIACURRENT", minutes=20)
     provider = resolve_provider(refreshable)
     assert (await provider.aget()).access_key == "ASIACURRENT"
     clock.advance(timedelta(minutes=8))  # 12 minutes left: advisory, not yet mandatory

@@ -10,6 +10,7 @@ on 127.0.0.1 and botocore's container provider aimed at a loopback credential en
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import importlib
 import json
@@ -38,7 +39,7 @@ from apigw_iam_auth import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable
+    from collections.abc import AsyncIterator, Callable, Iterator
     from types import ModuleType
 
     from aws_server import AwsServer
@@ -79,6 +80,18 @@ def fetched_from(endpoint: CredentialServer) -> Callable[[], Credentials]:
     return fetch
 
 
+@contextlib.contextmanager
+def endpoint_for(aws_server: AwsServer, *, held: bool = False, **options: Any) -> Iterator[Any]:
+    """A loopback credential endpoint whose keys ``aws_server`` verifies; ``held``: its
+    answers wait until the test sets ``endpoint.hold``.
+    """
+    with running(**options) as endpoint:
+        if held:
+            endpoint.hold = threading.Event()
+        aws_server.credentials = LiveKeys(endpoint, DEFAULT_CREDENTIALS)
+        yield endpoint
+
+
 async def get(client: ModuleType, auth: ApiGwIamAuth, url: str, **kwargs: Any) -> dict[str, Any]:
     """The verifying server's JSON echo of one signed request (fails with its 403 if refused)."""
     async with client.AsyncClient(auth=auth, trust_env=False) as session:
@@ -95,8 +108,7 @@ async def test_the_default_chain_and_the_configured_region_are_read_off_trios_lo
     the region comes from ``AWS_REGION`` (a loopback host names none), both read in a worker
     thread. asyncio's ``to_thread`` found no loop here and raised a bare ``RuntimeError``.
     """
-    with running() as endpoint:
-        aws_server.credentials = LiveKeys(endpoint, DEFAULT_CREDENTIALS)
+    with endpoint_for(aws_server) as endpoint:
         monkeypatch.setenv(FULL_URI, endpoint.container_url)
         monkeypatch.setenv("AWS_REGION", REGION)
         received = await get(client, ApiGwIamAuth(), aws_server.url("/prod/pets"))
@@ -145,9 +157,7 @@ async def test_a_held_credential_load_leaves_trio_running_and_serves_every_task(
     on a loop of its own in the worker thread.
     """
     statuses: list[str] = []
-    with running() as endpoint:
-        endpoint.hold = threading.Event()
-        aws_server.credentials = LiveKeys(endpoint, DEFAULT_CREDENTIALS)
+    with endpoint_for(aws_server, held=True) as endpoint:
         auth = ApiGwIamAuth(region=REGION, credentials=provider_of(source, endpoint, monkeypatch))
 
         async def call(number: int) -> None:
@@ -174,8 +184,7 @@ async def test_botocores_early_refresh_starts_in_a_thread_and_no_task_waits_for_
     raise ``RuntimeError`` (no asyncio loop to queue the refresh on).
     """
     clock = FakeClock()
-    with running(clock=clock) as endpoint:
-        aws_server.credentials = LiveKeys(endpoint, DEFAULT_CREDENTIALS)
+    with endpoint_for(aws_server, clock=clock) as endpoint:
         monkeypatch.setenv(FULL_URI, endpoint.container_url)
         credentials = botocore.session.Session().get_credentials()
         assert isinstance(credentials, botocore.credentials.RefreshableCredentials)
@@ -222,9 +231,7 @@ async def test_a_task_cancelled_while_it_waits_for_a_held_load_lets_go_at_once(c
     asyncio: it waits on trio, not in a thread trio cannot cancel. The load goes on and
     serves the next request.
     """
-    with running() as endpoint:
-        endpoint.hold = threading.Event()
-        aws_server.credentials = LiveKeys(endpoint, DEFAULT_CREDENTIALS)
+    with endpoint_for(aws_server, held=True) as endpoint:
         auth = ApiGwIamAuth(region=REGION, credentials=CallableProvider(fetched_from(endpoint)))
         with trio.fail_after(HANG_GUARD), trio.CancelScope() as scope:
             async with trio.open_nursery() as nursery:
@@ -247,9 +254,7 @@ async def test_tasks_waiting_for_a_held_load_hold_none_of_trios_threads(client, 
     """
     statuses: list[str] = []
     limiter = trio.to_thread.current_default_thread_limiter()
-    with running() as endpoint:
-        endpoint.hold = threading.Event()
-        aws_server.credentials = LiveKeys(endpoint, DEFAULT_CREDENTIALS)
+    with endpoint_for(aws_server, held=True) as endpoint:
         auth = ApiGwIamAuth(region=REGION, credentials=CallableProvider(fetched_from(endpoint)))
 
         async def call(number: int) -> None:
